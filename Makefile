@@ -1,0 +1,47 @@
+# The README's two commands: `make demo` (set up, convert the shipped model, stream real data through
+# it) and `make test` (set up, run the C tests, the sanitizer build and the whole Python test suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+AEON_VERSION ?= 1.6.0
+OUT ?= out
+
+.PHONY: demo test setup setup-test ctest lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Runtime install (NumPy only) + the dataset package for the demo's real data (data files only:
+# installed without its dependencies and never imported).
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet .
+	$(BIN)/pip install --quiet --no-deps aeon==$(AEON_VERSION)
+
+demo: setup
+	mkdir -p $(OUT)
+	$(BIN)/gru-rt convert examples/models/japanese_vowels_gru.npz -o $(OUT)/japanese_vowels.grt \
+		--head-activation softmax
+	$(BIN)/gru-rt info $(OUT)/japanese_vowels.grt
+	$(BIN)/python examples/stream_demo.py $(OUT)/japanese_vowels.grt
+
+# Test install: editable (the extension is built in place), plus the oracles.
+setup-test: $(BIN)/python
+	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps aeon==$(AEON_VERSION)
+
+ctest:
+	$(MAKE) -C csrc test
+	$(MAKE) -C csrc sanitize
+
+lint: setup-test
+	$(BIN)/ruff check gru_rt tests tools examples bench
+
+test: setup-test ctest lint
+	$(BIN)/python -m pytest -q
+
+clean:
+	$(MAKE) -C csrc clean
+	rm -rf build $(OUT) gru_rt/_core.c gru_rt/*.so *.egg-info

@@ -1,0 +1,202 @@
+/*
+ * gru_rt.h — the public C API of gru_rt: load a validated model file and run GRU/Dense stacks one time
+ * step at a time.
+ *
+ * Memory: the library never allocates. The caller owns
+ *   - the model blob (the bytes of a .grt file): it must stay alive and unchanged while any grt_model
+ *     or grt_stream made from it is used; tensors are read in place, never copied;
+ *   - the grt_model struct, filled by grt_model_load();
+ *   - each stream's memory: grt_stream_size() bytes, float-aligned, handed to grt_stream_init(); it
+ *     holds the hidden state of every GRU layer plus per-step scratch;
+ *   - the work buffer of grt_stream_run(): grt_run_work_size() bytes.
+ * Threads: a loaded grt_model is read-only, so any number of threads may share it, each with its own
+ * grt_stream. One stream must not be used by two threads at once.
+ * Numbers: inputs and outputs are float32 vectors; NaN/Inf inputs propagate, they are not checked.
+ * Errors: every function that can fail returns a grt_status; functions that cannot fail return void.
+ */
+#ifndef GRU_RT_H
+#define GRU_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
+#define GRT_VERSION_MINOR 0 /* ... and writes (minor) */
+
+#define GRT_HEADER_SIZE 64
+#define GRT_LAYER_ENTRY_SIZE 32
+#define GRT_TENSOR_ENTRY_SIZE 32
+#define GRT_ALIGN 64 /* tensor alignment inside the file */
+
+#ifndef GRT_MAX_LAYERS
+#define GRT_MAX_LAYERS 32 /* layers per model; sizes grt_model */
+#endif
+#define GRT_MAX_TENSORS 256
+#define GRT_MAX_DIM 16384 /* largest input/output/hidden size */
+
+typedef enum grt_status {
+    GRT_OK = 0,
+    GRT_E_ARG,           /* NULL pointer or invalid argument from the caller */
+    GRT_E_BUFFER,        /* caller memory too small or not float-aligned */
+    GRT_E_BLOB_ALIGN,    /* blob not 4-byte aligned */
+    GRT_E_TRUNCATED,     /* blob shorter than the header or than file_size */
+    GRT_E_MAGIC,         /* wrong magic number */
+    GRT_E_VERSION,       /* unsupported major version */
+    GRT_E_HEADER,        /* header_size, flags or reserved invalid */
+    GRT_E_FILE_SIZE,     /* blob longer than file_size */
+    GRT_E_CHECKSUM,      /* CRC-32 mismatch */
+    GRT_E_LAYER_COUNT,   /* n_layers 0 or above GRT_MAX_LAYERS */
+    GRT_E_TENSOR_COUNT,  /* n_tensors wrong */
+    GRT_E_LAYOUT,        /* a region offset/size differs from the rule or runs past the file */
+    GRT_E_PADDING,       /* a padding byte is not zero */
+    GRT_E_LAYER_KIND,    /* unknown layer kind */
+    GRT_E_PRECISION,     /* unknown or unsupported precision */
+    GRT_E_ACTIVATION,    /* unknown activation, or not allowed there */
+    GRT_E_LAYER_FIELD,   /* reset_after, weight_layout, reserved or param field invalid */
+    GRT_E_DIMS,          /* a size is 0 or above GRT_MAX_DIM */
+    GRT_E_CHAIN,         /* layer input size != previous output size, or tensor ranges not consecutive */
+    GRT_E_TENSOR_ROLE,   /* tensor role/layer not the one expected at its position */
+    GRT_E_TENSOR_DTYPE,  /* tensor dtype wrong for its role and precision */
+    GRT_E_TENSOR_SHAPE,  /* tensor rows/cols/nbytes wrong */
+    GRT_E_TENSOR_ALIGN,  /* tensor offset not a multiple of 64 */
+    GRT_E_TENSOR_OFFSET, /* tensor overlaps, leaves a hole, or runs past the data section */
+    GRT_E_METADATA,      /* malformed metadata */
+    GRT_STATUS_COUNT
+} grt_status;
+
+typedef enum grt_layer_kind { GRT_LAYER_GRU = 1, GRT_LAYER_DENSE = 2 } grt_layer_kind;
+
+typedef enum grt_precision { GRT_PREC_F32 = 0, GRT_PREC_Q8 = 1, GRT_PREC_Q15 = 2 } grt_precision;
+
+typedef enum grt_activation {
+    GRT_ACT_LINEAR = 0,
+    GRT_ACT_RELU = 1,
+    GRT_ACT_TANH = 2,
+    GRT_ACT_SIGMOID = 3,
+    GRT_ACT_SOFTMAX = 4,
+    GRT_ACT_HARD_SIGMOID = 5,    /* clip(x/6 + 0.5, 0, 1) */
+    GRT_ACT_HARD_SIGMOID_K2 = 6, /* clip(0.2x + 0.5, 0, 1) */
+    GRT_ACT_COUNT
+} grt_activation;
+
+typedef enum grt_role {
+    GRT_ROLE_W_IH = 1, /* GRU: 3H x I (gates r, z, n); Dense: O x I */
+    GRT_ROLE_W_HH = 2, /* GRU: 3H x H */
+    GRT_ROLE_B_IH = 3, /* GRU: 3H; Dense: O */
+    GRT_ROLE_B_HH = 4, /* GRU: 3H */
+    GRT_ROLE_MAX = 4
+} grt_role;
+
+typedef enum grt_dtype { GRT_DTYPE_F32 = 0, GRT_DTYPE_I8 = 1, GRT_DTYPE_I16 = 2, GRT_DTYPE_I32 = 3 } grt_dtype;
+
+/* Load flags. */
+#define GRT_LOAD_SKIP_CHECKSUM 1u /* trust the payload (e.g. flash already verified); structure is still checked */
+
+/* Where a load failed. field is a static string naming the field ("layer.input_size"); index is the
+ * layer or tensor index (-1 if none); actual/expected are the values involved (0 when not meaningful,
+ * has_values says whether they are). */
+typedef struct grt_diag {
+    grt_status status;
+    const char *field;
+    int32_t index;
+    int has_values;
+    uint64_t actual;
+    uint64_t expected;
+} grt_diag;
+
+/* A validated layer: sizes, codes and pointers into the blob (tensor[role], NULL when absent). */
+typedef struct grt_layer {
+    uint8_t kind;            /* grt_layer_kind */
+    uint8_t precision;       /* grt_precision */
+    uint8_t activation;      /* GRU: candidate phi; Dense: output activation */
+    uint8_t gate_activation; /* GRU: sigma */
+    uint8_t reset_after;     /* GRU: 0 or 1 */
+    uint32_t input_size;
+    uint32_t output_size;    /* GRU: hidden size H */
+    uint32_t first_tensor;
+    uint32_t n_tensors;
+    size_t state_offset;     /* GRU: offset in floats of its hidden state inside a stream's state */
+    const void *tensor[GRT_ROLE_MAX + 1];
+} grt_layer;
+
+/* A validated, read-only view of a model blob. Fill with grt_model_load(); never modify. */
+typedef struct grt_model {
+    const uint8_t *blob;
+    size_t size;
+    uint16_t version_major, version_minor;
+    uint32_t checksum;        /* the stored CRC-32 */
+    int checksum_verified;    /* 1 if the CRC was computed and matched, 0 if skipped */
+    uint32_t n_layers;
+    uint32_t n_tensors;
+    uint32_t input_size;      /* layer 0 input_size */
+    uint32_t output_size;     /* last layer output_size */
+    size_t state_size;        /* floats of hidden state: sum of GRU hidden sizes */
+    size_t max_width;         /* largest input/output size of any layer */
+    size_t max_gates;         /* largest 3H of any GRU layer (0 if none) */
+    uint32_t meta_count;
+    const uint8_t *meta;      /* first metadata entry (after the count) */
+    uint32_t meta_size;       /* bytes of the entries (meta_size - 4) */
+    grt_layer layers[GRT_MAX_LAYERS];
+} grt_model;
+
+/* One live sequence: pointers into caller memory. Fill with grt_stream_init(). */
+typedef struct grt_stream {
+    const grt_model *model;
+    float *state;   /* model->state_size floats: the GRU hidden states, layer by layer */
+    float *scratch; /* per-step working memory */
+} grt_stream;
+
+/* Static names: "GRT_E_MAGIC" and a short sentence ("bad magic number"). Never NULL. */
+const char *grt_status_name(grt_status status);
+const char *grt_status_message(grt_status status);
+const char *grt_activation_name(unsigned code); /* "tanh"; "?" for an unknown code */
+const char *grt_role_name(unsigned role);       /* "w_ih"; "?" for an unknown role */
+
+/* CRC-32 (ISO-HDLC / zlib). Start with crc = 0; feed chunks in order. */
+uint32_t grt_crc32(uint32_t crc, const void *data, size_t n);
+
+/*
+ * Validate blob[0, size) as a model file and fill *model with a view of it. blob must be 4-byte aligned
+ * and must outlive the model. flags: 0 or GRT_LOAD_SKIP_CHECKSUM. diag may be NULL; when given it is
+ * always filled (status GRT_OK on success). Reads nothing outside blob[0, size) whatever the bytes.
+ */
+grt_status grt_model_load(grt_model *model, const void *blob, size_t size, unsigned flags, grt_diag *diag);
+
+/* Metadata entry i < model->meta_count: key/value pointers into the blob (not NUL-terminated). */
+grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key, uint32_t *key_len,
+                          const char **value, uint32_t *value_len);
+
+/* Bytes of caller memory one stream needs (state + scratch). */
+size_t grt_stream_size(const grt_model *model);
+
+/* Bind a stream to a model and caller memory (>= grt_stream_size bytes, float-aligned); state zeroed. */
+grt_status grt_stream_init(grt_stream *stream, const grt_model *model, void *mem, size_t mem_size);
+
+/* Zero every hidden state. */
+void grt_stream_reset(grt_stream *stream);
+
+/* One time step: x has model->input_size floats, y receives model->output_size floats. x and y may
+ * not overlap the stream's memory. No allocation, cannot fail. */
+void grt_stream_step(grt_stream *stream, const float *x, float *y);
+
+/* Work buffer bytes grt_stream_run needs to process up to chunk_steps steps per pass. */
+size_t grt_run_work_size(const grt_model *model, size_t chunk_steps);
+
+/*
+ * Run T steps from the stream's current state: xs is T x input_size, ys receives T x output_size
+ * (row-major). The sequence is processed in chunks of as many steps as work (work_size bytes,
+ * float-aligned) holds: per chunk, each layer's input projections for all steps are one matrix
+ * product, then the recurrence runs. Results are identical, bit for bit, to T calls of
+ * grt_stream_step. The state is left after the last step. GRT_E_BUFFER if work holds < 1 step.
+ */
+grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
+                          size_t work_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GRU_RT_H */

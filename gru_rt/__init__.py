@@ -1,0 +1,1 @@
+"""gru_rt: streaming GRU inference (development placeholder until the extension lands)."""

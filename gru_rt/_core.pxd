@@ -1,0 +1,84 @@
+# Mirrors csrc/gru_rt.h (the part Python uses). Every extern is nogil: the C core holds no Python state.
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+
+cdef extern from "gru_rt.h" nogil:
+    ctypedef enum grt_status:
+        GRT_OK
+        GRT_E_ARG
+        GRT_E_BUFFER
+        GRT_STATUS_COUNT
+
+    enum:
+        GRT_LAYER_GRU
+        GRT_LAYER_DENSE
+        GRT_ROLE_W_IH
+        GRT_ROLE_W_HH
+        GRT_ROLE_B_IH
+        GRT_ROLE_B_HH
+        GRT_ROLE_MAX
+        GRT_LOAD_SKIP_CHECKSUM
+        GRT_MAX_LAYERS
+        GRT_MAX_DIM
+        GRT_VERSION_MAJOR
+        GRT_VERSION_MINOR
+
+    ctypedef struct grt_diag:
+        grt_status status
+        const char *field
+        int32_t index
+        int has_values
+        uint64_t actual
+        uint64_t expected
+
+    ctypedef struct grt_layer:
+        uint8_t kind
+        uint8_t precision
+        uint8_t activation
+        uint8_t gate_activation
+        uint8_t reset_after
+        uint32_t input_size
+        uint32_t output_size
+        uint32_t first_tensor
+        uint32_t n_tensors
+        size_t state_offset
+        const void *tensor[5]
+
+    ctypedef struct grt_model:
+        const uint8_t *blob
+        size_t size
+        uint16_t version_major
+        uint16_t version_minor
+        uint32_t checksum
+        int checksum_verified
+        uint32_t n_layers
+        uint32_t n_tensors
+        uint32_t input_size
+        uint32_t output_size
+        size_t state_size
+        size_t max_width
+        size_t max_gates
+        uint32_t meta_count
+        grt_layer layers[32]
+
+    ctypedef struct grt_stream:
+        const grt_model *model
+        float *state
+        float *scratch
+
+    const char *grt_status_name(grt_status status)
+    const char *grt_status_message(grt_status status)
+    const char *grt_activation_name(unsigned code)
+    const char *grt_role_name(unsigned role)
+    grt_status grt_model_load(grt_model *model, const void *blob, size_t size, unsigned flags,
+                              grt_diag *diag)
+    grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key,
+                              uint32_t *key_len, const char **value, uint32_t *value_len)
+    size_t grt_stream_size(const grt_model *model)
+    grt_status grt_stream_init(grt_stream *stream, const grt_model *model, void *mem,
+                               size_t mem_size)
+    void grt_stream_reset(grt_stream *stream)
+    void grt_stream_step(grt_stream *stream, const float *x, float *y)
+    size_t grt_run_work_size(const grt_model *model, size_t chunk_steps)
+    grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
+                              size_t work_size)

@@ -1,0 +1,375 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Thin wrapper over the C core: owns buffers, checks NumPy arguments, releases the GIL around C calls,
+turns C status codes into Python exceptions (in one place: _check / _raise_load_error)."""
+
+cimport numpy as cnp
+from libc.stdint cimport uint32_t, uintptr_t
+from libc.string cimport memcpy
+
+import numpy as np
+
+from .errors import GruRtError, ModelFormatError
+from .model_info import LayerInfo, format_summary
+
+cnp.import_array()
+
+_BLOB_ALIGN = 64
+_KINDS = {GRT_LAYER_GRU: "gru", GRT_LAYER_DENSE: "dense"}
+_PRECISIONS = {0: "f32", 1: "q8", 2: "q15"}
+_RUN_CHUNK_STEPS = 256  # steps per pass of grt_stream_run: bounds the work buffer, keeps it in cache
+
+
+cdef str _cstr(const char *s):
+    return s.decode("utf-8", "replace") if s != NULL else ""
+
+
+def activation_name(unsigned code):
+    """The C core's name of an activation code ("?" if unknown): tests check it against spec.py."""
+    return _cstr(grt_activation_name(code))
+
+
+cdef _check(grt_status status, str what):
+    """Raise for a non-OK status of a call that is not a load (argument or buffer problems)."""
+    if status != GRT_OK:
+        raise GruRtError(f"{what}: {_cstr(grt_status_name(status))}: "
+                         f"{_cstr(grt_status_message(status))}")
+
+
+cdef _raise_load_error(const grt_diag *d, source):
+    index = None if d.index < 0 else int(d.index)
+    actual = int(d.actual) if d.has_values else None
+    expected = int(d.expected) if d.has_values else None
+    raise ModelFormatError(_cstr(grt_status_name(d.status)), _cstr(grt_status_message(d.status)),
+                           _cstr(d.field), index, actual, expected, source)
+
+
+cdef cnp.ndarray _aligned_empty(Py_ssize_t nbytes):
+    """A writable uint8 array of nbytes whose data starts on a 64-byte boundary."""
+    raw = np.empty(nbytes + _BLOB_ALIGN, dtype=np.uint8)
+    cdef uintptr_t addr = <uintptr_t>cnp.PyArray_DATA(raw)
+    cdef Py_ssize_t shift = (-<Py_ssize_t>(addr % _BLOB_ALIGN)) % _BLOB_ALIGN
+    return raw[shift:shift + nbytes]
+
+
+cdef cnp.ndarray _as_f32(object x, tuple expected, str name):
+    """x as a C-contiguous float32 array of exactly the expected shape, or ValueError/TypeError."""
+    cdef cnp.ndarray arr
+    if (cnp.PyArray_Check(x) and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT32
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
+        arr = <cnp.ndarray>x  # fast path: no conversion
+    else:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} has dtype {arr.dtype}, expected real numbers (float32 preferred)")
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.ndim != len(expected) or any(e is not None and arr.shape[k] != e
+                                        for k, e in enumerate(expected)):
+        shown = tuple("T" if e is None else e for e in expected)
+        raise ValueError(f"{name} has shape {arr.shape}, expected {shown}")
+    return arr
+
+
+cdef cnp.ndarray _check_out(object out, tuple shape, str name):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>out
+    if arr.dtype != np.float32 or not arr.flags.c_contiguous or not arr.flags.writeable:
+        raise ValueError(f"{name} must be a writable C-contiguous float32 array, got dtype "
+                         f"{arr.dtype}, contiguous={bool(arr.flags.c_contiguous)}, "
+                         f"writeable={bool(arr.flags.writeable)}")
+    if arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}, expected {shape}")
+    return arr
+
+
+cdef class Model:
+    """A validated model: a read-only view of a .grt blob owned by this object.
+
+    Create with gru_rt.load(). Shared safely by many streams and threads (it is never modified)."""
+
+    cdef grt_model model
+    cdef cnp.ndarray _blob
+    cdef readonly object source
+
+    def __cinit__(self):
+        self.source = None
+
+    @staticmethod
+    def from_buffer(data, *, bint verify_checksum=True, source=None):
+        """Load from bytes-like data. The bytes are copied once into an aligned buffer the model owns,
+        so later changes to `data` cannot affect it."""
+        cdef const unsigned char[::1] view = memoryview(data).cast("B")
+        cdef Py_ssize_t n = view.shape[0]
+        cdef cnp.ndarray blob = _aligned_empty(n)
+        if n:
+            memcpy(cnp.PyArray_DATA(blob), &view[0], n)
+        return Model._from_owned(blob, verify_checksum, source)
+
+    @staticmethod
+    def from_file(path, *, bint verify_checksum=True):
+        """Load a .grt file: read once into an aligned buffer the model owns."""
+        import os
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            blob = _aligned_empty(size)
+            got = f.readinto(memoryview(blob))
+            if got != size or f.read(1):
+                raise GruRtError(f"{path}: the file changed size while it was read")
+        return Model._from_owned(blob, verify_checksum, str(path))
+
+    @staticmethod
+    cdef Model _from_owned(cnp.ndarray blob, bint verify_checksum, source):
+        cdef Model self = Model.__new__(Model)
+        cdef grt_diag diag
+        cdef unsigned flags = 0 if verify_checksum else GRT_LOAD_SKIP_CHECKSUM
+        cdef grt_status status
+        cdef const void *data = cnp.PyArray_DATA(blob)
+        cdef size_t size = <size_t>blob.shape[0]
+        with nogil:
+            status = grt_model_load(&self.model, data, size, flags, &diag)
+        if status != GRT_OK:
+            _raise_load_error(&diag, source)
+        blob.flags.writeable = False  # the C view points into it; freeze it
+        self._blob = blob
+        self.source = source
+        return self
+
+    # --- description -------------------------------------------------------------------------
+    @property
+    def input_size(self):
+        return int(self.model.input_size)
+
+    @property
+    def output_size(self):
+        return int(self.model.output_size)
+
+    @property
+    def state_size(self):
+        """Floats in a stream's state: the hidden vectors of all GRU layers, concatenated."""
+        return int(self.model.state_size)
+
+    @property
+    def nbytes(self):
+        """Size of the model file in bytes."""
+        return int(self.model.size)
+
+    @property
+    def version(self):
+        return (int(self.model.version_major), int(self.model.version_minor))
+
+    @property
+    def checksum(self):
+        return int(self.model.checksum)
+
+    @property
+    def checksum_verified(self):
+        return bool(self.model.checksum_verified)
+
+    @property
+    def layers(self):
+        """One LayerInfo per layer, in execution order."""
+        return tuple(self._layer_info(k) for k in range(self.model.n_layers))
+
+    cdef object _layer_info(self, uint32_t k):
+        cdef const grt_layer *L = &self.model.layers[k]
+        is_gru = L.kind == GRT_LAYER_GRU
+        cdef size_t weights = 0
+        for role in range(1, GRT_ROLE_MAX + 1):
+            if L.tensor[role] != NULL:
+                weights += self._tensor_shape(L, role)[0] * self._tensor_shape(L, role)[1] * 4
+        return LayerInfo(
+            index=int(k), kind=_KINDS[L.kind], precision=_PRECISIONS.get(L.precision, "?"),
+            input_size=int(L.input_size), output_size=int(L.output_size),
+            activation=_cstr(grt_activation_name(L.activation)),
+            gate_activation=_cstr(grt_activation_name(L.gate_activation)) if is_gru else None,
+            reset_after=bool(L.reset_after) if is_gru else None,
+            state_offset=int(L.state_offset) if is_gru else None,
+            weight_bytes=int(weights))
+
+    cdef tuple _tensor_shape(self, const grt_layer *L, int role):
+        cdef size_t rows = L.output_size * (3 if L.kind == GRT_LAYER_GRU else 1)
+        if role == GRT_ROLE_W_IH:
+            return (rows, L.input_size)
+        if role == GRT_ROLE_W_HH:
+            return (rows, L.output_size)
+        return (rows, 1)
+
+    @property
+    def metadata(self):
+        """The file's metadata as a dict of str (read through the C loader)."""
+        cdef const char *key
+        cdef const char *value
+        cdef uint32_t klen, vlen, i
+        out = {}
+        for i in range(self.model.meta_count):
+            _check(grt_model_meta(&self.model, i, &key, &klen, &value, &vlen), "metadata")
+            out[key[:klen].decode("utf-8", "replace")] = value[:vlen].decode("utf-8", "replace")
+        return out
+
+    def tensor(self, int layer, str role):
+        """A read-only float32 view of one tensor of a layer (role: w_ih, w_hh, b_ih, b_hh), in
+        place inside the model's buffer. Vectors come back 1-D."""
+        if not 0 <= layer < <int>self.model.n_layers:
+            raise IndexError(f"layer {layer} out of range (model has {self.model.n_layers})")
+        cdef const grt_layer *L = &self.model.layers[layer]
+        cdef int r
+        for r in range(1, GRT_ROLE_MAX + 1):
+            if _cstr(grt_role_name(r)) == role and L.tensor[r] != NULL:
+                shape = self._tensor_shape(L, r)
+                offset = <size_t>(<const char *>L.tensor[r] - <const char *>self.model.blob)
+                arr = np.frombuffer(self._blob, dtype="<f4", count=shape[0] * shape[1],
+                                    offset=offset)
+                return arr.reshape(shape) if shape[1] != 1 else arr
+        raise KeyError(f"layer {layer} ({_KINDS[L.kind]}) has no tensor {role!r}")
+
+    def to_spec(self):
+        """The canonical description (gru_rt.spec.ModelSpec) of this model, copied out of the file."""
+        from .spec import DenseLayer, GRULayer, ModelSpec
+        layers = []
+        for info in self.layers:
+            k = info.index
+            if info.kind == "gru":
+                layers.append(GRULayer(
+                    self.tensor(k, "w_ih").copy(), self.tensor(k, "w_hh").copy(),
+                    self.tensor(k, "b_ih").copy(), self.tensor(k, "b_hh").copy(),
+                    reset_after=info.reset_after, activation=info.activation,
+                    gate_activation=info.gate_activation, precision=info.precision))
+            else:
+                layers.append(DenseLayer(self.tensor(k, "w_ih").copy(),
+                                         self.tensor(k, "b_ih").copy(),
+                                         activation=info.activation, precision=info.precision))
+        return ModelSpec(layers, self.metadata)
+
+    def summary(self):
+        """A multi-line human-readable description (what `gru-rt info` prints)."""
+        return format_summary(self)
+
+    def __repr__(self):
+        stack = " → ".join(f"{l.kind.upper()}({l.input_size}→{l.output_size}"
+                           f"{'' if l.kind == 'gru' else ', ' + l.activation})"
+                           for l in self.layers)
+        return (f"<gru_rt.Model {self.input_size}→{self.output_size}: {stack}; "
+                f"{self.nbytes} bytes>")
+
+    # --- running -----------------------------------------------------------------------------
+    def stream(self):
+        """A new Stream (zero state) over this model."""
+        return Stream(self)
+
+    def run(self, xs, state=None, *, bint return_state=False):
+        """Run whole sequences.
+
+        xs (T, I): one sequence from `state` (default zeros) → outputs (T, O).
+        xs (N, T, I): N sequences, each from a zero state → (N, T, O) (`state` must be None).
+        With return_state=True, returns (outputs, final_state); for (N, T, I) the final states
+        are (N, state_size)."""
+        arr = np.asarray(xs)
+        if arr.ndim == 3:
+            if state is not None:
+                raise ValueError("state is only accepted with a single (T, I) sequence")
+            return self._run_batch(arr, return_state)
+        s = Stream(self)
+        if state is not None:
+            s.state = state
+        ys = s.run(xs)
+        return (ys, s.state) if return_state else ys
+
+    cdef object _run_batch(self, xs, bint return_state):
+        x3 = _as_f32(xs, (None, None, self.model.input_size), "xs")
+        n, t = x3.shape[0], x3.shape[1]
+        ys = np.empty((n, t, self.model.output_size), dtype=np.float32)
+        states = np.empty((n, self.model.state_size), dtype=np.float32)
+        s = Stream(self)
+        for k in range(n):
+            s.reset()
+            s.run(x3[k], out=ys[k])
+            states[k] = s.state
+        return (ys, states) if return_state else ys
+
+
+cdef class Stream:
+    """The state of one live sequence over a Model: step(x) one time step at a time.
+
+    Holds a reference to its model (which stays alive as long as the stream). Not safe to use one
+    stream from two threads at once; use one stream per thread (the model is shared read-only)."""
+
+    cdef grt_stream s
+    cdef readonly Model model
+    cdef cnp.ndarray _mem
+    cdef cnp.ndarray _work
+
+    def __cinit__(self, Model model):
+        self.model = model
+        cdef size_t size = grt_stream_size(&model.model)
+        self._mem = _aligned_empty(<Py_ssize_t>size)
+        _check(grt_stream_init(&self.s, &model.model, cnp.PyArray_DATA(self._mem), size),
+               "stream init")
+        self._work = None
+
+    def step(self, x, out=None):
+        """One time step: x of shape (input_size,) → output of shape (output_size,).
+
+        x may be any real array-like (converted to contiguous float32; a float32 contiguous array
+        is used as is). out: an optional writable C-contiguous float32 array of shape
+        (output_size,) to write into (avoids an allocation); it is returned."""
+        cdef const grt_model *m = self.s.model
+        cdef cnp.ndarray xa = _as_f32(x, (m.input_size,), "x")
+        cdef cnp.ndarray ya
+        cdef cnp.npy_intp dims[1]
+        if out is None:
+            dims[0] = m.output_size
+            ya = cnp.PyArray_EMPTY(1, dims, cnp.NPY_FLOAT32, 0)
+        else:
+            ya = _check_out(out, (m.output_size,), "out")
+        cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
+        cdef float *yp = <float *>cnp.PyArray_DATA(ya)
+        with nogil:
+            grt_stream_step(&self.s, xp, yp)
+        return ya
+
+    def run(self, xs, out=None):
+        """Run a (T, input_size) sequence from the current state → (T, output_size); the state
+        moves on past the last step. Identical, bit for bit, to T calls of step()."""
+        cdef const grt_model *m = self.s.model
+        cdef cnp.ndarray xa = _as_f32(xs, (None, m.input_size), "xs")
+        cdef Py_ssize_t T = xa.shape[0]
+        cdef cnp.ndarray ya
+        if out is None:
+            ya = np.empty((T, m.output_size), dtype=np.float32)
+        else:
+            ya = _check_out(out, (T, m.output_size), "out")
+        if self._work is None:
+            self._work = _aligned_empty(<Py_ssize_t>grt_run_work_size(m, _RUN_CHUNK_STEPS))
+        cdef void *work = cnp.PyArray_DATA(self._work)
+        cdef size_t work_size = <size_t>self._work.shape[0]
+        cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
+        cdef float *yp = <float *>cnp.PyArray_DATA(ya)
+        cdef grt_status status
+        with nogil:
+            status = grt_stream_run(&self.s, xp, <size_t>T, yp, work, work_size)
+        _check(status, "run")
+        return ya
+
+    def reset(self):
+        """Zero the hidden state of every GRU layer."""
+        grt_stream_reset(&self.s)
+
+    @property
+    def state(self):
+        """A copy of the hidden state: (state_size,) float32, the GRU layers' vectors concatenated
+        in layer order (see Model.layers[k].state_offset)."""
+        cdef cnp.npy_intp n = self.s.model.state_size
+        out = np.empty(n, dtype=np.float32)
+        if n:
+            memcpy(cnp.PyArray_DATA(out), self.s.state, n * sizeof(float))
+        return out
+
+    @state.setter
+    def state(self, value):
+        cdef cnp.ndarray arr = _as_f32(value, (self.s.model.state_size,), "state")
+        cdef size_t n = self.s.model.state_size
+        if n:
+            memcpy(self.s.state, cnp.PyArray_DATA(arr), n * sizeof(float))
+
+    def __repr__(self):
+        return f"<gru_rt.Stream over {self.model!r}>"

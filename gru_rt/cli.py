@@ -1,0 +1,141 @@
+"""The `gru-rt` command line: convert, info, run.
+
+User errors (bad files, arguments, shapes) end with one line on stderr and exit status 1 (2 for
+argument syntax, from argparse); only a bug in gru_rt itself shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ._version import __version__
+from .errors import GruRtError
+
+
+class UsageError(GruRtError, ValueError):
+    """A command-line argument that is well-formed for argparse but wrong for the command."""
+
+
+def _key_value(text: str, what: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"{what} {text!r} is not of the form NAME=VALUE")
+    return key, value
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    src, out = Path(args.source), Path(args.output)
+    if _same_file(src, out):
+        raise UsageError(f"output {out} is the input file; choose another output path")
+    activations = dict(_key_value(t, "--activation") for t in args.activation)
+    metadata = dict(_key_value(t, "--meta") for t in args.meta)
+    spec = convert(src, head_activation=args.head_activation, activations=activations or None,
+                   convention=args.convention, metadata=metadata or None)
+    path = spec.save(out)
+    layers = " → ".join(f"{layer.kind}({layer.input_size}→{layer.output_size})"
+                        for layer in spec.layers)
+    print(f"wrote {path} ({path.stat().st_size} bytes): {layers}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from . import load
+
+    model = load(args.model, verify_checksum=not args.no_verify)
+    print(model.summary())
+    return 0
+
+
+def _load_input(path: Path) -> np.ndarray:
+    try:
+        xs = np.load(path, allow_pickle=False)
+    except ValueError as e:  # object arrays need pickle: refused
+        raise UsageError(f"{path}: cannot read as a plain .npy array ({e})") from None
+    if not isinstance(xs, np.ndarray):
+        raise UsageError(f"{path}: expected a .npy array, got an .npz archive")
+    if xs.dtype.kind not in "iuf":
+        raise UsageError(f"{path}: dtype {xs.dtype} is not a real number type")
+    if xs.ndim not in (2, 3):
+        raise UsageError(f"{path}: shape {xs.shape} must be (T, I) or (N, T, I)")
+    return xs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import load
+    from .fileio import write_atomic
+
+    model = load(args.model)
+    inp, out = Path(args.input), Path(args.output)
+    if _same_file(inp, out) or _same_file(Path(args.model), out):
+        raise UsageError(f"output {out} is one of the input files; choose another output path")
+    xs = _load_input(inp)
+    if xs.shape[-1] != model.input_size:
+        expected = "(T, {0}) or (N, T, {0})".format(model.input_size)
+        raise UsageError(f"{inp}: shape {xs.shape}, expected {expected} for this model")
+    ys = model.run(xs)
+    buf = io.BytesIO()
+    np.save(buf, ys)
+    write_atomic(out, buf.getvalue())
+    print(f"wrote {out}: outputs {ys.shape} float32")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gru-rt", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"gru_rt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("convert", help="convert trained weights (.pt/.pth state dict, .npz) to .grt")
+    p.add_argument("source", help="a PyTorch state dict (.pt/.pth) or a NumPy archive (.npz)")
+    p.add_argument("-o", "--output", required=True, help="the .grt file to write")
+    p.add_argument("--head-activation", metavar="NAME",
+                   help="activation of the last Dense layer: linear, relu, tanh, sigmoid, softmax")
+    p.add_argument("--activation", action="append", default=[], metavar="LAYER=NAME",
+                   help="activation of a Dense layer by module prefix (torch) or index (npz); "
+                        "repeatable")
+    p.add_argument("--convention", metavar="SPEC",
+                   help="for .npz: the GRU convention, e.g. 'gate_order=zrn,layout=in_out,"
+                        "update=z_takes_candidate,reset=before' (see docs/CONVENTIONS.md)")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra metadata stored in the file; repeatable")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("info", help="describe a .grt model: layers, sizes, bytes, metadata")
+    p.add_argument("model")
+    p.add_argument("--no-verify", action="store_true", help="skip the checksum check")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("run", help="run a model over sequences in a .npy file")
+    p.add_argument("model")
+    p.add_argument("input", help="float array (T, I) or (N, T, I) in a .npy file")
+    p.add_argument("-o", "--output", required=True,
+                   help=".npy file for the outputs, (T, O) or (N, T, O); each sequence starts "
+                        "from a zero state")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (GruRtError, ValueError, TypeError, OSError, ImportError, KeyError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"gru-rt: error: {message}", file=sys.stderr)
+        return 1

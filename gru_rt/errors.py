@@ -1,0 +1,45 @@
+"""Exceptions of gru_rt. Each also subclasses ValueError so callers may catch either."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class GruRtError(Exception):
+    """Base class of every gru_rt error."""
+
+
+class ModelFormatError(GruRtError, ValueError):
+    """A model file the C loader rejected; carries the loader's diagnosis.
+
+    status: the C status name ("GRT_E_CHECKSUM"); field: the field that broke a rule
+    ("layer.input_size"); index: the layer or tensor index (None if none); actual/expected: the values
+    involved (None when the rule has no single expected value).
+    """
+
+    def __init__(self, status: str, message: str, field: str, index: Optional[int],
+                 actual: Optional[int], expected: Optional[int], source: Optional[str] = None):
+        self.status = status
+        self.field = field
+        self.index = index
+        self.actual = actual
+        self.expected = expected
+        self.source = source
+        super().__init__(self._describe(message))
+
+    def _describe(self, message: str) -> str:
+        where = ""
+        if self.index is not None:
+            owner = self.field.split(".", 1)[0] if "." in self.field else "item"
+            where = f" {owner} {self.index}:"
+        detail = f" {self.field}" if self.field else ""
+        if self.actual is not None:
+            detail += f" is {self.actual}"
+            if self.expected is not None:
+                detail += f", expected {self.expected}"
+        prefix = f"{self.source}: " if self.source else ""
+        return f"{prefix}{self.status}: {message} ({where}{detail})".replace("( ", "(")
+
+
+class ConversionError(GruRtError, ValueError):
+    """Weights that cannot be turned into a model: names the key/module and what was expected."""

@@ -1,0 +1,52 @@
+"""Descriptions of a loaded model for people: LayerInfo and the summary `gru-rt info` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from ._core import Model
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer of a loaded model, as the C loader validated it."""
+
+    index: int
+    kind: str  # "gru" or "dense"
+    precision: str  # "f32" (q8, q15 later)
+    input_size: int
+    output_size: int  # hidden size for a GRU
+    activation: str  # GRU: candidate activation; Dense: output activation
+    gate_activation: Optional[str]  # GRU only
+    reset_after: Optional[bool]  # GRU only
+    state_offset: Optional[int]  # GRU only: where its hidden vector starts in Stream.state
+    weight_bytes: int  # bytes of its tensors in the file
+
+    def describe(self) -> str:
+        if self.kind == "gru":
+            return (f"GRU    {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
+                    f"φ={self.activation} σ={self.gate_activation} "
+                    f"reset_after={int(bool(self.reset_after))}  {self.weight_bytes} B")
+        return (f"Dense  {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
+                f"{self.activation}  {self.weight_bytes} B")
+
+
+def format_summary(model: Model) -> str:
+    """Layers, sizes, precision, bytes, checksum status and metadata, one fact per line."""
+    major, minor = model.version
+    check = "verified" if model.checksum_verified else "not verified (skipped)"
+    lines = [
+        f"model: {model.source or '<memory>'}",
+        f"format: v{major}.{minor}, {model.nbytes} bytes, CRC-32 {model.checksum:08x} {check}",
+        f"input {model.input_size} → output {model.output_size}; "
+        f"state {model.state_size} floats",
+        "layers:",
+    ]
+    lines += [f"  {info.index}: {info.describe()}" for info in model.layers]
+    meta = model.metadata
+    if meta:
+        lines.append("metadata:")
+        lines += [f"  {key}: {value}" for key, value in sorted(meta.items())]
+    return "\n".join(lines)

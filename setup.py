@@ -1,0 +1,39 @@
+"""Build: the C core as its own static library (its own flags), then the Cython extension over it."""
+
+from glob import glob
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+# Portable flags only: never -march=native in a distributed build (SIMD variants come from run-time
+# dispatch). -ffp-contract=off keeps float results identical whether or not the target has FMA.
+CORE_CFLAGS = ["-std=c99", "-O3", "-Wall", "-Wextra", "-ffp-contract=off", "-fPIC"]
+
+core = (
+    "gru_rt_core",
+    {"sources": sorted(glob("csrc/grt_*.c")), "include_dirs": ["csrc"], "cflags": CORE_CFLAGS},
+)
+
+
+class BuildExtWithCore(build_ext):
+    """Build the static C core first, also for `pip install -e .` (which skips build_clib)."""
+
+    def run(self) -> None:
+        self.run_command("build_clib")
+        super().run()
+
+
+extension = Extension(
+    "gru_rt._core",
+    sources=["gru_rt/_core.pyx"],  # links gru_rt_core: build_ext adds build_clib's libraries
+    include_dirs=["csrc", numpy.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+)
+
+setup(
+    libraries=[core],
+    ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}),
+    cmdclass={"build_ext": BuildExtWithCore},
+)

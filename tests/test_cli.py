@@ -1,0 +1,111 @@
+"""The gru-rt command line end to end: convert a PyTorch state dict, inspect it, run it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gru_rt.cli import main
+
+torch = pytest.importorskip("torch")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Net(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = torch.nn.GRU(5, 24, num_layers=2, batch_first=True)
+        self.head = torch.nn.Linear(24, 3)
+
+    def forward(self, xs: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.head(self.gru(xs)[0]), dim=-1)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gru_rt", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory) -> tuple[Path, Path, Net]:
+    tmp = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    net = Net().eval()
+    state_dict = tmp / "net.pt"
+    torch.save(net.state_dict(), state_dict)
+    model = tmp / "net.grt"
+    done = cli("convert", str(state_dict), "-o", str(model), "--head-activation", "softmax")
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout
+    return state_dict, model, net
+
+
+def test_convert_then_run_matches_torch(converted, tmp_path: Path) -> None:
+    _, model, net = converted
+    xs = np.random.default_rng(1).standard_normal((3, 1000, 5)).astype(np.float32)
+    np.save(tmp_path / "in.npy", xs)
+    np.save(tmp_path / "one.npy", xs[0].astype(np.float64))
+    assert main(["run", str(model), str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy")]) == 0
+    assert main(["run", str(model), str(tmp_path / "one.npy"), "-o", str(tmp_path / "o1.npy")]) == 0
+    with torch.no_grad():
+        expected = net(torch.from_numpy(xs)).numpy()
+    got = np.load(tmp_path / "out.npy")
+    assert got.shape == (3, 1000, 3) and got.dtype == np.float32
+    assert np.max(np.abs(got - expected)) <= 1e-5
+    np.testing.assert_array_equal(np.load(tmp_path / "o1.npy"), got[0])
+
+
+def test_info_shows_layers_and_metadata(converted) -> None:
+    _, model, _ = converted
+    done = cli("info", str(model))
+    assert done.returncode == 0, done.stderr
+    for words in ("GRU", "5 → 24", "Dense", "softmax", "verified", "source.framework: torch"):
+        assert words in done.stdout
+
+
+def test_tools_convert_script_is_the_same_converter(converted, tmp_path: Path) -> None:
+    state_dict, model, _ = converted
+    out = tmp_path / "again.grt"
+    done = subprocess.run([sys.executable, "tools/convert.py", str(state_dict), "-o", str(out),
+                           "--head-activation", "softmax"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == model.read_bytes()  # deterministic
+
+
+def one_line_error(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gru-rt: error: ")
+    return lines[0]
+
+
+def test_corrupted_model_gets_one_line_naming_the_problem(converted, tmp_path: Path) -> None:
+    _, model, _ = converted
+    data = bytearray(model.read_bytes())
+    data[-5] ^= 0x40
+    bad = tmp_path / "bad.grt"
+    bad.write_bytes(bytes(data))
+    assert "GRT_E_CHECKSUM" in one_line_error(cli("info", str(bad)))
+    bad.write_bytes(bytes(data[:200]))
+    assert "GRT_E_TRUNCATED" in one_line_error(cli("info", str(bad)))
+
+
+def test_user_errors_are_one_line(converted, tmp_path: Path) -> None:
+    state_dict, model, _ = converted
+    assert "No such file" in one_line_error(cli("info", str(tmp_path / "missing.grt")))
+    assert "is the input file" in one_line_error(
+        cli("convert", str(state_dict), "-o", str(state_dict)))
+    np.save(tmp_path / "wrong.npy", np.zeros((10, 4), np.float32))
+    out = tmp_path / "never.npy"
+    line = one_line_error(cli("run", str(model), str(tmp_path / "wrong.npy"), "-o", str(out)))
+    assert "(10, 4)" in line and "(T, 5)" in line
+    assert not out.exists()
+    assert "gelu" in one_line_error(
+        cli("convert", str(state_dict), "-o", str(tmp_path / "x.grt"), "--head-activation", "gelu"))
+    assert not (tmp_path / "x.grt").exists()
