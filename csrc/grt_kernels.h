@@ -1,0 +1,34 @@
+/* grt_kernels.h — f32 kernels: matrix-vector and matrix-matrix products with a fixed summation order,
+ * and the GRU recurrence. Weights are row-major (weight_layout 0): row r of W starts at W + r·cols.
+ *
+ * Summation order (the contract that makes grt_matmul_f32 bit-identical to grt_matvec_f32): each dot
+ * product keeps 8 partial sums, acc[k] += w[j+k]·x[j+k] for j = 0, 8, 16, ...; the tail (cols mod 8
+ * elements) is added to acc[0..tail); the sums are combined as
+ * ((acc0+acc4)+(acc1+acc5)) + ((acc2+acc6)+(acc3+acc7)), and the bias is added last. */
+#ifndef GRT_KERNELS_H
+#define GRT_KERNELS_H
+
+#include <stddef.h>
+
+#include "gru_rt.h"
+
+/* y[r] = b[r] + W[r,:]·x for r < rows. y must not overlap W, b or x. */
+void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,
+                    const float *restrict x, size_t rows, size_t cols);
+
+/* Y[t·ldy + r] = b[r] + W[r,:]·X[t·ldx : t·ldx + cols] for t < T, r < rows: T matvecs with the same
+ * per-element results, each weight row reused for several steps. Y must not overlap W, b or X. */
+void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
+                    const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+
+/* Scratch the GRU recurrence needs, from the stream's memory. */
+typedef struct grt_gru_scratch {
+    float *gh; /* 3H: U·h + b_hh */
+    float *rh; /* H: r ⊙ h (reset_after = 0) */
+} grt_gru_scratch;
+
+/* One GRU update of h (H floats, in place) given gx = W_ih·x + b_ih (3H floats, overwritten: it
+ * holds the gate pre-activations afterwards). Layer L must be a validated f32 GRU layer. */
+void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, float *restrict h, grt_gru_scratch s);
+
+#endif /* GRT_KERNELS_H */

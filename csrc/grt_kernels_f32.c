@@ -1,0 +1,95 @@
+/* grt_kernels_f32.c — the f32 kernels: plain loops with restrict and fixed-width partial sums that
+ * gcc/clang -O3 vectorize without -ffast-math. The summation order is documented in grt_kernels.h. */
+#include "grt_kernels.h"
+
+#include "grt_math.h"
+
+#define LANES 8 /* partial sums per dot product: part of the summation-order contract */
+
+/* The fixed combination tree of the 8 partial sums. */
+static inline float combine(const float acc[LANES])
+{
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+static inline float dot_f32(const float *restrict w, const float *restrict x, size_t n)
+{
+    float acc[LANES] = {0};
+    size_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (size_t k = 0; k < LANES; k++)
+            acc[k] += w[j + k] * x[j + k];
+    for (size_t k = 0; j + k < n; k++)
+        acc[k] += w[j + k] * x[j + k];
+    return combine(acc);
+}
+
+void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,
+                    const float *restrict x, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++)
+        y[r] = b[r] + dot_f32(W + r * cols, x, cols);
+}
+
+/* Steps per block of grt_matmul_f32: each weight row is read from memory once per block and then
+ * reused from L1 for the block's other steps (the inputs of a block stay in L1 too). Every element
+ * goes through dot_f32, so the result is bit-identical to grt_matvec_f32. (A variant keeping four
+ * steps' partial sums in registers was slower with gcc 12's auto-vectorization; that kind of
+ * blocking belongs in explicit SIMD variants.) */
+#define STEP_BLOCK 8
+
+void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
+                    const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
+{
+    for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
+        size_t t1 = T - t0 < STEP_BLOCK ? T : t0 + STEP_BLOCK;
+        for (size_t r = 0; r < rows; r++) {
+            const float *w = W + r * cols;
+            for (size_t t = t0; t < t1; t++)
+                Y[t * ldy + r] = b[r] + dot_f32(w, X + t * ldx, cols);
+        }
+    }
+}
+
+/* a[i] += b[i] */
+static void add_f32(float *restrict a, const float *restrict b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] += b[i];
+}
+
+/*
+ * The canonical GRU (docs/FORMAT.md). Gate blocks of 3H vectors: r = [0,H), z = [H,2H), n = [2H,3H).
+ * The update is computed as h' = n + z·(h − n), equal to (1 − z)·n + z·h in exact arithmetic (the
+ * form PyTorch uses); it gives exactly n at z = 0 and exactly h at z = 1.
+ */
+void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, float *restrict h, grt_gru_scratch s)
+{
+    const size_t H = L->output_size;
+    const float *U = (const float *)L->tensor[GRT_ROLE_W_HH];
+    const float *bh = (const float *)L->tensor[GRT_ROLE_B_HH];
+    float *restrict gh = s.gh;
+    float *restrict rz = gx;          /* r, z pre-activations, then values, in place */
+    float *restrict n = gx + 2 * H;   /* candidate pre-activation, then value */
+
+    if (L->reset_after) {
+        grt_matvec_f32(gh, U, bh, h, 3 * H, H);
+        add_f32(rz, gh, 2 * H);
+        grt_act_apply(L->gate_activation, rz, 2 * H);
+        for (size_t i = 0; i < H; i++)
+            n[i] += rz[i] * gh[2 * H + i];
+    } else {
+        float *restrict rh = s.rh;
+        grt_matvec_f32(gh, U, bh, h, 2 * H, H);
+        add_f32(rz, gh, 2 * H);
+        grt_act_apply(L->gate_activation, rz, 2 * H);
+        for (size_t i = 0; i < H; i++)
+            rh[i] = rz[i] * h[i];
+        grt_matvec_f32(gh + 2 * H, U + 2 * H * H, bh + 2 * H, rh, H, H);
+        add_f32(n, gh + 2 * H, H);
+    }
+    grt_act_apply(L->activation, n, H);
+    const float *z = rz + H;
+    for (size_t i = 0; i < H; i++)
+        h[i] = n[i] + z[i] * (h[i] - n[i]);
+}

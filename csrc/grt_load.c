@@ -1,0 +1,600 @@
+/* grt_load.c — the model loader: validates a blob against docs/FORMAT.md and fills a grt_model view;
+ * status and name strings; metadata access.
+ *
+ * The blob is hostile until proven otherwise. Checks run in the order of FORMAT.md: header, counts,
+ * layout of the regions, padding, each layer, each tensor, metadata. Every field is read with explicit
+ * little-endian byte reads, every region is compared with the blob size before it is read, and all
+ * arithmetic on file values is uint64_t on values already bounded by earlier checks. */
+#include <string.h>
+
+#include "grt_internal.h"
+
+#define MAGIC_LEN 8
+static const uint8_t grt_magic[MAGIC_LEN] = {0x89, 'G', 'R', 'T', 0x0D, 0x0A, 0x1A, 0x0A};
+
+#define META_MAX_ENTRIES 4096u
+#define META_MAX_KEY 255u
+#define META_MAX_VALUE 65535u
+#define META_ENTRY_HEADER 8u /* key_len, value_len */
+
+/* ---- status and enum names ------------------------------------------------------------------- */
+
+static const char *const status_names[GRT_STATUS_COUNT] = {
+    "GRT_OK",           "GRT_E_ARG",          "GRT_E_BUFFER",       "GRT_E_BLOB_ALIGN",
+    "GRT_E_TRUNCATED",  "GRT_E_MAGIC",        "GRT_E_VERSION",      "GRT_E_HEADER",
+    "GRT_E_FILE_SIZE",  "GRT_E_CHECKSUM",     "GRT_E_LAYER_COUNT",  "GRT_E_TENSOR_COUNT",
+    "GRT_E_LAYOUT",     "GRT_E_PADDING",      "GRT_E_LAYER_KIND",   "GRT_E_PRECISION",
+    "GRT_E_ACTIVATION", "GRT_E_LAYER_FIELD",  "GRT_E_DIMS",         "GRT_E_CHAIN",
+    "GRT_E_TENSOR_ROLE", "GRT_E_TENSOR_DTYPE", "GRT_E_TENSOR_SHAPE", "GRT_E_TENSOR_ALIGN",
+    "GRT_E_TENSOR_OFFSET", "GRT_E_METADATA",
+};
+
+static const char *const status_messages[GRT_STATUS_COUNT] = {
+    "ok",
+    "invalid argument",
+    "buffer too small or not float-aligned",
+    "model blob not 4-byte aligned",
+    "file truncated",
+    "bad magic number (not a .grt file)",
+    "unsupported format version",
+    "invalid header field",
+    "trailing bytes after the file",
+    "checksum mismatch (file corrupted)",
+    "invalid layer count",
+    "invalid tensor count",
+    "invalid file layout",
+    "non-zero padding byte",
+    "unknown layer kind",
+    "unknown or unsupported precision",
+    "unknown or disallowed activation",
+    "invalid layer field",
+    "invalid layer dimensions",
+    "layers do not chain",
+    "unexpected tensor role or owner",
+    "wrong tensor dtype",
+    "wrong tensor shape",
+    "misaligned tensor",
+    "tensor offset out of place",
+    "malformed metadata",
+};
+
+const char *grt_status_name(grt_status status)
+{
+    return (unsigned)status < GRT_STATUS_COUNT ? status_names[status] : "GRT_E_UNKNOWN";
+}
+
+const char *grt_status_message(grt_status status)
+{
+    return (unsigned)status < GRT_STATUS_COUNT ? status_messages[status] : "unknown status";
+}
+
+static const char *const activation_names[GRT_ACT_COUNT] = {
+    "linear", "relu", "tanh", "sigmoid", "softmax", "hard_sigmoid", "hard_sigmoid_k2",
+};
+
+const char *grt_activation_name(unsigned code)
+{
+    return code < GRT_ACT_COUNT ? activation_names[code] : "?";
+}
+
+static const char *const role_names[GRT_ROLE_MAX + 1] = {"?", "w_ih", "w_hh", "b_ih", "b_hh"};
+
+const char *grt_role_name(unsigned role)
+{
+    return role <= GRT_ROLE_MAX ? role_names[role] : "?";
+}
+
+/* ---- what each (kind, precision) needs ---------------------------------------------------------
+ * Adding a precision or a kind = adding a recipe here (plus its kernels). A tensor's shape is given
+ * by rules over the layer's dims. */
+
+enum dim_rule { DIM_ONE, DIM_IN, DIM_OUT, DIM_3OUT };
+
+typedef struct tensor_rule {
+    uint8_t role, dtype, rows, cols; /* rows/cols: enum dim_rule */
+} tensor_rule;
+
+typedef struct layer_recipe {
+    uint8_t kind, precision, n_tensors;
+    tensor_rule tensors[GRT_ROLE_MAX];
+} layer_recipe;
+
+static const layer_recipe recipes[] = {
+    {GRT_LAYER_GRU, GRT_PREC_F32, 4,
+     {{GRT_ROLE_W_IH, GRT_DTYPE_F32, DIM_3OUT, DIM_IN},
+      {GRT_ROLE_W_HH, GRT_DTYPE_F32, DIM_3OUT, DIM_OUT},
+      {GRT_ROLE_B_IH, GRT_DTYPE_F32, DIM_3OUT, DIM_ONE},
+      {GRT_ROLE_B_HH, GRT_DTYPE_F32, DIM_3OUT, DIM_ONE}}},
+    {GRT_LAYER_DENSE, GRT_PREC_F32, 2,
+     {{GRT_ROLE_W_IH, GRT_DTYPE_F32, DIM_OUT, DIM_IN}, {GRT_ROLE_B_IH, GRT_DTYPE_F32, DIM_OUT, DIM_ONE}}},
+};
+
+static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
+{
+    for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++)
+        if (recipes[i].kind == kind && recipes[i].precision == precision)
+            return &recipes[i];
+    return NULL;
+}
+
+static uint64_t dim_value(unsigned rule, const grt_layer *L)
+{
+    switch (rule) {
+    case DIM_IN: return L->input_size;
+    case DIM_OUT: return L->output_size;
+    case DIM_3OUT: return 3u * (uint64_t)L->output_size;
+    default: return 1;
+    }
+}
+
+static uint64_t dtype_size(unsigned dtype)
+{
+    switch (dtype) {
+    case GRT_DTYPE_I8: return 1;
+    case GRT_DTYPE_I16: return 2;
+    default: return 4; /* f32, i32 */
+    }
+}
+
+/* ---- diagnostics -------------------------------------------------------------------------------- */
+
+typedef struct loader {
+    const uint8_t *blob;
+    uint64_t size; /* == file_size once the header is checked */
+    grt_diag *diag;
+} loader;
+
+static grt_status fail(loader *ld, grt_status status, const char *field, int64_t index)
+{
+    ld->diag->status = status;
+    ld->diag->field = field;
+    ld->diag->index = (int32_t)index;
+    ld->diag->has_values = 0;
+    ld->diag->actual = 0;
+    ld->diag->expected = 0;
+    return status;
+}
+
+static grt_status fail_values(loader *ld, grt_status status, const char *field, int64_t index,
+                              uint64_t actual, uint64_t expected)
+{
+    fail(ld, status, field, index);
+    ld->diag->has_values = 1;
+    ld->diag->actual = actual;
+    ld->diag->expected = expected;
+    return status;
+}
+
+/* ---- header ------------------------------------------------------------------------------------- */
+
+/* Header fields (offsets from FORMAT.md). */
+enum {
+    H_VERSION_MAJOR = 8, H_VERSION_MINOR = 10, H_HEADER_SIZE = 12, H_FILE_SIZE = 16, H_CHECKSUM = 20,
+    H_FLAGS = 24, H_N_LAYERS = 28, H_N_TENSORS = 32, H_LAYER_TABLE = 36, H_TENSOR_TABLE = 40,
+    H_META_OFFSET = 44, H_META_SIZE = 48, H_DATA_OFFSET = 52, H_DATA_SIZE = 56, H_RESERVED = 60
+};
+
+static uint32_t hdr(const loader *ld, unsigned offset)
+{
+    return grt_rd_u32(ld->blob + offset);
+}
+
+/* Magic, version, fixed fields and the blob size against file_size. */
+static grt_status check_header(loader *ld)
+{
+    /* Magic first, as far as the blob goes: a file that is not a model at all says so. */
+    size_t magic_len = ld->size < MAGIC_LEN ? (size_t)ld->size : MAGIC_LEN;
+    if (memcmp(ld->blob, grt_magic, magic_len) != 0)
+        return fail(ld, GRT_E_MAGIC, "header.magic", -1);
+    if (ld->size < GRT_HEADER_SIZE)
+        return fail_values(ld, GRT_E_TRUNCATED, "header", -1, ld->size, GRT_HEADER_SIZE);
+    uint16_t major = grt_rd_u16(ld->blob + H_VERSION_MAJOR);
+    if (major != GRT_VERSION_MAJOR)
+        return fail_values(ld, GRT_E_VERSION, "header.version_major", -1, major, GRT_VERSION_MAJOR);
+    if (hdr(ld, H_HEADER_SIZE) != GRT_HEADER_SIZE)
+        return fail_values(ld, GRT_E_HEADER, "header.header_size", -1, hdr(ld, H_HEADER_SIZE),
+                           GRT_HEADER_SIZE);
+    if (hdr(ld, H_FLAGS) != 0)
+        return fail_values(ld, GRT_E_HEADER, "header.flags", -1, hdr(ld, H_FLAGS), 0);
+    if (hdr(ld, H_RESERVED) != 0)
+        return fail_values(ld, GRT_E_HEADER, "header.reserved", -1, hdr(ld, H_RESERVED), 0);
+    uint32_t file_size = hdr(ld, H_FILE_SIZE);
+    if (ld->size < file_size)
+        return fail_values(ld, GRT_E_TRUNCATED, "header.file_size", -1, ld->size, file_size);
+    if (ld->size > file_size)
+        return fail_values(ld, GRT_E_FILE_SIZE, "header.file_size", -1, ld->size, file_size);
+    return GRT_OK;
+}
+
+/* CRC-32 of the whole file with the checksum field taken as zero. */
+static uint32_t file_crc(const loader *ld)
+{
+    static const uint8_t zeros[4] = {0, 0, 0, 0};
+    uint32_t crc = grt_crc32(0, ld->blob, H_CHECKSUM);
+    crc = grt_crc32(crc, zeros, sizeof zeros);
+    return grt_crc32(crc, ld->blob + H_CHECKSUM + 4, (size_t)(ld->size - (H_CHECKSUM + 4)));
+}
+
+static grt_status check_counts(loader *ld)
+{
+    uint32_t n_layers = hdr(ld, H_N_LAYERS), n_tensors = hdr(ld, H_N_TENSORS);
+    if (n_layers == 0 || n_layers > GRT_MAX_LAYERS)
+        return fail_values(ld, GRT_E_LAYER_COUNT, "header.n_layers", -1, n_layers,
+                           n_layers == 0 ? 1 : GRT_MAX_LAYERS);
+    if (n_tensors == 0 || n_tensors > GRT_MAX_TENSORS)
+        return fail_values(ld, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, n_tensors,
+                           n_tensors == 0 ? 1 : GRT_MAX_TENSORS);
+    return GRT_OK;
+}
+
+static grt_status expect_field(loader *ld, unsigned offset, const char *field, uint64_t expected)
+{
+    uint32_t actual = hdr(ld, offset);
+    if (actual != expected)
+        return fail_values(ld, GRT_E_LAYOUT, field, -1, actual, expected);
+    return GRT_OK;
+}
+
+/* Every stated offset must be the one the counts give, and every region must lie inside the file.
+ * Counts are bounded (checked above), so the sums below are < 2^33. */
+static grt_status check_layout(loader *ld)
+{
+    grt_status st;
+    uint64_t n_layers = hdr(ld, H_N_LAYERS), n_tensors = hdr(ld, H_N_TENSORS);
+    uint64_t tensor_table = GRT_HEADER_SIZE + GRT_LAYER_ENTRY_SIZE * n_layers;
+    uint64_t meta_offset = tensor_table + GRT_TENSOR_ENTRY_SIZE * n_tensors;
+    if ((st = expect_field(ld, H_LAYER_TABLE, "header.layer_table_offset", GRT_HEADER_SIZE)) ||
+        (st = expect_field(ld, H_TENSOR_TABLE, "header.tensor_table_offset", tensor_table)) ||
+        (st = expect_field(ld, H_META_OFFSET, "header.meta_offset", meta_offset)))
+        return st;
+    uint64_t meta_size = hdr(ld, H_META_SIZE);
+    if (meta_size < 4)
+        return fail_values(ld, GRT_E_LAYOUT, "header.meta_size", -1, meta_size, 4);
+    uint64_t meta_end = meta_offset + meta_size;
+    if (meta_end > ld->size)
+        return fail_values(ld, GRT_E_LAYOUT, "header.meta_size", -1, meta_end, ld->size);
+    uint64_t data_offset = grt_round_up64(meta_end);
+    if ((st = expect_field(ld, H_DATA_OFFSET, "header.data_offset", data_offset)))
+        return st;
+    if (data_offset > ld->size)
+        return fail_values(ld, GRT_E_LAYOUT, "header.data_offset", -1, data_offset, ld->size);
+    return expect_field(ld, H_DATA_SIZE, "header.data_size", ld->size - data_offset);
+}
+
+/* Bytes [begin, end) must be zero; index names the tensor the padding follows (-1: none). */
+static grt_status check_zero(loader *ld, uint64_t begin, uint64_t end, const char *field, int64_t index)
+{
+    for (uint64_t i = begin; i < end; i++)
+        if (ld->blob[i] != 0)
+            return fail_values(ld, GRT_E_PADDING, field, index, ld->blob[i], 0);
+    return GRT_OK;
+}
+
+/* ---- layers ------------------------------------------------------------------------------------- */
+
+enum {
+    L_KIND = 0, L_PRECISION = 1, L_ACTIVATION = 2, L_GATE = 3, L_RESET_AFTER = 4, L_WEIGHT_LAYOUT = 5,
+    L_RESERVED16 = 6, L_INPUT = 8, L_OUTPUT = 12, L_FIRST_TENSOR = 16, L_N_TENSORS = 20, L_PARAM = 24,
+    L_RESERVED32 = 28
+};
+
+static int gru_activation_ok(unsigned a)
+{
+    return a == GRT_ACT_TANH || a == GRT_ACT_RELU;
+}
+
+static int gate_activation_ok(unsigned a)
+{
+    return a == GRT_ACT_SIGMOID || a == GRT_ACT_HARD_SIGMOID || a == GRT_ACT_HARD_SIGMOID_K2;
+}
+
+static int dense_activation_ok(unsigned a)
+{
+    return a <= GRT_ACT_SOFTMAX;
+}
+
+static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
+{
+    unsigned act = e[L_ACTIVATION], gate = e[L_GATE];
+    if (e[L_KIND] == GRT_LAYER_GRU) {
+        if (!gru_activation_ok(act))
+            return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, act, GRT_ACT_TANH);
+        if (!gate_activation_ok(gate))
+            return fail_values(ld, GRT_E_ACTIVATION, "layer.gate_activation", i, gate, GRT_ACT_SIGMOID);
+    } else if (!dense_activation_ok(act)) {
+        return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, act, GRT_ACT_LINEAR);
+    }
+    return GRT_OK;
+}
+
+static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
+{
+    unsigned reset_after_max = e[L_KIND] == GRT_LAYER_GRU ? 1u : 0u;
+    if (e[L_KIND] == GRT_LAYER_DENSE && e[L_GATE] != 0)
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.gate_activation", i, e[L_GATE], 0);
+    if (e[L_RESET_AFTER] > reset_after_max)
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reset_after", i, e[L_RESET_AFTER], 0);
+    if (e[L_WEIGHT_LAYOUT] != 0)
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.weight_layout", i, e[L_WEIGHT_LAYOUT], 0);
+    if (grt_rd_u16(e + L_RESERVED16) != 0)
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reserved", i, grt_rd_u16(e + L_RESERVED16), 0);
+    if (grt_rd_u32(e + L_PARAM) != 0)
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, grt_rd_u32(e + L_PARAM), 0);
+    if (grt_rd_u32(e + L_RESERVED32) != 0)
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reserved", i, grt_rd_u32(e + L_RESERVED32), 0);
+    return GRT_OK;
+}
+
+static grt_status check_dim(loader *ld, uint32_t v, const char *field, int64_t i)
+{
+    if (v == 0 || v > GRT_MAX_DIM)
+        return fail_values(ld, GRT_E_DIMS, field, i, v, v == 0 ? 1 : GRT_MAX_DIM);
+    return GRT_OK;
+}
+
+/* Layer i: checks its table entry (given the layer before it) and fills model->layers[i] except the
+ * tensor pointers. *next_tensor is where its tensors must start; it is advanced past them. */
+static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *next_tensor)
+{
+    const uint8_t *e = ld->blob + GRT_HEADER_SIZE + (size_t)i * GRT_LAYER_ENTRY_SIZE;
+    grt_layer *L = &m->layers[i];
+    grt_status st;
+    if (e[L_KIND] != GRT_LAYER_GRU && e[L_KIND] != GRT_LAYER_DENSE)
+        return fail_values(ld, GRT_E_LAYER_KIND, "layer.kind", i, e[L_KIND], GRT_LAYER_GRU);
+    const layer_recipe *recipe = find_recipe(e[L_KIND], e[L_PRECISION]);
+    if (recipe == NULL)
+        return fail_values(ld, GRT_E_PRECISION, "layer.precision", i, e[L_PRECISION], GRT_PREC_F32);
+    uint32_t n_tensors = grt_rd_u32(e + L_N_TENSORS);
+    if (n_tensors != recipe->n_tensors)
+        return fail_values(ld, GRT_E_TENSOR_COUNT, "layer.n_tensors", i, n_tensors, recipe->n_tensors);
+    if ((st = check_activations(ld, e, i)) || (st = check_layer_fields(ld, e, i)))
+        return st;
+    uint32_t in = grt_rd_u32(e + L_INPUT), out = grt_rd_u32(e + L_OUTPUT);
+    if ((st = check_dim(ld, in, "layer.input_size", i)) || (st = check_dim(ld, out, "layer.output_size", i)))
+        return st;
+    if (i > 0 && in != m->layers[i - 1].output_size)
+        return fail_values(ld, GRT_E_CHAIN, "layer.input_size", i, in, m->layers[i - 1].output_size);
+    uint32_t first = grt_rd_u32(e + L_FIRST_TENSOR);
+    if (first != *next_tensor)
+        return fail_values(ld, GRT_E_CHAIN, "layer.first_tensor", i, first, *next_tensor);
+    *next_tensor += n_tensors; /* <= 32 layers x 4 tensors: no overflow */
+
+    L->kind = e[L_KIND];
+    L->precision = e[L_PRECISION];
+    L->activation = e[L_ACTIVATION];
+    L->gate_activation = e[L_GATE];
+    L->reset_after = e[L_RESET_AFTER];
+    L->input_size = in;
+    L->output_size = out;
+    L->first_tensor = first;
+    L->n_tensors = n_tensors;
+    return GRT_OK;
+}
+
+/* ---- tensors ------------------------------------------------------------------------------------ */
+
+enum { T_ROLE = 0, T_DTYPE = 1, T_RESERVED16 = 2, T_LAYER = 4, T_ROWS = 8, T_COLS = 12, T_OFFSET = 16,
+       T_NBYTES = 20, T_RESERVED_A = 24, T_RESERVED_B = 28 };
+
+/* Tensor k, the j-th of layer li: role, owner, dtype, reserved fields, shape, offset. *end is the end
+ * of the previous tensor relative to data_offset; it is advanced past this one. */
+static grt_status check_tensor(loader *ld, grt_model *m, uint32_t li, uint32_t j, uint64_t *end)
+{
+    grt_layer *L = &m->layers[li];
+    const tensor_rule *rule = &find_recipe(L->kind, L->precision)->tensors[j];
+    uint32_t k = L->first_tensor + j;
+    const uint8_t *e = ld->blob + hdr(ld, H_TENSOR_TABLE) + (size_t)k * GRT_TENSOR_ENTRY_SIZE;
+    if (e[T_ROLE] != rule->role)
+        return fail_values(ld, GRT_E_TENSOR_ROLE, "tensor.role", k, e[T_ROLE], rule->role);
+    if (grt_rd_u32(e + T_LAYER) != li)
+        return fail_values(ld, GRT_E_TENSOR_ROLE, "tensor.layer", k, grt_rd_u32(e + T_LAYER), li);
+    if (e[T_DTYPE] != rule->dtype)
+        return fail_values(ld, GRT_E_TENSOR_DTYPE, "tensor.dtype", k, e[T_DTYPE], rule->dtype);
+    if (grt_rd_u16(e + T_RESERVED16) != 0 || grt_rd_u32(e + T_RESERVED_A) != 0 ||
+        grt_rd_u32(e + T_RESERVED_B) != 0)
+        return fail(ld, GRT_E_LAYER_FIELD, "tensor.reserved", k);
+
+    uint64_t rows = grt_rd_u32(e + T_ROWS), cols = grt_rd_u32(e + T_COLS);
+    uint64_t want_rows = dim_value(rule->rows, L), want_cols = dim_value(rule->cols, L);
+    if (rows != want_rows)
+        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.rows", k, rows, want_rows);
+    if (cols != want_cols)
+        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.cols", k, cols, want_cols);
+    uint64_t nbytes = grt_rd_u32(e + T_NBYTES);
+    uint64_t want_nbytes = rows * cols * dtype_size(rule->dtype); /* <= 3·16384² · 4 < 2^32 */
+    if (nbytes != want_nbytes)
+        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.nbytes", k, nbytes, want_nbytes);
+
+    uint64_t offset = grt_rd_u32(e + T_OFFSET);
+    uint64_t want_offset = grt_round_up64(*end);
+    if (offset % GRT_ALIGN != 0)
+        return fail_values(ld, GRT_E_TENSOR_ALIGN, "tensor.offset", k, offset, want_offset);
+    if (offset != want_offset)
+        return fail_values(ld, GRT_E_TENSOR_OFFSET, "tensor.offset", k, offset, want_offset);
+    uint64_t data_size = hdr(ld, H_DATA_SIZE);
+    if (offset + nbytes > data_size)
+        return fail_values(ld, GRT_E_TENSOR_OFFSET, "tensor.nbytes", k, offset + nbytes, data_size);
+
+    uint64_t data_offset = hdr(ld, H_DATA_OFFSET);
+    grt_status st = check_zero(ld, data_offset + *end, data_offset + offset, "padding.data", (int64_t)k - 1);
+    if (st)
+        return st;
+    L->tensor[rule->role] = ld->blob + data_offset + offset;
+    *end = offset + nbytes;
+    return GRT_OK;
+}
+
+/* All tensors in table order, then: the data section ends at the last tensor rounded up to 64, and the
+ * bytes after it are zero. */
+static grt_status check_tensors(loader *ld, grt_model *m)
+{
+    uint64_t end = 0;
+    grt_status st;
+    for (uint32_t li = 0; li < m->n_layers; li++)
+        for (uint32_t j = 0; j < m->layers[li].n_tensors; j++)
+            if ((st = check_tensor(ld, m, li, j, &end)))
+                return st;
+    uint64_t data_size = hdr(ld, H_DATA_SIZE), data_offset = hdr(ld, H_DATA_OFFSET);
+    if (data_size != grt_round_up64(end))
+        return fail_values(ld, GRT_E_LAYOUT, "header.data_size", -1, data_size, grt_round_up64(end));
+    return check_zero(ld, data_offset + end, data_offset + data_size, "padding.data",
+                      (int64_t)m->n_tensors - 1);
+}
+
+/* ---- metadata ----------------------------------------------------------------------------------- */
+
+/* Does an entry before cur (all already validated) have this key? */
+static int key_repeats(const uint8_t *first, const uint8_t *cur, const uint8_t *key, uint32_t key_len)
+{
+    for (const uint8_t *p = first; p < cur;) {
+        uint32_t klen = grt_rd_u32(p), vlen = grt_rd_u32(p + 4);
+        if (klen == key_len && memcmp(p + META_ENTRY_HEADER, key, key_len) == 0)
+            return 1;
+        p += META_ENTRY_HEADER + (size_t)klen + vlen;
+    }
+    return 0;
+}
+
+static grt_status check_metadata(loader *ld, grt_model *m)
+{
+    const uint8_t *meta = ld->blob + hdr(ld, H_META_OFFSET);
+    uint64_t size = hdr(ld, H_META_SIZE) - 4u, pos = 0; /* meta_size >= 4 checked in layout */
+    const uint8_t *entries = meta + 4;
+    uint32_t count = grt_rd_u32(meta);
+    /* Each entry takes at least 9 bytes (8 of lengths, a key of >= 1 byte); the cap bounds the O(n²)
+     * duplicate-key search. */
+    uint64_t max_count = size / (META_ENTRY_HEADER + 1);
+    max_count = max_count < META_MAX_ENTRIES ? max_count : META_MAX_ENTRIES;
+    if (count > max_count)
+        return fail_values(ld, GRT_E_METADATA, "meta.count", -1, count, max_count);
+    for (uint32_t i = 0; i < count; i++) {
+        if (size - pos < META_ENTRY_HEADER)
+            return fail_values(ld, GRT_E_METADATA, "meta.entry", i, pos + META_ENTRY_HEADER, size);
+        const uint8_t *e = entries + pos;
+        uint64_t klen = grt_rd_u32(e), vlen = grt_rd_u32(e + 4);
+        if (klen == 0 || klen > META_MAX_KEY)
+            return fail_values(ld, GRT_E_METADATA, "meta.key_len", i, klen, klen == 0 ? 1 : META_MAX_KEY);
+        if (vlen > META_MAX_VALUE)
+            return fail_values(ld, GRT_E_METADATA, "meta.value_len", i, vlen, META_MAX_VALUE);
+        pos += META_ENTRY_HEADER;
+        if (klen + vlen > size - pos)
+            return fail_values(ld, GRT_E_METADATA, "meta.value_len", i, pos + klen + vlen, size);
+        const uint8_t *key = entries + pos, *value = key + klen;
+        if (memchr(key, 0, (size_t)klen) != NULL)
+            return fail(ld, GRT_E_METADATA, "meta.key", i);
+        if (vlen && memchr(value, 0, (size_t)vlen) != NULL)
+            return fail(ld, GRT_E_METADATA, "meta.value", i);
+        if (key_repeats(entries, e, key, (uint32_t)klen))
+            return fail(ld, GRT_E_METADATA, "meta.key", i);
+        pos += klen + vlen;
+    }
+    if (pos != size)
+        return fail_values(ld, GRT_E_METADATA, "meta.size", -1, pos + 4, size + 4);
+    m->meta_count = count;
+    m->meta = entries;
+    m->meta_size = (uint32_t)size;
+    return GRT_OK;
+}
+
+/* ---- the model ---------------------------------------------------------------------------------- */
+
+/* Sizes the stream needs, from the validated layers. */
+static void fill_model_sizes(grt_model *m)
+{
+    size_t state = 0, width = 0, gates = 0;
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        grt_layer *L = &m->layers[i];
+        width = L->input_size > width ? L->input_size : width;
+        width = L->output_size > width ? L->output_size : width;
+        if (L->kind == GRT_LAYER_GRU) {
+            L->state_offset = state;
+            state += L->output_size;
+            gates = 3u * (size_t)L->output_size > gates ? 3u * (size_t)L->output_size : gates;
+        }
+    }
+    m->input_size = m->layers[0].input_size;
+    m->output_size = m->layers[m->n_layers - 1].output_size;
+    m->state_size = state;
+    m->max_width = width;
+    m->max_gates = gates;
+}
+
+static grt_status load_checked(loader *ld, grt_model *m, unsigned flags)
+{
+    grt_status st;
+    if ((st = check_header(ld)))
+        return st;
+    uint32_t stored_crc = hdr(ld, H_CHECKSUM);
+    if (!(flags & GRT_LOAD_SKIP_CHECKSUM)) {
+        uint32_t crc = file_crc(ld);
+        if (crc != stored_crc)
+            return fail_values(ld, GRT_E_CHECKSUM, "header.checksum", -1, stored_crc, crc);
+        m->checksum_verified = 1;
+    }
+    if ((st = check_counts(ld)) || (st = check_layout(ld)))
+        return st;
+    uint64_t meta_end = (uint64_t)hdr(ld, H_META_OFFSET) + hdr(ld, H_META_SIZE);
+    if ((st = check_zero(ld, meta_end, hdr(ld, H_DATA_OFFSET), "padding.meta", -1)))
+        return st;
+
+    m->n_layers = hdr(ld, H_N_LAYERS);
+    m->n_tensors = hdr(ld, H_N_TENSORS);
+    uint32_t next_tensor = 0;
+    for (uint32_t i = 0; i < m->n_layers; i++)
+        if ((st = check_layer(ld, m, i, &next_tensor)))
+            return st;
+    if (next_tensor != m->n_tensors)
+        return fail_values(ld, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, m->n_tensors, next_tensor);
+    if ((st = check_tensors(ld, m)) || (st = check_metadata(ld, m)))
+        return st;
+
+    m->blob = ld->blob;
+    m->size = (size_t)ld->size;
+    m->version_major = grt_rd_u16(ld->blob + H_VERSION_MAJOR);
+    m->version_minor = grt_rd_u16(ld->blob + H_VERSION_MINOR);
+    m->checksum = stored_crc;
+    fill_model_sizes(m);
+    return GRT_OK;
+}
+
+grt_status grt_model_load(grt_model *model, const void *blob, size_t size, unsigned flags, grt_diag *diag)
+{
+    grt_diag local;
+    loader ld;
+    ld.blob = (const uint8_t *)blob;
+    ld.size = size;
+    ld.diag = diag != NULL ? diag : &local;
+    fail(&ld, GRT_OK, "", -1);
+
+    if (model == NULL)
+        return fail(&ld, GRT_E_ARG, "model", -1);
+    memset(model, 0, sizeof *model);
+    if (blob == NULL)
+        return fail(&ld, GRT_E_ARG, "blob", -1);
+    if ((flags & ~GRT_LOAD_SKIP_CHECKSUM) != 0)
+        return fail_values(&ld, GRT_E_ARG, "flags", -1, flags, GRT_LOAD_SKIP_CHECKSUM);
+    if ((uintptr_t)blob % 4 != 0)
+        return fail_values(&ld, GRT_E_BLOB_ALIGN, "blob", -1, (uintptr_t)blob % 4, 0);
+
+    grt_status st = load_checked(&ld, model, flags);
+    if (st != GRT_OK)
+        memset(model, 0, sizeof *model);
+    return st;
+}
+
+grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key, uint32_t *key_len,
+                          const char **value, uint32_t *value_len)
+{
+    if (model == NULL || model->meta == NULL || key == NULL || key_len == NULL || value == NULL ||
+        value_len == NULL || i >= model->meta_count)
+        return GRT_E_ARG;
+    /* Entries were validated by the loader: the walk stays inside the metadata region. */
+    const uint8_t *p = model->meta;
+    for (uint32_t k = 0; k < i; k++)
+        p += META_ENTRY_HEADER + (size_t)grt_rd_u32(p) + grt_rd_u32(p + 4);
+    *key_len = grt_rd_u32(p);
+    *value_len = grt_rd_u32(p + 4);
+    *key = (const char *)(p + META_ENTRY_HEADER);
+    *value = (const char *)(p + META_ENTRY_HEADER + *key_len);
+    return GRT_OK;
+}

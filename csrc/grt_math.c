@@ -1,0 +1,171 @@
+/* grt_math.c — float32 exp, sigmoid, tanh and the vector activations.
+ *
+ * The scalar functions are static inline bodies used by branch-free loops (no calls, no libm), so
+ * gcc/clang -O3 vectorize the loops over a vector without -ffast-math. Choices between two values are
+ * made with bit masks (select below), not ?: — with ?: gcc duplicates the following float code into
+ * each arm, and under the default -ftrapping-math it may not speculate it back, so the loop stays
+ * scalar. The exp is the
+ * Cephes expf scheme: n = round(x / ln2), r = x - n·ln2 with ln2 split hi/lo so r is exact enough,
+ * e^r by a degree-6 polynomial, and 2^n built directly in the exponent bits. */
+#include "grt_math.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "gru_rt.h"
+
+#define EXP_HI 88.3762626647949f   /* largest x with round(x/ln2) = 127: 2^n stays finite */
+#define EXP_LO (-87.3365478515625f) /* smallest x with round(x/ln2) = -126: 2^n stays normal */
+#define LOG2E 1.44269504088896341f
+#define LN2_HI 0.693359375f          /* few mantissa bits: n·LN2_HI is exact */
+#define LN2_LO (-2.12194440e-4f)
+#define ROUND_MAGIC 12582912.0f      /* 1.5·2^23: adding it rounds to an integer in the low bits */
+#define TANH_POLY_LIMIT 0.625f      /* below: odd polynomial (no cancellation); above: via exp */
+
+static inline uint32_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float bits_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* cond ? a : b, computed on the bits: both values are always computed, nothing branches. */
+static inline float select(int cond, float a, float b)
+{
+    uint32_t mask = 0u - (uint32_t)(cond != 0);
+    return bits_float((float_bits(a) & mask) | (float_bits(b) & ~mask));
+}
+
+static inline float exp_inline(float x)
+{
+    /* Comparisons written so NaN fails both and passes through unchanged. */
+    x = select(x > EXP_HI, EXP_HI, x);
+    x = select(x < EXP_LO, EXP_LO, x);
+    /* n = round(x·log2 e). The integer is read from the bits of (t + magic), never converted from
+     * float to int, so a NaN input is not undefined behaviour. */
+    float shifted = x * LOG2E + ROUND_MAGIC;
+    float n = shifted - ROUND_MAGIC;
+    uint32_t n_int = float_bits(shifted) - float_bits(ROUND_MAGIC);
+    float r = x - n * LN2_HI;
+    r = r - n * LN2_LO;
+    float r2 = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    return p * bits_float((n_int + 127u) << 23);
+}
+
+static inline float sigmoid_inline(float x)
+{
+    return 1.0f / (1.0f + exp_inline(-x));
+}
+
+static inline float tanh_inline(float x)
+{
+    float ax = bits_float(float_bits(x) & 0x7FFFFFFFu);
+    /* Small |x|: x + x^3·P(x^2) keeps full relative accuracy near 0. */
+    float z = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    float small = p * z * x + x;
+    /* Large |x|: 1 - 2/(e^{2|x|} + 1); exp is clamped, so this saturates to exactly 1. */
+    float big = 1.0f - 2.0f / (exp_inline(2.0f * ax) + 1.0f);
+    big = bits_float(float_bits(big) | (float_bits(x) & 0x80000000u)); /* sign of x */
+    return select(ax < TANH_POLY_LIMIT, small, big);
+}
+
+float grt_expf(float x)
+{
+    return exp_inline(x);
+}
+
+float grt_sigmoidf(float x)
+{
+    return sigmoid_inline(x);
+}
+
+float grt_tanhf(float x)
+{
+    return tanh_inline(x);
+}
+
+static void relu_vec(float *restrict v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = v[i] < 0.0f ? 0.0f : v[i];
+}
+
+static void tanh_vec(float *restrict v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = tanh_inline(v[i]);
+}
+
+static void sigmoid_vec(float *restrict v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = sigmoid_inline(v[i]);
+}
+
+/* clip(v·scale + 0.5, 0, 1); NaN stays NaN. scale is 1/6 as a division (hard_sigmoid) or 0.2. */
+static void hard_sigmoid_vec(float *restrict v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float t = v[i] / 6.0f + 0.5f;
+        t = t < 0.0f ? 0.0f : t;
+        v[i] = t > 1.0f ? 1.0f : t;
+    }
+}
+
+static void hard_sigmoid_k2_vec(float *restrict v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float t = 0.2f * v[i] + 0.5f;
+        t = t < 0.0f ? 0.0f : t;
+        v[i] = t > 1.0f ? 1.0f : t;
+    }
+}
+
+/* Softmax: subtract the max so exp never overflows; the sum runs in index order (deterministic). */
+static void softmax_vec(float *restrict v, size_t n)
+{
+    if (n == 0)
+        return;
+    float m = v[0];
+    for (size_t i = 1; i < n; i++)
+        m = v[i] > m ? v[i] : m;
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = exp_inline(v[i] - m);
+        sum += v[i];
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] /= sum; /* a division, not a multiply by 1/sum: one rounding instead of two */
+}
+
+void grt_act_apply(unsigned act, float *v, size_t n)
+{
+    switch (act) {
+    case GRT_ACT_RELU: relu_vec(v, n); break;
+    case GRT_ACT_TANH: tanh_vec(v, n); break;
+    case GRT_ACT_SIGMOID: sigmoid_vec(v, n); break;
+    case GRT_ACT_SOFTMAX: softmax_vec(v, n); break;
+    case GRT_ACT_HARD_SIGMOID: hard_sigmoid_vec(v, n); break;
+    case GRT_ACT_HARD_SIGMOID_K2: hard_sigmoid_k2_vec(v, n); break;
+    default: break; /* linear (and, defensively, unknown codes): identity */
+    }
+}

@@ -1,0 +1,444 @@
+/* The loader: a valid file loads with the right view; each status of FORMAT.md is produced by a
+ * minimal corruption, with its diag (field, index, actual/expected). Corruptions of anything after
+ * the checksum recompute the CRC so the structural check is the one that fires. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+#include "test_writer.h"
+
+#define CAP 8192
+
+/* GRU 2→3 (tensors 0-3), then Dense 3→2 softmax (tensors 4-5); two metadata entries.
+ * Layout: tensor table 128, metadata 320 (56 bytes, then 8 padding bytes), data 384; tensors at
+ * 0, 128, 256, 320, 384, 448 (relative), data_size 512. */
+static const tw_layer base_layers[] = {
+    {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 2, 3},
+    {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 3, 2},
+};
+static const tw_meta base_meta[] = {{"source.framework", "numpy"}, {"tool.name", "gru_rt"}};
+
+static uint8_t *g_base, *g_work;
+static size_t g_size;
+
+enum { T_ROLE = 0, T_DTYPE = 1, T_RES16 = 2, T_LAYER = 4, T_ROWS = 8, T_COLS = 12, T_OFFSET = 16,
+       T_NBYTES = 20, T_RES_A = 24, T_RES_B = 28 };
+enum { META_OFFSET = 320, DATA_OFFSET = 384 };
+
+/* A fresh copy of the valid file in the 64-aligned work buffer. */
+static uint8_t *fresh(void)
+{
+    memcpy(g_work, g_base, g_size);
+    return g_work;
+}
+
+static size_t build(uint8_t *buf, const tw_layer *layers, size_t n, const tw_meta *meta, size_t n_meta,
+                    const tw_options *opt)
+{
+    return tw_build(buf, CAP, layers, n, meta, n_meta, opt, 1, 1.0f);
+}
+
+static int all_zero(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return 0;
+    return 1;
+}
+
+/* Load and compare the status and diag; values are compared when has_values is 1. */
+static void expect_at(const uint8_t *blob, size_t size, unsigned flags, grt_status st, const char *field,
+                      int32_t index, int has_values, uint64_t actual, uint64_t expected, int line)
+{
+    grt_model m;
+    grt_diag d;
+    memset(&m, 0xA5, sizeof m);
+    grt_status got = grt_model_load(&m, blob, size, flags, &d);
+    int ok = got == st && d.status == st && d.field != NULL && strcmp(d.field, field) == 0 &&
+             d.index == index && d.has_values == has_values &&
+             (!has_values || (d.actual == actual && d.expected == expected));
+    ok = ok && (st == GRT_OK || st == GRT_E_ARG || all_zero(&m, sizeof m));
+    check_impl(ok, "load diagnosis", __FILE__, line);
+    if (!ok)
+        fprintf(stderr, "    got %s field=%s index=%d values=%d actual=%llu expected=%llu\n",
+                grt_status_name(got), d.field ? d.field : "(null)", d.index, d.has_values,
+                (unsigned long long)d.actual, (unsigned long long)d.expected);
+}
+
+#define EXPECT(blob, size, st, field, index) expect_at(blob, size, 0, st, field, index, 0, 0, 0, __LINE__)
+#define EXPECT_V(blob, size, st, field, index, actual, expected) \
+    expect_at(blob, size, 0, st, field, index, 1, actual, expected, __LINE__)
+
+/* Patch a field and recompute the CRC. */
+static uint8_t *patch8(size_t off, uint8_t v)
+{
+    uint8_t *b = fresh();
+    tw_put_u8(b, off, v);
+    tw_fix_crc(b, g_size);
+    return b;
+}
+
+static uint8_t *patch16(size_t off, uint16_t v)
+{
+    uint8_t *b = fresh();
+    tw_put_u16(b, off, v);
+    tw_fix_crc(b, g_size);
+    return b;
+}
+
+static uint8_t *patch32(size_t off, uint32_t v)
+{
+    uint8_t *b = fresh();
+    tw_put_u32(b, off, v);
+    tw_fix_crc(b, g_size);
+    return b;
+}
+
+static size_t TF(uint32_t k, size_t field)
+{
+    return tw_tensor_field(g_base, k, field);
+}
+
+/* ---- a valid file --------------------------------------------------------------------------------- */
+
+static void test_valid(void)
+{
+    grt_model m;
+    grt_diag d;
+    CHECK(grt_model_load(&m, g_base, g_size, 0, &d) == GRT_OK);
+    CHECK(d.status == GRT_OK && d.index == -1 && d.field != NULL);
+    CHECK(m.blob == g_base && m.size == g_size && m.version_major == 1 && m.version_minor == 0);
+    CHECK(m.checksum == tw_get_u32(g_base, 20) && m.checksum_verified == 1);
+    CHECK(m.n_layers == 2 && m.n_tensors == 6 && m.input_size == 2 && m.output_size == 2);
+    CHECK(m.state_size == 3 && m.max_width == 3 && m.max_gates == 9);
+    CHECK(m.layers[0].kind == GRT_LAYER_GRU && m.layers[0].reset_after == 1);
+    CHECK(m.layers[0].activation == GRT_ACT_TANH && m.layers[0].gate_activation == GRT_ACT_SIGMOID);
+    CHECK(m.layers[0].state_offset == 0 && m.layers[0].first_tensor == 0 && m.layers[0].n_tensors == 4);
+    CHECK(m.layers[1].kind == GRT_LAYER_DENSE && m.layers[1].first_tensor == 4);
+    CHECK(m.layers[0].tensor[GRT_ROLE_W_IH] == g_base + DATA_OFFSET);
+    CHECK(m.layers[0].tensor[GRT_ROLE_W_HH] == g_base + DATA_OFFSET + 128);
+    CHECK(m.layers[0].tensor[GRT_ROLE_B_IH] == g_base + DATA_OFFSET + 256);
+    CHECK(m.layers[0].tensor[GRT_ROLE_B_HH] == g_base + DATA_OFFSET + 320);
+    CHECK(m.layers[1].tensor[GRT_ROLE_W_IH] == g_base + DATA_OFFSET + 384);
+    CHECK(m.layers[1].tensor[GRT_ROLE_W_HH] == NULL && m.layers[1].tensor[GRT_ROLE_B_HH] == NULL);
+    CHECK(m.layers[1].tensor[GRT_ROLE_B_IH] == g_base + DATA_OFFSET + 448);
+    CHECK(tw_get_u32(g_base, 52) == DATA_OFFSET && tw_get_u32(g_base, 44) == META_OFFSET);
+
+    /* Metadata access. */
+    const char *k, *v;
+    uint32_t kl, vl;
+    CHECK(m.meta_count == 2 && m.meta_size == 52);
+    CHECK(grt_model_meta(&m, 0, &k, &kl, &v, &vl) == GRT_OK);
+    CHECK(kl == 16 && memcmp(k, "source.framework", 16) == 0 && vl == 5 && memcmp(v, "numpy", 5) == 0);
+    CHECK(grt_model_meta(&m, 1, &k, &kl, &v, &vl) == GRT_OK);
+    CHECK(kl == 9 && memcmp(k, "tool.name", 9) == 0 && vl == 6 && memcmp(v, "gru_rt", 6) == 0);
+    CHECK(grt_model_meta(&m, 2, &k, &kl, &v, &vl) == GRT_E_ARG);
+    CHECK(grt_model_meta(NULL, 0, &k, &kl, &v, &vl) == GRT_E_ARG);
+    CHECK(grt_model_meta(&m, 0, NULL, &kl, &v, &vl) == GRT_E_ARG);
+
+    /* No diag pointer is fine; skipping the checksum is recorded. */
+    CHECK(grt_model_load(&m, g_base, g_size, 0, NULL) == GRT_OK);
+    CHECK(grt_model_load(&m, g_base, g_size, GRT_LOAD_SKIP_CHECKSUM, NULL) == GRT_OK);
+    CHECK(m.checksum_verified == 0);
+
+    /* A 4-byte (not 64-byte) aligned blob is accepted. */
+    uint8_t *p;
+    void *mem = alloc_shifted(g_size, 4, &p);
+    memcpy(p, g_base, g_size);
+    CHECK(grt_model_load(&m, p, g_size, 0, NULL) == GRT_OK);
+    free(mem);
+
+    /* No metadata entries at all (meta_size 4). */
+    uint8_t *b = g_work;
+    size_t n = build(b, base_layers, 2, NULL, 0, NULL);
+    CHECK(grt_model_load(&m, b, n, 0, NULL) == GRT_OK && m.meta_count == 0);
+    CHECK(grt_model_meta(&m, 0, &k, &kl, &v, &vl) == GRT_E_ARG);
+
+    /* Names. */
+    CHECK(strcmp(grt_status_name(GRT_E_TENSOR_OFFSET), "GRT_E_TENSOR_OFFSET") == 0);
+    CHECK(strcmp(grt_status_name(GRT_E_METADATA), "GRT_E_METADATA") == 0);
+    CHECK(strcmp(grt_status_name(GRT_OK), "GRT_OK") == 0);
+    CHECK(grt_status_name((grt_status)999) != NULL && grt_status_message((grt_status)999) != NULL);
+    int all_named = 1;
+    for (int s = 0; s < GRT_STATUS_COUNT; s++)
+        all_named &= grt_status_message((grt_status)s)[0] != 0 && strncmp(grt_status_name((grt_status)s), "GRT_", 4) == 0;
+    CHECK(all_named);
+    CHECK(strcmp(grt_activation_name(GRT_ACT_HARD_SIGMOID_K2), "hard_sigmoid_k2") == 0);
+    CHECK(strcmp(grt_activation_name(7), "?") == 0);
+    CHECK(strcmp(grt_role_name(GRT_ROLE_B_HH), "b_hh") == 0 && strcmp(grt_role_name(0), "?") == 0 &&
+          strcmp(grt_role_name(5), "?") == 0);
+}
+
+/* ---- arguments, header ---------------------------------------------------------------------------- */
+
+static void test_args_and_header(void)
+{
+    grt_diag d;
+    CHECK(grt_model_load(NULL, g_base, g_size, 0, &d) == GRT_E_ARG && d.status == GRT_E_ARG);
+    EXPECT(NULL, g_size, GRT_E_ARG, "blob", -1);
+    expect_at(g_base, g_size, 2, GRT_E_ARG, "flags", -1, 1, 2, GRT_LOAD_SKIP_CHECKSUM, __LINE__);
+
+    /* Blob misaligned: one byte past an aligned buffer. */
+    uint8_t *p;
+    void *mem = alloc_shifted(g_size, 1, &p);
+    memcpy(p, g_base, g_size);
+    EXPECT_V(p, g_size, GRT_E_BLOB_ALIGN, "blob", -1, 1, 0);
+    free(mem);
+
+    /* Truncated at several sizes (size 0 with a valid pointer too). */
+    EXPECT_V(fresh(), 0, GRT_E_TRUNCATED, "header", -1, 0, 64);
+    EXPECT_V(fresh(), 10, GRT_E_TRUNCATED, "header", -1, 10, 64);
+    EXPECT_V(fresh(), 63, GRT_E_TRUNCATED, "header", -1, 63, 64);
+    EXPECT_V(fresh(), 64, GRT_E_TRUNCATED, "header.file_size", -1, 64, g_size);
+    EXPECT_V(fresh(), 100, GRT_E_TRUNCATED, "header.file_size", -1, 100, g_size);
+    EXPECT_V(fresh(), g_size - 1, GRT_E_TRUNCATED, "header.file_size", -1, g_size - 1, g_size);
+
+    uint8_t *b = fresh();
+    b[0] = 'G';
+    EXPECT(b, g_size, GRT_E_MAGIC, "header.magic", -1);
+    b = fresh();
+    b[4] = '\n'; /* text-mode CRLF damage */
+    EXPECT(b, g_size, GRT_E_MAGIC, "header.magic", -1);
+
+    EXPECT_V(patch16(8, 2), g_size, GRT_E_VERSION, "header.version_major", -1, 2, 1);
+    EXPECT_V(patch16(8, 0), g_size, GRT_E_VERSION, "header.version_major", -1, 0, 1);
+    {   /* a newer minor loads */
+        grt_model mm;
+        CHECK(grt_model_load(&mm, patch16(10, 7), g_size, 0, NULL) == GRT_OK && mm.version_minor == 7);
+    }
+    EXPECT_V(patch32(12, 65), g_size, GRT_E_HEADER, "header.header_size", -1, 65, 64);
+    EXPECT_V(patch32(24, 1), g_size, GRT_E_HEADER, "header.flags", -1, 1, 0);
+    EXPECT_V(patch32(60, 9), g_size, GRT_E_HEADER, "header.reserved", -1, 9, 0);
+
+    /* Trailing byte. */
+    b = fresh();
+    b[g_size] = 0;
+    EXPECT_V(b, g_size + 1, GRT_E_FILE_SIZE, "header.file_size", -1, g_size + 1, g_size);
+
+    /* Checksum: one flipped data bit; loads when the check is skipped. */
+    b = fresh();
+    b[g_size - 60] ^= 1;
+    uint32_t stored = tw_get_u32(b, 20);
+    uint32_t computed;
+    {
+        uint8_t z[4] = {0, 0, 0, 0};
+        computed = grt_crc32(grt_crc32(grt_crc32(0, b, 20), z, 4), b + 24, g_size - 24);
+    }
+    EXPECT_V(b, g_size, GRT_E_CHECKSUM, "header.checksum", -1, stored, computed);
+    expect_at(b, g_size, GRT_LOAD_SKIP_CHECKSUM, GRT_OK, "", -1, 0, 0, 0, __LINE__);
+    b = fresh();
+    tw_put_u32(b, 20, stored ^ 0x80000000u);
+    EXPECT_V(b, g_size, GRT_E_CHECKSUM, "header.checksum", -1, stored ^ 0x80000000u, stored);
+}
+
+/* ---- counts, layout, padding ---------------------------------------------------------------------- */
+
+static void test_counts_and_layout(void)
+{
+    EXPECT_V(patch32(28, 0), g_size, GRT_E_LAYER_COUNT, "header.n_layers", -1, 0, 1);
+    EXPECT_V(patch32(28, 33), g_size, GRT_E_LAYER_COUNT, "header.n_layers", -1, 33, 32);
+    EXPECT_V(patch32(32, 0), g_size, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, 0, 1);
+    EXPECT_V(patch32(32, 257), g_size, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, 257, 256);
+
+    /* n_tensors not the sum of the layers' counts (an extra, consistent, table entry). */
+    tw_options extra = {1, 0, 0};
+    uint8_t *b = g_work;
+    size_t n = build(b, base_layers, 2, base_meta, 2, &extra);
+    EXPECT_V(b, n, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, 7, 6);
+    /* A layer's n_tensors not what its kind needs. */
+    EXPECT_V(patch32(tw_layer_field(1, 20), 3), g_size, GRT_E_TENSOR_COUNT, "layer.n_tensors", 1, 3, 2);
+    EXPECT_V(patch32(tw_layer_field(0, 20), 2), g_size, GRT_E_TENSOR_COUNT, "layer.n_tensors", 0, 2, 4);
+
+    /* Stated offsets differ from the rule. */
+    EXPECT_V(patch32(36, 65), g_size, GRT_E_LAYOUT, "header.layer_table_offset", -1, 65, 64);
+    EXPECT_V(patch32(40, 160), g_size, GRT_E_LAYOUT, "header.tensor_table_offset", -1, 160, 128);
+    EXPECT_V(patch32(44, 321), g_size, GRT_E_LAYOUT, "header.meta_offset", -1, 321, 320);
+    /* n_tensors changed alone: the stated meta offset no longer matches. */
+    EXPECT_V(patch32(32, 5), g_size, GRT_E_LAYOUT, "header.meta_offset", -1, 320, 288);
+    EXPECT_V(patch32(48, 3), g_size, GRT_E_LAYOUT, "header.meta_size", -1, 3, 4);
+    EXPECT_V(patch32(48, 0xFFFFFFFFu), g_size, GRT_E_LAYOUT, "header.meta_size", -1,
+             320ull + 0xFFFFFFFFull, g_size);
+    /* meta_size 60 still gives data_offset 384: the layout holds, the entries then do not fill it. */
+    EXPECT_V(patch32(48, 60), g_size, GRT_E_METADATA, "meta.size", -1, 56, 60);
+    EXPECT_V(patch32(48, 72), g_size, GRT_E_LAYOUT, "header.data_offset", -1, 384, 448);
+    EXPECT_V(patch32(52, 448), g_size, GRT_E_LAYOUT, "header.data_offset", -1, 448, 384);
+    EXPECT_V(patch32(56, 448), g_size, GRT_E_LAYOUT, "header.data_size", -1, 448, 512);
+
+    /* Regions run past the file: 32 layers claimed, offsets made consistent with that. */
+    b = fresh();
+    tw_put_u32(b, 28, 32);
+    tw_put_u32(b, 40, 64 + 32 * 32);
+    tw_put_u32(b, 44, 64 + 32 * 32 + 32 * 6);
+    tw_fix_crc(b, g_size);
+    EXPECT_V(b, g_size, GRT_E_LAYOUT, "header.meta_size", -1, 64 + 32 * 32 + 32 * 6 + 56, g_size);
+
+    /* data_offset (consistent with the metadata size) past the end of the file. */
+    b = fresh();
+    tw_put_u32(b, 48, (uint32_t)g_size - META_OFFSET); /* metadata up to the end of the file */
+    tw_put_u32(b, 52, (uint32_t)g_size);
+    tw_put_u32(b, 56, 0);
+    tw_fix_crc(b, g_size);
+    {   /* meta_end == file size, so data_offset == file size is allowed; the tensors do not fit */
+        grt_diag d;
+        grt_model m;
+        CHECK(grt_model_load(&m, b, g_size, 0, &d) == GRT_E_TENSOR_OFFSET);
+    }
+    b = fresh();
+    tw_put_u32(b, 48, (uint32_t)g_size - META_OFFSET - 4); /* meta end 4 bytes before the file end */
+    tw_put_u32(b, 52, (uint32_t)g_size + 64);
+    tw_fix_crc(b, g_size);
+    EXPECT_V(b, g_size, GRT_E_LAYOUT, "header.data_offset", -1, g_size + 64, g_size);
+
+    /* A data section longer than the tensors (consistent header): data_size vs last tensor end. */
+    tw_options more = {0, 0, 64};
+    b = g_work;
+    n = build(b, base_layers, 2, base_meta, 2, &more);
+    EXPECT_V(b, n, GRT_E_LAYOUT, "header.data_size", -1, 576, 512);
+
+    /* Padding: after the metadata, between tensors, after the last tensor. */
+    EXPECT_V(patch8(META_OFFSET + 56 + 3, 1), g_size, GRT_E_PADDING, "padding.meta", -1, 1, 0);
+    EXPECT_V(patch8(DATA_OFFSET + 72, 0xFF), g_size, GRT_E_PADDING, "padding.data", 0, 0xFF, 0);
+    EXPECT_V(patch8(DATA_OFFSET + 255, 2), g_size, GRT_E_PADDING, "padding.data", 1, 2, 0);
+    EXPECT_V(patch8(g_size - 1, 3), g_size, GRT_E_PADDING, "padding.data", 5, 3, 0);
+}
+
+/* ---- layers --------------------------------------------------------------------------------------- */
+
+static void test_layers(void)
+{
+    EXPECT_V(patch8(tw_layer_field(0, 0), 7), g_size, GRT_E_LAYER_KIND, "layer.kind", 0, 7, 1);
+    EXPECT_V(patch8(tw_layer_field(1, 0), 0), g_size, GRT_E_LAYER_KIND, "layer.kind", 1, 0, 1);
+
+    EXPECT_V(patch8(tw_layer_field(0, 1), 1), g_size, GRT_E_PRECISION, "layer.precision", 0, 1, 0);
+    EXPECT_V(patch8(tw_layer_field(0, 1), 2), g_size, GRT_E_PRECISION, "layer.precision", 0, 2, 0);
+    EXPECT_V(patch8(tw_layer_field(1, 1), 99), g_size, GRT_E_PRECISION, "layer.precision", 1, 99, 0);
+
+    /* GRU activation: softmax, sigmoid, linear, unknown; gate: tanh, relu, linear, unknown. */
+    static const uint8_t bad_gru_act[] = {GRT_ACT_SOFTMAX, GRT_ACT_SIGMOID, GRT_ACT_LINEAR,
+                                          GRT_ACT_HARD_SIGMOID, 7, 200};
+    for (size_t i = 0; i < sizeof bad_gru_act; i++)
+        EXPECT_V(patch8(tw_layer_field(0, 2), bad_gru_act[i]), g_size, GRT_E_ACTIVATION,
+                 "layer.activation", 0, bad_gru_act[i], GRT_ACT_TANH);
+    static const uint8_t bad_gate[] = {GRT_ACT_TANH, GRT_ACT_RELU, GRT_ACT_LINEAR, GRT_ACT_SOFTMAX, 7};
+    for (size_t i = 0; i < sizeof bad_gate; i++)
+        EXPECT_V(patch8(tw_layer_field(0, 3), bad_gate[i]), g_size, GRT_E_ACTIVATION,
+                 "layer.gate_activation", 0, bad_gate[i], GRT_ACT_SIGMOID);
+    static const uint8_t bad_dense_act[] = {GRT_ACT_HARD_SIGMOID, GRT_ACT_HARD_SIGMOID_K2, 7, 255};
+    for (size_t i = 0; i < sizeof bad_dense_act; i++)
+        EXPECT_V(patch8(tw_layer_field(1, 2), bad_dense_act[i]), g_size, GRT_E_ACTIVATION,
+                 "layer.activation", 1, bad_dense_act[i], GRT_ACT_LINEAR);
+    /* Every allowed value loads. */
+    int all_ok = 1;
+    grt_model m;
+    for (uint8_t a = 0; a <= GRT_ACT_SOFTMAX; a++)
+        all_ok &= grt_model_load(&m, patch8(tw_layer_field(1, 2), a), g_size, 0, NULL) == GRT_OK;
+    all_ok &= grt_model_load(&m, patch8(tw_layer_field(0, 2), GRT_ACT_RELU), g_size, 0, NULL) == GRT_OK;
+    all_ok &= grt_model_load(&m, patch8(tw_layer_field(0, 3), GRT_ACT_HARD_SIGMOID), g_size, 0, NULL) == GRT_OK;
+    all_ok &= grt_model_load(&m, patch8(tw_layer_field(0, 3), GRT_ACT_HARD_SIGMOID_K2), g_size, 0, NULL) == GRT_OK;
+    all_ok &= grt_model_load(&m, patch8(tw_layer_field(0, 4), 0), g_size, 0, NULL) == GRT_OK;
+    CHECK(all_ok);
+
+    EXPECT_V(patch8(tw_layer_field(0, 4), 2), g_size, GRT_E_LAYER_FIELD, "layer.reset_after", 0, 2, 0);
+    EXPECT_V(patch8(tw_layer_field(1, 4), 1), g_size, GRT_E_LAYER_FIELD, "layer.reset_after", 1, 1, 0);
+    EXPECT_V(patch8(tw_layer_field(1, 3), GRT_ACT_SIGMOID), g_size, GRT_E_LAYER_FIELD,
+             "layer.gate_activation", 1, GRT_ACT_SIGMOID, 0);
+    EXPECT_V(patch8(tw_layer_field(0, 5), 1), g_size, GRT_E_LAYER_FIELD, "layer.weight_layout", 0, 1, 0);
+    EXPECT_V(patch16(tw_layer_field(1, 6), 0x100), g_size, GRT_E_LAYER_FIELD, "layer.reserved", 1, 0x100, 0);
+    EXPECT_V(patch32(tw_layer_field(0, 24), 5), g_size, GRT_E_LAYER_FIELD, "layer.param", 0, 5, 0);
+    EXPECT_V(patch32(tw_layer_field(1, 28), 1u << 31), g_size, GRT_E_LAYER_FIELD, "layer.reserved", 1,
+             1u << 31, 0);
+
+    EXPECT_V(patch32(tw_layer_field(0, 8), 0), g_size, GRT_E_DIMS, "layer.input_size", 0, 0, 1);
+    EXPECT_V(patch32(tw_layer_field(0, 8), 16385), g_size, GRT_E_DIMS, "layer.input_size", 0, 16385, 16384);
+    EXPECT_V(patch32(tw_layer_field(0, 12), 0), g_size, GRT_E_DIMS, "layer.output_size", 0, 0, 1);
+    EXPECT_V(patch32(tw_layer_field(1, 12), 0xFFFFFFFFu), g_size, GRT_E_DIMS, "layer.output_size", 1,
+             0xFFFFFFFFu, 16384);
+
+    EXPECT_V(patch32(tw_layer_field(1, 8), 4), g_size, GRT_E_CHAIN, "layer.input_size", 1, 4, 3);
+    EXPECT_V(patch32(tw_layer_field(1, 16), 3), g_size, GRT_E_CHAIN, "layer.first_tensor", 1, 3, 4);
+    EXPECT_V(patch32(tw_layer_field(0, 16), 1), g_size, GRT_E_CHAIN, "layer.first_tensor", 0, 1, 0);
+}
+
+/* ---- tensors -------------------------------------------------------------------------------------- */
+
+static void test_tensors(void)
+{
+    EXPECT_V(patch8(TF(1, T_ROLE), GRT_ROLE_B_IH), g_size, GRT_E_TENSOR_ROLE, "tensor.role", 1, 3, 2);
+    EXPECT_V(patch8(TF(5, T_ROLE), 9), g_size, GRT_E_TENSOR_ROLE, "tensor.role", 5, 9, 3);
+    EXPECT_V(patch32(TF(4, T_LAYER), 0), g_size, GRT_E_TENSOR_ROLE, "tensor.layer", 4, 0, 1);
+    EXPECT_V(patch8(TF(0, T_DTYPE), GRT_DTYPE_I8), g_size, GRT_E_TENSOR_DTYPE, "tensor.dtype", 0, 1, 0);
+    EXPECT_V(patch8(TF(3, T_DTYPE), 9), g_size, GRT_E_TENSOR_DTYPE, "tensor.dtype", 3, 9, 0);
+    EXPECT(patch16(TF(2, T_RES16), 1), g_size, GRT_E_LAYER_FIELD, "tensor.reserved", 2);
+    EXPECT(patch32(TF(2, T_RES_A), 1), g_size, GRT_E_LAYER_FIELD, "tensor.reserved", 2);
+    EXPECT(patch32(TF(5, T_RES_B), 1), g_size, GRT_E_LAYER_FIELD, "tensor.reserved", 5);
+
+    EXPECT_V(patch32(TF(0, T_ROWS), 6), g_size, GRT_E_TENSOR_SHAPE, "tensor.rows", 0, 6, 9);
+    EXPECT_V(patch32(TF(1, T_COLS), 2), g_size, GRT_E_TENSOR_SHAPE, "tensor.cols", 1, 2, 3);
+    EXPECT_V(patch32(TF(5, T_COLS), 2), g_size, GRT_E_TENSOR_SHAPE, "tensor.cols", 5, 2, 1);
+    EXPECT_V(patch32(TF(4, T_NBYTES), 23), g_size, GRT_E_TENSOR_SHAPE, "tensor.nbytes", 4, 23, 24);
+
+    EXPECT_V(patch32(TF(1, T_OFFSET), 132), g_size, GRT_E_TENSOR_ALIGN, "tensor.offset", 1, 132, 128);
+    EXPECT_V(patch32(TF(0, T_OFFSET), 1), g_size, GRT_E_TENSOR_ALIGN, "tensor.offset", 0, 1, 0);
+    EXPECT_V(patch32(TF(5, T_OFFSET), 1u << 20), g_size, GRT_E_TENSOR_OFFSET, "tensor.offset", 5,
+             1u << 20, 448);
+    EXPECT_V(patch32(TF(2, T_OFFSET), 192), g_size, GRT_E_TENSOR_OFFSET, "tensor.offset", 2, 192, 256);
+    EXPECT_V(patch32(TF(2, T_OFFSET), 320), g_size, GRT_E_TENSOR_OFFSET, "tensor.offset", 2, 320, 256);
+    EXPECT_V(patch32(TF(0, T_OFFSET), 64), g_size, GRT_E_TENSOR_OFFSET, "tensor.offset", 0, 64, 0);
+
+    /* The last tensor runs past a (consistently shortened) data section. */
+    uint8_t *b = fresh();
+    size_t n = g_size - 64;
+    tw_put_u32(b, 16, (uint32_t)n);
+    tw_put_u32(b, 56, 448);
+    tw_fix_crc(b, n);
+    EXPECT_V(b, n, GRT_E_TENSOR_OFFSET, "tensor.nbytes", 5, 456, 448);
+}
+
+/* ---- metadata ------------------------------------------------------------------------------------- */
+
+static void test_metadata(void)
+{
+    const size_t count = META_OFFSET, e0 = META_OFFSET + 4, e1 = e0 + 8 + 16 + 5;
+    EXPECT_V(patch32(count, 0xFFFFFFFFu), g_size, GRT_E_METADATA, "meta.count", -1, 0xFFFFFFFFu, 52 / 9);
+    EXPECT_V(patch32(count, 3), g_size, GRT_E_METADATA, "meta.entry", 2, 60, 52);
+    EXPECT_V(patch32(count, 1), g_size, GRT_E_METADATA, "meta.size", -1, 33, 56);
+    EXPECT_V(patch32(count, 0), g_size, GRT_E_METADATA, "meta.size", -1, 4, 56);
+    EXPECT_V(patch32(e0, 0), g_size, GRT_E_METADATA, "meta.key_len", 0, 0, 1);
+    EXPECT_V(patch32(e1, 256), g_size, GRT_E_METADATA, "meta.key_len", 1, 256, 255);
+    EXPECT_V(patch32(e0 + 4, 65536), g_size, GRT_E_METADATA, "meta.value_len", 0, 65536, 65535);
+    EXPECT_V(patch32(e1 + 4, 7), g_size, GRT_E_METADATA, "meta.value_len", 1, 29 + 8 + 9 + 7, 52);
+    /* value 0 one byte short: entry 1 is read from "y" + its key_len bytes, 0x0979 */
+    EXPECT_V(patch32(e0 + 4, 4), g_size, GRT_E_METADATA, "meta.key_len", 1, 0x0979, 255);
+    EXPECT(patch8(e0 + 8 + 3, 0), g_size, GRT_E_METADATA, "meta.key", 0);
+    EXPECT(patch8(e1 + 8 + 9 + 5, 0), g_size, GRT_E_METADATA, "meta.value", 1);
+
+    /* Duplicate key; entries not filling meta_size (trailing bytes). */
+    static const tw_meta dup[] = {{"a", "1"}, {"b", "2"}, {"a", "3"}};
+    uint8_t *b = g_work;
+    size_t n = build(b, base_layers, 2, dup, 3, NULL);
+    EXPECT(b, n, GRT_E_METADATA, "meta.key", 2);
+    static const tw_meta prefix[] = {{"ab", "1"}, {"a", "2"}, {"abc", ""}};
+    n = build(b, base_layers, 2, prefix, 3, NULL);
+    grt_model m;
+    CHECK(grt_model_load(&m, b, n, 0, NULL) == GRT_OK && m.meta_count == 3);
+    tw_options trailing = {0, 3, 0};
+    n = build(b, base_layers, 2, base_meta, 2, &trailing);
+    EXPECT_V(b, n, GRT_E_METADATA, "meta.size", -1, 56, 59);
+}
+
+void test_loader(void)
+{
+    void *base_mem = alloc_shifted(CAP, 0, &g_base);
+    void *work_mem = alloc_shifted(CAP + 64, 0, &g_work);
+    g_size = build(g_base, base_layers, 2, base_meta, 2, NULL);
+    CHECK(g_size == DATA_OFFSET + 512);
+    test_valid();
+    test_args_and_header();
+    test_counts_and_layout();
+    test_layers();
+    test_tensors();
+    test_metadata();
+    free(base_mem);
+    free(work_mem);
+}

@@ -1,0 +1,13 @@
+/* The C test runner: every group, then the totals line the build checks. */
+#include "test_util.h"
+
+int main(void)
+{
+    test_math();
+    test_kernels();
+    test_loader();
+    test_stream();
+    test_fuzz();
+    printf("C tests: %ld passed, %ld failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,177 @@
+/* Streams: sizes and argument errors, reset, and grt_stream_run == a loop of grt_stream_step, bit for
+ * bit, at several chunk sizes and from a non-zero state. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+#include "test_writer.h"
+
+#define CAP 65536
+
+typedef struct fixture {
+    void *blob_mem;
+    uint8_t *blob;
+    grt_model m;
+} fixture;
+
+static int fixture_load(fixture *f, const tw_layer *layers, size_t n, uint32_t seed, float scale)
+{
+    f->blob_mem = alloc_shifted(CAP, 0, &f->blob);
+    size_t size = tw_build(f->blob, CAP, layers, n, NULL, 0, NULL, seed, scale);
+    return size > 0 && grt_model_load(&f->m, f->blob, size, 0, NULL) == GRT_OK;
+}
+
+static void fill_inputs(float *xs, size_t n, uint32_t seed)
+{
+    rng r = {seed};
+    for (size_t i = 0; i < n; i++)
+        xs[i] = rng_uniform(&r, -2.0f, 2.0f);
+}
+
+/* Step T times from the current state of s. */
+static void step_loop(grt_stream *s, const float *xs, size_t T, float *ys)
+{
+    const grt_model *m = s->model;
+    for (size_t t = 0; t < T; t++)
+        grt_stream_step(s, xs + t * m->input_size, ys + t * m->output_size);
+}
+
+/* run at work sizes for chunk steps == step loop, twice in a row (the second from a non-zero state). */
+static void check_run_equals_step(const grt_model *m, size_t T)
+{
+    static const size_t chunks[] = {1, 2, 7, 0 /* = T */};
+    size_t I = m->input_size, O = m->output_size, ssize = grt_stream_size(m);
+    float *xs = malloc(2 * T * I * sizeof(float));
+    float *ys_step = malloc(2 * T * O * sizeof(float)), *ys_run = malloc(2 * T * O * sizeof(float));
+    uint8_t *mem_a, *mem_b;
+    void *ma = alloc_shifted(ssize, 0, &mem_a), *mb = alloc_shifted(ssize, 4, &mem_b);
+    grt_stream a, b;
+    fill_inputs(xs, 2 * T * I, (uint32_t)T);
+    CHECK(grt_stream_init(&a, m, mem_a, ssize) == GRT_OK);
+    step_loop(&a, xs, 2 * T, ys_step);
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        size_t chunk = chunks[c] ? chunks[c] : T;
+        size_t wsize = grt_run_work_size(m, chunk);
+        uint8_t *work;
+        void *wm = alloc_shifted(wsize, 0, &work);
+        memset(ys_run, 0xFF, 2 * T * O * sizeof(float));
+        CHECK(grt_stream_init(&b, m, mem_b, ssize) == GRT_OK);
+        CHECK(grt_stream_run(&b, xs, T, ys_run, work, wsize) == GRT_OK);
+        CHECK(grt_stream_run(&b, xs + T * I, T, ys_run + T * O, work, wsize) == GRT_OK);
+        CHECK(memcmp(ys_run, ys_step, 2 * T * O * sizeof(float)) == 0);
+        CHECK(m->state_size == 0 || memcmp(a.state, b.state, m->state_size * sizeof(float)) == 0);
+        free(wm);
+    }
+    free(ma), free(mb), free(xs), free(ys_step), free(ys_run);
+}
+
+static void test_run_equals_step(void)
+{
+    static const tw_layer three[] = {
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 6, 17},
+        {GRT_LAYER_GRU, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 17, 9},
+        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 9, 5},
+    };
+    static const tw_layer mixed[] = {
+        {GRT_LAYER_DENSE, GRT_ACT_TANH, 0, 0, 4, 33},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID_K2, 0, 33, 8},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 40},
+        {GRT_LAYER_DENSE, GRT_ACT_SIGMOID, 0, 0, 40, 3},
+    };
+    static const tw_layer dense_only[] = {{GRT_LAYER_DENSE, GRT_ACT_RELU, 0, 0, 7, 3}};
+    fixture f;
+    CHECK(fixture_load(&f, three, 3, 11, 0.4f));
+    check_run_equals_step(&f.m, 50);
+    check_run_equals_step(&f.m, 1);
+    free(f.blob_mem);
+    CHECK(fixture_load(&f, mixed, 4, 12, 0.3f));
+    check_run_equals_step(&f.m, 23);
+    free(f.blob_mem);
+    CHECK(fixture_load(&f, dense_only, 1, 13, 1.0f));
+    CHECK(f.m.state_size == 0 && f.m.max_gates == 0);
+    check_run_equals_step(&f.m, 9);
+    free(f.blob_mem);
+}
+
+static void test_sizes_and_errors(void)
+{
+    static const tw_layer one[] = {{GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 5},
+                                   {GRT_LAYER_DENSE, GRT_ACT_LINEAR, 0, 0, 5, 2}};
+    fixture f;
+    CHECK(fixture_load(&f, one, 2, 5, 0.5f));
+    const grt_model *m = &f.m;
+    size_t ssize = grt_stream_size(m);
+    CHECK(ssize > 0 && ssize % 64 == 0);
+    CHECK(ssize >= (m->state_size + 2 * m->max_gates + 3 * m->max_width) * sizeof(float));
+
+    grt_model zero;
+    memset(&zero, 0, sizeof zero);
+    CHECK(grt_stream_size(NULL) == 0 && grt_stream_size(&zero) == 0);
+    CHECK(grt_run_work_size(NULL, 4) == 0 && grt_run_work_size(&zero, 4) == 0);
+    CHECK(grt_run_work_size(m, 0) == 0);
+    CHECK(grt_run_work_size(m, 3) % 64 == 0 && grt_run_work_size(m, 3) >= 3 * (15 + 10) * sizeof(float));
+    CHECK(grt_run_work_size(m, SIZE_MAX) > 0); /* saturates, does not wrap */
+
+    uint8_t *mem;
+    void *mm = alloc_shifted(ssize + 8, 0, &mem);
+    grt_stream s;
+    CHECK(grt_stream_init(NULL, m, mem, ssize) == GRT_E_ARG);
+    CHECK(grt_stream_init(&s, NULL, mem, ssize) == GRT_E_ARG);
+    CHECK(grt_stream_init(&s, &zero, mem, ssize) == GRT_E_ARG);
+    CHECK(grt_stream_init(&s, m, NULL, ssize) == GRT_E_ARG);
+    CHECK(grt_stream_init(&s, m, mem, ssize - 1) == GRT_E_BUFFER);
+    CHECK(grt_stream_init(&s, m, mem + 2, ssize) == GRT_E_BUFFER);
+    CHECK(grt_stream_init(&s, m, mem + 4, ssize) == GRT_OK); /* float alignment is enough */
+    memset(mem, 0x7F, ssize);
+    CHECK(grt_stream_init(&s, m, mem, ssize) == GRT_OK);
+    int zeroed = 1;
+    for (size_t i = 0; i < m->state_size; i++)
+        zeroed &= s.state[i] == 0.0f;
+    CHECK(zeroed);
+
+    /* Reset: state back to zero, and the next output equals a fresh stream's. */
+    float x[3] = {0.5f, -1.0f, 2.0f}, y0[2], y1[2];
+    grt_stream_step(&s, x, y0);
+    grt_stream_step(&s, x, y1);
+    grt_stream_reset(&s);
+    zeroed = 1;
+    for (size_t i = 0; i < m->state_size; i++)
+        zeroed &= s.state[i] == 0.0f;
+    CHECK(zeroed);
+    grt_stream_step(&s, x, y1);
+    CHECK(memcmp(y0, y1, sizeof y0) == 0);
+    grt_stream_reset(NULL);
+    grt_stream_step(NULL, x, y1); /* cannot fail: ignored */
+
+    /* x and y may be the same array when the sizes allow it. */
+    float xy[3] = {0.5f, -1.0f, 2.0f};
+    grt_stream_reset(&s);
+    grt_stream_step(&s, xy, xy);
+    CHECK(memcmp(xy, y0, sizeof y0) == 0);
+
+    /* run: arguments and buffers. */
+    size_t wsize = grt_run_work_size(m, 2);
+    uint8_t *work;
+    void *wm = alloc_shifted(wsize + 8, 0, &work);
+    float xs[6] = {0}, ys[4];
+    CHECK(grt_stream_run(NULL, xs, 2, ys, work, wsize) == GRT_E_ARG);
+    CHECK(grt_stream_run(&s, NULL, 0, NULL, NULL, 0) == GRT_OK); /* T = 0: nothing to do */
+    CHECK(grt_stream_run(&s, NULL, 2, ys, work, wsize) == GRT_E_ARG);
+    CHECK(grt_stream_run(&s, xs, 2, NULL, work, wsize) == GRT_E_ARG);
+    CHECK(grt_stream_run(&s, xs, 2, ys, NULL, wsize) == GRT_E_ARG);
+    size_t one_step = (m->max_gates + 2 * m->max_width) * sizeof(float);
+    CHECK(grt_stream_run(&s, xs, 2, ys, work, one_step - 4) == GRT_E_BUFFER);
+    CHECK(grt_stream_run(&s, xs, 2, ys, work, one_step) == GRT_OK);
+    CHECK(grt_stream_run(&s, xs, 2, ys, work + 1, wsize) == GRT_E_BUFFER);
+    CHECK(grt_stream_run(&s, xs, 2, ys, work, grt_run_work_size(m, 1)) == GRT_OK); /* chunks of 1 */
+    CHECK(grt_stream_run(&s, xs, 2, ys, work + 4, wsize) == GRT_OK);
+    free(wm);
+    free(mm);
+    free(f.blob_mem);
+}
+
+void test_stream(void)
+{
+    test_sizes_and_errors();
+    test_run_equals_step();
+}

@@ -1,0 +1,32 @@
+/* test_util.h — a tiny test harness: CHECK counts passes and failures; main prints the totals. */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gru_rt.h"
+
+extern long g_passed, g_failed;
+
+#define CHECK(cond) check_impl((cond) != 0, #cond, __FILE__, __LINE__)
+#define CHECK_EQ_U(a, b) check_eq_u((uint64_t)(a), (uint64_t)(b), #a, #b, __FILE__, __LINE__)
+
+void check_impl(int ok, const char *what, const char *file, int line);
+void check_eq_u(uint64_t a, uint64_t b, const char *sa, const char *sb, const char *file, int line);
+
+/* Deterministic pseudo-random numbers (xorshift64*). */
+typedef struct rng { uint64_t s; } rng;
+uint32_t rng_u32(rng *r);
+float rng_uniform(rng *r, float lo, float hi);
+
+/* Memory with a chosen alignment offset: returns base (to free) and sets *p to base + 64k + shift. */
+void *alloc_shifted(size_t size, size_t shift, uint8_t **p);
+
+void test_math(void);
+void test_kernels(void);
+void test_loader(void);
+void test_stream(void);
+void test_fuzz(void);
+
+#endif
