@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Per-step latency of gru_rt Stream.step against torch.nn.GRUCell, side by side in one process.
 
-Batch 1, state carried from step to step, one thread for torch. Prints the median µs per step of each
-and their ratio. Also times Model.run over a sequence (per step) and torch.nn.GRU on the same sequence.
+Batch 1, state carried from step to step, one thread for torch. Prints the median µs per step of
+each and their ratio. Also times Model.run over a sequence (per step) and torch.nn.GRU on the same
+sequence.
 
     python bench/bench_step.py                 # default sizes
     python bench/bench_step.py --sizes 64x128 --steps 20000

@@ -62,10 +62,11 @@ cdef cnp.ndarray _as_f32(object x, tuple expected, str name):
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} has dtype {arr.dtype}, expected real numbers (float32 preferred)")
         arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if arr.ndim != len(expected) or any(e is not None and arr.shape[k] != e
-                                        for k, e in enumerate(expected)):
+    shape = (<object>arr).shape
+    if len(shape) != len(expected) or any(e is not None and shape[k] != e
+                                          for k, e in enumerate(expected)):
         shown = tuple("T" if e is None else e for e in expected)
-        raise ValueError(f"{name} has shape {arr.shape}, expected {shown}")
+        raise ValueError(f"{name} has shape {shape}, expected {shown}")
     return arr
 
 
@@ -77,8 +78,8 @@ cdef cnp.ndarray _check_out(object out, tuple shape, str name):
         raise ValueError(f"{name} must be a writable C-contiguous float32 array, got dtype "
                          f"{arr.dtype}, contiguous={bool(arr.flags.c_contiguous)}, "
                          f"writeable={bool(arr.flags.writeable)}")
-    if arr.shape != shape:
-        raise ValueError(f"{name} has shape {arr.shape}, expected {shape}")
+    if (<object>arr).shape != shape:
+        raise ValueError(f"{name} has shape {(<object>arr).shape}, expected {shape}")
     return arr
 
 

@@ -11,7 +11,6 @@ import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -86,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"output {out} is one of the input files; choose another output path")
     xs = _load_input(inp)
     if xs.shape[-1] != model.input_size:
-        expected = "(T, {0}) or (N, T, {0})".format(model.input_size)
+        expected = f"(T, {model.input_size}) or (N, T, {model.input_size})"
         raise UsageError(f"{inp}: shape {xs.shape}, expected {expected} for this model")
     ys = model.run(xs)
     buf = io.BytesIO()
@@ -101,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gru_rt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("convert", help="convert trained weights (.pt/.pth state dict, .npz) to .grt")
+    p = sub.add_parser("convert", help="convert trained weights (.pt/.pth, .npz) to .grt")
     p.add_argument("source", help="a PyTorch state dict (.pt/.pth) or a NumPy archive (.npz)")
     p.add_argument("-o", "--output", required=True, help="the .grt file to write")
     p.add_argument("--head-activation", metavar="NAME",
@@ -131,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

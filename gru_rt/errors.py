@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 
 class GruRtError(Exception):
     """Base class of every gru_rt error."""
@@ -13,12 +11,12 @@ class ModelFormatError(GruRtError, ValueError):
     """A model file the C loader rejected; carries the loader's diagnosis.
 
     status: the C status name ("GRT_E_CHECKSUM"); field: the field that broke a rule
-    ("layer.input_size"); index: the layer or tensor index (None if none); actual/expected: the values
-    involved (None when the rule has no single expected value).
+    ("layer.input_size"); index: the layer or tensor index (None if none); actual/expected: the
+    values involved (None when the rule has no single expected value).
     """
 
-    def __init__(self, status: str, message: str, field: str, index: Optional[int],
-                 actual: Optional[int], expected: Optional[int], source: Optional[str] = None):
+    def __init__(self, status: str, message: str, field: str, index: int | None,
+                 actual: int | None, expected: int | None, source: str | None = None):
         self.status = status
         self.field = field
         self.index = index

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._core import Model
@@ -19,9 +19,9 @@ class LayerInfo:
     input_size: int
     output_size: int  # hidden size for a GRU
     activation: str  # GRU: candidate activation; Dense: output activation
-    gate_activation: Optional[str]  # GRU only
-    reset_after: Optional[bool]  # GRU only
-    state_offset: Optional[int]  # GRU only: where its hidden vector starts in Stream.state
+    gate_activation: str | None  # GRU only
+    reset_after: bool | None  # GRU only
+    state_offset: int | None  # GRU only: where its hidden vector starts in Stream.state
     weight_bytes: int  # bytes of its tensors in the file
 
     def describe(self) -> str:

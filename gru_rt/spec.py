@@ -1,7 +1,7 @@
 """The canonical, framework-free model description that importers produce and the writer serialises.
 
-Every framework convention is resolved by the importers; here there is one form only, the canonical GRU
-of docs/FORMAT.md (gates r, z, n; h' = (1 - z) * n + z * h) and Dense y = act(W x + b).
+Every framework convention is resolved by the importers; here there is one form only, the canonical
+GRU of docs/FORMAT.md (gates r, z, n; h' = (1 - z) * n + z * h) and Dense y = act(W x + b).
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ class ModelSpec:
 
         return write_model(self)
 
-    def save(self, path: Union[str, Path]) -> Path:
+    def save(self, path: str | Path) -> Path:
         """Write the .grt file atomically (temporary file + rename); returns the path."""
         from .fileio import write_atomic
 

@@ -1,4 +1,4 @@
-"""Byte-level helpers for tests that corrupt model files on purpose (offsets from docs/FORMAT.md)."""
+"""Byte-level helpers for tests that corrupt model files on purpose (offsets: docs/FORMAT.md)."""
 
 from __future__ import annotations
 
