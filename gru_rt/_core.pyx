@@ -51,35 +51,53 @@ cdef cnp.ndarray _aligned_empty(Py_ssize_t nbytes):
     return raw[shift:shift + nbytes]
 
 
+cdef inline bint _is_f32_contiguous(object x):
+    return (cnp.PyArray_Check(x) and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT32
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x))
+
+
+cdef bint _shape_matches(cnp.ndarray arr, tuple expected):
+    """expected holds sizes, or None for 'any'."""
+    cdef int k
+    if cnp.PyArray_NDIM(arr) != len(expected):
+        return False
+    for k in range(len(expected)):
+        e = expected[k]
+        if e is not None and cnp.PyArray_DIM(arr, k) != <cnp.npy_intp>e:
+            return False
+    return True
+
+
+cdef _shape_error(str name, cnp.ndarray arr, tuple expected):
+    shown = tuple("T" if e is None else e for e in expected)
+    return ValueError(f"{name} has shape {(<object>arr).shape}, expected {shown}")
+
+
 cdef cnp.ndarray _as_f32(object x, tuple expected, str name):
     """x as a C-contiguous float32 array of exactly the expected shape, or ValueError/TypeError."""
     cdef cnp.ndarray arr
-    if (cnp.PyArray_Check(x) and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT32
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
+    if _is_f32_contiguous(x):
         arr = <cnp.ndarray>x  # fast path: no conversion
     else:
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} has dtype {arr.dtype}, expected real numbers (float32 preferred)")
         arr = np.ascontiguousarray(arr, dtype=np.float32)
-    shape = (<object>arr).shape
-    if len(shape) != len(expected) or any(e is not None and shape[k] != e
-                                          for k, e in enumerate(expected)):
-        shown = tuple("T" if e is None else e for e in expected)
-        raise ValueError(f"{name} has shape {shape}, expected {shown}")
+    if not _shape_matches(arr, expected):
+        raise _shape_error(name, arr, expected)
     return arr
 
 
-cdef cnp.ndarray _check_out(object out, tuple shape, str name):
-    if not isinstance(out, np.ndarray):
+cdef cnp.ndarray _check_out(object out, tuple expected, str name):
+    if not cnp.PyArray_Check(out):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     cdef cnp.ndarray arr = <cnp.ndarray>out
-    if arr.dtype != np.float32 or not arr.flags.c_contiguous or not arr.flags.writeable:
+    if not (_is_f32_contiguous(arr) and cnp.PyArray_ISWRITEABLE(arr)):
         raise ValueError(f"{name} must be a writable C-contiguous float32 array, got dtype "
                          f"{arr.dtype}, contiguous={bool(arr.flags.c_contiguous)}, "
                          f"writeable={bool(arr.flags.writeable)}")
-    if (<object>arr).shape != shape:
-        raise ValueError(f"{name} has shape {(<object>arr).shape}, expected {shape}")
+    if not _shape_matches(arr, expected):
+        raise _shape_error(name, arr, expected)
     return arr
 
 
@@ -298,6 +316,7 @@ cdef class Stream:
     cdef readonly Model model
     cdef cnp.ndarray _mem
     cdef cnp.ndarray _work
+    cdef tuple _x_shape, _y_shape  # expected shapes, built once (step is the hot path)
 
     def __cinit__(self, Model model):
         self.model = model
@@ -306,6 +325,8 @@ cdef class Stream:
         _check(grt_stream_init(&self.s, &model.model, cnp.PyArray_DATA(self._mem), size),
                "stream init")
         self._work = None
+        self._x_shape = (model.model.input_size,)
+        self._y_shape = (model.model.output_size,)
 
     def step(self, x, out=None):
         """One time step: x of shape (input_size,) → output of shape (output_size,).
@@ -314,14 +335,14 @@ cdef class Stream:
         is used as is). out: an optional writable C-contiguous float32 array of shape
         (output_size,) to write into (avoids an allocation); it is returned."""
         cdef const grt_model *m = self.s.model
-        cdef cnp.ndarray xa = _as_f32(x, (m.input_size,), "x")
+        cdef cnp.ndarray xa = _as_f32(x, self._x_shape, "x")
         cdef cnp.ndarray ya
         cdef cnp.npy_intp dims[1]
         if out is None:
             dims[0] = m.output_size
             ya = cnp.PyArray_EMPTY(1, dims, cnp.NPY_FLOAT32, 0)
         else:
-            ya = _check_out(out, (m.output_size,), "out")
+            ya = _check_out(out, self._y_shape, "out")
         cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
         cdef float *yp = <float *>cnp.PyArray_DATA(ya)
         with nogil:
