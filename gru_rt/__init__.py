@@ -1,1 +1,37 @@
-"""gru_rt: streaming GRU inference (development placeholder until the extension lands)."""
+"""gru_rt: an embedded GRU inference runtime.
+
+    model = gru_rt.load("model.grt")       # validated by the C loader
+    stream = model.stream()                # the state of one live sequence
+    y = stream.step(x)                     # one time step
+    ys = model.run(xs)                     # a whole (T, I) sequence
+
+    gru_rt.convert("state_dict.pt", head_activation="softmax").save("model.grt")
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Union
+
+from ._core import Model, Stream
+from ._version import __version__
+from .convert import convert
+from .errors import ConversionError, GruRtError, ModelFormatError
+from .model_info import LayerInfo
+from .spec import DenseLayer, GRULayer, ModelSpec, SpecError
+
+__all__ = [
+    "ConversionError", "DenseLayer", "GRULayer", "GruRtError", "LayerInfo", "Model",
+    "ModelFormatError", "ModelSpec", "SpecError", "Stream", "__version__", "convert", "load",
+]
+
+
+def load(source: str | os.PathLike | bytes | bytearray | memoryview, *,
+         verify_checksum: bool = True) -> Model:
+    """Load a model from a .grt path or from bytes. The C loader validates everything and a bad file
+    raises ModelFormatError naming the broken field. verify_checksum=False skips only the CRC."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return Model.from_buffer(source, verify_checksum=verify_checksum)
+    if isinstance(source, (str, os.PathLike)):
+        return Model.from_file(os.fspath(source), verify_checksum=verify_checksum)
+    raise TypeError(f"load() takes a path or bytes, got {type(source).__name__}")

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+# What the index of a loader diagnosis counts, by the prefix of its field name.
+_INDEX_OWNERS = {"layer": "layer", "tensor": "tensor", "meta": "metadata entry",
+                 "padding": "after tensor"}
+
+
 class GruRtError(Exception):
     """Base class of every gru_rt error."""
 
@@ -28,7 +33,7 @@ class ModelFormatError(GruRtError, ValueError):
     def _describe(self, message: str) -> str:
         where = ""
         if self.index is not None:
-            owner = self.field.split(".", 1)[0] if "." in self.field else "item"
+            owner = _INDEX_OWNERS.get(self.field.split(".", 1)[0], "item")
             where = f" {owner} {self.index}:"
         detail = f" {self.field}" if self.field else ""
         if self.actual is not None:

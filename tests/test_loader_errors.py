@@ -53,7 +53,7 @@ def test_unsupported_version(blob: bytearray) -> None:
 
 
 def test_checksum_mismatch(blob: bytearray) -> None:
-    blob[-8] ^= 0x01  # one bit of the last tensor
+    blob[get(blob, "I", 52)] ^= 0x01  # one bit of the first tensor (data_offset is at 52)
     e = load_error(blob)
     assert e.status == "GRT_E_CHECKSUM"
     assert "checksum" in str(e).lower()

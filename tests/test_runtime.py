@@ -36,11 +36,14 @@ def torch_outputs(module: torch.nn.Module, xs: np.ndarray) -> np.ndarray:
 
 
 def perturbed(module: torch.nn.Module, seed: int, scale: float) -> torch.nn.Module:
-    """Weights larger than the default init, so gates saturate and states use their range."""
+    """Normal weights of std scale/sqrt(fan-in): larger than torch's default init (so gates use their
+    range and saturate), but not so large that the recurrence becomes chaotic, where float rounding
+    differences grow without bound in any two implementations."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * scale)
+            std = scale / p.shape[-1] ** 0.5 if p.ndim == 2 else 0.5  # biases: std 0.5
+            p.copy_(torch.randn(p.shape, generator=g) * std)
     return module
 
 
@@ -48,7 +51,7 @@ def perturbed(module: torch.nn.Module, seed: int, scale: float) -> torch.nn.Modu
                                           (40, 64, 2, 10), (5, 129, 1, 3)])
 def test_matches_torch_gru_linear_over_1000_steps(i: int, h: int, layers: int, o: int) -> None:
     torch.manual_seed(i * 1000 + h)
-    module = perturbed(Stack(i, h, layers, o), seed=h, scale=0.6).eval()
+    module = perturbed(Stack(i, h, layers, o), seed=h, scale=1.5).eval()
     xs = np.random.default_rng(h).standard_normal((1000, i)).astype(np.float32)
     expected = torch_outputs(module, xs)
 
@@ -63,7 +66,7 @@ def test_matches_torch_gru_linear_over_1000_steps(i: int, h: int, layers: int, o
 
 def test_matches_torch_gru_cell_and_state() -> None:
     torch.manual_seed(1)
-    cell = perturbed(torch.nn.GRUCell(6, 11), seed=3, scale=0.8)
+    cell = perturbed(torch.nn.GRUCell(6, 11), seed=3, scale=1.5)
     xs = np.random.default_rng(2).standard_normal((1000, 6)).astype(np.float32)
     h = torch.zeros(1, 11)
     expected = []

@@ -17,6 +17,9 @@ Inputs are normalized per channel with the mean/std of all train frames.
 Writes, per model, into examples/models/ (or --out):
   <name>_gru.pt     torch.save(model.state_dict()): gru.weight_ih_l0, gru.weight_hh_l0,
                     gru.bias_ih_l0, gru.bias_hh_l0, fc.weight, fc.bias (nothing else)
+  <name>_gru.npz    the same weights for gru_rt's NumPy importer (torch convention, keys
+                    "0.W", "0.U", "0.b_i", "0.b_h", ..., then the Linear "<k>.W", "<k>.b"), so the
+                    demo converts without torch
   <name>_norm.npz   mean, std (float32, shape (C,)), class_names (str array); feed
                     (x - mean) / std to the model
   <name>.json       what was trained, how, and the test accuracy PyTorch measured
@@ -196,6 +199,18 @@ def train(cfg: Config, series: list[np.ndarray], labels: np.ndarray,
     return model
 
 
+def weights_as_arrays(state: dict[str, torch.Tensor], num_layers: int) -> dict[str, np.ndarray]:
+    """The state dict in the NumPy importer's keys (torch convention: gates r,z,n, rows = outputs)."""
+    arrays = {}
+    for n in range(num_layers):
+        for ours, theirs in (("W", "weight_ih"), ("U", "weight_hh"), ("b_i", "bias_ih"),
+                             ("b_h", "bias_hh")):
+            arrays[f"{n}.{ours}"] = state[f"gru.{theirs}_l{n}"].numpy()
+    arrays[f"{num_layers}.W"] = state["fc.weight"].numpy()
+    arrays[f"{num_layers}.b"] = state["fc.bias"].numpy()
+    return arrays
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -234,6 +249,7 @@ def run(cfg: Config, out_dir: Path, validate: bool) -> dict[str, object]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     pt = out_dir / f"{cfg.name}_gru.pt"
+    weights_npz = out_dir / f"{cfg.name}_gru.npz"
     npz = out_dir / f"{cfg.name}_norm.npz"
     record = out_dir / f"{cfg.name}.json"
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
@@ -243,6 +259,7 @@ def run(cfg: Config, out_dir: Path, validate: bool) -> dict[str, object]:
     if set(state) != expected_keys:
         raise SystemExit(f"unexpected state dict keys: {sorted(state)}")
     torch.save(state, pt)
+    np.savez(weights_npz, **weights_as_arrays(state, cfg.num_layers))
     np.savez(npz, mean=mean, std=std, class_names=np.array(class_names, dtype=np.str_))
 
     # Check what was written reloads to the same predictions.
@@ -296,10 +313,10 @@ def run(cfg: Config, out_dir: Path, validate: bool) -> dict[str, object]:
                      "python": platform.python_version()},
         "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
         "command": "PYTHONPATH=. python tools/train_demo.py",
-        "files": {p.name: {"bytes": p.stat().st_size, "sha256": sha256(p)} for p in (pt, npz)},
+        "files": {p.name: {"bytes": p.stat().st_size, "sha256": sha256(p)} for p in (pt, weights_npz, npz)},
     }
     record.write_text(json.dumps(info, indent=2) + "\n")
-    for p in (pt, npz, record):
+    for p in (pt, weights_npz, npz, record):
         print(f"  wrote {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p} "
               f"({p.stat().st_size} bytes)")
     return info

@@ -1,0 +1,444 @@
+"""PyTorch importer: nn.Module objects and state dicts (in memory or saved with torch.save).
+
+PyTorch's GRU is already the canonical one (gates r, z, n; reset applied after the recurrent
+product; h' = (1 - z) * n + z * h), so the tensors are copied without any transformation.
+
+A state dict is read as a sequential stack in key order, grouped by module prefix (everything before
+the last dot of a key):
+
+- `weight_ih_l0`, `weight_hh_l0` [, `bias_ih_l0`, `bias_hh_l0`] … `_l{k}`: an nn.GRU of k+1 layers;
+- `weight_ih`, `weight_hh` [, `bias_ih`, `bias_hh`]: an nn.GRUCell;
+- a 2-D `weight` [+ `bias`]: an nn.Linear (activation "linear" unless told otherwise).
+
+Anything else is refused with an error naming the key. A module is walked through its leaf modules
+in registration order (which must be the order `forward` applies them): nn.GRU, nn.GRUCell and
+nn.Linear become layers, an activation module (ReLU, Tanh, Sigmoid, Softmax over the last dimension,
+Hardsigmoid) right after a Linear sets that Linear's activation, nn.Dropout and nn.Identity are
+skipped, and any other module is refused.
+
+torch is imported only when one of these functions runs.
+"""
+
+from __future__ import annotations
+
+import errno
+import pickle
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConversionError
+from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
+
+__all__ = ["TORCH_CONVENTION", "import_file", "import_module", "import_state_dict"]
+
+TORCH_CONVENTION = ("torch.nn.GRU: gates r,z,n; n = tanh(W_in x + b_in + r*(W_hn h + b_hn)); "
+                    "h' = (1-z)*n + z*h")
+
+_GRU_KEY = re.compile(r"(weight|bias)_(ih|hh)_l(\d+)")
+_CELL_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+_SUPPORTED = ("only nn.GRU (weight_ih_l0, weight_hh_l0, …), nn.GRUCell (weight_ih, weight_hh, …) "
+              "and nn.Linear (weight, bias) are supported")
+
+
+def _torch() -> ModuleType:
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError("converting a PyTorch model needs PyTorch: pip install torch") from e
+    return torch
+
+
+@dataclass
+class _Block:
+    """The layers one module (one key prefix) contributes."""
+
+    prefix: str
+    kind: str  # "gru", "cell" or "linear"
+    layers: list[Layer]
+    in_key: str  # the key whose shape gives the input size
+    out_key: str  # the key whose shape gives the output size
+    activation: str | None = None  # Linear only, once set
+    activation_source: str = ""  # where the activation came from, for conflict messages
+    gru_layers: list[int] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        name = self.prefix or {"gru": "gru", "cell": "gru_cell", "linear": "linear"}[self.kind]
+        if self.kind == "gru":
+            return f"{name}({','.join(f'l{k}' for k in self.gru_layers)})"
+        return name
+
+    @property
+    def description(self) -> str:
+        kind = {"gru": "nn.GRU", "cell": "nn.GRUCell", "linear": "nn.Linear"}[self.kind]
+        return f"{kind} {self.prefix!r}" if self.prefix else kind
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _expect(key: str, arr: np.ndarray, shape: tuple[int, ...], hint: str = "") -> np.ndarray:
+    if arr.shape != shape:
+        raise ConversionError(f"{key} has shape {_shape(arr.shape)}, expected {_shape(shape)}"
+                              + (f" ({hint})" if hint else ""))
+    return arr
+
+
+def _to_numpy(key: str, value: Any) -> np.ndarray:
+    """float64 copy of a tensor (or array); dtypes are checked later by _check_dtypes, once the
+    structure is known to be right (so a foreign layer is named as such, not by its dtype)."""
+    torch = _torch()
+    if isinstance(value, torch.Tensor):
+        arr = value.detach().to("cpu", torch.float64).numpy()
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
+        arr = value.astype(np.float64)
+    else:
+        raise ConversionError(f"{key} is a {type(value).__name__}, expected a tensor")
+    if not np.all(np.isfinite(arr)):
+        raise ConversionError(f"{key} contains NaN or Inf")
+    return arr
+
+
+def _check_dtypes(state: Mapping[str, Any]) -> None:
+    for key, value in state.items():
+        dtype = getattr(value, "dtype", None)
+        floating = value.is_floating_point() if hasattr(value, "is_floating_point") else (
+            getattr(dtype, "kind", "") == "f")
+        if not floating:
+            raise ConversionError(f"{key} has dtype {dtype}, expected a floating-point tensor")
+
+
+# ---- state dict → blocks -------------------------------------------------------------------------
+
+def _group(arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for key, arr in arrays.items():
+        prefix, _, name = key.rpartition(".")
+        groups.setdefault(prefix, {})[name] = arr
+    return groups
+
+
+def _classify(prefix: str, params: dict[str, np.ndarray]) -> _Block:
+    for name in params:
+        if name.endswith("_reverse"):
+            raise ConversionError(
+                f"{_key(prefix, name)}: a bidirectional GRU cannot run one step at a time (its "
+                f"backward direction needs future inputs); use bidirectional=False")
+    if any(_GRU_KEY.fullmatch(name) for name in params):
+        return _gru_block(prefix, params)
+    if any(name in _CELL_NAMES for name in params):
+        return _cell_block(prefix, params)
+    if "weight" in params:
+        return _linear_block(prefix, params)
+    name = next(iter(params))
+    raise ConversionError(f"{_key(prefix, name)}: unknown parameter; {_SUPPORTED}")
+
+
+def _refuse_extra(prefix: str, params: dict[str, np.ndarray], allowed: set[str],
+                  what: str) -> None:
+    for name in params:
+        if name not in allowed:
+            raise ConversionError(f"{_key(prefix, name)}: unexpected key next to the {what} "
+                                  f"parameters of {prefix!r}; {_SUPPORTED}")
+
+
+def _hidden_size(key: str, w_hh: np.ndarray) -> int:
+    """H from a recurrent weight (3H, H); the error hints at an LSTM/RNN when the rows differ."""
+    if w_hh.ndim != 2 or w_hh.shape[1] == 0:
+        raise ConversionError(f"{key} has shape {_shape(w_hh.shape)}, expected (3·H, H)")
+    h = w_hh.shape[1]
+    _expect(key, w_hh, (3 * h, h), "3·hidden_size rows, gates r, z, n; is this an nn.LSTM or "
+                                   "nn.RNN?" if w_hh.shape[0] in (h, 4 * h) else "")
+    return h
+
+
+def _input_size(key: str, w_ih: np.ndarray, h: int) -> int:
+    if w_ih.ndim != 2:
+        raise ConversionError(f"{key} has shape {_shape(w_ih.shape)}, expected ({3 * h}, "
+                              f"input_size)")
+    _expect(key, w_ih, (3 * h, w_ih.shape[1]))
+    return int(w_ih.shape[1])
+
+
+def _gru_layer(prefix: str, params: dict[str, np.ndarray], suffix: str, h: int | None,
+               in_size: int | None, has_bias: bool, name: str) -> GRULayer:
+    """One GRU layer from weight_ih{suffix} etc.; h / in_size None: read them from the weights."""
+    keys = {n: _key(prefix, n + suffix) for n in _CELL_NAMES}
+    w_hh = params.get("weight_hh" + suffix)
+    if w_hh is None:
+        shape = f"({3 * h}, {h})" if h is not None else "(3·H, H)"
+        raise ConversionError(f"{keys['weight_hh']} is missing (expected shape {shape})")
+    if h is None:
+        h = _hidden_size(keys["weight_hh"], w_hh)
+    _expect(keys["weight_hh"], w_hh, (3 * h, h))
+    w_ih = params.get("weight_ih" + suffix)
+    if w_ih is None:
+        shape = f"({3 * h}, {in_size if in_size is not None else 'input_size'})"
+        raise ConversionError(f"{keys['weight_ih']} is missing (expected shape {shape})")
+    if in_size is None:
+        in_size = _input_size(keys["weight_ih"], w_ih, h)
+    _expect(keys["weight_ih"], w_ih, (3 * h, in_size))
+    biases = []
+    for n in ("bias_ih", "bias_hh"):
+        b = params.get(n + suffix)
+        if b is None and has_bias:
+            raise ConversionError(f"{keys[n]} is missing (expected shape ({3 * h},))")
+        biases.append(np.zeros(3 * h) if b is None else _expect(keys[n], b, (3 * h,)))
+    return GRULayer(w_ih=w_ih, w_hh=w_hh, b_ih=biases[0], b_hh=biases[1], reset_after=True,
+                    name=name)
+
+
+def _gru_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
+    indices = set()
+    for name in params:
+        m = _GRU_KEY.fullmatch(name)
+        if m is None:
+            raise ConversionError(f"{_key(prefix, name)}: unexpected key next to the nn.GRU "
+                                  f"parameters of {prefix!r}; {_SUPPORTED}")
+        indices.add(int(m.group(3)))
+    has_bias = any(name.startswith("bias") for name in params)
+    layers: list[Layer] = []
+    h: int | None = None
+    in_size: int | None = None
+    for k in range(max(indices) + 1):
+        layer = _gru_layer(prefix, params, f"_l{k}", h, in_size, has_bias,
+                           _key(prefix, f"l{k}"))
+        layers.append(layer)
+        h = in_size = layer.hidden_size
+    last = len(layers) - 1
+    return _Block(prefix, "gru", layers, _key(prefix, "weight_ih_l0"),
+                  _key(prefix, f"weight_hh_l{last}"), gru_layers=list(range(last + 1)))
+
+
+def _cell_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
+    _refuse_extra(prefix, params, set(_CELL_NAMES), "nn.GRUCell")
+    has_bias = "bias_ih" in params or "bias_hh" in params
+    layer = _gru_layer(prefix, params, "", None, None, has_bias, prefix or "gru_cell")
+    return _Block(prefix, "cell", [layer], _key(prefix, "weight_ih"), _key(prefix, "weight_hh"))
+
+
+def _linear_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
+    _refuse_extra(prefix, params, {"weight", "bias"}, "nn.Linear")
+    key = _key(prefix, "weight")
+    w = params["weight"]
+    if w.ndim != 2:
+        raise ConversionError(f"{key} has shape {_shape(w.shape)}, not the 2-D weight of an "
+                              f"nn.Linear; {_SUPPORTED}")
+    b = params.get("bias")
+    b = np.zeros(w.shape[0]) if b is None else _expect(_key(prefix, "bias"), b, (w.shape[0],))
+    layer = DenseLayer(w=w, b=b, name=prefix or "linear")
+    return _Block(prefix, "linear", [layer], key, key)
+
+
+def _check_chain(blocks: list[_Block]) -> None:
+    for before, after in zip(blocks, blocks[1:]):
+        need, have = after.layers[0].input_size, before.layers[-1].output_size
+        if need != have:
+            raise ConversionError(
+                f"{after.in_key} expects inputs of size {need}, but the previous layer "
+                f"{before.description} outputs size {have} ({before.out_key})")
+
+
+def _blocks(arrays: Mapping[str, np.ndarray]) -> list[_Block]:
+    if not arrays:
+        raise ConversionError(f"the state dict is empty; {_SUPPORTED}")
+    blocks = [_classify(prefix, params) for prefix, params in _group(arrays).items()]
+    _check_chain(blocks)
+    return blocks
+
+
+# ---- activations -------------------------------------------------------------------------------
+
+def _set_activation(block: _Block, name: str, source: str) -> None:
+    if block.activation is not None and block.activation != name:
+        raise ConversionError(f"{source} sets the activation of {block.description} to {name!r}, "
+                              f"but {block.activation_source} already sets it to "
+                              f"{block.activation!r}")
+    block.activation, block.activation_source = name, source
+
+
+def _apply_activations(blocks: list[_Block], activations: Mapping[str, str] | None,
+                       head_activation: str | None) -> None:
+    by_prefix = {b.prefix: b for b in blocks}
+    linear = [b.prefix for b in blocks if b.kind == "linear"]
+    for prefix, name in (activations or {}).items():
+        block = by_prefix.get(prefix)
+        if block is None or block.kind != "linear":
+            what = f"is {block.description}, not an nn.Linear" if block else "is not a layer"
+            raise ConversionError(
+                f"activations: {prefix!r} {what}; activations apply to the nn.Linear layers: "
+                f"{', '.join(repr(p) for p in linear) or 'none in this model'}")
+        _set_activation(block, name, f"activations[{prefix!r}]")
+    if head_activation is not None:
+        last = blocks[-1]
+        if last.kind != "linear":
+            raise ConversionError(f"head_activation: the last layer is {last.description}, not "
+                                  f"an nn.Linear (a GRU's output activation is fixed)")
+        _set_activation(last, head_activation, "head_activation")
+    for block in blocks:
+        if block.kind == "linear":
+            layer = block.layers[0]
+            assert isinstance(layer, DenseLayer)
+            layer.activation = block.activation or "linear"
+
+
+def _spec(blocks: list[_Block], metadata: Mapping[str, str] | None) -> ModelSpec:
+    meta = {
+        "source.framework": "torch",
+        "source.convention": TORCH_CONVENTION,
+        "source.transforms": "none",
+        "source.layers": ",".join(b.label for b in blocks),
+    }
+    meta.update(metadata or {})
+    return ModelSpec([layer for b in blocks for layer in b.layers], meta).validated()
+
+
+# ---- public entry points -----------------------------------------------------------------------
+
+def import_state_dict(state: Mapping[str, Any], *,
+                      activations: Mapping[str, str] | None = None,
+                      head_activation: str | None = None,
+                      metadata: Mapping[str, str] | None = None) -> ModelSpec:
+    """A ModelSpec from a state dict (a mapping of key → tensor, in the model's layer order).
+
+    activations: {Linear module prefix: activation} ("linear" by default); head_activation: the
+    activation of the last layer, which must be a Linear.
+    """
+    arrays = {str(key): _to_numpy(str(key), value) for key, value in state.items()}
+    blocks = _blocks(arrays)
+    _check_dtypes(state)
+    _apply_activations(blocks, activations, head_activation)
+    return _spec(blocks, metadata)
+
+
+def import_file(path: str | Path, *,
+                activations: Mapping[str, str] | None = None,
+                head_activation: str | None = None,
+                metadata: Mapping[str, str] | None = None) -> ModelSpec:
+    """A ModelSpec from a file written by torch.save(model.state_dict(), path).
+
+    The file is read with torch.load(weights_only=True): no code in the file is ever run, so a whole
+    pickled model is refused (save its state_dict() instead).
+    """
+    torch = _torch()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, f"no such file: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        if found is None:  # not a pickle of objects either: a damaged or foreign file
+            raise ConversionError(f"cannot read {path} as a PyTorch file "
+                                  f"({_unpickler_reason(e)})") from None
+        raise ConversionError(
+            f"{path} is not a plain state dict (it contains a {found.group(1)} object): "
+            f"torch.load(weights_only=True) refuses to run code from a file. Save the weights "
+            f"with torch.save(model.state_dict(), path) and convert that file") from None
+    except Exception as e:  # torch raises many types for a file that is not a torch file
+        raise ConversionError(f"cannot read {path} as a PyTorch file "
+                              f"({type(e).__name__}: {e})") from None
+    return import_state_dict(_state_dict_from(path, obj, torch), activations=activations,
+                             head_activation=head_activation, metadata=metadata)
+
+
+def _unpickler_reason(e: Exception) -> str:
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
+    return found.group(1).strip() if found else str(e).splitlines()[0]
+
+
+def _state_dict_from(path: Path, obj: object, torch: ModuleType) -> Mapping[str, Any]:
+    if not isinstance(obj, Mapping):
+        raise ConversionError(f"{path} holds a {type(obj).__name__}, expected a state dict (a "
+                              f"dict of tensors); save it with torch.save(model.state_dict(), "
+                              f"path)")
+    for key, value in obj.items():
+        if isinstance(value, Mapping):
+            raise ConversionError(
+                f"{path}: key {key!r} holds a dict, not a tensor: this looks like a training "
+                f"checkpoint; save the model's state dict itself, e.g. "
+                f"torch.save(checkpoint[{key!r}], path), or pass that dict to convert()")
+        if not isinstance(value, torch.Tensor):
+            raise ConversionError(f"{path}: key {key!r} holds a {type(value).__name__}, not a "
+                                  f"tensor; expected a state dict (model.state_dict())")
+    return obj
+
+
+_ACTIVATION_MODULES = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid",
+                       "Softmax": "softmax", "Hardsigmoid": "hard_sigmoid"}
+
+
+def _activation_name(path: str, module: Any, torch: ModuleType) -> str | None:
+    nn = torch.nn
+    kinds = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Softmax, nn.Hardsigmoid)
+    if not isinstance(module, kinds):
+        return None
+    if isinstance(module, nn.Softmax) and module.dim not in (-1, 1):
+        raise ConversionError(f"module {path!r} (Softmax) has dim={module.dim}; only a softmax "
+                              f"over the features (dim=-1) can be converted")
+    return _ACTIVATION_MODULES[type(module).__name__]
+
+
+def import_module(module: Any, *,
+                  activations: Mapping[str, str] | None = None,
+                  head_activation: str | None = None,
+                  metadata: Mapping[str, str] | None = None) -> ModelSpec:
+    """A ModelSpec from an nn.Module, walking its leaf modules in registration order."""
+    torch = _torch()
+    nn = torch.nn
+    state: dict[str, Any] = {}
+    module_acts: list[tuple[str, str, str]] = []  # (linear prefix, activation, activation module)
+    previous: tuple[str, Any] | None = None  # the last layer or activation module seen
+    for path, m in module.named_modules():
+        if next(m.children(), None) is not None:
+            continue  # a container; its leaves come next
+        if isinstance(m, (nn.Dropout, nn.Identity)):
+            continue
+        if isinstance(m, (nn.GRU, nn.GRUCell, nn.Linear)):
+            if isinstance(m, nn.GRU) and m.bidirectional:
+                raise ConversionError(f"module {path!r} is a bidirectional nn.GRU: it cannot run "
+                                      f"one step at a time (its backward direction needs future "
+                                      f"inputs)")
+            state.update({_key(path, k): v for k, v in m.state_dict().items()})
+            previous = (path, m)
+            continue
+        act = _activation_name(path, m, torch)
+        if act is None:
+            raise ConversionError(
+                f"module {path!r} ({type(m).__name__}) cannot be converted: gru_rt converts "
+                f"nn.GRU, nn.GRUCell, nn.Linear, an activation (ReLU, Tanh, Sigmoid, Softmax, "
+                f"Hardsigmoid) right after a Linear, nn.Dropout and nn.Identity")
+        if previous is None or not isinstance(previous[1], nn.Linear):
+            after = (f"{type(previous[1]).__name__} {previous[0]!r}" if previous
+                     else "the start of the model")
+            raise ConversionError(f"module {path!r} ({type(m).__name__}) follows {after}, not an "
+                                  f"nn.Linear; an activation module can only follow a Linear")
+        module_acts.append((previous[0], act, path))
+        previous = (path, m)
+    _refuse_unconsumed(module, state)
+    blocks = _blocks({key: _to_numpy(key, value) for key, value in state.items()})
+    _check_dtypes(state)
+    by_prefix = {b.prefix: b for b in blocks}
+    for prefix, act, path in module_acts:
+        _set_activation(by_prefix[prefix], act, f"module {path!r}")
+    _apply_activations(blocks, activations, head_activation)
+    return _spec(blocks, metadata)
+
+
+def _refuse_unconsumed(module: Any, state: Mapping[str, Any]) -> None:
+    """Parameters or buffers registered on a container (not in a layer) have no place to go."""
+    for key in module.state_dict():
+        if key not in state:
+            raise ConversionError(f"{key}: a parameter or buffer outside the supported layers "
+                                  f"(nn.GRU, nn.GRUCell, nn.Linear) cannot be converted")

@@ -1,0 +1,152 @@
+"""A plain NumPy float64 reference of the canonical model (docs/FORMAT.md): the tests' oracle.
+
+Written for clarity, not speed: one time step at a time, with the formulas of the format spec.
+The weights are the ones the file holds: `spec.validated()` rounds them to float32, and the math
+then runs in float64, so the runtime's float32 results differ from these only by float32 rounding.
+
+State: one flat float64 vector, the hidden vectors of the GRU layers concatenated in layer order
+(the same layout as the runtime's `Stream.state`); its length is `state_size(spec)`. A model without
+GRU layers has a state of length 0. `state=None` means all zeros.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from .spec import DenseLayer, GRULayer, Layer, ModelSpec
+
+__all__ = ["ACTIVATION_FUNCTIONS", "reference_run", "reference_step", "state_size"]
+
+
+def _linear(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def _relu(a: np.ndarray) -> np.ndarray:
+    return np.maximum(a, 0.0)
+
+
+def _tanh(a: np.ndarray) -> np.ndarray:
+    return np.tanh(a)
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    # Written so that exp never overflows: exp of a non-positive number only.
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _softmax(a: np.ndarray) -> np.ndarray:
+    e = np.exp(a - np.max(a))
+    return e / np.sum(e)
+
+
+def _hard_sigmoid(a: np.ndarray) -> np.ndarray:
+    return np.clip(a / 6.0 + 0.5, 0.0, 1.0)
+
+
+def _hard_sigmoid_k2(a: np.ndarray) -> np.ndarray:
+    return np.clip(0.2 * a + 0.5, 0.0, 1.0)
+
+
+ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "linear": _linear,
+    "relu": _relu,
+    "tanh": _tanh,
+    "sigmoid": _sigmoid,
+    "softmax": _softmax,
+    "hard_sigmoid": _hard_sigmoid,
+    "hard_sigmoid_k2": _hard_sigmoid_k2,
+}
+
+
+def state_size(spec: ModelSpec) -> int:
+    """Length of the flat state: the sum of the GRU layers' hidden sizes."""
+    return sum(layer.hidden_size for layer in spec.layers if isinstance(layer, GRULayer))
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def _gru_step(layer: GRULayer, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    hs = layer.hidden_size
+    sigma = ACTIVATION_FUNCTIONS[layer.gate_activation]
+    phi = ACTIVATION_FUNCTIONS[layer.activation]
+    w, u, b_i, b_h = layer.w_ih, layer.w_hh, layer.b_ih, layer.b_hh
+    rows_r, rows_z, rows_n = slice(0, hs), slice(hs, 2 * hs), slice(2 * hs, 3 * hs)
+
+    r = sigma(w[rows_r] @ x + b_i[rows_r] + u[rows_r] @ h + b_h[rows_r])
+    z = sigma(w[rows_z] @ x + b_i[rows_z] + u[rows_z] @ h + b_h[rows_z])
+    if layer.reset_after:
+        n = phi(w[rows_n] @ x + b_i[rows_n] + r * (u[rows_n] @ h + b_h[rows_n]))
+    else:
+        n = phi(w[rows_n] @ x + b_i[rows_n] + u[rows_n] @ (r * h) + b_h[rows_n])
+    return (1.0 - z) * n + z * h
+
+
+def _dense_step(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
+    return ACTIVATION_FUNCTIONS[layer.activation](layer.w @ x + layer.b)
+
+
+def _initial_state(spec: ModelSpec, state: object | None) -> np.ndarray:
+    n = state_size(spec)
+    if state is None:
+        return np.zeros(n)
+    s = np.array(state, dtype=np.float64)  # a copy: the caller's array is never changed
+    if s.shape != (n,):
+        raise ValueError(f"state has shape {s.shape}, expected ({n},)")
+    return s
+
+
+def _prepared(spec: ModelSpec) -> ModelSpec:
+    """The validated spec (float32 weights, as in the file) with its arrays widened to float64."""
+    layers: list[Layer] = []
+    for layer in spec.validated().layers:
+        if isinstance(layer, GRULayer):
+            layers.append(replace(layer, w_ih=_f64(layer.w_ih), w_hh=_f64(layer.w_hh),
+                                  b_ih=_f64(layer.b_ih), b_hh=_f64(layer.b_hh)))
+        else:
+            layers.append(replace(layer, w=_f64(layer.w), b=_f64(layer.b)))
+    return ModelSpec(layers, dict(spec.metadata))
+
+
+def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    new_state = state.copy()
+    offset = 0
+    for layer in spec.layers:
+        if isinstance(layer, GRULayer):
+            hs = layer.hidden_size
+            x = _gru_step(layer, x, state[offset:offset + hs])
+            new_state[offset:offset + hs] = x
+            offset += hs
+        else:
+            x = _dense_step(layer, x)
+    return x, new_state
+
+
+def reference_step(spec: ModelSpec, x: object,
+                   state: object | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One time step: (y, new_state), float64. x has shape (I,); state is the flat state or None."""
+    checked = _prepared(spec)
+    xv = np.asarray(x, dtype=np.float64)
+    if xv.shape != (checked.input_size,):
+        raise ValueError(f"x has shape {xv.shape}, expected ({checked.input_size},)")
+    return _step(checked, xv, _initial_state(checked, state))
+
+
+def reference_run(spec: ModelSpec, xs: object,
+                  state: object | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A whole sequence: (ys (T, O), final_state), float64. xs has shape (T, I)."""
+    checked = _prepared(spec)
+    xv = np.asarray(xs, dtype=np.float64)
+    if xv.ndim != 2 or xv.shape[1] != checked.input_size:
+        raise ValueError(f"xs has shape {xv.shape}, expected (T, {checked.input_size})")
+    s = _initial_state(checked, state)
+    ys = np.zeros((xv.shape[0], checked.output_size))
+    for t in range(xv.shape[0]):
+        ys[t], s = _step(checked, xv[t], s)
+    return ys, s

@@ -1,0 +1,169 @@
+"""Serialise a ModelSpec into the .grt bytes of docs/FORMAT.md, version 1.0.
+
+The writer is the only Python code that knows the byte layout (constants in gru_rt/format.py); files
+are read by the C loader only. The output is deterministic: the same model gives the same bytes
+(metadata entries are sorted by key, every padding byte is zero).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import format as fmt
+from ._version import __version__
+from .spec import DenseLayer, GRULayer, Layer, ModelSpec, SpecError
+
+__all__ = ["check_metadata", "write_model"]
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    role: int
+    layer: int
+    data: bytes  # little-endian float32, row-major
+    rows: int
+    cols: int
+
+
+def write_model(spec: ModelSpec) -> bytes:
+    """The .grt file for `spec` (validated first; SpecError names what is wrong)."""
+    checked = spec.validated()
+    metadata = dict(checked.metadata)
+    metadata.setdefault("tool.name", "gru_rt")
+    metadata.setdefault("tool.version", __version__)
+    meta = _metadata_bytes(metadata)
+    tensors = [t for k, layer in enumerate(checked.layers) for t in _layer_tensors(k, layer)]
+    if len(tensors) > fmt.MAX_TENSORS:
+        raise SpecError(f"model has {len(tensors)} tensors, expected at most {fmt.MAX_TENSORS}")
+
+    tensor_table_offset = fmt.HEADER_SIZE + fmt.LAYER_ENTRY_SIZE * len(checked.layers)
+    meta_offset = tensor_table_offset + fmt.TENSOR_ENTRY_SIZE * len(tensors)
+    data_offset = _align(meta_offset + len(meta))
+    offsets = _tensor_offsets(tensors)
+    data_size = _align(offsets[-1] + len(tensors[-1].data))
+    file_size = data_offset + data_size
+    if file_size > fmt.MAX_FILE_SIZE:
+        raise SpecError(f"the model file would be {file_size} bytes, above the format's limit of "
+                        f"{fmt.MAX_FILE_SIZE} bytes (4 GiB)")
+
+    out = bytearray(file_size)  # zero-filled: every padding byte is already 0
+    fmt.HEADER.pack_into(
+        out, 0, fmt.MAGIC, fmt.VERSION_MAJOR, fmt.VERSION_MINOR, fmt.HEADER_SIZE, file_size,
+        0,  # checksum, filled last
+        0,  # flags
+        len(checked.layers), len(tensors), fmt.HEADER_SIZE, tensor_table_offset, meta_offset,
+        len(meta), data_offset, data_size,
+        0,  # reserved
+    )
+    _pack_layer_table(out, checked.layers)
+    _pack_tensor_table(out, tensor_table_offset, tensors, offsets)
+    out[meta_offset:meta_offset + len(meta)] = meta
+    for tensor, offset in zip(tensors, offsets):
+        start = data_offset + offset
+        out[start:start + len(tensor.data)] = tensor.data
+    fmt.U32.pack_into(out, fmt.OFF_CHECKSUM, zlib.crc32(out))  # the field is still zero
+    return bytes(out)
+
+
+def check_metadata(metadata: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """The entries as UTF-8 (key, value) pairs sorted by key, or SpecError naming the bad entry."""
+    entries = []
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise SpecError(f"metadata {key!r}: keys and values must be str, got "
+                            f"{type(key).__name__} and {type(value).__name__}")
+        k = _utf8(key, f"metadata key {key!r}")
+        v = _utf8(value, f"metadata {key!r}: value")
+        if not 1 <= len(k) <= fmt.MAX_KEY_BYTES:
+            raise SpecError(f"metadata key {key!r} is {len(k)} bytes in UTF-8, expected 1 … "
+                            f"{fmt.MAX_KEY_BYTES}")
+        if len(v) > fmt.MAX_VALUE_BYTES:
+            raise SpecError(f"metadata {key!r}: value is {len(v)} bytes in UTF-8, expected at "
+                            f"most {fmt.MAX_VALUE_BYTES}")
+        if b"\0" in k:
+            raise SpecError(f"metadata key {key!r} contains a NUL character")
+        if b"\0" in v:
+            raise SpecError(f"metadata {key!r}: value contains a NUL character")
+        entries.append((k, v))
+    return sorted(entries)  # keys are unique (dict keys), so this sorts by key alone
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise SpecError(f"{what} is not valid UTF-8 text ({e.reason})") from None
+
+
+def _metadata_bytes(metadata: Mapping[str, str]) -> bytes:
+    entries = check_metadata(metadata)
+    parts = [fmt.META_COUNT.pack(len(entries))]
+    for key, value in entries:
+        parts += [fmt.META_ENTRY.pack(len(key), len(value)), key, value]
+    return b"".join(parts)
+
+
+def _align(n: int) -> int:
+    return -(-n // fmt.ALIGN) * fmt.ALIGN
+
+
+def _f32(a: np.ndarray) -> tuple[bytes, int, int]:
+    arr = np.ascontiguousarray(a, dtype="<f4")
+    rows, cols = (arr.shape[0], arr.shape[1]) if arr.ndim == 2 else (arr.shape[0], 1)
+    return arr.tobytes(), rows, cols
+
+
+def _layer_tensors(k: int, layer: Layer) -> list[_Tensor]:
+    if isinstance(layer, GRULayer):
+        arrays = [(fmt.ROLE_W_IH, layer.w_ih), (fmt.ROLE_W_HH, layer.w_hh),
+                  (fmt.ROLE_B_IH, layer.b_ih), (fmt.ROLE_B_HH, layer.b_hh)]
+    else:
+        arrays = [(fmt.ROLE_W_IH, layer.w), (fmt.ROLE_B_IH, layer.b)]
+    return [_Tensor(role, k, *_f32(a)) for role, a in arrays]
+
+
+def _tensor_offsets(tensors: list[_Tensor]) -> list[int]:
+    """Offsets relative to data_offset: the first at 0, each next at the previous end rounded up."""
+    offsets, end = [], 0
+    for tensor in tensors:
+        offsets.append(_align(end))
+        end = offsets[-1] + len(tensor.data)
+    return offsets
+
+
+def _layer_codes(layer: Layer) -> tuple[int, int, int, int]:
+    """kind, activation, gate_activation, reset_after."""
+    if isinstance(layer, GRULayer):
+        return (fmt.KIND_GRU, fmt.ACTIVATIONS[layer.activation],
+                fmt.ACTIVATIONS[layer.gate_activation], int(layer.reset_after))
+    assert isinstance(layer, DenseLayer)
+    return fmt.KIND_DENSE, fmt.ACTIVATIONS[layer.activation], 0, 0
+
+
+def _pack_layer_table(out: bytearray, layers: list[Layer]) -> None:
+    first = 0
+    for k, layer in enumerate(layers):
+        kind, act, gate, reset_after = _layer_codes(layer)
+        n = 4 if kind == fmt.KIND_GRU else 2
+        fmt.LAYER_ENTRY.pack_into(
+            out, fmt.HEADER_SIZE + fmt.LAYER_ENTRY_SIZE * k,
+            kind, fmt.PRECISIONS[layer.precision], act, gate, reset_after,
+            fmt.WEIGHT_LAYOUT_ROW_MAJOR, 0, layer.input_size, layer.output_size, first, n,
+            0,  # param
+            0,  # reserved
+        )
+        first += n
+
+
+def _pack_tensor_table(out: bytearray, table_offset: int, tensors: list[_Tensor],
+                       offsets: list[int]) -> None:
+    for j, (tensor, offset) in enumerate(zip(tensors, offsets)):
+        fmt.TENSOR_ENTRY.pack_into(
+            out, table_offset + fmt.TENSOR_ENTRY_SIZE * j,
+            tensor.role, fmt.DTYPE_F32, 0, tensor.layer, tensor.rows, tensor.cols, offset,
+            len(tensor.data), 0, 0,
+        )
