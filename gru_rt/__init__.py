@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-from typing import Union
 
 from ._core import Model, Stream
 from ._version import __version__

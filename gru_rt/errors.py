@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 # What the index of a loader diagnosis counts, by the prefix of its field name.
 _INDEX_OWNERS = {"layer": "layer", "tensor": "tensor", "meta": "metadata entry",
                  "padding": "after tensor"}

@@ -36,9 +36,9 @@ def torch_outputs(module: torch.nn.Module, xs: np.ndarray) -> np.ndarray:
 
 
 def perturbed(module: torch.nn.Module, seed: int, scale: float) -> torch.nn.Module:
-    """Normal weights of std scale/sqrt(fan-in): larger than torch's default init (so gates use their
-    range and saturate), but not so large that the recurrence becomes chaotic, where float rounding
-    differences grow without bound in any two implementations."""
+    """Normal weights of std scale/sqrt(fan-in): larger than torch's default init (so gates use
+    their range and saturate), but not so large that the recurrence becomes chaotic, where float
+    rounding differences grow without bound in any two implementations."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in module.parameters():

@@ -200,7 +200,7 @@ def train(cfg: Config, series: list[np.ndarray], labels: np.ndarray,
 
 
 def weights_as_arrays(state: dict[str, torch.Tensor], num_layers: int) -> dict[str, np.ndarray]:
-    """The state dict in the NumPy importer's keys (torch convention: gates r,z,n, rows = outputs)."""
+    """The state dict in the NumPy importer's keys (torch convention: gates r,z,n, rows=outputs)."""
     arrays = {}
     for n in range(num_layers):
         for ours, theirs in (("W", "weight_ih"), ("U", "weight_hh"), ("b_i", "bias_ih"),
@@ -313,7 +313,8 @@ def run(cfg: Config, out_dir: Path, validate: bool) -> dict[str, object]:
                      "python": platform.python_version()},
         "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
         "command": "PYTHONPATH=. python tools/train_demo.py",
-        "files": {p.name: {"bytes": p.stat().st_size, "sha256": sha256(p)} for p in (pt, weights_npz, npz)},
+        "files": {p.name: {"bytes": p.stat().st_size, "sha256": sha256(p)}
+                  for p in (pt, weights_npz, npz)},
     }
     record.write_text(json.dumps(info, indent=2) + "\n")
     for p in (pt, weights_npz, npz, record):
