@@ -21,6 +21,9 @@ class BuildExtWithCore(build_ext):
     """Build the static C core first, also for `pip install -e .` (which skips build_clib)."""
 
     def run(self) -> None:
+        # Always recompile the (small) core: build_clib does not track header dependencies, and a
+        # stale library silently mismatches the wrapper.
+        self.distribution.get_command_obj("build_clib").force = True
         self.run_command("build_clib")
         super().run()
 

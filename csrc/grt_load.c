@@ -187,7 +187,7 @@ static grt_status check_header(loader *ld)
     if (memcmp(ld->blob, grt_magic, magic_len) != 0)
         return fail(ld, GRT_E_MAGIC, "header.magic", -1);
     if (ld->size < GRT_HEADER_SIZE)
-        return fail_values(ld, GRT_E_TRUNCATED, "header", -1, ld->size, GRT_HEADER_SIZE);
+        return fail_values(ld, GRT_E_TRUNCATED, "blob.size", -1, ld->size, GRT_HEADER_SIZE);
     uint16_t major = grt_rd_u16(ld->blob + H_VERSION_MAJOR);
     if (major != GRT_VERSION_MAJOR)
         return fail_values(ld, GRT_E_VERSION, "header.version_major", -1, major, GRT_VERSION_MAJOR);
@@ -200,9 +200,9 @@ static grt_status check_header(loader *ld)
         return fail_values(ld, GRT_E_HEADER, "header.reserved", -1, hdr(ld, H_RESERVED), 0);
     uint32_t file_size = hdr(ld, H_FILE_SIZE);
     if (ld->size < file_size)
-        return fail_values(ld, GRT_E_TRUNCATED, "header.file_size", -1, ld->size, file_size);
+        return fail_values(ld, GRT_E_TRUNCATED, "blob.size", -1, ld->size, file_size);
     if (ld->size > file_size)
-        return fail_values(ld, GRT_E_FILE_SIZE, "header.file_size", -1, ld->size, file_size);
+        return fail_values(ld, GRT_E_FILE_SIZE, "blob.size", -1, ld->size, file_size);
     return GRT_OK;
 }
 

@@ -187,12 +187,12 @@ static void test_args_and_header(void)
     free(mem);
 
     /* Truncated at several sizes (size 0 with a valid pointer too). */
-    EXPECT_V(fresh(), 0, GRT_E_TRUNCATED, "header", -1, 0, 64);
-    EXPECT_V(fresh(), 10, GRT_E_TRUNCATED, "header", -1, 10, 64);
-    EXPECT_V(fresh(), 63, GRT_E_TRUNCATED, "header", -1, 63, 64);
-    EXPECT_V(fresh(), 64, GRT_E_TRUNCATED, "header.file_size", -1, 64, g_size);
-    EXPECT_V(fresh(), 100, GRT_E_TRUNCATED, "header.file_size", -1, 100, g_size);
-    EXPECT_V(fresh(), g_size - 1, GRT_E_TRUNCATED, "header.file_size", -1, g_size - 1, g_size);
+    EXPECT_V(fresh(), 0, GRT_E_TRUNCATED, "blob.size", -1, 0, 64);
+    EXPECT_V(fresh(), 10, GRT_E_TRUNCATED, "blob.size", -1, 10, 64);
+    EXPECT_V(fresh(), 63, GRT_E_TRUNCATED, "blob.size", -1, 63, 64);
+    EXPECT_V(fresh(), 64, GRT_E_TRUNCATED, "blob.size", -1, 64, g_size);
+    EXPECT_V(fresh(), 100, GRT_E_TRUNCATED, "blob.size", -1, 100, g_size);
+    EXPECT_V(fresh(), g_size - 1, GRT_E_TRUNCATED, "blob.size", -1, g_size - 1, g_size);
 
     uint8_t *b = fresh();
     b[0] = 'G';
@@ -214,7 +214,7 @@ static void test_args_and_header(void)
     /* Trailing byte. */
     b = fresh();
     b[g_size] = 0;
-    EXPECT_V(b, g_size + 1, GRT_E_FILE_SIZE, "header.file_size", -1, g_size + 1, g_size);
+    EXPECT_V(b, g_size + 1, GRT_E_FILE_SIZE, "blob.size", -1, g_size + 1, g_size);
 
     /* Checksum: one flipped data bit; loads when the check is skipped. */
     b = fresh();
