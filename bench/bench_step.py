@@ -24,6 +24,17 @@ import gru_rt
 from gru_rt.spec import GRULayer, ModelSpec
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
 def median_us_per_call(fn: Callable[[], object], calls: int, repeats: int = 7) -> float:
     """Median over `repeats` runs of the mean time of one call, in µs."""
     for _ in range(min(calls, 200)):  # warm-up
@@ -96,7 +107,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or '?'}; "
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_name()}; "
           f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__} "
           f"(1 thread), gru_rt {gru_rt.__version__}")
     print(f"{'I×H':>9} | {'gru_rt step':>11} | {'GRUCell':>9} | {'ratio':>6} | "
