@@ -93,35 +93,6 @@ static const float *weights(const grt_layer *L, unsigned role)
     return (const float *)L->tensor[role];
 }
 
-void grt_stream_step(grt_stream *stream, const float *x, float *y)
-{
-    if (stream == NULL || stream->model == NULL || x == NULL || y == NULL)
-        return;
-    const grt_model *m = stream->model;
-    stream_layout s = layout_of(m);
-    float *gx = scratch_at(stream, s.gx);
-    float *buf[2] = {scratch_at(stream, s.buf0), scratch_at(stream, s.buf1)};
-    grt_gru_scratch g = gru_scratch(stream);
-    const float *in = x;
-    for (uint32_t l = 0; l < m->n_layers; l++) {
-        const grt_layer *L = &m->layers[l];
-        float *out = buf[l & 1];
-        size_t I = L->input_size, O = L->output_size;
-        if (L->kind == GRT_LAYER_GRU) {
-            float *h = stream->state + L->state_offset;
-            grt_matvec_f32(gx, weights(L, GRT_ROLE_W_IH), weights(L, GRT_ROLE_B_IH), in, 3 * O, I);
-            grt_gru_recur_f32(L, gx, h, g);
-            memcpy(out, h, O * sizeof(float));
-        } else {
-            grt_matvec_f32(out, weights(L, GRT_ROLE_W_IH), weights(L, GRT_ROLE_B_IH), in, O, I);
-            grt_act_apply(L->activation, out, O);
-        }
-        in = out;
-    }
-    /* The last layer writes to a buffer, then y: x and y may then even be the same array. */
-    memcpy(y, in, (size_t)m->output_size * sizeof(float));
-}
-
 static size_t run_floats_per_step(const grt_model *m)
 {
     return m->max_gates + 2 * m->max_width;
@@ -165,6 +136,17 @@ static void run_chunk(grt_stream *stream, const float *xs, float *ys, size_t c, 
         in = out;
     }
     memcpy(ys, in, c * m->output_size * sizeof(float));
+}
+
+void grt_stream_step(grt_stream *stream, const float *x, float *y)
+{
+    if (stream == NULL || stream->model == NULL || x == NULL || y == NULL)
+        return;
+    /* One step is a chunk of one step: gx is its projection buffer, buf0/buf1 its sequences. The
+     * last layer writes to a buffer, then y: x and y may even be the same array. */
+    stream_layout s = layout_of(stream->model);
+    float *buf[2] = {scratch_at(stream, s.buf0), scratch_at(stream, s.buf1)};
+    run_chunk(stream, x, y, 1, scratch_at(stream, s.gx), buf);
 }
 
 grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
