@@ -1,5 +1,5 @@
-"""The shipped demo model, converted from its torch-free .npz and streamed through the runtime, gives
-the accuracy PyTorch measured at training time on the real test data (JapaneseVowels)."""
+"""The shipped demo model, converted from its torch-free .npz and streamed through the runtime,
+gives the accuracy PyTorch measured at training time on the real test data (JapaneseVowels)."""
 
 from __future__ import annotations
 

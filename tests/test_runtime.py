@@ -7,9 +7,9 @@ import threading
 
 import numpy as np
 import pytest
-from gru_rt._core import Model
 
 import gru_rt
+from gru_rt._core import Model
 from gru_rt.reference import reference_run
 from gru_rt.spec import ACTIVATIONS, DenseLayer, GRULayer, ModelSpec
 
