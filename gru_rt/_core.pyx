@@ -82,7 +82,8 @@ cdef cnp.ndarray _as_f32(object x, tuple expected, str name):
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} has dtype {arr.dtype}, expected real numbers (float32 preferred)")
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        # (not ascontiguousarray: it turns a 0-d scalar into shape (1,), hiding the wrong rank)
+        arr = np.asarray(arr, dtype=np.float32, order="C")
     if not _shape_matches(arr, expected):
         raise _shape_error(name, arr, expected)
     return arr
@@ -112,6 +113,10 @@ cdef class Model:
 
     def __cinit__(self):
         self.source = None
+
+    def __init__(self):
+        # Loaded models come from Model.__new__ (gru_rt.load); an empty one would be useless.
+        raise TypeError("create a Model with gru_rt.load(path_or_bytes)")
 
     @staticmethod
     def from_buffer(data, *, bint verify_checksum=True, source=None):
@@ -309,17 +314,32 @@ cdef class Model:
 cdef class Stream:
     """The state of one live sequence over a Model: step(x) one time step at a time.
 
-    Holds a reference to its model (which stays alive as long as the stream). Not safe to use one
-    stream from two threads at once; use one stream per thread (the model is shared read-only)."""
+    Holds a reference to its model (which stays alive as long as the stream).
+
+    Threads: use one stream per thread (the model is shared read-only by any number of streams).
+    A stream used from two threads at once is refused, not raced: while step() or run() is
+    computing (with the GIL released), any other call on the same stream (step, run, reset, reading
+    or setting state) raises RuntimeError instead of touching the state. The busy flag is only read
+    and written while holding the GIL, so the check itself cannot race.
+
+    Inputs: any real array-like (float, int, unsigned or bool; bool counts as 0/1) is converted to
+    a C-contiguous float32 copy; a contiguous float32 array is used as is. Non-contiguous and
+    read-only arrays are fine as inputs. Complex, string, object and other non-real dtypes raise
+    TypeError; a wrong shape raises ValueError; both leave the state unchanged.
+
+    NaN/Inf: inputs are not checked. NaN in an input propagates through the arithmetic into the
+    outputs and the state (and so into every later step) until reset() or a state assignment."""
 
     cdef grt_stream s
     cdef readonly Model model
     cdef cnp.ndarray _mem
     cdef cnp.ndarray _work
     cdef tuple _x_shape, _y_shape  # expected shapes, built once (step is the hot path)
+    cdef bint _busy  # True while step/run compute without the GIL; only touched holding the GIL
 
-    def __cinit__(self, Model model):
+    def __cinit__(self, Model model not None):
         self.model = model
+        self._busy = False
         cdef size_t size = grt_stream_size(&model.model)
         self._mem = _aligned_empty(<Py_ssize_t>size)
         _check(grt_stream_init(&self.s, &model.model, cnp.PyArray_DATA(self._mem), size),
@@ -328,12 +348,20 @@ cdef class Stream:
         self._x_shape = (model.model.input_size,)
         self._y_shape = (model.model.output_size,)
 
+    cdef inline int _enter(self) except -1:
+        """Refuse if another thread is inside step/run on this stream. Called holding the GIL."""
+        if self._busy:
+            raise RuntimeError("this Stream is in use by another thread; use one stream per thread")
+        return 0
+
     def step(self, x, out=None):
         """One time step: x of shape (input_size,) → output of shape (output_size,).
 
         x may be any real array-like (converted to contiguous float32; a float32 contiguous array
         is used as is). out: an optional writable C-contiguous float32 array of shape
-        (output_size,) to write into (avoids an allocation); it is returned."""
+        (output_size,) to write into (avoids an allocation); it is returned.
+        Raises RuntimeError if another thread is using this stream."""
+        self._enter()
         cdef const grt_model *m = self.s.model
         cdef cnp.ndarray xa = _as_f32(x, self._x_shape, "x")
         cdef cnp.ndarray ya
@@ -345,13 +373,24 @@ cdef class Stream:
             ya = _check_out(out, self._y_shape, "out")
         cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
         cdef float *yp = <float *>cnp.PyArray_DATA(ya)
-        with nogil:
-            grt_stream_step(&self.s, xp, yp)
+        # Converting x may have run Python code (and let another thread in): check again, then
+        # claim the stream with no Python code in between.
+        self._enter()
+        self._busy = True
+        try:
+            with nogil:
+                grt_stream_step(&self.s, xp, yp)
+        finally:
+            self._busy = False
         return ya
 
     def run(self, xs, out=None):
         """Run a (T, input_size) sequence from the current state → (T, output_size); the state
-        moves on past the last step. Identical, bit for bit, to T calls of step()."""
+        moves on past the last step. Identical, bit for bit, to T calls of step(). T = 0 returns a
+        (0, output_size) array and leaves the state as it was. Memory use beyond xs and the
+        outputs does not grow with T (the work buffer covers 256 steps; longer runs go in chunks).
+        Raises RuntimeError if another thread is using this stream."""
+        self._enter()
         cdef const grt_model *m = self.s.model
         cdef cnp.ndarray xa = _as_f32(xs, (None, m.input_size), "xs")
         cdef Py_ssize_t T = xa.shape[0]
@@ -367,19 +406,34 @@ cdef class Stream:
         cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
         cdef float *yp = <float *>cnp.PyArray_DATA(ya)
         cdef grt_status status
-        with nogil:
-            status = grt_stream_run(&self.s, xp, <size_t>T, yp, work, work_size)
+        self._enter()  # see step()
+        self._busy = True
+        try:
+            with nogil:
+                status = grt_stream_run(&self.s, xp, <size_t>T, yp, work, work_size)
+        finally:
+            self._busy = False
         _check(status, "run")
         return ya
 
+    @property
+    def _work_nbytes(self):
+        """Bytes of run()'s work buffer (0 before the first run): fixed by the model, not by T.
+        Diagnostic, for tests."""
+        return 0 if self._work is None else int(self._work.shape[0])
+
     def reset(self):
-        """Zero the hidden state of every GRU layer."""
+        """Zero the hidden state of every GRU layer. Raises RuntimeError if another thread is
+        using this stream."""
+        self._enter()
         grt_stream_reset(&self.s)
 
     @property
     def state(self):
         """A copy of the hidden state: (state_size,) float32, the GRU layers' vectors concatenated
-        in layer order (see Model.layers[k].state_offset)."""
+        in layer order (see Model.layers[k].state_offset). Setting it copies a (state_size,) real
+        array-like in. Both raise RuntimeError if another thread is using this stream."""
+        self._enter()
         cdef cnp.npy_intp n = self.s.model.state_size
         out = np.empty(n, dtype=np.float32)
         if n:
@@ -388,8 +442,10 @@ cdef class Stream:
 
     @state.setter
     def state(self, value):
+        self._enter()
         cdef cnp.ndarray arr = _as_f32(value, (self.s.model.state_size,), "state")
         cdef size_t n = self.s.model.state_size
+        self._enter()  # converting value may have run Python code
         if n:
             memcpy(self.s.state, cnp.PyArray_DATA(arr), n * sizeof(float))
 
