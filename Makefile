@@ -7,7 +7,9 @@ TORCH_VERSION ?= 2.13.0
 AEON_VERSION ?= 1.6.0
 OUT ?= out
 
-.PHONY: demo test setup setup-test ctest lint clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: demo test setup setup-test ctest lint hardening clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +43,18 @@ lint: setup-test
 
 test: setup-test ctest lint
 	$(BIN)/python -m pytest -q
+
+# Issue 7's CI checks (needs clang with libFuzzer and valgrind; .ci/run installs them): replay the
+# seed corpus through both fuzz targets, fuzz each for FUZZ_SECONDS, run the core Python tests under
+# valgrind memcheck. Long campaigns: see csrc/fuzz/README.md and docs/SECURITY.md.
+hardening: setup-test
+	$(MAKE) -C csrc fuzz-replay
+	$(MAKE) -C csrc fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+	$(BIN)/python tools/fuzz_python.py -runs=0 csrc/fuzz/corpus
+	mkdir -p build/pyfuzz
+	$(BIN)/python tools/fuzz_python.py -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		build/pyfuzz csrc/fuzz/corpus
+	$(BIN)/python tools/memcheck.py
 
 clean:
 	$(MAKE) -C csrc clean

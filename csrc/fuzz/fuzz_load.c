@@ -1,0 +1,263 @@
+/* fuzz_load.c — libFuzzer target for the gru_rt loader and everything a loaded model reaches.
+ *
+ * Each input is copied into an exact-size, 64-byte-aligned heap buffer (so ASan catches any read past
+ * its end) and loaded twice: with flags 0 and with GRT_LOAD_SKIP_CHECKSUM. When a load succeeds the
+ * model is used: stream init, grt_stream_step with inputs from the fuzz data and with fixed extreme
+ * values (large, NaN, Inf), grt_stream_run over 5 steps with a 2-step work buffer (so it runs in
+ * several chunks) and every metadata entry. Besides the sanitizers, the target aborts when a
+ * documented invariant is broken:
+ *   - the returned status is a valid code, and diag agrees with it (status, field != NULL, index >= -1);
+ *   - a failed load leaves *model zeroed;
+ *   - a load that succeeds with the CRC checked also succeeds with it skipped (and vice versa when the
+ *     failure was GRT_E_CHECKSUM, it is the only allowed difference);
+ *   - grt_stream_run gives bit-identical outputs to the same number of grt_stream_step calls;
+ *   - grt_model_meta succeeds for i < meta_count, fails for i == meta_count, and its key/value lie
+ *     inside the blob.
+ * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all (see Makefile). */
+#define _POSIX_C_SOURCE 200112L
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gru_rt.h"
+
+#define FAIL(...)                                                                                           \
+    do {                                                                                                    \
+        fprintf(stderr, "fuzz_load invariant broken: " __VA_ARGS__);                                       \
+        fputc('\n', stderr);                                                                                \
+        abort();                                                                                            \
+    } while (0)
+
+#define RUN_STEPS 5
+#define STEP_CALLS 4
+
+static void *aligned_exact(size_t n)
+{
+    /* aligned_alloc needs a size that is a multiple of the alignment, which would hide over-reads;
+     * posix_memalign takes any size and ASan still poisons everything past n. */
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 1) != 0)
+        abort();
+    return p;
+}
+
+static void check_status_strings(grt_status st)
+{
+    const char *name = grt_status_name(st), *msg = grt_status_message(st);
+    if (name == NULL || msg == NULL || name[0] == '\0')
+        FAIL("status name/message NULL or empty for %d", (int)st);
+    /* out-of-range codes must also give static strings, never NULL */
+    if (grt_status_name((grt_status)(GRT_STATUS_COUNT + (st & 7))) == NULL ||
+        grt_status_message((grt_status)-1) == NULL)
+        FAIL("status name/message NULL for an unknown code");
+}
+
+static int same_float(float a, float b)
+{
+    if (isnan(a) && isnan(b))
+        return 1; /* the NaN payload is not part of the contract */
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* Fill n floats from the fuzz data (cycled), mixing in special values when selected. */
+static void fill_inputs(float *x, size_t n, const uint8_t *data, size_t size, unsigned mode)
+{
+    static const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e30f, -1e30f, 3.4e38f, 1e-40f, NAN, INFINITY,
+                                    -INFINITY, 88.7f, -88.7f, 6.0f, -3.0f, 2.5f};
+    for (size_t i = 0; i < n; i++) {
+        switch (mode) {
+        case 0: /* raw bytes of the file reinterpreted as floats (anything, including NaN/Inf) */
+            if (size >= 4) {
+                size_t at = (i * 4) % (size - 3);
+                memcpy(&x[i], data + at, 4);
+            } else {
+                x[i] = 0.0f;
+            }
+            break;
+        case 1: /* bytes mapped to a moderate range */
+            x[i] = size ? ((float)data[(i * 7 + 3) % size] - 128.0f) / 16.0f : 0.5f;
+            break;
+        case 2: /* special values */
+            x[i] = special[(i + (size ? data[i % size] : 0)) % (sizeof special / sizeof special[0])];
+            break;
+        default: /* large finite values */
+            x[i] = (i & 1) ? 1e30f : -3.0e38f;
+            break;
+        }
+    }
+}
+
+static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
+{
+    const grt_model *mm = m;
+    if (m->input_size == 0 || m->output_size == 0 || m->n_layers == 0 || m->n_layers > GRT_MAX_LAYERS)
+        FAIL("loaded model has n_layers=%u input=%u output=%u", m->n_layers, m->input_size, m->output_size);
+
+    /* metadata */
+    for (uint32_t i = 0; i < m->meta_count; i++) {
+        const char *k = NULL, *v = NULL;
+        uint32_t kl = 0, vl = 0;
+        grt_status st = grt_model_meta(m, i, &k, &kl, &v, &vl);
+        if (st != GRT_OK)
+            FAIL("grt_model_meta(%u) of %u failed: %s", i, m->meta_count, grt_status_name(st));
+        const uint8_t *ku = (const uint8_t *)k, *vu = (const uint8_t *)v;
+        if (kl == 0 || ku < m->blob || ku + kl > m->blob + m->size || vu < m->blob ||
+            vu + vl > m->blob + m->size)
+            FAIL("metadata entry %u outside the blob", i);
+        volatile uint8_t sink = 0;
+        for (uint32_t j = 0; j < kl; j++)
+            sink ^= ku[j];
+        for (uint32_t j = 0; j < vl; j++)
+            sink ^= vu[j];
+        (void)sink;
+    }
+    {
+        const char *k, *v;
+        uint32_t kl, vl;
+        if (grt_model_meta(m, m->meta_count, &k, &kl, &v, &vl) == GRT_OK)
+            FAIL("grt_model_meta(meta_count) succeeded");
+    }
+
+    size_t ssize = grt_stream_size(m);
+    size_t wsize = grt_run_work_size(m, 2);
+    size_t in = m->input_size, out = m->output_size;
+    void *mem1 = aligned_exact(ssize), *mem2 = aligned_exact(ssize), *work = aligned_exact(wsize);
+    float *xs = malloc(RUN_STEPS * in * sizeof(float));
+    float *ys_step = malloc(RUN_STEPS * out * sizeof(float));
+    float *ys_run = malloc(RUN_STEPS * out * sizeof(float));
+    if (!xs || !ys_step || !ys_run)
+        abort();
+
+    grt_stream s1, s2;
+    grt_status st1 = grt_stream_init(&s1, mm, mem1, ssize);
+    grt_status st2 = grt_stream_init(&s2, mm, mem2, ssize);
+    if (st1 != GRT_OK || st2 != GRT_OK)
+        FAIL("grt_stream_init with grt_stream_size bytes failed: %s", grt_status_name(st1));
+    if (ssize > 0 && grt_stream_init(&s2, mm, mem2, ssize - 1) == GRT_OK)
+        FAIL("grt_stream_init accepted ssize-1 bytes");
+    if (grt_stream_init(&s2, mm, mem2, ssize) != GRT_OK)
+        abort();
+
+    /* a few single steps with fuzz-derived and extreme inputs */
+    unsigned mode0 = size ? data[size / 2] : 0;
+    for (unsigned t = 0; t < STEP_CALLS; t++) {
+        fill_inputs(xs, in, data, size, (mode0 + t) & 3);
+        grt_stream_step(&s1, xs, ys_step);
+        grt_stream_step(&s2, xs, ys_run);
+        for (size_t i = 0; i < out; i++)
+            if (!same_float(ys_step[i], ys_run[i]))
+                FAIL("two streams diverge on the same inputs (step %u, output %zu)", t, i);
+    }
+
+    /* reset both, then: RUN_STEPS x grt_stream_step on s1 vs one grt_stream_run on s2 */
+    grt_stream_reset(&s1);
+    grt_stream_reset(&s2);
+    for (unsigned t = 0; t < RUN_STEPS; t++)
+        fill_inputs(xs + t * in, in, data, size, t == RUN_STEPS - 1 ? 2 : 1);
+    for (unsigned t = 0; t < RUN_STEPS; t++)
+        grt_stream_step(&s1, xs + t * in, ys_step + t * out);
+    grt_status rs = grt_stream_run(&s2, xs, RUN_STEPS, ys_run, work, wsize);
+    if (rs != GRT_OK)
+        FAIL("grt_stream_run with grt_run_work_size(m, 2) bytes failed: %s", grt_status_name(rs));
+    for (size_t i = 0; i < RUN_STEPS * out; i++)
+        if (!same_float(ys_step[i], ys_run[i]))
+            FAIL("grt_stream_run differs from grt_stream_step at step %zu output %zu: %a vs %a", i / out,
+                 i % out, (double)ys_step[i], (double)ys_run[i]);
+    for (size_t i = 0; i < m->state_size; i++)
+        if (!same_float(s1.state[i], s2.state[i]))
+            FAIL("state after grt_stream_run differs from grt_stream_step at %zu", i);
+
+    /* a work buffer too small for one step must be refused (grt_run_work_size rounds up to 64 bytes,
+     * so only a size below one float is certain to be too small) */
+    if (grt_stream_run(&s2, xs, RUN_STEPS, ys_run, work, 3) != GRT_E_BUFFER)
+        FAIL("grt_stream_run accepted a 3-byte work buffer");
+    /* a run of zero steps with a valid buffer must leave the state alone */
+    (void)grt_stream_run(&s2, xs, 0, ys_run, work, wsize);
+
+    free(mem1), free(mem2), free(work), free(xs), free(ys_step), free(ys_run);
+}
+
+static grt_status load_checked(grt_model *m, const uint8_t *blob, size_t size, unsigned flags)
+{
+    grt_diag d;
+    memset(&d, 0xA5, sizeof d);
+    grt_status st = grt_model_load(m, blob, size, flags, &d);
+    if ((unsigned)st >= GRT_STATUS_COUNT)
+        FAIL("status %d out of range", (int)st);
+    check_status_strings(st);
+    if (d.status != st || d.field == NULL || d.index < -1 || (d.has_values != 0 && d.has_values != 1))
+        FAIL("diag inconsistent: status %d vs %d, field %p, index %d", (int)d.status, (int)st,
+             (const void *)d.field, (int)d.index);
+    volatile size_t fl = strlen(d.field);
+    (void)fl;
+    if (st != GRT_OK) {
+        static const grt_model zero; /* all-zero */
+        if (memcmp(m, &zero, sizeof *m) != 0)
+            FAIL("failed load (%s) did not zero the model", grt_status_name(st));
+    } else if (m->blob != blob || m->size != size) {
+        FAIL("model blob/size do not match the input");
+    } else if (m->checksum_verified != ((flags & GRT_LOAD_SKIP_CHECKSUM) ? 0 : 1)) {
+        FAIL("checksum_verified=%d with flags %u", m->checksum_verified, flags);
+    }
+    return st;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t *blob = aligned_exact(size);
+    if (size)
+        memcpy(blob, data, size);
+    grt_model *m = malloc(sizeof *m);
+    if (!m)
+        abort();
+
+    grt_status st_crc = load_checked(m, blob, size, 0);
+    if (st_crc == GRT_OK)
+        exercise_model(m, data, size);
+
+    grt_status st_skip = load_checked(m, blob, size, GRT_LOAD_SKIP_CHECKSUM);
+    if (st_skip == GRT_OK)
+        exercise_model(m, data, size);
+
+    /* skipping the CRC may only turn GRT_E_CHECKSUM into something else */
+    if (st_crc != st_skip && st_crc != GRT_E_CHECKSUM)
+        FAIL("load with CRC gave %s, without gave %s", grt_status_name(st_crc), grt_status_name(st_skip));
+
+    /* the same bytes at a 4-byte (not 64-byte) aligned address must load the same way */
+    if (size <= 4096) {
+        uint8_t *shifted_base = aligned_exact(size + 4);
+        memcpy(shifted_base + 4, data, size);
+        grt_status st4 = load_checked(m, shifted_base + 4, size, GRT_LOAD_SKIP_CHECKSUM);
+        if (st4 != st_skip)
+            FAIL("load at offset 4 gave %s, at offset 0 %s", grt_status_name(st4), grt_status_name(st_skip));
+        free(shifted_base);
+    }
+
+    /* caller errors: NULL pointers, unknown flags, a blob that is not 4-byte aligned */
+    {
+        grt_diag d;
+        if (grt_model_load(NULL, blob, size, 0, &d) != GRT_E_ARG || d.status != GRT_E_ARG ||
+            grt_model_load(m, NULL, size, 0, NULL) != GRT_E_ARG ||
+            grt_model_load(m, blob, size, 2u | (size ? data[0] : 0u) << 1, NULL) != GRT_E_ARG)
+            FAIL("a caller error was not GRT_E_ARG");
+        if (size <= 4096) {
+            uint8_t *odd_base = aligned_exact(size + 1);
+            memcpy(odd_base + 1, data, size);
+            grt_status st1 = grt_model_load(m, odd_base + 1, size, 0, &d);
+            if (st1 != GRT_E_BLOB_ALIGN || d.status != st1)
+                FAIL("a blob at an odd address gave %s", grt_status_name(st1));
+            free(odd_base);
+        }
+    }
+    /* name helpers for any byte-sized code */
+    if (size) {
+        if (grt_activation_name(data[0]) == NULL || grt_role_name(data[size - 1]) == NULL)
+            FAIL("activation/role name NULL");
+    }
+
+    free(m);
+    free(blob);
+    return 0;
+}

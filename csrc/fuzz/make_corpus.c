@@ -1,0 +1,310 @@
+/* make_corpus.c — writes the seed corpus of fuzz_load into a directory (default: fuzz/corpus).
+ * Valid files cover every layer kind / activation / reset mode that matters; malformed ones each break
+ * one rule of docs/FORMAT.md (CRC fixed up afterwards unless the CRC is the point), so the fuzzer starts
+ * deep inside the loader. Reuses the C tests' writer (tests/test_writer.c). Deterministic output.
+ * Build and run: make fuzz-corpus (from csrc/). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gru_rt.h"
+#include "tests/test_writer.h"
+
+#define CAP 65536
+
+static const char *g_dir = "fuzz/corpus";
+static int g_errors;
+static size_t g_total;
+
+static void write_file(const char *name, const uint8_t *buf, size_t n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || (n && fwrite(buf, 1, n, f) != n) || fclose(f) != 0) {
+        fprintf(stderr, "make_corpus: cannot write %s\n", path);
+        g_errors++;
+        return;
+    }
+    g_total += n;
+}
+
+/* Check that a file meant to be valid loads, and one meant to be broken fails with the expected code. */
+static void expect(const char *name, const uint8_t *buf, size_t n, unsigned flags, grt_status want)
+{
+    uint8_t *copy = malloc(n ? n : 1);
+    memcpy(copy, buf, n);
+    grt_model m;
+    grt_diag d;
+    grt_status st = grt_model_load(&m, copy, n, flags, &d);
+    if (st != want) {
+        fprintf(stderr, "make_corpus: %s loads as %s (field %s), expected %s\n", name, grt_status_name(st),
+                d.field, grt_status_name(want));
+        g_errors++;
+    }
+    free(copy);
+}
+
+static const tw_meta META[] = {{"source.framework", "numpy"},
+                               {"source.convention", "torch: gates r,z,n; reset after"},
+                               {"tool.name", "gru_rt"},
+                               {"k", ""}};
+
+typedef struct valid_spec {
+    const char *name;
+    tw_layer layers[4];
+    size_t n_layers;
+    int with_meta;
+} valid_spec;
+
+#define GRU(act, gate, ra, i, o) {GRT_LAYER_GRU, act, gate, ra, i, o}
+#define DENSE(act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o}
+
+static const valid_spec VALID[] = {
+    {"valid-gru-tanh-sigmoid-ra1.grt", {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4)}, 1, 0},
+    {"valid-gru-tanh-sigmoid-ra0.grt", {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 3, 4)}, 1, 1},
+    {"valid-gru-relu-hardsig-ra1.grt", {GRU(GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 1, 2, 3)}, 1, 0},
+    {"valid-gru-relu-hardsigk2-ra0.grt", {GRU(GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID_K2, 0, 2, 3)}, 1, 1},
+    {"valid-gru-tanh-hardsigk2-ra1-1x1.grt", {GRU(GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID_K2, 1, 1, 1)}, 1, 0},
+    {"valid-gru-dense-softmax.grt",
+     {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5), DENSE(GRT_ACT_SOFTMAX, 5, 3)}, 2, 1},
+    {"valid-gru-dense-softmax-nometa.grt",
+     {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 4, 5), DENSE(GRT_ACT_SOFTMAX, 5, 3)}, 2, 0},
+    {"valid-dense-linear.grt", {DENSE(GRT_ACT_LINEAR, 3, 2)}, 1, 0},
+    {"valid-dense-relu.grt", {DENSE(GRT_ACT_RELU, 2, 4)}, 1, 1},
+    {"valid-dense-tanh.grt", {DENSE(GRT_ACT_TANH, 4, 4)}, 1, 0},
+    {"valid-dense-sigmoid.grt", {DENSE(GRT_ACT_SIGMOID, 5, 1)}, 1, 0},
+    {"valid-dense-softmax-1.grt", {DENSE(GRT_ACT_SOFTMAX, 1, 1)}, 1, 0},
+    {"valid-3layers-dense-gru-dense.grt",
+     {DENSE(GRT_ACT_RELU, 3, 4), GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5), DENSE(GRT_ACT_SOFTMAX, 5, 2)},
+     3,
+     1},
+    {"valid-3layers-gru-gru-dense.grt",
+     {GRU(GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID, 0, 2, 3), GRU(GRT_ACT_RELU, GRT_ACT_SIGMOID, 1, 3, 4),
+      DENSE(GRT_ACT_LINEAR, 4, 2)},
+     3,
+     0},
+    {"valid-4layers-mixed.grt",
+     {DENSE(GRT_ACT_RELU, 3, 4), GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5),
+      GRU(GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 5, 3), DENSE(GRT_ACT_SOFTMAX, 3, 2)},
+     4,
+     1},
+    {"valid-gru-wide-16.grt", {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 16, 16)}, 1, 0},
+};
+
+/* The base file the malformed ones are made from: GRU + Dense softmax with metadata. */
+static size_t base_file(uint8_t *buf)
+{
+    static const tw_layer L[] = {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4), DENSE(GRT_ACT_SOFTMAX, 4, 2)};
+    return tw_build(buf, CAP, L, 2, META, 4, NULL, 7, 0.5f);
+}
+
+/* A malformed variant: copy the base, let patch() change it, fix the CRC unless told not to. */
+typedef size_t (*patch_fn)(uint8_t *b, size_t n);
+
+static void bad(const char *name, patch_fn patch, int fix_crc, unsigned flags, grt_status want)
+{
+    static uint8_t b[CAP];
+    size_t n = base_file(b);
+    n = patch(b, n);
+    if (fix_crc)
+        tw_fix_crc(b, n);
+    expect(name, b, n, flags, want);
+    write_file(name, b, n);
+}
+
+static size_t p_trunc_half(uint8_t *b, size_t n) { (void)b; return n / 2; }
+static size_t p_trunc_63(uint8_t *b, size_t n) { (void)b; (void)n; return 63; }
+static size_t p_trunc_8(uint8_t *b, size_t n) { (void)b; (void)n; return 8; }
+static size_t p_trunc_last(uint8_t *b, size_t n) { (void)b; return n - 1; }
+static size_t p_trailing(uint8_t *b, size_t n) { memset(b + n, 0, 64); return n + 64; }
+static size_t p_magic(uint8_t *b, size_t n) { b[1] = 'g'; return n; }
+static size_t p_version(uint8_t *b, size_t n) { tw_put_u16(b, 8, 2); return n; }
+static size_t p_header_size(uint8_t *b, size_t n) { tw_put_u32(b, 12, 128); return n; }
+static size_t p_flags(uint8_t *b, size_t n) { tw_put_u32(b, 24, 1); return n; }
+static size_t p_crc(uint8_t *b, size_t n) { b[20] ^= 0x01; return n; }
+static size_t p_crc_data(uint8_t *b, size_t n) { b[n - 1] ^= 0x80; return n; }
+static size_t p_n_layers0(uint8_t *b, size_t n) { tw_put_u32(b, 28, 0); return n; }
+static size_t p_n_layers_big(uint8_t *b, size_t n) { tw_put_u32(b, 28, 33); return n; }
+static size_t p_n_tensors(uint8_t *b, size_t n) { tw_put_u32(b, 32, 7); return n; }
+static size_t p_tensor_table_off(uint8_t *b, size_t n) { tw_put_u32(b, 40, tw_get_u32(b, 40) + 32); return n; }
+static size_t p_meta_off(uint8_t *b, size_t n) { tw_put_u32(b, 44, tw_get_u32(b, 44) + 4); return n; }
+static size_t p_meta_size_huge(uint8_t *b, size_t n) { tw_put_u32(b, 48, 0xFFFFFFF0u); return n; }
+static size_t p_data_off(uint8_t *b, size_t n) { tw_put_u32(b, 52, tw_get_u32(b, 52) + 64); return n; }
+static size_t p_data_size(uint8_t *b, size_t n) { tw_put_u32(b, 56, tw_get_u32(b, 56) - 64); return n; }
+static size_t p_file_size(uint8_t *b, size_t n) { tw_put_u32(b, 16, (uint32_t)n + 64); return n; }
+static size_t p_padding(uint8_t *b, size_t n)
+{
+    size_t meta_end = tw_get_u32(b, 44) + tw_get_u32(b, 48);
+    if (meta_end < tw_get_u32(b, 52))
+        b[meta_end] = 1;
+    return n;
+}
+static size_t p_kind(uint8_t *b, size_t n) { b[tw_layer_field(0, 0)] = 3; return n; }
+static size_t p_precision_q8(uint8_t *b, size_t n) { b[tw_layer_field(0, 1)] = GRT_PREC_Q8; return n; }
+static size_t p_gru_softmax(uint8_t *b, size_t n) { b[tw_layer_field(0, 2)] = GRT_ACT_SOFTMAX; return n; }
+static size_t p_act_unknown(uint8_t *b, size_t n) { b[tw_layer_field(1, 2)] = GRT_ACT_COUNT; return n; }
+static size_t p_gate_linear(uint8_t *b, size_t n) { b[tw_layer_field(0, 3)] = GRT_ACT_LINEAR; return n; }
+static size_t p_dense_gate(uint8_t *b, size_t n) { b[tw_layer_field(1, 3)] = GRT_ACT_SIGMOID; return n; }
+static size_t p_reset_after2(uint8_t *b, size_t n) { b[tw_layer_field(0, 4)] = 2; return n; }
+static size_t p_weight_layout(uint8_t *b, size_t n) { b[tw_layer_field(0, 5)] = 1; return n; }
+static size_t p_param(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(1, 24), 1); return n; }
+static size_t p_dims0(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 8), 0); return n; }
+static size_t p_dims_big(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 12), GRT_MAX_DIM + 1); return n; }
+static size_t p_chain(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(1, 8), 5); return n; }
+static size_t p_first_tensor(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(1, 16), 3); return n; }
+static size_t p_layer_ntensors(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(1, 20), 4); return n; }
+static size_t p_role(uint8_t *b, size_t n) { b[tw_tensor_field(b, 1, 0)] = GRT_ROLE_B_IH; return n; }
+static size_t p_tensor_layer(uint8_t *b, size_t n) { tw_put_u32(b, tw_tensor_field(b, 4, 4), 0); return n; }
+static size_t p_dtype(uint8_t *b, size_t n) { b[tw_tensor_field(b, 0, 1)] = GRT_DTYPE_I8; return n; }
+static size_t p_shape(uint8_t *b, size_t n) { tw_put_u32(b, tw_tensor_field(b, 0, 12), 4); return n; }
+static size_t p_nbytes(uint8_t *b, size_t n)
+{
+    size_t f = tw_tensor_field(b, 2, 20);
+    tw_put_u32(b, f, tw_get_u32(b, f) + 4);
+    return n;
+}
+static size_t p_misaligned(uint8_t *b, size_t n)
+{
+    size_t f = tw_tensor_field(b, 1, 16);
+    tw_put_u32(b, f, tw_get_u32(b, f) + 4);
+    return n;
+}
+static size_t p_overlap(uint8_t *b, size_t n) { tw_put_u32(b, tw_tensor_field(b, 1, 16), 0); return n; }
+static size_t p_hole(uint8_t *b, size_t n)
+{
+    size_t f = tw_tensor_field(b, 2, 16);
+    tw_put_u32(b, f, tw_get_u32(b, f) + 64);
+    return n;
+}
+static size_t p_past_data(uint8_t *b, size_t n)
+{
+    size_t f = tw_tensor_field(b, 5, 16); /* last tensor pushed past the data section */
+    tw_put_u32(b, f, tw_get_u32(b, 56));
+    return n;
+}
+static size_t p_tensor_offset_huge(uint8_t *b, size_t n) { tw_put_u32(b, tw_tensor_field(b, 3, 16), 0xFFFFFFC0u); return n; }
+static size_t p_tensor_reserved(uint8_t *b, size_t n) { tw_put_u32(b, tw_tensor_field(b, 0, 24), 1); return n; }
+/* metadata: base meta region is count, then entries {klen, vlen, key, value} */
+static size_t meta_at(const uint8_t *b) { return tw_get_u32(b, 44); }
+static size_t p_meta_count(uint8_t *b, size_t n) { tw_put_u32(b, meta_at(b), 5); return n; }
+static size_t p_meta_count_huge(uint8_t *b, size_t n) { tw_put_u32(b, meta_at(b), 0xFFFFFFFFu); return n; }
+static size_t p_meta_keylen(uint8_t *b, size_t n) { tw_put_u32(b, meta_at(b) + 4, 0x7FFFFFFFu); return n; }
+static size_t p_meta_vallen(uint8_t *b, size_t n) { tw_put_u32(b, meta_at(b) + 8, 0xFFFFFFF8u); return n; }
+static size_t p_meta_key_empty(uint8_t *b, size_t n)
+{
+    /* first key "source.framework" (16) -> length 0, value length 16 + 5: same total */
+    tw_put_u32(b, meta_at(b) + 4, 0);
+    tw_put_u32(b, meta_at(b) + 8, 21);
+    return n;
+}
+static size_t p_meta_nul(uint8_t *b, size_t n) { b[meta_at(b) + 12 + 3] = 0; return n; }
+static size_t p_meta_nul_value(uint8_t *b, size_t n) { b[meta_at(b) + 12 + 16 + 1] = 0; return n; }
+static size_t p_meta_dup(uint8_t *b, size_t n)
+{
+    /* second entry's key "source.convention" (17) -> "source.framework" + 1 byte moved to the value */
+    size_t e2 = meta_at(b) + 4 + 8 + 16 + 5;
+    tw_put_u32(b, e2, 16);
+    tw_put_u32(b, e2 + 4, tw_get_u32(b, e2 + 4) + 1);
+    memcpy(b + e2 + 8, "source.framework", 16);
+    return n;
+}
+static size_t p_meta_size_short(uint8_t *b, size_t n) { tw_put_u32(b, 48, tw_get_u32(b, 48) - 1); return n; }
+static size_t p_meta_size_3(uint8_t *b, size_t n) { tw_put_u32(b, 48, 3); return n; }
+
+static void malformed(void)
+{
+    bad("bad-truncated-half.grt", p_trunc_half, 0, 0, GRT_E_TRUNCATED);
+    bad("bad-truncated-63.grt", p_trunc_63, 0, 0, GRT_E_TRUNCATED);
+    bad("bad-truncated-8.grt", p_trunc_8, 0, 0, GRT_E_TRUNCATED);
+    bad("bad-truncated-last-byte.grt", p_trunc_last, 0, 0, GRT_E_TRUNCATED);
+    bad("bad-trailing-bytes.grt", p_trailing, 0, 0, GRT_E_FILE_SIZE);
+    bad("bad-magic.grt", p_magic, 1, 0, GRT_E_MAGIC);
+    bad("bad-version.grt", p_version, 1, 0, GRT_E_VERSION);
+    bad("bad-header-size.grt", p_header_size, 1, 0, GRT_E_HEADER);
+    bad("bad-flags.grt", p_flags, 1, 0, GRT_E_HEADER);
+    bad("bad-crc-field.grt", p_crc, 0, 0, GRT_E_CHECKSUM);
+    bad("bad-crc-data.grt", p_crc_data, 0, 0, GRT_E_CHECKSUM);
+    bad("bad-file-size-field.grt", p_file_size, 1, 0, GRT_E_TRUNCATED);
+    bad("bad-n-layers-0.grt", p_n_layers0, 1, 0, GRT_E_LAYER_COUNT);
+    bad("bad-n-layers-33.grt", p_n_layers_big, 1, 0, GRT_E_LAYER_COUNT);
+    bad("bad-n-tensors.grt", p_n_tensors, 1, 0, GRT_E_LAYOUT); /* meta_offset no longer matches */
+    bad("bad-layer-n-tensors.grt", p_layer_ntensors, 1, 0, GRT_E_TENSOR_COUNT);
+    bad("bad-offset-tensor-table.grt", p_tensor_table_off, 1, 0, GRT_E_LAYOUT);
+    bad("bad-offset-meta.grt", p_meta_off, 1, 0, GRT_E_LAYOUT);
+    bad("bad-meta-size-huge.grt", p_meta_size_huge, 1, 0, GRT_E_LAYOUT);
+    bad("bad-offset-data.grt", p_data_off, 1, 0, GRT_E_LAYOUT);
+    bad("bad-data-size.grt", p_data_size, 1, 0, GRT_E_LAYOUT);
+    bad("bad-padding.grt", p_padding, 1, 0, GRT_E_PADDING);
+    bad("bad-layer-kind.grt", p_kind, 1, 0, GRT_E_LAYER_KIND);
+    bad("bad-precision-q8.grt", p_precision_q8, 1, 0, GRT_E_PRECISION);
+    bad("bad-act-gru-softmax.grt", p_gru_softmax, 1, 0, GRT_E_ACTIVATION);
+    bad("bad-act-unknown.grt", p_act_unknown, 1, 0, GRT_E_ACTIVATION);
+    bad("bad-gate-linear.grt", p_gate_linear, 1, 0, GRT_E_ACTIVATION);
+    bad("bad-dense-gate-set.grt", p_dense_gate, 1, 0, GRT_E_LAYER_FIELD);
+    bad("bad-reset-after-2.grt", p_reset_after2, 1, 0, GRT_E_LAYER_FIELD);
+    bad("bad-weight-layout.grt", p_weight_layout, 1, 0, GRT_E_LAYER_FIELD);
+    bad("bad-param.grt", p_param, 1, 0, GRT_E_LAYER_FIELD);
+    bad("bad-dims-0.grt", p_dims0, 1, 0, GRT_E_DIMS);
+    bad("bad-dims-too-big.grt", p_dims_big, 1, 0, GRT_E_DIMS);
+    bad("bad-chain.grt", p_chain, 1, 0, GRT_E_CHAIN);
+    bad("bad-first-tensor.grt", p_first_tensor, 1, 0, GRT_E_CHAIN);
+    bad("bad-tensor-role.grt", p_role, 1, 0, GRT_E_TENSOR_ROLE);
+    bad("bad-tensor-layer.grt", p_tensor_layer, 1, 0, GRT_E_TENSOR_ROLE);
+    bad("bad-tensor-dtype.grt", p_dtype, 1, 0, GRT_E_TENSOR_DTYPE);
+    bad("bad-tensor-shape.grt", p_shape, 1, 0, GRT_E_TENSOR_SHAPE);
+    bad("bad-tensor-nbytes.grt", p_nbytes, 1, 0, GRT_E_TENSOR_SHAPE);
+    bad("bad-tensor-reserved.grt", p_tensor_reserved, 1, 0, GRT_E_LAYER_FIELD);
+    bad("bad-tensor-misaligned.grt", p_misaligned, 1, 0, GRT_E_TENSOR_ALIGN);
+    bad("bad-tensor-overlap.grt", p_overlap, 1, 0, GRT_E_TENSOR_OFFSET);
+    bad("bad-tensor-hole.grt", p_hole, 1, 0, GRT_E_TENSOR_OFFSET);
+    bad("bad-tensor-past-data.grt", p_past_data, 1, 0, GRT_E_TENSOR_OFFSET);
+    bad("bad-tensor-offset-huge.grt", p_tensor_offset_huge, 1, 0, GRT_E_TENSOR_OFFSET);
+    bad("bad-meta-count.grt", p_meta_count, 1, 0, GRT_E_METADATA);
+    bad("bad-meta-count-huge.grt", p_meta_count_huge, 1, 0, GRT_E_METADATA);
+    bad("bad-meta-key-len.grt", p_meta_keylen, 1, 0, GRT_E_METADATA);
+    bad("bad-meta-value-len.grt", p_meta_vallen, 1, 0, GRT_E_METADATA);
+    bad("bad-meta-key-empty.grt", p_meta_key_empty, 1, 0, GRT_E_METADATA);
+    bad("bad-meta-key-nul.grt", p_meta_nul, 1, 0, GRT_E_METADATA);
+    bad("bad-meta-value-nul.grt", p_meta_nul_value, 1, 0, GRT_E_METADATA);
+    bad("bad-meta-key-dup.grt", p_meta_dup, 1, 0, GRT_E_METADATA);
+    bad("bad-meta-size-short.grt", p_meta_size_short, 1, 0, GRT_E_PADDING /* last meta byte becomes padding */);
+    bad("bad-meta-size-3.grt", p_meta_size_3, 1, 0, GRT_E_LAYOUT);
+    write_file("bad-empty.grt", (const uint8_t *)"", 0);
+}
+
+int main(int argc, char **argv)
+{
+    static uint8_t buf[CAP];
+    if (argc > 1)
+        g_dir = argv[1];
+    for (size_t i = 0; i < sizeof VALID / sizeof VALID[0]; i++) {
+        const valid_spec *v = &VALID[i];
+        size_t n = tw_build(buf, CAP, v->layers, v->n_layers, v->with_meta ? META : NULL,
+                            v->with_meta ? 4 : 0, NULL, (uint32_t)(i + 1), 0.7f);
+        if (n == 0) {
+            fprintf(stderr, "make_corpus: %s does not fit\n", v->name);
+            g_errors++;
+            continue;
+        }
+        expect(v->name, buf, n, 0, GRT_OK);
+        write_file(v->name, buf, n);
+    }
+    /* consistent-but-invalid files a byte patch cannot make (writer options) */
+    {
+        static const tw_layer L[] = {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 2, 2)};
+        tw_options o1 = {1, 0, 0}, o2 = {0, 3, 0}, o3 = {0, 0, 64};
+        size_t n = tw_build(buf, CAP, L, 1, META, 1, &o1, 3, 0.5f);
+        expect("bad-extra-tensor-entry.grt", buf, n, 0, GRT_E_TENSOR_COUNT);
+        write_file("bad-extra-tensor-entry.grt", buf, n);
+        n = tw_build(buf, CAP, L, 1, META, 1, &o2, 3, 0.5f);
+        expect("bad-meta-extra-bytes.grt", buf, n, 0, GRT_E_METADATA);
+        write_file("bad-meta-extra-bytes.grt", buf, n);
+        n = tw_build(buf, CAP, L, 1, META, 1, &o3, 3, 0.5f);
+        expect("bad-data-extra-bytes.grt", buf, n, 0, GRT_E_LAYOUT);
+        write_file("bad-data-extra-bytes.grt", buf, n);
+    }
+    malformed();
+    printf("make_corpus: wrote %zu bytes to %s, %d problem(s)\n", g_total, g_dir, g_errors);
+    return g_errors ? 1 : 0;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""atheris fuzz target over the Python API: gru_rt.load on arbitrary bytes, then a few steps.
+
+Anything but a clean load or a ModelFormatError is a bug, and so is any exception from a model that
+loaded. Seeds: the C fuzzer's corpus (csrc/fuzz/corpus). The C code is not instrumented here (the
+libFuzzer target in csrc/fuzz covers it with coverage); this target guards the Cython layer.
+
+    python tools/fuzz_python.py csrc/fuzz/corpus -max_total_time=60
+    python tools/fuzz_python.py -runs=0 csrc/fuzz/corpus            # replay only
+"""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    import numpy as np
+
+    import gru_rt
+    from gru_rt.errors import ModelFormatError
+
+
+def exercise(model: gru_rt.Model, fdp: atheris.FuzzedDataProvider) -> None:
+    model.summary()
+    model.to_spec()
+    stream = model.stream()
+    for _ in range(3):
+        x = np.array(fdp.ConsumeFloatListInRange(model.input_size, -1e6, 1e6), dtype=np.float32)
+        if x.shape != (model.input_size,):  # the provider ran out of bytes
+            x = np.zeros(model.input_size, dtype=np.float32)
+        y = stream.step(x)
+        assert y.shape == (model.output_size,)
+    xs = np.full((5, model.input_size), fdp.ConsumeFloat(), dtype=np.float32)
+    ys = model.run(xs)
+    assert ys.shape == (5, model.output_size)
+    stream.state = np.zeros(model.state_size, dtype=np.float32)
+
+
+def test_one_input(data: bytes) -> None:
+    for verify in (True, False):
+        try:
+            model = gru_rt.load(data, verify_checksum=verify)
+        except ModelFormatError:
+            continue
+        exercise(model, atheris.FuzzedDataProvider(data))
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
