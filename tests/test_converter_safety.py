@@ -1,4 +1,4 @@
-"""The converter never runs code from a model file, and a failed conversion leaves nothing behind."""
+"""The converter never runs code from a model file; a failed conversion leaves nothing behind."""
 
 from __future__ import annotations
 
