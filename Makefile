@@ -5,6 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 AEON_VERSION ?= 1.6.0
+# Oracles of the Keras and ONNX importers' tests (Keras runs on its torch backend: no TensorFlow).
+KERAS_VERSION ?= 3.15.1
+H5PY_VERSION ?= 3.16.0
+ONNX_VERSION ?= 1.23.2
+ORT_VERSION ?= 1.32.0
 OUT ?= out
 
 FUZZ_SECONDS ?= 60
@@ -30,7 +35,8 @@ demo: setup
 
 # Test install: editable (the extension is built in place), plus the oracles.
 setup-test: $(BIN)/python
-	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/pip install --quiet torch==$(TORCH_VERSION) keras==$(KERAS_VERSION) h5py==$(H5PY_VERSION) \
+		onnx==$(ONNX_VERSION) onnxruntime==$(ORT_VERSION)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps aeon==$(AEON_VERSION)
 

@@ -44,8 +44,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UsageError(f"output {out} is the input file; choose another output path")
     activations = dict(_key_value(t, "--activation") for t in args.activation)
     metadata = dict(_key_value(t, "--meta") for t in args.meta)
+    order = [p.strip() for p in args.layers.split(",")] if args.layers is not None else None
     spec = convert(src, head_activation=args.head_activation, activations=activations or None,
-                   convention=args.convention, metadata=metadata or None)
+                   convention=args.convention, metadata=metadata or None,
+                   architecture=args.architecture, layers=order)
     path = spec.save(out)
     layers = " → ".join(f"{layer.kind}({layer.input_size}→{layer.output_size})"
                         for layer in spec.layers)
@@ -100,17 +102,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gru_rt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("convert", help="convert trained weights (.pt/.pth, .npz) to .grt")
-    p.add_argument("source", help="a PyTorch state dict (.pt/.pth) or a NumPy archive (.npz)")
+    p = sub.add_parser("convert", help="convert trained weights (.pt/.pth, .safetensors, .npz, "
+                                       ".keras, .h5, .onnx) to .grt")
+    p.add_argument("source", help="a PyTorch state dict (.pt/.pth or .safetensors), a NumPy "
+                                  "archive (.npz), a Keras model (.keras, .h5; a weights-only "
+                                  ".h5 with --architecture) or an ONNX model (.onnx)")
     p.add_argument("-o", "--output", required=True, help="the .grt file to write")
     p.add_argument("--head-activation", metavar="NAME",
                    help="activation of the last Dense layer: linear, relu, tanh, sigmoid, softmax")
     p.add_argument("--activation", action="append", default=[], metavar="LAYER=NAME",
-                   help="activation of a Dense layer by module prefix (torch) or index (npz); "
+                   help="activation of a Dense layer by module prefix (torch), index (npz) or "
+                        "layer name (Keras); "
                         "repeatable")
     p.add_argument("--convention", metavar="SPEC",
                    help="for .npz: the GRU convention, e.g. 'gate_order=zrn,layout=in_out,"
                         "update=z_takes_candidate,reset=before' (see docs/CONVENTIONS.md)")
+    p.add_argument("--architecture", metavar="JSON",
+                   help="for a Keras weights-only .h5 (model.save_weights): the model.to_json() "
+                        "file")
+    p.add_argument("--layers", metavar="A,B,…",
+                   help="for .safetensors: the module prefixes in layer order, when the sizes "
+                        "do not determine it")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="extra metadata stored in the file; repeatable")
     p.set_defaults(func=cmd_convert)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,11 @@ from .writer import check_metadata
 
 __all__ = ["convert"]
 
-_ACCEPTED = ("a torch.nn.Module, a PyTorch state dict (a mapping of tensors), a mapping of NumPy "
-             "arrays, or the path of a .pt/.pth file (torch.save(model.state_dict())) or of a "
-             ".npz archive (np.savez)")
+_ACCEPTED = ("a torch.nn.Module, a Keras model, an onnx.ModelProto, a PyTorch state dict (a "
+             "mapping of tensors), a mapping of NumPy arrays, or the path of a .pt/.pth, "
+             ".safetensors, .npz, .keras, .h5/.weights.h5 or .onnx file")
 _TORCH_SUFFIXES = (".pt", ".pth")
+_KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def _torch_types() -> tuple[Any, Any]:
@@ -39,39 +40,83 @@ def _holds_tensors(source: Mapping[Any, Any]) -> bool:
     return tensor_type is not None and any(isinstance(v, tensor_type) for v in source.values())
 
 
+def _is_keras_model(source: object) -> bool:
+    """A Keras model, recognised by its classes' modules (keras itself is not imported)."""
+    return any(c.__module__.startswith("keras") and c.__name__ == "Model"
+               for c in type(source).__mro__)
+
+
+def _is_onnx_model(source: object) -> bool:
+    cls = type(source)
+    return cls.__name__ == "ModelProto" and cls.__module__.startswith("onnx")
+
+
 def _refuse_convention(convention: object, what: str) -> None:
     if convention is not None:
         raise ValueError(f"convention applies to NumPy sources (.npz or a mapping of arrays); "
-                         f"{what} has a fixed convention (torch.nn.GRU)")
+                         f"{what} has a fixed convention of its own")
+
+
+def _refuse_option(name: str, value: object, what: str, applies: str) -> None:
+    if value is not None:
+        raise ValueError(f"{name} applies to {applies}, not to {what}")
 
 
 def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
             activations: Mapping[Any, str] | None = None,
             head_activation: str | None = None,
             convention: None | str | Mapping[str, str] | Convention = None,
-            metadata: Mapping[str, str] | None = None) -> ModelSpec:
+            metadata: Mapping[str, str] | None = None,
+            architecture: object = None,
+            layers: Sequence[Any] | None = None) -> ModelSpec:
     """A validated ModelSpec from trained weights.
 
-    source: a torch.nn.Module; a state dict (mapping of torch tensors); a mapping of NumPy arrays
-        with keys "{layer}.{name}" (see gru_rt.importers.numpy_importer); or the path of a .pt/.pth
-        state-dict file or of a .npz archive.
+    source: a torch.nn.Module; a Keras model (Sequential or a Functional chain); an
+        onnx.ModelProto; a state dict (mapping of torch tensors); a mapping of NumPy arrays with
+        keys "{layer}.{name}" (see gru_rt.importers.numpy_importer); or the path of a file:
+        .pt/.pth (torch.save(model.state_dict())), .safetensors (a state dict), .npz (np.savez),
+        .keras, .h5 (a whole Keras model, or weights plus `architecture`), .onnx.
     activations: activations of Dense layers: {module prefix: name} for PyTorch sources, {layer
-        index: name} for NumPy sources. head_activation: the activation of the last layer (Dense).
+        index: name} for NumPy sources, {layer name: name} for Keras. head_activation: the
+        activation of the last layer (Dense).
     convention: NumPy sources only: how their GRU weights are written (Convention, dict, or a
         string like "gate_order=zrn,layout=in_out").
     metadata: extra string entries stored in the file (they override the importer's own).
+    architecture: Keras weights-only .h5 files: model.to_json() as a string, a .json path or a
+        dict.
+    layers: a torch.nn.Module: the modules (or their names) in the order forward() applies them,
+        when registration order is not that order; a .safetensors file: the module prefixes in
+        layer order, when it cannot be inferred (safetensors files sort tensors by name).
     """
     if metadata is not None:
         check_metadata(metadata)
     options: dict[str, Any] = {"activations": activations, "head_activation": head_activation,
                                "metadata": metadata}
+    kind = type(source).__name__
+    # Keras models on the torch backend are nn.Modules too: they are recognised first.
+    keras_or_onnx = _is_keras_model(source) or _is_onnx_model(source)
+    is_path = isinstance(source, (str, os.PathLike))
+    if (keras_or_onnx or not _is_torch_module(source)) and not is_path:
+        _refuse_option("layers", layers, f"a {kind}", "a torch.nn.Module or a .safetensors file")
+    if keras_or_onnx:
+        _refuse_convention(convention, f"a {kind}")
+        _refuse_option("architecture", architecture, f"a {kind}", "Keras weight files")
+        if _is_onnx_model(source):
+            from .importers import onnx_importer
+
+            return onnx_importer.import_model(source, **options)
+        from .importers import keras_importer
+
+        return keras_importer.import_model(source, **options)
     if _is_torch_module(source):
         _refuse_convention(convention, "a PyTorch module")
+        _refuse_option("architecture", architecture, "a PyTorch module", "Keras weight files")
         from .importers import torch_importer
 
-        return torch_importer.import_module(source, **options)
+        return torch_importer.import_module(source, layers=layers, **options)
     if isinstance(source, (str, os.PathLike)):
-        return _convert_path(Path(source), convention, options)
+        return _convert_path(Path(source), convention, architecture, layers, options)
+    _refuse_option("architecture", architecture, f"a {kind}", "Keras weight files")
     if isinstance(source, Mapping):
         if not source:
             raise ValueError("the mapping of weights is empty")
@@ -81,17 +126,41 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
 
             return torch_importer.import_state_dict(source, **options)
         return import_arrays(source, convention=convention, **options)
-    raise TypeError(f"cannot convert a {type(source).__name__}: expected {_ACCEPTED}")
+    raise TypeError(f"cannot convert a {kind}: expected {_ACCEPTED}")
 
 
-def _convert_path(path: Path, convention: object, options: dict[str, Any]) -> ModelSpec:
+def _convert_path(path: Path, convention: object, architecture: object,
+                  layers: Sequence[Any] | None, options: dict[str, Any]) -> ModelSpec:
     suffix = path.suffix.lower()
+    what = f"a {suffix or 'suffix-less'} file ({path.name})"
+    if suffix != ".safetensors":
+        _refuse_option("layers", layers, what, "a torch.nn.Module or a .safetensors file")
+    if suffix not in _KERAS_SUFFIXES:
+        _refuse_option("architecture", architecture, what, "Keras weight files (.h5)")
+    if suffix != ".npz":
+        _refuse_convention(convention, what)
     if suffix in _TORCH_SUFFIXES:
-        _refuse_convention(convention, f"a PyTorch file ({path.name})")
         from .importers import torch_importer
 
         return torch_importer.import_file(path, **options)
+    if suffix == ".safetensors":
+        from .importers import safetensors_reader, torch_importer
+
+        arrays, how = safetensors_reader.order_state_dict(
+            safetensors_reader.read_file(path), layers, str(path))
+        meta = {"source.file": "safetensors", "source.layer_order": how,
+                **(options.pop("metadata") or {})}
+        return torch_importer.import_state_dict(arrays, metadata=meta, **options)
+    if suffix in _KERAS_SUFFIXES:
+        from .importers import keras_importer
+
+        return keras_importer.import_file(path, architecture=architecture, **options)
+    if suffix == ".onnx":
+        from .importers import onnx_importer
+
+        return onnx_importer.import_file(path, **options)
     if suffix == ".npz":
         return import_npz(path, convention=convention, **options)  # type: ignore[arg-type]
     raise ValueError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; accepted: "
-                     f".pt/.pth (a PyTorch state dict) and .npz (a NumPy archive)")
+                     f".pt/.pth and .safetensors (a PyTorch state dict), .npz (a NumPy archive), "
+                     f".keras and .h5 (Keras), .onnx")

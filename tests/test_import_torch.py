@@ -327,8 +327,8 @@ def test_file_refusals(tmp_path: Path) -> None:
 def test_convert_dispatch_refusals(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="cannot convert a int: expected a torch.nn.Module"):
         convert(3)
-    with pytest.raises(ValueError, match="unsupported file type '.h5'"):
-        convert(tmp_path / "model.h5")
+    with pytest.raises(ValueError, match="unsupported file type '.tflite'"):
+        convert(tmp_path / "model.tflite")
     with pytest.raises(ValueError, match="convention applies to NumPy sources"):
         convert(Stack(2, 3, 1, 1), convention="gate_order=zrn")
     with pytest.raises(ValueError, match="convention applies to NumPy sources"):
@@ -342,3 +342,46 @@ def test_missing_torch_says_what_to_install(tmp_path: Path,
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     with pytest.raises(ImportError, match="pip install torch"):
         convert(path)
+
+
+# ---- an explicit stack (layers=), when registration order is not forward order -------------------
+
+class Reordered(nn.Module):  # type: ignore[name-defined,misc]
+    """Registers head and its activation before the GRU but applies the GRU first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(6, 3), nn.Softmax(dim=-1))
+        self.inp = nn.Linear(2, 4)
+        self.gru = nn.GRU(4, 6)
+
+    def forward(self, xs: Any) -> Any:
+        return self.head(self.gru(self.inp(xs)[:, None])[0][:, 0])
+
+
+def test_explicit_stack_when_registration_order_is_not_forward_order() -> None:
+    module = perturbed(Reordered(), seed=8)
+    with pytest.raises(ConversionError, match="expects inputs of size"):
+        convert(module)  # registration order: head, inp, gru: the sizes do not chain
+    xs = xs_for(2, 500)
+    for stack in (["inp", "gru", "head"], [module.inp, module.gru, module.head],
+                  ["inp", "gru", "head.0", "head.1"]):
+        spec = convert(module, layers=stack)
+        assert [(x.kind, x.activation) for x in spec.layers] == [
+            ("dense", "linear"), ("gru", "tanh"), ("dense", "softmax")]
+        assert np.max(np.abs(reference_run(spec, xs)[0] - torch_out(module, xs))) <= TOL
+
+
+def test_explicit_stack_refusals() -> None:
+    module = Reordered()
+    with pytest.raises(ConversionError, match="layers: 'fc' is not a submodule of the model"):
+        convert(module, layers=["inp", "gru", "fc"])
+    with pytest.raises(ConversionError, match="layers: module 'gru' is listed twice"):
+        convert(module, layers=["inp", "gru", "gru", "head"])
+    with pytest.raises(ConversionError, match="head.0.weight: a parameter or buffer outside .* "
+                                              "outside the listed modules"):
+        convert(module, layers=["inp", "gru"])
+    with pytest.raises(ConversionError, match="a Linear that is not a submodule"):
+        convert(module, layers=["inp", nn.Linear(6, 3)])
+    with pytest.raises(ValueError, match="layers applies to a torch.nn.Module"):
+        convert(module.state_dict(), layers=["inp"])

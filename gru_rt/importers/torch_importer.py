@@ -14,7 +14,13 @@ Anything else is refused with an error naming the key. A module is walked throug
 in registration order (which must be the order `forward` applies them): nn.GRU, nn.GRUCell and
 nn.Linear become layers, an activation module (ReLU, Tanh, Sigmoid, Softmax over the last dimension,
 Hardsigmoid) right after a Linear sets that Linear's activation, nn.Dropout and nn.Identity are
-skipped, and any other module is refused.
+skipped, and any other module is refused. When registration order is not the order `forward`
+applies the modules, `layers=` states the stack (module names or objects, in forward order).
+`bidirectional=True` is refused (a stream cannot run the backward direction); `batch_first` does not
+matter to a stream.
+
+A safetensors file (gru_rt.importers.safetensors_reader) is read into NumPy arrays and goes through
+import_state_dict, which then needs no torch.
 
 torch is imported only when one of these functions runs.
 """
@@ -24,7 +30,7 @@ from __future__ import annotations
 import errno
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +40,7 @@ import numpy as np
 
 from ..errors import ConversionError
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
+from ._lazy import require
 
 __all__ = ["TORCH_CONVENTION", "import_file", "import_module", "import_state_dict"]
 
@@ -47,11 +54,7 @@ _SUPPORTED = ("only nn.GRU (weight_ih_l0, weight_hh_l0, …), nn.GRUCell (weight
 
 
 def _torch() -> ModuleType:
-    try:
-        import torch
-    except ImportError as e:
-        raise ImportError("converting a PyTorch model needs PyTorch: pip install torch") from e
-    return torch
+    return require("torch", "converting a PyTorch model")
 
 
 @dataclass
@@ -98,6 +101,11 @@ def _expect(key: str, arr: np.ndarray, shape: tuple[int, ...], hint: str = "") -
 def _to_numpy(key: str, value: Any) -> np.ndarray:
     """float64 copy of a tensor (or array); dtypes are checked later by _check_dtypes, once the
     structure is known to be right (so a foreign layer is named as such, not by its dtype)."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":  # no torch needed
+        arr = value.astype(np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ConversionError(f"{key} contains NaN or Inf")
+        return arr
     torch = _torch()
     if isinstance(value, torch.Tensor):
         arr = value.detach().to("cpu", torch.float64).numpy()
@@ -390,19 +398,58 @@ def _activation_name(path: str, module: Any, torch: ModuleType) -> str | None:
     return _ACTIVATION_MODULES[type(module).__name__]
 
 
+def _leaves(path: str, m: Any) -> list[tuple[str, Any]]:
+    return [(_key(path, sub) if sub else path, leaf) for sub, leaf in m.named_modules()
+            if next(leaf.children(), None) is None]
+
+
+def _stated_order(module: Any, layers: Sequence[Any]) -> list[tuple[str, Any]]:
+    """The leaf modules of the user's explicit stack: names or module objects, in forward order."""
+    named = dict(module.named_modules())
+    path_of = {id(m): p for p, m in named.items()}
+    out: list[tuple[str, Any]] = []
+    seen: set[str] = set()
+    for entry in layers:
+        if isinstance(entry, str):
+            if entry not in named:
+                known = ", ".join(repr(p) for p in named if p) or "none"
+                raise ConversionError(f"layers: {entry!r} is not a submodule of the model "
+                                      f"(submodules: {known})")
+            path = entry
+        else:
+            if id(entry) not in path_of:
+                raise ConversionError(f"layers: a {type(entry).__name__} that is not a "
+                                      f"submodule of the model was given")
+            path = path_of[id(entry)]
+        for leaf_path, leaf in _leaves(path, named[path]):
+            if leaf_path in seen:
+                raise ConversionError(f"layers: module {leaf_path!r} is listed twice; a module "
+                                      f"applied twice (shared weights) cannot be converted")
+            seen.add(leaf_path)
+            out.append((leaf_path, leaf))
+    if not out:
+        raise ConversionError("layers: the list of modules is empty")
+    return out
+
+
 def import_module(module: Any, *,
                   activations: Mapping[str, str] | None = None,
                   head_activation: str | None = None,
-                  metadata: Mapping[str, str] | None = None) -> ModelSpec:
-    """A ModelSpec from an nn.Module, walking its leaf modules in registration order."""
+                  metadata: Mapping[str, str] | None = None,
+                  layers: Sequence[Any] | None = None) -> ModelSpec:
+    """A ModelSpec from an nn.Module, walking its leaf modules in registration order.
+
+    layers: when registration order is not the order forward() applies the modules, the modules
+    (or their names, as in named_modules()) in forward order; a container stands for its leaves.
+    Every parameter of the model must belong to a listed module.
+    """
     torch = _torch()
     nn = torch.nn
     state: dict[str, Any] = {}
     module_acts: list[tuple[str, str, str]] = []  # (linear prefix, activation, activation module)
     previous: tuple[str, Any] | None = None  # the last layer or activation module seen
-    for path, m in module.named_modules():
-        if next(m.children(), None) is not None:
-            continue  # a container; its leaves come next
+    order = _leaves("", module) if layers is None else _stated_order(module, layers)
+    for path, m in order:
         if isinstance(m, (nn.Dropout, nn.Identity)):
             continue
         if isinstance(m, (nn.GRU, nn.GRUCell, nn.Linear)):
@@ -441,4 +488,5 @@ def _refuse_unconsumed(module: Any, state: Mapping[str, Any]) -> None:
     for key in module.state_dict():
         if key not in state:
             raise ConversionError(f"{key}: a parameter or buffer outside the supported layers "
-                                  f"(nn.GRU, nn.GRUCell, nn.Linear) cannot be converted")
+                                  f"(nn.GRU, nn.GRUCell, nn.Linear) cannot be converted (or, "
+                                  f"with layers=, outside the listed modules)")

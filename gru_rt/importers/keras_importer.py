@@ -1,0 +1,578 @@
+"""Keras importer: Keras 3 model objects, `.keras` files, `.h5` files (full models or weights plus
+an architecture), and Keras 2 / tf.keras `.h5` files.
+
+Files are read with `json`, `zipfile` and `h5py` only: Keras is never imported for a file and no
+code from the file ever runs (a `Lambda` layer or a custom class is refused by its name). A model
+object is read through `get_config()` and `get_weights()` of its layers; the same code then
+checks both.
+
+Supported layers, in a sequential stack (a `Sequential`, or a `Functional` model whose layers form a
+single chain):
+
+- `InputLayer` (skipped);
+- `GRU`: reset_after True/False (canonical reset_after 1/0), activation tanh/relu,
+  recurrent_activation sigmoid/hard_sigmoid (Keras 3's hard_sigmoid is relu6(x + 3)/6 = gru_rt
+  "hard_sigmoid"; Keras 2's is clip(0.2 x + 0.5) = "hard_sigmoid_k2": chosen by the file's Keras
+  version), use_bias False (zero biases), return_sequences True/False (False only for the last GRU,
+  followed by nothing or Dense-like layers: a stream emits the per-step output, whose last step is
+  Keras' output); dropout, recurrent_dropout, stateful and unroll do not matter at inference;
+  go_backwards and return_state are refused;
+- `Dense` with activation linear/relu/tanh/sigmoid/softmax; an `Activation`, `ReLU` (plain) or
+  `Softmax` (last axis) layer right after a linear Dense is folded into it;
+- `Dropout`, `GaussianNoise`, `GaussianDropout`, `AlphaDropout` (identity at inference).
+
+Everything else (Bidirectional, Conv1D, Attention, LSTM, Lambda, Embedding, nested models, custom
+classes …) is refused with an error naming the layer and its class.
+
+The GRU weights go through the NumPy importer's `Convention` (preset "keras": gate order z, r, h,
+kernels input × 3H), so the convention arithmetic lives in one place.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConversionError
+from ..spec import DENSE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec
+from ._lazy import require
+from .numpy_importer import Convention, import_arrays
+
+__all__ = ["KERAS_CONVENTION", "import_file", "import_model"]
+
+KERAS_CONVENTION = ("keras GRU: gates z,r,h; kernel (I,3H), recurrent_kernel (H,3H); bias (3H,) "
+                    "with reset_after=False, (2,3H) input+recurrent with reset_after=True; "
+                    "h' = z*h + (1-z)*hh")
+
+_IDENTITY = ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout")
+_FOLDED = ("Activation", "ReLU", "Softmax")
+_MODELS = ("Sequential", "Functional", "Model")
+_SUPPORTED = ("gru_rt converts InputLayer, GRU, Dense, Activation/ReLU/Softmax after a Dense, and "
+              "Dropout-like layers")
+
+
+def _keras() -> Any:
+    return require("keras", "reading a Keras model object")
+
+
+def _h5py() -> Any:
+    return require("h5py", "reading Keras .keras/.h5 files")
+
+
+@dataclass
+class _KLayer:
+    """One layer of the source: its class, config and (once read) weights."""
+
+    name: str
+    class_name: str
+    config: dict[str, Any]
+    module: str | None = None
+    registered_name: str | None = None
+    weights: list[np.ndarray] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"layer {self.name!r} ({self.class_name})"
+
+
+@dataclass
+class _Arch:
+    """A model's architecture: its layers in order, the Keras major version that wrote it."""
+
+    layers: list[_KLayer]
+    keras_major: int
+    model_class: str
+
+
+# ---- architecture ----------------------------------------------------------------------------
+
+def _major(version: object) -> int:
+    text = version.decode() if isinstance(version, bytes) else str(version or "")
+    head = text.split(".", 1)[0]
+    return int(head) if head.isdigit() else 3
+
+
+def _inbound_names(layer_cfg: Mapping[str, Any]) -> list[str]:
+    """Names of the layers feeding a layer of a Functional config (Keras 2 and 3 forms)."""
+    names: list[str] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, Mapping):
+            hist = x.get("keras_history")
+            if isinstance(hist, (list, tuple)) and hist and isinstance(hist[0], str):
+                names.append(hist[0])
+                return
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            if len(x) >= 3 and isinstance(x[0], str) and isinstance(x[1], int):
+                names.append(x[0])  # Keras 2: [name, node_index, tensor_index, kwargs]
+                return
+            for v in x:
+                walk(v)
+
+    walk(layer_cfg.get("inbound_nodes", []))
+    return names
+
+
+def _chain_order(model_cfg: Mapping[str, Any], layers: list[Mapping[str, Any]]) -> None:
+    """Refuse a Functional graph that is not one chain in list order."""
+    previous: str | None = None
+    for cfg in layers:
+        name = _layer_name(cfg)
+        inbound = _inbound_names(cfg)
+        if previous is None:
+            if inbound:
+                raise ConversionError(f"layer {name!r} ({cfg.get('class_name')}) has inputs "
+                                      f"{inbound} but is the first layer of the model")
+        elif inbound != [previous]:
+            raise ConversionError(
+                f"layer {name!r} ({cfg.get('class_name')}) takes its input from "
+                f"{', '.join(repr(n) for n in inbound) or 'nothing'}, not from the previous layer "
+                f"{previous!r}: only a single chain of layers (a sequential model) can be "
+                f"converted")
+        previous = name
+    outputs = _inbound_names({"inbound_nodes": model_cfg.get("output_layers", [])})
+    if previous is not None and outputs and outputs != [previous]:
+        raise ConversionError(f"the model's outputs are {outputs}, expected the last layer "
+                              f"{previous!r} alone")
+
+
+def _layer_name(cfg: Mapping[str, Any]) -> str:
+    inner = cfg.get("config")
+    name = cfg.get("name") or (inner.get("name") if isinstance(inner, Mapping) else None)
+    return str(name) if name is not None else "?"
+
+
+def _arch_from_config(top: Mapping[str, Any], keras_major: int, where: str) -> _Arch:
+    if not isinstance(top, Mapping) or "class_name" not in top:
+        raise ConversionError(f"{where}: not a Keras model config (no 'class_name')")
+    model_class = str(top["class_name"])
+    if model_class not in _MODELS:
+        raise ConversionError(f"{where}: the model is a {model_class}; gru_rt converts a "
+                              f"Sequential or a Functional model made of a chain of layers")
+    cfg = top.get("config")
+    layers_cfg = cfg if isinstance(cfg, list) else (cfg or {}).get("layers")  # Keras 2.0: a list
+    if not isinstance(layers_cfg, list):
+        raise ConversionError(f"{where}: the model config has no list of layers")
+    if model_class != "Sequential":
+        _chain_order(cfg if isinstance(cfg, Mapping) else {}, layers_cfg)
+    layers = []
+    for lc in layers_cfg:
+        if not isinstance(lc, Mapping) or "class_name" not in lc:
+            raise ConversionError(f"{where}: a layer entry is not a Keras layer config")
+        inner = lc.get("config") or {}
+        layers.append(_KLayer(name=_layer_name(lc), class_name=str(lc["class_name"]),
+                              config=dict(inner) if isinstance(inner, Mapping) else {},
+                              module=lc.get("module"), registered_name=lc.get("registered_name")))
+    return _Arch(layers, keras_major, model_class)
+
+
+def _architecture(architecture: object) -> Mapping[str, Any]:
+    """The model config from a JSON file, a JSON string (model.to_json()) or a dict."""
+    if isinstance(architecture, Mapping):
+        return architecture
+    if isinstance(architecture, (str, Path)) and Path(architecture).suffix.lower() == ".json":
+        text = Path(architecture).read_text(encoding="utf-8")
+        where = str(architecture)
+    elif isinstance(architecture, str):
+        text, where = architecture, "architecture"
+    else:
+        raise TypeError(f"architecture must be a .json path, a JSON string (model.to_json()) or "
+                        f"a dict, not {type(architecture).__name__}")
+    try:
+        out = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConversionError(f"{where}: not valid JSON ({e})") from None
+    if isinstance(out, Mapping) and "model_config" in out:  # a saved Keras 2 JSON wrapper
+        out = out["model_config"]
+    if not isinstance(out, Mapping):
+        raise ConversionError(f"{where}: expected a JSON object (model.to_json())")
+    return out
+
+
+# ---- weights from h5 -------------------------------------------------------------------------
+
+def _snake(name: str) -> str:
+    """keras.src.utils.naming.to_snake_case."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _read_v3_weights(root: Any, arch: _Arch, where: str) -> None:
+    """Keras 3 weights layout: layers/<key>/vars/<i> (GRU: layers/<key>/cell/vars/<i>), where the
+    key is the layer's class name in snake case, numbered from the second of a class on."""
+    layers_group = root.get("layers")
+    if layers_group is None:
+        raise ConversionError(f"{where}: no 'layers' group: not a Keras 3 weights file")
+    used: dict[str, int] = {}
+    for layer in arch.layers:
+        # Keras 3 stores a model's layers by class name, not layer name: "gru", "gru_1", …
+        key = _snake(layer.class_name)
+        used[key] = used.get(key, -1) + 1
+        key = f"{key}_{used[key]}" if used[key] else key
+        if layer.class_name not in ("GRU", "Dense"):
+            continue
+        group = layers_group.get(key)
+        if group is None:
+            raise ConversionError(f"{where}: no weights for {layer.label} (no group "
+                                  f"layers/{key})")
+        if layer.class_name == "GRU":
+            group = group.get("cell")
+            if group is None:
+                raise ConversionError(f"{where}: no group layers/{key}/cell for "
+                                      f"{layer.label}")
+        var = group.get("vars")
+        if var is None:
+            raise ConversionError(f"{where}: no vars for {layer.label}")
+        keys = sorted(var.keys(), key=lambda k: int(k) if str(k).isdigit() else -1)
+        if [str(k) for k in keys] != [str(i) for i in range(len(keys))]:
+            raise ConversionError(f"{where}: the vars of {layer.label} are named {keys}, "
+                                  f"expected 0, 1, …")
+        layer.weights = [np.asarray(var[k][()]) for k in keys]
+
+
+def _read_legacy_weights(root: Any, arch: _Arch, where: str) -> None:
+    """Keras 2 / legacy h5 layout: <layer>/ with attribute weight_names, datasets by name."""
+    for layer in arch.layers:
+        if layer.class_name not in ("GRU", "Dense"):
+            continue
+        group = root.get(layer.name)
+        if group is None:
+            raise ConversionError(f"{where}: no weights for {layer.label}")
+        names = [n.decode() if isinstance(n, bytes) else str(n)
+                 for n in group.attrs.get("weight_names", [])]
+        weights = []
+        for n in names:
+            if n not in group:
+                raise ConversionError(f"{where}: {layer.label} lists weight {n!r}, which is "
+                                      f"missing")
+            weights.append(np.asarray(group[n][()]))
+        layer.weights = weights
+
+
+def _read_h5(source: Any, arch_override: object, where: str) -> _Arch:
+    h5py = _h5py()
+    try:
+        f = h5py.File(source, "r")
+    except OSError as e:
+        raise ConversionError(f"cannot read {where} as an HDF5 file ({e})") from None
+    with f:
+        attrs = f.attrs
+        if "model_config" in attrs and arch_override is None:
+            raw = attrs["model_config"]
+            top = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            arch = _arch_from_config(top, _major(attrs.get("keras_version")), where)
+            weights_root = f.get("model_weights")
+            if weights_root is None:
+                raise ConversionError(f"{where}: has a model_config but no model_weights group")
+            _read_legacy_weights(weights_root, arch, where)
+            return arch
+        if arch_override is None:
+            raise ConversionError(
+                f"{where} holds weights only (no model config): give the architecture too "
+                f"(architecture= a model.to_json() string/.json file, or --architecture)")
+        top = _architecture(arch_override)
+        if "layer_names" in attrs:  # legacy save_weights() .h5
+            arch = _arch_from_config(top, _major(attrs.get("keras_version")), where)
+            _read_legacy_weights(f, arch, where)
+        elif "model_weights" in f:
+            arch = _arch_from_config(top, _major(attrs.get("keras_version")), where)
+            _read_legacy_weights(f["model_weights"], arch, where)
+        else:
+            arch = _arch_from_config(top, 3, where)
+            _read_v3_weights(f, arch, where)
+        return arch
+
+
+def _read_keras_zip(path: Path) -> _Arch:
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            for needed in ("config.json", "model.weights.h5"):
+                if needed not in names:
+                    raise ConversionError(f"{path}: no {needed} in the archive: not a Keras 3 "
+                                          f".keras file")
+            top = json.loads(z.read("config.json"))
+            meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
+            weights = z.read("model.weights.h5")
+    except (zipfile.BadZipFile, json.JSONDecodeError, OSError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ConversionError(f"cannot read {path} as a .keras file ({e})") from None
+    arch = _arch_from_config(top, _major(meta.get("keras_version", "3")), str(path))
+    h5py = _h5py()
+    with h5py.File(io.BytesIO(weights), "r") as f:
+        _read_v3_weights(f, arch, f"{path} (model.weights.h5)")
+    return arch
+
+
+# ---- layers → canonical ----------------------------------------------------------------------
+
+def _activation_name(layer: _KLayer, key: str) -> str:
+    value = layer.config.get(key)
+    if value is None:
+        return "linear"
+    if isinstance(value, Mapping):  # a serialised function: {"module": ..., "config": name}
+        module = str(value.get("module", ""))
+        inner = value.get("config")
+        if module.startswith("keras") and isinstance(inner, str):
+            return inner
+        raise ConversionError(f"{layer.label}: {key} is a custom function "
+                              f"({value.get('class_name')}); only built-in activations convert")
+    return str(value)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _expect(layer: _KLayer, what: str, arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if arr.shape != shape:
+        raise ConversionError(f"{layer.label}: {what} has shape {_shape(arr.shape)}, expected "
+                              f"{_shape(shape)}")
+    if arr.dtype.kind not in "iuf":
+        raise ConversionError(f"{layer.label}: {what} has dtype {arr.dtype}, expected floats")
+    return arr
+
+
+def _gru(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
+    cfg = layer.config
+    for flag in ("go_backwards", "return_state"):
+        if cfg.get(flag):
+            why = ("it reads the sequence backwards, which a stream cannot"
+                   if flag == "go_backwards" else "its extra state outputs have no place in a "
+                   "sequential stream")
+            raise ConversionError(f"{layer.label}: {flag}=True is not supported ({why})")
+    activation = _activation_name(layer, "activation")
+    if activation not in ("tanh", "relu"):
+        raise ConversionError(f"{layer.label}: activation {activation!r} is not supported "
+                              f"(tanh, relu)")
+    gate = _activation_name(layer, "recurrent_activation")
+    if gate == "hard_sigmoid":
+        gate = "hard_sigmoid" if keras_major >= 3 else "hard_sigmoid_k2"
+    elif gate != "sigmoid":
+        raise ConversionError(f"{layer.label}: recurrent_activation {gate!r} is not supported "
+                              f"(sigmoid, hard_sigmoid)")
+    reset_after = bool(cfg.get("reset_after", keras_major >= 3))
+    use_bias = bool(cfg.get("use_bias", True))
+    weights = layer.weights or []
+    if len(weights) != (3 if use_bias else 2):
+        names = "kernel, recurrent_kernel" + (", bias" if use_bias else "")
+        raise ConversionError(f"{layer.label}: has {len(weights)} weight arrays, expected "
+                              f"{names}")
+    kernel, rk = weights[0], weights[1]
+    if rk.ndim != 2 or rk.shape[1] != 3 * rk.shape[0] or rk.shape[0] == 0:
+        raise ConversionError(f"{layer.label}: recurrent_kernel has shape {_shape(rk.shape)}, "
+                              f"expected (H, 3H)")
+    h = rk.shape[0]
+    units = cfg.get("units")
+    if units is not None and int(units) != h:
+        raise ConversionError(f"{layer.label}: units is {units} but recurrent_kernel has shape "
+                              f"{_shape(rk.shape)}")
+    if kernel.ndim != 2:
+        raise ConversionError(f"{layer.label}: kernel has shape {_shape(kernel.shape)}, "
+                              f"expected (input_size, {3 * h})")
+    _expect(layer, "kernel", kernel, (kernel.shape[0], 3 * h))
+    _expect(layer, "recurrent_kernel", rk, (h, 3 * h))
+    arrays = {"0.W": kernel, "0.U": rk}
+    if use_bias:
+        bias_shape = (2, 3 * h) if reset_after else (3 * h,)
+        arrays["0.b"] = _expect(layer, f"bias (reset_after={reset_after})", weights[2],
+                                bias_shape)
+    conv = Convention(gate_order="zrn", layout="in_out", reset="after" if reset_after else "before",
+                      activation=activation, gate_activation=gate)
+    spec = import_arrays(arrays, convention=conv)
+    out = spec.layers[0]
+    assert isinstance(out, GRULayer)
+    out.name = layer.name
+    return out, spec.metadata["source.transforms"]
+
+
+def _dense(layer: _KLayer) -> DenseLayer:
+    activation = _activation_name(layer, "activation")
+    if activation not in DENSE_ACTIVATIONS:
+        raise ConversionError(f"{layer.label}: activation {activation!r} is not supported "
+                              f"({', '.join(DENSE_ACTIVATIONS)})")
+    use_bias = bool(layer.config.get("use_bias", True))
+    weights = layer.weights or []
+    if len(weights) != (2 if use_bias else 1):
+        raise ConversionError(f"{layer.label}: has {len(weights)} weight arrays, expected "
+                              f"{'kernel, bias' if use_bias else 'kernel'}")
+    kernel = weights[0]
+    if kernel.ndim != 2:
+        raise ConversionError(f"{layer.label}: kernel has shape {_shape(kernel.shape)}, expected "
+                              f"(input_size, units)")
+    o = kernel.shape[1]
+    b = _expect(layer, "bias", weights[1], (o,)) if use_bias else np.zeros(o)
+    return DenseLayer(w=np.asarray(kernel, np.float64).T, b=b, activation=activation,
+                      name=layer.name)
+
+
+def _folded_activation(layer: _KLayer) -> str:
+    cfg = layer.config
+    if layer.class_name == "Activation":
+        return _activation_name(layer, "activation")
+    if layer.class_name == "ReLU":
+        if cfg.get("max_value") is not None or float(cfg.get("negative_slope", 0) or 0) != 0 \
+                or float(cfg.get("threshold", 0) or 0) != 0:
+            raise ConversionError(f"{layer.label}: only a plain ReLU (no max_value, "
+                                  f"negative_slope or threshold) can be converted")
+        return "relu"
+    axis = cfg.get("axis", -1)
+    if axis not in (-1, [-1], 2, [2]):
+        raise ConversionError(f"{layer.label}: softmax over axis {axis}; only the feature axis "
+                              f"(-1) can be converted")
+    return "softmax"
+
+
+def _refuse_foreign(layer: _KLayer) -> None:
+    module = layer.module
+    if layer.registered_name not in (None, layer.class_name) or (
+            module is not None and not str(module).startswith("keras")):
+        raise ConversionError(f"{layer.label} is a custom class (module {module!r}, registered "
+                              f"as {layer.registered_name!r}): only built-in Keras layers convert")
+
+
+def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: str | None,
+           metadata: Mapping[str, str] | None, source: str) -> ModelSpec:
+    layers: list[Layer] = []
+    labels: list[str] = []
+    transforms = "none"
+    after_last_step: _KLayer | None = None  # a GRU with return_sequences=False seen
+    previous: _KLayer | None = None  # last layer that produced a gru_rt layer or was folded
+    for layer in arch.layers:
+        _refuse_foreign(layer)
+        cls = layer.class_name
+        if cls == "InputLayer" or cls in _IDENTITY:
+            continue
+        if cls == "GRU":
+            if after_last_step is not None:
+                raise ConversionError(
+                    f"{layer.label} follows {after_last_step.label}, which has "
+                    f"return_sequences=False: that feeds one vector to the next GRU (a "
+                    f"RepeatVector-like model), which a stream cannot run; set "
+                    f"return_sequences=True on every GRU but the last")
+            gru, transforms = _gru(layer, arch.keras_major)
+            layers.append(gru)
+            labels.append(f"{layer.name}(GRU reset_after={int(gru.reset_after)},"
+                          f"{gru.activation},{gru.gate_activation})")
+            if not layer.config.get("return_sequences", False):
+                after_last_step = layer
+        elif cls == "Dense":
+            layers.append(_dense(layer))
+            labels.append(f"{layer.name}(Dense)")
+        elif cls in _FOLDED:
+            act = _folded_activation(layer)
+            last = layers[-1] if layers else None
+            if not isinstance(last, DenseLayer) or previous is None \
+                    or previous.class_name != "Dense":
+                after = previous.label if previous else "the start of the model"
+                raise ConversionError(f"{layer.label} follows {after}, not a Dense layer; an "
+                                      f"activation layer can only follow a Dense layer")
+            if act not in DENSE_ACTIVATIONS:
+                raise ConversionError(f"{layer.label}: activation {act!r} is not supported "
+                                      f"({', '.join(DENSE_ACTIVATIONS)})")
+            if last.activation != "linear":
+                raise ConversionError(f"{layer.label} applies {act!r} after {previous.label}, "
+                                      f"which already applies {last.activation!r}; only one "
+                                      f"activation per Dense layer can be converted")
+            last.activation = act
+            labels[-1] = labels[-1][:-1] + f"+{layer.name})"
+        elif cls in _MODELS:
+            raise ConversionError(f"{layer.label} is a nested model; flatten it into one "
+                                  f"Sequential model")
+        else:
+            raise ConversionError(f"{layer.label} cannot be converted: {_SUPPORTED}")
+        previous = layer
+    if not layers:
+        raise ConversionError(f"{source}: the model has no GRU or Dense layer")
+    _apply_activations(layers, activations, head_activation)
+    for k, out in enumerate(layers):
+        if isinstance(out, DenseLayer):
+            labels[k] = labels[k][:-1] + f",{out.activation})"
+    gate_note = {"hard_sigmoid": "hard_sigmoid = relu6(x+3)/6 (Keras 3)",
+                 "hard_sigmoid_k2": "hard_sigmoid = clip(0.2x+0.5) (Keras 2)"}
+    notes = sorted({gate_note[g.gate_activation] for g in layers
+                    if isinstance(g, GRULayer) and g.gate_activation in gate_note})
+    meta = {
+        "source.framework": f"keras{arch.keras_major}",
+        "source.convention": "; ".join([KERAS_CONVENTION, *notes]),
+        "source.transforms": transforms if any(isinstance(x, GRULayer) for x in layers)
+        else "transposed in_out->out_in",
+        "source.layers": ",".join(labels),
+    }
+    meta.update(metadata or {})
+    return ModelSpec(layers, meta).validated()
+
+
+def _apply_activations(layers: list[Layer], activations: Mapping[str, str] | None,
+                       head_activation: str | None) -> None:
+    by_name = {layer.name: layer for layer in layers}
+    for name, act in (activations or {}).items():
+        target = by_name.get(str(name))
+        if not isinstance(target, DenseLayer):
+            dense = ", ".join(repr(x.name) for x in layers if isinstance(x, DenseLayer))
+            raise ConversionError(f"activations: {name!r} is not a Dense layer of the model "
+                                  f"(Dense layers: {dense or 'none'})")
+        target.activation = act
+    if head_activation is not None:
+        last = layers[-1]
+        if not isinstance(last, DenseLayer):
+            raise ConversionError(f"head_activation: the last layer {last.name!r} is a GRU, not "
+                                  f"a Dense layer")
+        if last.activation not in ("linear", head_activation):
+            raise ConversionError(f"head_activation {head_activation!r} conflicts with the "
+                                  f"activation {last.activation!r} the model gives its last "
+                                  f"layer {last.name!r}")
+        last.activation = head_activation
+
+
+# ---- public entry points ---------------------------------------------------------------------
+
+def import_file(path: str | Path, *, architecture: object = None,
+                activations: Mapping[str, str] | None = None,
+                head_activation: str | None = None,
+                metadata: Mapping[str, str] | None = None) -> ModelSpec:
+    """A ModelSpec from a `.keras` file, a full-model `.h5` (Keras 2 or 3), or a weights-only
+    `.weights.h5` / `.h5` plus `architecture` (model.to_json() as a string, a .json path or a dict).
+    Read with json/zipfile/h5py: Keras is not imported and nothing in the file is executed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.suffix.lower() == ".keras":
+        if architecture is not None:
+            raise ValueError(f"{path}: a .keras file holds its architecture; do not pass one")
+        arch = _read_keras_zip(path)
+    else:
+        arch = _read_h5(str(path), architecture, str(path))
+    return _build(arch, activations, head_activation, metadata, str(path))
+
+
+def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
+                 head_activation: str | None = None,
+                 metadata: Mapping[str, str] | None = None) -> ModelSpec:
+    """A ModelSpec from a Keras 3 model object (Sequential or a Functional chain)."""
+    keras = _keras()
+    config = keras.saving.serialize_keras_object(model)
+    arch = _arch_from_config(config, _major(getattr(keras, "__version__", "3")),
+                             f"model {getattr(model, 'name', '?')!r}")
+    by_name = {layer.name: layer for layer in model.layers}
+    for layer in arch.layers:
+        obj = by_name.get(layer.name)
+        if obj is not None and layer.class_name in ("GRU", "Dense"):
+            if not type(obj).__module__.startswith("keras"):
+                layer.module = type(obj).__module__
+            layer.weights = [np.asarray(w) for w in obj.get_weights()]
+    return _build(arch, activations, head_activation, metadata,
+                  f"model {getattr(model, 'name', '?')!r}")
+
