@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..spec import DENSE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
-from .numpy_importer import Convention, import_arrays
+from .numpy_importer import Convention, import_gru
 
 __all__ = ["KERAS_CONVENTION", "import_file", "import_model"]
 
@@ -384,18 +384,13 @@ def _gru(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
                               f"expected (input_size, {3 * h})")
     _expect(layer, "kernel", kernel, (kernel.shape[0], 3 * h))
     _expect(layer, "recurrent_kernel", rk, (h, 3 * h))
-    arrays = {"0.W": kernel, "0.U": rk}
+    arrays = {"W": kernel, "U": rk}
     if use_bias:
         bias_shape = (2, 3 * h) if reset_after else (3 * h,)
-        arrays["0.b"] = _expect(layer, f"bias (reset_after={reset_after})", weights[2],
-                                bias_shape)
+        arrays["b"] = _expect(layer, f"bias (reset_after={reset_after})", weights[2], bias_shape)
     conv = Convention(gate_order="zrn", layout="in_out", reset="after" if reset_after else "before",
                       activation=activation, gate_activation=gate)
-    spec = import_arrays(arrays, convention=conv)
-    out = spec.layers[0]
-    assert isinstance(out, GRULayer)
-    out.name = layer.name
-    return out, spec.metadata["source.transforms"]
+    return import_gru(arrays, conv, layer.name)
 
 
 def _dense(layer: _KLayer) -> DenseLayer:

@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..spec import GRU_ACTIVATIONS, GRU_GATE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec
 
-__all__ = ["PRESETS", "Convention", "import_arrays", "import_npz"]
+__all__ = ["PRESETS", "Convention", "import_arrays", "import_gru", "import_npz"]
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "layout": ("out_in", "in_out"),
@@ -462,3 +462,15 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                 raise ConversionError(f"{path}: {key} cannot be read without pickle ({e}); "
                                       f"expected a numeric array") from None
     return arrays
+
+
+def import_gru(arrays: Mapping[str, Any], convention: Convention,
+               name: str) -> tuple[GRULayer, str]:
+    """One canonical GRU layer from another framework's arrays ("W", "U", "b"/"b_i", "b_h", in
+    `convention`), named `name`, and the transformations that took (source.transforms)."""
+    spec = import_arrays({f"0.{key}": value for key, value in arrays.items()},
+                         convention=convention)
+    layer = spec.layers[0]
+    assert isinstance(layer, GRULayer)
+    layer.name = name
+    return layer, spec.metadata["source.transforms"]

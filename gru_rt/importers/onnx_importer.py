@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
-from .numpy_importer import Convention, import_arrays
+from .numpy_importer import Convention, import_gru
 
 __all__ = ["ONNX_CONVENTION", "import_file", "import_model"]
 
@@ -245,13 +245,13 @@ class _Walker:
             raise ConversionError(f"{_label(node)}: W has shape {w.shape}, expected (1, {3 * h}, "
                                   f"input_size)")
         self._feature_mismatch(node, int(w.shape[2]))
-        arrays = {"0.W": w[0], "0.U": r[0]}
+        arrays = {"W": w[0], "U": r[0]}
         if inputs[3]:
             b = g.const(inputs[3], f"{_label(node)}: B")
             if b.shape != (1, 6 * h):
                 raise ConversionError(f"{_label(node)}: B has shape {b.shape}, expected "
                                       f"(1, {6 * h})")
-            arrays["0.b"] = b[0]
+            arrays["b"] = b[0]
         if inputs[4]:
             raise ConversionError(f"{_label(node)}: sequence_lens {inputs[4]!r} is given; gru_rt "
                                   f"streams every step, so sequence_lens must be absent")
@@ -261,11 +261,7 @@ class _Walker:
                                   f"with Stream.state if needed)")
         conv = Convention(gate_order="zrn", layout="out_in", reset="after" if lbr else "before",
                           activation=act, gate_activation=gate)
-        spec = import_arrays(arrays, convention=conv)
-        layer = spec.layers[0]
-        assert isinstance(layer, GRULayer)
-        layer.name = node.name
-        self.transforms = spec.metadata["source.transforms"]
+        layer, self.transforms = import_gru(arrays, conv, node.name)
         self.layers.append(layer)
         self.labels.append(f"{node.name or 'GRU'}(GRU linear_before_reset={lbr},{gate},{act})")
         self.dense_open = False
