@@ -1,7 +1,7 @@
 /* grt_kernels.h — f32 kernels: matrix-vector and matrix-matrix products with a fixed summation order,
  * and the GRU recurrence. Weights are row-major (weight_layout 0): row r of W starts at W + r·cols.
  *
- * Summation order (the contract that makes grt_matmul_f32 bit-identical to grt_matvec_f32): each dot
+ * Scalar summation order (the contract that makes grt_matmul_f32 bit-identical to grt_matvec_f32): each dot
  * product keeps 8 partial sums, acc[k] += w[j+k]·x[j+k] for j = 0, 8, 16, ...; the tail (cols mod 8
  * elements) is added to acc[0..tail); the sums are combined as
  * ((acc0+acc4)+(acc1+acc5)) + ((acc2+acc6)+(acc3+acc7)), and the bias is added last. */
@@ -11,6 +11,37 @@
 #include <stddef.h>
 
 #include "gru_rt.h"
+
+/* Run-time dispatch (grt_dispatch.c): grt_matvec_f32 and grt_matmul_f32 call the variant of the
+ * active grt_isa level. Each variant has its own summation order (above: the scalar one; the AVX2 one
+ * is described in grt_kernels_f32_avx2.c), and within a variant matmul is bit-identical to matvec. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GRT_HAVE_AVX2 1
+#else
+#define GRT_HAVE_AVX2 0
+#endif
+
+typedef void (*grt_matvec_fn)(float *restrict y, const float *restrict W, const float *restrict b,
+                              const float *restrict x, size_t rows, size_t cols);
+typedef void (*grt_matmul_fn)(float *restrict Y, size_t ldy, const float *restrict W,
+                              const float *restrict b, const float *restrict X, size_t ldx, size_t rows,
+                              size_t cols, size_t T);
+
+void grt_matvec_f32_scalar(float *restrict y, const float *restrict W, const float *restrict b,
+                           const float *restrict x, size_t rows, size_t cols);
+void grt_matmul_f32_scalar(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
+                           const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+#if GRT_HAVE_AVX2
+/* Only callable when the CPU has AVX2 and FMA. */
+void grt_matvec_f32_avx2(float *restrict y, const float *restrict W, const float *restrict b,
+                         const float *restrict x, size_t rows, size_t cols);
+void grt_matmul_f32_avx2(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
+                         const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+#endif
+
+/* The variants of one level (NULL pointers if the level does not exist in this build); for tests. */
+grt_matvec_fn grt_isa_matvec(grt_isa isa);
+grt_matmul_fn grt_isa_matmul(grt_isa isa);
 
 /* y[r] = b[r] + W[r,:]·x for r < rows. y must not overlap W, b or x. */
 void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,

@@ -24,21 +24,21 @@ static inline float dot_f32(const float *restrict w, const float *restrict x, si
     return combine(acc);
 }
 
-void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,
+void grt_matvec_f32_scalar(float *restrict y, const float *restrict W, const float *restrict b,
                     const float *restrict x, size_t rows, size_t cols)
 {
     for (size_t r = 0; r < rows; r++)
         y[r] = b[r] + dot_f32(W + r * cols, x, cols);
 }
 
-/* Steps per block of grt_matmul_f32: each weight row is read from memory once per block and then
+/* Steps per block of grt_matmul_f32_scalar: each weight row is read from memory once per block and then
  * reused from L1 for the block's other steps (the inputs of a block stay in L1 too). Every element
- * goes through dot_f32, so the result is bit-identical to grt_matvec_f32. (A variant keeping four
+ * goes through dot_f32, so the result is bit-identical to grt_matvec_f32_scalar. (A variant keeping four
  * steps' partial sums in registers was slower with gcc 12's auto-vectorization; that kind of
  * blocking belongs in explicit SIMD variants.) */
 #define STEP_BLOCK 8
 
-void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
+void grt_matmul_f32_scalar(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
                     const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
 {
     for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {

@@ -196,6 +196,30 @@ size_t grt_run_work_size(const grt_model *model, size_t chunk_steps);
 grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
                           size_t work_size);
 
+/*
+ * Instruction-set levels of the f32 kernels, chosen at run time. A scalar level always exists; the
+ * AVX2 level (AVX2 + FMA) exists in x86-64 gcc/clang builds and is usable when the CPU has both
+ * features. The active level is one process-wide table of kernel pointers, set lazily to
+ * grt_isa_best() on first use. Results within one level are deterministic (run == step bit for
+ * bit); different levels agree to rounding only (the AVX2 level uses fused multiply-adds).
+ * Threads: grt_isa_select() must not be called while any thread is stepping or running a stream;
+ * select once at start-up, before any model is used.
+ */
+typedef enum grt_isa { GRT_ISA_SCALAR = 0, GRT_ISA_AVX2 = 1, GRT_ISA_COUNT } grt_isa;
+
+/* The best level this build and CPU support. */
+grt_isa grt_isa_best(void);
+
+/* The level in use (grt_isa_best() until grt_isa_select() is called). */
+grt_isa grt_isa_active(void);
+
+/* Force a level. GRT_E_ARG if isa is unknown or not supported by this build/CPU (then nothing
+ * changes). Not thread-safe against running kernels: see above. */
+grt_status grt_isa_select(grt_isa isa);
+
+/* "scalar", "avx2"; "?" for an unknown value. Never NULL. */
+const char *grt_isa_name(grt_isa isa);
+
 #ifdef __cplusplus
 }
 #endif

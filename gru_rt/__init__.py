@@ -6,13 +6,16 @@
     ys = model.run(xs)                     # a whole (T, I) sequence
 
     gru_rt.convert("state_dict.pt", head_activation="softmax").save("model.grt")
+
+The f32 kernels pick the best instruction set of the CPU at run time (gru_rt.cpu_info()); set the
+environment variable GRU_RT_ISA=scalar|avx2 before import to force one.
 """
 
 from __future__ import annotations
 
 import os
 
-from ._core import Model, Stream
+from ._core import Model, Stream, cpu_info
 from ._version import __version__
 from .convert import convert
 from .errors import ConversionError, GruRtError, ModelFormatError
@@ -21,7 +24,8 @@ from .spec import DenseLayer, GRULayer, ModelSpec, SpecError
 
 __all__ = [
     "ConversionError", "DenseLayer", "GRULayer", "GruRtError", "LayerInfo", "Model",
-    "ModelFormatError", "ModelSpec", "SpecError", "Stream", "__version__", "convert", "load",
+    "ModelFormatError", "ModelSpec", "SpecError", "Stream", "__version__", "convert", "cpu_info",
+    "load",
 ]
 
 

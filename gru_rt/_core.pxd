@@ -66,6 +66,16 @@ cdef extern from "gru_rt.h" nogil:
         float *state
         float *scratch
 
+    ctypedef enum grt_isa:
+        GRT_ISA_SCALAR
+        GRT_ISA_AVX2
+        GRT_ISA_COUNT
+
+    grt_isa grt_isa_best()
+    grt_isa grt_isa_active()
+    grt_status grt_isa_select(grt_isa isa)
+    const char *grt_isa_name(grt_isa isa)
+
     const char *grt_status_name(grt_status status)
     const char *grt_status_message(grt_status status)
     const char *grt_activation_name(unsigned code)

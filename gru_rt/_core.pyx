@@ -28,6 +28,48 @@ def activation_name(unsigned code):
     return _cstr(grt_activation_name(code))
 
 
+def _isa_names():
+    return [_cstr(grt_isa_name(<grt_isa>k)) for k in range(<int>GRT_ISA_COUNT)]
+
+
+def _isa_available():
+    """Names of the kernel levels this build and CPU support, lowest first (levels are ordered: the
+    CPU supports every level up to grt_isa_best())."""
+    return _isa_names()[:<int>grt_isa_best() + 1]
+
+
+def cpu_info():
+    """The f32 kernel levels: {"isa": active, "best": best supported, "available": [names]}."""
+    return {"isa": _cstr(grt_isa_name(grt_isa_active())), "best": _cstr(grt_isa_name(grt_isa_best())),
+            "available": _isa_available()}
+
+
+def _select_isa(str name):
+    """Make the named level ("scalar", "avx2") active for the whole process. Not thread-safe: only
+    while no stream is stepping (tests, start-up). ValueError if unknown or unsupported here."""
+    names = _isa_names()
+    if name not in names:
+        raise ValueError(f"unknown ISA {name!r}: expected one of {', '.join(names)}")
+    cdef int k = names.index(name)
+    if grt_isa_select(<grt_isa>k) != GRT_OK:
+        raise ValueError(f"ISA {name!r} is not supported by this CPU or build "
+                         f"(available: {', '.join(_isa_available())})")
+
+
+cdef _select_isa_from_env():
+    import os
+    name = os.environ.get("GRU_RT_ISA")
+    if name is None or name == "":
+        return
+    try:
+        _select_isa(name.strip().lower())
+    except ValueError as e:
+        raise ImportError(f"gru_rt: GRU_RT_ISA={name!r}: {e}") from None
+
+
+_select_isa_from_env()
+
+
 cdef _check(grt_status status, str what):
     """Raise for a non-OK status of a call that is not a load (argument or buffer problems)."""
     if status != GRT_OK:

@@ -5,6 +5,7 @@ int main(void)
 {
     test_math();
     test_kernels();
+    test_isa();
     test_loader();
     test_stream();
     test_fuzz();

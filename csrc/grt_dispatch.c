@@ -1,0 +1,103 @@
+/* grt_dispatch.c — run-time choice of the f32 kernel variants (see grt_isa in gru_rt.h). One
+ * process-wide pointer to a table of kernels, set lazily to the best level on first use. */
+#include "grt_kernels.h"
+
+typedef struct isa_table {
+    grt_matvec_fn matvec;
+    grt_matmul_fn matmul;
+} isa_table;
+
+static const isa_table tables[GRT_ISA_COUNT] = {
+    {grt_matvec_f32_scalar, grt_matmul_f32_scalar},
+#if GRT_HAVE_AVX2
+    {grt_matvec_f32_avx2, grt_matmul_f32_avx2},
+#else
+    {0, 0},
+#endif
+};
+
+static const char *const names[GRT_ISA_COUNT] = {"scalar", "avx2"};
+
+/* NULL until first use. Accessed with relaxed atomics where available, so that two threads doing the
+ * lazy initialisation at once store the same value without a data race. */
+static const isa_table *active;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LOAD_ACTIVE() __atomic_load_n(&active, __ATOMIC_RELAXED)
+#define STORE_ACTIVE(t) __atomic_store_n(&active, (t), __ATOMIC_RELAXED)
+#else
+#define LOAD_ACTIVE() active
+#define STORE_ACTIVE(t) (active = (t))
+#endif
+
+static int supported(grt_isa isa)
+{
+    switch (isa) {
+    case GRT_ISA_SCALAR:
+        return 1;
+    case GRT_ISA_AVX2:
+#if GRT_HAVE_AVX2
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+        return 0;
+#endif
+    default:
+        return 0;
+    }
+}
+
+grt_isa grt_isa_best(void)
+{
+    return supported(GRT_ISA_AVX2) ? GRT_ISA_AVX2 : GRT_ISA_SCALAR;
+}
+
+static const isa_table *get_active(void)
+{
+    const isa_table *t = LOAD_ACTIVE();
+    if (!t) {
+        t = &tables[grt_isa_best()];
+        STORE_ACTIVE(t);
+    }
+    return t;
+}
+
+grt_isa grt_isa_active(void)
+{
+    return (grt_isa)(get_active() - tables);
+}
+
+grt_status grt_isa_select(grt_isa isa)
+{
+    if ((unsigned)isa >= GRT_ISA_COUNT || !supported(isa))
+        return GRT_E_ARG;
+    STORE_ACTIVE(&tables[isa]);
+    return GRT_OK;
+}
+
+const char *grt_isa_name(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? names[isa] : "?";
+}
+
+grt_matvec_fn grt_isa_matvec(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].matvec : 0;
+}
+
+grt_matmul_fn grt_isa_matmul(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].matmul : 0;
+}
+
+void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,
+                    const float *restrict x, size_t rows, size_t cols)
+{
+    get_active()->matvec(y, W, b, x, rows, cols);
+}
+
+void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
+                    const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
+{
+    get_active()->matmul(Y, ldy, W, b, X, ldx, rows, cols, T);
+}

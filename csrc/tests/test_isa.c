@@ -1,0 +1,189 @@
+/* Run-time ISA dispatch: for every level this CPU supports, matvec/matmul against the scalar variant
+ * at awkward sizes, matmul == matvec bit for bit within the level, and grt_stream_run == T ×
+ * grt_stream_step bit for bit with the level active; grt_isa_select rejects unknown levels. Levels the
+ * CPU lacks are skipped (reported, not failed). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grt_kernels.h"
+#include "test_util.h"
+#include "test_writer.h"
+
+static const size_t sizes[] = {1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 63, 127, 129};
+#define N_SIZES (sizeof sizes / sizeof sizes[0])
+#define REL_TOL 1e-6
+#define CAP 262144
+
+static void fill(rng *r, float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = rng_uniform(r, -1.0f, 1.0f);
+}
+
+/* Is the level usable here? Selecting it is the test (restores the previous level). */
+static int isa_available(grt_isa isa)
+{
+    grt_isa prev = grt_isa_active();
+    if (grt_isa_select(isa) != GRT_OK)
+        return 0;
+    CHECK(grt_isa_select(prev) == GRT_OK);
+    return 1;
+}
+
+static void test_api(void)
+{
+    grt_isa best = grt_isa_best(), prev = grt_isa_active();
+    CHECK((unsigned)best < GRT_ISA_COUNT);
+    CHECK(strcmp(grt_isa_name(GRT_ISA_SCALAR), "scalar") == 0);
+    CHECK(strcmp(grt_isa_name(GRT_ISA_AVX2), "avx2") == 0);
+    CHECK(strcmp(grt_isa_name((grt_isa)GRT_ISA_COUNT), "?") == 0);
+    CHECK(strcmp(grt_isa_name((grt_isa)-1), "?") == 0);
+    CHECK(grt_isa_select((grt_isa)GRT_ISA_COUNT) == GRT_E_ARG);
+    CHECK(grt_isa_select((grt_isa)99) == GRT_E_ARG);
+    CHECK(grt_isa_select((grt_isa)-1) == GRT_E_ARG);
+    CHECK(grt_isa_active() == prev); /* a rejected select changes nothing */
+    CHECK(grt_isa_select(GRT_ISA_SCALAR) == GRT_OK);
+    CHECK(grt_isa_active() == GRT_ISA_SCALAR);
+    CHECK(grt_isa_select(best) == GRT_OK);
+    CHECK(grt_isa_active() == best);
+    CHECK(grt_isa_matvec(GRT_ISA_SCALAR) == grt_matvec_f32_scalar);
+    CHECK(grt_isa_matvec((grt_isa)GRT_ISA_COUNT) == NULL);
+    if (!GRT_HAVE_AVX2)
+        CHECK(grt_isa_select(GRT_ISA_AVX2) == GRT_E_ARG);
+    CHECK(grt_isa_select(prev) == GRT_OK);
+}
+
+/* matvec of the level vs the scalar variant, and matmul == matvec within the level. */
+static void test_kernels_vs_scalar(grt_isa isa)
+{
+    static const size_t steps[] = {1, 3, 4, 9, 17};
+    grt_matvec_fn mv = grt_isa_matvec(isa);
+    grt_matmul_fn mm = grt_isa_matmul(isa);
+    rng r = {1234};
+    int close_ok = 1, exact_ok = 1;
+    CHECK(mv != NULL && mm != NULL);
+    if (!mv || !mm)
+        return;
+    for (size_t a = 0; a < N_SIZES; a++) {
+        for (size_t c = 0; c < N_SIZES; c++) {
+            size_t rows = sizes[a], cols = sizes[c];
+            float *W = malloc(rows * cols * sizeof(float)), *b = malloc(rows * sizeof(float));
+            float *x = malloc(cols * sizeof(float));
+            float *y = malloc(rows * sizeof(float)), *ys = malloc(rows * sizeof(float));
+            fill(&r, W, rows * cols);
+            fill(&r, b, rows);
+            fill(&r, x, cols);
+            mv(y, W, b, x, rows, cols);
+            grt_matvec_f32_scalar(ys, W, b, x, rows, cols);
+            for (size_t i = 0; i < rows; i++) {
+                double mag = fabs((double)b[i]);
+                for (size_t j = 0; j < cols; j++)
+                    mag += fabs((double)W[i * cols + j] * x[j]);
+                if (fabs((double)y[i] - (double)ys[i]) > REL_TOL * mag) {
+                    close_ok = 0;
+                    fprintf(stderr, "  %s matvec %zux%zu row %zu: %.9g vs scalar %.9g\n", grt_isa_name(isa),
+                            rows, cols, i, y[i], ys[i]);
+                }
+            }
+            for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+                size_t T = steps[s], ldx = cols + 3, ldy = rows + 2;
+                float *X = malloc(T * ldx * sizeof(float)), *Y = malloc(T * ldy * sizeof(float));
+                float *yt = malloc(rows * sizeof(float));
+                fill(&r, X, T * ldx);
+                memset(Y, 0x7F, T * ldy * sizeof(float));
+                mm(Y, ldy, W, b, X, ldx, rows, cols, T);
+                for (size_t t = 0; t < T; t++) {
+                    mv(yt, W, b, X + t * ldx, rows, cols);
+                    if (memcmp(yt, Y + t * ldy, rows * sizeof(float)) != 0) {
+                        exact_ok = 0;
+                        fprintf(stderr, "  %s matmul %zux%zu T=%zu step %zu differs from matvec\n",
+                                grt_isa_name(isa), rows, cols, T, t);
+                    }
+                    for (size_t k = rows; k < ldy; k++) { /* padding untouched */
+                        uint32_t bits;
+                        memcpy(&bits, Y + t * ldy + k, 4);
+                        if (bits != 0x7F7F7F7Fu)
+                            exact_ok = 0;
+                    }
+                }
+                free(X), free(Y), free(yt);
+            }
+            free(W), free(b), free(x), free(y), free(ys);
+        }
+    }
+    CHECK(close_ok);
+    CHECK(exact_ok);
+}
+
+/* A full model under the active level: run == T steps, bit for bit, at several chunk sizes. */
+static void check_model_run_equals_step(const tw_layer *layers, size_t n, uint32_t seed, size_t T)
+{
+    uint8_t *blob;
+    void *blob_mem = alloc_shifted(CAP, 0, &blob);
+    grt_model m;
+    size_t size = tw_build(blob, CAP, layers, n, NULL, 0, NULL, seed, 0.3f);
+    CHECK(size > 0);
+    CHECK(size > 0 && grt_model_load(&m, blob, size, 0, NULL) == GRT_OK);
+    if (size == 0) {
+        free(blob_mem);
+        return;
+    }
+    size_t I = m.input_size, O = m.output_size, ssize = grt_stream_size(&m);
+    float *xs = malloc(T * I * sizeof(float));
+    float *ys_step = malloc(T * O * sizeof(float)), *ys_run = malloc(T * O * sizeof(float));
+    uint8_t *mem_a, *mem_b;
+    void *ma = alloc_shifted(ssize, 0, &mem_a), *mb = alloc_shifted(ssize, 4, &mem_b);
+    rng r = {seed};
+    for (size_t i = 0; i < T * I; i++)
+        xs[i] = rng_uniform(&r, -2.0f, 2.0f);
+    grt_stream a, s;
+    CHECK(grt_stream_init(&a, &m, mem_a, ssize) == GRT_OK);
+    for (size_t t = 0; t < T; t++)
+        grt_stream_step(&a, xs + t * I, ys_step + t * O);
+    static const size_t chunks[] = {1, 5, 0 /* = T */};
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        size_t wsize = grt_run_work_size(&m, chunks[c] ? chunks[c] : T);
+        uint8_t *work;
+        void *wm = alloc_shifted(wsize, 0, &work);
+        memset(ys_run, 0xFF, T * O * sizeof(float));
+        CHECK(grt_stream_init(&s, &m, mem_b, ssize) == GRT_OK);
+        CHECK(grt_stream_run(&s, xs, T, ys_run, work, wsize) == GRT_OK);
+        CHECK(memcmp(ys_run, ys_step, T * O * sizeof(float)) == 0);
+        CHECK(memcmp(a.state, s.state, m.state_size * sizeof(float)) == 0);
+        free(wm);
+    }
+    free(ma), free(mb), free(xs), free(ys_step), free(ys_run), free(blob_mem);
+}
+
+static void test_models(void)
+{
+    static const tw_layer big[] = {
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 13, 67},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 67, 33},
+        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 33, 7},
+    };
+    static const tw_layer small[] = {
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID, 1, 1, 5},
+        {GRT_LAYER_DENSE, GRT_ACT_LINEAR, 0, 0, 5, 1},
+    };
+    check_model_run_equals_step(big, 3, 21, 40);
+    check_model_run_equals_step(small, 2, 22, 30);
+}
+
+void test_isa(void)
+{
+    grt_isa prev = grt_isa_active();
+    test_api();
+    for (unsigned k = 0; k < GRT_ISA_COUNT; k++) {
+        grt_isa isa = (grt_isa)k;
+        if (!isa_available(isa)) {
+            printf("  isa %s: not available on this CPU/build, skipped\n", grt_isa_name(isa));
+            continue;
+        }
+        test_kernels_vs_scalar(isa);
+        CHECK(grt_isa_select(isa) == GRT_OK);
+        test_models();
+    }
+    CHECK(grt_isa_select(prev) == GRT_OK);
+}

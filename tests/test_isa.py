@@ -1,0 +1,103 @@
+"""Run-time kernel dispatch: every instruction-set level the CPU supports matches torch, keeps
+run() == step() bit for bit and agrees with the scalar level; cpu_info and ISA selection."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import gru_rt
+from gru_rt import _core
+
+from .test_runtime import Stack, perturbed, torch_outputs
+
+torch = pytest.importorskip("torch")
+
+TOL = 1e-5
+AVAILABLE = gru_rt.cpu_info()["available"]
+
+
+@pytest.fixture(autouse=True)
+def restore_isa() -> Iterator[None]:
+    original = gru_rt.cpu_info()["isa"]
+    yield
+    _core._select_isa(original)
+
+
+def test_cpu_info() -> None:
+    info = gru_rt.cpu_info()
+    assert set(info) == {"isa", "best", "available"}
+    assert info["available"][0] == "scalar"
+    assert info["best"] == info["available"][-1]
+    assert info["isa"] in info["available"]
+    assert set(info["available"]) <= {"scalar", "avx2"}
+
+
+def test_select_isa_rejects_unknown_and_unsupported() -> None:
+    before = gru_rt.cpu_info()["isa"]
+    with pytest.raises(ValueError, match="unknown ISA"):
+        _core._select_isa("avx512")
+    if "avx2" not in AVAILABLE:
+        with pytest.raises(ValueError, match="not supported"):
+            _core._select_isa("avx2")
+    assert gru_rt.cpu_info()["isa"] == before
+
+
+@pytest.mark.parametrize("isa", AVAILABLE)
+def test_select_isa(isa: str) -> None:
+    _core._select_isa(isa)
+    assert gru_rt.cpu_info()["isa"] == isa
+
+
+def _import_with_env(value: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, GRU_RT_ISA=value)
+    code = "import gru_rt; print(gru_rt.cpu_info()['isa'])"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=False)
+
+
+@pytest.mark.parametrize("isa", AVAILABLE)
+def test_env_var_selects_isa(isa: str) -> None:
+    proc = _import_with_env(isa)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == isa
+
+
+def test_env_var_unknown_isa_fails_import() -> None:
+    proc = _import_with_env("sse9")
+    assert proc.returncode != 0
+    assert "GRU_RT_ISA" in proc.stderr and "unknown ISA" in proc.stderr
+
+
+CASES = [(1, 1, 1, 1), (3, 7, 2, 5), (17, 33, 3, 2), (40, 64, 2, 10), (5, 129, 1, 3)]
+
+
+def _module(i: int, h: int, layers: int, o: int) -> torch.nn.Module:
+    torch.manual_seed(i * 1000 + h)
+    return perturbed(Stack(i, h, layers, o), seed=h, scale=1.5).eval()
+
+
+@pytest.mark.parametrize("isa", AVAILABLE)
+@pytest.mark.parametrize("i,h,layers,o", CASES)
+def test_isa_matches_torch_and_scalar(isa: str, i: int, h: int, layers: int, o: int) -> None:
+    module = _module(i, h, layers, o)
+    xs = np.random.default_rng(h).standard_normal((1000, i)).astype(np.float32)
+    expected = torch_outputs(module, xs)
+    model = gru_rt.convert(module).load()
+
+    _core._select_isa("scalar")
+    scalar = model.run(xs)
+
+    _core._select_isa(isa)
+    stream = model.stream()
+    stepped = np.stack([stream.step(x) for x in xs])
+    run = model.run(xs)
+
+    assert np.max(np.abs(stepped - expected)) <= TOL
+    assert np.array_equal(run, stepped), "run() must equal step() bit for bit"
+    assert np.max(np.abs(run - scalar)) <= TOL
