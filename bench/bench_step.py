@@ -109,7 +109,8 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_name()}; "
           f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__} "
-          f"(1 thread), gru_rt {gru_rt.__version__}")
+          f"(1 thread), gru_rt {gru_rt.__version__} "
+          f"(kernels: {gru_rt.cpu_info()['isa']})")
     print(f"{'I×H':>9} | {'gru_rt step':>11} | {'GRUCell':>9} | {'ratio':>6} | "
           f"{'gru_rt run/step':>15} | {'nn.GRU/step':>11} | {'ratio':>6}")
     for size in args.sizes.split(","):
