@@ -224,8 +224,11 @@ def test_bad_sequences_are_refused_without_state_change(small, bad: object, erro
 
 
 @pytest.mark.parametrize("bad,error,words", [
+    (np.zeros(4, np.float32), ValueError, "x has shape (4,), expected (3,)"),
+    (np.zeros(0), ValueError, "x has shape (0,), expected (3,)"),
     (np.zeros((1, 3)), ValueError, "x has shape (1, 3), expected (3,)"),
     (np.float64(1.0), ValueError, "x has shape (), expected (3,)"),
+    (np.array(["a", "b", "c"]), TypeError, "dtype <U1"),
     (np.zeros(3, dtype=object), TypeError, "dtype object"),
     ([1, 2, "3"], TypeError, "dtype <U"),
     (np.zeros(3, dtype=np.complex128), TypeError, "dtype complex128"),

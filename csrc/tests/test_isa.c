@@ -8,12 +8,10 @@
 
 #include "grt_kernels.h"
 #include "test_util.h"
-#include "test_writer.h"
 
 static const size_t sizes[] = {1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 63, 127, 129};
 #define N_SIZES (sizeof sizes / sizeof sizes[0])
 #define REL_TOL 1e-6
-#define CAP 262144
 
 static void fill(rng *r, float *v, size_t n)
 {
@@ -116,61 +114,6 @@ static void test_kernels_vs_scalar(grt_isa isa)
     CHECK(exact_ok);
 }
 
-/* A full model under the active level: run == T steps, bit for bit, at several chunk sizes. */
-static void check_model_run_equals_step(const tw_layer *layers, size_t n, uint32_t seed, size_t T)
-{
-    uint8_t *blob;
-    void *blob_mem = alloc_shifted(CAP, 0, &blob);
-    grt_model m;
-    size_t size = tw_build(blob, CAP, layers, n, NULL, 0, NULL, seed, 0.3f);
-    CHECK(size > 0);
-    CHECK(size > 0 && grt_model_load(&m, blob, size, 0, NULL) == GRT_OK);
-    if (size == 0) {
-        free(blob_mem);
-        return;
-    }
-    size_t I = m.input_size, O = m.output_size, ssize = grt_stream_size(&m);
-    float *xs = malloc(T * I * sizeof(float));
-    float *ys_step = malloc(T * O * sizeof(float)), *ys_run = malloc(T * O * sizeof(float));
-    uint8_t *mem_a, *mem_b;
-    void *ma = alloc_shifted(ssize, 0, &mem_a), *mb = alloc_shifted(ssize, 4, &mem_b);
-    rng r = {seed};
-    for (size_t i = 0; i < T * I; i++)
-        xs[i] = rng_uniform(&r, -2.0f, 2.0f);
-    grt_stream a, s;
-    CHECK(grt_stream_init(&a, &m, mem_a, ssize) == GRT_OK);
-    for (size_t t = 0; t < T; t++)
-        grt_stream_step(&a, xs + t * I, ys_step + t * O);
-    static const size_t chunks[] = {1, 5, 0 /* = T */};
-    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
-        size_t wsize = grt_run_work_size(&m, chunks[c] ? chunks[c] : T);
-        uint8_t *work;
-        void *wm = alloc_shifted(wsize, 0, &work);
-        memset(ys_run, 0xFF, T * O * sizeof(float));
-        CHECK(grt_stream_init(&s, &m, mem_b, ssize) == GRT_OK);
-        CHECK(grt_stream_run(&s, xs, T, ys_run, work, wsize) == GRT_OK);
-        CHECK(memcmp(ys_run, ys_step, T * O * sizeof(float)) == 0);
-        CHECK(memcmp(a.state, s.state, m.state_size * sizeof(float)) == 0);
-        free(wm);
-    }
-    free(ma), free(mb), free(xs), free(ys_step), free(ys_run), free(blob_mem);
-}
-
-static void test_models(void)
-{
-    static const tw_layer big[] = {
-        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 13, 67},
-        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 67, 33},
-        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 33, 7},
-    };
-    static const tw_layer small[] = {
-        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID, 1, 1, 5},
-        {GRT_LAYER_DENSE, GRT_ACT_LINEAR, 0, 0, 5, 1},
-    };
-    check_model_run_equals_step(big, 3, 21, 40);
-    check_model_run_equals_step(small, 2, 22, 30);
-}
-
 void test_isa(void)
 {
     grt_isa prev = grt_isa_active();
@@ -183,7 +126,7 @@ void test_isa(void)
         }
         test_kernels_vs_scalar(isa);
         CHECK(grt_isa_select(isa) == GRT_OK);
-        test_models();
+        test_run_equals_step();
     }
     CHECK(grt_isa_select(prev) == GRT_OK);
 }

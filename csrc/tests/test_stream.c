@@ -65,7 +65,8 @@ static void check_run_equals_step(const grt_model *m, size_t T)
     free(ma), free(mb), free(xs), free(ys_step), free(ys_run);
 }
 
-static void test_run_equals_step(void)
+/* Also run by test_isa under every instruction-set level. */
+void test_run_equals_step(void)
 {
     static const tw_layer three[] = {
         {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 6, 17},

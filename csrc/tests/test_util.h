@@ -29,5 +29,6 @@ void test_isa(void);
 void test_loader(void);
 void test_stream(void);
 void test_fuzz(void);
+void test_run_equals_step(void); /* under the active instruction-set level */
 
 #endif
