@@ -1,4 +1,4 @@
-/* grt_kernels.h — f32 kernels: matrix-vector and matrix-matrix products with a fixed summation order,
+/* grt_kernels.h — f32 and q8 kernels: matrix-vector and matrix-matrix products with a fixed summation order,
  * and the GRU recurrence. Weights are row-major (weight_layout 0): row r of W starts at W + r·cols.
  *
  * Scalar summation order (the contract that makes grt_matmul_f32 bit-identical to grt_matvec_f32): each dot
@@ -9,6 +9,7 @@
 #define GRT_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gru_rt.h"
 
@@ -61,5 +62,44 @@ typedef struct grt_gru_scratch {
 /* One GRU update of h (H floats, in place) given gx = W_ih·x + b_ih (3H floats, overwritten: it
  * holds the gate pre-activations afterwards). Layer L must be a validated f32 GRU layer. */
 void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, float *restrict h, grt_gru_scratch s);
+
+/* ---- q8 (grt_kernels_q8.c; docs/QUANTIZATION.md, "q8") --------------------------------------------
+ * int8 weights with one bf16 scale code per row, f32 biases; each product's input vector is quantized
+ * to int8 on the fly (per step), the dot products are exact int32, and
+ * y[r] = b[r] + ((float)acc_r * s_r) * sx. The activations are the f32 ones (grt_math.c). Scalar code
+ * that gcc -O3 vectorizes; the integer dot product is exact, so any order gives the same result and
+ * grt_matmul_q8 equals T grt_matvec_q8 calls bit for bit. */
+
+/* The q8 row scale of a bf16 code: the float with these upper 16 bits. */
+float grt_q8_scale(uint16_t code);
+
+/* Quantize x (n floats) to xq (n int8) as the contract says; returns the vector's scale sx. */
+float grt_q8_quantize(int8_t *restrict xq, const float *restrict x, size_t n);
+
+/* y[r] = b[r] + ((float)(W[r,:]·xq) * scale(codes[r])) * sx for r < rows. */
+void grt_matvec_q8_quantized(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                             const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                             size_t cols);
+
+/* Quantize x (cols floats) into xq (scratch, cols bytes), then grt_matvec_q8_quantized. */
+void grt_matvec_q8(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                   const float *restrict b, const float *restrict x, size_t rows, size_t cols,
+                   int8_t *restrict xq);
+
+/* T steps: each X row (stride ldx) is quantized into Xq (T x cols bytes) with its scale in sx[t], then
+ * Y[t·ldy + r] as grt_matvec_q8 would give it. Y must not overlap the other arrays. */
+void grt_matmul_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, const uint16_t *restrict codes,
+                   const float *restrict b, const float *restrict X, size_t ldx, size_t rows, size_t cols,
+                   size_t T, int8_t *restrict Xq, float *restrict sx);
+
+typedef struct grt_q8_gru_scratch {
+    float *gh;  /* 3H: U·h + b_hh */
+    float *rh;  /* H: r ⊙ h (reset_after = 0) */
+    int8_t *hq; /* H: the quantized h (or rh) */
+} grt_q8_gru_scratch;
+
+/* One q8 GRU update of h (H floats, in place) given gx = W_ih·x + b_ih (3H floats, overwritten). L
+ * must be a validated q8 GRU layer. */
+void grt_gru_recur_q8(const grt_layer *L, float *restrict gx, float *restrict h, grt_q8_gru_scratch s);
 
 #endif /* GRT_KERNELS_H */

@@ -2,9 +2,11 @@
  * status and name strings; metadata access.
  *
  * The blob is hostile until proven otherwise. Checks run in the order of FORMAT.md: header, counts,
- * layout of the regions, padding, each layer, each tensor, metadata. Every field is read with explicit
- * little-endian byte reads, every region is compared with the blob size before it is read, and all
- * arithmetic on file values is uint64_t on values already bounded by earlier checks. */
+ * layout of the regions, padding, each layer, each tensor, metadata, and last the rules on values
+ * (precision mix, q15 activations, scale codes and q15 scales, the q15 scale chain). Every field is
+ * read with explicit little-endian byte reads, every region is compared with the blob size before it
+ * is read, and all arithmetic on file values is uint64_t on values already bounded by earlier checks.
+ * No floating-point operation: float tensor values are checked on their bits (`make nofloat`). */
 #include <string.h>
 
 #include "grt_internal.h"
@@ -26,7 +28,7 @@ static const char *const status_names[GRT_STATUS_COUNT] = {
     "GRT_E_LAYOUT",     "GRT_E_PADDING",      "GRT_E_LAYER_KIND",   "GRT_E_PRECISION",
     "GRT_E_ACTIVATION", "GRT_E_LAYER_FIELD",  "GRT_E_DIMS",         "GRT_E_CHAIN",
     "GRT_E_TENSOR_ROLE", "GRT_E_TENSOR_DTYPE", "GRT_E_TENSOR_SHAPE", "GRT_E_TENSOR_ALIGN",
-    "GRT_E_TENSOR_OFFSET", "GRT_E_METADATA",
+    "GRT_E_TENSOR_OFFSET", "GRT_E_METADATA", "GRT_E_TENSOR_VALUE",
 };
 
 static const char *const status_messages[GRT_STATUS_COUNT] = {
@@ -56,6 +58,7 @@ static const char *const status_messages[GRT_STATUS_COUNT] = {
     "misaligned tensor",
     "tensor offset out of place",
     "malformed metadata",
+    "a tensor value outside its allowed range",
 };
 
 const char *grt_status_name(grt_status status)
@@ -77,7 +80,9 @@ const char *grt_activation_name(unsigned code)
     return code < GRT_ACT_COUNT ? activation_names[code] : "?";
 }
 
-static const char *const role_names[GRT_ROLE_MAX + 1] = {"?", "w_ih", "w_hh", "b_ih", "b_hh"};
+static const char *const role_names[GRT_ROLE_MAX + 1] = {"?",          "w_ih",       "w_hh",
+                                                         "b_ih",       "b_hh",       "w_ih_scale",
+                                                         "w_hh_scale", "in_scale",   "out_scale"};
 
 const char *grt_role_name(unsigned role)
 {
@@ -85,8 +90,9 @@ const char *grt_role_name(unsigned role)
 }
 
 /* ---- what each (kind, precision) needs ---------------------------------------------------------
- * Adding a precision or a kind = adding a recipe here (plus its kernels). A tensor's shape is given
- * by rules over the layer's dims. */
+ * One table: for each (kind, precision) the layer's tensors in file order (ascending role), each with
+ * its dtype and its shape as rules over the layer's dims. n_tensors per layer, role order, dtype and
+ * shape checks all come from it. Adding a precision or a kind = adding a recipe here (plus kernels). */
 
 enum dim_rule { DIM_ONE, DIM_IN, DIM_OUT, DIM_3OUT };
 
@@ -99,15 +105,27 @@ typedef struct layer_recipe {
     tensor_rule tensors[GRT_ROLE_MAX];
 } layer_recipe;
 
+#define T_(role, dtype, rows, cols) {GRT_ROLE_##role, GRT_DTYPE_##dtype, DIM_##rows, DIM_##cols}
+
 static const layer_recipe recipes[] = {
     {GRT_LAYER_GRU, GRT_PREC_F32, 4,
-     {{GRT_ROLE_W_IH, GRT_DTYPE_F32, DIM_3OUT, DIM_IN},
-      {GRT_ROLE_W_HH, GRT_DTYPE_F32, DIM_3OUT, DIM_OUT},
-      {GRT_ROLE_B_IH, GRT_DTYPE_F32, DIM_3OUT, DIM_ONE},
-      {GRT_ROLE_B_HH, GRT_DTYPE_F32, DIM_3OUT, DIM_ONE}}},
-    {GRT_LAYER_DENSE, GRT_PREC_F32, 2,
-     {{GRT_ROLE_W_IH, GRT_DTYPE_F32, DIM_OUT, DIM_IN}, {GRT_ROLE_B_IH, GRT_DTYPE_F32, DIM_OUT, DIM_ONE}}},
+     {T_(W_IH, F32, 3OUT, IN), T_(W_HH, F32, 3OUT, OUT), T_(B_IH, F32, 3OUT, ONE), T_(B_HH, F32, 3OUT, ONE)}},
+    {GRT_LAYER_DENSE, GRT_PREC_F32, 2, {T_(W_IH, F32, OUT, IN), T_(B_IH, F32, OUT, ONE)}},
+    {GRT_LAYER_GRU, GRT_PREC_Q8, 6,
+     {T_(W_IH, I8, 3OUT, IN), T_(W_HH, I8, 3OUT, OUT), T_(B_IH, F32, 3OUT, ONE), T_(B_HH, F32, 3OUT, ONE),
+      T_(W_IH_SCALE, BF16, 3OUT, ONE), T_(W_HH_SCALE, BF16, 3OUT, ONE)}},
+    {GRT_LAYER_DENSE, GRT_PREC_Q8, 3,
+     {T_(W_IH, I8, OUT, IN), T_(B_IH, F32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE)}},
+    {GRT_LAYER_GRU, GRT_PREC_Q15, 8,
+     {T_(W_IH, I8, 3OUT, IN), T_(W_HH, I8, 3OUT, OUT), T_(B_IH, I32, 3OUT, ONE), T_(B_HH, I32, 3OUT, ONE),
+      T_(W_IH_SCALE, BF16, 3OUT, ONE), T_(W_HH_SCALE, BF16, 3OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
+      T_(OUT_SCALE, F32, OUT, ONE)}},
+    {GRT_LAYER_DENSE, GRT_PREC_Q15, 5,
+     {T_(W_IH, I8, OUT, IN), T_(B_IH, I32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
+      T_(OUT_SCALE, F32, OUT, ONE)}},
 };
+
+#undef T_
 
 static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
 {
@@ -132,6 +150,7 @@ static uint64_t dtype_size(unsigned dtype)
     switch (dtype) {
     case GRT_DTYPE_I8: return 1;
     case GRT_DTYPE_I16: return 2;
+    case GRT_DTYPE_BF16: return 2;
     default: return 4; /* f32, i32 */
     }
 }
@@ -357,7 +376,7 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     uint32_t first = grt_rd_u32(e + L_FIRST_TENSOR);
     if (first != *next_tensor)
         return fail_values(ld, GRT_E_CHAIN, "layer.first_tensor", i, first, *next_tensor);
-    *next_tensor += n_tensors; /* <= 32 layers x 4 tensors: no overflow */
+    *next_tensor += n_tensors; /* <= 32 layers x 8 tensors: no overflow */
 
     L->kind = e[L_KIND];
     L->precision = e[L_PRECISION];
@@ -496,6 +515,113 @@ static grt_status check_metadata(loader *ld, grt_model *m)
     return GRT_OK;
 }
 
+/* ---- values ------------------------------------------------------------------------------------
+ * Rules on the contents of a structurally valid file (docs/QUANTIZATION.md), on integer bits only:
+ *   - a model with a q15 layer has only q15 layers (GRT_E_PRECISION, layer.precision);
+ *   - a q15 GRU's candidate activation is tanh (GRT_E_ACTIVATION, layer.activation);
+ *   - bf16 row-scale codes: q8 sign 0 and exponent != 255; q15 code 0, or sign 0 and
+ *     72 <= exponent <= 134 (GRT_E_TENSOR_VALUE, tensor.value);
+ *   - q15 in_scale/out_scale: sign 0, exponent 1..254 (positive, finite, normal); out_scale exactly
+ *     2^-15 (0x38000000) for a GRU and for a Dense sigmoid/tanh/softmax/hard sigmoid output
+ *     (GRT_E_TENSOR_VALUE, tensor.value);
+ *   - q15 layer l > 0: in_scale equals layer l-1's out_scale bit for bit (GRT_E_CHAIN, tensor.in_scale).
+ * A value failure reports the tensor index, actual = the offending code/bits and expected = the nearest
+ * allowed one in the sense "sign cleared, exponent field clamped into its range, mantissa kept" (0 for
+ * a q15 code whose magnitude bits are 0; 0x38000000 where 2^-15 is required). */
+
+#define Q15_UNIT_BITS 0x38000000u /* 2^-15 as float32 bits */
+
+/* The nearest allowed bf16 code (see above); equal to the code iff it is allowed. */
+static uint16_t nearest_scale_code(unsigned precision, uint16_t code)
+{
+    unsigned mag = code & 0x7FFFu, e = mag >> 7, mant = mag & 127u;
+    if (precision == GRT_PREC_Q8)
+        return (uint16_t)(e == 255u ? (254u << 7) | mant : mag);
+    if (mag == 0)
+        return 0;
+    e = e < 72u ? 72u : e > 134u ? 134u : e;
+    return (uint16_t)((e << 7) | mant);
+}
+
+/* The nearest positive normal float32 (bits); equal to bits iff they are one. */
+static uint32_t nearest_q15_scale(uint32_t bits)
+{
+    uint32_t e = (bits >> 23) & 255u, mant = bits & 0x7FFFFFu;
+    e = e < 1u ? 1u : e > 254u ? 254u : e;
+    return (e << 23) | mant;
+}
+
+/* Must this layer's out_scale be 2^-15 (Q15 outputs)? */
+static int q15_unit_output(const grt_layer *L)
+{
+    switch (L->kind == GRT_LAYER_GRU ? GRT_ACT_TANH : L->activation) {
+    case GRT_ACT_SIGMOID:
+    case GRT_ACT_TANH:
+    case GRT_ACT_SOFTMAX:
+    case GRT_ACT_HARD_SIGMOID:
+    case GRT_ACT_HARD_SIGMOID_K2: return 1;
+    default: return 0; /* linear, relu: output units of their own */
+    }
+}
+
+/* Tensor k (rule, data p) of layer L: its values against the rules above. */
+static grt_status check_tensor_values(loader *ld, const grt_layer *L, const tensor_rule *rule,
+                                      const uint8_t *p, uint32_t k)
+{
+    uint64_t n = dim_value(rule->rows, L) * dim_value(rule->cols, L);
+    if (rule->dtype == GRT_DTYPE_BF16) {
+        for (uint64_t e = 0; e < n; e++) {
+            uint16_t code = grt_rd_u16(p + 2 * e), want = nearest_scale_code(L->precision, code);
+            if (code != want)
+                return fail_values(ld, GRT_E_TENSOR_VALUE, "tensor.value", k, code, want);
+        }
+    } else if (L->precision == GRT_PREC_Q15 &&
+               (rule->role == GRT_ROLE_IN_SCALE || rule->role == GRT_ROLE_OUT_SCALE)) {
+        int unit = rule->role == GRT_ROLE_OUT_SCALE && q15_unit_output(L);
+        for (uint64_t e = 0; e < n; e++) {
+            uint32_t bits = grt_rd_u32(p + 4 * e), want = unit ? Q15_UNIT_BITS : nearest_q15_scale(bits);
+            if (bits != want)
+                return fail_values(ld, GRT_E_TENSOR_VALUE, "tensor.value", k, bits, want);
+        }
+    }
+    return GRT_OK;
+}
+
+static grt_status check_values(loader *ld, grt_model *m)
+{
+    grt_status st;
+    int any_q15 = 0;
+    for (uint32_t i = 0; i < m->n_layers; i++)
+        any_q15 |= m->layers[i].precision == GRT_PREC_Q15;
+    for (uint32_t i = 0; any_q15 && i < m->n_layers; i++)
+        if (m->layers[i].precision != GRT_PREC_Q15)
+            return fail_values(ld, GRT_E_PRECISION, "layer.precision", i, m->layers[i].precision,
+                               GRT_PREC_Q15);
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        const grt_layer *L = &m->layers[i];
+        const layer_recipe *recipe = find_recipe(L->kind, L->precision);
+        if (L->precision == GRT_PREC_Q15 && L->kind == GRT_LAYER_GRU && L->activation != GRT_ACT_TANH)
+            return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, L->activation, GRT_ACT_TANH);
+        uint32_t in_scale_index = 0;
+        for (uint32_t j = 0; j < L->n_tensors; j++) {
+            const tensor_rule *rule = &recipe->tensors[j];
+            if (rule->role == GRT_ROLE_IN_SCALE)
+                in_scale_index = L->first_tensor + j;
+            if ((st = check_tensor_values(ld, L, rule, L->tensor[rule->role], L->first_tensor + j)))
+                return st;
+        }
+        if (L->precision == GRT_PREC_Q15 && i > 0) {
+            const uint8_t *in = L->tensor[GRT_ROLE_IN_SCALE];
+            const uint8_t *prev = m->layers[i - 1].tensor[GRT_ROLE_OUT_SCALE];
+            for (uint32_t e = 0; e < L->input_size; e++) /* == layer i-1's output_size */
+                if (grt_rd_u32(in + 4 * e) != grt_rd_u32(prev + 4 * e))
+                    return fail_values(ld, GRT_E_CHAIN, "tensor.in_scale", in_scale_index,
+                                       grt_rd_u32(in + 4 * e), grt_rd_u32(prev + 4 * e));
+        }
+    }
+    return GRT_OK;
+}
+
 /* ---- the model ---------------------------------------------------------------------------------- */
 
 /* Sizes the stream needs, from the validated layers. */
@@ -517,6 +643,7 @@ static void fill_model_sizes(grt_model *m)
     m->state_size = state;
     m->max_width = width;
     m->max_gates = gates;
+    m->q15 = m->layers[0].precision == GRT_PREC_Q15; /* then every layer is (check_values) */
 }
 
 static grt_status load_checked(loader *ld, grt_model *m, unsigned flags)
@@ -545,7 +672,7 @@ static grt_status load_checked(loader *ld, grt_model *m, unsigned flags)
             return st;
     if (next_tensor != m->n_tensors)
         return fail_values(ld, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, m->n_tensors, next_tensor);
-    if ((st = check_tensors(ld, m)) || (st = check_metadata(ld, m)))
+    if ((st = check_tensors(ld, m)) || (st = check_metadata(ld, m)) || (st = check_values(ld, m)))
         return st;
 
     m->blob = ld->blob;

@@ -8,10 +8,15 @@
  *   - the grt_model struct, filled by grt_model_load();
  *   - each stream's memory: grt_stream_size() bytes, float-aligned, handed to grt_stream_init(); it
  *     holds the hidden state of every GRU layer plus per-step scratch;
- *   - the work buffer of grt_stream_run(): grt_run_work_size() bytes.
+ *   - the work buffer of grt_stream_run()/grt_stream_run_q15(): grt_run_work_size() bytes.
  * Threads: a loaded grt_model is read-only, so any number of threads may share it, each with its own
  * grt_stream. One stream must not be used by two threads at once.
- * Numbers: inputs and outputs are float32 vectors; NaN/Inf inputs propagate, they are not checked.
+ * Precisions (docs/QUANTIZATION.md): f32, q8 (int8 weights, float activations; f32 and q8 layers may
+ * mix) and q15 (integer-only from input to output; every layer q15). The float API works for all
+ * three; a q15 model converts at its boundary (grt_q15_quantize_input / grt_q15_dequantize_output)
+ * around the integer step, which is also callable directly (grt_stream_step_q15/grt_stream_run_q15).
+ * Numbers: float inputs and outputs are float32 vectors; for f32 and q8 layers NaN/Inf inputs
+ * propagate, they are not checked; a q15 model's boundary saturates them (NaN counts as 0).
  * Errors: every function that can fail returns a grt_status; functions that cannot fail return void.
  */
 #ifndef GRU_RT_H
@@ -25,7 +30,7 @@ extern "C" {
 #endif
 
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
-#define GRT_VERSION_MINOR 0 /* ... and writes (minor) */
+#define GRT_VERSION_MINOR 1 /* ... and writes (minor): 1.1 adds q8 and q15 */
 
 #define GRT_HEADER_SIZE 64
 #define GRT_LAYER_ENTRY_SIZE 32
@@ -65,6 +70,7 @@ typedef enum grt_status {
     GRT_E_TENSOR_ALIGN,  /* tensor offset not a multiple of 64 */
     GRT_E_TENSOR_OFFSET, /* tensor overlaps, leaves a hole, or runs past the data section */
     GRT_E_METADATA,      /* malformed metadata */
+    GRT_E_TENSOR_VALUE,  /* a tensor value outside its allowed range (scale codes, q15 scales) */
     GRT_STATUS_COUNT
 } grt_status;
 
@@ -88,10 +94,20 @@ typedef enum grt_role {
     GRT_ROLE_W_HH = 2, /* GRU: 3H x H */
     GRT_ROLE_B_IH = 3, /* GRU: 3H; Dense: O */
     GRT_ROLE_B_HH = 4, /* GRU: 3H */
-    GRT_ROLE_MAX = 4
+    GRT_ROLE_W_IH_SCALE = 5, /* q8/q15: bf16 code per row of w_ih */
+    GRT_ROLE_W_HH_SCALE = 6, /* q8/q15 GRU: bf16 code per row of w_hh */
+    GRT_ROLE_IN_SCALE = 7,   /* q15: f32 real value of one input unit, per input feature */
+    GRT_ROLE_OUT_SCALE = 8,  /* q15: f32 real value of one output unit, per output */
+    GRT_ROLE_MAX = 8
 } grt_role;
 
-typedef enum grt_dtype { GRT_DTYPE_F32 = 0, GRT_DTYPE_I8 = 1, GRT_DTYPE_I16 = 2, GRT_DTYPE_I32 = 3 } grt_dtype;
+typedef enum grt_dtype {
+    GRT_DTYPE_F32 = 0,
+    GRT_DTYPE_I8 = 1,
+    GRT_DTYPE_I16 = 2,
+    GRT_DTYPE_I32 = 3,
+    GRT_DTYPE_BF16 = 4 /* the upper 16 bits of an IEEE float32 */
+} grt_dtype;
 
 /* Load flags. */
 #define GRT_LOAD_SKIP_CHECKSUM 1u /* trust the payload (e.g. flash already verified); structure is still checked */
@@ -119,7 +135,7 @@ typedef struct grt_layer {
     uint32_t output_size;    /* GRU: hidden size H */
     uint32_t first_tensor;
     uint32_t n_tensors;
-    size_t state_offset;     /* GRU: offset in floats of its hidden state inside a stream's state */
+    size_t state_offset;     /* GRU: offset in elements of its hidden state inside a stream's state */
     const void *tensor[GRT_ROLE_MAX + 1];
 } grt_layer;
 
@@ -134,20 +150,23 @@ typedef struct grt_model {
     uint32_t n_tensors;
     uint32_t input_size;      /* layer 0 input_size */
     uint32_t output_size;     /* last layer output_size */
-    size_t state_size;        /* floats of hidden state: sum of GRU hidden sizes */
+    size_t state_size;        /* elements of hidden state (sum of GRU hidden sizes): float for f32/q8
+                                 models, int16_t (Q15) for q15 models */
     size_t max_width;         /* largest input/output size of any layer */
     size_t max_gates;         /* largest 3H of any GRU layer (0 if none) */
     uint32_t meta_count;
     const uint8_t *meta;      /* first metadata entry (after the count) */
     uint32_t meta_size;       /* bytes of the entries (meta_size - 4) */
     grt_layer layers[GRT_MAX_LAYERS];
+    uint8_t q15;              /* 1 when the model is integer-only (every layer q15), else 0 */
 } grt_model;
 
 /* One live sequence: pointers into caller memory. Fill with grt_stream_init(). */
 typedef struct grt_stream {
     const grt_model *model;
-    float *state;   /* model->state_size floats: the GRU hidden states, layer by layer */
-    float *scratch; /* per-step working memory */
+    void *state;   /* model->state_size elements (float, or int16_t when model->q15): the GRU hidden
+                      states, layer by layer */
+    void *scratch; /* per-step working memory */
 } grt_stream;
 
 /* Static names: "GRT_E_MAGIC" and a short sentence ("bad magic number"). Never NULL. */
@@ -170,20 +189,26 @@ grt_status grt_model_load(grt_model *model, const void *blob, size_t size, unsig
 grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key, uint32_t *key_len,
                           const char **value, uint32_t *value_len);
 
-/* Bytes of caller memory one stream needs (state + scratch). */
+/* Bytes of caller memory one stream needs (state + scratch), for any precision; a multiple of 64.
+ * 0 for a NULL or unloaded model. */
 size_t grt_stream_size(const grt_model *model);
 
-/* Bind a stream to a model and caller memory (>= grt_stream_size bytes, float-aligned); state zeroed. */
+/* Bind a stream to a model and caller memory (>= grt_stream_size bytes, float-aligned); state zeroed.
+ * GRT_E_ARG for NULLs or an unloaded model, GRT_E_BUFFER if mem is too small or not float-aligned. */
 grt_status grt_stream_init(grt_stream *stream, const grt_model *model, void *mem, size_t mem_size);
 
-/* Zero every hidden state. */
+/* Zero every hidden state (float or int16). NULL or an unbound stream: nothing happens. */
 void grt_stream_reset(grt_stream *stream);
 
-/* One time step: x has model->input_size floats, y receives model->output_size floats. x and y may
- * not overlap the stream's memory. No allocation, cannot fail. */
+/* One time step, any precision: x has model->input_size floats, y receives model->output_size floats.
+ * x and y may be the same array but may not overlap the stream's memory. For a q15 model this is
+ * exactly grt_q15_quantize_input -> grt_stream_step_q15 -> grt_q15_dequantize_output. No allocation,
+ * cannot fail (NULL arguments are ignored). */
 void grt_stream_step(grt_stream *stream, const float *x, float *y);
 
-/* Work buffer bytes grt_stream_run needs to process up to chunk_steps steps per pass. */
+/* Work buffer bytes grt_stream_run (and grt_stream_run_q15) needs to process up to chunk_steps steps
+ * per pass, for any precision; a multiple of 64, saturating instead of wrapping. 0 for a NULL or
+ * unloaded model or chunk_steps 0. */
 size_t grt_run_work_size(const grt_model *model, size_t chunk_steps);
 
 /*
@@ -191,10 +216,40 @@ size_t grt_run_work_size(const grt_model *model, size_t chunk_steps);
  * (row-major). The sequence is processed in chunks of as many steps as work (work_size bytes,
  * float-aligned) holds: per chunk, each layer's input projections for all steps are one matrix
  * product, then the recurrence runs. Results are identical, bit for bit, to T calls of
- * grt_stream_step. The state is left after the last step. GRT_E_BUFFER if work holds < 1 step.
+ * grt_stream_step, for every precision (a q15 model converts each step at its boundary). The state is
+ * left after the last step. GRT_E_ARG for NULL stream/xs/ys/work (T = 0 is GRT_OK), GRT_E_BUFFER if
+ * work is not float-aligned or holds < 1 step.
  */
 grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
                           size_t work_size);
+
+/*
+ * q15 integer pipeline (model->q15 == 1 only). Units: every int16 value is in the unit of the layer
+ * that produces or consumes it: x[k] is x_real[k] / in_scale[k] of layer 0, y[j] is y_real[j] /
+ * out_scale[j] of the last layer (Q15 for GRU outputs and Dense sigmoid/tanh/softmax outputs).
+ *
+ * grt_stream_step_q15: one step, x has input_size int16, y receives output_size int16 (x and y may be
+ * the same array; neither may overlap the stream's memory). GRT_E_ARG if stream, its model, x or y is
+ * NULL; GRT_E_PRECISION if the model is not q15 (nothing changes).
+ *
+ * grt_stream_run_q15: T steps, xs is T x input_size, ys receives T x output_size (row-major), in
+ * chunks of as many steps as work (work_size bytes from grt_run_work_size, float-aligned) holds;
+ * bit-identical to T calls of grt_stream_step_q15. Errors as grt_stream_run (GRT_E_ARG,
+ * GRT_E_BUFFER; T = 0 is GRT_OK and touches nothing), plus GRT_E_PRECISION if the model is not q15.
+ */
+grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y);
+grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, int16_t *ys, void *work,
+                              size_t work_size);
+
+/*
+ * The float boundary of a q15 model (docs/QUANTIZATION.md), for integer pipelines that convert
+ * elsewhere. quantize: xq[k] = round_away(clamp(x[k] / in_scale[k], -32767, 32767)), NaN -> 0, for
+ * the model's input_size features (layer 0's in_scale). dequantize: y[j] = (float)yq[j] *
+ * out_scale[j] for the last layer's output_size outputs. Nothing is written if the model is NULL or
+ * not q15 or a pointer is NULL. Cannot fail.
+ */
+void grt_q15_quantize_input(const grt_model *model, const float *x, int16_t *xq);
+void grt_q15_dequantize_output(const grt_model *model, const int16_t *yq, float *y);
 
 /*
  * Instruction-set levels of the f32 kernels, chosen at run time. A scalar level always exists; the

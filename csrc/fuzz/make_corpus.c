@@ -57,8 +57,8 @@ typedef struct valid_spec {
     int with_meta;
 } valid_spec;
 
-#define GRU(act, gate, ra, i, o) {GRT_LAYER_GRU, act, gate, ra, i, o}
-#define DENSE(act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o}
+#define GRU(act, gate, ra, i, o) {GRT_LAYER_GRU, act, gate, ra, i, o, GRT_PREC_F32}
+#define DENSE(act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o, GRT_PREC_F32}
 
 static const valid_spec VALID[] = {
     {"valid-gru-tanh-sigmoid-ra1.grt", {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4)}, 1, 0},
@@ -293,7 +293,7 @@ int main(int argc, char **argv)
     /* consistent-but-invalid files a byte patch cannot make (writer options) */
     {
         static const tw_layer L[] = {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 2, 2)};
-        tw_options o1 = {1, 0, 0}, o2 = {0, 3, 0}, o3 = {0, 0, 64};
+        tw_options o1 = {1, 0, 0, TW_FILL_RANDOM}, o2 = {0, 3, 0, TW_FILL_RANDOM}, o3 = {0, 0, 64, TW_FILL_RANDOM};
         size_t n = tw_build(buf, CAP, L, 1, META, 1, &o1, 3, 0.5f);
         expect("bad-extra-tensor-entry.grt", buf, n, 0, GRT_E_TENSOR_COUNT);
         write_file("bad-extra-tensor-entry.grt", buf, n);

@@ -52,10 +52,10 @@ static size_t mutate(rng *r, uint8_t *b, size_t n, size_t cap, size_t tables_end
 void test_fuzz(void)
 {
     static const tw_layer layers[] = {
-        {GRT_LAYER_DENSE, GRT_ACT_RELU, 0, 0, 3, 4},
-        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5},
-        {GRT_LAYER_GRU, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 5, 3},
-        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 3, 2},
+        {GRT_LAYER_DENSE, GRT_ACT_RELU, 0, 0, 3, 4, GRT_PREC_F32},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5, GRT_PREC_F32},
+        {GRT_LAYER_GRU, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 5, 3, GRT_PREC_F32},
+        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 3, 2, GRT_PREC_F32},
     };
     static const tw_meta meta[] = {{"source.framework", "numpy"}, {"k", ""}, {"tool.name", "gru_rt"}};
     uint8_t *base, *scratch;

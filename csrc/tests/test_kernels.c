@@ -133,7 +133,7 @@ static void ref_gru_step(const grt_layer *L, const float *x, double *h)
 static double gru_max_error(unsigned reset_after, unsigned act, unsigned gate, uint32_t H)
 {
     enum { I = 5, STEPS = 200 };
-    tw_layer spec = {GRT_LAYER_GRU, (uint8_t)act, (uint8_t)gate, (uint8_t)reset_after, I, H};
+    tw_layer spec = {GRT_LAYER_GRU, (uint8_t)act, (uint8_t)gate, (uint8_t)reset_after, I, H, GRT_PREC_F32};
     uint8_t *blob;
     void *base = alloc_shifted(200000, 0, &blob);
     /* Weights ~ 1/sqrt(H): a contracting recurrence, so rounding differences do not grow chaotically. */

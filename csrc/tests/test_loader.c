@@ -13,8 +13,8 @@
  * Layout: tensor table 128, metadata 320 (56 bytes, then 8 padding bytes), data 384; tensors at
  * 0, 128, 256, 320, 384, 448 (relative), data_size 512. */
 static const tw_layer base_layers[] = {
-    {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 2, 3},
-    {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 3, 2},
+    {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 2, 3, GRT_PREC_F32},
+    {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 3, 2, GRT_PREC_F32},
 };
 static const tw_meta base_meta[] = {{"source.framework", "numpy"}, {"tool.name", "gru_rt"}};
 
@@ -108,7 +108,7 @@ static void test_valid(void)
     grt_diag d;
     CHECK(grt_model_load(&m, g_base, g_size, 0, &d) == GRT_OK);
     CHECK(d.status == GRT_OK && d.index == -1 && d.field != NULL);
-    CHECK(m.blob == g_base && m.size == g_size && m.version_major == 1 && m.version_minor == 0);
+    CHECK(m.blob == g_base && m.size == g_size && m.version_major == 1 && m.version_minor == GRT_VERSION_MINOR);
     CHECK(m.checksum == tw_get_u32(g_base, 20) && m.checksum_verified == 1);
     CHECK(m.n_layers == 2 && m.n_tensors == 6 && m.input_size == 2 && m.output_size == 2);
     CHECK(m.state_size == 3 && m.max_width == 3 && m.max_gates == 9);
@@ -167,7 +167,14 @@ static void test_valid(void)
     CHECK(strcmp(grt_activation_name(GRT_ACT_HARD_SIGMOID_K2), "hard_sigmoid_k2") == 0);
     CHECK(strcmp(grt_activation_name(7), "?") == 0);
     CHECK(strcmp(grt_role_name(GRT_ROLE_B_HH), "b_hh") == 0 && strcmp(grt_role_name(0), "?") == 0 &&
-          strcmp(grt_role_name(5), "?") == 0);
+          strcmp(grt_role_name(9), "?") == 0);
+    CHECK(strcmp(grt_role_name(GRT_ROLE_W_IH_SCALE), "w_ih_scale") == 0 &&
+          strcmp(grt_role_name(GRT_ROLE_W_HH_SCALE), "w_hh_scale") == 0 &&
+          strcmp(grt_role_name(GRT_ROLE_IN_SCALE), "in_scale") == 0 &&
+          strcmp(grt_role_name(GRT_ROLE_OUT_SCALE), "out_scale") == 0);
+    CHECK(strcmp(grt_status_name(GRT_E_TENSOR_VALUE), "GRT_E_TENSOR_VALUE") == 0 &&
+          strcmp(grt_status_message(GRT_E_TENSOR_VALUE), "a tensor value outside its allowed range") == 0);
+    CHECK(GRT_E_TENSOR_VALUE + 1 == GRT_STATUS_COUNT && GRT_E_TENSOR_VALUE == GRT_E_METADATA + 1);
 }
 
 /* ---- arguments, header ---------------------------------------------------------------------------- */
@@ -242,7 +249,7 @@ static void test_counts_and_layout(void)
     EXPECT_V(patch32(32, 257), g_size, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, 257, 256);
 
     /* n_tensors not the sum of the layers' counts (an extra, consistent, table entry). */
-    tw_options extra = {1, 0, 0};
+    tw_options extra = {1, 0, 0, TW_FILL_RANDOM};
     uint8_t *b = g_work;
     size_t n = build(b, base_layers, 2, base_meta, 2, &extra);
     EXPECT_V(b, n, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, 7, 6);
@@ -291,7 +298,7 @@ static void test_counts_and_layout(void)
     EXPECT_V(b, g_size, GRT_E_LAYOUT, "header.data_offset", -1, g_size + 64, g_size);
 
     /* A data section longer than the tensors (consistent header): data_size vs last tensor end. */
-    tw_options more = {0, 0, 64};
+    tw_options more = {0, 0, 64, TW_FILL_RANDOM};
     b = g_work;
     n = build(b, base_layers, 2, base_meta, 2, &more);
     EXPECT_V(b, n, GRT_E_LAYOUT, "header.data_size", -1, 576, 512);
@@ -310,8 +317,11 @@ static void test_layers(void)
     EXPECT_V(patch8(tw_layer_field(0, 0), 7), g_size, GRT_E_LAYER_KIND, "layer.kind", 0, 7, 1);
     EXPECT_V(patch8(tw_layer_field(1, 0), 0), g_size, GRT_E_LAYER_KIND, "layer.kind", 1, 0, 1);
 
-    EXPECT_V(patch8(tw_layer_field(0, 1), 1), g_size, GRT_E_PRECISION, "layer.precision", 0, 1, 0);
-    EXPECT_V(patch8(tw_layer_field(0, 1), 2), g_size, GRT_E_PRECISION, "layer.precision", 0, 2, 0);
+    EXPECT_V(patch8(tw_layer_field(0, 1), 3), g_size, GRT_E_PRECISION, "layer.precision", 0, 3, 0);
+    /* q8/q15 exist now: an f32 layer relabelled as one has the wrong tensor count for its recipe. */
+    EXPECT_V(patch8(tw_layer_field(0, 1), 1), g_size, GRT_E_TENSOR_COUNT, "layer.n_tensors", 0, 4, 6);
+    EXPECT_V(patch8(tw_layer_field(0, 1), 2), g_size, GRT_E_TENSOR_COUNT, "layer.n_tensors", 0, 4, 8);
+    EXPECT_V(patch8(tw_layer_field(1, 1), 1), g_size, GRT_E_TENSOR_COUNT, "layer.n_tensors", 1, 2, 3);
     EXPECT_V(patch8(tw_layer_field(1, 1), 99), g_size, GRT_E_PRECISION, "layer.precision", 1, 99, 0);
 
     /* GRU activation: softmax, sigmoid, linear, unknown; gate: tanh, relu, linear, unknown. */
@@ -422,7 +432,7 @@ static void test_metadata(void)
     n = build(b, base_layers, 2, prefix, 3, NULL);
     grt_model m;
     CHECK(grt_model_load(&m, b, n, 0, NULL) == GRT_OK && m.meta_count == 3);
-    tw_options trailing = {0, 3, 0};
+    tw_options trailing = {0, 3, 0, TW_FILL_RANDOM};
     n = build(b, base_layers, 2, base_meta, 2, &trailing);
     EXPECT_V(b, n, GRT_E_METADATA, "meta.size", -1, 56, 59);
 }

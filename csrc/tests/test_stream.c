@@ -69,17 +69,17 @@ static void check_run_equals_step(const grt_model *m, size_t T)
 void test_run_equals_step(void)
 {
     static const tw_layer three[] = {
-        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 6, 17},
-        {GRT_LAYER_GRU, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 17, 9},
-        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 9, 5},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 6, 17, GRT_PREC_F32},
+        {GRT_LAYER_GRU, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 17, 9, GRT_PREC_F32},
+        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 9, 5, GRT_PREC_F32},
     };
     static const tw_layer mixed[] = {
-        {GRT_LAYER_DENSE, GRT_ACT_TANH, 0, 0, 4, 33},
-        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID_K2, 0, 33, 8},
-        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 40},
-        {GRT_LAYER_DENSE, GRT_ACT_SIGMOID, 0, 0, 40, 3},
+        {GRT_LAYER_DENSE, GRT_ACT_TANH, 0, 0, 4, 33, GRT_PREC_F32},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID_K2, 0, 33, 8, GRT_PREC_F32},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 40, GRT_PREC_F32},
+        {GRT_LAYER_DENSE, GRT_ACT_SIGMOID, 0, 0, 40, 3, GRT_PREC_F32},
     };
-    static const tw_layer dense_only[] = {{GRT_LAYER_DENSE, GRT_ACT_RELU, 0, 0, 7, 3}};
+    static const tw_layer dense_only[] = {{GRT_LAYER_DENSE, GRT_ACT_RELU, 0, 0, 7, 3, GRT_PREC_F32}};
     fixture f;
     CHECK(fixture_load(&f, three, 3, 11, 0.4f));
     check_run_equals_step(&f.m, 50);
@@ -96,8 +96,8 @@ void test_run_equals_step(void)
 
 static void test_sizes_and_errors(void)
 {
-    static const tw_layer one[] = {{GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 5},
-                                   {GRT_LAYER_DENSE, GRT_ACT_LINEAR, 0, 0, 5, 2}};
+    static const tw_layer one[] = {{GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 5, GRT_PREC_F32},
+                                   {GRT_LAYER_DENSE, GRT_ACT_LINEAR, 0, 0, 5, 2, GRT_PREC_F32}};
     fixture f;
     CHECK(fixture_load(&f, one, 2, 5, 0.5f));
     const grt_model *m = &f.m;
@@ -127,7 +127,7 @@ static void test_sizes_and_errors(void)
     CHECK(grt_stream_init(&s, m, mem, ssize) == GRT_OK);
     int zeroed = 1;
     for (size_t i = 0; i < m->state_size; i++)
-        zeroed &= s.state[i] == 0.0f;
+        zeroed &= ((const float *)s.state)[i] == 0.0f;
     CHECK(zeroed);
 
     /* Reset: state back to zero, and the next output equals a fresh stream's. */
@@ -137,7 +137,7 @@ static void test_sizes_and_errors(void)
     grt_stream_reset(&s);
     zeroed = 1;
     for (size_t i = 0; i < m->state_size; i++)
-        zeroed &= s.state[i] == 0.0f;
+        zeroed &= ((const float *)s.state)[i] == 0.0f;
     CHECK(zeroed);
     grt_stream_step(&s, x, y1);
     CHECK(memcmp(y0, y1, sizeof y0) == 0);

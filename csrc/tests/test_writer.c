@@ -1,5 +1,7 @@
 #include "test_writer.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gru_rt.h"
@@ -20,6 +22,11 @@ void tw_put_u32(uint8_t *buf, size_t off, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
         buf[off + (size_t)i] = (uint8_t)(v >> (8 * i));
+}
+
+uint16_t tw_get_u16(const uint8_t *buf, size_t off)
+{
+    return (uint16_t)(buf[off] | (buf[off + 1] << 8));
 }
 
 uint32_t tw_get_u32(const uint8_t *buf, size_t off)
@@ -44,42 +51,283 @@ size_t tw_tensor_field(const uint8_t *buf, uint32_t k, size_t field)
     return tw_get_u32(buf, 40) + 32 * (size_t)k + field;
 }
 
+size_t tw_tensor_data(const uint8_t *buf, uint32_t k)
+{
+    return tw_get_u32(buf, 52) + tw_get_u32(buf, tw_tensor_field(buf, k, 16));
+}
+
+uint32_t tw_f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+float tw_bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+uint16_t tw_bf16_up(float f)
+{
+    uint32_t u = tw_f32_bits(f);
+    if (u & 0xFFFFu)
+        u = (u + 0x10000u) & 0xFFFF0000u;
+    return (uint16_t)(u >> 16);
+}
+
 static size_t round64(size_t v)
 {
     return (v + 63) / 64 * 64;
 }
 
 typedef struct tw_tensor {
-    uint8_t role;
+    uint8_t role, dtype;
     uint32_t layer, rows, cols;
 } tw_tensor;
 
-/* The tensors of the layers, in file order; returns their count. */
+static size_t dtype_size(uint8_t dtype)
+{
+    return dtype == GRT_DTYPE_I8 ? 1 : dtype == GRT_DTYPE_I16 || dtype == GRT_DTYPE_BF16 ? 2 : 4;
+}
+
+#define MAX_TENSORS (8 * GRT_MAX_LAYERS)
+
+/* The tensors of the layers, in file order (the loader's recipes); returns their count. */
 static size_t list_tensors(const tw_layer *layers, size_t n_layers, tw_tensor *t)
 {
     size_t k = 0;
     for (size_t i = 0; i < n_layers; i++) {
         const tw_layer *L = &layers[i];
-        uint32_t li = (uint32_t)i;
-        if (L->kind == GRT_LAYER_GRU) {
-            t[k++] = (tw_tensor){GRT_ROLE_W_IH, li, 3 * L->out, L->in};
-            t[k++] = (tw_tensor){GRT_ROLE_W_HH, li, 3 * L->out, L->out};
-            t[k++] = (tw_tensor){GRT_ROLE_B_IH, li, 3 * L->out, 1};
-            t[k++] = (tw_tensor){GRT_ROLE_B_HH, li, 3 * L->out, 1};
-        } else {
-            t[k++] = (tw_tensor){GRT_ROLE_W_IH, li, L->out, L->in};
-            t[k++] = (tw_tensor){GRT_ROLE_B_IH, li, L->out, 1};
+        uint32_t li = (uint32_t)i, I = L->in, R = L->kind == GRT_LAYER_GRU ? 3 * L->out : L->out;
+        int gru = L->kind == GRT_LAYER_GRU;
+        uint8_t wt = L->prec == GRT_PREC_Q8 || L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I8 : GRT_DTYPE_F32;
+        uint8_t bt = L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I32 : GRT_DTYPE_F32;
+        t[k++] = (tw_tensor){GRT_ROLE_W_IH, wt, li, R, I};
+        if (gru)
+            t[k++] = (tw_tensor){GRT_ROLE_W_HH, wt, li, R, L->out};
+        t[k++] = (tw_tensor){GRT_ROLE_B_IH, bt, li, R, 1};
+        if (gru)
+            t[k++] = (tw_tensor){GRT_ROLE_B_HH, bt, li, R, 1};
+        if (wt == GRT_DTYPE_I8) {
+            t[k++] = (tw_tensor){GRT_ROLE_W_IH_SCALE, GRT_DTYPE_BF16, li, R, 1};
+            if (gru)
+                t[k++] = (tw_tensor){GRT_ROLE_W_HH_SCALE, GRT_DTYPE_BF16, li, R, 1};
+        }
+        if (L->prec == GRT_PREC_Q15) {
+            t[k++] = (tw_tensor){GRT_ROLE_IN_SCALE, GRT_DTYPE_F32, li, I, 1};
+            t[k++] = (tw_tensor){GRT_ROLE_OUT_SCALE, GRT_DTYPE_F32, li, L->out, 1};
         }
     }
     return k;
+}
+
+/* ---- content ------------------------------------------------------------------------------------ */
+
+typedef struct writer {
+    uint8_t *buf;
+    size_t data_offset;
+    const size_t *offsets; /* per tensor, relative to data_offset */
+    size_t k;              /* next tensor */
+    rng r;
+    float scale;
+    uint32_t fill;
+    float *chain; /* q15: the previous layer's out_scale (GRT_MAX_DIM floats) */
+} writer;
+
+static uint8_t *next_data(writer *w)
+{
+    return w->buf + w->data_offset + w->offsets[w->k++];
+}
+
+static float *random_floats(writer *w, size_t n)
+{
+    float *v = malloc((n ? n : 1) * sizeof(float));
+    for (size_t j = 0; j < n; j++)
+        v[j] = rng_uniform(&w->r, -w->scale, w->scale);
+    return v;
+}
+
+static void put_floats(uint8_t *p, const float *v, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        tw_put_u32(p, 4 * j, tw_f32_bits(v[j]));
+}
+
+static uint32_t pick(writer *w, const uint32_t *choices, size_t n)
+{
+    return choices[rng_u32(&w->r) % n];
+}
+
+static int8_t extreme_weight(writer *w)
+{
+    static const uint32_t c[] = {(uint32_t)-128, (uint32_t)-127, 127, 127};
+    return (int8_t)(int32_t)pick(w, c, 4);
+}
+
+/* q8: per row s = max|W|/127 rounded up to bf16, Wq = round(W / s). */
+static void q8_matrix(writer *w, const float *W, size_t rows, size_t cols, uint8_t *wq, uint8_t *codes)
+{
+    static const uint32_t extreme_codes[] = {0x7F7F, 0x0001, 0, 0x3F80, 0x7F7F};
+    for (size_t j = 0; j < rows; j++) {
+        float mx = 0.0f;
+        for (size_t k = 0; k < cols; k++)
+            mx = fabsf(W[j * cols + k]) > mx ? fabsf(W[j * cols + k]) : mx;
+        uint16_t code = mx > 0.0f ? tw_bf16_up(mx / 127.0f) : 0;
+        if (w->fill == TW_FILL_EXTREME)
+            code = (uint16_t)pick(w, extreme_codes, 5);
+        float s = tw_bits_f32((uint32_t)code << 16);
+        tw_put_u16(codes, 2 * j, code);
+        for (size_t k = 0; k < cols; k++) {
+            double q = s > 0.0f ? rint((double)W[j * cols + k] / s) : 0.0;
+            q = q > 127 ? 127 : q < -127 ? -127 : q;
+            wq[j * cols + k] = (uint8_t)(int8_t)q;
+            if (w->fill == TW_FILL_EXTREME)
+                wq[j * cols + k] = (uint8_t)extreme_weight(w);
+        }
+    }
+}
+
+static void q8_biases(writer *w, const float *b, size_t n, uint8_t *p)
+{
+    static const uint32_t extreme[] = {0x7F61B1E6u /* 3e38 */, 0xFF61B1E6u, 0};
+    for (size_t j = 0; j < n; j++)
+        tw_put_u32(p, 4 * j, w->fill == TW_FILL_EXTREME ? pick(w, extreme, 3) : tw_f32_bits(b[j]));
+}
+
+static void write_q8_layer(writer *w, const tw_layer *L)
+{
+    int gru = L->kind == GRT_LAYER_GRU;
+    size_t I = L->in, H = L->out, R = gru ? 3 * H : H;
+    float *Wf = random_floats(w, R * I), *Uf = gru ? random_floats(w, R * H) : NULL;
+    float *bi = random_floats(w, R), *bh = gru ? random_floats(w, R) : NULL;
+    uint8_t *pw = next_data(w), *pu = gru ? next_data(w) : NULL;
+    uint8_t *pbi = next_data(w), *pbh = gru ? next_data(w) : NULL;
+    uint8_t *pws = next_data(w), *pus = gru ? next_data(w) : NULL;
+    q8_matrix(w, Wf, R, I, pw, pws);
+    q8_biases(w, bi, R, pbi);
+    if (gru) {
+        q8_matrix(w, Uf, R, H, pu, pus);
+        q8_biases(w, bh, R, pbh);
+    }
+    free(Wf), free(Uf), free(bi), free(bh);
+}
+
+/* q15 (the quantizer of docs/QUANTIZATION.md): W' = W·diag(colscale); per row s = max|W'|/127,
+ * multiplier m = s·target (target 2^16 for Q16 rows, 1/out_scale for Dense linear/relu) rounded up to
+ * bf16; s = m/target, Wq = round(W'/s). A multiplier below 2^-55 gives a zero row; one above 255 is
+ * clamped (the tests' weights never need that). */
+static void q15_matrix(writer *w, const float *W, size_t rows, size_t cols, const float *colscale,
+                       const double *target, uint8_t *wq, uint8_t *codes)
+{
+    static const uint32_t extreme_codes[] = {0x437F, 0x437F, 0x437F, 0x4300, 0x2400, 0x247F, 0};
+    for (size_t j = 0; j < rows; j++) {
+        double mx = 0.0;
+        for (size_t k = 0; k < cols; k++)
+            mx = fmax(mx, fabs((double)W[j * cols + k] * colscale[k]));
+        double m = mx / 127.0 * target[j];
+        uint16_t code = 0;
+        if (m >= ldexp(1.0, -55)) {
+            float mf = (float)m;
+            if ((double)mf < m)
+                mf = nextafterf(mf, INFINITY);
+            code = tw_bf16_up(mf);
+            if (((code >> 7) & 255) > 134)
+                code = 0x437F;
+        }
+        if (w->fill == TW_FILL_EXTREME)
+            code = (uint16_t)pick(w, extreme_codes, 7);
+        tw_put_u16(codes, 2 * j, code);
+        double mult = code ? ldexp(128.0 + (code & 127), -(134 - ((code >> 7) & 255))) : 0.0;
+        double s = mult / target[j];
+        for (size_t k = 0; k < cols; k++) {
+            double q = s > 0 ? rint((double)W[j * cols + k] * colscale[k] / s) : 0.0;
+            q = q > 127 ? 127 : q < -127 ? -127 : q;
+            wq[j * cols + k] = (uint8_t)(int8_t)q;
+            if (w->fill == TW_FILL_EXTREME)
+                wq[j * cols + k] = (uint8_t)extreme_weight(w);
+        }
+    }
+}
+
+static void q15_biases(writer *w, const float *b, const double *target, size_t n, uint8_t *p)
+{
+    static const uint32_t extreme[] = {0x80000000u, 0x7FFFFFFFu, 0x7FFFFFFFu, 0, 0xFFFFFFFFu};
+    for (size_t j = 0; j < n; j++) {
+        double q = rint((double)b[j] * target[j]);
+        q = q > 2147483647.0 ? 2147483647.0 : q < -2147483648.0 ? -2147483648.0 : q;
+        uint32_t v = (uint32_t)(int32_t)q;
+        tw_put_u32(p, 4 * j, w->fill == TW_FILL_EXTREME ? pick(w, extreme, 5) : v);
+    }
+}
+
+/* An extreme but valid q15 scale: the smallest normal, the largest finite, or 1. */
+static float extreme_scale(writer *w)
+{
+    static const uint32_t c[] = {0x00800000u, 0x7F7FFFFFu, 0x3F800000u};
+    return tw_bits_f32(pick(w, c, 3));
+}
+
+static void write_q15_layer(writer *w, const tw_layer *L, int first)
+{
+    int gru = L->kind == GRT_LAYER_GRU;
+    int unit = gru || (L->act != GRT_ACT_LINEAR && L->act != GRT_ACT_RELU);
+    size_t I = L->in, H = L->out, R = gru ? 3 * H : H;
+    float *Wf = random_floats(w, R * I), *Uf = gru ? random_floats(w, R * H) : NULL;
+    float *bi = random_floats(w, R), *bh = gru ? random_floats(w, R) : NULL;
+    float *in_scale = malloc(I * sizeof(float)), *out_scale = malloc(H * sizeof(float));
+    float *u_scale = malloc(H * sizeof(float));
+    double *target = malloc(R * sizeof(double));
+    for (size_t k = 0; k < I; k++) {
+        if (!first)
+            in_scale[k] = w->chain[k];
+        else
+            in_scale[k] = w->fill == TW_FILL_EXTREME ? extreme_scale(w) : (float)((2 + k % 3) * 1.25 / 32767);
+    }
+    for (size_t j = 0; j < H; j++) {
+        out_scale[j] = unit ? 0x1p-15f : w->fill == TW_FILL_EXTREME ? extreme_scale(w) : (float)(10.0 / 32767);
+        u_scale[j] = 0x1p-15f;
+    }
+    for (size_t j = 0; j < R; j++)
+        target[j] = unit ? 65536.0 : 1.0 / out_scale[j];
+
+    uint8_t *pw = next_data(w), *pu = gru ? next_data(w) : NULL;
+    uint8_t *pbi = next_data(w), *pbh = gru ? next_data(w) : NULL;
+    uint8_t *pws = next_data(w), *pus = gru ? next_data(w) : NULL;
+    uint8_t *pin = next_data(w), *pout = next_data(w);
+    q15_matrix(w, Wf, R, I, in_scale, target, pw, pws);
+    q15_biases(w, bi, target, R, pbi);
+    if (gru) {
+        q15_matrix(w, Uf, R, H, u_scale, target, pu, pus);
+        q15_biases(w, bh, target, R, pbh);
+    }
+    put_floats(pin, in_scale, I);
+    put_floats(pout, out_scale, H);
+    memcpy(w->chain, out_scale, H * sizeof(float));
+    free(Wf), free(Uf), free(bi), free(bh), free(in_scale), free(out_scale), free(u_scale), free(target);
+}
+
+static void write_f32_layer(writer *w, const tw_layer *L, size_t n_tensors)
+{
+    for (size_t t = 0; t < n_tensors; t++) {
+        size_t k = w->k;
+        uint8_t *e = w->buf + tw_get_u32(w->buf, 40) + 32 * k;
+        size_t n = (size_t)tw_get_u32(e, 8) * tw_get_u32(e, 12);
+        float *v = random_floats(w, n);
+        put_floats(next_data(w), v, n);
+        free(v);
+    }
+    (void)L;
 }
 
 size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layers, const tw_meta *meta,
                 size_t n_meta, const tw_options *opt, uint32_t seed, float scale)
 {
     static const uint8_t magic[8] = {0x89, 'G', 'R', 'T', 0x0D, 0x0A, 0x1A, 0x0A};
-    tw_options none = {0, 0, 0};
-    tw_tensor tensors[4 * GRT_MAX_LAYERS];
+    tw_options none = {0, 0, 0, TW_FILL_RANDOM};
+    tw_tensor tensors[MAX_TENSORS];
     if (opt == NULL)
         opt = &none;
     if (n_layers > GRT_MAX_LAYERS)
@@ -92,10 +340,10 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
     for (size_t i = 0; i < n_meta; i++)
         meta_size += 8 + strlen(meta[i].key) + strlen(meta[i].value);
     size_t data_offset = round64(meta_offset + meta_size);
-    size_t end = 0, offsets[4 * GRT_MAX_LAYERS];
+    size_t end = 0, offsets[MAX_TENSORS];
     for (size_t k = 0; k < n_real; k++) {
         offsets[k] = round64(end);
-        end = offsets[k] + 4 * (size_t)tensors[k].rows * tensors[k].cols;
+        end = offsets[k] + dtype_size(tensors[k].dtype) * tensors[k].rows * tensors[k].cols;
     }
     size_t data_size = round64(end) + opt->extra_data_bytes;
     size_t file_size = data_offset + data_size;
@@ -117,38 +365,53 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
     tw_put_u32(buf, 52, (uint32_t)data_offset);
     tw_put_u32(buf, 56, (uint32_t)data_size);
 
+    uint32_t counts[GRT_MAX_LAYERS] = {0};
+    for (size_t k = 0; k < n_real; k++)
+        counts[tensors[k].layer]++;
     uint32_t first = 0;
     for (size_t i = 0; i < n_layers; i++) {
         uint8_t *e = buf + 64 + 32 * i;
-        uint32_t count = layers[i].kind == GRT_LAYER_GRU ? 4 : 2;
         e[0] = layers[i].kind;
+        e[1] = layers[i].prec;
         e[2] = layers[i].act;
         e[3] = layers[i].gate;
         e[4] = layers[i].reset_after;
         tw_put_u32(e, 8, layers[i].in);
         tw_put_u32(e, 12, layers[i].out);
         tw_put_u32(e, 16, first);
-        tw_put_u32(e, 20, count);
-        first += count;
+        tw_put_u32(e, 20, counts[i]);
+        first += counts[i];
     }
 
-    rng r = {0x9E3779B97F4A7C15ULL ^ seed};
     for (size_t k = 0; k < n_real; k++) {
         uint8_t *e = buf + tensor_table + 32 * k;
         e[0] = tensors[k].role;
+        e[1] = tensors[k].dtype;
         tw_put_u32(e, 4, tensors[k].layer);
         tw_put_u32(e, 8, tensors[k].rows);
         tw_put_u32(e, 12, tensors[k].cols);
         tw_put_u32(e, 16, (uint32_t)offsets[k]);
-        tw_put_u32(e, 20, 4 * tensors[k].rows * tensors[k].cols);
-        size_t n = (size_t)tensors[k].rows * tensors[k].cols;
-        for (size_t j = 0; j < n; j++) {
-            float f = rng_uniform(&r, -scale, scale);
-            uint32_t u;
-            memcpy(&u, &f, 4);
-            tw_put_u32(buf, data_offset + offsets[k] + 4 * j, u);
-        }
+        tw_put_u32(e, 20, (uint32_t)(dtype_size(tensors[k].dtype) * tensors[k].rows * tensors[k].cols));
     }
+
+    writer w;
+    w.buf = buf;
+    w.data_offset = data_offset;
+    w.offsets = offsets;
+    w.k = 0;
+    w.r.s = 0x9E3779B97F4A7C15ULL ^ seed;
+    w.scale = scale;
+    w.fill = opt->fill;
+    w.chain = calloc(GRT_MAX_DIM, sizeof(float));
+    for (size_t i = 0; i < n_layers; i++) {
+        if (layers[i].prec == GRT_PREC_Q8)
+            write_q8_layer(&w, &layers[i]);
+        else if (layers[i].prec == GRT_PREC_Q15)
+            write_q15_layer(&w, &layers[i], i == 0);
+        else
+            write_f32_layer(&w, &layers[i], counts[i]);
+    }
+    free(w.chain);
 
     uint8_t *m = buf + meta_offset;
     tw_put_u32(m, 0, (uint32_t)n_meta);

@@ -1,5 +1,7 @@
 /* test_writer.h — a minimal .grt writer for the C tests (docs/FORMAT.md), so the tests need no Python.
- * Options make deliberately broken-but-consistent files for checks that a byte patch cannot reach. */
+ * Options make deliberately broken-but-consistent files for checks that a byte patch cannot reach.
+ * q8 and q15 layers get the tensors of their recipe with valid content made by a small quantizer
+ * (docs/QUANTIZATION.md) from the same random float weights an f32 layer would get. */
 #ifndef TEST_WRITER_H
 #define TEST_WRITER_H
 
@@ -9,16 +11,26 @@
 typedef struct tw_layer {
     uint8_t kind, act, gate, reset_after;
     uint32_t in, out;
+    uint8_t prec; /* grt_precision: GRT_PREC_F32 (0), GRT_PREC_Q8, GRT_PREC_Q15 */
 } tw_layer;
 
 typedef struct tw_meta {
     const char *key, *value;
 } tw_meta;
 
+enum tw_fill {
+    TW_FILL_RANDOM = 0,  /* random weights, quantized validly */
+    TW_FILL_EXTREME = 1, /* q8/q15 layers: extreme but loadable values (weights in {-128, -127, 127},
+                            q15 biases INT32_MIN/MAX, multipliers sh = 0 M = 255 and sh = 62, q8 scales
+                            up to the largest finite bf16, q15 scales from the smallest normal to the
+                            largest finite float); f32 layers stay random */
+};
+
 typedef struct tw_options {
     uint32_t extra_tensor_entries; /* zero entries appended to the tensor table (counted in header) */
     uint32_t extra_meta_bytes;     /* zero bytes after the metadata entries (counted in meta_size) */
     uint32_t extra_data_bytes;     /* zero bytes after the data (counted in data_size) */
+    uint32_t fill;                 /* enum tw_fill */
 } tw_options;
 
 /* Writes the file into buf (capacity cap); returns its size, or 0 if cap is too small. Weights are
@@ -29,11 +41,19 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
 void tw_put_u8(uint8_t *buf, size_t off, uint8_t v);
 void tw_put_u16(uint8_t *buf, size_t off, uint16_t v);
 void tw_put_u32(uint8_t *buf, size_t off, uint32_t v);
+uint16_t tw_get_u16(const uint8_t *buf, size_t off);
 uint32_t tw_get_u32(const uint8_t *buf, size_t off);
 void tw_fix_crc(uint8_t *buf, size_t size);
 
 /* Byte offset of a field of layer i / tensor k (field offsets from FORMAT.md). */
 size_t tw_layer_field(uint32_t i, size_t field);
 size_t tw_tensor_field(const uint8_t *buf, uint32_t k, size_t field);
+/* Byte offset of tensor k's data in the file. */
+size_t tw_tensor_data(const uint8_t *buf, uint32_t k);
+
+/* float32 <-> bits; the bf16 code of a positive float rounded up (the quantizer's rule). */
+uint32_t tw_f32_bits(float f);
+float tw_bits_f32(uint32_t u);
+uint16_t tw_bf16_up(float f);
 
 #endif

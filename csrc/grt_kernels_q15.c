@@ -1,0 +1,245 @@
+/* grt_kernels_q15.c — the q15 integer step (docs/QUANTIZATION.md, "q15"): table activations,
+ * requantized int8 x int16 products, the GRU and Dense layers, softmax, and the layer loop of a chunk.
+ *
+ * No floating-point type or operation anywhere in this file (`make nofloat` proves it by compiling it
+ * with -mgeneral-regs-only). No undefined behaviour for any loaded model and any int16 input: every
+ * sum is bounded (see the comments) and no negative value is ever shifted right (grt_q15_rshr). */
+#include <string.h>
+
+#include "grt_q15.h"
+
+/* ---- activations ------------------------------------------------------------------------------ */
+
+static inline uint32_t abs_u32(int32_t v)
+{
+    return v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+}
+
+/* T[i] + ((T[i+1] - T[i]) * f + 2^(bits-1)) >> bits, for a non-decreasing table: all non-negative. */
+static inline int32_t interp_up(const uint16_t *T, uint32_t i, uint32_t f, unsigned bits)
+{
+    uint32_t d = (uint32_t)T[i + 1] - T[i];
+    return (int32_t)(T[i] + ((d * f + (1u << (bits - 1))) >> bits));
+}
+
+int32_t grt_q15_sigmoid(int32_t v)
+{
+    uint32_t a = abs_u32(v), i = a >> 11, f = a & 2047u;
+    int32_t s = i >= 512u ? GRT_Q15_ONE : interp_up(GRT_Q15_SIGMOID, i, f, 11);
+    return v >= 0 ? s : GRT_Q15_ONE - s;
+}
+
+int32_t grt_q15_tanh(int32_t v)
+{
+    uint32_t a = abs_u32(v), i = a >> 10, f = a & 1023u;
+    int32_t t = i >= 512u ? GRT_Q15_ONE : interp_up(GRT_Q15_TANH, i, f, 10);
+    return v >= 0 ? t : -t;
+}
+
+int32_t grt_q15_exp_neg(uint32_t a)
+{
+    uint32_t i = a >> 10, f = a & 1023u;
+    if (i >= 1024u)
+        return 0;
+    uint32_t d = (uint32_t)GRT_Q15_EXP[i] - GRT_Q15_EXP[i + 1]; /* non-increasing table */
+    return (int32_t)(GRT_Q15_EXP[i] - ((d * f + 512u) >> 10));
+}
+
+static inline int32_t clamp_q15_unit(int64_t v)
+{
+    return v < 0 ? 0 : v > GRT_Q15_ONE ? GRT_Q15_ONE : (int32_t)v;
+}
+
+int32_t grt_q15_hard_sigmoid(int32_t v)
+{
+    return clamp_q15_unit(grt_q15_rshr((int64_t)v * 5461, 16) + 16384); /* |v·5461| < 2^44 */
+}
+
+int32_t grt_q15_hard_sigmoid_k2(int32_t v)
+{
+    return clamp_q15_unit(grt_q15_rshr((int64_t)v * 6554, 16) + 16384);
+}
+
+int32_t grt_q15_gate(unsigned act, int32_t v)
+{
+    switch (act) {
+    case GRT_ACT_HARD_SIGMOID: return grt_q15_hard_sigmoid(v);
+    case GRT_ACT_HARD_SIGMOID_K2: return grt_q15_hard_sigmoid_k2(v);
+    default: return grt_q15_sigmoid(v);
+    }
+}
+
+/* ---- products ----------------------------------------------------------------------------------- */
+
+/* sum_k w[k]·x[k], exact. |w·x| <= 128·32768 = 2^22 even for a -128 weight, so an int32 block sum of
+ * GRT_Q15_BLOCK = 256 products stays within 2^30; the blocks add up in int64 (|acc| <= 2^36). The
+ * block length is not observable: the sum is exact. */
+static inline int64_t dot_q15(const int8_t *restrict w, const int16_t *restrict x, size_t n)
+{
+    int64_t acc = 0;
+    for (size_t j0 = 0; j0 < n; j0 += GRT_Q15_BLOCK) {
+        size_t len = n - j0 < GRT_Q15_BLOCK ? n - j0 : GRT_Q15_BLOCK;
+        const int8_t *restrict wb = w + j0;
+        const int16_t *restrict xb = x + j0;
+        int32_t s = 0;
+        for (size_t k = 0; k < len; k++)
+            s += (int32_t)wb[k] * (int32_t)xb[k];
+        acc += s;
+    }
+    return acc;
+}
+
+/* sat32(RSHR(acc·M, sh) + b): |acc·M| < 2^36·2^8 = 2^44, plus |b| < 2^31: int64 throughout. */
+static inline int32_t requant(int64_t acc, uint16_t code, int32_t b)
+{
+    grt_q15_mult m = grt_q15_decode(code);
+    return grt_q15_sat32(grt_q15_rshr(acc * m.M, m.sh) + b);
+}
+
+void grt_q15_matvec(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                    const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++)
+        y[r] = requant(dot_q15(W + r * cols, x, cols), codes[r], b[r]);
+}
+
+#define STEP_BLOCK 8 /* steps per weight-row pass, as in the f32 matmul (cache reuse only) */
+
+void grt_q15_matmul(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
+                    const uint16_t *restrict codes, const int32_t *restrict b, const int16_t *restrict X,
+                    size_t ldx, size_t rows, size_t cols, size_t T)
+{
+    for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
+        size_t t1 = T - t0 < STEP_BLOCK ? T : t0 + STEP_BLOCK;
+        for (size_t r = 0; r < rows; r++) {
+            const int8_t *w = W + r * cols;
+            for (size_t t = t0; t < t1; t++)
+                Y[t * ldy + r] = requant(dot_q15(w, X + t * ldx, cols), codes[r], b[r]);
+        }
+    }
+}
+
+/* ---- layers ------------------------------------------------------------------------------------- */
+
+/*
+ * Gate blocks of 3H: r = [0,H), z = [H,2H), n = [2H,3H). gi holds g(W_ih, b_ih; x) and receives the
+ * gate values in place. Bounds: gi, gh in [-(2^31-1), 2^31-1]; r, z in [0, 32768]; n in
+ * [-32768, 32768]; |r·gh| < 2^46; |z·(h - n)| <= 2^15·2^16 = 2^31: all in int64.
+ */
+void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
+                       grt_q15_gru_scratch s)
+{
+    const size_t H = L->output_size;
+    const int8_t *U = (const int8_t *)L->tensor[GRT_ROLE_W_HH];
+    const uint16_t *uc = (const uint16_t *)L->tensor[GRT_ROLE_W_HH_SCALE];
+    const int32_t *bh = (const int32_t *)L->tensor[GRT_ROLE_B_HH];
+    int32_t *restrict gh = s.gh;
+    int32_t *restrict rz = gi;
+    int32_t *restrict n = gi + 2 * H;
+
+    grt_q15_matvec(gh, U, uc, bh, h, L->reset_after ? 3 * H : 2 * H, H);
+    for (size_t i = 0; i < 2 * H; i++)
+        rz[i] = grt_q15_gate(L->gate_activation, grt_q15_sat32((int64_t)rz[i] + gh[i]));
+    if (L->reset_after) {
+        for (size_t i = 0; i < H; i++)
+            n[i] = grt_q15_tanh(
+                grt_q15_sat32((int64_t)n[i] + grt_q15_rshr((int64_t)rz[i] * gh[2 * H + i], 15)));
+    } else {
+        int16_t *restrict rh = s.rh;
+        for (size_t i = 0; i < H; i++)
+            rh[i] = grt_q15_sat16(grt_q15_rshr((int64_t)rz[i] * h[i], 15));
+        grt_q15_matvec(gh + 2 * H, U + 2 * H * H, uc + 2 * H, bh + 2 * H, rh, H, H);
+        for (size_t i = 0; i < H; i++)
+            n[i] = grt_q15_tanh(grt_q15_sat32((int64_t)n[i] + gh[2 * H + i]));
+    }
+    const int32_t *z = rz + H;
+    for (size_t i = 0; i < H; i++)
+        h[i] = grt_q15_sat16((int64_t)n[i] + grt_q15_rshr((int64_t)z[i] * ((int64_t)h[i] - n[i]), 15));
+}
+
+static inline int16_t min_q15(int32_t v)
+{
+    return (int16_t)(v > 32767 ? 32767 : v); /* v >= -32768 for every activation */
+}
+
+/* mx = max g; e_j = exp(-min(mx - g_j, 2^31 - 1)); S = sum e_j >= 32768 (e = 32768 at the max), at most
+ * 16384·32768 = 2^29; y_j = min((e_j·32768 + S/2) / S, 32767). e_j is computed twice (cheap, exact). */
+static void softmax_q15(const int32_t *restrict g, int16_t *restrict y, size_t O)
+{
+    int32_t mx = g[0];
+    for (size_t j = 1; j < O; j++)
+        mx = g[j] > mx ? g[j] : mx;
+    uint64_t S = 0;
+    for (size_t j = 0; j < O; j++) {
+        int64_t d = (int64_t)mx - g[j];
+        S += (uint64_t)grt_q15_exp_neg((uint32_t)(d > GRT_Q15_SAT32 ? GRT_Q15_SAT32 : d));
+    }
+    for (size_t j = 0; j < O; j++) {
+        int64_t d = (int64_t)mx - g[j];
+        uint64_t e = (uint64_t)grt_q15_exp_neg((uint32_t)(d > GRT_Q15_SAT32 ? GRT_Q15_SAT32 : d));
+        uint64_t q = (e * 32768u + S / 2u) / S;
+        y[j] = (int16_t)(q > 32767u ? 32767u : q);
+    }
+}
+
+void grt_q15_dense_out(unsigned act, const int32_t *restrict g, int16_t *restrict y, size_t O)
+{
+    switch (act) {
+    case GRT_ACT_RELU:
+        for (size_t j = 0; j < O; j++)
+            y[j] = grt_q15_sat16(g[j] > 0 ? g[j] : 0);
+        break;
+    case GRT_ACT_SIGMOID:
+        for (size_t j = 0; j < O; j++)
+            y[j] = min_q15(grt_q15_sigmoid(g[j]));
+        break;
+    case GRT_ACT_TANH:
+        for (size_t j = 0; j < O; j++)
+            y[j] = min_q15(grt_q15_tanh(g[j]));
+        break;
+    case GRT_ACT_HARD_SIGMOID:
+        for (size_t j = 0; j < O; j++)
+            y[j] = min_q15(grt_q15_hard_sigmoid(g[j]));
+        break;
+    case GRT_ACT_HARD_SIGMOID_K2:
+        for (size_t j = 0; j < O; j++)
+            y[j] = min_q15(grt_q15_hard_sigmoid_k2(g[j]));
+        break;
+    case GRT_ACT_SOFTMAX:
+        softmax_q15(g, y, O);
+        break;
+    default: /* linear */
+        for (size_t j = 0; j < O; j++)
+            y[j] = grt_q15_sat16(g[j]);
+        break;
+    }
+}
+
+const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, const int16_t *xs, size_t c,
+                                 grt_q15_chunk_mem mem)
+{
+    const int16_t *in = xs;
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        const grt_layer *L = &m->layers[l];
+        int16_t *out = mem.seq[l & 1];
+        size_t I = L->input_size, O = L->output_size;
+        size_t rows = L->kind == GRT_LAYER_GRU ? 3 * O : O;
+        /* The whole chunk's input projection first: it consumes `in` (even when it is mem.seq[1])
+         * before anything writes `out`. */
+        grt_q15_matmul(mem.proj, rows, (const int8_t *)L->tensor[GRT_ROLE_W_IH],
+                       (const uint16_t *)L->tensor[GRT_ROLE_W_IH_SCALE],
+                       (const int32_t *)L->tensor[GRT_ROLE_B_IH], in, I, rows, I, c);
+        if (L->kind == GRT_LAYER_GRU) {
+            int16_t *h = state + L->state_offset;
+            for (size_t t = 0; t < c; t++) {
+                grt_q15_gru_recur(L, mem.proj + t * rows, h, mem.gru);
+                memcpy(out + t * O, h, O * sizeof(int16_t));
+            }
+        } else {
+            for (size_t t = 0; t < c; t++)
+                grt_q15_dense_out(L->activation, mem.proj + t * rows, out + t * O, O);
+        }
+        in = out;
+    }
+    return in;
+}

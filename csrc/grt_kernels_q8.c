@@ -1,0 +1,158 @@
+/* grt_kernels_q8.c — the q8 kernels (docs/QUANTIZATION.md, "q8"): per-step input quantization, exact
+ * int8 x int8 -> int32 dot products, the float rescale, and the q8 GRU recurrence with the f32
+ * activations of grt_math.c.
+ *
+ * Every float operation is the contract's, in its order (IEEE single, -ffp-contract=off: no FMA):
+ *   m = max|x_k| (NaN if any x_k is NaN);  m > 0: inv = 127/m, sx = m/127;  else inv = 0, sx = m
+ *   xq_k = round_away(clamp(x_k·inv, -127, 127)), NaN -> 0
+ *   y_j = b_j + ((float)acc_j · s_j) · sx
+ * Plain loops over restrict pointers: gcc -O3 vectorizes the int8 dot product (the sum is exact, so
+ * the order the vector code uses cannot change it). */
+#include <string.h>
+
+#include "grt_kernels.h"
+#include "grt_math.h"
+
+static inline uint32_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float bits_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+float grt_q8_scale(uint16_t code)
+{
+    return bits_float((uint32_t)code << 16);
+}
+
+/* max|x_k| on the bits: for sign-cleared floats the unsigned order is the numeric order, and every
+ * NaN is above +inf, so a NaN anywhere makes the maximum a NaN. */
+static inline float abs_max(const float *restrict x, size_t n)
+{
+    uint32_t mb = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t u = float_bits(x[k]) & 0x7FFFFFFFu;
+        mb = u > mb ? u : mb;
+    }
+    return bits_float(mb);
+}
+
+/* round_away(clamp(p, -127, 127)), NaN -> 0. The clamp comparisons leave a NaN unchanged. */
+static inline int8_t quantize_one(float p)
+{
+    p = p > 127.0f ? 127.0f : p;
+    p = p < -127.0f ? -127.0f : p;
+    p = p == p ? p : 0.0f;
+    int32_t t = (int32_t)p; /* truncates; |p| <= 127 */
+    float d = p - (float)t; /* exact */
+    return (int8_t)(t + (d >= 0.5f) - (d <= -0.5f));
+}
+
+float grt_q8_quantize(int8_t *restrict xq, const float *restrict x, size_t n)
+{
+    float m = abs_max(x, n);
+    float inv = 0.0f, sx = m; /* m = 0 or NaN */
+    if (m > 0.0f) {
+        inv = 127.0f / m;
+        sx = m / 127.0f;
+    }
+    for (size_t k = 0; k < n; k++)
+        xq[k] = quantize_one(x[k] * inv);
+    return sx;
+}
+
+/* Exact: |w·x| <= 128·127 < 2^14, cols <= 16384 = 2^14, so |acc| < 2^28. */
+static inline int32_t dot_i8(const int8_t *restrict w, const int8_t *restrict x, size_t n)
+{
+    int32_t acc = 0;
+    for (size_t k = 0; k < n; k++)
+        acc += (int32_t)w[k] * (int32_t)x[k];
+    return acc;
+}
+
+static inline float rescale(int32_t acc, uint16_t code, float b, float sx)
+{
+    return b + ((float)acc * grt_q8_scale(code)) * sx;
+}
+
+void grt_matvec_q8_quantized(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                             const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                             size_t cols)
+{
+    for (size_t r = 0; r < rows; r++)
+        y[r] = rescale(dot_i8(W + r * cols, xq, cols), codes[r], b[r], sx);
+}
+
+void grt_matvec_q8(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                   const float *restrict b, const float *restrict x, size_t rows, size_t cols,
+                   int8_t *restrict xq)
+{
+    float sx = grt_q8_quantize(xq, x, cols);
+    grt_matvec_q8_quantized(y, W, codes, b, xq, sx, rows, cols);
+}
+
+#define STEP_BLOCK 8 /* steps per weight-row pass (cache reuse only: results do not depend on it) */
+
+void grt_matmul_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, const uint16_t *restrict codes,
+                   const float *restrict b, const float *restrict X, size_t ldx, size_t rows, size_t cols,
+                   size_t T, int8_t *restrict Xq, float *restrict sx)
+{
+    for (size_t t = 0; t < T; t++)
+        sx[t] = grt_q8_quantize(Xq + t * cols, X + t * ldx, cols);
+    for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
+        size_t t1 = T - t0 < STEP_BLOCK ? T : t0 + STEP_BLOCK;
+        for (size_t r = 0; r < rows; r++) {
+            const int8_t *w = W + r * cols;
+            for (size_t t = t0; t < t1; t++)
+                Y[t * ldy + r] = rescale(dot_i8(w, Xq + t * cols, cols), codes[r], b[r], sx[t]);
+        }
+    }
+}
+
+/* a[i] += b[i] */
+static void add_f32(float *restrict a, const float *restrict b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] += b[i];
+}
+
+/* The f32 recurrence (grt_kernels_f32.c) with q8 products: h is quantized once for the rows it
+ * multiplies (all 3H, or r and z when reset_after = 0), r ⊙ h on its own for the n rows. */
+void grt_gru_recur_q8(const grt_layer *L, float *restrict gx, float *restrict h, grt_q8_gru_scratch s)
+{
+    const size_t H = L->output_size;
+    const int8_t *U = (const int8_t *)L->tensor[GRT_ROLE_W_HH];
+    const uint16_t *uc = (const uint16_t *)L->tensor[GRT_ROLE_W_HH_SCALE];
+    const float *bh = (const float *)L->tensor[GRT_ROLE_B_HH];
+    float *restrict gh = s.gh;
+    float *restrict rz = gx;
+    float *restrict n = gx + 2 * H;
+
+    if (L->reset_after) {
+        grt_matvec_q8(gh, U, uc, bh, h, 3 * H, H, s.hq);
+        add_f32(rz, gh, 2 * H);
+        grt_act_apply(L->gate_activation, rz, 2 * H);
+        for (size_t i = 0; i < H; i++)
+            n[i] += rz[i] * gh[2 * H + i];
+    } else {
+        float *restrict rh = s.rh;
+        grt_matvec_q8(gh, U, uc, bh, h, 2 * H, H, s.hq);
+        add_f32(rz, gh, 2 * H);
+        grt_act_apply(L->gate_activation, rz, 2 * H);
+        for (size_t i = 0; i < H; i++)
+            rh[i] = rz[i] * h[i];
+        grt_matvec_q8(gh + 2 * H, U + 2 * H * H, uc + 2 * H, bh + 2 * H, rh, H, H, s.hq);
+        add_f32(n, gh + 2 * H, H);
+    }
+    grt_act_apply(L->activation, n, H);
+    const float *z = rz + H;
+    for (size_t i = 0; i < H; i++)
+        h[i] = n[i] + z[i] * (h[i] - n[i]);
+}
