@@ -95,6 +95,24 @@ static uint8_t *patch32(size_t off, uint32_t v)
     return b;
 }
 
+/* In-place patches of g_q (the quantized tests' buffer), CRC fixed. */
+static uint8_t *g_q;
+static size_t g_qsize;
+
+static uint8_t *patch_q8(size_t off, uint8_t v)
+{
+    tw_put_u8(g_q, off, v);
+    tw_fix_crc(g_q, g_qsize);
+    return g_q;
+}
+
+static uint8_t *patch_q32(size_t off, uint32_t v)
+{
+    tw_put_u32(g_q, off, v);
+    tw_fix_crc(g_q, g_qsize);
+    return g_q;
+}
+
 static size_t TF(uint32_t k, size_t field)
 {
     return tw_tensor_field(g_base, k, field);
@@ -437,6 +455,266 @@ static void test_metadata(void)
     EXPECT_V(b, n, GRT_E_METADATA, "meta.size", -1, 56, 59);
 }
 
+/* ---- q8 and q15 (format 1.1) ---------------------------------------------------------------------- */
+
+#define QCAP 16384
+#define Q15_UNIT 0x38000000u /* 2^-15 */
+
+#define GRU_L(prec, act, gate, ra, i, o) {GRT_LAYER_GRU, act, gate, ra, i, o, prec}
+#define DENSE_L(prec, act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o, prec}
+
+
+static size_t qbuild(const tw_layer *layers, size_t n)
+{
+    g_qsize = tw_build(g_q, QCAP, layers, n, NULL, 0, NULL, 5, 0.8f);
+    return g_qsize;
+}
+
+/* Patch element e of tensor k's data (u16 or u32) in g_q and fix the CRC. */
+static uint8_t *qpatch16(uint32_t k, size_t e, uint16_t v)
+{
+    tw_put_u16(g_q, tw_tensor_data(g_q, k) + 2 * e, v);
+    tw_fix_crc(g_q, g_qsize);
+    return g_q;
+}
+
+static uint8_t *qpatch32(uint32_t k, size_t e, uint32_t v)
+{
+    tw_put_u32(g_q, tw_tensor_data(g_q, k) + 4 * e, v);
+    tw_fix_crc(g_q, g_qsize);
+    return g_q;
+}
+
+#define QEXPECT_V(st, field, index, actual, expected) \
+    expect_at(g_q, g_qsize, 0, st, field, index, 1, actual, expected, __LINE__)
+
+/* Every tensor pointer of a loaded model is where the tensor table says, and roles follow the recipe. */
+static int pointers_match(const grt_model *m, const uint8_t *blob, const uint8_t *const *roles_per_layer)
+{
+    int ok = 1;
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        const grt_layer *L = &m->layers[i];
+        const uint8_t *roles = roles_per_layer[i];
+        size_t j = 0;
+        for (unsigned role = 1; role <= GRT_ROLE_MAX; role++) {
+            int present = 0;
+            for (size_t q = 0; roles[q]; q++)
+                present |= roles[q] == role;
+            if (!present) {
+                ok &= L->tensor[role] == NULL;
+                continue;
+            }
+            uint32_t k = L->first_tensor + (uint32_t)j++;
+            ok &= blob[tw_tensor_field(blob, k, 0)] == role;
+            ok &= L->tensor[role] == blob + tw_tensor_data(blob, k);
+        }
+        ok &= j == L->n_tensors;
+    }
+    return ok;
+}
+
+static void test_quant_valid(void)
+{
+    static const uint8_t gru_f32[] = {1, 2, 3, 4, 0}, dense_f32[] = {1, 3, 0};
+    static const uint8_t gru_q8[] = {1, 2, 3, 4, 5, 6, 0}, dense_q8[] = {1, 3, 5, 0};
+    static const uint8_t gru_q15[] = {1, 2, 3, 4, 5, 6, 7, 8, 0}, dense_q15[] = {1, 3, 5, 7, 8, 0};
+    grt_model m;
+
+    /* q8: GRU + Dense; and every q8 tensor's dtype/shape. */
+    static const tw_layer q8[] = {GRU_L(GRT_PREC_Q8, GRT_ACT_RELU, GRT_ACT_SIGMOID, 0, 5, 7),
+                                  DENSE_L(GRT_PREC_Q8, GRT_ACT_SOFTMAX, 7, 3)};
+    CHECK(qbuild(q8, 2) > 0);
+    CHECK(grt_model_load(&m, g_q, g_qsize, 0, NULL) == GRT_OK);
+    const uint8_t *r_q8[] = {gru_q8, dense_q8};
+    CHECK(m.q15 == 0 && m.n_tensors == 9 && m.layers[0].n_tensors == 6 && m.layers[1].n_tensors == 3);
+    CHECK(m.layers[0].precision == GRT_PREC_Q8 && m.state_size == 7 && m.max_gates == 21);
+    CHECK(pointers_match(&m, g_q, r_q8));
+    CHECK(g_q[tw_tensor_field(g_q, 4, 1)] == GRT_DTYPE_BF16 && tw_get_u32(g_q, tw_tensor_field(g_q, 4, 20)) == 42);
+    CHECK(g_q[tw_tensor_field(g_q, 0, 1)] == GRT_DTYPE_I8 && tw_get_u32(g_q, tw_tensor_field(g_q, 0, 20)) == 105);
+
+    /* q15: GRU + GRU + Dense linear. */
+    static const tw_layer q15[] = {GRU_L(GRT_PREC_Q15, GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID, 1, 4, 6),
+                                   GRU_L(GRT_PREC_Q15, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 6, 5),
+                                   DENSE_L(GRT_PREC_Q15, GRT_ACT_LINEAR, 5, 2)};
+    CHECK(qbuild(q15, 3) > 0);
+    CHECK(grt_model_load(&m, g_q, g_qsize, 0, NULL) == GRT_OK);
+    const uint8_t *r_q15[] = {gru_q15, gru_q15, dense_q15};
+    CHECK(m.q15 == 1 && m.n_tensors == 21 && m.state_size == 11 && m.layers[1].state_offset == 6);
+    CHECK(m.layers[2].first_tensor == 16 && m.layers[2].n_tensors == 5);
+    CHECK(pointers_match(&m, g_q, r_q15));
+    CHECK(tw_get_u32(g_q, tw_tensor_data(g_q, 7)) == Q15_UNIT && tw_get_u32(g_q, tw_tensor_data(g_q, 14)) == Q15_UNIT);
+    CHECK(g_q[tw_tensor_field(g_q, 2, 1)] == GRT_DTYPE_I32 && g_q[tw_tensor_field(g_q, 6, 1)] == GRT_DTYPE_F32);
+
+    /* Mixed f32 / q8, both ways round; q8 GRU with relu is allowed. */
+    static const tw_layer mixed[] = {DENSE_L(GRT_PREC_F32, GRT_ACT_TANH, 3, 4),
+                                     GRU_L(GRT_PREC_Q8, GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID_K2, 1, 4, 4),
+                                     GRU_L(GRT_PREC_F32, GRT_ACT_RELU, GRT_ACT_SIGMOID, 0, 4, 3),
+                                     DENSE_L(GRT_PREC_Q8, GRT_ACT_LINEAR, 3, 2)};
+    CHECK(qbuild(mixed, 4) > 0);
+    CHECK(grt_model_load(&m, g_q, g_qsize, 0, NULL) == GRT_OK);
+    const uint8_t *r_mixed[] = {dense_f32, gru_q8, gru_f32, dense_q8};
+    CHECK(m.q15 == 0 && m.n_tensors == 15 && pointers_match(&m, g_q, r_mixed));
+
+    /* Every Dense activation at q8 and q15; every gate and reset mode of a q15 GRU. */
+    int all_ok = 1;
+    for (uint8_t a = 0; a <= GRT_ACT_SOFTMAX; a++) {
+        tw_layer d8[] = {DENSE_L(GRT_PREC_Q8, a, 3, 2)};
+        tw_layer d15[] = {DENSE_L(GRT_PREC_Q15, a, 3, 2)};
+        all_ok &= qbuild(d8, 1) > 0 && grt_model_load(&m, g_q, g_qsize, 0, NULL) == GRT_OK;
+        all_ok &= qbuild(d15, 1) > 0 && grt_model_load(&m, g_q, g_qsize, 0, NULL) == GRT_OK && m.q15;
+    }
+    static const uint8_t gates[] = {GRT_ACT_SIGMOID, GRT_ACT_HARD_SIGMOID, GRT_ACT_HARD_SIGMOID_K2};
+    for (size_t g = 0; g < 3; g++)
+        for (uint8_t ra = 0; ra < 2; ra++) {
+            tw_layer l15[] = {GRU_L(GRT_PREC_Q15, GRT_ACT_TANH, gates[g], ra, 2, 3)};
+            all_ok &= qbuild(l15, 1) > 0 && grt_model_load(&m, g_q, g_qsize, 0, NULL) == GRT_OK;
+        }
+    CHECK(all_ok);
+
+    /* Recipe checks apply to the new roles: dtype, shape, nbytes, role order. */
+    CHECK(qbuild(q15, 3) > 0);
+    EXPECT_V(patch_q8(tw_tensor_field(g_q, 4, 1), GRT_DTYPE_F32), g_qsize, GRT_E_TENSOR_DTYPE, "tensor.dtype", 4,
+             GRT_DTYPE_F32, GRT_DTYPE_BF16);
+    CHECK(qbuild(q15, 3) > 0);
+    EXPECT_V(patch_q8(tw_tensor_field(g_q, 2, 1), GRT_DTYPE_F32), g_qsize, GRT_E_TENSOR_DTYPE, "tensor.dtype", 2,
+             GRT_DTYPE_F32, GRT_DTYPE_I32);
+    CHECK(qbuild(q15, 3) > 0);
+    EXPECT_V(patch_q32(tw_tensor_field(g_q, 6, 8), 6), g_qsize, GRT_E_TENSOR_SHAPE, "tensor.rows", 6, 6, 4);
+    CHECK(qbuild(q15, 3) > 0);
+    EXPECT_V(patch_q32(tw_tensor_field(g_q, 5, 20), 72), g_qsize, GRT_E_TENSOR_SHAPE, "tensor.nbytes", 5, 72, 36);
+    CHECK(qbuild(q15, 3) > 0);
+    EXPECT_V(patch_q8(tw_tensor_field(g_q, 7, 0), GRT_ROLE_IN_SCALE), g_qsize, GRT_E_TENSOR_ROLE, "tensor.role", 7,
+             GRT_ROLE_IN_SCALE, GRT_ROLE_OUT_SCALE);
+}
+
+static void test_quant_rules(void)
+{
+    /* 1. A model with a q15 layer has only q15 layers (the first other layer is named). */
+    static const tw_layer mix_a[] = {GRU_L(GRT_PREC_Q15, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 2, 3),
+                                     DENSE_L(GRT_PREC_F32, GRT_ACT_LINEAR, 3, 2)};
+    static const tw_layer mix_b[] = {DENSE_L(GRT_PREC_Q8, GRT_ACT_LINEAR, 2, 3),
+                                     DENSE_L(GRT_PREC_Q15, GRT_ACT_TANH, 3, 2)};
+    qbuild(mix_a, 2);
+    QEXPECT_V(GRT_E_PRECISION, "layer.precision", 1, GRT_PREC_F32, GRT_PREC_Q15);
+    qbuild(mix_b, 2);
+    QEXPECT_V(GRT_E_PRECISION, "layer.precision", 0, GRT_PREC_Q8, GRT_PREC_Q15);
+
+    /* 2. A q15 GRU's candidate activation is tanh (relu is fine at f32/q8). */
+    static const tw_layer relu15[] = {GRU_L(GRT_PREC_Q15, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 2, 3),
+                                      GRU_L(GRT_PREC_Q15, GRT_ACT_RELU, GRT_ACT_SIGMOID, 0, 3, 3)};
+    qbuild(relu15, 2);
+    QEXPECT_V(GRT_E_ACTIVATION, "layer.activation", 1, GRT_ACT_RELU, GRT_ACT_TANH);
+
+    /* 3. q8 scale codes: sign 0, exponent != 255. Tensors: 0 w_ih, 1 w_hh, 2 b_ih, 3 b_hh, 4 w_ih_scale,
+     * 5 w_hh_scale, then the Dense: 6 w_ih, 7 b_ih, 8 w_ih_scale. */
+    static const tw_layer q8[] = {GRU_L(GRT_PREC_Q8, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 2, 3),
+                                  DENSE_L(GRT_PREC_Q8, GRT_ACT_SOFTMAX, 3, 2)};
+    grt_model m;
+    static const uint16_t q8_ok[] = {0x0000, 0x0001, 0x3F80, 0x7F7F, 0x0080};
+    int all_ok = 1;
+    for (size_t i = 0; i < sizeof q8_ok / sizeof q8_ok[0]; i++) {
+        qbuild(q8, 2);
+        all_ok &= grt_model_load(&m, qpatch16(5, 8, q8_ok[i]), g_qsize, 0, NULL) == GRT_OK;
+    }
+    CHECK(all_ok);
+    qbuild(q8, 2);
+    qpatch16(4, 3, 0xBF80); /* -1.0 */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 4, 0xBF80, 0x3F80);
+    qbuild(q8, 2);
+    qpatch16(5, 8, 0x7F80); /* +inf */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 5, 0x7F80, 0x7F00);
+    qbuild(q8, 2);
+    qpatch16(8, 1, 0x7FC1); /* NaN */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 8, 0x7FC1, 0x7F41);
+    qbuild(q8, 2);
+    qpatch16(8, 0, 0x8000); /* -0 */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 8, 0x8000, 0);
+
+    /* 4. q15 multiplier codes: 0, or sign 0 and 72 <= exponent <= 134. Tensors: 0-7 GRU (4 w_ih_scale,
+     * 5 w_hh_scale, 6 in_scale, 7 out_scale), 8 w_ih, 9 b_ih, 10 w_ih_scale, 11 in_scale, 12 out_scale. */
+    static const tw_layer q15[] = {GRU_L(GRT_PREC_Q15, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 2, 3),
+                                   DENSE_L(GRT_PREC_Q15, GRT_ACT_SOFTMAX, 3, 2)};
+    static const uint16_t q15_ok[] = {0x0000, 0x2400, 0x247F, 0x437F, 0x4300, 0x3F80};
+    all_ok = 1;
+    for (size_t i = 0; i < sizeof q15_ok / sizeof q15_ok[0]; i++) {
+        qbuild(q15, 2);
+        all_ok &= grt_model_load(&m, qpatch16(10, 1, q15_ok[i]), g_qsize, 0, NULL) == GRT_OK;
+    }
+    CHECK(all_ok);
+    qbuild(q15, 2);
+    qpatch16(4, 2, 0x2380); /* exponent 71: sh = 63 */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 4, 0x2380, 0x2400);
+    qbuild(q15, 2);
+    qpatch16(5, 8, 0x43FF); /* exponent 135: sh = -1 */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 5, 0x43FF, 0x437F);
+    qbuild(q15, 2);
+    qpatch16(10, 0, 0xBF80); /* negative */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 10, 0xBF80, 0x3F80);
+    qbuild(q15, 2);
+    qpatch16(10, 1, 0x8000); /* -0 */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 10, 0x8000, 0);
+    qbuild(q15, 2);
+    qpatch16(10, 1, 0x0001); /* a q8-valid denormal is not a q15 multiplier */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 10, 0x0001, 0x2401);
+
+    /* 5. q15 in_scale/out_scale: positive normal floats; Q15 outputs exactly 2^-15. */
+    static const uint32_t bad_scale[][2] = {
+        {0x00000000u, 0x00800000u}, {0x80800000u, 0x00800000u}, {0x007FFFFFu, 0x00FFFFFFu},
+        {0x7F800000u, 0x7F000000u}, {0x7FC00000u, 0x7F400000u}, {0xBF800000u, 0x3F800000u}};
+    for (size_t i = 0; i < sizeof bad_scale / sizeof bad_scale[0]; i++) {
+        qbuild(q15, 2);
+        qpatch32(6, 1, bad_scale[i][0]);
+        QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 6, bad_scale[i][0], bad_scale[i][1]);
+    }
+    qbuild(q15, 2);
+    CHECK(grt_model_load(&m, qpatch32(6, 0, 0x00800000u), g_qsize, 0, NULL) == GRT_OK); /* smallest normal */
+    qbuild(q15, 2);
+    CHECK(grt_model_load(&m, qpatch32(6, 1, 0x7F7FFFFFu), g_qsize, 0, NULL) == GRT_OK); /* largest */
+    qbuild(q15, 2);
+    qpatch32(7, 2, 0x38000001u); /* GRU out_scale not exactly 2^-15 */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 7, 0x38000001u, Q15_UNIT);
+    qbuild(q15, 2);
+    qpatch32(12, 1, 0x3F800000u); /* softmax out_scale */
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 12, 0x3F800000u, Q15_UNIT);
+    static const uint8_t unit_acts[] = {GRT_ACT_TANH, GRT_ACT_SIGMOID};
+    for (size_t i = 0; i < 2; i++) {
+        tw_layer d[] = {DENSE_L(GRT_PREC_Q15, unit_acts[i], 3, 2)};
+        qbuild(d, 1);
+        qpatch32(4, 0, 0x37800000u); /* 2^-16 */
+        QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 4, 0x37800000u, Q15_UNIT);
+    }
+    static const uint8_t free_acts[] = {GRT_ACT_LINEAR, GRT_ACT_RELU};
+    for (size_t i = 0; i < 2; i++) {
+        tw_layer d[] = {DENSE_L(GRT_PREC_Q15, free_acts[i], 3, 2)};
+        qbuild(d, 1);
+        CHECK(grt_model_load(&m, qpatch32(4, 1, 0x3F800000u), g_qsize, 0, NULL) == GRT_OK);
+        qbuild(d, 1);
+        qpatch32(4, 1, 0xC0000000u);
+        QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 4, 0xC0000000u, 0x40000000u);
+    }
+
+    /* 6. The chain: layer l's in_scale equals layer l-1's out_scale bit for bit. */
+    qbuild(q15, 2);
+    qpatch32(11, 2, 0x38000001u);
+    QEXPECT_V(GRT_E_CHAIN, "tensor.in_scale", 11, 0x38000001u, Q15_UNIT);
+    static const tw_layer lin2[] = {DENSE_L(GRT_PREC_Q15, GRT_ACT_LINEAR, 2, 3),
+                                    DENSE_L(GRT_PREC_Q15, GRT_ACT_RELU, 3, 2)};
+    qbuild(lin2, 2);
+    uint32_t out1 = tw_get_u32(g_q, tw_tensor_data(g_q, 4) + 4);
+    CHECK(out1 != Q15_UNIT && grt_model_load(&m, g_q, g_qsize, 0, NULL) == GRT_OK);
+    qpatch32(4, 1, out1 + 1); /* out_scale changed alone: the next layer's in_scale no longer matches */
+    QEXPECT_V(GRT_E_CHAIN, "tensor.in_scale", 8, out1, out1 + 1);
+    /* Values are checked before the chain: an invalid in_scale is a value error. */
+    qbuild(q15, 2);
+    qpatch32(11, 0, 0);
+    QEXPECT_V(GRT_E_TENSOR_VALUE, "tensor.value", 11, 0, 0x00800000u);
+
+    /* The value rules come after the structure: a layer error elsewhere wins. */
+    qbuild(q15, 2);
+    qpatch32(11, 0, 0);
+    EXPECT_V(patch_q8(tw_layer_field(1, 4), 1), g_qsize, GRT_E_LAYER_FIELD, "layer.reset_after", 1, 1, 0);
+}
+
 void test_loader(void)
 {
     void *base_mem = alloc_shifted(CAP, 0, &g_base);
@@ -449,6 +727,10 @@ void test_loader(void)
     test_layers();
     test_tensors();
     test_metadata();
+    void *q_mem = alloc_shifted(QCAP, 0, &g_q);
+    test_quant_valid();
+    test_quant_rules();
+    free(q_mem);
     free(base_mem);
     free(work_mem);
 }

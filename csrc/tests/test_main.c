@@ -8,6 +8,8 @@ int main(void)
     test_isa();
     test_loader();
     test_stream();
+    test_q15();
+    test_quant();
     test_fuzz();
     printf("C tests: %ld passed, %ld failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;

@@ -29,6 +29,8 @@ void test_isa(void);
 void test_loader(void);
 void test_stream(void);
 void test_fuzz(void);
+void test_q15(void);
+void test_quant(void);
 void test_run_equals_step(void); /* under the active instruction-set level */
 
 #endif
