@@ -12,7 +12,10 @@
  *     failure was GRT_E_CHECKSUM, it is the only allowed difference);
  *   - grt_stream_run gives bit-identical outputs to the same number of grt_stream_step calls;
  *   - grt_model_meta succeeds for i < meta_count, fails for i == meta_count, and its key/value lie
- *     inside the blob.
+ *     inside the blob;
+ *   - the int16 API returns GRT_E_PRECISION for f32/q8 models; for q15 models grt_stream_run_q15 is
+ *     bit-identical to grt_stream_step_q15 calls, and the float step equals quantize -> integer step ->
+ *     dequantize.
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all (see Makefile). */
 #define _POSIX_C_SOURCE 200112L
 #include <math.h>
@@ -87,6 +90,65 @@ static void fill_inputs(float *x, size_t n, const uint8_t *data, size_t size, un
             break;
         }
     }
+}
+
+/* Fill n int16 from the fuzz data: raw pairs of bytes, or the extremes. */
+static void fill_int16(int16_t *x, size_t n, const uint8_t *data, size_t size, unsigned mode)
+{
+    static const int16_t special[] = {32767, -32768, -32767, 0, 1, -1};
+    for (size_t i = 0; i < n; i++) {
+        if (mode == 0 && size >= 2) {
+            size_t at = (i * 2) % (size - 1);
+            x[i] = (int16_t)(uint16_t)(data[at] | (data[at + 1] << 8));
+        } else {
+            x[i] = special[(i + mode + (size ? data[i % size] : 0)) % (sizeof special / sizeof special[0])];
+        }
+    }
+}
+
+/* The int16 API: GRT_E_PRECISION unless the model is q15; for q15, RUN_STEPS x grt_stream_step_q15 on
+ * s1 vs one grt_stream_run_q15 on s2 (chunks of 2), bit for bit, and the float step equal to the
+ * boundary around the integer step. */
+static void exercise_q15(const grt_model *m, grt_stream *s1, grt_stream *s2, void *work, size_t wsize,
+                         const uint8_t *data, size_t size)
+{
+    size_t in = m->input_size, out = m->output_size;
+    int16_t *xq = malloc(RUN_STEPS * in * sizeof(int16_t));
+    int16_t *yq_step = malloc(RUN_STEPS * out * sizeof(int16_t)), *yq_run = malloc(RUN_STEPS * out * sizeof(int16_t));
+    float *x = malloc(in * sizeof(float)), *y1 = malloc(out * sizeof(float)), *y2 = malloc(out * sizeof(float));
+    if (!xq || !yq_step || !yq_run || !x || !y1 || !y2)
+        abort();
+    for (unsigned t = 0; t < RUN_STEPS; t++)
+        fill_int16(xq + t * in, in, data, size, t % 3);
+    if (!m->q15) {
+        if (grt_stream_step_q15(s1, xq, yq_step) != GRT_E_PRECISION ||
+            grt_stream_run_q15(s2, xq, RUN_STEPS, yq_run, work, wsize) != GRT_E_PRECISION)
+            FAIL("the int16 API accepted a model that is not q15");
+        goto done;
+    }
+    grt_stream_reset(s1);
+    grt_stream_reset(s2);
+    for (unsigned t = 0; t < RUN_STEPS; t++)
+        if (grt_stream_step_q15(s1, xq + t * in, yq_step + t * out) != GRT_OK)
+            FAIL("grt_stream_step_q15 failed on a q15 model");
+    if (grt_stream_run_q15(s2, xq, RUN_STEPS, yq_run, work, wsize) != GRT_OK)
+        FAIL("grt_stream_run_q15 with grt_run_work_size(m, 2) bytes failed");
+    if (memcmp(yq_step, yq_run, RUN_STEPS * out * sizeof(int16_t)) != 0 ||
+        memcmp(s1->state, s2->state, m->state_size * sizeof(int16_t)) != 0)
+        FAIL("grt_stream_run_q15 differs from grt_stream_step_q15");
+    /* float step == quantize -> integer step -> dequantize, from the same state */
+    for (unsigned t = 0; t < 2; t++) {
+        fill_inputs(x, in, data, size, t ? 2 : 0);
+        grt_stream_step(s1, x, y1);
+        grt_q15_quantize_input(m, x, xq);
+        if (grt_stream_step_q15(s2, xq, yq_step) != GRT_OK)
+            abort();
+        grt_q15_dequantize_output(m, yq_step, y2);
+        if (memcmp(y1, y2, out * sizeof(float)) != 0)
+            FAIL("float q15 step differs from boundary + integer step");
+    }
+done:
+    free(xq), free(yq_step), free(yq_run), free(x), free(y1), free(y2);
 }
 
 static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
@@ -165,9 +227,14 @@ static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
         if (!same_float(ys_step[i], ys_run[i]))
             FAIL("grt_stream_run differs from grt_stream_step at step %zu output %zu: %a vs %a", i / out,
                  i % out, (double)ys_step[i], (double)ys_run[i]);
-    for (size_t i = 0; i < m->state_size; i++)
-        if (!same_float(s1.state[i], s2.state[i]))
-            FAIL("state after grt_stream_run differs from grt_stream_step at %zu", i);
+    if (m->q15) {
+        if (memcmp(s1.state, s2.state, m->state_size * sizeof(int16_t)) != 0)
+            FAIL("q15 state after grt_stream_run differs from grt_stream_step");
+    } else {
+        for (size_t i = 0; i < m->state_size; i++)
+            if (!same_float(((const float *)s1.state)[i], ((const float *)s2.state)[i]))
+                FAIL("state after grt_stream_run differs from grt_stream_step at %zu", i);
+    }
 
     /* a work buffer too small for one step must be refused (grt_run_work_size rounds up to 64 bytes,
      * so only a size below one float is certain to be too small) */
@@ -175,6 +242,8 @@ static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
         FAIL("grt_stream_run accepted a 3-byte work buffer");
     /* a run of zero steps with a valid buffer must leave the state alone */
     (void)grt_stream_run(&s2, xs, 0, ys_run, work, wsize);
+
+    exercise_q15(m, &s1, &s2, work, wsize, data, size);
 
     free(mem1), free(mem2), free(work), free(xs), free(ys_step), free(ys_run);
 }

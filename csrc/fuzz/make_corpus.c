@@ -1,7 +1,8 @@
 /* make_corpus.c — writes the seed corpus of fuzz_load into a directory (default: fuzz/corpus).
- * Valid files cover every layer kind / activation / reset mode that matters; malformed ones each break
- * one rule of docs/FORMAT.md (CRC fixed up afterwards unless the CRC is the point), so the fuzzer starts
- * deep inside the loader. Reuses the C tests' writer (tests/test_writer.c). Deterministic output.
+ * Valid files cover every layer kind / activation / reset mode that matters, at f32, q8 (also mixed
+ * with f32) and q15, plus extreme-valued q8/q15 files; malformed ones each break one rule of
+ * docs/FORMAT.md or of the quantized recipes (CRC fixed up afterwards unless the CRC is the point), so
+ * the fuzzer starts deep inside the loader. Reuses the C tests' writer (tests/test_writer.c). Deterministic output.
  * Build and run: make fuzz-corpus (from csrc/). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,10 @@ typedef struct valid_spec {
 
 #define GRU(act, gate, ra, i, o) {GRT_LAYER_GRU, act, gate, ra, i, o, GRT_PREC_F32}
 #define DENSE(act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o, GRT_PREC_F32}
+#define GRU8(act, gate, ra, i, o) {GRT_LAYER_GRU, act, gate, ra, i, o, GRT_PREC_Q8}
+#define DENSE8(act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o, GRT_PREC_Q8}
+#define GRU15(gate, ra, i, o) {GRT_LAYER_GRU, GRT_ACT_TANH, gate, ra, i, o, GRT_PREC_Q15}
+#define DENSE15(act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o, GRT_PREC_Q15}
 
 static const valid_spec VALID[] = {
     {"valid-gru-tanh-sigmoid-ra1.grt", {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4)}, 1, 0},
@@ -90,6 +95,48 @@ static const valid_spec VALID[] = {
      4,
      1},
     {"valid-gru-wide-16.grt", {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 16, 16)}, 1, 0},
+    /* q8: every GRU activation/gate/reset mode, every Dense activation, stacks */
+    {"valid-q8-gru-tanh-sigmoid-ra1.grt", {GRU8(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4)}, 1, 1},
+    {"valid-q8-gru-tanh-hardsig-ra0.grt", {GRU8(GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID, 0, 3, 4)}, 1, 0},
+    {"valid-q8-gru-relu-hardsigk2-ra1.grt", {GRU8(GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID_K2, 1, 2, 3)}, 1, 0},
+    {"valid-q8-gru-relu-sigmoid-ra0.grt", {GRU8(GRT_ACT_RELU, GRT_ACT_SIGMOID, 0, 2, 3)}, 1, 0},
+    {"valid-q8-dense-linear.grt", {DENSE8(GRT_ACT_LINEAR, 3, 2)}, 1, 0},
+    {"valid-q8-dense-relu.grt", {DENSE8(GRT_ACT_RELU, 2, 4)}, 1, 0},
+    {"valid-q8-dense-tanh.grt", {DENSE8(GRT_ACT_TANH, 4, 4)}, 1, 0},
+    {"valid-q8-dense-sigmoid.grt", {DENSE8(GRT_ACT_SIGMOID, 5, 1)}, 1, 0},
+    {"valid-q8-dense-softmax.grt", {DENSE8(GRT_ACT_SOFTMAX, 4, 3)}, 1, 0},
+    {"valid-q8-gru-dense-softmax.grt",
+     {GRU8(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5), DENSE8(GRT_ACT_SOFTMAX, 5, 3)}, 2, 1},
+    /* f32 and q8 mixed, both ways round */
+    {"valid-mixed-f32-q8-3layers.grt",
+     {DENSE(GRT_ACT_RELU, 3, 4), GRU8(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5), DENSE(GRT_ACT_SOFTMAX, 5, 2)},
+     3,
+     1},
+    {"valid-mixed-q8-f32-4layers.grt",
+     {DENSE8(GRT_ACT_TANH, 3, 4), GRU(GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID, 0, 4, 5),
+      GRU8(GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID_K2, 0, 5, 3), DENSE8(GRT_ACT_LINEAR, 3, 2)},
+     4,
+     0},
+    /* q15: every gate and reset mode, every Dense activation, stacks */
+    {"valid-q15-gru-sigmoid-ra1.grt", {GRU15(GRT_ACT_SIGMOID, 1, 3, 4)}, 1, 1},
+    {"valid-q15-gru-sigmoid-ra0.grt", {GRU15(GRT_ACT_SIGMOID, 0, 3, 4)}, 1, 0},
+    {"valid-q15-gru-hardsig-ra1.grt", {GRU15(GRT_ACT_HARD_SIGMOID, 1, 2, 3)}, 1, 0},
+    {"valid-q15-gru-hardsigk2-ra0.grt", {GRU15(GRT_ACT_HARD_SIGMOID_K2, 0, 2, 3)}, 1, 0},
+    {"valid-q15-gru-1x1.grt", {GRU15(GRT_ACT_SIGMOID, 1, 1, 1)}, 1, 0},
+    {"valid-q15-dense-linear.grt", {DENSE15(GRT_ACT_LINEAR, 3, 2)}, 1, 0},
+    {"valid-q15-dense-relu.grt", {DENSE15(GRT_ACT_RELU, 2, 4)}, 1, 0},
+    {"valid-q15-dense-tanh.grt", {DENSE15(GRT_ACT_TANH, 4, 4)}, 1, 0},
+    {"valid-q15-dense-sigmoid.grt", {DENSE15(GRT_ACT_SIGMOID, 5, 1)}, 1, 0},
+    {"valid-q15-dense-softmax.grt", {DENSE15(GRT_ACT_SOFTMAX, 4, 3)}, 1, 0},
+    {"valid-q15-dense-softmax-1.grt", {DENSE15(GRT_ACT_SOFTMAX, 1, 1)}, 1, 0},
+    {"valid-q15-gru-dense-softmax.grt", {GRU15(GRT_ACT_SIGMOID, 1, 4, 5), DENSE15(GRT_ACT_SOFTMAX, 5, 3)}, 2, 1},
+    {"valid-q15-4layers.grt",
+     {DENSE15(GRT_ACT_RELU, 3, 4), GRU15(GRT_ACT_SIGMOID, 1, 4, 5), GRU15(GRT_ACT_HARD_SIGMOID, 0, 5, 3),
+      DENSE15(GRT_ACT_LINEAR, 3, 2)},
+     4,
+     1},
+    {"valid-q15-dense-chain.grt",
+     {DENSE15(GRT_ACT_LINEAR, 3, 4), DENSE15(GRT_ACT_RELU, 4, 4), DENSE15(GRT_ACT_TANH, 4, 2)}, 3, 0},
 };
 
 /* The base file the malformed ones are made from: GRU + Dense softmax with metadata. */
@@ -141,7 +188,7 @@ static size_t p_padding(uint8_t *b, size_t n)
     return n;
 }
 static size_t p_kind(uint8_t *b, size_t n) { b[tw_layer_field(0, 0)] = 3; return n; }
-static size_t p_precision_q8(uint8_t *b, size_t n) { b[tw_layer_field(0, 1)] = GRT_PREC_Q8; return n; }
+static size_t p_precision_unknown(uint8_t *b, size_t n) { b[tw_layer_field(0, 1)] = 3; return n; }
 static size_t p_gru_softmax(uint8_t *b, size_t n) { b[tw_layer_field(0, 2)] = GRT_ACT_SOFTMAX; return n; }
 static size_t p_act_unknown(uint8_t *b, size_t n) { b[tw_layer_field(1, 2)] = GRT_ACT_COUNT; return n; }
 static size_t p_gate_linear(uint8_t *b, size_t n) { b[tw_layer_field(0, 3)] = GRT_ACT_LINEAR; return n; }
@@ -237,7 +284,7 @@ static void malformed(void)
     bad("bad-data-size.grt", p_data_size, 1, 0, GRT_E_LAYOUT);
     bad("bad-padding.grt", p_padding, 1, 0, GRT_E_PADDING);
     bad("bad-layer-kind.grt", p_kind, 1, 0, GRT_E_LAYER_KIND);
-    bad("bad-precision-q8.grt", p_precision_q8, 1, 0, GRT_E_PRECISION);
+    bad("bad-precision-unknown.grt", p_precision_unknown, 1, 0, GRT_E_PRECISION);
     bad("bad-act-gru-softmax.grt", p_gru_softmax, 1, 0, GRT_E_ACTIVATION);
     bad("bad-act-unknown.grt", p_act_unknown, 1, 0, GRT_E_ACTIVATION);
     bad("bad-gate-linear.grt", p_gate_linear, 1, 0, GRT_E_ACTIVATION);
@@ -273,6 +320,101 @@ static void malformed(void)
     write_file("bad-empty.grt", (const uint8_t *)"", 0);
 }
 
+/* ---- q8 / q15 ---------------------------------------------------------------------------------------
+ * Bases: q8 GRU 3->4 + Dense softmax 4->2 (tensors 0-5 GRU: 4 w_ih_scale, 5 w_hh_scale; 6 w_ih, 7 b_ih,
+ * 8 w_ih_scale) and q15 GRU 3->4 + Dense softmax 4->2 (tensors 0-7 GRU: 4 w_ih_scale, 5 w_hh_scale,
+ * 6 in_scale, 7 out_scale; 8 w_ih, 9 b_ih, 10 w_ih_scale, 11 in_scale, 12 out_scale). */
+
+static size_t q8_file(uint8_t *buf)
+{
+    static const tw_layer L[] = {GRU8(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4), DENSE8(GRT_ACT_SOFTMAX, 4, 2)};
+    return tw_build(buf, CAP, L, 2, META, 2, NULL, 8, 0.5f);
+}
+
+static size_t q15_file(uint8_t *buf)
+{
+    static const tw_layer L[] = {GRU15(GRT_ACT_SIGMOID, 1, 3, 4), DENSE15(GRT_ACT_SOFTMAX, 4, 2)};
+    return tw_build(buf, CAP, L, 2, META, 2, NULL, 9, 0.5f);
+}
+
+static void bad_q(const char *name, size_t (*base)(uint8_t *), patch_fn patch, grt_status want)
+{
+    static uint8_t b[CAP];
+    size_t n = base(b);
+    n = patch(b, n);
+    tw_fix_crc(b, n);
+    expect(name, b, n, 0, want);
+    write_file(name, b, n);
+}
+
+static void put16(uint8_t *b, uint32_t k, size_t e, uint16_t v) { tw_put_u16(b, tw_tensor_data(b, k) + 2 * e, v); }
+static void put32(uint8_t *b, uint32_t k, size_t e, uint32_t v) { tw_put_u32(b, tw_tensor_data(b, k) + 4 * e, v); }
+
+static size_t p_q8_scale_negative(uint8_t *b, size_t n) { put16(b, 4, 2, 0xBF80); return n; }
+static size_t p_q8_scale_inf(uint8_t *b, size_t n) { put16(b, 5, 11, 0x7F80); return n; }
+static size_t p_q8_scale_nan(uint8_t *b, size_t n) { put16(b, 8, 1, 0x7FC0); return n; }
+static size_t p_q8_dtype(uint8_t *b, size_t n) { b[tw_tensor_field(b, 6, 1)] = GRT_DTYPE_F32; return n; }
+static size_t p_q8_n_tensors(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(1, 20), 2); return n; }
+static size_t p_q15_mixed_f32(uint8_t *b, size_t n) { b[tw_layer_field(0, 1)] = GRT_PREC_F32; return n; }
+static size_t p_q15_gru_relu(uint8_t *b, size_t n) { b[tw_layer_field(0, 2)] = GRT_ACT_RELU; return n; }
+static size_t p_q15_code_sign(uint8_t *b, size_t n) { put16(b, 4, 0, 0xBF80); return n; }
+static size_t p_q15_code_exp_low(uint8_t *b, size_t n) { put16(b, 5, 3, 0x2380); return n; }
+static size_t p_q15_code_exp_high(uint8_t *b, size_t n) { put16(b, 10, 1, 0x4380); return n; }
+static size_t p_q15_in_zero(uint8_t *b, size_t n) { put32(b, 6, 0, 0); return n; }
+static size_t p_q15_in_negative(uint8_t *b, size_t n) { put32(b, 6, 1, 0xB9000000u); return n; }
+static size_t p_q15_in_inf(uint8_t *b, size_t n) { put32(b, 6, 2, 0x7F800000u); return n; }
+static size_t p_q15_in_denormal(uint8_t *b, size_t n) { put32(b, 6, 2, 0x00000001u); return n; }
+static size_t p_q15_out_gru(uint8_t *b, size_t n) { put32(b, 7, 3, 0x38800000u); return n; }
+static size_t p_q15_out_softmax(uint8_t *b, size_t n) { put32(b, 12, 0, 0x3F800000u); return n; }
+static size_t p_q15_chain(uint8_t *b, size_t n) { put32(b, 11, 1, 0x37800000u); return n; }
+static size_t p_q15_bias_dtype(uint8_t *b, size_t n) { b[tw_tensor_field(b, 9, 1)] = GRT_DTYPE_F32; return n; }
+static size_t p_q15_scale_role(uint8_t *b, size_t n) { b[tw_tensor_field(b, 11, 0)] = GRT_ROLE_OUT_SCALE; return n; }
+
+static void quantized(void)
+{
+    static uint8_t b[CAP];
+    /* extreme but valid contents (weights -128/127, q15 biases INT32_MIN/MAX, sh = 0 M = 255 ...) */
+    static const tw_layer x15[] = {DENSE15(GRT_ACT_LINEAR, 3, 4), GRU15(GRT_ACT_SIGMOID, 1, 4, 5),
+                                   GRU15(GRT_ACT_HARD_SIGMOID_K2, 0, 5, 3), DENSE15(GRT_ACT_SOFTMAX, 3, 2)};
+    static const tw_layer x8[] = {GRU8(GRT_ACT_RELU, GRT_ACT_SIGMOID, 0, 3, 4), DENSE8(GRT_ACT_SOFTMAX, 4, 2)};
+    tw_options ext = {0, 0, 0, TW_FILL_EXTREME};
+    size_t n = tw_build(b, CAP, x15, 4, NULL, 0, &ext, 11, 0.5f);
+    expect("valid-q15-extreme.grt", b, n, 0, GRT_OK);
+    write_file("valid-q15-extreme.grt", b, n);
+    n = tw_build(b, CAP, x8, 2, NULL, 0, &ext, 12, 0.5f);
+    expect("valid-q8-extreme.grt", b, n, 0, GRT_OK);
+    write_file("valid-q8-extreme.grt", b, n);
+    /* a q15 model with an f32 or q8 layer (consistent files: the writer's tensors for each) */
+    static const tw_layer m1[] = {GRU15(GRT_ACT_SIGMOID, 1, 3, 4), DENSE(GRT_ACT_LINEAR, 4, 2)};
+    static const tw_layer m2[] = {DENSE8(GRT_ACT_TANH, 3, 4), DENSE15(GRT_ACT_LINEAR, 4, 2)};
+    n = tw_build(b, CAP, m1, 2, NULL, 0, NULL, 13, 0.5f);
+    expect("bad-q15-with-f32-layer.grt", b, n, 0, GRT_E_PRECISION);
+    write_file("bad-q15-with-f32-layer.grt", b, n);
+    n = tw_build(b, CAP, m2, 2, NULL, 0, NULL, 14, 0.5f);
+    expect("bad-q15-with-q8-layer.grt", b, n, 0, GRT_E_PRECISION);
+    write_file("bad-q15-with-q8-layer.grt", b, n);
+
+    bad_q("bad-q8-scale-negative.grt", q8_file, p_q8_scale_negative, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q8-scale-inf.grt", q8_file, p_q8_scale_inf, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q8-scale-nan.grt", q8_file, p_q8_scale_nan, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q8-weight-dtype.grt", q8_file, p_q8_dtype, GRT_E_TENSOR_DTYPE);
+    bad_q("bad-q8-n-tensors.grt", q8_file, p_q8_n_tensors, GRT_E_TENSOR_COUNT);
+    bad_q("bad-q15-layer-f32-tensors.grt", q15_file, p_q15_mixed_f32, GRT_E_TENSOR_COUNT);
+    bad_q("bad-q15-gru-relu.grt", q15_file, p_q15_gru_relu, GRT_E_ACTIVATION);
+    bad_q("bad-q15-code-sign.grt", q15_file, p_q15_code_sign, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q15-code-exponent-low.grt", q15_file, p_q15_code_exp_low, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q15-code-exponent-high.grt", q15_file, p_q15_code_exp_high, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q15-in-scale-zero.grt", q15_file, p_q15_in_zero, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q15-in-scale-negative.grt", q15_file, p_q15_in_negative, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q15-in-scale-inf.grt", q15_file, p_q15_in_inf, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q15-in-scale-denormal.grt", q15_file, p_q15_in_denormal, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q15-out-scale-gru.grt", q15_file, p_q15_out_gru, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q15-out-scale-softmax.grt", q15_file, p_q15_out_softmax, GRT_E_TENSOR_VALUE);
+    bad_q("bad-q15-chain.grt", q15_file, p_q15_chain, GRT_E_CHAIN);
+    bad_q("bad-q15-bias-dtype.grt", q15_file, p_q15_bias_dtype, GRT_E_TENSOR_DTYPE);
+    bad_q("bad-q15-scale-role.grt", q15_file, p_q15_scale_role, GRT_E_TENSOR_ROLE);
+}
+
 int main(int argc, char **argv)
 {
     static uint8_t buf[CAP];
@@ -305,6 +447,7 @@ int main(int argc, char **argv)
         write_file("bad-data-extra-bytes.grt", buf, n);
     }
     malformed();
+    quantized();
     printf("make_corpus: wrote %zu bytes to %s, %d problem(s)\n", g_total, g_dir, g_errors);
     return g_errors ? 1 : 0;
 }

@@ -1,7 +1,8 @@
 /* A small deterministic fuzzer for the loader: random byte flips, field overwrites with boundary
  * values, truncations and extensions of a valid file, with and without the checksum check (and with
  * the CRC fixed up, so corruptions reach the structural checks). Each blob is an exact-size heap copy,
- * so under `make sanitize` any read past its end is caught. Loads that succeed also run a few steps. */
+ * so under `make sanitize` any read past its end is caught. Loads that succeed also run a few steps
+ * (q15 models also through the int16 API). Bases: an f32 model, a mixed f32/q8 model, a q15 model. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,25 +50,45 @@ static size_t mutate(rng *r, uint8_t *b, size_t n, size_t cap, size_t tables_end
     }
 }
 
-void test_fuzz(void)
+/* A loaded model: a few float steps and a chunked run; q15 models also through the int16 API. */
+static int exercise(const grt_model *m)
 {
-    static const tw_layer layers[] = {
-        {GRT_LAYER_DENSE, GRT_ACT_RELU, 0, 0, 3, 4, GRT_PREC_F32},
-        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5, GRT_PREC_F32},
-        {GRT_LAYER_GRU, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 5, 3, GRT_PREC_F32},
-        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 3, 2, GRT_PREC_F32},
-    };
+    int ok = 1;
+    size_t ssize = grt_stream_size(m), wsize = grt_run_work_size(m, 3);
+    float *mem = malloc(ssize), *work = malloc(wsize);
+    float *xs = calloc(5 * m->input_size, sizeof(float)), *ys = malloc(5 * m->output_size * sizeof(float));
+    int16_t *xq = calloc(5 * m->input_size, sizeof(int16_t)), *yq = malloc(5 * m->output_size * sizeof(int16_t));
+    for (size_t i = 0; i < 5 * m->input_size; i++)
+        xq[i] = (int16_t)(i % 3 == 0 ? -32768 : i % 3 == 1 ? 32767 : 5);
+    grt_stream s;
+    if (grt_stream_init(&s, m, mem, ssize) == GRT_OK) {
+        for (int t = 0; t < 3; t++)
+            grt_stream_step(&s, xs, ys);
+        ok &= grt_stream_run(&s, xs, 5, ys, work, wsize) == GRT_OK;
+        grt_status want = m->q15 ? GRT_OK : GRT_E_PRECISION;
+        ok &= grt_stream_step_q15(&s, xq, yq) == want;
+        ok &= grt_stream_run_q15(&s, xq, 5, yq, work, wsize) == want;
+    }
+    free(mem), free(work), free(xs), free(ys), free(xq), free(yq);
+    return ok;
+}
+
+static void fuzz_base(const tw_layer *layers, size_t n_layers, int iterations, uint64_t seed)
+{
     static const tw_meta meta[] = {{"source.framework", "numpy"}, {"k", ""}, {"tool.name", "gru_rt"}};
     uint8_t *base, *scratch;
     void *base_mem = alloc_shifted(CAP, 0, &base), *scratch_mem = alloc_shifted(CAP, 0, &scratch);
-    size_t size = tw_build(base, CAP, layers, 4, meta, 3, NULL, 99, 0.5f);
+    size_t size = tw_build(base, CAP, layers, n_layers, meta, 3, NULL, 99, 0.5f);
+    CHECK(size > 0);
     size_t tables_end = tw_get_u32(base, 52); /* data_offset */
-    rng r = {2024};
+    rng r = {seed};
     long loaded = 0, diag_ok = 0, zeroed_ok = 0, failures = 0;
     int status_ok = 1;
-    for (int it = 0; it < ITERATIONS; it++) {
+    for (int it = 0; it < iterations; it++) {
         memcpy(scratch, base, size);
-        size_t n = mutate(&r, scratch, size, CAP, tables_end);
+        /* the data section holds scale codes and q15 scales: flip bytes there too, sometimes */
+        size_t limit = rng_u32(&r) % 4 == 0 ? size : tables_end;
+        size_t n = mutate(&r, scratch, size, CAP, limit);
         if (rng_u32(&r) % 2)
             n = mutate(&r, scratch, n, CAP, tables_end);
         unsigned flags = it % 2 ? GRT_LOAD_SKIP_CHECKSUM : 0;
@@ -81,16 +102,7 @@ void test_fuzz(void)
         status_ok &= (unsigned)st < GRT_STATUS_COUNT && d.status == st && d.field != NULL;
         if (st == GRT_OK) {
             loaded++;
-            size_t ssize = grt_stream_size(&m), wsize = grt_run_work_size(&m, 3);
-            float *mem = malloc(ssize), *work = malloc(wsize);
-            float *xs = calloc(5 * m.input_size, sizeof(float)), *ys = malloc(5 * m.output_size * sizeof(float));
-            grt_stream s;
-            if (grt_stream_init(&s, &m, mem, ssize) == GRT_OK) {
-                for (int t = 0; t < 3; t++)
-                    grt_stream_step(&s, xs, ys);
-                status_ok &= grt_stream_run(&s, xs, 5, ys, work, wsize) == GRT_OK;
-            }
-            free(mem), free(work), free(xs), free(ys);
+            status_ok &= exercise(&m);
         } else {
             failures++;
             diag_ok += d.index >= -1;
@@ -103,7 +115,32 @@ void test_fuzz(void)
     CHECK(status_ok);
     CHECK(diag_ok == failures);
     CHECK(zeroed_ok == failures);
-    CHECK(loaded > 0 && failures > ITERATIONS / 2); /* both outcomes are exercised */
+    CHECK(loaded > 0 && failures > iterations / 2); /* both outcomes are exercised */
     free(base_mem);
     free(scratch_mem);
+}
+
+void test_fuzz(void)
+{
+    static const tw_layer f32[] = {
+        {GRT_LAYER_DENSE, GRT_ACT_RELU, 0, 0, 3, 4, GRT_PREC_F32},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5, GRT_PREC_F32},
+        {GRT_LAYER_GRU, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 5, 3, GRT_PREC_F32},
+        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 3, 2, GRT_PREC_F32},
+    };
+    static const tw_layer q8[] = {
+        {GRT_LAYER_DENSE, GRT_ACT_RELU, 0, 0, 3, 4, GRT_PREC_Q8},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5, GRT_PREC_F32},
+        {GRT_LAYER_GRU, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 5, 3, GRT_PREC_Q8},
+        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 3, 2, GRT_PREC_Q8},
+    };
+    static const tw_layer q15[] = {
+        {GRT_LAYER_DENSE, GRT_ACT_RELU, 0, 0, 3, 4, GRT_PREC_Q15},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5, GRT_PREC_Q15},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID, 0, 5, 3, GRT_PREC_Q15},
+        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 3, 2, GRT_PREC_Q15},
+    };
+    fuzz_base(f32, 4, ITERATIONS, 2024);
+    fuzz_base(q8, 4, ITERATIONS / 2, 2025);
+    fuzz_base(q15, 4, ITERATIONS / 2, 2026);
 }
