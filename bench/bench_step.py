@@ -2,8 +2,8 @@
 """Per-step latency of gru_rt Stream.step against torch.nn.GRUCell, side by side in one process.
 
 Batch 1, state carried from step to step, one thread for torch. Prints the median µs per step of
-each and their ratio. Also times Model.run over a sequence (per step) and torch.nn.GRU on the same
-sequence.
+each and their ratio, and the step of the same model quantized to q8 and q15. Also times Model.run
+over a sequence (per step) and torch.nn.GRU on the same sequence.
 
     python bench/bench_step.py                 # default sizes
     python bench/bench_step.py --sizes 64x128 --steps 20000
@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 import gru_rt
+from gru_rt.quantize import quantize
 from gru_rt.spec import GRULayer, ModelSpec
 
 
@@ -64,6 +65,9 @@ def bench_size(i: int, h: int, steps: int, seq_len: int) -> dict[str, float]:
     x = rng.standard_normal(i).astype(np.float32)
     out = np.empty(h, dtype=np.float32)
     res = {"gru_rt_step": median_us_per_call(lambda: stream.step(x, out=out), steps)}
+    for precision in ("q8", "q15"):
+        qstream = gru_rt.load(quantize(spec, precision)[0].to_bytes()).stream()
+        res[f"{precision}_step"] = median_us_per_call(lambda s=qstream: s.step(x, out=out), steps)
 
     layer = spec.layers[0]
     cell = torch.nn.GRUCell(i, h)
@@ -112,14 +116,16 @@ def main() -> None:
           f"(1 thread), gru_rt {gru_rt.__version__} "
           f"(kernels: {gru_rt.cpu_info()['isa']})")
     print(f"{'I×H':>9} | {'gru_rt step':>11} | {'GRUCell':>9} | {'ratio':>6} | "
-          f"{'gru_rt run/step':>15} | {'nn.GRU/step':>11} | {'ratio':>6}")
+          f"{'gru_rt run/step':>15} | {'nn.GRU/step':>11} | {'ratio':>6} | {'q8 step':>9} | "
+          f"{'q15 step':>9}")
     for size in args.sizes.split(","):
         i, h = (int(v) for v in size.lower().split("x"))
         r = bench_size(i, h, args.steps, args.seq_len)
         print(f"{size:>9} | {r['gru_rt_step']:>8.2f} µs | {r['torch_gru_cell_step']:>6.2f} µs | "
               f"{r['torch_gru_cell_step'] / r['gru_rt_step']:>5.1f}× | "
               f"{r['gru_rt_run_per_step']:>12.2f} µs | {r['torch_gru_seq_per_step']:>8.2f} µs | "
-              f"{r['torch_gru_seq_per_step'] / r['gru_rt_run_per_step']:>5.1f}×")
+              f"{r['torch_gru_seq_per_step'] / r['gru_rt_run_per_step']:>5.1f}× | "
+              f"{r['q8_step']:>6.2f} µs | {r['q15_step']:>6.2f} µs")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 # Mirrors csrc/gru_rt.h (the part Python uses). Every extern is nogil: the C core holds no Python state.
-from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cdef extern from "gru_rt.h" nogil:
@@ -16,6 +16,8 @@ cdef extern from "gru_rt.h" nogil:
         GRT_ROLE_W_HH
         GRT_ROLE_B_IH
         GRT_ROLE_B_HH
+        GRT_ROLE_IN_SCALE
+        GRT_ROLE_OUT_SCALE
         GRT_ROLE_MAX
         GRT_LOAD_SKIP_CHECKSUM
         GRT_MAX_LAYERS
@@ -42,7 +44,7 @@ cdef extern from "gru_rt.h" nogil:
         uint32_t first_tensor
         uint32_t n_tensors
         size_t state_offset
-        const void *tensor[5]
+        const void *tensor[9]
 
     ctypedef struct grt_model:
         const uint8_t *blob
@@ -56,6 +58,7 @@ cdef extern from "gru_rt.h" nogil:
         uint32_t input_size
         uint32_t output_size
         size_t state_size
+        uint8_t q15
         size_t max_width
         size_t max_gates
         uint32_t meta_count
@@ -63,8 +66,7 @@ cdef extern from "gru_rt.h" nogil:
 
     ctypedef struct grt_stream:
         const grt_model *model
-        float *state
-        float *scratch
+        void *state
 
     ctypedef enum grt_isa:
         GRT_ISA_SCALAR
@@ -92,3 +94,6 @@ cdef extern from "gru_rt.h" nogil:
     size_t grt_run_work_size(const grt_model *model, size_t chunk_steps)
     grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
                               size_t work_size)
+    grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y)
+    grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, int16_t *ys,
+                                  void *work, size_t work_size)

@@ -3,13 +3,14 @@
 turns C status codes into Python exceptions (in one place: _check / _raise_load_error)."""
 
 cimport numpy as cnp
-from libc.stdint cimport uint32_t, uintptr_t
+from libc.stdint cimport int16_t, uint32_t, uintptr_t
 from libc.string cimport memcpy
 
 import numpy as np
 
 from .errors import GruRtError, ModelFormatError
 from .model_info import LayerInfo, format_summary
+from .spec import DTYPES, LAYER_TENSORS
 
 cnp.import_array()
 
@@ -131,12 +132,33 @@ cdef cnp.ndarray _as_f32(object x, tuple expected, str name):
     return arr
 
 
-cdef cnp.ndarray _check_out(object out, tuple expected, str name):
+cdef cnp.ndarray _as_i16(object x, tuple expected, str name):
+    """x as a C-contiguous int16 array of the expected shape. Integer arrays are converted when
+    every value fits int16; anything else (floats included: use the float API) is refused."""
+    cdef cnp.ndarray arr = np.asarray(x)
+    if arr.dtype != np.int16 or not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        if arr.dtype.kind not in "biu":
+            raise TypeError(f"{name} has dtype {arr.dtype}, expected int16 (raw q15 values)")
+        if arr.size and (arr.min() < -32768 or arr.max() > 32767):
+            raise ValueError(f"{name} has values outside the int16 range")
+        arr = np.asarray(arr, dtype=np.int16, order="C")
+    if not _shape_matches(arr, expected):
+        raise _shape_error(name, arr, expected)
+    return arr
+
+
+cdef _state_dtype(const grt_model *m):
+    return np.int16 if m.q15 else np.float32
+
+
+cdef cnp.ndarray _check_out(object out, tuple expected, str name, int typenum=cnp.NPY_FLOAT32):
     if not cnp.PyArray_Check(out):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     cdef cnp.ndarray arr = <cnp.ndarray>out
-    if not (_is_f32_contiguous(arr) and cnp.PyArray_ISWRITEABLE(arr)):
-        raise ValueError(f"{name} must be a writable C-contiguous float32 array, got dtype "
+    if not (cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_IS_C_CONTIGUOUS(arr)
+            and cnp.PyArray_ISWRITEABLE(arr)):
+        want = "float32" if typenum == cnp.NPY_FLOAT32 else "int16"
+        raise ValueError(f"{name} must be a writable C-contiguous {want} array, got dtype "
                          f"{arr.dtype}, contiguous={bool(arr.flags.c_contiguous)}, "
                          f"writeable={bool(arr.flags.writeable)}")
     if not _shape_matches(arr, expected):
@@ -239,12 +261,13 @@ cdef class Model:
     cdef object _layer_info(self, uint32_t k):
         cdef const grt_layer *L = &self.model.layers[k]
         is_gru = L.kind == GRT_LAYER_GRU
-        cdef size_t weights = 0
-        for role in range(1, GRT_ROLE_MAX + 1):
-            if L.tensor[role] != NULL:
-                weights += self._tensor_shape(L, role)[0] * self._tensor_shape(L, role)[1] * 4
+        kind, precision = _KINDS[L.kind], _PRECISIONS[L.precision]
+        weights = 0
+        for role, _, dtype in LAYER_TENSORS[(kind, precision)]:
+            rows, cols = self._tensor_shape(L, role)
+            weights += rows * cols * DTYPES[dtype][1].itemsize
         return LayerInfo(
-            index=int(k), kind=_KINDS[L.kind], precision=_PRECISIONS.get(L.precision, "?"),
+            index=int(k), kind=kind, precision=precision,
             input_size=int(L.input_size), output_size=int(L.output_size),
             activation=_cstr(grt_activation_name(L.activation)),
             gate_activation=_cstr(grt_activation_name(L.gate_activation)) if is_gru else None,
@@ -252,13 +275,34 @@ cdef class Model:
             state_offset=int(L.state_offset) if is_gru else None,
             weight_bytes=int(weights))
 
-    cdef tuple _tensor_shape(self, const grt_layer *L, int role):
+    cdef tuple _tensor_shape(self, const grt_layer *L, str role):
+        """(rows, cols) of a tensor role in a layer (docs/FORMAT.md); vectors have cols = 1."""
         cdef size_t rows = L.output_size * (3 if L.kind == GRT_LAYER_GRU else 1)
-        if role == GRT_ROLE_W_IH:
+        if role == "w_ih":
             return (rows, L.input_size)
-        if role == GRT_ROLE_W_HH:
+        if role == "w_hh":
             return (rows, L.output_size)
+        if role == "in_scale":
+            return (L.input_size, 1)
+        if role == "out_scale":
+            return (L.output_size, 1)
         return (rows, 1)
+
+    @property
+    def precision(self):
+        """"f32", "q8" or "q15" when every layer has that precision; "f32+q8" for a mix."""
+        names = sorted({info.precision for info in self.layers}, key=list(_PRECISIONS.values()).index)
+        return "+".join(names)
+
+    @property
+    def input_scale(self):
+        """q15 models: the real value of one int16 input unit, per feature (float32); else None."""
+        return self.tensor(0, "in_scale").copy() if self.model.q15 else None
+
+    @property
+    def output_scale(self):
+        """q15 models: the real value of one int16 output unit, per output (float32); else None."""
+        return self.tensor(self.model.n_layers - 1, "out_scale").copy() if self.model.q15 else None
 
     @property
     def metadata(self):
@@ -273,37 +317,43 @@ cdef class Model:
         return out
 
     def tensor(self, int layer, str role):
-        """A read-only float32 view of one tensor of a layer (role: w_ih, w_hh, b_ih, b_hh), in
-        place inside the model's buffer. Vectors come back 1-D."""
+        """A read-only view of one tensor of a layer (role: w_ih, w_hh, b_ih, b_hh, w_ih_scale,
+        w_hh_scale, in_scale, out_scale), in place inside the model's buffer, with the dtype the
+        file stores (docs/FORMAT.md: float32, int8, int32, or uint16 for bf16 codes). Vectors come
+        back 1-D."""
         if not 0 <= layer < <int>self.model.n_layers:
             raise IndexError(f"layer {layer} out of range (model has {self.model.n_layers})")
         cdef const grt_layer *L = &self.model.layers[layer]
+        kind, precision = _KINDS[L.kind], _PRECISIONS[L.precision]
         cdef int r
-        for r in range(1, GRT_ROLE_MAX + 1):
-            if _cstr(grt_role_name(r)) == role and L.tensor[r] != NULL:
-                shape = self._tensor_shape(L, r)
-                offset = <size_t>(<const char *>L.tensor[r] - <const char *>self.model.blob)
-                arr = np.frombuffer(self._blob, dtype="<f4", count=shape[0] * shape[1],
-                                    offset=offset)
-                return arr.reshape(shape) if shape[1] != 1 else arr
-        raise KeyError(f"layer {layer} ({_KINDS[L.kind]}) has no tensor {role!r}")
+        for name, _, dtype in LAYER_TENSORS[(kind, precision)]:
+            if name != role:
+                continue
+            for r in range(1, GRT_ROLE_MAX + 1):
+                if _cstr(grt_role_name(r)) == role and L.tensor[r] != NULL:
+                    shape = self._tensor_shape(L, role)
+                    offset = <size_t>(<const char *>L.tensor[r] - <const char *>self.model.blob)
+                    arr = np.frombuffer(self._blob, dtype=DTYPES[dtype][1],
+                                        count=shape[0] * shape[1], offset=offset)
+                    return arr.reshape(shape) if shape[1] != 1 else arr
+        raise KeyError(f"layer {layer} ({kind}, {precision}) has no tensor {role!r}")
 
     def to_spec(self):
-        """The canonical description (gru_rt.spec.ModelSpec) of this model, copied out of the file."""
+        """The canonical description (gru_rt.spec.ModelSpec) of this model, copied out of the file
+        (quantized layers keep their stored integers and scales)."""
         from .spec import DenseLayer, GRULayer, ModelSpec
         layers = []
         for info in self.layers:
             k = info.index
+            arrays = {attr: self.tensor(k, role).copy()
+                      for role, attr, _ in LAYER_TENSORS[(info.kind, info.precision)]}
             if info.kind == "gru":
                 layers.append(GRULayer(
-                    self.tensor(k, "w_ih").copy(), self.tensor(k, "w_hh").copy(),
-                    self.tensor(k, "b_ih").copy(), self.tensor(k, "b_hh").copy(),
                     reset_after=info.reset_after, activation=info.activation,
-                    gate_activation=info.gate_activation, precision=info.precision))
+                    gate_activation=info.gate_activation, precision=info.precision, **arrays))
             else:
-                layers.append(DenseLayer(self.tensor(k, "w_ih").copy(),
-                                         self.tensor(k, "b_ih").copy(),
-                                         activation=info.activation, precision=info.precision))
+                layers.append(DenseLayer(activation=info.activation, precision=info.precision,
+                                         **arrays))
         return ModelSpec(layers, self.metadata)
 
     def summary(self):
@@ -340,11 +390,38 @@ cdef class Model:
         ys = s.run(xs)
         return (ys, s.state) if return_state else ys
 
+    def run_int16(self, xs, state=None, *, bint return_state=False):
+        """q15 models: like run() with raw int16 inputs (T, I) or (N, T, I) and int16 outputs, the
+        integer pipeline without the float boundary (Model.input_scale/output_scale give the units)."""
+        self._require_q15("run_int16")
+        arr = np.asarray(xs)
+        if arr.ndim == 3:
+            if state is not None:
+                raise ValueError("state is only accepted with a single (T, I) sequence")
+            x3 = _as_i16(arr, (None, None, self.model.input_size), "xs")
+            ys = np.empty((x3.shape[0], x3.shape[1], self.model.output_size), dtype=np.int16)
+            states = np.empty((x3.shape[0], self.model.state_size), dtype=np.int16)
+            s = Stream(self)
+            for k in range(x3.shape[0]):
+                s.reset()
+                s.run_int16(x3[k], out=ys[k])
+                states[k] = s.state
+            return (ys, states) if return_state else ys
+        s = Stream(self)
+        if state is not None:
+            s.state = state
+        ys = s.run_int16(xs)
+        return (ys, s.state) if return_state else ys
+
+    cdef _require_q15(self, str what):
+        if not self.model.q15:
+            raise ValueError(f"{what} needs a q15 model; this one is {self.precision}")
+
     cdef object _run_batch(self, xs, bint return_state):
         x3 = _as_f32(xs, (None, None, self.model.input_size), "xs")
         n, t = x3.shape[0], x3.shape[1]
         ys = np.empty((n, t, self.model.output_size), dtype=np.float32)
-        states = np.empty((n, self.model.state_size), dtype=np.float32)
+        states = np.empty((n, self.model.state_size), dtype=_state_dtype(&self.model))
         s = Stream(self)
         for k in range(n):
             s.reset()
@@ -369,8 +446,12 @@ cdef class Stream:
     read-only arrays are fine as inputs. Complex, string, object and other non-real dtypes raise
     TypeError; a wrong shape raises ValueError; both leave the state unchanged.
 
-    NaN/Inf: inputs are not checked. NaN in an input propagates through the arithmetic into the
-    outputs and the state (and so into every later step) until reset() or a state assignment."""
+    NaN/Inf: inputs are not checked. In f32 and q8 models a NaN (or Inf) input propagates through
+    the arithmetic into the outputs and the state (and so into every later step) until reset() or a
+    state assignment. q15 models convert inputs to int16 at the boundary: NaN counts as 0, values
+    beyond the calibrated range (±Inf included) saturate, so the integer state stays finite.
+
+    q15 models also take raw int16 values: step_int16() / run_int16()."""
 
     cdef grt_stream s
     cdef readonly Model model
@@ -470,26 +551,92 @@ cdef class Stream:
         self._enter()
         grt_stream_reset(&self.s)
 
+    def step_int16(self, x, out=None):
+        """q15 models: one step on raw int16 values (no float boundary): x (input_size,) int16 →
+        (output_size,) int16, in the units of Model.input_scale/output_scale. out: optional
+        writable C-contiguous int16 array. ValueError for a model that is not q15."""
+        self._enter()
+        cdef const grt_model *m = self.s.model
+        if not m.q15:
+            raise ValueError(f"step_int16 needs a q15 model; this one is {self.model.precision}")
+        cdef cnp.ndarray xa = _as_i16(x, self._x_shape, "x")
+        cdef cnp.ndarray ya
+        if out is None:
+            ya = np.empty(m.output_size, dtype=np.int16)
+        else:
+            ya = _check_out(out, self._y_shape, "out", cnp.NPY_INT16)
+        cdef const int16_t *xp = <const int16_t *>cnp.PyArray_DATA(xa)
+        cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
+        cdef grt_status status
+        self._enter()  # see step()
+        self._busy = True
+        try:
+            with nogil:
+                status = grt_stream_step_q15(&self.s, xp, yp)
+        finally:
+            self._busy = False
+        _check(status, "step_int16")
+        return ya
+
+    def run_int16(self, xs, out=None):
+        """q15 models: run() on raw int16 values, (T, input_size) → (T, output_size) int16;
+        identical to T calls of step_int16()."""
+        self._enter()
+        cdef const grt_model *m = self.s.model
+        if not m.q15:
+            raise ValueError(f"run_int16 needs a q15 model; this one is {self.model.precision}")
+        cdef cnp.ndarray xa = _as_i16(xs, (None, m.input_size), "xs")
+        cdef Py_ssize_t T = xa.shape[0]
+        cdef cnp.ndarray ya
+        if out is None:
+            ya = np.empty((T, m.output_size), dtype=np.int16)
+        else:
+            ya = _check_out(out, (T, m.output_size), "out", cnp.NPY_INT16)
+        if self._work is None:
+            self._work = _aligned_empty(<Py_ssize_t>grt_run_work_size(m, _RUN_CHUNK_STEPS))
+        cdef void *work = cnp.PyArray_DATA(self._work)
+        cdef size_t work_size = <size_t>self._work.shape[0]
+        cdef const int16_t *xp = <const int16_t *>cnp.PyArray_DATA(xa)
+        cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
+        cdef grt_status status
+        self._enter()
+        self._busy = True
+        try:
+            with nogil:
+                status = grt_stream_run_q15(&self.s, xp, <size_t>T, yp, work, work_size)
+        finally:
+            self._busy = False
+        _check(status, "run_int16")
+        return ya
+
     @property
     def state(self):
-        """A copy of the hidden state: (state_size,) float32, the GRU layers' vectors concatenated
-        in layer order (see Model.layers[k].state_offset). Setting it copies a (state_size,) real
-        array-like in. Both raise RuntimeError if another thread is using this stream."""
+        """A copy of the hidden state: (state_size,), the GRU layers' vectors concatenated in layer
+        order (see Model.layers[k].state_offset); float32 for f32/q8 models, int16 (Q15: value ×
+        2^15) for q15 models. Setting it copies a (state_size,) array-like in: real numbers for
+        f32/q8, integers within int16 for q15. Both raise RuntimeError if another thread is using
+        this stream."""
         self._enter()
-        cdef cnp.npy_intp n = self.s.model.state_size
-        out = np.empty(n, dtype=np.float32)
+        cdef const grt_model *m = self.s.model
+        cdef cnp.npy_intp n = m.state_size
+        out = np.empty(n, dtype=_state_dtype(m))
         if n:
-            memcpy(cnp.PyArray_DATA(out), self.s.state, n * sizeof(float))
+            memcpy(cnp.PyArray_DATA(out), self.s.state, n * out.itemsize)
         return out
 
     @state.setter
     def state(self, value):
         self._enter()
-        cdef cnp.ndarray arr = _as_f32(value, (self.s.model.state_size,), "state")
-        cdef size_t n = self.s.model.state_size
+        cdef const grt_model *m = self.s.model
+        cdef cnp.ndarray arr
+        if m.q15:
+            arr = _as_i16(value, (m.state_size,), "state")
+        else:
+            arr = _as_f32(value, (m.state_size,), "state")
+        cdef size_t n = m.state_size
         self._enter()  # converting value may have run Python code
         if n:
-            memcpy(self.s.state, cnp.PyArray_DATA(arr), n * sizeof(float))
+            memcpy(self.s.state, cnp.PyArray_DATA(arr), n * arr.itemsize)
 
     def __repr__(self):
         return f"<gru_rt.Stream over {self.model!r}>"

@@ -45,13 +45,19 @@ def cmd_convert(args: argparse.Namespace) -> int:
     activations = dict(_key_value(t, "--activation") for t in args.activation)
     metadata = dict(_key_value(t, "--meta") for t in args.meta)
     order = [p.strip() for p in args.layers.split(",")] if args.layers is not None else None
+    if args.calibration is not None and args.precision == "f32":
+        raise UsageError("--calibration applies to --precision q8 or q15")
     spec = convert(src, head_activation=args.head_activation, activations=activations or None,
                    convention=args.convention, metadata=metadata or None,
-                   architecture=args.architecture, layers=order)
+                   architecture=args.architecture, layers=order, precision=args.precision,
+                   calibration=args.calibration)
     path = spec.save(out)
     layers = " → ".join(f"{layer.kind}({layer.input_size}→{layer.output_size})"
                         for layer in spec.layers)
-    print(f"wrote {path} ({path.stat().st_size} bytes): {layers}")
+    print(f"wrote {path} ({path.stat().st_size} bytes, {args.precision}): {layers}")
+    report = sorted((k, v) for k, v in spec.metadata.items() if k.startswith("quant."))
+    for key, value in report:
+        print(f"  {key}: {value}")
     return 0
 
 
@@ -125,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "do not determine it")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="extra metadata stored in the file; repeatable")
+    p.add_argument("--precision", choices=("f32", "q8", "q15"), default="f32",
+                   help="f32 (default); q8: int8 weights, float gates; q15: integer-only "
+                        "(docs/QUANTIZATION.md)")
+    p.add_argument("--calibration", metavar="X.npy",
+                   help="q8/q15: your input sequences, (T, I) or (N, T, I): q15 takes its input "
+                        "and output ranges from them, and the error report is measured on them "
+                        "(default: inputs assumed standardized, a synthetic N(0, 1) set)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("info", help="describe a .grt model: layers, sizes, bytes, metadata")

@@ -68,8 +68,10 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
             convention: None | str | Mapping[str, str] | Convention = None,
             metadata: Mapping[str, str] | None = None,
             architecture: object = None,
-            layers: Sequence[Any] | None = None) -> ModelSpec:
-    """A validated ModelSpec from trained weights.
+            layers: Sequence[Any] | None = None,
+            precision: str = "f32",
+            calibration: object | None = None) -> ModelSpec:
+    """A validated ModelSpec from trained weights, in the chosen precision.
 
     source: a torch.nn.Module; a Keras model (Sequential or a Functional chain); an
         onnx.ModelProto; a state dict (mapping of torch tensors); a mapping of NumPy arrays with
@@ -87,7 +89,29 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
     layers: a torch.nn.Module: the modules (or their names) in the order forward() applies them,
         when registration order is not that order; a .safetensors file: the module prefixes in
         layer order, when it cannot be inferred (safetensors files sort tensors by name).
+    precision: "f32" (default), "q8" or "q15" (docs/QUANTIZATION.md). The quantized model's
+        error report against the float model is in its metadata (quant.* keys).
+    calibration: q8/q15: the user's input sequences, (N, T, I) or (T, I) array-like or a .npy
+        path: q15 takes its ranges from them; both measure the error report on them.
     """
+    if precision not in ("f32", "q8", "q15"):
+        raise ValueError(f"precision {precision!r}: expected f32, q8 or q15")
+    if precision == "f32" and calibration is not None:
+        raise ValueError("calibration applies to precision q8 or q15, not f32")
+    spec = _import(source, activations=activations, head_activation=head_activation,
+                   convention=convention, metadata=metadata, architecture=architecture,
+                   layers=layers)
+    if precision == "f32":
+        return spec
+    from .quantize import quantize
+
+    return quantize(spec, precision, calibration)[0]
+
+
+def _import(source: Any, *, activations: Mapping[Any, str] | None,
+            head_activation: str | None, convention: None | str | Mapping[str, str] | Convention,
+            metadata: Mapping[str, str] | None, architecture: object,
+            layers: Sequence[Any] | None) -> ModelSpec:
     if metadata is not None:
         check_metadata(metadata)
     options: dict[str, Any] = {"activations": activations, "head_activation": head_activation,

@@ -1,4 +1,4 @@
-"""Constants of the .grt file format, version 1.0 (docs/FORMAT.md): the one place that states them.
+"""Constants of the .grt file format, version 1.1 (docs/FORMAT.md): the one place that states them.
 
 Only the writer (gru_rt/writer.py) uses the byte layouts; Python never parses a file (the C loader
 is the one reader). Tests that corrupt files on purpose may use the offsets below.
@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import struct
 
-from .spec import ACTIVATIONS, MAX_DIM, MAX_LAYERS, PRECISIONS
+from .spec import ACTIVATIONS, DTYPES, LAYER_TENSORS, MAX_DIM, MAX_LAYERS, PRECISIONS, ROLES
 
 __all__ = [
-    "ACTIVATIONS", "ALIGN", "DTYPE_F32", "DTYPE_SIZES", "HEADER", "HEADER_SIZE", "KIND_DENSE",
+    "ACTIVATIONS", "ALIGN", "DTYPES", "HEADER", "HEADER_SIZE", "KIND_DENSE",
     "KIND_GRU", "LAYER_ENTRY", "LAYER_ENTRY_SIZE", "MAGIC", "MAX_DIM", "MAX_FILE_SIZE",
     "MAX_KEY_BYTES", "MAX_LAYERS", "MAX_TENSORS", "MAX_VALUE_BYTES", "META_COUNT", "META_ENTRY",
     "OFF_CHECKSUM", "OFF_DATA_OFFSET", "OFF_DATA_SIZE", "OFF_FILE_SIZE", "OFF_META_OFFSET",
     "OFF_META_SIZE", "OFF_N_LAYERS", "OFF_N_TENSORS", "OFF_TENSOR_TABLE_OFFSET", "PRECISIONS",
-    "ROLE_B_HH", "ROLE_B_IH", "ROLE_W_HH", "ROLE_W_IH", "TENSOR_ENTRY", "TENSOR_ENTRY_SIZE", "U32",
+    "LAYER_TENSORS", "ROLES", "ROLE_B_HH", "ROLE_B_IH", "ROLE_W_HH", "ROLE_W_IH", "TENSOR_ENTRY",
+    "TENSOR_ENTRY_SIZE", "U32",
     "VERSION_MAJOR", "VERSION_MINOR", "WEIGHT_LAYOUT_ROW_MAJOR",
 ]
 
 MAGIC = b"\x89GRT\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 
 HEADER_SIZE = 64
 LAYER_ENTRY_SIZE = 32
@@ -57,12 +58,10 @@ WEIGHT_LAYOUT_ROW_MAJOR = 0
 
 # Tensor entry: role, dtype, reserved (u16), layer, rows, cols, offset, nbytes, reserved[2].
 TENSOR_ENTRY = struct.Struct("<BBHIIIIIII")
-ROLE_W_IH = 1
-ROLE_W_HH = 2
-ROLE_B_IH = 3
-ROLE_B_HH = 4
-DTYPE_F32 = 0
-DTYPE_SIZES = {DTYPE_F32: 4}
+ROLE_W_IH = ROLES["w_ih"]
+ROLE_W_HH = ROLES["w_hh"]
+ROLE_B_IH = ROLES["b_ih"]
+ROLE_B_HH = ROLES["b_hh"]
 
 # Metadata: u32 count, then per entry u32 key_len, u32 value_len, key bytes, value bytes.
 U32 = struct.Struct("<I")  # e.g. the checksum field

@@ -15,7 +15,7 @@ class LayerInfo:
 
     index: int
     kind: str  # "gru" or "dense"
-    precision: str  # "f32" (q8, q15 later)
+    precision: str  # "f32", "q8" or "q15"
     input_size: int
     output_size: int  # hidden size for a GRU
     activation: str  # GRU: candidate activation; Dense: output activation
@@ -37,16 +37,24 @@ def format_summary(model: Model) -> str:
     """Layers, sizes, precision, bytes, checksum status and metadata, one fact per line."""
     major, minor = model.version
     check = "verified" if model.checksum_verified else "not verified (skipped)"
+    q15 = model.precision == "q15"
     lines = [
         f"model: {model.source or '<memory>'}",
         f"format: v{major}.{minor}, {model.nbytes} bytes, CRC-32 {model.checksum:08x} {check}",
+        f"precision: {model.precision}"
+        + (" (integer-only step; float only at the input/output boundary)" if q15 else ""),
         f"input {model.input_size} → output {model.output_size}; "
-        f"state {model.state_size} floats",
+        f"state {model.state_size} {'int16 (Q15)' if q15 else 'float32'} values",
         "layers:",
     ]
     lines += [f"  {info.index}: {info.describe()}" for info in model.layers]
     meta = model.metadata
-    if meta:
+    report = {k: v for k, v in meta.items() if k.startswith("quant.")}
+    if report:
+        lines.append("quantization error report (vs the float model):")
+        lines += [f"  {key[len('quant.'):]}: {value}" for key, value in sorted(report.items())]
+    rest = {k: v for k, v in meta.items() if not k.startswith("quant.")}
+    if rest:
         lines.append("metadata:")
-        lines += [f"  {key}: {value}" for key, value in sorted(meta.items())]
+        lines += [f"  {key}: {value}" for key, value in sorted(rest.items())]
     return "\n".join(lines)

@@ -18,7 +18,8 @@ import numpy as np
 
 from .spec import DenseLayer, GRULayer, Layer, ModelSpec
 
-__all__ = ["ACTIVATION_FUNCTIONS", "reference_run", "reference_step", "state_size"]
+__all__ = ["ACTIVATION_FUNCTIONS", "reference_layer_outputs", "reference_run", "reference_step",
+           "state_size"]
 
 
 def _linear(a: np.ndarray) -> np.ndarray:
@@ -40,8 +41,8 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
 
 
 def _softmax(a: np.ndarray) -> np.ndarray:
-    e = np.exp(a - np.max(a))
-    return e / np.sum(e)
+    e = np.exp(a - np.max(a, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
 
 
 def _hard_sigmoid(a: np.ndarray) -> np.ndarray:
@@ -79,17 +80,18 @@ def _gru_step(layer: GRULayer, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     w, u, b_i, b_h = layer.w_ih, layer.w_hh, layer.b_ih, layer.b_hh
     rows_r, rows_z, rows_n = slice(0, hs), slice(hs, 2 * hs), slice(2 * hs, 3 * hs)
 
-    r = sigma(w[rows_r] @ x + b_i[rows_r] + u[rows_r] @ h + b_h[rows_r])
-    z = sigma(w[rows_z] @ x + b_i[rows_z] + u[rows_z] @ h + b_h[rows_z])
+    # x @ w.T: x is (I,) or a batch (N, I); everything else works along the last axis.
+    r = sigma(x @ w[rows_r].T + b_i[rows_r] + h @ u[rows_r].T + b_h[rows_r])
+    z = sigma(x @ w[rows_z].T + b_i[rows_z] + h @ u[rows_z].T + b_h[rows_z])
     if layer.reset_after:
-        n = phi(w[rows_n] @ x + b_i[rows_n] + r * (u[rows_n] @ h + b_h[rows_n]))
+        n = phi(x @ w[rows_n].T + b_i[rows_n] + r * (h @ u[rows_n].T + b_h[rows_n]))
     else:
-        n = phi(w[rows_n] @ x + b_i[rows_n] + u[rows_n] @ (r * h) + b_h[rows_n])
+        n = phi(x @ w[rows_n].T + b_i[rows_n] + (r * h) @ u[rows_n].T + b_h[rows_n])
     return (1.0 - z) * n + z * h
 
 
 def _dense_step(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
-    return ACTIVATION_FUNCTIONS[layer.activation](layer.w @ x + layer.b)
+    return ACTIVATION_FUNCTIONS[layer.activation](x @ layer.w.T + layer.b)
 
 
 def _initial_state(spec: ModelSpec, state: object | None) -> np.ndarray:
@@ -114,17 +116,22 @@ def _prepared(spec: ModelSpec) -> ModelSpec:
     return ModelSpec(layers, dict(spec.metadata))
 
 
-def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray,
+          trace: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One step of x (I,) or (N, I) from state (S,) or (N, S); trace collects each layer's
+    output."""
     new_state = state.copy()
     offset = 0
     for layer in spec.layers:
         if isinstance(layer, GRULayer):
             hs = layer.hidden_size
-            x = _gru_step(layer, x, state[offset:offset + hs])
-            new_state[offset:offset + hs] = x
+            x = _gru_step(layer, x, state[..., offset:offset + hs])
+            new_state[..., offset:offset + hs] = x
             offset += hs
         else:
             x = _dense_step(layer, x)
+        if trace is not None:
+            trace.append(x)
     return x, new_state
 
 
@@ -150,3 +157,21 @@ def reference_run(spec: ModelSpec, xs: object,
     for t in range(xv.shape[0]):
         ys[t], s = _step(checked, xv[t], s)
     return ys, s
+
+
+def reference_layer_outputs(spec: ModelSpec, xs: object) -> list[np.ndarray]:
+    """Every layer's outputs for N sequences at once, each from a zero state: xs (N, T, I) →
+    [(N, T, O_l) for each layer], float64."""
+    checked = _prepared(spec)
+    xv = np.asarray(xs, dtype=np.float64)
+    if xv.ndim != 3 or xv.shape[2] != checked.input_size:
+        raise ValueError(f"xs has shape {xv.shape}, expected (N, T, {checked.input_size})")
+    n, t = xv.shape[0], xv.shape[1]
+    outs = [np.zeros((n, t, layer.output_size)) for layer in checked.layers]
+    s = np.zeros((n, state_size(checked)))
+    for step in range(t):
+        trace: list[np.ndarray] = []
+        _, s = _step(checked, xv[:, step], s, trace)
+        for k, y in enumerate(trace):
+            outs[k][:, step] = y
+    return outs

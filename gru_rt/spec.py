@@ -6,7 +6,7 @@ GRU of docs/FORMAT.md (gates r, z, n; h' = (1 - z) * n + z * h) and Dense y = ac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -30,9 +30,35 @@ ACTIVATIONS = {
 GRU_ACTIVATIONS = ("tanh", "relu")
 GRU_GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_k2")
 DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")
-PRECISIONS = {"f32": 0}
+PRECISIONS = {"f32": 0, "q8": 1, "q15": 2}
 MAX_DIM = 16384
 MAX_LAYERS = 32
+
+# Tensor roles and dtypes of docs/FORMAT.md (codes append-only); numpy dtypes are little-endian.
+ROLES = {"w_ih": 1, "w_hh": 2, "b_ih": 3, "b_hh": 4, "w_ih_scale": 5, "w_hh_scale": 6,
+         "in_scale": 7, "out_scale": 8}
+DTYPES = {"f32": (0, np.dtype("<f4")), "i8": (1, np.dtype("i1")), "i16": (2, np.dtype("<i2")),
+          "i32": (3, np.dtype("<i4")), "bf16": (4, np.dtype("<u2"))}
+
+# The tensors each (kind, precision) stores, in file order: (role, attribute, dtype). The one table
+# the writer, the validation below and Model.to_spec follow (the C loader has its own copy).
+LAYER_TENSORS: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
+    ("gru", "f32"): (("w_ih", "w_ih", "f32"), ("w_hh", "w_hh", "f32"), ("b_ih", "b_ih", "f32"),
+                     ("b_hh", "b_hh", "f32")),
+    ("gru", "q8"): (("w_ih", "w_ih", "i8"), ("w_hh", "w_hh", "i8"), ("b_ih", "b_ih", "f32"),
+                    ("b_hh", "b_hh", "f32"), ("w_ih_scale", "w_ih_scale", "bf16"),
+                    ("w_hh_scale", "w_hh_scale", "bf16")),
+    ("gru", "q15"): (("w_ih", "w_ih", "i8"), ("w_hh", "w_hh", "i8"), ("b_ih", "b_ih", "i32"),
+                     ("b_hh", "b_hh", "i32"), ("w_ih_scale", "w_ih_scale", "bf16"),
+                     ("w_hh_scale", "w_hh_scale", "bf16"), ("in_scale", "in_scale", "f32"),
+                     ("out_scale", "out_scale", "f32")),
+    ("dense", "f32"): (("w_ih", "w", "f32"), ("b_ih", "b", "f32")),
+    ("dense", "q8"): (("w_ih", "w", "i8"), ("b_ih", "b", "f32"), ("w_ih_scale", "w_scale", "bf16")),
+    ("dense", "q15"): (("w_ih", "w", "i8"), ("b_ih", "b", "i32"), ("w_ih_scale", "w_scale", "bf16"),
+                       ("in_scale", "in_scale", "f32"), ("out_scale", "out_scale", "f32")),
+}
+Q15_ONE_BITS = 0x38000000  # float32 bits of 2^-15: out_scale of every Q15-valued output
+Q15_FIXED_OUTPUT = ("sigmoid", "tanh", "softmax", "hard_sigmoid", "hard_sigmoid_k2")
 
 
 class SpecError(ConversionError):
@@ -72,9 +98,90 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise SpecError(f"{name} is {value!r}, expected one of {', '.join(allowed)}")
 
 
+def _bf16_codes_ok(codes: np.ndarray, precision: str) -> np.ndarray:
+    """Which bf16 row-scale codes the loader accepts at this precision (docs/QUANTIZATION.md)."""
+    c = codes.astype(np.int64)
+    sign, exponent = c >> 15, (c >> 7) & 255
+    if precision == "q8":
+        return (sign == 0) & (exponent != 255)
+    return (c == 0) | ((sign == 0) & (exponent >= 72) & (exponent <= 134))
+
+
+def _quantized(name: str, a: object, shape: tuple[int, ...], dtype: str,
+               precision: str) -> np.ndarray:
+    """A tensor of a q8/q15 layer: exactly the stored dtype (no silent conversion) and shape."""
+    arr = np.asarray(a)
+    if arr.shape != shape:
+        raise SpecError(f"{name} has shape {arr.shape}, expected {shape}")
+    want = DTYPES[dtype][1]
+    if dtype == "f32":
+        out = _finite_f32(name, arr)
+    elif arr.dtype.newbyteorder("=") != want.newbyteorder("="):
+        raise SpecError(f"{name} has dtype {arr.dtype}, expected {want} ({dtype}) for {precision}")
+    else:
+        out = np.ascontiguousarray(arr, dtype=want)
+    if dtype == "i8" and out.size and int(out.min()) < -127:
+        raise SpecError(f"{name} contains -128; int8 weights are symmetric, -127 … 127")
+    if dtype == "bf16":
+        bad = np.flatnonzero(~_bf16_codes_ok(out, precision))
+        if bad.size:
+            raise SpecError(f"{name}[{bad[0]}] is the bf16 code {int(out[bad[0]]):#06x}, not a "
+                            f"valid {precision} row scale (docs/QUANTIZATION.md)")
+    return out
+
+
+def _check_q15_scale(name: str, scale: np.ndarray, fixed: bool) -> None:
+    if not np.all((scale > 0) & (scale >= np.finfo(np.float32).tiny)):
+        raise SpecError(f"{name} must hold positive normal float32 values")
+    if fixed and np.any(scale.view("<u4") != Q15_ONE_BITS):
+        raise SpecError(f"{name} must be 2^-15 everywhere: this output is Q15")
+
+
+def _tensor_shape(role: str, rows: int, n_in: int, n_out: int) -> tuple[int, ...]:
+    if role == "w_ih":
+        return (rows, n_in)
+    if role == "w_hh":
+        return (rows, n_out)
+    if role == "in_scale":
+        return (n_in,)
+    if role == "out_scale":
+        return (n_out,)
+    return (rows,)
+
+
+def _validated_tensors(layer: Layer, where: str, rows: int) -> dict[str, np.ndarray]:
+    """The layer's tensors by attribute, checked against LAYER_TENSORS for its precision."""
+    table = LAYER_TENSORS[(layer.kind, layer.precision)]
+    wanted = {attr for _, attr, _ in table}
+    out: dict[str, np.ndarray] = {}
+    for attr in QUANT_ATTRS[layer.kind]:
+        if attr not in wanted and getattr(layer, attr) is not None:
+            raise SpecError(f"{where}: {attr} is set, but {layer.precision} layers have none")
+    for role, attr, dtype in table:
+        value = getattr(layer, attr)
+        name = f"{where}: {attr}"
+        if value is None:
+            raise SpecError(f"{name} is missing: {layer.precision} layers need it")
+        shape = _tensor_shape(role, rows, layer.input_size, layer.output_size)
+        if layer.precision == "f32":
+            out[attr] = (_matrix(name, value, (shape[0], shape[1])) if len(shape) == 2
+                         else _vector(name, value, shape[0]))
+        else:
+            out[attr] = _quantized(name, value, shape, dtype, layer.precision)
+    if layer.precision == "q15":
+        fixed_out = layer.kind == "gru" or layer.activation in Q15_FIXED_OUTPUT
+        _check_q15_scale(f"{where}: in_scale", out["in_scale"], False)
+        _check_q15_scale(f"{where}: out_scale", out["out_scale"], fixed_out)
+    return out
+
+
 @dataclass
 class GRULayer:
-    """Canonical GRU: w_ih (3H, I), w_hh (3H, H), b_ih (3H,), b_hh (3H,); gate blocks r, z, n."""
+    """Canonical GRU: w_ih (3H, I), w_hh (3H, H), b_ih (3H,), b_hh (3H,); gate blocks r, z, n.
+
+    f32 layers hold float32 arrays. q8 and q15 layers (docs/QUANTIZATION.md) hold int8 weights,
+    float32 (q8) or int32 (q15) biases, bf16 row-scale codes (uint16) in w_ih_scale/w_hh_scale,
+    and, for q15, the real value of one input/output unit in in_scale/out_scale."""
 
     w_ih: np.ndarray
     w_hh: np.ndarray
@@ -85,6 +192,10 @@ class GRULayer:
     gate_activation: str = "sigmoid"
     precision: str = "f32"
     name: str = ""
+    w_ih_scale: np.ndarray | None = None
+    w_hh_scale: np.ndarray | None = None
+    in_scale: np.ndarray | None = None
+    out_scale: np.ndarray | None = None
 
     kind = "gru"
 
@@ -101,7 +212,8 @@ class GRULayer:
         return self.hidden_size
 
     def validated(self, where: str) -> GRULayer:
-        """A copy with float32 contiguous arrays, or SpecError naming `where` and the field."""
+        """A copy with contiguous arrays of the stored dtypes, or SpecError naming `where` and the
+        field."""
         if np.ndim(self.w_ih) != 2 or np.ndim(self.w_hh) != 2:
             raise SpecError(f"{where}: w_ih and w_hh must be 2-D, got shapes "
                             f"{np.shape(self.w_ih)} and {np.shape(self.w_hh)}")
@@ -111,28 +223,25 @@ class GRULayer:
         _check_choice(f"{where}: activation", self.activation, GRU_ACTIVATIONS)
         _check_choice(f"{where}: gate_activation", self.gate_activation, GRU_GATE_ACTIVATIONS)
         _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))
-        return GRULayer(
-            w_ih=_matrix(f"{where}: w_ih", self.w_ih, (3 * h, i)),
-            w_hh=_matrix(f"{where}: w_hh", self.w_hh, (3 * h, h)),
-            b_ih=_vector(f"{where}: b_ih", self.b_ih, 3 * h),
-            b_hh=_vector(f"{where}: b_hh", self.b_hh, 3 * h),
-            reset_after=bool(self.reset_after),
-            activation=self.activation,
-            gate_activation=self.gate_activation,
-            precision=self.precision,
-            name=self.name,
-        )
+        if self.precision == "q15" and self.activation != "tanh":
+            raise SpecError(f"{where}: q15 needs the tanh candidate activation (the state must "
+                            f"stay in [-1, 1]), got {self.activation!r}")
+        tensors = _validated_tensors(self, where, 3 * h)
+        return replace(self, reset_after=bool(self.reset_after), **tensors)
 
 
 @dataclass
 class DenseLayer:
-    """y = activation(w @ x + b): w (O, I), b (O,)."""
+    """y = activation(w @ x + b): w (O, I), b (O,); q8/q15 tensors as in GRULayer (w_scale)."""
 
     w: np.ndarray
     b: np.ndarray
     activation: str = "linear"
     precision: str = "f32"
     name: str = ""
+    w_scale: np.ndarray | None = None
+    in_scale: np.ndarray | None = None
+    out_scale: np.ndarray | None = None
 
     kind = "dense"
 
@@ -152,16 +261,27 @@ class DenseLayer:
         _check_dim(f"{where}: input size", i)
         _check_choice(f"{where}: activation", self.activation, DENSE_ACTIVATIONS)
         _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))
-        return DenseLayer(
-            w=_matrix(f"{where}: w", self.w, (o, i)),
-            b=_vector(f"{where}: b", self.b, o),
-            activation=self.activation,
-            precision=self.precision,
-            name=self.name,
-        )
+        return replace(self, **_validated_tensors(self, where, o))
+
+
+QUANT_ATTRS = {"gru": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
+               "dense": ("w_scale", "in_scale", "out_scale")}
 
 
 Layer = Union[GRULayer, DenseLayer]
+
+
+def _check_precision_mix(layers: list[Layer]) -> None:
+    """q15 models are integer end to end: all layers q15, each in_scale the previous out_scale."""
+    q15 = [layer.precision == "q15" for layer in layers]
+    if any(q15) and not all(q15):
+        raise SpecError(f"layers {[k for k, q in enumerate(q15) if not q]} are not q15: a q15 "
+                        f"model has only q15 layers (f32 and q8 layers may mix)")
+    for k in range(1, len(layers) if all(q15) else 0):
+        prev, cur = layers[k - 1].out_scale, layers[k].in_scale
+        assert prev is not None and cur is not None
+        if not np.array_equal(prev.view("<u4"), cur.view("<u4")):
+            raise SpecError(f"layer {k}: in_scale differs from layer {k - 1}'s out_scale")
 
 
 @dataclass
@@ -191,6 +311,7 @@ class ModelSpec:
                 raise SpecError(f"{where}: input size is {checked.input_size}, expected "
                                 f"{layers[-1].output_size} (the output size of layer {k - 1})")
             layers.append(checked)
+        _check_precision_mix(layers)
         meta = {}
         for key, value in self.metadata.items():
             if not isinstance(key, str) or not isinstance(value, str):

@@ -1,4 +1,4 @@
-"""Serialise a ModelSpec into the .grt bytes of docs/FORMAT.md, version 1.0.
+"""Serialise a ModelSpec into the .grt bytes of docs/FORMAT.md, version 1.1.
 
 The writer is the only Python code that knows the byte layout (constants in gru_rt/format.py); files
 are read by the C loader only. The output is deterministic: the same model gives the same bytes
@@ -23,8 +23,9 @@ __all__ = ["check_metadata", "write_model"]
 @dataclass(frozen=True)
 class _Tensor:
     role: int
+    dtype: int
     layer: int
-    data: bytes  # little-endian float32, row-major
+    data: bytes  # little-endian, row-major
     rows: int
     cols: int
 
@@ -111,19 +112,14 @@ def _align(n: int) -> int:
     return -(-n // fmt.ALIGN) * fmt.ALIGN
 
 
-def _f32(a: np.ndarray) -> tuple[bytes, int, int]:
-    arr = np.ascontiguousarray(a, dtype="<f4")
-    rows, cols = (arr.shape[0], arr.shape[1]) if arr.ndim == 2 else (arr.shape[0], 1)
-    return arr.tobytes(), rows, cols
-
-
 def _layer_tensors(k: int, layer: Layer) -> list[_Tensor]:
-    if isinstance(layer, GRULayer):
-        arrays = [(fmt.ROLE_W_IH, layer.w_ih), (fmt.ROLE_W_HH, layer.w_hh),
-                  (fmt.ROLE_B_IH, layer.b_ih), (fmt.ROLE_B_HH, layer.b_hh)]
-    else:
-        arrays = [(fmt.ROLE_W_IH, layer.w), (fmt.ROLE_B_IH, layer.b)]
-    return [_Tensor(role, k, *_f32(a)) for role, a in arrays]
+    tensors = []
+    for role, attr, dtype in fmt.LAYER_TENSORS[(layer.kind, layer.precision)]:
+        code, np_dtype = fmt.DTYPES[dtype]
+        arr = np.ascontiguousarray(getattr(layer, attr), dtype=np_dtype)
+        rows, cols = (arr.shape[0], arr.shape[1]) if arr.ndim == 2 else (arr.shape[0], 1)
+        tensors.append(_Tensor(fmt.ROLES[role], code, k, arr.tobytes(), rows, cols))
+    return tensors
 
 
 def _tensor_offsets(tensors: list[_Tensor]) -> list[int]:
@@ -148,7 +144,7 @@ def _pack_layer_table(out: bytearray, layers: list[Layer]) -> None:
     first = 0
     for k, layer in enumerate(layers):
         kind, act, gate, reset_after = _layer_codes(layer)
-        n = 4 if kind == fmt.KIND_GRU else 2
+        n = len(fmt.LAYER_TENSORS[(layer.kind, layer.precision)])
         fmt.LAYER_ENTRY.pack_into(
             out, fmt.HEADER_SIZE + fmt.LAYER_ENTRY_SIZE * k,
             kind, fmt.PRECISIONS[layer.precision], act, gate, reset_after,
@@ -164,6 +160,6 @@ def _pack_tensor_table(out: bytearray, table_offset: int, tensors: list[_Tensor]
     for j, (tensor, offset) in enumerate(zip(tensors, offsets)):
         fmt.TENSOR_ENTRY.pack_into(
             out, table_offset + fmt.TENSOR_ENTRY_SIZE * j,
-            tensor.role, fmt.DTYPE_F32, 0, tensor.layer, tensor.rows, tensor.cols, offset,
+            tensor.role, tensor.dtype, 0, tensor.layer, tensor.rows, tensor.cols, offset,
             len(tensor.data), 0, 0,
         )

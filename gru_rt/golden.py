@@ -1,0 +1,448 @@
+"""The golden model of q8 and q15 inference: plain NumPy that repeats, operation by operation, the
+arithmetic of docs/QUANTIZATION.md. The C core must equal it bit for bit (tests/test_golden.py).
+
+Integer parts are exact int64 NumPy arithmetic (NumPy's `>>` on signed integers is the floor shift
+RSHR needs). Float parts (q8 gates, the q15 boundary) are float32 NumPy operations in the C code's
+order, which IEEE arithmetic makes exact replicas (NumPy >= 2 keeps Python float scalars float32).
+
+Batched: every function takes N sequences at once, (N, T, I); each sequence is computed exactly as
+the C core computes it alone (nothing mixes rows). Written for exactness, not speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _q15_tables as tables
+from .spec import DenseLayer, GRULayer, Layer, ModelSpec
+
+__all__ = ["GoldenRun", "golden_run", "golden_run_int16", "q15_activation", "q15_quantize_input",
+           "q8_quantize"]
+
+F32 = np.float32
+I64 = np.int64
+
+# ---------------------------------------------------------------------------------------------
+# float32 functions of csrc/grt_math.c, repeated operation by operation
+
+
+def _bits(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, F32).view(np.uint32)
+
+
+def _from_bits(u: np.ndarray) -> np.ndarray:
+    return np.asarray(u, np.uint32).view(F32)
+
+
+_EXP_HI = F32(88.3762626647949)
+_EXP_LO = F32(-87.3365478515625)
+_LOG2E = F32(1.44269504088896341)
+_LN2_HI = F32(0.693359375)
+_LN2_LO = F32(-2.12194440e-4)
+_ROUND_MAGIC = F32(12582912.0)
+_EXP_POLY = [F32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+                              1.6666665459e-1, 5.0000001201e-1)]
+_TANH_POLY = [F32(c) for c in (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2,
+                               1.33314422036e-1, -3.33332819422e-1)]
+_TANH_POLY_LIMIT = F32(0.625)
+_ONE = F32(1.0)
+_TWO = F32(2.0)
+_ZERO = F32(0.0)
+
+
+def f32_exp(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, F32)
+    x = np.where(x > _EXP_HI, _EXP_HI, x)
+    x = np.where(x < _EXP_LO, _EXP_LO, x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        shifted = x * _LOG2E + _ROUND_MAGIC
+        n = shifted - _ROUND_MAGIC
+        n_int = _bits(shifted) - _bits(_ROUND_MAGIC)
+        r = x - n * _LN2_HI
+        r = r - n * _LN2_LO
+        r2 = r * r
+        p = _EXP_POLY[0]
+        for c in _EXP_POLY[1:]:
+            p = p * r + c
+        p = p * r2 + r + _ONE
+        return (p * _from_bits((n_int + np.uint32(127)) << np.uint32(23))).astype(F32)
+
+
+def f32_sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (_ONE / (_ONE + f32_exp(-np.asarray(x, F32)))).astype(F32)
+
+
+def f32_tanh(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, F32)
+    sign = _bits(x) & np.uint32(0x80000000)
+    ax = _from_bits(_bits(x) & np.uint32(0x7FFFFFFF))
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = x * x
+        p = _TANH_POLY[0]
+        for c in _TANH_POLY[1:]:
+            p = p * z + c
+        small = p * z * x + x
+        big = _ONE - _TWO / (f32_exp(_TWO * ax) + _ONE)
+    big = _from_bits(_bits(big) | sign)
+    return np.where(ax < _TANH_POLY_LIMIT, small, big).astype(F32)
+
+
+def _f32_clip01(t: np.ndarray) -> np.ndarray:
+    t = np.where(t < _ZERO, _ZERO, t)
+    return np.where(t > _ONE, _ONE, t).astype(F32)
+
+
+def f32_softmax(v: np.ndarray) -> np.ndarray:
+    """Over the last axis: the max subtracted, the sum in index order, then a division."""
+    v = np.asarray(v, F32)
+    m = v[..., 0].copy()
+    for i in range(1, v.shape[-1]):
+        m = np.where(v[..., i] > m, v[..., i], m)
+    e = f32_exp(v - m[..., None])
+    total = np.zeros(v.shape[:-1], F32)
+    for i in range(v.shape[-1]):
+        total = (total + e[..., i]).astype(F32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (e / total[..., None]).astype(F32)
+
+
+F32_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "linear": lambda v: np.asarray(v, F32),
+    "relu": lambda v: np.where(v < _ZERO, _ZERO, v).astype(F32),
+    "tanh": f32_tanh,
+    "sigmoid": f32_sigmoid,
+    "softmax": f32_softmax,
+    "hard_sigmoid": lambda v: _f32_clip01(np.asarray(v, F32) / F32(6.0) + F32(0.5)),
+    "hard_sigmoid_k2": lambda v: _f32_clip01(F32(0.2) * np.asarray(v, F32) + F32(0.5)),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# shared helpers
+
+
+def _round_away(v: np.ndarray) -> np.ndarray:
+    """Round half away from zero of float32 values with |v| < 2^23, as the C code does it."""
+    t = np.trunc(v).astype(F32)
+    d = (v - t).astype(F32)
+    return (t + (d >= F32(0.5)) - (d <= F32(-0.5))).astype(F32)
+
+
+def _clamp_nan0(v: np.ndarray, limit: float) -> np.ndarray:
+    v = np.where(np.isnan(v), _ZERO, v)
+    return np.clip(v, F32(-limit), F32(limit)).astype(F32)
+
+
+def bf16_value(codes: np.ndarray) -> np.ndarray:
+    """q8: the float32 row scales the bf16 codes stand for."""
+    return (np.asarray(codes, np.uint32) << np.uint32(16)).view(F32)
+
+
+def bf16_multiplier(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """q15: (M, sh) of each bf16 code, integers only: m = M * 2^-sh; code 0 gives (0, 0)."""
+    c = np.asarray(codes, I64)
+    e = (c >> 7) & 255
+    m = np.where(c == 0, 0, 128 + (c & 127))
+    sh = np.where(c == 0, 0, 134 - e)
+    return m.astype(I64), sh.astype(I64)
+
+
+# ---------------------------------------------------------------------------------------------
+# q8
+
+
+def q8_quantize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of x (..., n): (xq int64 in [-127, 127], sx float32) with x ≈ xq * sx."""
+    x = np.asarray(x, F32)
+    with np.errstate(invalid="ignore"):
+        m = np.max(np.abs(x), axis=-1)
+        m = np.where(np.any(np.isnan(x), axis=-1), F32(np.nan), m).astype(F32)
+        pos = m > _ZERO
+        safe = np.where(pos, m, _ONE)
+        inv = np.where(pos, F32(127.0) / safe, _ZERO).astype(F32)
+        sx = np.where(pos, m / F32(127.0), m).astype(F32)
+        v = (x * inv[..., None]).astype(F32)
+    return _round_away(_clamp_nan0(v, 127.0)).astype(I64), sx
+
+
+def _q8_matvec(wq: np.ndarray, codes: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """b + ((float)acc * s) * sx for each row of x (N, cols)."""
+    xq, sx = q8_quantize(x)
+    acc = (xq @ wq.astype(I64).T).astype(np.int32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        t = (acc.astype(F32) * bf16_value(codes)).astype(F32) * sx[:, None]
+        return (b + t.astype(F32)).astype(F32)
+
+
+def _q8_gru(layer: GRULayer, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    hs = layer.hidden_size
+    assert layer.w_ih_scale is not None and layer.w_hh_scale is not None
+    sigma, phi = F32_ACTIVATIONS[layer.gate_activation], F32_ACTIVATIONS[layer.activation]
+    gx = _q8_matvec(layer.w_ih, layer.w_ih_scale, layer.b_ih, x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if layer.reset_after:
+            gh = _q8_matvec(layer.w_hh, layer.w_hh_scale, layer.b_hh, h)
+            rz = sigma((gx[:, :2 * hs] + gh[:, :2 * hs]).astype(F32))
+            n = (gx[:, 2 * hs:] + (rz[:, :hs] * gh[:, 2 * hs:]).astype(F32)).astype(F32)
+        else:
+            gh = _q8_matvec(layer.w_hh[:2 * hs], layer.w_hh_scale[:2 * hs], layer.b_hh[:2 * hs], h)
+            rz = sigma((gx[:, :2 * hs] + gh).astype(F32))
+            rh = (rz[:, :hs] * h).astype(F32)
+            n_rows = slice(2 * hs, 3 * hs)
+            ghn = _q8_matvec(layer.w_hh[n_rows], layer.w_hh_scale[n_rows], layer.b_hh[n_rows], rh)
+            n = (gx[:, 2 * hs:] + ghn).astype(F32)
+        n = phi(n)
+        z = rz[:, hs:]
+        return (n + (z * (h - n).astype(F32)).astype(F32)).astype(F32)
+
+
+def _q8_dense(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
+    assert layer.w_scale is not None
+    return F32_ACTIVATIONS[layer.activation](_q8_matvec(layer.w, layer.w_scale, layer.b, x))
+
+
+# ---------------------------------------------------------------------------------------------
+# q15
+
+
+def _rshr(v: np.ndarray, s: np.ndarray | int) -> np.ndarray:
+    """floor((v + 2^(s-1)) / 2^s), v for s = 0 (int64)."""
+    v = np.asarray(v, I64)
+    s = np.asarray(s, I64)
+    half = np.where(s > 0, np.left_shift(I64(1), np.maximum(s - 1, 0)), 0)
+    return (v + half) >> s
+
+
+_INT32_MAX = 2**31 - 1
+
+
+def _sat32(v: np.ndarray) -> np.ndarray:
+    return np.clip(v, -_INT32_MAX, _INT32_MAX).astype(I64)
+
+
+def _sat16(v: np.ndarray) -> np.ndarray:
+    return np.clip(v, -32768, 32767).astype(I64)
+
+
+_SIGMOID = np.array(tables.SIGMOID, I64)
+_TANH = np.array(tables.TANH, I64)
+_EXP = np.array(tables.EXP, I64)
+
+
+def _interp(table: np.ndarray, a: np.ndarray, frac_bits: int) -> np.ndarray:
+    """Linear interpolation of a table at a >= 0 (Q16, step 2^frac_bits), past the end: the last
+    entry. Non-negative integers only, as in C."""
+    i = a >> frac_bits
+    f = a & ((1 << frac_bits) - 1)
+    last = len(table) - 1
+    j = np.minimum(i, last - 1)
+    lo, hi = table[j], table[j + 1]
+    inside = np.where(hi >= lo, lo + (((hi - lo) * f + (1 << (frac_bits - 1))) >> frac_bits),
+                      lo - (((lo - hi) * f + (1 << (frac_bits - 1))) >> frac_bits))
+    return np.where(i >= last, table[last], inside)
+
+
+def q15_sigmoid(v: np.ndarray) -> np.ndarray:
+    a = np.abs(np.asarray(v, I64))
+    s = _interp(_SIGMOID, a, 11)
+    return np.where(np.asarray(v) >= 0, s, 32768 - s)
+
+
+def q15_tanh(v: np.ndarray) -> np.ndarray:
+    a = np.abs(np.asarray(v, I64))
+    t = _interp(_TANH, a, 10)
+    return np.where(np.asarray(v) >= 0, t, -t)
+
+
+def q15_exp_neg(a: np.ndarray) -> np.ndarray:
+    """e^-a for a >= 0 in Q16 → Q15; 0 from a = 16 on."""
+    a = np.asarray(a, I64)
+    e = _interp(_EXP, a, 10)
+    return np.where((a >> 10) >= len(_EXP) - 1, 0, e)
+
+
+def _q15_hard(v: np.ndarray, mult: int) -> np.ndarray:
+    return np.clip(_rshr(np.asarray(v, I64) * mult, 16) + 16384, 0, 32768)
+
+
+def q15_softmax(g: np.ndarray) -> np.ndarray:
+    g = np.asarray(g, I64)
+    d = np.minimum(np.max(g, axis=-1, keepdims=True) - g, _INT32_MAX)
+    e = q15_exp_neg(d)
+    total = np.sum(e, axis=-1, keepdims=True)
+    return np.minimum((e * 32768 + total // 2) // total, 32767)
+
+
+Q15_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "sigmoid": q15_sigmoid,
+    "tanh": q15_tanh,
+    "hard_sigmoid": lambda v: _q15_hard(v, 5461),
+    "hard_sigmoid_k2": lambda v: _q15_hard(v, 6554),
+    "softmax": q15_softmax,
+}
+
+
+def q15_activation(name: str, v: np.ndarray) -> np.ndarray:
+    """A q15 activation of Q16 int32 values (int64 array in, Q15 int64 out)."""
+    return Q15_ACTIVATIONS[name](v)
+
+
+def _q15_product(wq: np.ndarray, codes: np.ndarray, b: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """g = sat32(RSHR(acc * M, sh) + b) for each row of v (N, cols) int16 values."""
+    acc = v.astype(I64) @ wq.astype(I64).T
+    m, sh = bf16_multiplier(codes)
+    return _sat32(_rshr(acc * m, sh) + b.astype(I64))
+
+
+def _q15_gru(layer: GRULayer, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    hs = layer.hidden_size
+    assert layer.w_ih_scale is not None and layer.w_hh_scale is not None
+    sigma = Q15_ACTIVATIONS[layer.gate_activation]
+    gi = _q15_product(layer.w_ih, layer.w_ih_scale, layer.b_ih, x)
+    if layer.reset_after:
+        gh = _q15_product(layer.w_hh, layer.w_hh_scale, layer.b_hh, h)
+        rz = sigma(_sat32(gi[:, :2 * hs] + gh[:, :2 * hs]))
+        r = rz[:, :hs]
+        n = q15_tanh(_sat32(gi[:, 2 * hs:] + _rshr(r * gh[:, 2 * hs:], 15)))
+    else:
+        gh = _q15_product(layer.w_hh[:2 * hs], layer.w_hh_scale[:2 * hs], layer.b_hh[:2 * hs], h)
+        rz = sigma(_sat32(gi[:, :2 * hs] + gh))
+        rh = _sat16(_rshr(rz[:, :hs] * h, 15))
+        ghn = _q15_product(layer.w_hh[2 * hs:], layer.w_hh_scale[2 * hs:], layer.b_hh[2 * hs:], rh)
+        n = q15_tanh(_sat32(gi[:, 2 * hs:] + ghn))
+    z = rz[:, hs:]
+    return _sat16(n + _rshr(z * (h - n), 15))
+
+
+def _q15_dense(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
+    assert layer.w_scale is not None
+    g = _q15_product(layer.w, layer.w_scale, layer.b, x)
+    if layer.activation == "linear":
+        return _sat16(g)
+    if layer.activation == "relu":
+        return _sat16(np.maximum(g, 0))
+    return np.minimum(Q15_ACTIVATIONS[layer.activation](g), 32767)
+
+
+def q15_quantize_input(x: np.ndarray, in_scale: np.ndarray) -> np.ndarray:
+    """The float boundary: round_away(clamp(x / in_scale, ±32767)), NaN → 0; int16."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        v = (np.asarray(x, F32) / np.asarray(in_scale, F32)).astype(F32)
+    return _round_away(_clamp_nan0(v, 32767.0)).astype(np.int16)
+
+
+def q15_dequantize_output(yq: np.ndarray, out_scale: np.ndarray) -> np.ndarray:
+    return (np.asarray(yq).astype(F32) * np.asarray(out_scale, F32)).astype(F32)
+
+
+# ---------------------------------------------------------------------------------------------
+# whole models
+
+
+@dataclass
+class GoldenRun:
+    """What golden_run returns: outputs (N, T, O) float32, the final states (N, state_size) —
+    float32 for q8 models, int16 for q15 — and, when asked for, every layer's outputs (N, T, O_l)
+    as float32 real values (q15 values times their out_scale)."""
+
+    outputs: np.ndarray
+    state: np.ndarray
+    layer_outputs: list[np.ndarray] | None = None
+
+
+def _precision(spec: ModelSpec) -> str:
+    kinds = {layer.precision for layer in spec.layers}
+    if kinds == {"q8"} or kinds == {"q15"}:
+        return kinds.pop()
+    raise ValueError(f"the golden model covers all-q8 or all-q15 models, not layers of "
+                     f"{sorted(kinds)}")
+
+
+def _batched(xs: object, width: int) -> tuple[np.ndarray, bool]:
+    arr = np.asarray(xs)
+    single = arr.ndim == 2
+    if single:
+        arr = arr[None]
+    if arr.ndim != 3 or arr.shape[2] != width:
+        raise ValueError(f"xs has shape {np.shape(xs)}, expected (T, {width}) or (N, T, {width})")
+    return arr, single
+
+
+def _layer_step(layer: Layer, precision: str, x: np.ndarray, h: np.ndarray | None) -> np.ndarray:
+    if precision == "q8":
+        return _q8_gru(layer, x, h) if isinstance(layer, GRULayer) else _q8_dense(layer, x)  # type: ignore[arg-type]
+    return _q15_gru(layer, x, h) if isinstance(layer, GRULayer) else _q15_dense(layer, x)  # type: ignore[arg-type]
+
+
+def _run(spec: ModelSpec, xs: np.ndarray, state: np.ndarray | None, precision: str,
+         keep_layers: bool) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    n, t = xs.shape[0], xs.shape[1]
+    sizes = [layer.hidden_size for layer in spec.layers if isinstance(layer, GRULayer)]
+    sdtype = F32 if precision == "q8" else I64
+    s = np.zeros((n, sum(sizes)), sdtype) if state is None else np.array(state, sdtype)
+    ys = np.empty((n, t, spec.output_size), sdtype)
+    per_layer = [np.empty((n, t, layer.output_size), sdtype)
+                 for layer in (spec.layers if keep_layers else [])]
+    for step in range(t):
+        x = xs[:, step]
+        offset = 0
+        for k, layer in enumerate(spec.layers):
+            if isinstance(layer, GRULayer):
+                hs = layer.hidden_size
+                x = _layer_step(layer, precision, x, s[:, offset:offset + hs])
+                s[:, offset:offset + hs] = x
+                offset += hs
+            else:
+                x = _layer_step(layer, precision, x, None)
+            if keep_layers:
+                per_layer[k][:, step] = x
+        ys[:, step] = x
+    return ys, s, per_layer
+
+
+def golden_run(spec: ModelSpec, xs: object, state: object | None = None, *,
+               layer_outputs: bool = False) -> GoldenRun:
+    """Run float inputs (T, I) or (N, T, I) through a q8 or q15 model from `state` (default zeros;
+    (state_size,) or (N, state_size)). Shapes of the result follow xs."""
+    checked = spec.validated()
+    precision = _precision(checked)
+    x3, single = _batched(xs, checked.input_size)
+    st = None if state is None else np.atleast_2d(np.asarray(state))
+    if precision == "q8":
+        ys, s, per = _run(checked, np.asarray(x3, F32), st, "q8", layer_outputs)
+        outs = [p.astype(F32) for p in per]
+        out = GoldenRun(ys, s.astype(F32), outs if layer_outputs else None)
+    else:
+        first, last = checked.layers[0], checked.layers[-1]
+        xq = q15_quantize_input(x3, first.in_scale)  # type: ignore[arg-type]
+        ys, s, per = _run(checked, xq, st, "q15", layer_outputs)
+        outs = [q15_dequantize_output(p, layer.out_scale)  # type: ignore[arg-type]
+                for p, layer in zip(per, checked.layers)]
+        out = GoldenRun(q15_dequantize_output(ys, last.out_scale),  # type: ignore[arg-type]
+                        s.astype(np.int16), outs if layer_outputs else None)
+    if single:
+        out.outputs, out.state = out.outputs[0], out.state[0]
+        if out.layer_outputs is not None:
+            out.layer_outputs = [p[0] for p in out.layer_outputs]
+    return out
+
+
+def golden_run_int16(spec: ModelSpec, xq: object, state: object | None = None) -> GoldenRun:
+    """A q15 model on raw int16 inputs (T, I) or (N, T, I): int16 outputs and states."""
+    checked = spec.validated()
+    if _precision(checked) != "q15":
+        raise ValueError("int16 inputs need a q15 model")
+    arr = np.asarray(xq)
+    if arr.dtype != np.int16:
+        raise TypeError(f"xq has dtype {arr.dtype}, expected int16")
+    x3, single = _batched(arr, checked.input_size)
+    st = None if state is None else np.atleast_2d(np.asarray(state))
+    ys, s, _ = _run(checked, x3, st, "q15", False)
+    out = GoldenRun(ys.astype(np.int16), s.astype(np.int16))
+    if single:
+        out.outputs, out.state = out.outputs[0], out.state[0]
+    return out
