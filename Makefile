@@ -32,6 +32,13 @@ demo: setup
 		--head-activation softmax
 	$(BIN)/gru-rt info $(OUT)/japanese_vowels.grt
 	$(BIN)/python examples/stream_demo.py $(OUT)/japanese_vowels.grt
+	@echo "--- the same model, integer-only (q15), calibrated on the training frames ---"
+	$(BIN)/python examples/make_calibration.py $(OUT)/japanese_vowels_calibration.npy
+	$(BIN)/gru-rt convert examples/models/japanese_vowels_gru.npz -o $(OUT)/japanese_vowels_q15.grt \
+		--head-activation softmax --precision q15 \
+		--calibration $(OUT)/japanese_vowels_calibration.npy
+	$(BIN)/gru-rt info $(OUT)/japanese_vowels_q15.grt
+	$(BIN)/python examples/stream_demo.py $(OUT)/japanese_vowels_q15.grt
 
 # Test install: editable (the extension is built in place), plus the oracles.
 setup-test: $(BIN)/python

@@ -60,7 +60,7 @@ def main() -> int:
     accuracy = float(np.mean(predictions == labels))
     n_steps = sum(len(s) for s in inputs)
     print(f"streamed {len(inputs)} test utterances, {n_steps} frames, one Stream.step per frame")
-    print(f"accuracy (gru_rt f32): {accuracy:.2%}")
+    print(f"accuracy (gru_rt {model.precision}): {accuracy:.2%}")
     record = MODELS / "japanese_vowels.json"
     if record.exists():
         trained = json.loads(record.read_text())

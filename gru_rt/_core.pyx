@@ -241,6 +241,19 @@ cdef class Model:
         """Size of the model file in bytes."""
         return int(self.model.size)
 
+    def to_bytes(self):
+        """The model file's bytes (a copy of the validated blob)."""
+        return self._blob.tobytes()
+
+    @property
+    def stream_nbytes(self):
+        """Bytes of memory one stream needs in C (grt_stream_size): its state plus scratch."""
+        return int(grt_stream_size(&self.model))
+
+    def run_work_nbytes(self, size_t chunk_steps):
+        """Bytes of the work buffer grt_stream_run needs for chunks of chunk_steps steps."""
+        return int(grt_run_work_size(&self.model, chunk_steps))
+
     @property
     def version(self):
         return (int(self.model.version_major), int(self.model.version_minor))

@@ -1,4 +1,4 @@
-"""The `gru-rt` command line: convert, info, run.
+"""The `gru-rt` command line: convert, info, export-c, run.
 
 User errors (bad files, arguments, shapes) end with one line on stderr and exit status 1 (2 for
 argument syntax, from argparse); only a bug in gru_rt itself shows a traceback.
@@ -66,6 +66,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     model = load(args.model, verify_checksum=not args.no_verify)
     print(model.summary())
+    return 0
+
+
+def cmd_export_c(args: argparse.Namespace) -> int:
+    from .export_c import export_c
+
+    paths = export_c(args.model, args.output, args.symbol)
+    print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
 
 
@@ -144,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--no-verify", action="store_true", help="skip the checksum check")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("export-c", help="write a .grt model as C source (NAME.c, NAME.h) for "
+                                        "flash, loaded by the same validating C loader")
+    p.add_argument("model")
+    p.add_argument("-o", "--output", required=True, metavar="NAME",
+                   help="path without suffix: writes NAME.c and NAME.h")
+    p.add_argument("--symbol", help="C name prefix (default: the last part of NAME)")
+    p.set_defaults(func=cmd_export_c)
 
     p = sub.add_parser("run", help="run a model over sequences in a .npy file")
     p.add_argument("model")
