@@ -14,7 +14,7 @@ OUT ?= out
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: demo test setup setup-test ctest lint hardening clean
+.PHONY: demo test setup setup-test ctest lint hardening bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,13 @@ hardening: setup-test
 	$(BIN)/python tools/fuzz_python.py -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 		build/pyfuzz csrc/fuzz/corpus
 	$(BIN)/python tools/memcheck.py
+
+# The benchmark suite (issue 5): gru_rt f32/q8/q15 against PyTorch and ONNX Runtime, one thread,
+# in one process; writes bench/results/suite.json and suite.png. Plus the C-level benchmark.
+bench: setup-test
+	$(BIN)/pip install --quiet matplotlib
+	$(BIN)/python bench/bench_suite.py
+	$(MAKE) -C csrc bench
 
 clean:
 	$(MAKE) -C csrc clean

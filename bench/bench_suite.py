@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""The benchmark suite: gru_rt f32 / q8 / q15 against PyTorch and ONNX Runtime, one thread each,
+side by side in one process, on the same weights.
+
+Per size I×H (one GRU layer, batch 1):
+  - streaming step: gru_rt Stream.step(x, out=buf); torch.nn.GRUCell; torch's dynamic int8
+    GRUCell (torch.ao.quantization.quantize_dynamic); ONNX Runtime's GRU node run with a
+    sequence of 1 and the state fed back;
+  - sequence of T steps, per step: gru_rt Model.run; torch.nn.GRU (float and dynamic int8);
+    ONNX Runtime's GRU node over the whole sequence.
+Each timing is `rounds` samples of `calls` calls; the table shows medians (µs per step) and the
+ratio of each peer to gru_rt's f32 (>1: gru_rt is faster), all measured in this run. Writes JSON
+and, if matplotlib is installed, a PNG plot (µs/step vs size, log scale).
+
+    python bench/bench_suite.py                              # all sizes, bench/results/
+    python bench/bench_suite.py --sizes 64x128 --rounds 3 --out /tmp/b
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+import gru_rt
+from gru_rt.quantize import quantize
+from gru_rt.spec import GRULayer, ModelSpec
+
+DEFAULT_SIZES = "16x32,40x64,64x128,128x256,256x512,512x1024"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def timed(fn: Callable[[], object], calls: int, rounds: int) -> dict[str, float]:
+    """µs per call: median, min and max over rounds (after a warm-up)."""
+    for _ in range(max(1, min(calls, 100))):
+        fn()
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        samples.append((time.perf_counter() - start) / calls * 1e6)
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+
+
+def per_step(t: dict[str, float], steps: int) -> dict[str, float]:
+    return {k: v / steps for k, v in t.items()}
+
+
+def random_gru(i: int, h: int, seed: int = 0) -> ModelSpec:
+    rng = np.random.default_rng(seed)
+    k = 1 / np.sqrt(h)
+    return ModelSpec([GRULayer(rng.uniform(-k, k, (3 * h, i)), rng.uniform(-k, k, (3 * h, h)),
+                               rng.uniform(-k, k, 3 * h), rng.uniform(-k, k, 3 * h))])
+
+
+def calls_for(i: int, h: int, budget_us: float = 150_000) -> int:
+    """Calls per round so that a round lasts roughly budget_us at ~1 ns per weight."""
+    weights = 3 * h * (i + h)
+    return int(max(20, min(5000, budget_us / max(0.5, weights / 1000))))
+
+
+def bench_gru_rt(spec: ModelSpec, xs: np.ndarray, calls: int, rounds: int) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    x = xs[0]
+    steps = xs.shape[0]
+    seq_calls = max(3, calls // steps)
+    for precision in ("f32", "q8", "q15"):
+        q = spec if precision == "f32" else quantize(spec, precision)[0]
+        model = gru_rt.load(q.to_bytes())
+        stream = model.stream()
+        buf = np.empty(model.output_size, np.float32)
+        out[f"gru_rt {precision} step"] = timed(lambda s=stream: s.step(x, out=buf), calls, rounds)
+        seq = model.stream()
+        ys = np.empty((steps, model.output_size), np.float32)
+        out[f"gru_rt {precision} seq"] = per_step(
+            timed(lambda s=seq: s.run(xs, out=ys), seq_calls, rounds), steps)
+    return out
+
+
+def bench_torch(spec: ModelSpec, xs: np.ndarray, calls: int, rounds: int) -> dict[str, dict]:
+    import torch
+
+    layer = spec.layers[0]
+    i, h = layer.input_size, layer.hidden_size
+    cell, gru = torch.nn.GRUCell(i, h), torch.nn.GRU(i, h)
+    with torch.no_grad():
+        for p, arr in ((cell.weight_ih, layer.w_ih), (cell.weight_hh, layer.w_hh),
+                       (cell.bias_ih, layer.b_ih), (cell.bias_hh, layer.b_hh),
+                       (gru.weight_ih_l0, layer.w_ih), (gru.weight_hh_l0, layer.w_hh),
+                       (gru.bias_ih_l0, layer.b_ih), (gru.bias_hh_l0, layer.b_hh)):
+            p.copy_(torch.from_numpy(np.asarray(arr, np.float32)))
+    steps = xs.shape[0]
+    seq_calls = max(3, calls // steps)
+    xt = torch.from_numpy(xs[0]).reshape(1, i)
+    xs_t = torch.from_numpy(xs).reshape(steps, 1, i)
+    out: dict[str, dict] = {}
+    variants = [("torch", cell, gru)]
+    try:
+        with warnings.catch_warnings():  # torch.ao.quantization's deprecation notice
+            warnings.simplefilter("ignore")
+            qcell = torch.ao.quantization.quantize_dynamic(cell, {torch.nn.GRUCell},
+                                                           dtype=torch.qint8)
+            qgru = torch.ao.quantization.quantize_dynamic(gru, {torch.nn.GRU}, dtype=torch.qint8)
+        variants.append(("torch int8-dynamic", qcell, qgru))
+    except (RuntimeError, AttributeError) as e:  # no quantized engine in this build
+        print(f"  torch dynamic quantization unavailable: {e}")
+    with torch.inference_mode():
+        for name, c, g in variants:
+            state = [torch.zeros(1, h)]
+
+            def step(c: torch.nn.Module = c, state: list = state) -> None:
+                state[0] = c(xt, state[0])
+
+            out[f"{name} step"] = timed(step, calls, rounds)
+            out[f"{name} seq"] = per_step(timed(lambda g=g: g(xs_t), seq_calls, rounds), steps)
+    return out
+
+
+def onnx_gru(spec: ModelSpec) -> bytes:
+    """One ONNX GRU node with the canonical weights (gates z, r, h in ONNX order)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    layer = spec.layers[0]
+    i, h = layer.input_size, layer.hidden_size
+
+    def zrn(a: np.ndarray) -> np.ndarray:  # canonical r, z, n blocks -> ONNX z, r, h
+        r, z, n = np.split(np.asarray(a, np.float32), 3, axis=0)
+        return np.concatenate([z, r, n], axis=0)
+
+    w = numpy_helper.from_array(zrn(layer.w_ih)[None], "W")
+    r = numpy_helper.from_array(zrn(layer.w_hh)[None], "R")
+    b = numpy_helper.from_array(np.concatenate([zrn(layer.b_ih), zrn(layer.b_hh)])[None], "B")
+    node = helper.make_node("GRU", ["X", "W", "R", "B", "", "H0"], ["Y", "Y_h"], hidden_size=h,
+                            linear_before_reset=1)
+    graph = helper.make_graph(
+        [node], "gru", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", 1, i]),
+                        helper.make_tensor_value_info("H0", TensorProto.FLOAT, [1, 1, h])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", 1, 1, h]),
+         helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, 1, h])], [w, r, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def bench_ort(spec: ModelSpec, xs: np.ndarray, calls: int, rounds: int) -> dict[str, dict]:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(onnx_gru(spec), opts, providers=["CPUExecutionProvider"])
+    i, h = spec.input_size, spec.layers[0].hidden_size
+    steps = xs.shape[0]
+    x1 = xs[:1].reshape(1, 1, i)
+    state = [np.zeros((1, 1, h), np.float32)]
+
+    def step() -> None:
+        state[0] = sess.run(["Y_h"], {"X": x1, "H0": state[0]})[0]
+
+    x_seq = xs.reshape(steps, 1, i)
+    h0 = np.zeros((1, 1, h), np.float32)
+    # Same numbers as gru_rt f32 (a sanity check that the peer computes the same GRU).
+    ours = gru_rt.load(spec.to_bytes()).run(xs)
+    theirs = sess.run(["Y"], {"X": x_seq, "H0": h0})[0].reshape(steps, h)
+    assert np.max(np.abs(ours - theirs)) < 1e-4, "ONNX Runtime disagrees with gru_rt"
+    return {"onnxruntime step": timed(step, calls, rounds),
+            "onnxruntime seq": per_step(
+                timed(lambda: sess.run(["Y"], {"X": x_seq, "H0": h0}), max(3, calls // steps),
+                      rounds), steps)}
+
+
+def plot(results: dict, path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    sizes = list(results["sizes"])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, kind in zip(axes, ("step", "seq")):
+        names = sorted({n for s in sizes for n in results["sizes"][s] if n.endswith(kind)})
+        for name in names:
+            ax.plot(sizes, [results["sizes"][s].get(name, {}).get("median", np.nan) for s in sizes],
+                    marker="o", label=name[:-len(kind) - 1])
+        ax.set_yscale("log")
+        ax.set_xlabel("I×H")
+        ax.set_ylabel("µs per step (median)")
+        ax.set_title("streaming step (batch 1)" if kind == "step" else
+                     f"sequence of {results['seq_len']} steps, per step")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(results["machine"], fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def table(results: dict, kind: str) -> str:
+    sizes = list(results["sizes"])
+    names = [n for n in results["order"] if n.endswith(kind)]
+    base = f"gru_rt f32 {kind}"
+    head = "| I×H | " + " | ".join(n[:-len(kind) - 1] for n in names) + " |"
+    lines = [head, "|" + "---|" * (len(names) + 1)]
+    for s in sizes:
+        row = results["sizes"][s]
+        cells = []
+        for n in names:
+            if n not in row:
+                cells.append("—")
+                continue
+            m = row[n]["median"]
+            ratio = "" if n == base else f" ({m / row[base]['median']:.1f}×)"
+            cells.append(f"{m:.2f}{ratio}")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default=DEFAULT_SIZES, help="comma-separated IxH")
+    ap.add_argument("--seq-len", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--out", default=str(RESULTS), help="directory for suite.json and suite.png")
+    ap.add_argument("--no-peers", action="store_true", help="gru_rt only")
+    args = ap.parse_args()
+
+    peers = []
+    if not args.no_peers:
+        import torch
+
+        torch.set_num_threads(1)
+        peers = [bench_torch, bench_ort]
+    machine = (f"{cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+               f"gru_rt {gru_rt.__version__} (kernels {gru_rt.cpu_info()['isa']})")
+    if peers:
+        import onnxruntime
+        import torch
+
+        machine += f", torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
+    results: dict = {"machine": machine, "seq_len": args.seq_len, "rounds": args.rounds,
+                     "sizes": {}, "order": []}
+    print(machine)
+    for size in args.sizes.split(","):
+        i, h = (int(v) for v in size.lower().split("x"))
+        spec = random_gru(i, h)
+        xs = np.random.default_rng(1).standard_normal((args.seq_len, i)).astype(np.float32)
+        calls = calls_for(i, h)
+        row = bench_gru_rt(spec, xs, calls, args.rounds)
+        for peer in peers:
+            row.update(peer(spec, xs, calls, args.rounds))
+        results["sizes"][size] = row
+        for name in row:
+            if name not in results["order"]:
+                results["order"].append(name)
+        print(f"{size}: " + ", ".join(f"{n} {v['median']:.2f}" for n, v in row.items()), flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "suite.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("\nstreaming step, µs per step (median; in brackets: time / gru_rt f32):")
+    print(table(results, "step"))
+    print(f"\nsequence of {args.seq_len} steps, µs per step (median; in brackets: / gru_rt f32):")
+    print(table(results, "seq"))
+    drew = plot(results, out / "suite.png")
+    print(f"\nwrote {out / 'suite.json'}" + (f" and {out / 'suite.png'}" if drew else
+                                              " (install matplotlib for the plot)"))
+
+
+if __name__ == "__main__":
+    main()
