@@ -89,11 +89,12 @@ def bench_gru_rt(spec: ModelSpec, xs: np.ndarray, calls: int, rounds: int) -> di
         model = gru_rt.load(q.to_bytes())
         stream = model.stream()
         buf = np.empty(model.output_size, np.float32)
-        out[f"gru_rt {precision} step"] = timed(lambda s=stream: s.step(x, out=buf), calls, rounds)
+        out[f"gru_rt {precision} step"] = timed(lambda s=stream, b=buf: s.step(x, out=b), calls,
+                                                rounds)
         seq = model.stream()
         ys = np.empty((steps, model.output_size), np.float32)
         out[f"gru_rt {precision} seq"] = per_step(
-            timed(lambda s=seq: s.run(xs, out=ys), seq_calls, rounds), steps)
+            timed(lambda s=seq, y=ys: s.run(xs, out=y), seq_calls, rounds), steps)
     return out
 
 

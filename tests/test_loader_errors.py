@@ -87,7 +87,8 @@ def test_unknown_enum_values(blob: bytearray) -> None:
     assert load_error(put(bytearray(blob), "B", layer_field(0, 0), 7)).status == "GRT_E_LAYER_KIND"
     assert load_error(put(bytearray(blob), "B", layer_field(0, 1), 3)).status == "GRT_E_PRECISION"
     # q8 is known: an f32 layer relabelled q8 has the wrong number of tensors for it.
-    assert load_error(put(bytearray(blob), "B", layer_field(0, 1), 1)).status == "GRT_E_TENSOR_COUNT"
+    relabelled = put(bytearray(blob), "B", layer_field(0, 1), 1)
+    assert load_error(relabelled).status == "GRT_E_TENSOR_COUNT"
     assert load_error(put(bytearray(blob), "B", layer_field(0, 2), 4)).status == "GRT_E_ACTIVATION"
     e = load_error(put(bytearray(blob), "B", layer_field(0, 4), 2))
     assert e.status == "GRT_E_LAYER_FIELD"
