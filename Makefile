@@ -53,6 +53,7 @@ ctest:
 
 lint: setup-test
 	$(BIN)/ruff check gru_rt tests tools examples bench
+	$(BIN)/mypy gru_rt
 
 test: setup-test ctest lint
 	$(BIN)/python -m pytest -q

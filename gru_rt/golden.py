@@ -29,7 +29,7 @@ I64 = np.int64
 # float32 functions of csrc/grt_math.c, repeated operation by operation
 
 
-def _bits(x: np.ndarray) -> np.ndarray:
+def _bits(x: object) -> np.ndarray:
     return np.asarray(x, F32).view(np.uint32)
 
 
@@ -368,7 +368,8 @@ def _batched(xs: object, width: int) -> tuple[np.ndarray, bool]:
     if single:
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[2] != width:
-        raise ValueError(f"xs has shape {np.shape(xs)}, expected (T, {width}) or (N, T, {width})")
+        raise ValueError(f"xs has shape {np.asarray(xs).shape}, expected (T, {width}) or "
+                         f"(N, T, {width})")
     return arr, single
 
 

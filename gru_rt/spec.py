@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 import numpy as np
 
@@ -37,8 +37,9 @@ MAX_LAYERS = 32
 # Tensor roles and dtypes of docs/FORMAT.md (codes append-only); numpy dtypes are little-endian.
 ROLES = {"w_ih": 1, "w_hh": 2, "b_ih": 3, "b_hh": 4, "w_ih_scale": 5, "w_hh_scale": 6,
          "in_scale": 7, "out_scale": 8}
-DTYPES = {"f32": (0, np.dtype("<f4")), "i8": (1, np.dtype("i1")), "i16": (2, np.dtype("<i2")),
-          "i32": (3, np.dtype("<i4")), "bf16": (4, np.dtype("<u2"))}
+DTYPES: dict[str, tuple[int, np.dtype[Any]]] = {
+    "f32": (0, np.dtype("<f4")), "i8": (1, np.dtype("i1")), "i16": (2, np.dtype("<i2")),
+    "i32": (3, np.dtype("<i4")), "bf16": (4, np.dtype("<u2"))}
 
 # The tensors each (kind, precision) stores, in file order: (role, attribute, dtype). The one table
 # the writer, the validation below and Model.to_spec follow (the C loader has its own copy).
@@ -227,7 +228,7 @@ class GRULayer:
             raise SpecError(f"{where}: q15 needs the tanh candidate activation (the state must "
                             f"stay in [-1, 1]), got {self.activation!r}")
         tensors = _validated_tensors(self, where, 3 * h)
-        return replace(self, reset_after=bool(self.reset_after), **tensors)
+        return replace(self, reset_after=bool(self.reset_after), **cast("dict[str, Any]", tensors))
 
 
 @dataclass
@@ -261,7 +262,7 @@ class DenseLayer:
         _check_dim(f"{where}: input size", i)
         _check_choice(f"{where}: activation", self.activation, DENSE_ACTIVATIONS)
         _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))
-        return replace(self, **_validated_tensors(self, where, o))
+        return replace(self, **cast("dict[str, Any]", _validated_tensors(self, where, o)))
 
 
 QUANT_ATTRS = {"gru": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
