@@ -1,18 +1,27 @@
-/* grt_dispatch.c — run-time choice of the f32 kernel variants (see grt_isa in gru_rt.h). One
- * process-wide pointer to a table of kernels, set lazily to the best level on first use. */
+/* grt_dispatch.c — run-time choice of the kernel variants (see grt_isa in gru_rt.h): the f32 products,
+ * the q8 input quantization and products, and the q15 products. One process-wide pointer to a table of
+ * kernels, set lazily to the best level on first use; every precision follows the same level. */
 #include "grt_kernels.h"
+#include "grt_q15.h"
 
 typedef struct isa_table {
     grt_matvec_fn matvec;
     grt_matmul_fn matmul;
+    grt_q8_quantize_fn q8_quantize;
+    grt_q8_matvec_fn q8_matvec;
+    grt_q8_matmul_fn q8_matmul;
+    grt_q15_matvec_fn q15_matvec;
+    grt_q15_matmul_fn q15_matmul;
 } isa_table;
 
 static const isa_table tables[GRT_ISA_COUNT] = {
-    {grt_matvec_f32_scalar, grt_matmul_f32_scalar},
+    {grt_matvec_f32_scalar, grt_matmul_f32_scalar, grt_q8_quantize_scalar, grt_matvec_q8_scalar,
+     grt_matmul_q8_scalar, grt_q15_matvec_scalar, grt_q15_matmul_scalar},
 #if GRT_HAVE_AVX2
-    {grt_matvec_f32_avx2, grt_matmul_f32_avx2},
+    {grt_matvec_f32_avx2, grt_matmul_f32_avx2, grt_q8_quantize_avx2, grt_matvec_q8_avx2, grt_matmul_q8_avx2,
+     grt_q15_matvec_avx2, grt_q15_matmul_avx2},
 #else
-    {0, 0},
+    {0, 0, 0, 0, 0, 0, 0},
 #endif
 };
 
@@ -90,6 +99,31 @@ grt_matmul_fn grt_isa_matmul(grt_isa isa)
     return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].matmul : 0;
 }
 
+grt_q8_quantize_fn grt_isa_q8_quantize(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q8_quantize : 0;
+}
+
+grt_q8_matvec_fn grt_isa_q8_matvec(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q8_matvec : 0;
+}
+
+grt_q8_matmul_fn grt_isa_q8_matmul(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q8_matmul : 0;
+}
+
+grt_q15_matvec_fn grt_isa_q15_matvec(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_matvec : 0;
+}
+
+grt_q15_matmul_fn grt_isa_q15_matmul(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_matmul : 0;
+}
+
 void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,
                     const float *restrict x, size_t rows, size_t cols)
 {
@@ -100,4 +134,37 @@ void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, cons
                     const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
 {
     get_active()->matmul(Y, ldy, W, b, X, ldx, rows, cols, T);
+}
+
+float grt_q8_quantize(int8_t *restrict xq, const float *restrict x, size_t n)
+{
+    return get_active()->q8_quantize(xq, x, n);
+}
+
+void grt_matvec_q8_quantized(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                             const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                             size_t cols)
+{
+    get_active()->q8_matvec(y, W, codes, b, xq, sx, rows, cols);
+}
+
+void grt_matmul_q8_quantized(float *restrict Y, size_t ldy, const int8_t *restrict W,
+                             const uint16_t *restrict codes, const float *restrict b,
+                             const int8_t *restrict Xq, const float *restrict sx, size_t rows, size_t cols,
+                             size_t T)
+{
+    get_active()->q8_matmul(Y, ldy, W, codes, b, Xq, sx, rows, cols, T);
+}
+
+void grt_q15_matvec(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                    const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
+{
+    get_active()->q15_matvec(y, W, codes, b, x, rows, cols);
+}
+
+void grt_q15_matmul(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
+                    const uint16_t *restrict codes, const int32_t *restrict b, const int16_t *restrict X,
+                    size_t ldx, size_t rows, size_t cols, size_t T)
+{
+    get_active()->q15_matmul(Y, ldy, W, codes, b, X, ldx, rows, cols, T);
 }

@@ -14,12 +14,15 @@
 #include "gru_rt.h"
 
 /* Run-time dispatch (grt_dispatch.c): grt_matvec_f32 and grt_matmul_f32 call the variant of the
- * active grt_isa level. Each variant has its own summation order (above: the scalar one; the AVX2 one
+ * active grt_isa level (one level for all precisions: the q8 products below and the q15 ones of
+ * grt_q15.h switch with it). Each variant has its own summation order (above: the scalar one; the AVX2 one
  * is described in grt_kernels_f32_avx2.c), and within a variant matmul is bit-identical to matvec. */
+#ifndef GRT_HAVE_AVX2 /* also in grt_q15.h, which does not include this header */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define GRT_HAVE_AVX2 1
 #else
 #define GRT_HAVE_AVX2 0
+#endif
 #endif
 
 typedef void (*grt_matvec_fn)(float *restrict y, const float *restrict W, const float *restrict b,
@@ -63,23 +66,43 @@ typedef struct grt_gru_scratch {
  * holds the gate pre-activations afterwards). Layer L must be a validated f32 GRU layer. */
 void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, float *restrict h, grt_gru_scratch s);
 
-/* ---- q8 (grt_kernels_q8.c; docs/QUANTIZATION.md, "q8") --------------------------------------------
+/* ---- q8 (grt_kernels_q8.c, grt_kernels_q8_avx2.c; docs/QUANTIZATION.md, "q8") -----------------------
  * int8 weights with one bf16 scale code per row, f32 biases; each product's input vector is quantized
  * to int8 on the fly (per step), the dot products are exact int32, and
- * y[r] = b[r] + ((float)acc_r * s_r) * sx. The activations are the f32 ones (grt_math.c). Scalar code
- * that gcc -O3 vectorizes; the integer dot product is exact, so any order gives the same result and
- * grt_matmul_q8 equals T grt_matvec_q8 calls bit for bit. */
+ * y[r] = b[r] + ((float)acc_r * s_r) * sx. The activations are the f32 ones (grt_math.c).
+ *
+ * Every level (scalar, AVX2) gives the same bits: the integer dot product is exact, so its order is
+ * free, and the float operations (quantization, rescale) are the contract's, in its order, without
+ * FMA. grt_q8_quantize, grt_matvec_q8_quantized and grt_matmul_q8_quantized call the variant of the
+ * active grt_isa level (grt_dispatch.c); grt_matmul_q8 equals T grt_matvec_q8 calls bit for bit. */
 
 /* The q8 row scale of a bf16 code: the float with these upper 16 bits. */
 float grt_q8_scale(uint16_t code);
 
-/* Quantize x (n floats) to xq (n int8) as the contract says; returns the vector's scale sx. */
+typedef float (*grt_q8_quantize_fn)(int8_t *restrict xq, const float *restrict x, size_t n);
+typedef void (*grt_q8_matvec_fn)(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                                 const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                                 size_t cols);
+typedef void (*grt_q8_matmul_fn)(float *restrict Y, size_t ldy, const int8_t *restrict W,
+                                 const uint16_t *restrict codes, const float *restrict b,
+                                 const int8_t *restrict Xq, const float *restrict sx, size_t rows,
+                                 size_t cols, size_t T);
+
+/* Quantize x (n floats) to xq (n int8, each in [-127, 127]) as the contract says; returns the
+ * vector's scale sx. */
 float grt_q8_quantize(int8_t *restrict xq, const float *restrict x, size_t n);
 
-/* y[r] = b[r] + ((float)(W[r,:]·xq) * scale(codes[r])) * sx for r < rows. */
+/* y[r] = b[r] + ((float)(W[r,:]·xq) * scale(codes[r])) * sx for r < rows. xq in [-127, 127] (what
+ * grt_q8_quantize makes; the AVX2 product relies on it). */
 void grt_matvec_q8_quantized(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                              const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
                              size_t cols);
+
+/* T quantized products: Y[t·ldy + r] = grt_matvec_q8_quantized's y[r] for xq = Xq + t·cols and sx[t]. */
+void grt_matmul_q8_quantized(float *restrict Y, size_t ldy, const int8_t *restrict W,
+                             const uint16_t *restrict codes, const float *restrict b,
+                             const int8_t *restrict Xq, const float *restrict sx, size_t rows, size_t cols,
+                             size_t T);
 
 /* Quantize x (cols floats) into xq (scratch, cols bytes), then grt_matvec_q8_quantized. */
 void grt_matvec_q8(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
@@ -91,6 +114,28 @@ void grt_matvec_q8(float *restrict y, const int8_t *restrict W, const uint16_t *
 void grt_matmul_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, const uint16_t *restrict codes,
                    const float *restrict b, const float *restrict X, size_t ldx, size_t rows, size_t cols,
                    size_t T, int8_t *restrict Xq, float *restrict sx);
+
+/* The variants of each level (NULL if the level does not exist in this build); for tests. */
+float grt_q8_quantize_scalar(int8_t *restrict xq, const float *restrict x, size_t n);
+void grt_matvec_q8_scalar(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                          const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                          size_t cols);
+void grt_matmul_q8_scalar(float *restrict Y, size_t ldy, const int8_t *restrict W,
+                          const uint16_t *restrict codes, const float *restrict b, const int8_t *restrict Xq,
+                          const float *restrict sx, size_t rows, size_t cols, size_t T);
+#if GRT_HAVE_AVX2
+/* Only callable when the CPU has AVX2. */
+float grt_q8_quantize_avx2(int8_t *restrict xq, const float *restrict x, size_t n);
+void grt_matvec_q8_avx2(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                        const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                        size_t cols);
+void grt_matmul_q8_avx2(float *restrict Y, size_t ldy, const int8_t *restrict W,
+                        const uint16_t *restrict codes, const float *restrict b, const int8_t *restrict Xq,
+                        const float *restrict sx, size_t rows, size_t cols, size_t T);
+#endif
+grt_q8_quantize_fn grt_isa_q8_quantize(grt_isa isa);
+grt_q8_matvec_fn grt_isa_q8_matvec(grt_isa isa);
+grt_q8_matmul_fn grt_isa_q8_matmul(grt_isa isa);
 
 typedef struct grt_q8_gru_scratch {
     float *gh;  /* 3H: U·h + b_hh */

@@ -89,32 +89,26 @@ static inline int64_t dot_q15(const int8_t *restrict w, const int16_t *restrict 
     return acc;
 }
 
-/* sat32(RSHR(acc·M, sh) + b): |acc·M| < 2^36·2^8 = 2^44, plus |b| < 2^31: int64 throughout. */
-static inline int32_t requant(int64_t acc, uint16_t code, int32_t b)
-{
-    grt_q15_mult m = grt_q15_decode(code);
-    return grt_q15_sat32(grt_q15_rshr(acc * m.M, m.sh) + b);
-}
-
-void grt_q15_matvec(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
-                    const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
+/* The scalar level (grt_q15_matvec/grt_q15_matmul dispatch to it or to grt_kernels_q15_avx2.c). */
+void grt_q15_matvec_scalar(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                           const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
 {
     for (size_t r = 0; r < rows; r++)
-        y[r] = requant(dot_q15(W + r * cols, x, cols), codes[r], b[r]);
+        y[r] = grt_q15_requant(dot_q15(W + r * cols, x, cols), codes[r], b[r]);
 }
 
 #define STEP_BLOCK 8 /* steps per weight-row pass, as in the f32 matmul (cache reuse only) */
 
-void grt_q15_matmul(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
-                    const uint16_t *restrict codes, const int32_t *restrict b, const int16_t *restrict X,
-                    size_t ldx, size_t rows, size_t cols, size_t T)
+void grt_q15_matmul_scalar(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
+                           const uint16_t *restrict codes, const int32_t *restrict b,
+                           const int16_t *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
 {
     for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
         size_t t1 = T - t0 < STEP_BLOCK ? T : t0 + STEP_BLOCK;
         for (size_t r = 0; r < rows; r++) {
             const int8_t *w = W + r * cols;
             for (size_t t = t0; t < t1; t++)
-                Y[t * ldy + r] = requant(dot_q15(w, X + t * ldx, cols), codes[r], b[r]);
+                Y[t * ldy + r] = grt_q15_requant(dot_q15(w, X + t * ldx, cols), codes[r], b[r]);
         }
     }
 }

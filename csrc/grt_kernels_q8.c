@@ -6,8 +6,10 @@
  *   m = max|x_k| (NaN if any x_k is NaN);  m > 0: inv = 127/m, sx = m/127;  else inv = 0, sx = m
  *   xq_k = round_away(clamp(x_k·inv, -127, 127)), NaN -> 0
  *   y_j = b_j + ((float)acc_j · s_j) · sx
- * Plain loops over restrict pointers: gcc -O3 vectorizes the int8 dot product (the sum is exact, so
- * the order the vector code uses cannot change it). */
+ * This file is the scalar level (plain loops; gcc -O3 vectorizes the int8 dot product for the baseline
+ * target, and the sum is exact, so any order gives the same integer) and the level-independent parts:
+ * grt_matvec_q8/grt_matmul_q8 and the recurrence call grt_q8_quantize and the quantized products, which
+ * dispatch to the active level (grt_dispatch.c; the AVX2 level is grt_kernels_q8_avx2.c). */
 #include <string.h>
 
 #include "grt_kernels.h"
@@ -55,7 +57,7 @@ static inline int8_t quantize_one(float p)
     return (int8_t)(t + (d >= 0.5f) - (d <= -0.5f));
 }
 
-float grt_q8_quantize(int8_t *restrict xq, const float *restrict x, size_t n)
+float grt_q8_quantize_scalar(int8_t *restrict xq, const float *restrict x, size_t n)
 {
     float m = abs_max(x, n);
     float inv = 0.0f, sx = m; /* m = 0 or NaN */
@@ -82,9 +84,9 @@ static inline float rescale(int32_t acc, uint16_t code, float b, float sx)
     return b + ((float)acc * grt_q8_scale(code)) * sx;
 }
 
-void grt_matvec_q8_quantized(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
-                             const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
-                             size_t cols)
+void grt_matvec_q8_scalar(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                          const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                          size_t cols)
 {
     for (size_t r = 0; r < rows; r++)
         y[r] = rescale(dot_i8(W + r * cols, xq, cols), codes[r], b[r], sx);
@@ -100,12 +102,10 @@ void grt_matvec_q8(float *restrict y, const int8_t *restrict W, const uint16_t *
 
 #define STEP_BLOCK 8 /* steps per weight-row pass (cache reuse only: results do not depend on it) */
 
-void grt_matmul_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, const uint16_t *restrict codes,
-                   const float *restrict b, const float *restrict X, size_t ldx, size_t rows, size_t cols,
-                   size_t T, int8_t *restrict Xq, float *restrict sx)
+void grt_matmul_q8_scalar(float *restrict Y, size_t ldy, const int8_t *restrict W,
+                          const uint16_t *restrict codes, const float *restrict b, const int8_t *restrict Xq,
+                          const float *restrict sx, size_t rows, size_t cols, size_t T)
 {
-    for (size_t t = 0; t < T; t++)
-        sx[t] = grt_q8_quantize(Xq + t * cols, X + t * ldx, cols);
     for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
         size_t t1 = T - t0 < STEP_BLOCK ? T : t0 + STEP_BLOCK;
         for (size_t r = 0; r < rows; r++) {
@@ -114,6 +114,15 @@ void grt_matmul_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, cons
                 Y[t * ldy + r] = rescale(dot_i8(w, Xq + t * cols, cols), codes[r], b[r], sx[t]);
         }
     }
+}
+
+void grt_matmul_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, const uint16_t *restrict codes,
+                   const float *restrict b, const float *restrict X, size_t ldx, size_t rows, size_t cols,
+                   size_t T, int8_t *restrict Xq, float *restrict sx)
+{
+    for (size_t t = 0; t < T; t++)
+        sx[t] = grt_q8_quantize(Xq + t * cols, X + t * ldx, cols);
+    grt_matmul_q8_quantized(Y, ldy, W, codes, b, Xq, sx, rows, cols, T);
 }
 
 /* a[i] += b[i] */

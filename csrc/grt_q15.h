@@ -70,7 +70,9 @@ int32_t grt_q15_hard_sigmoid_k2(int32_t v); /* clamp(RSHR(v * 6554, 16) + 16384,
 int32_t grt_q15_gate(unsigned act, int32_t v);
 
 /* y[j] = sat32(RSHR(acc_j * M_j, sh_j) + b[j]), acc_j = sum_k W[j,k] * x[k] exact (int32 partial sums
- * over GRT_Q15_BLOCK columns, added in int64), for j < rows. codes: the rows' bf16 multiplier codes. */
+ * over at most a few hundred columns, added in int64), for j < rows. codes: the rows' bf16 multiplier
+ * codes. Calls the variant of the active grt_isa level (grt_dispatch.c); every level gives the same
+ * integers (the sum is exact). */
 void grt_q15_matvec(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                     const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols);
 
@@ -78,6 +80,47 @@ void grt_q15_matvec(int32_t *restrict y, const int8_t *restrict W, const uint16_
 void grt_q15_matmul(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
                     const uint16_t *restrict codes, const int32_t *restrict b, const int16_t *restrict X,
                     size_t ldx, size_t rows, size_t cols, size_t T);
+
+/* The variants of each level: scalar in grt_kernels_q15.c, AVX2 (x86-64 only, callable only when the
+ * CPU has AVX2) in grt_kernels_q15_avx2.c, integer-only as well. The accessors (grt_dispatch.c) give
+ * NULL for a level this build lacks; for tests. */
+#ifndef GRT_HAVE_AVX2 /* as in grt_kernels.h */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GRT_HAVE_AVX2 1
+#else
+#define GRT_HAVE_AVX2 0
+#endif
+#endif
+
+typedef void (*grt_q15_matvec_fn)(int32_t *restrict y, const int8_t *restrict W,
+                                  const uint16_t *restrict codes, const int32_t *restrict b,
+                                  const int16_t *restrict x, size_t rows, size_t cols);
+typedef void (*grt_q15_matmul_fn)(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
+                                  const uint16_t *restrict codes, const int32_t *restrict b,
+                                  const int16_t *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+
+void grt_q15_matvec_scalar(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                           const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols);
+void grt_q15_matmul_scalar(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
+                           const uint16_t *restrict codes, const int32_t *restrict b,
+                           const int16_t *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+#if GRT_HAVE_AVX2
+void grt_q15_matvec_avx2(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                         const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols);
+void grt_q15_matmul_avx2(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
+                         const uint16_t *restrict codes, const int32_t *restrict b, const int16_t *restrict X,
+                         size_t ldx, size_t rows, size_t cols, size_t T);
+#endif
+grt_q15_matvec_fn grt_isa_q15_matvec(grt_isa isa);
+grt_q15_matmul_fn grt_isa_q15_matmul(grt_isa isa);
+
+/* sat32(RSHR(acc * M, sh) + b) with the row's multiplier code: |acc * M| < 2^37 * 2^8 = 2^45, plus
+ * |b| < 2^31: int64 throughout. */
+static inline int32_t grt_q15_requant(int64_t acc, uint16_t code, int32_t b)
+{
+    grt_q15_mult m = grt_q15_decode(code);
+    return grt_q15_sat32(grt_q15_rshr(acc * m.M, m.sh) + b);
+}
 
 /* Scratch of the q15 GRU recurrence. */
 typedef struct grt_q15_gru_scratch {

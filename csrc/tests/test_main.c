@@ -6,6 +6,7 @@ int main(void)
     test_math();
     test_kernels();
     test_isa();
+    test_isa_quant();
     test_loader();
     test_stream();
     test_q15();

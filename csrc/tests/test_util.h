@@ -26,6 +26,7 @@ void *alloc_shifted(size_t size, size_t shift, uint8_t **p);
 void test_math(void);
 void test_kernels(void);
 void test_isa(void);
+void test_isa_quant(void); /* q8/q15 kernels and models under every level vs scalar */
 void test_loader(void);
 void test_stream(void);
 void test_fuzz(void);
