@@ -1,0 +1,187 @@
+/* bench_step.c — per-step latency of grt_stream_step for a single-layer GRU (reset_after = 1, tanh,
+ * sigmoid) with random weights, built in memory by the test writer (tests/test_writer.c), for each
+ * precision (f32, q8, q15) and each instruction-set level this CPU supports.
+ *
+ *   make -C csrc bench                           the default sizes
+ *   ./build/bench_step [-s 16x32,64x128] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,q8,q15]
+ *
+ * Each cell: the median over ROUNDS rounds of the mean time of one grt_stream_step (the float API, so
+ * a q15 step includes its input/output boundary), the steps of a round chosen so that it lasts about
+ * MS_PER_ROUND ms; effective GOP/s = 2·(3H·I + 3H·H) multiply-adds per step (×2 ops) / time; GB/s =
+ * the bytes of the layer's tensors (weights, row scales, biases) read per step / time. */
+#define _POSIX_C_SOURCE 199309L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gru_rt.h"
+#include "tests/test_util.h"
+#include "tests/test_writer.h"
+
+#define MAX_SIZES 32
+#define MAX_ROUNDS 64
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static volatile float sink;
+
+/* Median ns per grt_stream_step over `rounds` rounds of about ms milliseconds each. */
+static double time_steps(grt_stream *s, const float *x, float *y, size_t O, int rounds, double ms)
+{
+    double samples[MAX_ROUNDS];
+    size_t n = 16;
+    for (;;) { /* calibrate the steps per round (also the warm-up) */
+        double t0 = now_ns();
+        for (size_t i = 0; i < n; i++)
+            grt_stream_step(s, x, y);
+        double dt = now_ns() - t0;
+        if (dt >= ms * 1e6 / 4 || n >= ((size_t)1 << 30)) {
+            double per = dt / (double)n;
+            n = (size_t)(ms * 1e6 / per) + 1;
+            break;
+        }
+        n *= 2;
+    }
+    for (int r = 0; r < rounds; r++) {
+        grt_stream_reset(s);
+        double t0 = now_ns();
+        for (size_t i = 0; i < n; i++)
+            grt_stream_step(s, x, y);
+        samples[r] = (now_ns() - t0) / (double)n;
+        sink = y[O - 1];
+    }
+    qsort(samples, (size_t)rounds, sizeof samples[0], cmp_double);
+    return rounds % 2 ? samples[rounds / 2] : 0.5 * (samples[rounds / 2 - 1] + samples[rounds / 2]);
+}
+
+/* Bytes of the layer's tensors read per step. */
+static double param_bytes(unsigned prec, double I, double H)
+{
+    double w = 3 * H * (I + H), rows = 6 * H;
+    switch (prec) {
+    case GRT_PREC_Q8: return w + rows * (2 + 4);  /* int8 weights, bf16 scales, f32 biases */
+    case GRT_PREC_Q15: return w + rows * (2 + 4); /* int8 weights, bf16 codes, int32 biases */
+    default: return 4 * w + rows * 4;
+    }
+}
+
+static const char *prec_name(unsigned p)
+{
+    return p == GRT_PREC_Q8 ? "q8" : p == GRT_PREC_Q15 ? "q15" : "f32";
+}
+
+static void usage(const char *argv0)
+{
+    fprintf(stderr, "usage: %s [-s IxH,IxH,...] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,q8,q15]\n", argv0);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *sizes = "16x32,40x64,64x128,128x256,256x512,512x1024", *precs = "f32,q8,q15";
+    int rounds = 9;
+    double ms = 40.0;
+    for (int a = 1; a < argc; a++) {
+        if (a + 1 >= argc)
+            usage(argv[0]);
+        if (strcmp(argv[a], "-s") == 0)
+            sizes = argv[++a];
+        else if (strcmp(argv[a], "-r") == 0)
+            rounds = atoi(argv[++a]);
+        else if (strcmp(argv[a], "-m") == 0)
+            ms = atof(argv[++a]);
+        else if (strcmp(argv[a], "-p") == 0)
+            precs = argv[++a];
+        else
+            usage(argv[0]);
+    }
+    if (rounds < 1 || rounds > MAX_ROUNDS || !(ms > 0))
+        usage(argv[0]);
+
+    unsigned plist[3];
+    size_t np = 0;
+    for (unsigned p = 0; p < 3; p++) {
+        unsigned prec = p == 0 ? GRT_PREC_F32 : p == 1 ? GRT_PREC_Q8 : GRT_PREC_Q15;
+        if (strstr(precs, prec_name(prec)))
+            plist[np++] = prec;
+    }
+    size_t in[MAX_SIZES], hid[MAX_SIZES], ns = 0;
+    for (const char *p = sizes; *p && ns < MAX_SIZES;) {
+        char *e;
+        unsigned long i = strtoul(p, &e, 10);
+        if (*e != 'x' && *e != 'X')
+            usage(argv[0]);
+        unsigned long h = strtoul(e + 1, &e, 10);
+        if (i == 0 || h == 0 || i > 16384 || h > 16384 || (*e != ',' && *e != '\0'))
+            usage(argv[0]);
+        in[ns] = i, hid[ns] = h, ns++;
+        p = *e ? e + 1 : e;
+    }
+
+    grt_isa levels[GRT_ISA_COUNT];
+    size_t nl = 0;
+    grt_isa best = grt_isa_best();
+    for (unsigned k = 0; k < GRT_ISA_COUNT; k++)
+        if (grt_isa_select((grt_isa)k) == GRT_OK)
+            levels[nl++] = (grt_isa)k;
+
+    printf("gru_rt C bench: one GRU layer (reset_after=1), grt_stream_step, median of %d rounds of ~%.0f ms;"
+           " best level %s\n", rounds, ms, grt_isa_name(best));
+    printf("%9s %4s %7s | %12s %8s %8s\n", "I×H", "prec", "isa", "ns/step", "GOP/s", "GB/s");
+    for (size_t si = 0; si < ns; si++) {
+        size_t I = in[si], H = hid[si];
+        double ops = 2.0 * (3.0 * (double)H * (double)I + 3.0 * (double)H * (double)H);
+        for (size_t pi = 0; pi < np; pi++) {
+            unsigned prec = plist[pi];
+            tw_layer L = {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, (uint32_t)I, (uint32_t)H,
+                          (uint8_t)prec};
+            size_t cap = (size_t)(param_bytes(GRT_PREC_F32, (double)I, (double)H) * 1.1) + (1u << 16);
+            uint8_t *blob;
+            void *blob_mem = alloc_shifted(cap, 0, &blob);
+            size_t size = tw_build(blob, cap, &L, 1, NULL, 0, NULL, 7, 1.0f / sqrtf((float)H));
+            grt_model m;
+            grt_diag d;
+            if (size == 0 || grt_model_load(&m, blob, size, 0, &d) != GRT_OK) {
+                fprintf(stderr, "%zux%zu %s: cannot build/load the model\n", I, H, prec_name(prec));
+                return 1;
+            }
+            size_t ssize = grt_stream_size(&m);
+            uint8_t *smem;
+            void *smem_base = alloc_shifted(ssize, 0, &smem);
+            float *x = malloc(I * sizeof(float)), *y = malloc(H * sizeof(float));
+            rng r = {42};
+            for (size_t i = 0; i < I; i++)
+                x[i] = rng_uniform(&r, -1.0f, 1.0f);
+            for (size_t li = 0; li < nl; li++) {
+                grt_isa_select(levels[li]);
+                grt_stream s;
+                if (grt_stream_init(&s, &m, smem, ssize) != GRT_OK) {
+                    fprintf(stderr, "stream init failed\n");
+                    return 1;
+                }
+                double t = time_steps(&s, x, y, H, rounds, ms);
+                char name[32];
+                snprintf(name, sizeof name, "%zux%zu", I, H);
+                printf("%9s %4s %7s | %12.1f %8.2f %8.2f\n", name, prec_name(prec), grt_isa_name(levels[li]),
+                       t, ops / t, param_bytes(prec, (double)I, (double)H) / t);
+                fflush(stdout);
+            }
+            free(x), free(y), free(smem_base), free(blob_mem);
+        }
+    }
+    grt_isa_select(best);
+    return 0;
+}
