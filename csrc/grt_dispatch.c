@@ -1,6 +1,7 @@
 /* grt_dispatch.c — run-time choice of the kernel variants (see grt_isa in gru_rt.h): the f32 products,
- * the q8 input quantization and products, and the q15 products. One process-wide pointer to a table of
- * kernels, set lazily to the best level on first use; every precision follows the same level. */
+ * the q8 input quantization and products, the q15 products and the q15 GRU recurrence. One process-wide
+ * pointer to a table of kernels, set lazily to the best level on first use; every precision follows the
+ * same level. */
 #include "grt_kernels.h"
 #include "grt_q15.h"
 
@@ -12,16 +13,17 @@ typedef struct isa_table {
     grt_q8_matmul_fn q8_matmul;
     grt_q15_matvec_fn q15_matvec;
     grt_q15_matmul_fn q15_matmul;
+    grt_q15_gru_recur_fn q15_gru_recur;
 } isa_table;
 
 static const isa_table tables[GRT_ISA_COUNT] = {
     {grt_matvec_f32_scalar, grt_matmul_f32_scalar, grt_q8_quantize_scalar, grt_matvec_q8_scalar,
-     grt_matmul_q8_scalar, grt_q15_matvec_scalar, grt_q15_matmul_scalar},
+     grt_matmul_q8_scalar, grt_q15_matvec_scalar, grt_q15_matmul_scalar, grt_q15_gru_recur_scalar},
 #if GRT_HAVE_AVX2
     {grt_matvec_f32_avx2, grt_matmul_f32_avx2, grt_q8_quantize_avx2, grt_matvec_q8_avx2, grt_matmul_q8_avx2,
-     grt_q15_matvec_avx2, grt_q15_matmul_avx2},
+     grt_q15_matvec_avx2, grt_q15_matmul_avx2, grt_q15_gru_recur_avx2},
 #else
-    {0, 0, 0, 0, 0, 0, 0},
+    {0, 0, 0, 0, 0, 0, 0, 0},
 #endif
 };
 
@@ -124,6 +126,11 @@ grt_q15_matmul_fn grt_isa_q15_matmul(grt_isa isa)
     return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_matmul : 0;
 }
 
+grt_q15_gru_recur_fn grt_isa_q15_gru_recur(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_gru_recur : 0;
+}
+
 void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,
                     const float *restrict x, size_t rows, size_t cols)
 {
@@ -167,4 +174,9 @@ void grt_q15_matmul(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
                     size_t ldx, size_t rows, size_t cols, size_t T)
 {
     get_active()->q15_matmul(Y, ldy, W, codes, b, X, ldx, rows, cols, T);
+}
+
+void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h, grt_q15_gru_scratch s)
+{
+    get_active()->q15_gru_recur(L, gi, h, s);
 }

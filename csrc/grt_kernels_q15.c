@@ -10,30 +10,41 @@
 
 /* ---- activations ------------------------------------------------------------------------------ */
 
-static inline uint32_t abs_u32(int32_t v)
+/* Branch-free (the sign of a pre-activation is as good as random, and a mispredicted branch per element
+ * cost more than the whole computation): masks are all ones or zero. */
+static inline uint32_t neg_mask(int32_t v)
 {
-    return v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+    return 0u - ((uint32_t)v >> 31); /* all ones if v < 0 */
 }
 
-/* T[i] + ((T[i+1] - T[i]) * f + 2^(bits-1)) >> bits, for a non-decreasing table: all non-negative. */
-static inline int32_t interp_up(const uint16_t *T, uint32_t i, uint32_t f, unsigned bits)
+static inline uint32_t select_u32(uint32_t mask, uint32_t a, uint32_t b)
 {
+    return (a & mask) | (b & ~mask); /* mask ? a : b */
+}
+
+/* T[i] + ((T[i+1] - T[i]) * f + 2^(bits-1)) >> bits for a non-decreasing table, i <= 511; 32768 (one)
+ * instead where the unclamped index is past the table (i >= 512): all non-negative. */
+static inline uint32_t interp_up(const uint16_t *T, uint32_t a, unsigned bits)
+{
+    uint32_t i = a >> bits, f = a & ((1u << bits) - 1u);
+    uint32_t past = 0u - (uint32_t)(i >= 512u);
+    i = select_u32(past, 511u, i);
     uint32_t d = (uint32_t)T[i + 1] - T[i];
-    return (int32_t)(T[i] + ((d * f + (1u << (bits - 1))) >> bits));
+    return select_u32(past, GRT_Q15_ONE, T[i] + ((d * f + (1u << (bits - 1))) >> bits));
 }
 
 int32_t grt_q15_sigmoid(int32_t v)
 {
-    uint32_t a = abs_u32(v), i = a >> 11, f = a & 2047u;
-    int32_t s = i >= 512u ? GRT_Q15_ONE : interp_up(GRT_Q15_SIGMOID, i, f, 11);
-    return v >= 0 ? s : GRT_Q15_ONE - s;
+    uint32_t neg = neg_mask(v), a = ((uint32_t)v ^ neg) - neg; /* |v| (2^31 for INT32_MIN) */
+    uint32_t s = interp_up(GRT_Q15_SIGMOID, a, 11);
+    return (int32_t)select_u32(neg, GRT_Q15_ONE - s, s); /* s for v >= 0, one - s for v < 0 */
 }
 
 int32_t grt_q15_tanh(int32_t v)
 {
-    uint32_t a = abs_u32(v), i = a >> 10, f = a & 1023u;
-    int32_t t = i >= 512u ? GRT_Q15_ONE : interp_up(GRT_Q15_TANH, i, f, 10);
-    return v >= 0 ? t : -t;
+    uint32_t neg = neg_mask(v), a = ((uint32_t)v ^ neg) - neg;
+    uint32_t t = interp_up(GRT_Q15_TANH, a, 10);
+    return (int32_t)((t ^ neg) - neg); /* t for v >= 0, -t for v < 0 */
 }
 
 int32_t grt_q15_exp_neg(uint32_t a)
@@ -115,13 +126,32 @@ void grt_q15_matmul_scalar(int32_t *restrict Y, size_t ldy, const int8_t *restri
 
 /* ---- layers ------------------------------------------------------------------------------------- */
 
+/* g[i] = gate(sat32(g[i] + gh[i])) for i < n, the activation chosen once for the loop. */
+static void gates(unsigned act, int32_t *restrict g, const int32_t *restrict gh, size_t n)
+{
+    switch (act) {
+    case GRT_ACT_HARD_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            g[i] = grt_q15_hard_sigmoid(grt_q15_sat32((int64_t)g[i] + gh[i]));
+        break;
+    case GRT_ACT_HARD_SIGMOID_K2:
+        for (size_t i = 0; i < n; i++)
+            g[i] = grt_q15_hard_sigmoid_k2(grt_q15_sat32((int64_t)g[i] + gh[i]));
+        break;
+    default:
+        for (size_t i = 0; i < n; i++)
+            g[i] = grt_q15_sigmoid(grt_q15_sat32((int64_t)g[i] + gh[i]));
+        break;
+    }
+}
+
 /*
  * Gate blocks of 3H: r = [0,H), z = [H,2H), n = [2H,3H). gi holds g(W_ih, b_ih; x) and receives the
  * gate values in place. Bounds: gi, gh in [-(2^31-1), 2^31-1]; r, z in [0, 32768]; n in
  * [-32768, 32768]; |r·gh| < 2^46; |z·(h - n)| <= 2^15·2^16 = 2^31: all in int64.
  */
-void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
-                       grt_q15_gru_scratch s)
+void grt_q15_gru_recur_scalar(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
+                              grt_q15_gru_scratch s)
 {
     const size_t H = L->output_size;
     const int8_t *U = (const int8_t *)L->tensor[GRT_ROLE_W_HH];
@@ -132,8 +162,7 @@ void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, int16_t *restri
     int32_t *restrict n = gi + 2 * H;
 
     grt_q15_matvec(gh, U, uc, bh, h, L->reset_after ? 3 * H : 2 * H, H);
-    for (size_t i = 0; i < 2 * H; i++)
-        rz[i] = grt_q15_gate(L->gate_activation, grt_q15_sat32((int64_t)rz[i] + gh[i]));
+    gates(L->gate_activation, rz, gh, 2 * H);
     if (L->reset_after) {
         for (size_t i = 0; i < H; i++)
             n[i] = grt_q15_tanh(

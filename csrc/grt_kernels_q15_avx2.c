@@ -8,11 +8,15 @@
  *
  * Dot products, exact, so equal to the scalar level's whatever the order: 16 columns at a time per
  * row, vpmovsxbw widens 16 int8 weights to int16 and vpmaddwd multiplies them with 16 int16 inputs into
- * eight int32 pair sums (|pair| <= 2·128·32768 = 2^23). Four rows per pass share each x load. The
- * int32 lanes cover blocks of at most GRT_Q15_BLOCK + 15 columns: a block's whole sum (all eight lanes
- * of a row) is at most 271·2^22 < 2^31, so the four rows' lanes are reduced in int32 (vphaddd) once
- * per block, sign-extended (vpmovsxdq) and added to four int64 sums. The requantization
- * (grt_q15_requant) runs on the four int64 lanes too (requant4).
+ * eight int32 pair sums (|pair| <= 2·128·32768 = 2^23). Four rows per pass share each x load, and their
+ * eight-lane accumulators are reduced together (vphaddd).
+ *   - Short rows (cols <= 271): a row's whole sum is at most 271·2^22 < 2^31, so it stays int32; the
+ *     passes write the raw sums into y, then one streaming pass requantizes y four rows at a time (two
+ *     phases, so that the long requantization chain does not serialize the passes).
+ *   - Long rows: int32 blocks of GRT_Q15_BLOCK columns (the tail joins the last, <= 271 columns), each
+ *     reduced in int32, sign-extended (vpmovsxdq) and added to four int64 sums; each pass requantizes
+ *     its four rows.
+ * The requantization (grt_q15_requant) runs on four int64 lanes (requant4).
  *
  * Row tails (cols mod 16 columns) use a zero-padded copy of x's tail: weight bytes past the row end
  * then multiply zeros, so the tail load of a row may run into the next row; where it would pass the
@@ -67,10 +71,37 @@ static inline GRT_AVX2 __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i
     return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
 }
 
-/* The exact dot products of rows w0..w3 (n columns each) with x, in int64; xt is x's tail (n mod 16
- * columns) zero-padded, end the end of the matrix. */
-static inline GRT_AVX2 __m256i dot4(const int8_t *w0, const int8_t *w1, const int8_t *w2, const int8_t *w3,
-                                    const int16_t *x, size_t n, __m256i xt, const int8_t *end)
+/* Columns up to which a row's whole sum fits int32: 271 products of at most 2^22 stay below 2^31. */
+#define ONE_BLOCK (GRT_Q15_BLOCK + 15)
+
+/* The exact dot products of rows w0..w3 (n <= ONE_BLOCK columns each) with x, in int32; xt is x's tail
+ * (n mod 16 columns) zero-padded, end the end of the matrix. */
+static inline GRT_AVX2 __m128i dot4_32(const int8_t *w0, const int8_t *w1, const int8_t *w2, const int8_t *w3,
+                                       const int16_t *x, size_t n, __m256i xt, const int8_t *end)
+{
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(x + j));
+        a0 = mac(a0, load16(w0 + j), xv);
+        a1 = mac(a1, load16(w1 + j), xv);
+        a2 = mac(a2, load16(w2 + j), xv);
+        a3 = mac(a3, load16(w3 + j), xv);
+    }
+    if (j < n) {
+        size_t t = n - j;
+        a0 = mac(a0, w_tail(w0 + j, t, end), xt);
+        a1 = mac(a1, w_tail(w1 + j, t, end), xt);
+        a2 = mac(a2, w_tail(w2 + j, t, end), xt);
+        a3 = mac(a3, w_tail(w3 + j, t, end), xt);
+    }
+    return hsum4(a0, a1, a2, a3);
+}
+
+/* The same for any n, in int64: int32 blocks of GRT_Q15_BLOCK columns (the tail joins the last block, at
+ * most ONE_BLOCK columns), each reduced in int32, sign-extended and added up. */
+static inline GRT_AVX2 __m256i dot4_64(const int8_t *w0, const int8_t *w1, const int8_t *w2, const int8_t *w3,
+                                       const int16_t *x, size_t n, __m256i xt, const int8_t *end)
 {
     const size_t nfull = n & ~(size_t)15;
     __m256i acc = _mm256_setzero_si256();
@@ -85,7 +116,7 @@ static inline GRT_AVX2 __m256i dot4(const int8_t *w0, const int8_t *w1, const in
             a2 = mac(a2, load16(w2 + j), xv);
             a3 = mac(a3, load16(w3 + j), xv);
         }
-        if (j == nfull && j < n) { /* the tail joins the last block: at most 256 + 15 columns */
+        if (j == nfull && j < n) {
             size_t t = n - j;
             a0 = mac(a0, w_tail(w0 + j, t, end), xt);
             a1 = mac(a1, w_tail(w1 + j, t, end), xt);
@@ -97,25 +128,29 @@ static inline GRT_AVX2 __m256i dot4(const int8_t *w0, const int8_t *w1, const in
     return acc;
 }
 
+/* ---- requantization ----------------------------------------------------------------------------- */
+
 /* grt_q15_requant on four int64 lanes: sat32(RSHR(acc·M, sh) + b) with (M, sh) decoded from the codes
- * as grt_q15_decode does. acc·M (|acc| < 2^37, M <= 255) is lo·M + (hi·M)·2^32 with acc = hi·2^32 + lo
- * (vpmuludq on the unsigned low half, vpmuldq on the signed high half; exact mod 2^64 and the true
- * product fits int64). RSHR(v, s) = ((v + 2^(s-1) + 2^63) >>> s) - 2^(63-s), the unsigned bias trick
- * of grt_q15_rshr, with 2^(s-1) = 2^63 >>> (64 - s) (zero for s = 0, where the formula gives v). */
-static inline GRT_AVX2 __m128i requant4(__m256i acc, const uint16_t *codes, const int32_t *b)
+ * as grt_q15_decode does (M = 0 for code 0; sh = clamp(134 - e, 0, 62), and for code 0 whatever sh
+ * comes out: RSHR(0, s) = 0 for every s). The product acc·M is exact: acc_small says |acc| < 2^31
+ * (vpmuldq of the low halves); otherwise (|acc| < 2^37) acc = hi·2^32 + lo and acc·M = lo·M +
+ * (hi·M)·2^32 (vpmuludq, vpmuldq), exact mod 2^64 with the true value inside int64. RSHR(v, s) =
+ * ((v + 2^(s-1) + 2^63) >>> s) - 2^(63-s), the unsigned bias trick of grt_q15_rshr, with 2^(s-1) =
+ * 2^63 >>> (64 - s) (zero for s = 0, where the formula gives v). */
+static inline GRT_AVX2 __m128i requant4(__m256i acc, int acc_small, const uint16_t *codes, const int32_t *b)
 {
     const __m256i top = _mm256_set1_epi64x((long long)0x8000000000000000ull);
     __m256i c = _mm256_cvtepu16_epi64(_mm_loadl_epi64((const __m128i *)(const void *)codes));
-    __m256i nonzero = _mm256_xor_si256(_mm256_cmpeq_epi64(c, _mm256_setzero_si256()), _mm256_set1_epi64x(-1));
-    __m256i M = _mm256_and_si256(_mm256_add_epi64(_mm256_and_si256(c, _mm256_set1_epi64x(127)),
-                                                  _mm256_set1_epi64x(128)), nonzero);
+    __m256i zero_code = _mm256_cmpeq_epi64(c, _mm256_setzero_si256());
+    __m256i M = _mm256_andnot_si256(zero_code, _mm256_add_epi64(_mm256_and_si256(c, _mm256_set1_epi64x(127)),
+                                                               _mm256_set1_epi64x(128)));
     __m256i e = _mm256_and_si256(_mm256_srli_epi64(c, 7), _mm256_set1_epi64x(255));
-    /* sh = clamp(134 - e, 0, 62) in the low dwords (the high dwords stay 0), 0 for a zero code */
+    /* sh in the low dwords (the high dwords stay 0) */
     __m256i sh = _mm256_sub_epi32(_mm256_set1_epi64x(134), e);
     sh = _mm256_min_epi32(_mm256_max_epi32(sh, _mm256_setzero_si256()), _mm256_set1_epi64x(62));
-    sh = _mm256_and_si256(sh, nonzero);
-    __m256i v = _mm256_add_epi64(_mm256_mul_epu32(acc, M),
-                                 _mm256_slli_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), M), 32));
+    __m256i v = _mm256_mul_epi32(acc_small ? acc : _mm256_srli_epi64(acc, 32), M);
+    if (!acc_small)
+        v = _mm256_add_epi64(_mm256_mul_epu32(acc, M), _mm256_slli_epi64(v, 32));
     __m256i half = _mm256_srlv_epi64(top, _mm256_sub_epi64(_mm256_set1_epi64x(64), sh));
     v = _mm256_add_epi64(v, _mm256_add_epi64(half, top));
     v = _mm256_sub_epi64(_mm256_srlv_epi64(v, sh), _mm256_srlv_epi64(top, sh));
@@ -127,26 +162,65 @@ static inline GRT_AVX2 __m128i requant4(__m256i acc, const uint16_t *codes, cons
     return _mm256_castsi256_si128(v);
 }
 
-/* Rows r .. r + k - 1 of one four-row pass (k = 4, or the last 1..3 rows with the missing rows
- * repeating the last one): y[i] = the requantized product of row r + i. */
-static inline GRT_AVX2 void rows4(int32_t *y, const int8_t *W, const uint16_t *codes, const int32_t *b,
-                                  const int16_t *x, size_t r, size_t rows, size_t cols, __m256i xt,
-                                  const int8_t *end)
+/* y[j] = grt_q15_requant(y[j], codes[j], b[j]) for j < rows, y holding exact int32 sums. */
+static inline GRT_AVX2 void requant_rows(int32_t *y, const uint16_t *codes, const int32_t *b, size_t rows)
 {
-    if (rows - r >= 4) {
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        __m256i acc = _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(const void *)(y + r)));
+        _mm_storeu_si128((__m128i *)(void *)(y + r), requant4(acc, 1, codes + r, b + r));
+    }
+    for (; r < rows; r++)
+        y[r] = grt_q15_requant(y[r], codes[r], b[r]);
+}
+
+/* ---- products ------------------------------------------------------------------------------------ */
+
+/* The four row pointers of the pass at row r (the last pass repeats its last row where rows run out). */
+static inline void rows_of(const int8_t *w[4], const int8_t *W, size_t r, size_t rows, size_t cols)
+{
+    w[0] = W + r * cols;
+    w[1] = r + 1 < rows ? w[0] + cols : w[0];
+    w[2] = r + 2 < rows ? w[1] + cols : w[1];
+    w[3] = r + 3 < rows ? w[2] + cols : w[2];
+}
+
+/* Short rows (cols <= ONE_BLOCK): y[j] = the exact int32 sum of row j, for j < rows (requantized later
+ * by requant_rows, so that the passes here are short independent chains). */
+static inline GRT_AVX2 void sums_short(int32_t *y, const int8_t *W, const int16_t *x, size_t rows, size_t cols,
+                                       __m256i xt, const int8_t *end)
+{
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
         const int8_t *w = W + r * cols;
-        __m256i acc = dot4(w, w + cols, w + 2 * cols, w + 3 * cols, x, cols, xt, end);
-        _mm_storeu_si128((__m128i *)(void *)y, requant4(acc, codes + r, b + r));
+        _mm_storeu_si128((__m128i *)(void *)(y + r), dot4_32(w, w + cols, w + 2 * cols, w + 3 * cols, x, cols, xt, end));
+    }
+    if (r < rows) {
+        const int8_t *w[4];
+        int32_t s4[4];
+        rows_of(w, W, r, rows, cols);
+        _mm_storeu_si128((__m128i *)(void *)s4, dot4_32(w[0], w[1], w[2], w[3], x, cols, xt, end));
+        for (size_t k = 0; r + k < rows; k++)
+            y[r + k] = s4[k];
+    }
+}
+
+/* Long rows: each pass requantizes its own four int64 sums. */
+static inline GRT_AVX2 void rows4_long(int32_t *y, const int8_t *W, const uint16_t *codes, const int32_t *b,
+                                       const int16_t *x, size_t r, size_t rows, size_t cols, __m256i xt,
+                                       const int8_t *end)
+{
+    const int8_t *w[4];
+    rows_of(w, W, r, rows, cols);
+    __m256i acc = dot4_64(w[0], w[1], w[2], w[3], x, cols, xt, end);
+    if (rows - r >= 4) {
+        _mm_storeu_si128((__m128i *)(void *)y, requant4(acc, 0, codes + r, b + r));
         return;
     }
-    size_t k = rows - r;
-    const int8_t *w0 = W + r * cols, *w1 = k > 1 ? w0 + cols : w0, *w2 = k > 2 ? w1 + cols : w1;
-    uint16_t c4[4] = {0, 0, 0, 0};
-    int32_t b4[4] = {0, 0, 0, 0}, y4[4];
-    memcpy(c4, codes + r, k * sizeof(uint16_t));
-    memcpy(b4, b + r, k * sizeof(int32_t));
-    _mm_storeu_si128((__m128i *)(void *)y4, requant4(dot4(w0, w1, w2, w2, x, cols, xt, end), c4, b4));
-    memcpy(y, y4, k * sizeof(int32_t));
+    int64_t a4[4];
+    _mm256_storeu_si256((__m256i *)(void *)a4, acc);
+    for (size_t k = 0; r + k < rows; k++)
+        y[k] = grt_q15_requant(a4[k], codes[r + k], b[r + k]);
 }
 
 GRT_AVX2 void grt_q15_matvec_avx2(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
@@ -156,8 +230,13 @@ GRT_AVX2 void grt_q15_matvec_avx2(int32_t *restrict y, const int8_t *restrict W,
     const int8_t *end = W + rows * cols;
     size_t jt = cols & ~(size_t)15;
     __m256i xt = x_tail(x + jt, cols - jt);
+    if (cols <= ONE_BLOCK) {
+        sums_short(y, W, x, rows, cols, xt, end);
+        requant_rows(y, codes, b, rows);
+        return;
+    }
     for (size_t r = 0; r < rows; r += 4)
-        rows4(y + r, W, codes, b, x, r, rows, cols, xt, end);
+        rows4_long(y + r, W, codes, b, x, r, rows, cols, xt, end);
 }
 
 /* Steps per block: the block's four weight rows stay in L1 while they are used for its steps. */
@@ -174,10 +253,238 @@ GRT_AVX2 void grt_q15_matmul_avx2(int32_t *restrict Y, size_t ldy, const int8_t 
         size_t nt = T - t0 < STEP_BLOCK ? T - t0 : STEP_BLOCK;
         for (size_t t = 0; t < nt; t++)
             xt[t] = x_tail(X + (t0 + t) * ldx + jt, cols - jt);
+        if (cols <= ONE_BLOCK) {
+            size_t r = 0;
+            for (; r + 4 <= rows; r += 4) {
+                const int8_t *w = W + r * cols;
+                for (size_t t = 0; t < nt; t++)
+                    _mm_storeu_si128((__m128i *)(void *)(Y + (t0 + t) * ldy + r),
+                                     dot4_32(w, w + cols, w + 2 * cols, w + 3 * cols, X + (t0 + t) * ldx, cols,
+                                             xt[t], end));
+            }
+            for (size_t t = 0; t < nt; t++) {
+                int32_t *yt = Y + (t0 + t) * ldy;
+                if (r < rows)
+                    sums_short(yt + r, W + r * cols, X + (t0 + t) * ldx, rows - r, cols, xt[t], end);
+                requant_rows(yt, codes, b, rows);
+            }
+            continue;
+        }
         for (size_t r = 0; r < rows; r += 4)
             for (size_t t = 0; t < nt; t++)
-                rows4(Y + (t0 + t) * ldy + r, W, codes, b, X + (t0 + t) * ldx, r, rows, cols, xt[t], end);
+                rows4_long(Y + (t0 + t) * ldy + r, W, codes, b, X + (t0 + t) * ldx, r, rows, cols, xt[t], end);
     }
+}
+
+/* ---- the GRU recurrence ---------------------------------------------------------------------------
+ * The scalar recurrence (grt_kernels_q15.c) on eight int32 lanes. Every intermediate fits int32, so the
+ * int64 sums of the scalar code become exact 32-bit lane arithmetic:
+ *   - sat32(a + b): the wrapped sum, replaced by ±(2^31 - 1) on signed overflow, then max with
+ *     -(2^31 - 1) (which also catches a sum of exactly -2^31);
+ *   - table activations: |v| as unsigned (2^31 for INT32_MIN), i = |v| >> bits clamped to 511 with the
+ *     result replaced by one where it was past the table; vpgatherdd at byte offset 2i fetches T[i] and
+ *     T[i+1] together (at most bytes 1022..1025 of the 1026-byte tables); (T[i+1] - T[i])·f < 2^16·2^11;
+ *   - hard sigmoids: with v = vh·2^16 + vl (vl = the low 16 bits, unsigned), RSHR(v·K, 16) =
+ *     vh·K + ((vl·K + 2^15) >> 16), both terms below 2^29;
+ *   - reset_after = 1: with g = gh·2^16 + gl, RSHR(r·g, 15) = 2r·gh + ((r·gl + 2^14) >> 15), r <= 2^15:
+ *     the terms fit int32 (2r·gh >= -2^31, r·gl + 2^14 < 2^31) and so does the result (|.| <= |g|);
+ *   - r·h (|.| <= 2^30) and z·(h - n) (h - n in [-65536, 65535], z <= 2^15: the product lies in
+ *     [-2^31, 2^31 - 2^15], and adding 2^14 stays below 2^31) are plain vpmulld products; RSHR(v, 15) is
+ *     (v + 2^14) >> 15 with vpsrad (floor, defined for negative lanes); sat16 is vpackssdw.
+ * Lengths that are not a multiple of 8 finish with one padded eight-lane block (zeros in the unused
+ * lanes, which are never stored back), so there is no separate scalar tail. */
+
+static inline GRT_AVX2 __m256i load8(const int32_t *p)
+{
+    return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+
+static inline GRT_AVX2 void store8(int32_t *p, __m256i v)
+{
+    _mm256_storeu_si256((__m256i *)(void *)p, v);
+}
+
+/* 8 int16 sign-extended, and 8 int32 saturated to int16 and stored. */
+static inline GRT_AVX2 __m256i load8_i16(const int16_t *p)
+{
+    return _mm256_cvtepi16_epi32(load16(p));
+}
+
+static inline GRT_AVX2 void store8_sat16(int16_t *p, __m256i v)
+{
+    __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08);
+    _mm_storeu_si128((__m128i *)(void *)p, _mm256_castsi256_si128(packed));
+}
+
+static inline GRT_AVX2 __m256i sat32_add(__m256i a, __m256i b)
+{
+    __m256i s = _mm256_add_epi32(a, b);
+    __m256i overflow = _mm256_srai_epi32(_mm256_and_si256(_mm256_xor_si256(a, s), _mm256_xor_si256(b, s)), 31);
+    __m256i bound = _mm256_xor_si256(_mm256_srai_epi32(a, 31), _mm256_set1_epi32(0x7FFFFFFF));
+    s = _mm256_blendv_epi8(s, bound, overflow);
+    return _mm256_max_epi32(s, _mm256_set1_epi32(-0x7FFFFFFF));
+}
+
+/* T[i] + ((T[i+1] - T[i])·f + 2^(bits-1)) >> bits for a = |v| (unsigned), one past the table. */
+#define INTERP8(T, a, bits)                                                                                   \
+    do {                                                                                                      \
+        __m256i i_ = _mm256_srli_epi32(a, bits);                                                              \
+        __m256i f_ = _mm256_and_si256(a, _mm256_set1_epi32((1 << (bits)) - 1));                               \
+        __m256i past_ = _mm256_cmpgt_epi32(i_, _mm256_set1_epi32(511));                                       \
+        __m256i g_ = _mm256_i32gather_epi32((const int *)(const void *)(T), _mm256_min_epi32(i_, _mm256_set1_epi32(511)), 2); \
+        __m256i lo_ = _mm256_and_si256(g_, _mm256_set1_epi32(0xFFFF));                                        \
+        __m256i d_ = _mm256_sub_epi32(_mm256_srli_epi32(g_, 16), lo_);                                        \
+        __m256i r_ = _mm256_mullo_epi32(d_, f_);                                                              \
+        r_ = _mm256_add_epi32(lo_, _mm256_srli_epi32(_mm256_add_epi32(r_, _mm256_set1_epi32(1 << ((bits) - 1))), bits)); \
+        a = _mm256_blendv_epi8(r_, _mm256_set1_epi32(GRT_Q15_ONE), past_);                                    \
+    } while (0)
+
+static inline GRT_AVX2 __m256i sigmoid8(__m256i v)
+{
+    __m256i neg = _mm256_srai_epi32(v, 31), a = _mm256_sub_epi32(_mm256_xor_si256(v, neg), neg);
+    INTERP8(GRT_Q15_SIGMOID, a, 11);
+    return _mm256_blendv_epi8(a, _mm256_sub_epi32(_mm256_set1_epi32(GRT_Q15_ONE), a), neg);
+}
+
+static inline GRT_AVX2 __m256i tanh8(__m256i v)
+{
+    __m256i neg = _mm256_srai_epi32(v, 31), a = _mm256_sub_epi32(_mm256_xor_si256(v, neg), neg);
+    INTERP8(GRT_Q15_TANH, a, 10);
+    return _mm256_sub_epi32(_mm256_xor_si256(a, neg), neg);
+}
+
+/* clamp(RSHR(v·k, 16) + 16384, 0, 32768) */
+static inline GRT_AVX2 __m256i hard_sigmoid8(__m256i v, int32_t k)
+{
+    __m256i K = _mm256_set1_epi32(k);
+    __m256i hi = _mm256_mullo_epi32(_mm256_srai_epi32(v, 16), K);
+    __m256i lo = _mm256_mullo_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), K);
+    __m256i t = _mm256_add_epi32(hi, _mm256_srli_epi32(_mm256_add_epi32(lo, _mm256_set1_epi32(1 << 15)), 16));
+    t = _mm256_add_epi32(t, _mm256_set1_epi32(16384));
+    return _mm256_min_epi32(_mm256_max_epi32(t, _mm256_setzero_si256()), _mm256_set1_epi32(GRT_Q15_ONE));
+}
+
+/* grt_q15_gate on eight lanes. */
+static inline GRT_AVX2 __m256i gate8(unsigned act, __m256i v)
+{
+    switch (act) {
+    case GRT_ACT_HARD_SIGMOID: return hard_sigmoid8(v, 5461);
+    case GRT_ACT_HARD_SIGMOID_K2: return hard_sigmoid8(v, 6554);
+    default: return sigmoid8(v);
+    }
+}
+
+/* RSHR(v, 15) for lanes where v + 2^14 does not overflow. */
+static inline GRT_AVX2 __m256i rshr15(__m256i v)
+{
+    return _mm256_srai_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(1 << 14)), 15);
+}
+
+/* The element-wise steps, on blocks of eight (lanes from i on). */
+enum { STEP_GATES, STEP_CAND_AFTER, STEP_CAND_BEFORE, STEP_RH, STEP_UPDATE, STEP_ACT_TANH, STEP_ACT_GATE };
+
+/* One block of step `op` at element i. a: the array updated in place (int32), b, c: the operands. */
+static inline GRT_AVX2 void step8(int op, unsigned act, int32_t *a, const int32_t *b, const int32_t *c,
+                                  int16_t *h)
+{
+    switch (op) {
+    case STEP_GATES: /* a = gate(sat32(a + b)) */
+        store8(a, gate8(act, sat32_add(load8(a), load8(b))));
+        break;
+    case STEP_CAND_AFTER: { /* a = tanh(sat32(a + RSHR(b·c, 15))), b = r, c = gh_n */
+        __m256i r = load8(b), g = load8(c);
+        __m256i hi = _mm256_mullo_epi32(_mm256_add_epi32(r, r), _mm256_srai_epi32(g, 16));
+        __m256i lo = _mm256_mullo_epi32(r, _mm256_and_si256(g, _mm256_set1_epi32(0xFFFF)));
+        __m256i t = _mm256_add_epi32(hi, _mm256_srli_epi32(_mm256_add_epi32(lo, _mm256_set1_epi32(1 << 14)), 15));
+        store8(a, tanh8(sat32_add(load8(a), t)));
+        break;
+    }
+    case STEP_CAND_BEFORE: /* a = tanh(sat32(a + b)) */
+        store8(a, tanh8(sat32_add(load8(a), load8(b))));
+        break;
+    case STEP_RH: /* rh (in h's place: the caller's output) = sat16(RSHR(b·h, 15)); a unused */
+        store8_sat16((int16_t *)(void *)a, rshr15(_mm256_mullo_epi32(load8(b), load8_i16(h))));
+        break;
+    case STEP_UPDATE: { /* h = sat16(a + RSHR(b·(h - a), 15)), a = n, b = z */
+        __m256i n = load8(a);
+        __m256i d = _mm256_sub_epi32(load8_i16(h), n);
+        store8_sat16(h, _mm256_add_epi32(n, rshr15(_mm256_mullo_epi32(load8(b), d))));
+        break;
+    }
+    case STEP_ACT_TANH:
+        store8(a, tanh8(load8(a)));
+        break;
+    default: /* STEP_ACT_GATE */
+        store8(a, gate8(act, load8(a)));
+        break;
+    }
+}
+
+/* Step `op` over n elements: full blocks in place, the rest through zero-padded copies. For STEP_RH, a
+ * is the int16 output array (cast), for STEP_UPDATE h is updated; b, c, h may be NULL when unused. */
+static GRT_AVX2 void steps(int op, unsigned act, int32_t *a, const int32_t *b, const int32_t *c, int16_t *h,
+                           size_t n)
+{
+    size_t i = 0;
+    if (op == STEP_RH) {
+        int16_t *out = (int16_t *)(void *)a;
+        for (; i + 8 <= n; i += 8)
+            step8(op, act, (int32_t *)(void *)(out + i), b + i, NULL, h + i);
+        if (i < n) {
+            int32_t b8[8] = {0};
+            int16_t h8[8] = {0}, o8[8];
+            memcpy(b8, b + i, (n - i) * sizeof(int32_t));
+            memcpy(h8, h + i, (n - i) * sizeof(int16_t));
+            step8(op, act, (int32_t *)(void *)o8, b8, NULL, h8);
+            memcpy(out + i, o8, (n - i) * sizeof(int16_t));
+        }
+        return;
+    }
+    for (; i + 8 <= n; i += 8)
+        step8(op, act, a + i, b ? b + i : NULL, c ? c + i : NULL, h ? h + i : NULL);
+    if (i < n) {
+        size_t k = n - i;
+        int32_t a8[8] = {0}, b8[8] = {0}, c8[8] = {0};
+        int16_t h8[8] = {0};
+        memcpy(a8, a + i, k * sizeof(int32_t));
+        if (b)
+            memcpy(b8, b + i, k * sizeof(int32_t));
+        if (c)
+            memcpy(c8, c + i, k * sizeof(int32_t));
+        if (h)
+            memcpy(h8, h + i, k * sizeof(int16_t));
+        step8(op, act, a8, b8, c8, h8);
+        memcpy(a + i, a8, k * sizeof(int32_t));
+        if (h)
+            memcpy(h + i, h8, k * sizeof(int16_t));
+    }
+}
+
+GRT_AVX2 void grt_q15_act_avx2(unsigned act, int32_t *v, size_t n)
+{
+    steps(act == GRT_ACT_TANH ? STEP_ACT_TANH : STEP_ACT_GATE, act, v, NULL, NULL, NULL, n);
+}
+
+/* grt_q15_gru_recur_scalar step by step (same gate blocks, same scratch use). */
+GRT_AVX2 void grt_q15_gru_recur_avx2(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
+                                     grt_q15_gru_scratch s)
+{
+    const size_t H = L->output_size;
+    const int8_t *U = (const int8_t *)L->tensor[GRT_ROLE_W_HH];
+    const uint16_t *uc = (const uint16_t *)L->tensor[GRT_ROLE_W_HH_SCALE];
+    const int32_t *bh = (const int32_t *)L->tensor[GRT_ROLE_B_HH];
+    int32_t *gh = s.gh, *rz = gi, *n = gi + 2 * H;
+
+    grt_q15_matvec_avx2(gh, U, uc, bh, h, L->reset_after ? 3 * H : 2 * H, H);
+    steps(STEP_GATES, L->gate_activation, rz, gh, NULL, NULL, 2 * H);
+    if (L->reset_after) {
+        steps(STEP_CAND_AFTER, 0, n, rz, gh + 2 * H, NULL, H);
+    } else {
+        steps(STEP_RH, 0, (int32_t *)(void *)s.rh, rz, NULL, h, H);
+        grt_q15_matvec_avx2(gh + 2 * H, U + 2 * H * H, uc + 2 * H, bh + 2 * H, s.rh, H, H);
+        steps(STEP_CAND_BEFORE, 0, n, gh + 2 * H, NULL, NULL, H);
+    }
+    steps(STEP_UPDATE, 0, n, rz + H, NULL, h, H);
 }
 
 #else

@@ -129,9 +129,25 @@ typedef struct grt_q15_gru_scratch {
 } grt_q15_gru_scratch;
 
 /* One q15 GRU update of h (H int16 Q15, in place) given gi = g(W_ih, b_ih; x) (3H int32 Q16,
- * overwritten). L must be a validated q15 GRU layer. */
+ * overwritten). L must be a validated q15 GRU layer. Calls the variant of the active grt_isa level;
+ * every level gives the same integers. */
 void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
                        grt_q15_gru_scratch s);
+
+typedef void (*grt_q15_gru_recur_fn)(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
+                                     grt_q15_gru_scratch s);
+void grt_q15_gru_recur_scalar(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
+                              grt_q15_gru_scratch s);
+#if GRT_HAVE_AVX2
+/* The AVX2 recurrence: its products and its element-wise gate, candidate and update steps on eight
+ * lanes (table activations by vpgatherdd). grt_q15_act_avx2 applies one activation to v in place with
+ * the same lane code (act GRT_ACT_TANH: tanh; otherwise the gate activation, as grt_q15_gate); for
+ * tests. */
+void grt_q15_gru_recur_avx2(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
+                            grt_q15_gru_scratch s);
+void grt_q15_act_avx2(unsigned act, int32_t *v, size_t n);
+#endif
+grt_q15_gru_recur_fn grt_isa_q15_gru_recur(grt_isa isa);
 
 /* The output of a q15 Dense layer from g = g(W, b; x) (O int32): linear/relu sat16 (relu clamps at 0),
  * sigmoid/tanh/hard sigmoids min(act(g), 32767), softmax as in the contract. */

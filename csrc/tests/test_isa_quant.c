@@ -2,7 +2,8 @@
  * bit for bit: q8 input quantization (random, huge, tiny, ±0, NaN, ±Inf, exact rounding ties), q8 and
  * q15 products at awkward sizes with random and extreme values (weights all -128 / 127 / ±127, q8
  * inputs ±127, q15 inputs ±32767/-32768, extreme row scales, multipliers and biases), unaligned
- * pointers, matmul == matvec within each level (and == the scalar matmul), and whole q8/q15 models
+ * pointers, matmul == matvec within each level (and == the scalar matmul), the AVX2 lane activations
+ * (a sweep of int32) and the q15 GRU recurrence on hand-made layers, and whole q8/q15 models
  * (random and extreme files; float and int16 APIs, run and step) stepped under each level == scalar.
  * Every level's arrays are allocated to their exact size, so `make sanitize` catches any read past a
  * matrix or vector. Levels the CPU lacks are skipped (reported, not failed). */
@@ -59,12 +60,14 @@ static void test_tables(void)
     CHECK(grt_isa_q8_matmul(GRT_ISA_SCALAR) == grt_matmul_q8_scalar);
     CHECK(grt_isa_q15_matvec(GRT_ISA_SCALAR) == grt_q15_matvec_scalar);
     CHECK(grt_isa_q15_matmul(GRT_ISA_SCALAR) == grt_q15_matmul_scalar);
+    CHECK(grt_isa_q15_gru_recur(GRT_ISA_SCALAR) == grt_q15_gru_recur_scalar);
 #if GRT_HAVE_AVX2
     CHECK(grt_isa_q8_quantize(GRT_ISA_AVX2) == grt_q8_quantize_avx2);
     CHECK(grt_isa_q8_matvec(GRT_ISA_AVX2) == grt_matvec_q8_avx2);
     CHECK(grt_isa_q8_matmul(GRT_ISA_AVX2) == grt_matmul_q8_avx2);
     CHECK(grt_isa_q15_matvec(GRT_ISA_AVX2) == grt_q15_matvec_avx2);
     CHECK(grt_isa_q15_matmul(GRT_ISA_AVX2) == grt_q15_matmul_avx2);
+    CHECK(grt_isa_q15_gru_recur(GRT_ISA_AVX2) == grt_q15_gru_recur_avx2);
 #else
     CHECK(grt_isa_q8_matvec(GRT_ISA_AVX2) == NULL && grt_isa_q15_matvec(GRT_ISA_AVX2) == NULL);
 #endif
@@ -73,6 +76,7 @@ static void test_tables(void)
     CHECK(grt_isa_q8_matmul((grt_isa)-1) == NULL);
     CHECK(grt_isa_q15_matvec((grt_isa)GRT_ISA_COUNT) == NULL);
     CHECK(grt_isa_q15_matmul((grt_isa)99) == NULL);
+    CHECK(grt_isa_q15_gru_recur((grt_isa)GRT_ISA_COUNT) == NULL);
 }
 
 /* ---- q8 input quantization ---------------------------------------------------------------------- */
@@ -317,6 +321,123 @@ static void test_q15_wide_sum(grt_isa isa)
     free(W), free(x);
 }
 
+/* ---- q15 activations and recurrence ------------------------------------------------------------------ */
+
+#if GRT_HAVE_AVX2
+/* The AVX2 lane activations against the scalar functions: every int32 with a stride (a prime, so all
+ * residues of the table index and fraction come by), every table knot ±1 and the extremes, in arrays
+ * whose lengths are not multiples of 8. (An exhaustive run over all 2^32 inputs agreed as well.) */
+static void test_q15_act_avx2(void)
+{
+    static const unsigned acts[] = {GRT_ACT_TANH, GRT_ACT_SIGMOID, GRT_ACT_HARD_SIGMOID, GRT_ACT_HARD_SIGMOID_K2};
+    const size_t n = 4099;
+    int32_t *v = xmalloc(n * sizeof(int32_t)), *x = xmalloc(n * sizeof(int32_t));
+    for (size_t a = 0; a < 4; a++) {
+        int ok = 1;
+        uint64_t u = 0;
+        for (int round = 0; round < 300; round++) {
+            size_t len = n - (size_t)round % 8;
+            for (size_t i = 0; i < len; i++, u += 1048573u) /* ~2^20: 300 rounds cover the int32 range */
+                x[i] = (int32_t)(uint32_t)u;
+            if (round < 2) { /* the knots of tanh (round 0) or sigmoid (round 1), and the extremes */
+                size_t k = 0;
+                for (int32_t knot = -514; knot <= 514; knot++) { /* 3·1029 + 5 <= len */
+                    int32_t base = knot * (round == 0 ? 1024 : 2048);
+                    x[k++] = base, x[k++] = base - 1, x[k++] = base + 1;
+                }
+                x[k++] = MAX32, x[k++] = MIN32, x[k++] = MIN32 + 1, x[k++] = -MAX32, x[k++] = 0;
+            }
+            memcpy(v, x, len * sizeof(int32_t));
+            grt_q15_act_avx2(acts[a], v, len);
+            for (size_t i = 0; i < len; i++)
+                ok &= v[i] == (acts[a] == GRT_ACT_TANH ? grt_q15_tanh(x[i]) : grt_q15_gate(acts[a], x[i]));
+        }
+        CHECK(ok);
+    }
+    free(v), free(x);
+}
+#endif
+
+/* A hand-made q15 GRU layer (only what the recurrence reads). */
+typedef struct recur_case {
+    grt_layer L;
+    int8_t *U;
+    uint16_t *codes;
+    int32_t *bh;
+} recur_case;
+
+static void make_recur_case(recur_case *c, rng *r, size_t H, int reset_after, unsigned gate, int mode)
+{
+    memset(&c->L, 0, sizeof c->L);
+    c->L.kind = GRT_LAYER_GRU;
+    c->L.precision = GRT_PREC_Q15;
+    c->L.activation = GRT_ACT_TANH;
+    c->L.gate_activation = (uint8_t)gate;
+    c->L.reset_after = (uint8_t)reset_after;
+    c->L.input_size = (uint32_t)H;
+    c->L.output_size = (uint32_t)H;
+    c->U = xmalloc(3 * H * H);
+    c->codes = xmalloc(3 * H * sizeof(uint16_t));
+    c->bh = xmalloc(3 * H * sizeof(int32_t));
+    for (size_t i = 0; i < 3 * H * H; i++)
+        c->U[i] = w_value(r, mode == 0 ? W_RANDOM : W_PM127, i);
+    for (size_t j = 0; j < 3 * H; j++) {
+        c->codes[j] = mode == 0 ? q15_code(r, j) : j % 3 ? 0x437F : (uint16_t)((120u << 7) | (rng_u32(r) & 127u));
+        c->bh[j] = mode == 0 ? (int32_t)(rng_u32(r) % 200001u) - 100000 : j % 2 ? MAX32 - (int32_t)(j % 5) : MIN32;
+    }
+    c->L.tensor[GRT_ROLE_W_HH] = c->U;
+    c->L.tensor[GRT_ROLE_W_HH_SCALE] = c->codes;
+    c->L.tensor[GRT_ROLE_B_HH] = c->bh;
+}
+
+/* The recurrence of a level vs the scalar one on the same gi and h, three steps in a row (h carried). */
+static void test_q15_recur(grt_isa isa)
+{
+    static const size_t Hs[] = {1, 2, 3, 5, 7, 8, 9, 16, 17, 33, 64, 100};
+    static const unsigned gates[] = {GRT_ACT_SIGMOID, GRT_ACT_HARD_SIGMOID, GRT_ACT_HARD_SIGMOID_K2};
+    static const int32_t gi_special[] = {MAX32, -MAX32, 0, 1 << 20, -(1 << 20), 65536, -65536};
+    static const int16_t h_special[] = {32767, -32768, 0, 16384, -1};
+    grt_q15_gru_recur_fn f = grt_isa_q15_gru_recur(isa);
+    rng r = {4242};
+    for (size_t k = 0; k < sizeof Hs / sizeof Hs[0]; k++) {
+        size_t H = Hs[k];
+        int ok = 1;
+        for (int mode = 0; mode < 3; mode++) {
+            for (int ra = 0; ra < 2; ra++) {
+                for (size_t g = 0; g < 3; g++) {
+                    recur_case c;
+                    make_recur_case(&c, &r, H, ra, gates[g], mode);
+                    int32_t *gi_a = xmalloc(3 * H * sizeof(int32_t)), *gi_s = xmalloc(3 * H * sizeof(int32_t));
+                    int32_t *gh_a = xmalloc(3 * H * sizeof(int32_t)), *gh_s = xmalloc(3 * H * sizeof(int32_t));
+                    int16_t *h_a = xmalloc(H * sizeof(int16_t)), *h_s = xmalloc(H * sizeof(int16_t));
+                    int16_t *rh_a = xmalloc(H * sizeof(int16_t)), *rh_s = xmalloc(H * sizeof(int16_t));
+                    for (size_t i = 0; i < H; i++)
+                        h_s[i] = mode == 2 ? h_special[rng_u32(&r) % 5] : (int16_t)(int32_t)(rng_u32(&r) & 0xFFFFu);
+                    memcpy(h_a, h_s, H * sizeof(int16_t));
+                    for (int step = 0; step < 3; step++) {
+                        for (size_t i = 0; i < 3 * H; i++)
+                            gi_s[i] = mode == 0 ? (int32_t)(rng_u32(&r) % 400001u) - 200000
+                                                : mode == 1 ? (int32_t)rng_u32(&r) : gi_special[rng_u32(&r) % 7];
+                        memcpy(gi_a, gi_s, 3 * H * sizeof(int32_t));
+                        grt_q15_gru_scratch sa = {gh_a, rh_a}, ss = {gh_s, rh_s};
+                        f(&c.L, gi_a, h_a, sa);
+                        grt_q15_gru_recur_scalar(&c.L, gi_s, h_s, ss);
+                        ok &= memcmp(h_a, h_s, H * sizeof(int16_t)) == 0;
+                        ok &= memcmp(gi_a, gi_s, 3 * H * sizeof(int32_t)) == 0; /* gate values */
+                        ok &= ra || memcmp(rh_a, rh_s, H * sizeof(int16_t)) == 0;
+                    }
+                    if (!ok)
+                        fprintf(stderr, "  %s q15 recurrence H=%zu mode %d reset_after %d gate %u differs\n",
+                                grt_isa_name(isa), H, mode, ra, gates[g]);
+                    free(gi_a), free(gi_s), free(gh_a), free(gh_s), free(h_a), free(h_s), free(rh_a), free(rh_s);
+                    free(c.U), free(c.codes), free(c.bh);
+                }
+            }
+        }
+        CHECK(ok);
+    }
+}
+
 /* ---- whole models -------------------------------------------------------------------------------------- */
 
 #define GRU_L(prec, act, gate, ra, i, o) {GRT_LAYER_GRU, act, gate, ra, i, o, prec}
@@ -451,6 +572,10 @@ static void test_models(grt_isa isa)
 void test_isa_quant(void)
 {
     test_tables();
+#if GRT_HAVE_AVX2
+    if (isa_available(GRT_ISA_AVX2))
+        test_q15_act_avx2();
+#endif
     for (unsigned k = 0; k < GRT_ISA_COUNT; k++) {
         grt_isa isa = (grt_isa)k;
         if (!isa_available(isa)) {
@@ -461,6 +586,7 @@ void test_isa_quant(void)
         test_q8_products(isa);
         test_q15_products(isa);
         test_q15_wide_sum(isa);
+        test_q15_recur(isa);
         test_models(isa);
     }
 }
