@@ -3,11 +3,11 @@
  * precision (f32, q8, q15) and each instruction-set level this CPU supports.
  *
  *   make -C csrc bench                           the default sizes
- *   ./build/bench_step [-s 16x32,64x128] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,q8,q15]
+ *   ./build/bench_step [-s 16x32,64x128] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,q8,q15] [-i scalar,avx2]
  *
  * Each cell: the median over ROUNDS rounds of the mean time of one grt_stream_step (the float API, so
  * a q15 step includes its input/output boundary), the steps of a round chosen so that it lasts about
- * MS_PER_ROUND ms; effective GOP/s = 2·(3H·I + 3H·H) multiply-adds per step (×2 ops) / time; GB/s =
+ * MS_PER_ROUND ms (and the fastest round, "min"); effective GOP/s = 2·(3H·I + 3H·H) multiply-adds per step (×2 ops) / time; GB/s =
  * the bytes of the layer's tensors (weights, row scales, biases) read per step / time. */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
@@ -38,8 +38,9 @@ static int cmp_double(const void *a, const void *b)
 
 static volatile float sink;
 
-/* Median ns per grt_stream_step over `rounds` rounds of about ms milliseconds each. */
-static double time_steps(grt_stream *s, const float *x, float *y, size_t O, int rounds, double ms)
+/* Median ns per grt_stream_step over `rounds` rounds of about ms milliseconds each; *best gets the
+ * fastest round (steadier than the median on a shared machine). */
+static double time_steps(grt_stream *s, const float *x, float *y, size_t O, int rounds, double ms, double *best)
 {
     double samples[MAX_ROUNDS];
     size_t n = 16;
@@ -64,6 +65,7 @@ static double time_steps(grt_stream *s, const float *x, float *y, size_t O, int 
         sink = y[O - 1];
     }
     qsort(samples, (size_t)rounds, sizeof samples[0], cmp_double);
+    *best = samples[0];
     return rounds % 2 ? samples[rounds / 2] : 0.5 * (samples[rounds / 2 - 1] + samples[rounds / 2]);
 }
 
@@ -85,13 +87,14 @@ static const char *prec_name(unsigned p)
 
 static void usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [-s IxH,IxH,...] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,q8,q15]\n", argv0);
+    fprintf(stderr, "usage: %s [-s IxH,IxH,...] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,q8,q15] [-i scalar,avx2]\n",
+            argv0);
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    const char *sizes = "16x32,40x64,64x128,128x256,256x512,512x1024", *precs = "f32,q8,q15";
+    const char *sizes = "16x32,40x64,64x128,128x256,256x512,512x1024", *precs = "f32,q8,q15", *isas = NULL;
     int rounds = 9;
     double ms = 40.0;
     for (int a = 1; a < argc; a++) {
@@ -105,6 +108,8 @@ int main(int argc, char **argv)
             ms = atof(argv[++a]);
         else if (strcmp(argv[a], "-p") == 0)
             precs = argv[++a];
+        else if (strcmp(argv[a], "-i") == 0)
+            isas = argv[++a];
         else
             usage(argv[0]);
     }
@@ -135,12 +140,12 @@ int main(int argc, char **argv)
     size_t nl = 0;
     grt_isa best = grt_isa_best();
     for (unsigned k = 0; k < GRT_ISA_COUNT; k++)
-        if (grt_isa_select((grt_isa)k) == GRT_OK)
+        if ((!isas || strstr(isas, grt_isa_name((grt_isa)k))) && grt_isa_select((grt_isa)k) == GRT_OK)
             levels[nl++] = (grt_isa)k;
 
     printf("gru_rt C bench: one GRU layer (reset_after=1), grt_stream_step, median of %d rounds of ~%.0f ms;"
            " best level %s\n", rounds, ms, grt_isa_name(best));
-    printf("%9s %4s %7s | %12s %8s %8s\n", "I×H", "prec", "isa", "ns/step", "GOP/s", "GB/s");
+    printf("%9s %4s %7s | %12s %8s %8s | %12s\n", "I×H", "prec", "isa", "ns/step", "GOP/s", "GB/s", "min ns/step");
     for (size_t si = 0; si < ns; si++) {
         size_t I = in[si], H = hid[si];
         double ops = 2.0 * (3.0 * (double)H * (double)I + 3.0 * (double)H * (double)H);
@@ -172,11 +177,11 @@ int main(int argc, char **argv)
                     fprintf(stderr, "stream init failed\n");
                     return 1;
                 }
-                double t = time_steps(&s, x, y, H, rounds, ms);
+                double tmin, t = time_steps(&s, x, y, H, rounds, ms, &tmin);
                 char name[32];
                 snprintf(name, sizeof name, "%zux%zu", I, H);
-                printf("%9s %4s %7s | %12.1f %8.2f %8.2f\n", name, prec_name(prec), grt_isa_name(levels[li]),
-                       t, ops / t, param_bytes(prec, (double)I, (double)H) / t);
+                printf("%9s %4s %7s | %12.1f %8.2f %8.2f | %12.1f\n", name, prec_name(prec),
+                       grt_isa_name(levels[li]), t, ops / t, param_bytes(prec, (double)I, (double)H) / t, tmin);
                 fflush(stdout);
             }
             free(x), free(y), free(smem_base), free(blob_mem);
