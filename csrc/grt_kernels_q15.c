@@ -1,5 +1,7 @@
 /* grt_kernels_q15.c — the q15 integer step (docs/QUANTIZATION.md, "q15"): table activations,
  * requantized int8 x int16 products, the GRU and Dense layers, softmax, and the layer loop of a chunk.
+ * The products and the GRU recurrence here are the scalar level: grt_q15_matvec, grt_q15_matmul and
+ * grt_q15_gru_recur dispatch to them or to grt_kernels_q15_avx2.c (grt_dispatch.c), with equal results.
  *
  * No floating-point type or operation anywhere in this file (`make nofloat` proves it by compiling it
  * with -mgeneral-regs-only). No undefined behaviour for any loaded model and any int16 input: every
