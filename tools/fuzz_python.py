@@ -35,7 +35,11 @@ def exercise(model: gru_rt.Model, fdp: atheris.FuzzedDataProvider) -> None:
     xs = np.full((5, model.input_size), fdp.ConsumeFloat(), dtype=np.float32)
     ys = model.run(xs)
     assert ys.shape == (5, model.output_size)
-    stream.state = np.zeros(model.state_size, dtype=np.float32)
+    if model.precision == "q15":  # the raw integer API too
+        xq = np.full((5, model.input_size), fdp.ConsumeIntInRange(-32768, 32767), np.int16)
+        assert model.run_int16(xq).shape == (5, model.output_size)
+        assert stream.step_int16(xq[0]).dtype == np.int16
+    stream.state = np.zeros_like(stream.state)  # float32, or int16 for q15
 
 
 def test_one_input(data: bytes) -> None:
