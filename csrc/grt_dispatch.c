@@ -1,29 +1,50 @@
 /* grt_dispatch.c — run-time choice of the kernel variants (see grt_isa in gru_rt.h): the f32 products,
  * the q8 input quantization and products, the q15 products and the q15 GRU recurrence. One process-wide
  * pointer to a table of kernels, set lazily to the best level on first use; every precision follows the
- * same level. */
+ * same level. A table holds the entries of the precisions this build keeps (gru_rt.h, "Build
+ * configuration"); without AVX2 (non-x86 targets, GRT_NO_X86_SIMD) its row is empty and never chosen. */
 #include "grt_kernels.h"
 #include "grt_q15.h"
 
 typedef struct isa_table {
+#if GRT_HAS_F32
     grt_matvec_fn matvec;
     grt_matmul_fn matmul;
+#endif
+#if GRT_HAS_Q8
     grt_q8_quantize_fn q8_quantize;
     grt_q8_matvec_fn q8_matvec;
     grt_q8_matmul_fn q8_matmul;
+#endif
+#if GRT_HAS_Q15
     grt_q15_matvec_fn q15_matvec;
     grt_q15_matmul_fn q15_matmul;
     grt_q15_gru_recur_fn q15_gru_recur;
+#endif
 } isa_table;
 
-static const isa_table tables[GRT_ISA_COUNT] = {
-    {grt_matvec_f32_scalar, grt_matmul_f32_scalar, grt_q8_quantize_scalar, grt_matvec_q8_scalar,
-     grt_matmul_q8_scalar, grt_q15_matvec_scalar, grt_q15_matmul_scalar, grt_q15_gru_recur_scalar},
-#if GRT_HAVE_AVX2
-    {grt_matvec_f32_avx2, grt_matmul_f32_avx2, grt_q8_quantize_avx2, grt_matvec_q8_avx2, grt_matmul_q8_avx2,
-     grt_q15_matvec_avx2, grt_q15_matmul_avx2, grt_q15_gru_recur_avx2},
+#if GRT_HAS_F32
+#define F32_ENTRIES(level) grt_matvec_f32_##level, grt_matmul_f32_##level,
 #else
-    {0, 0, 0, 0, 0, 0, 0, 0},
+#define F32_ENTRIES(level)
+#endif
+#if GRT_HAS_Q8
+#define Q8_ENTRIES(level) grt_q8_quantize_##level, grt_matvec_q8_##level, grt_matmul_q8_##level,
+#else
+#define Q8_ENTRIES(level)
+#endif
+#if GRT_HAS_Q15
+#define Q15_ENTRIES(level) grt_q15_matvec_##level, grt_q15_matmul_##level, grt_q15_gru_recur_##level,
+#else
+#define Q15_ENTRIES(level)
+#endif
+
+static const isa_table tables[GRT_ISA_COUNT] = {
+    {F32_ENTRIES(scalar) Q8_ENTRIES(scalar) Q15_ENTRIES(scalar)},
+#if GRT_HAVE_AVX2
+    {F32_ENTRIES(avx2) Q8_ENTRIES(avx2) Q15_ENTRIES(avx2)},
+#else
+    {0}, /* not in this build: NULL pointers, never selected (supported() says 0) */
 #endif
 };
 
@@ -91,6 +112,16 @@ const char *grt_isa_name(grt_isa isa)
     return (unsigned)isa < GRT_ISA_COUNT ? names[isa] : "?";
 }
 
+unsigned grt_build_features(void)
+{
+    return (GRT_HAS_F32 ? GRT_FEATURE_F32 : 0u) | (GRT_HAS_Q8 ? GRT_FEATURE_Q8 : 0u) |
+           (GRT_HAS_Q15 ? GRT_FEATURE_Q15 : 0u) |
+           (GRT_HAS_FLOAT_BOUNDARY ? GRT_FEATURE_FLOAT_BOUNDARY : 0u) |
+           (GRT_HAVE_AVX2 ? GRT_FEATURE_AVX2 : 0u);
+}
+
+/* ---- f32 --------------------------------------------------------------------------------------- */
+#if GRT_HAS_F32
 grt_matvec_fn grt_isa_matvec(grt_isa isa)
 {
     return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].matvec : 0;
@@ -101,6 +132,21 @@ grt_matmul_fn grt_isa_matmul(grt_isa isa)
     return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].matmul : 0;
 }
 
+void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,
+                    const float *restrict x, size_t rows, size_t cols)
+{
+    get_active()->matvec(y, W, b, x, rows, cols);
+}
+
+void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
+                    const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
+{
+    get_active()->matmul(Y, ldy, W, b, X, ldx, rows, cols, T);
+}
+#endif
+
+/* ---- q8 ---------------------------------------------------------------------------------------- */
+#if GRT_HAS_Q8
 grt_q8_quantize_fn grt_isa_q8_quantize(grt_isa isa)
 {
     return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q8_quantize : 0;
@@ -114,33 +160,6 @@ grt_q8_matvec_fn grt_isa_q8_matvec(grt_isa isa)
 grt_q8_matmul_fn grt_isa_q8_matmul(grt_isa isa)
 {
     return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q8_matmul : 0;
-}
-
-grt_q15_matvec_fn grt_isa_q15_matvec(grt_isa isa)
-{
-    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_matvec : 0;
-}
-
-grt_q15_matmul_fn grt_isa_q15_matmul(grt_isa isa)
-{
-    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_matmul : 0;
-}
-
-grt_q15_gru_recur_fn grt_isa_q15_gru_recur(grt_isa isa)
-{
-    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_gru_recur : 0;
-}
-
-void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,
-                    const float *restrict x, size_t rows, size_t cols)
-{
-    get_active()->matvec(y, W, b, x, rows, cols);
-}
-
-void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
-                    const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
-{
-    get_active()->matmul(Y, ldy, W, b, X, ldx, rows, cols, T);
 }
 
 float grt_q8_quantize(int8_t *restrict xq, const float *restrict x, size_t n)
@@ -162,6 +181,24 @@ void grt_matmul_q8_quantized(float *restrict Y, size_t ldy, const int8_t *restri
 {
     get_active()->q8_matmul(Y, ldy, W, codes, b, Xq, sx, rows, cols, T);
 }
+#endif
+
+/* ---- q15 --------------------------------------------------------------------------------------- */
+#if GRT_HAS_Q15
+grt_q15_matvec_fn grt_isa_q15_matvec(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_matvec : 0;
+}
+
+grt_q15_matmul_fn grt_isa_q15_matmul(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_matmul : 0;
+}
+
+grt_q15_gru_recur_fn grt_isa_q15_gru_recur(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_gru_recur : 0;
+}
 
 void grt_q15_matvec(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                     const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
@@ -180,3 +217,4 @@ void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, int16_t *restri
 {
     get_active()->q15_gru_recur(L, gi, h, s);
 }
+#endif

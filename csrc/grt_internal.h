@@ -5,6 +5,19 @@
 
 #include "gru_rt.h"
 
+/* memcpy and memset are the only C library functions the core calls. Through the compiler builtins
+ * with gcc/clang, so no <string.h> is needed (a freestanding implementation need not have one); the
+ * compiler may still emit calls to memcpy/memset (and memmove/memcmp), as it may in any freestanding
+ * program, so every C environment provides them. */
+#if defined(__GNUC__) || defined(__clang__)
+#define grt_memcpy __builtin_memcpy
+#define grt_memset __builtin_memset
+#else
+#include <string.h>
+#define grt_memcpy memcpy
+#define grt_memset memset
+#endif
+
 /* File fields are read byte by byte: no alignment or endianness assumptions, no struct casts. */
 static inline uint16_t grt_rd_u16(const uint8_t *p)
 {
@@ -29,6 +42,24 @@ static inline uint64_t grt_round_up64(uint64_t v)
 static inline size_t grt_round_floats(size_t n)
 {
     return (n + GRT_FLOATS_PER_LINE - 1) / GRT_FLOATS_PER_LINE * GRT_FLOATS_PER_LINE;
+}
+
+/* a[0, n) == b[0, n) (the loader's few byte comparisons, without memcmp). */
+static inline int grt_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+/* Does p[0, n) contain a zero byte? (without memchr) */
+static inline int grt_has_zero_byte(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == 0)
+            return 1;
+    return 0;
 }
 
 #endif /* GRT_INTERNAL_H */

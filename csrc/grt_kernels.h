@@ -18,7 +18,7 @@
  * grt_q15.h switch with it). Each variant has its own summation order (above: the scalar one; the AVX2 one
  * is described in grt_kernels_f32_avx2.c), and within a variant matmul is bit-identical to matvec. */
 #ifndef GRT_HAVE_AVX2 /* also in grt_q15.h, which does not include this header */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GRT_NO_X86_SIMD)
 #define GRT_HAVE_AVX2 1
 #else
 #define GRT_HAVE_AVX2 0

@@ -4,6 +4,8 @@
 
 #include "grt_math.h"
 
+#if GRT_HAS_F32 /* the whole file (GRT_NO_F32: empty) */
+
 #define LANES 8 /* partial sums per dot product: part of the summation-order contract */
 
 /* The fixed combination tree of the 8 partial sums. */
@@ -93,3 +95,7 @@ void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, float *restrict h
     for (size_t i = 0; i < H; i++)
         h[i] = n[i] + z[i] * (h[i] - n[i]);
 }
+
+#else
+typedef int grt_no_f32_kernels; /* ISO C forbids an empty translation unit */
+#endif

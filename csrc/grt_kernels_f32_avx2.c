@@ -14,7 +14,7 @@
  * and x — not on which block it fell in. */
 #include "grt_kernels.h"
 
-#if GRT_HAVE_AVX2
+#if GRT_HAVE_AVX2 && GRT_HAS_F32
 
 #include <immintrin.h>
 #include <stdint.h>

@@ -6,9 +6,11 @@
  * No floating-point type or operation anywhere in this file (`make nofloat` proves it by compiling it
  * with -mgeneral-regs-only). No undefined behaviour for any loaded model and any int16 input: every
  * sum is bounded (see the comments) and no negative value is ever shifted right (grt_q15_rshr). */
-#include <string.h>
+#include "grt_internal.h"
 
 #include "grt_q15.h"
+
+#if GRT_HAS_Q15 /* the whole file (GRT_NO_Q15: empty) */
 
 /* ---- activations ------------------------------------------------------------------------------ */
 
@@ -258,7 +260,7 @@ const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, const int16
             int16_t *h = state + L->state_offset;
             for (size_t t = 0; t < c; t++) {
                 grt_q15_gru_recur(L, mem.proj + t * rows, h, mem.gru);
-                memcpy(out + t * O, h, O * sizeof(int16_t));
+                grt_memcpy(out + t * O, h, O * sizeof(int16_t));
             }
         } else {
             for (size_t t = 0; t < c; t++)
@@ -268,3 +270,7 @@ const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, const int16
     }
     return in;
 }
+
+#else
+typedef int grt_no_q15_kernels; /* ISO C forbids an empty translation unit */
+#endif

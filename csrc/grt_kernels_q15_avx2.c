@@ -21,11 +21,11 @@
  * Row tails (cols mod 16 columns) use a zero-padded copy of x's tail: weight bytes past the row end
  * then multiply zeros, so the tail load of a row may run into the next row; where it would pass the
  * end of the matrix the tail is copied to a zeroed buffer instead. */
-#include <string.h>
+#include "grt_internal.h"
 
 #include "grt_q15.h"
 
-#if GRT_HAVE_AVX2
+#if GRT_HAVE_AVX2 && GRT_HAS_Q15
 
 #include <immintrin.h>
 
@@ -43,7 +43,7 @@ static inline GRT_AVX2 __m128i load16(const void *p)
 static inline GRT_AVX2 __m256i x_tail(const int16_t *x, size_t t)
 {
     int16_t buf[16] = {0};
-    memcpy(buf, x, t * sizeof(int16_t));
+    grt_memcpy(buf, x, t * sizeof(int16_t));
     return _mm256_loadu_si256((const __m256i *)(const void *)buf);
 }
 
@@ -54,7 +54,7 @@ static inline GRT_AVX2 __m128i w_tail(const int8_t *p, size_t t, const int8_t *e
     if ((size_t)(end - p) >= 16)
         return load16(p);
     int8_t buf[16] = {0};
-    memcpy(buf, p, t);
+    grt_memcpy(buf, p, t);
     return load16(buf);
 }
 
@@ -433,10 +433,10 @@ static GRT_AVX2 void steps(int op, unsigned act, int32_t *a, const int32_t *b, c
         if (i < n) {
             int32_t b8[8] = {0};
             int16_t h8[8] = {0}, o8[8];
-            memcpy(b8, b + i, (n - i) * sizeof(int32_t));
-            memcpy(h8, h + i, (n - i) * sizeof(int16_t));
+            grt_memcpy(b8, b + i, (n - i) * sizeof(int32_t));
+            grt_memcpy(h8, h + i, (n - i) * sizeof(int16_t));
             step8(op, act, (int32_t *)(void *)o8, b8, NULL, h8);
-            memcpy(out + i, o8, (n - i) * sizeof(int16_t));
+            grt_memcpy(out + i, o8, (n - i) * sizeof(int16_t));
         }
         return;
     }
@@ -446,17 +446,17 @@ static GRT_AVX2 void steps(int op, unsigned act, int32_t *a, const int32_t *b, c
         size_t k = n - i;
         int32_t a8[8] = {0}, b8[8] = {0}, c8[8] = {0};
         int16_t h8[8] = {0};
-        memcpy(a8, a + i, k * sizeof(int32_t));
+        grt_memcpy(a8, a + i, k * sizeof(int32_t));
         if (b)
-            memcpy(b8, b + i, k * sizeof(int32_t));
+            grt_memcpy(b8, b + i, k * sizeof(int32_t));
         if (c)
-            memcpy(c8, c + i, k * sizeof(int32_t));
+            grt_memcpy(c8, c + i, k * sizeof(int32_t));
         if (h)
-            memcpy(h8, h + i, k * sizeof(int16_t));
+            grt_memcpy(h8, h + i, k * sizeof(int16_t));
         step8(op, act, a8, b8, c8, h8);
-        memcpy(a + i, a8, k * sizeof(int32_t));
+        grt_memcpy(a + i, a8, k * sizeof(int32_t));
         if (h)
-            memcpy(h + i, h8, k * sizeof(int16_t));
+            grt_memcpy(h + i, h8, k * sizeof(int16_t));
     }
 }
 

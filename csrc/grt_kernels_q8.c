@@ -10,22 +10,24 @@
  * target, and the sum is exact, so any order gives the same integer) and the level-independent parts:
  * grt_matvec_q8/grt_matmul_q8 and the recurrence call grt_q8_quantize and the quantized products, which
  * dispatch to the active level (grt_dispatch.c; the AVX2 level is grt_kernels_q8_avx2.c). */
-#include <string.h>
+#include "grt_internal.h"
 
 #include "grt_kernels.h"
 #include "grt_math.h"
 
+#if GRT_HAS_Q8 /* the whole file (GRT_NO_Q8: empty) */
+
 static inline uint32_t float_bits(float f)
 {
     uint32_t u;
-    memcpy(&u, &f, sizeof u);
+    grt_memcpy(&u, &f, sizeof u);
     return u;
 }
 
 static inline float bits_float(uint32_t u)
 {
     float f;
-    memcpy(&f, &u, sizeof f);
+    grt_memcpy(&f, &u, sizeof f);
     return f;
 }
 
@@ -165,3 +167,7 @@ void grt_gru_recur_q8(const grt_layer *L, float *restrict gx, float *restrict h,
     for (size_t i = 0; i < H; i++)
         h[i] = n[i] + z[i] * (h[i] - n[i]);
 }
+
+#else
+typedef int grt_no_q8_kernels; /* ISO C forbids an empty translation unit */
+#endif

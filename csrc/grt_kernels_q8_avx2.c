@@ -19,11 +19,11 @@
  * Row tails (cols mod 32 columns) use a zero-padded copy of x's tail: weight bytes past the row end
  * then multiply zeros (vpsignb gives 0 where x is 0), so the tail load of a row may run into the next
  * row; where it would pass the end of the matrix the tail is copied to a zeroed buffer instead. */
-#include <string.h>
+#include "grt_internal.h"
 
 #include "grt_kernels.h"
 
-#if GRT_HAVE_AVX2
+#if GRT_HAVE_AVX2 && GRT_HAS_Q8
 
 #include <immintrin.h>
 
@@ -32,14 +32,14 @@
 static inline uint32_t float_bits(float f)
 {
     uint32_t u;
-    memcpy(&u, &f, sizeof u);
+    grt_memcpy(&u, &f, sizeof u);
     return u;
 }
 
 static inline float bits_float(uint32_t u)
 {
     float f;
-    memcpy(&f, &u, sizeof f);
+    grt_memcpy(&f, &u, sizeof f);
     return f;
 }
 
@@ -128,7 +128,7 @@ static inline GRT_AVX2 __m256i load32(const int8_t *p)
 static inline GRT_AVX2 __m256i x_tail(const int8_t *x, size_t t)
 {
     int8_t buf[32] = {0};
-    memcpy(buf, x, t);
+    grt_memcpy(buf, x, t);
     return load32(buf);
 }
 

@@ -7,8 +7,6 @@
  * read with explicit little-endian byte reads, every region is compared with the blob size before it
  * is read, and all arithmetic on file values is uint64_t on values already bounded by earlier checks.
  * No floating-point operation: float tensor values are checked on their bits (`make nofloat`). */
-#include <string.h>
-
 #include "grt_internal.h"
 
 #define MAGIC_LEN 8
@@ -107,15 +105,22 @@ typedef struct layer_recipe {
 
 #define T_(role, dtype, rows, cols) {GRT_ROLE_##role, GRT_DTYPE_##dtype, DIM_##rows, DIM_##cols}
 
+/* Only the precisions this build keeps (gru_rt.h, "Build configuration"): a layer of a dropped one
+ * finds no recipe and is refused with GRT_E_PRECISION, like an unknown precision code. */
 static const layer_recipe recipes[] = {
+#if GRT_HAS_F32
     {GRT_LAYER_GRU, GRT_PREC_F32, 4,
      {T_(W_IH, F32, 3OUT, IN), T_(W_HH, F32, 3OUT, OUT), T_(B_IH, F32, 3OUT, ONE), T_(B_HH, F32, 3OUT, ONE)}},
     {GRT_LAYER_DENSE, GRT_PREC_F32, 2, {T_(W_IH, F32, OUT, IN), T_(B_IH, F32, OUT, ONE)}},
+#endif
+#if GRT_HAS_Q8
     {GRT_LAYER_GRU, GRT_PREC_Q8, 6,
      {T_(W_IH, I8, 3OUT, IN), T_(W_HH, I8, 3OUT, OUT), T_(B_IH, F32, 3OUT, ONE), T_(B_HH, F32, 3OUT, ONE),
       T_(W_IH_SCALE, BF16, 3OUT, ONE), T_(W_HH_SCALE, BF16, 3OUT, ONE)}},
     {GRT_LAYER_DENSE, GRT_PREC_Q8, 3,
      {T_(W_IH, I8, OUT, IN), T_(B_IH, F32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE)}},
+#endif
+#if GRT_HAS_Q15
     {GRT_LAYER_GRU, GRT_PREC_Q15, 8,
      {T_(W_IH, I8, 3OUT, IN), T_(W_HH, I8, 3OUT, OUT), T_(B_IH, I32, 3OUT, ONE), T_(B_HH, I32, 3OUT, ONE),
       T_(W_IH_SCALE, BF16, 3OUT, ONE), T_(W_HH_SCALE, BF16, 3OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
@@ -123,6 +128,7 @@ static const layer_recipe recipes[] = {
     {GRT_LAYER_DENSE, GRT_PREC_Q15, 5,
      {T_(W_IH, I8, OUT, IN), T_(B_IH, I32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
       T_(OUT_SCALE, F32, OUT, ONE)}},
+#endif
 };
 
 #undef T_
@@ -203,7 +209,7 @@ static grt_status check_header(loader *ld)
 {
     /* Magic first, as far as the blob goes: a file that is not a model at all says so. */
     size_t magic_len = ld->size < MAGIC_LEN ? (size_t)ld->size : MAGIC_LEN;
-    if (memcmp(ld->blob, grt_magic, magic_len) != 0)
+    if (!grt_bytes_equal(ld->blob, grt_magic, magic_len))
         return fail(ld, GRT_E_MAGIC, "header.magic", -1);
     if (ld->size < GRT_HEADER_SIZE)
         return fail_values(ld, GRT_E_TRUNCATED, "blob.size", -1, ld->size, GRT_HEADER_SIZE);
@@ -362,7 +368,8 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
         return fail_values(ld, GRT_E_LAYER_KIND, "layer.kind", i, e[L_KIND], GRT_LAYER_GRU);
     const layer_recipe *recipe = find_recipe(e[L_KIND], e[L_PRECISION]);
     if (recipe == NULL)
-        return fail_values(ld, GRT_E_PRECISION, "layer.precision", i, e[L_PRECISION], GRT_PREC_F32);
+        return fail_values(ld, GRT_E_PRECISION, "layer.precision", i, e[L_PRECISION],
+                           recipes[0].precision);
     uint32_t n_tensors = grt_rd_u32(e + L_N_TENSORS);
     if (n_tensors != recipe->n_tensors)
         return fail_values(ld, GRT_E_TENSOR_COUNT, "layer.n_tensors", i, n_tensors, recipe->n_tensors);
@@ -467,7 +474,7 @@ static int key_repeats(const uint8_t *first, const uint8_t *cur, const uint8_t *
 {
     for (const uint8_t *p = first; p < cur;) {
         uint32_t klen = grt_rd_u32(p), vlen = grt_rd_u32(p + 4);
-        if (klen == key_len && memcmp(p + META_ENTRY_HEADER, key, key_len) == 0)
+        if (klen == key_len && grt_bytes_equal(p + META_ENTRY_HEADER, key, key_len))
             return 1;
         p += META_ENTRY_HEADER + (size_t)klen + vlen;
     }
@@ -499,9 +506,9 @@ static grt_status check_metadata(loader *ld, grt_model *m)
         if (klen + vlen > size - pos)
             return fail_values(ld, GRT_E_METADATA, "meta.value_len", i, pos + klen + vlen, size);
         const uint8_t *key = entries + pos, *value = key + klen;
-        if (memchr(key, 0, (size_t)klen) != NULL)
+        if (grt_has_zero_byte(key, (size_t)klen))
             return fail(ld, GRT_E_METADATA, "meta.key", i);
-        if (vlen && memchr(value, 0, (size_t)vlen) != NULL)
+        if (grt_has_zero_byte(value, (size_t)vlen))
             return fail(ld, GRT_E_METADATA, "meta.value", i);
         if (key_repeats(entries, e, key, (uint32_t)klen))
             return fail(ld, GRT_E_METADATA, "meta.key", i);
@@ -695,7 +702,7 @@ grt_status grt_model_load(grt_model *model, const void *blob, size_t size, unsig
 
     if (model == NULL)
         return fail(&ld, GRT_E_ARG, "model", -1);
-    memset(model, 0, sizeof *model);
+    grt_memset(model, 0, sizeof *model);
     if (blob == NULL)
         return fail(&ld, GRT_E_ARG, "blob", -1);
     if ((flags & ~GRT_LOAD_SKIP_CHECKSUM) != 0)
@@ -705,7 +712,7 @@ grt_status grt_model_load(grt_model *model, const void *blob, size_t size, unsig
 
     grt_status st = load_checked(&ld, model, flags);
     if (st != GRT_OK)
-        memset(model, 0, sizeof *model);
+        grt_memset(model, 0, sizeof *model);
     return st;
 }
 

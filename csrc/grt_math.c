@@ -10,9 +10,10 @@
 #include "grt_math.h"
 
 #include <stdint.h>
-#include <string.h>
 
-#include "gru_rt.h"
+#include "grt_internal.h"
+
+#if GRT_HAS_F32 || GRT_HAS_Q8 /* float activations (GRT_NO_F32 and GRT_NO_Q8: empty) */
 
 #define EXP_HI 88.3762626647949f   /* largest x with round(x/ln2) = 127: 2^n stays finite */
 #define EXP_LO (-87.3365478515625f) /* smallest x with round(x/ln2) = -126: 2^n stays normal */
@@ -25,14 +26,14 @@
 static inline uint32_t float_bits(float f)
 {
     uint32_t u;
-    memcpy(&u, &f, sizeof u);
+    grt_memcpy(&u, &f, sizeof u);
     return u;
 }
 
 static inline float bits_float(uint32_t u)
 {
     float f;
-    memcpy(&f, &u, sizeof f);
+    grt_memcpy(&f, &u, sizeof f);
     return f;
 }
 
@@ -169,3 +170,7 @@ void grt_act_apply(unsigned act, float *v, size_t n)
     default: break; /* linear (and, defensively, unknown codes): identity */
     }
 }
+
+#else
+typedef int grt_no_float_math; /* ISO C forbids an empty translation unit */
+#endif

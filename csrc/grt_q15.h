@@ -85,7 +85,7 @@ void grt_q15_matmul(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
  * CPU has AVX2) in grt_kernels_q15_avx2.c, integer-only as well. The accessors (grt_dispatch.c) give
  * NULL for a level this build lacks; for tests. */
 #ifndef GRT_HAVE_AVX2 /* as in grt_kernels.h */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GRT_NO_X86_SIMD)
 #define GRT_HAVE_AVX2 1
 #else
 #define GRT_HAVE_AVX2 0

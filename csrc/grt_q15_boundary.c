@@ -8,6 +8,8 @@
  * (exact), t + 1 if d >= 0.5, t - 1 if d <= -0.5, else t. */
 #include "grt_q15.h"
 
+#if GRT_HAS_FLOAT_BOUNDARY /* the whole file (GRT_NO_Q15 or GRT_NO_FLOAT_BOUNDARY: empty) */
+
 static inline int16_t quantize_one(float x, float scale)
 {
     float v = x / scale;
@@ -37,3 +39,7 @@ void grt_q15_dequantize_output(const grt_model *model, const int16_t *yq, float 
     for (size_t j = 0; j < model->output_size; j++)
         y[j] = (float)yq[j] * scale[j];
 }
+
+#else
+typedef int grt_no_q15_boundary; /* ISO C forbids an empty translation unit */
+#endif

@@ -21,13 +21,17 @@
  *   f32/q8: proj c·max_gates float, seq0/seq1 c·max_width float each, then with a q8 layer
  *           sx c float and xq c·max_width int8;
  *   q15:    proj c·max(max_gates, max_width) int32, seq0/seq1 c·max_width int16 each (the float run
- *           quantizes a chunk's inputs into seq1 and dequantizes its outputs from the last sequence). */
-#include <string.h>
-
+ *           quantizes a chunk's inputs into seq1 and dequantizes its outputs from the last sequence).
+ *
+ * The layouts and sizes are the same in every build configuration (gru_rt.h); the code of a dropped
+ * precision is left out: FLOAT_ACT below is the f32/q8 path (float activations), GRT_HAS_Q15 the
+ * integer one, GRT_HAS_FLOAT_BOUNDARY the float API of q15 models. */
 #include "grt_internal.h"
 #include "grt_kernels.h"
 #include "grt_math.h"
 #include "grt_q15.h"
+
+#define FLOAT_ACT (GRT_HAS_F32 || GRT_HAS_Q8)
 
 static int model_ok(const grt_model *m)
 {
@@ -113,7 +117,7 @@ void grt_stream_reset(grt_stream *stream)
         return;
     size_t elem = stream->model->q15 ? sizeof(int16_t) : sizeof(float);
     if (stream->model->state_size > 0)
-        memset(stream->state, 0, stream->model->state_size * elem);
+        grt_memset(stream->state, 0, stream->model->state_size * elem);
 }
 
 /* A region of a stream's scratch (which begins at the gx region). */
@@ -150,6 +154,7 @@ static size_t work_chunk(const grt_model *m, const void *work, size_t work_size)
 }
 
 /* ---- f32 / q8 ------------------------------------------------------------------------------------- */
+#if FLOAT_ACT
 
 typedef struct chunk_mem {
     float *proj;
@@ -175,8 +180,13 @@ static void run_chunk(grt_stream *stream, const float *xs, float *ys, size_t c, 
 {
     const grt_model *m = stream->model;
     stream_layout s = layout_of(m);
-    grt_gru_scratch g = {(float *)scratch_at(stream, &s, s.gh), (float *)scratch_at(stream, &s, s.rh)};
-    grt_q8_gru_scratch g8 = {g.gh, g.rh, (int8_t *)scratch_at(stream, &s, s.hq)};
+    float *gh = (float *)scratch_at(stream, &s, s.gh), *rh = (float *)scratch_at(stream, &s, s.rh);
+#if GRT_HAS_F32
+    grt_gru_scratch g = {gh, rh};
+#endif
+#if GRT_HAS_Q8
+    grt_q8_gru_scratch g8 = {gh, rh, (int8_t *)scratch_at(stream, &s, s.hq)};
+#endif
     const float *in = xs;
     for (uint32_t l = 0; l < m->n_layers; l++) {
         const grt_layer *L = &m->layers[l];
@@ -186,20 +196,29 @@ static void run_chunk(grt_stream *stream, const float *xs, float *ys, size_t c, 
         size_t rows = L->kind == GRT_LAYER_GRU ? 3 * O : O;
         float *proj = L->kind == GRT_LAYER_GRU ? w.proj : out;
         const float *b = (const float *)L->tensor[GRT_ROLE_B_IH];
+        /* The loader admits only the precisions of this build: each branch exists when needed. */
+#if GRT_HAS_Q8
         if (q8)
             grt_matmul_q8(proj, rows, (const int8_t *)L->tensor[GRT_ROLE_W_IH],
                           (const uint16_t *)L->tensor[GRT_ROLE_W_IH_SCALE], b, in, I, rows, I, c, w.xq,
                           w.sx);
-        else
+#endif
+#if GRT_HAS_F32
+        if (!q8)
             grt_matmul_f32(proj, rows, (const float *)L->tensor[GRT_ROLE_W_IH], b, in, I, rows, I, c);
+#endif
         if (L->kind == GRT_LAYER_GRU) {
             float *h = (float *)stream->state + L->state_offset;
             for (size_t t = 0; t < c; t++) {
+#if GRT_HAS_Q8
                 if (q8)
                     grt_gru_recur_q8(L, proj + t * rows, h, g8);
-                else
+#endif
+#if GRT_HAS_F32
+                if (!q8)
                     grt_gru_recur_f32(L, proj + t * rows, h, g);
-                memcpy(out + t * O, h, O * sizeof(float));
+#endif
+                grt_memcpy(out + t * O, h, O * sizeof(float));
             }
         } else {
             for (size_t t = 0; t < c; t++)
@@ -207,10 +226,23 @@ static void run_chunk(grt_stream *stream, const float *xs, float *ys, size_t c, 
         }
         in = out;
     }
-    memcpy(ys, in, c * m->output_size * sizeof(float));
+    grt_memcpy(ys, in, c * m->output_size * sizeof(float));
 }
 
+/* grt_stream_run of an f32/q8 model, in chunks of `chunk` steps. */
+static void float_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work, size_t chunk)
+{
+    const grt_model *m = stream->model;
+    chunk_mem w = work_regions(m, work, chunk);
+    for (size_t t0 = 0; t0 < T; t0 += chunk) {
+        size_t c = T - t0 < chunk ? T - t0 : chunk;
+        run_chunk(stream, xs + t0 * m->input_size, ys + t0 * m->output_size, c, w);
+    }
+}
+#endif /* FLOAT_ACT */
+
 /* ---- q15 ------------------------------------------------------------------------------------------- */
+#if GRT_HAS_Q15
 
 static grt_q15_chunk_mem q15_stream_regions(const grt_stream *stream)
 {
@@ -240,6 +272,26 @@ static const int16_t *q15_step(grt_stream *stream, const int16_t *x, grt_q15_chu
     return grt_q15_run_chunk(stream->model, (int16_t *)stream->state, x, 1, q);
 }
 
+#if GRT_HAS_FLOAT_BOUNDARY
+/* grt_stream_run of a q15 model: each chunk converted at the boundary around the integer step. */
+static void q15_float_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
+                          size_t chunk)
+{
+    const grt_model *m = stream->model;
+    size_t I = m->input_size, O = m->output_size;
+    grt_q15_chunk_mem q = q15_work_regions(stream, work, chunk);
+    for (size_t t0 = 0; t0 < T; t0 += chunk) {
+        size_t c = T - t0 < chunk ? T - t0 : chunk;
+        for (size_t t = 0; t < c; t++)
+            grt_q15_quantize_input(m, xs + (t0 + t) * I, q.seq[1] + t * I);
+        const int16_t *out = grt_q15_run_chunk(m, (int16_t *)stream->state, q.seq[1], c, q);
+        for (size_t t = 0; t < c; t++)
+            grt_q15_dequantize_output(m, out + t * O, ys + (t0 + t) * O);
+    }
+}
+#endif
+#endif /* GRT_HAS_Q15 */
+
 static int stream_ok(const grt_stream *stream)
 {
     return stream != NULL && model_ok(stream->model);
@@ -253,13 +305,16 @@ void grt_stream_step(grt_stream *stream, const float *x, float *y)
         return;
     const grt_model *m = stream->model;
     if (m->q15) {
+#if GRT_HAS_FLOAT_BOUNDARY
         /* The boundary around the integer step: x is read completely before y is written, so x and
          * y may be the same array. */
         grt_q15_chunk_mem q = q15_stream_regions(stream);
         grt_q15_quantize_input(m, x, q.seq[1]);
         grt_q15_dequantize_output(m, q15_step(stream, q.seq[1], q), y);
-        return;
+#endif
+        return; /* GRT_NO_FLOAT_BOUNDARY: no float API for a q15 model, nothing changes */
     }
+#if FLOAT_ACT
     /* One step is a chunk of one step: gx is its projection buffer, buf0/buf1 its sequences. The
      * last layer writes to a buffer, then y: x and y may even be the same array. */
     stream_layout s = layout_of(m);
@@ -270,6 +325,7 @@ void grt_stream_step(grt_stream *stream, const float *x, float *y)
     w.sx = (float *)scratch_at(stream, &s, s.sx);
     w.xq = (int8_t *)scratch_at(stream, &s, s.xq);
     run_chunk(stream, x, y, 1, w);
+#endif
 }
 
 grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y)
@@ -278,8 +334,10 @@ grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y)
         return GRT_E_ARG;
     if (!stream->model->q15)
         return GRT_E_PRECISION;
+#if GRT_HAS_Q15
     const int16_t *out = q15_step(stream, x, q15_stream_regions(stream));
-    memcpy(y, out, stream->model->output_size * sizeof(int16_t));
+    grt_memcpy(y, out, stream->model->output_size * sizeof(int16_t));
+#endif
     return GRT_OK;
 }
 
@@ -288,6 +346,8 @@ grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *
 {
     if (!stream_ok(stream))
         return GRT_E_ARG;
+    if (stream->model->q15 ? !GRT_HAS_FLOAT_BOUNDARY : !FLOAT_ACT)
+        return GRT_E_PRECISION; /* GRT_NO_FLOAT_BOUNDARY: no float API for a q15 model */
     if (T == 0)
         return GRT_OK;
     if (xs == NULL || ys == NULL || work == NULL)
@@ -297,24 +357,14 @@ grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *
     if (chunk < 1)
         return GRT_E_BUFFER;
     chunk = chunk < T ? chunk : T;
-    size_t I = m->input_size, O = m->output_size;
-    if (m->q15) {
-        grt_q15_chunk_mem q = q15_work_regions(stream, work, chunk);
-        for (size_t t0 = 0; t0 < T; t0 += chunk) {
-            size_t c = T - t0 < chunk ? T - t0 : chunk;
-            for (size_t t = 0; t < c; t++)
-                grt_q15_quantize_input(m, xs + (t0 + t) * I, q.seq[1] + t * I);
-            const int16_t *out = grt_q15_run_chunk(m, (int16_t *)stream->state, q.seq[1], c, q);
-            for (size_t t = 0; t < c; t++)
-                grt_q15_dequantize_output(m, out + t * O, ys + (t0 + t) * O);
-        }
-        return GRT_OK;
-    }
-    chunk_mem w = work_regions(m, work, chunk);
-    for (size_t t0 = 0; t0 < T; t0 += chunk) {
-        size_t c = T - t0 < chunk ? T - t0 : chunk;
-        run_chunk(stream, xs + t0 * I, ys + t0 * O, c, w);
-    }
+#if GRT_HAS_FLOAT_BOUNDARY
+    if (m->q15)
+        q15_float_run(stream, xs, T, ys, work, chunk);
+#endif
+#if FLOAT_ACT
+    if (!m->q15)
+        float_run(stream, xs, T, ys, work, chunk);
+#endif
     return GRT_OK;
 }
 
@@ -334,12 +384,14 @@ grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, i
     if (chunk < 1)
         return GRT_E_BUFFER;
     chunk = chunk < T ? chunk : T;
+#if GRT_HAS_Q15
     grt_q15_chunk_mem q = q15_work_regions(stream, work, chunk);
     size_t I = m->input_size, O = m->output_size;
     for (size_t t0 = 0; t0 < T; t0 += chunk) {
         size_t c = T - t0 < chunk ? T - t0 : chunk;
         const int16_t *out = grt_q15_run_chunk(m, (int16_t *)stream->state, xs + t0 * I, c, q);
-        memcpy(ys + t0 * O, out, c * O * sizeof(int16_t));
+        grt_memcpy(ys + t0 * O, out, c * O * sizeof(int16_t));
     }
+#endif
     return GRT_OK;
 }

@@ -29,6 +29,52 @@
 extern "C" {
 #endif
 
+/*
+ * Build configuration (docs/EMBEDDING.md). Compile-time switches drop code to save flash. Define them
+ * (to any value, or none) when compiling the library AND every file that includes this header: CMake's
+ * options do both (PUBLIC definitions of the target gru_rt); with make, pass the same CPPFLAGS to the
+ * library (make -C csrc CPPFLAGS="-DGRT_NO_F32 -DGRT_NO_Q8") and to your own files.
+ *   GRT_NO_F32        no f32 layers: no f32 kernels
+ *   GRT_NO_Q8         no q8 layers: no q8 kernels (with GRT_NO_F32 too: no float activations either)
+ *   GRT_NO_Q15        no q15 models: no integer step, activation tables or float boundary
+ *                     (at least one of the three precisions must remain: #error otherwise)
+ *   GRT_NO_X86_SIMD   no AVX2 kernels and no dispatch entries for them: grt_isa_best() is scalar
+ *   GRT_NO_FLOAT_BOUNDARY  no float API for q15 models: grt_q15_quantize_input and
+ *                     grt_q15_dequantize_output are neither declared nor defined, grt_stream_step leaves
+ *                     the stream and y unchanged for a q15 model and grt_stream_run returns
+ *                     GRT_E_PRECISION for one; the int16 API (grt_stream_step_q15, grt_stream_run_q15)
+ *                     remains. With GRT_NO_F32 and GRT_NO_Q8 as well, the library contains no
+ *                     floating-point operation at all (an FPU-less core links no soft-float routine).
+ * grt_model_load refuses a model with a layer of a dropped precision: GRT_E_PRECISION, diag.field
+ * "layer.precision", diag.index the first such layer, diag.actual its precision code. Everything else
+ * (file format, stream memory sizes, results for the precisions that remain) is the same in every
+ * configuration. grt_build_features() tells what a compiled library contains.
+ */
+#if defined(GRT_NO_F32) && defined(GRT_NO_Q8) && defined(GRT_NO_Q15)
+#error "gru_rt: GRT_NO_F32, GRT_NO_Q8 and GRT_NO_Q15 together leave no precision"
+#endif
+#ifdef GRT_NO_F32
+#define GRT_HAS_F32 0
+#else
+#define GRT_HAS_F32 1
+#endif
+#ifdef GRT_NO_Q8
+#define GRT_HAS_Q8 0
+#else
+#define GRT_HAS_Q8 1
+#endif
+#ifdef GRT_NO_Q15
+#define GRT_HAS_Q15 0
+#define GRT_HAS_FLOAT_BOUNDARY 0
+#else
+#define GRT_HAS_Q15 1
+#ifdef GRT_NO_FLOAT_BOUNDARY
+#define GRT_HAS_FLOAT_BOUNDARY 0
+#else
+#define GRT_HAS_FLOAT_BOUNDARY 1 /* the float API (and boundary functions) for q15 models */
+#endif
+#endif
+
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
 #define GRT_VERSION_MINOR 1 /* ... and writes (minor): 1.1 adds q8 and q15 */
 
@@ -248,8 +294,10 @@ grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, i
  * out_scale[j] for the last layer's output_size outputs. Nothing is written if the model is NULL or
  * not q15 or a pointer is NULL. Cannot fail.
  */
+#if GRT_HAS_FLOAT_BOUNDARY
 void grt_q15_quantize_input(const grt_model *model, const float *x, int16_t *xq);
 void grt_q15_dequantize_output(const grt_model *model, const int16_t *yq, float *y);
+#endif
 
 /*
  * Instruction-set levels of the f32 kernels, chosen at run time. A scalar level always exists; the
@@ -274,6 +322,16 @@ grt_status grt_isa_select(grt_isa isa);
 
 /* "scalar", "avx2"; "?" for an unknown value. Never NULL. */
 const char *grt_isa_name(grt_isa isa);
+
+/* What this compiled library contains (see "Build configuration" above): an OR of the flags below.
+ * Compare with the GRT_HAS_* macros of your own compilation to catch a library built with other
+ * switches than your code. */
+#define GRT_FEATURE_F32 1u            /* f32 layers */
+#define GRT_FEATURE_Q8 2u             /* q8 layers */
+#define GRT_FEATURE_Q15 4u            /* q15 models */
+#define GRT_FEATURE_FLOAT_BOUNDARY 8u /* float API for q15 models */
+#define GRT_FEATURE_AVX2 16u          /* AVX2 kernels compiled in (x86-64 gcc/clang, no GRT_NO_X86_SIMD) */
+unsigned grt_build_features(void);
 
 #ifdef __cplusplus
 }

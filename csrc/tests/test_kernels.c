@@ -8,6 +8,7 @@
 #include "test_util.h"
 #include "test_writer.h"
 
+#if GRT_HAS_F32
 static const size_t sizes[] = {1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 63, 127, 129};
 #define N_SIZES (sizeof sizes / sizeof sizes[0])
 #define MATVEC_REL_TOL 1e-5
@@ -184,6 +185,8 @@ static void test_gru_vs_double(void)
                 }
 }
 
+#endif /* GRT_HAS_F32 */
+
 static void test_crc_vector(void)
 {
     CHECK_EQ_U(grt_crc32(0, "123456789", 9), 0xCBF43926u);
@@ -194,7 +197,11 @@ static void test_crc_vector(void)
 void test_kernels(void)
 {
     test_crc_vector();
+#if GRT_HAS_F32
     test_matvec_vs_double();
     test_matmul_bit_identical();
     test_gru_vs_double();
+#else
+    SKIPPED("f32 kernels (GRT_NO_F32)");
+#endif
 }

@@ -3,6 +3,7 @@
 
 int main(void)
 {
+    test_config();
     test_math();
     test_kernels();
     test_isa();

@@ -8,6 +8,8 @@
 #include "grt_q15.h"
 #include "test_util.h"
 
+#if GRT_HAS_Q15 /* the whole file (GRT_NO_Q15: skipped) */
+
 #define MAX32 2147483647
 #define MIN32 (-2147483647 - 1)
 
@@ -230,3 +232,10 @@ void test_q15(void)
     test_dense_out();
     test_matvec();
 }
+
+#else
+void test_q15(void)
+{
+    SKIPPED("q15 primitives (GRT_NO_Q15)");
+}
+#endif

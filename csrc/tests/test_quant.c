@@ -12,6 +12,8 @@
 #include "test_util.h"
 #include "test_writer.h"
 
+#if GRT_HAS_Q8 || GRT_HAS_Q15 /* the whole file (f32-only builds: skipped) */
+
 #define CAP (4 << 20)
 #define GRU_L(prec, act, gate, ra, i, o) {GRT_LAYER_GRU, act, gate, ra, i, o, prec}
 #define DENSE_L(prec, act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o, prec}
@@ -53,6 +55,7 @@ static int same_floats(const float *a, const float *b, size_t n)
 }
 
 /* ---- a plain q8 reference ----------------------------------------------------------------------- */
+#if GRT_HAS_Q8
 
 static float ref_q8_quantize(const float *x, size_t n, int8_t *xq)
 {
@@ -150,7 +153,10 @@ static void ref_q8_step(const grt_model *m, float *state, const float *x, float 
     free(a), free(b);
 }
 
+#endif /* GRT_HAS_Q8 */
+
 /* ---- a plain q15 reference ---------------------------------------------------------------------- */
+#if GRT_HAS_Q15
 
 static int64_t ref_rshr(int64_t v, unsigned s)
 {
@@ -268,6 +274,8 @@ static void ref_q15_step(const grt_model *m, int16_t *state, const int16_t *x, i
     free(a), free(b);
 }
 
+#endif /* GRT_HAS_Q15 */
+
 /* ---- inputs --------------------------------------------------------------------------------------- */
 
 static void fill_floats(float *x, size_t n, uint32_t seed, int extreme)
@@ -300,6 +308,7 @@ static void check_against_reference(const grt_model *m, size_t T, int extreme)
     grt_stream s;
     CHECK(grt_stream_init(&s, m, mem, ssize) == GRT_OK);
     int ok = 1;
+#if GRT_HAS_Q15
     if (m->q15) {
         int16_t *x = malloc(I * sizeof(int16_t)), *y = malloc(O * sizeof(int16_t)), *yr = malloc(O * sizeof(int16_t));
         int16_t *state = calloc(m->state_size + 1, sizeof(int16_t));
@@ -311,7 +320,10 @@ static void check_against_reference(const grt_model *m, size_t T, int extreme)
         }
         ok &= m->state_size == 0 || memcmp(state, s.state, m->state_size * sizeof(int16_t)) == 0;
         free(x), free(y), free(yr), free(state);
-    } else {
+    }
+#endif
+#if GRT_HAS_Q8
+    if (!m->q15) {
         float *x = malloc(I * sizeof(float)), *y = malloc(O * sizeof(float)), *yr = malloc(O * sizeof(float));
         float *state = calloc(m->state_size + 1, sizeof(float));
         for (size_t t = 0; t < T; t++) {
@@ -323,6 +335,7 @@ static void check_against_reference(const grt_model *m, size_t T, int extreme)
         ok &= same_floats(state, s.state, m->state_size);
         free(x), free(y), free(yr), free(state);
     }
+#endif
     CHECK(ok);
     free(base);
 }
@@ -331,6 +344,7 @@ static void check_against_reference(const grt_model *m, size_t T, int extreme)
 static void check_run_equals_step(const grt_model *m, size_t T, int extreme)
 {
     static const size_t chunks[] = {1, 2, 7, 0 /* = T */};
+    int float_api = !m->q15 || GRT_HAS_FLOAT_BOUNDARY; /* GRT_NO_FLOAT_BOUNDARY: int16 only */
     size_t I = m->input_size, O = m->output_size, ssize = grt_stream_size(m);
     size_t elem = m->q15 ? sizeof(int16_t) : sizeof(float);
     float *xs = malloc(2 * T * I * sizeof(float));
@@ -343,7 +357,7 @@ static void check_run_equals_step(const grt_model *m, size_t T, int extreme)
     fill_floats(xs, 2 * T * I, (uint32_t)T + 100, extreme);
     fill_int16(xq, 2 * T * I, (uint32_t)T + 200, extreme);
     CHECK(grt_stream_init(&a, m, mem_a, ssize) == GRT_OK);
-    for (size_t t = 0; t < 2 * T; t++)
+    for (size_t t = 0; float_api && t < 2 * T; t++)
         grt_stream_step(&a, xs + t * I, ys_step + t * O);
     uint8_t *state_float = malloc(m->state_size * elem + 1);
     memcpy(state_float, a.state, m->state_size * elem);
@@ -358,12 +372,14 @@ static void check_run_equals_step(const grt_model *m, size_t T, int extreme)
         size_t wsize = grt_run_work_size(m, chunk);
         uint8_t *work;
         void *wm = alloc_shifted(wsize, 0, &work);
-        memset(ys_run, 0xFF, 2 * T * O * sizeof(float));
         CHECK(grt_stream_init(&b, m, mem_b, ssize) == GRT_OK);
-        CHECK(grt_stream_run(&b, xs, T, ys_run, work, wsize) == GRT_OK);
-        CHECK(grt_stream_run(&b, xs + T * I, T, ys_run + T * O, work, wsize) == GRT_OK);
-        ok &= same_floats(ys_run, ys_step, 2 * T * O);
-        ok &= memcmp(state_float, b.state, m->state_size * elem) == 0;
+        if (float_api) {
+            memset(ys_run, 0xFF, 2 * T * O * sizeof(float));
+            CHECK(grt_stream_run(&b, xs, T, ys_run, work, wsize) == GRT_OK);
+            CHECK(grt_stream_run(&b, xs + T * I, T, ys_run + T * O, work, wsize) == GRT_OK);
+            ok &= same_floats(ys_run, ys_step, 2 * T * O);
+            ok &= memcmp(state_float, b.state, m->state_size * elem) == 0;
+        }
         if (m->q15) {
             memset(yq_run, 0x55, 2 * T * O * sizeof(int16_t));
             grt_stream_reset(&b);
@@ -379,6 +395,7 @@ static void check_run_equals_step(const grt_model *m, size_t T, int extreme)
     free(state_float);
 }
 
+#if GRT_HAS_FLOAT_BOUNDARY
 /* q15: the float step is exactly quantize -> integer step -> dequantize. */
 static void check_boundary_composition(const grt_model *m, size_t T, int extreme)
 {
@@ -403,6 +420,9 @@ static void check_boundary_composition(const grt_model *m, size_t T, int extreme
     free(pa), free(pb), free(x), free(y), free(y2), free(xq), free(yq);
 }
 
+#endif
+
+#if GRT_HAS_F32
 /* Max |q - f| over T steps between a quantized model and the f32 model with the same float weights. */
 static double max_error_vs_f32(const grt_model *q, const grt_model *f, size_t T)
 {
@@ -424,6 +444,7 @@ static double max_error_vs_f32(const grt_model *q, const grt_model *f, size_t T)
     free(pq), free(pf), free(x), free(yq), free(yf);
     return worst;
 }
+#endif
 
 /* ---- models ---------------------------------------------------------------------------------------- */
 
@@ -475,6 +496,8 @@ static void test_models(void)
 {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const model_case *mc = &cases[i];
+        if (!tw_built(mc->layers, mc->n))
+            continue;
         for (uint32_t fill = TW_FILL_RANDOM; fill <= TW_FILL_EXTREME; fill++) {
             fixture f;
             int ok = load(&f, mc->layers, mc->n, 40 + (uint32_t)i, 0.4f, fill);
@@ -489,8 +512,10 @@ static void test_models(void)
                 check_against_reference(&f.m, mc->layers == q15_wide || mc->layers == q8_wide ? 6 : 30, extreme);
             check_run_equals_step(&f.m, 50, extreme);
             check_run_equals_step(&f.m, 1, extreme);
+#if GRT_HAS_FLOAT_BOUNDARY
             if (f.m.q15)
                 check_boundary_composition(&f.m, 20, extreme);
+#endif
             if (g_failed != failed)
                 fprintf(stderr, "  (model %s, fill %u)\n", mc->name, fill);
             free(f.mem);
@@ -498,11 +523,14 @@ static void test_models(void)
     }
 }
 
+#if GRT_HAS_F32
 static void test_accuracy(void)
 {
     static const tw_layer *quant[] = {q8_stack, q8_stack2, q15_stack, q15_stack2};
     static const size_t nl[] = {3, 4, 3, 4};
     for (size_t i = 0; i < 4; i++) {
+        if (!tw_built(quant[i], nl[i]) || (quant[i][0].prec == P15 && !GRT_HAS_FLOAT_BOUNDARY))
+            continue;
         tw_layer f32[4];
         memcpy(f32, quant[i], nl[i] * sizeof(tw_layer));
         for (size_t l = 0; l < nl[i]; l++)
@@ -519,6 +547,9 @@ static void test_accuracy(void)
     }
 }
 
+#endif /* GRT_HAS_F32 */
+
+#if GRT_HAS_FLOAT_BOUNDARY
 /* The boundary: rounding half away from zero, saturation, NaN -> 0; the output scale. */
 static void test_boundary(void)
 {
@@ -560,6 +591,9 @@ static void test_boundary(void)
     free(f.mem);
 }
 
+#endif /* GRT_HAS_FLOAT_BOUNDARY */
+
+#if GRT_HAS_F32 && GRT_HAS_Q8 && GRT_HAS_Q15
 static void test_api_errors(void)
 {
     static const tw_layer f32l[] = {GRU_L(GRT_PREC_F32, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 5)};
@@ -646,15 +680,39 @@ static void test_api_errors(void)
     CHECK(grt_stream_run_q15(&s, xs, 4, ys, work + 2, wsize) == GRT_E_BUFFER);
     CHECK(grt_stream_run_q15(&s, xs, 4, ys, work + 4, wsize) == GRT_OK);
     float fx[3 * 4] = {0}, fy[2 * 4];
+#if GRT_HAS_FLOAT_BOUNDARY
     CHECK(grt_stream_run(&s, fx, 4, fy, work, one_step - 1) == GRT_E_BUFFER);
     CHECK(grt_stream_run(&s, fx, 4, fy, work, one_step) == GRT_OK);
+#else
+    CHECK(grt_stream_run(&s, fx, 4, fy, work, one_step) == GRT_E_PRECISION); /* no float API */
+#endif
     free(pm), free(pf), free(pw), free(ff.mem), free(f8.mem), free(f15.mem);
 }
+#endif
 
 void test_quant(void)
 {
+#if GRT_HAS_FLOAT_BOUNDARY
     test_boundary();
+#else
+    SKIPPED("q15 float boundary (GRT_NO_FLOAT_BOUNDARY)");
+#endif
+#if GRT_HAS_F32 && GRT_HAS_Q8 && GRT_HAS_Q15
     test_api_errors();
+#else
+    SKIPPED("int16 API errors across precisions (a precision dropped; see test_config)");
+#endif
     test_models();
+#if GRT_HAS_F32
     test_accuracy();
+#else
+    SKIPPED("accuracy against f32 (GRT_NO_F32)");
+#endif
 }
+
+#else
+void test_quant(void)
+{
+    SKIPPED("q8/q15 models (GRT_NO_Q8 and GRT_NO_Q15)");
+}
+#endif

@@ -23,6 +23,10 @@ float rng_uniform(rng *r, float lo, float hi);
 /* Memory with a chosen alignment offset: returns base (to free) and sets *p to base + 64k + shift. */
 void *alloc_shifted(size_t size, size_t shift, uint8_t **p);
 
+/* A test group or part left out by the build configuration (gru_rt.h, "Build configuration"). */
+#define SKIPPED(what) printf("  %s: not in this build, skipped\n", what)
+
+void test_config(void); /* the build configuration: features, refused precisions, the q15 float API */
 void test_math(void);
 void test_kernels(void);
 void test_isa(void);

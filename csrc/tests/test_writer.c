@@ -427,3 +427,14 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
     tw_fix_crc(buf, file_size);
     return file_size;
 }
+
+int tw_built(const tw_layer *layers, size_t n_layers)
+{
+    for (size_t i = 0; i < n_layers; i++) {
+        unsigned p = layers[i].prec;
+        if ((p == GRT_PREC_F32 && !GRT_HAS_F32) || (p == GRT_PREC_Q8 && !GRT_HAS_Q8) ||
+            (p == GRT_PREC_Q15 && !GRT_HAS_Q15))
+            return 0;
+    }
+    return 1;
+}
