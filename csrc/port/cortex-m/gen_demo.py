@@ -4,13 +4,13 @@
     PYTHONPATH=. python3 csrc/port/cortex-m/gen_demo.py OUTDIR [--frames 300]
 
 Writes into OUTDIR:
-  demo_model.grt, demo_model.c/.h  the JapaneseVowels demo model (12 -> GRU(48) -> Dense(9), softmax)
-                                   converted to q15 and exported with `gru-rt export-c`
-  demo_frames.h                    int16 input frames (whole utterances, at least --frames frames) and
-                                   the index of each utterance's first frame
+  demo_model.grt, demo_model.c/.h  the JapaneseVowels demo model (12 -> GRU(48) -> Dense(9),
+                                   softmax) converted to q15 and exported with `gru-rt export-c`
+  demo_frames.h                    int16 input frames (whole utterances, at least --frames frames)
+                                   and the index of each utterance's first frame
   expected.txt                     the `y t: ...` lines and the `crc32` line the program must print,
-                                   computed on this machine by the Python API (Model.run_int16, a fresh
-                                   stream per utterance)
+                                   computed on this machine by the Python API (Model.run_int16, a
+                                   fresh stream per utterance)
 
 The frames are the JapaneseVowels test utterances, normalized as at training time and quantized with
 the model's input scales (the q15 boundary rule); the model is calibrated on the training frames, as

@@ -1,0 +1,143 @@
+"""Cross builds of the C core against x86 (docs/EMBEDDING.md).
+
+aarch64: examples/c/stream_file is built natively (the best kernel level, AVX2 where the CPU has it,
+and the scalar level alone with GRT_NO_X86_SIMD) and with aarch64-linux-gnu-gcc -static (run under
+qemu-aarch64, where the scalar level is the only one); the JapaneseVowels demo model, converted to
+f32, q8 and q15, streams the same frames through each. q15 and q8 outputs are bit-identical
+everywhere (and equal to the Python API); f32 is bit-identical between the two scalar builds (the
+same C, IEEE single precision, no contraction, no libm) and agrees with the AVX2 level (fused
+multiply-adds) to rounding.
+
+Cortex-M3: `make -C csrc mps2-run` runs the q15 demo (port/cortex-m/demo_q15.c) on QEMU's
+mps2-an385 for the M3 and M0+ builds of the q15-only core and compares the outputs itself; this test
+also parses them and compares them with Model.run_int16 on the same frames.
+
+Missing cross tools skip these tests with the reason; GRT_REQUIRE_CROSS=1 (set by .ci/run) makes
+that a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gru_rt
+
+ROOT = Path(__file__).resolve().parent.parent
+CSRC = ROOT / "csrc"
+MODEL = ROOT / "examples" / "models" / "japanese_vowels_gru.npz"
+LIB_SOURCES = sorted(str(p) for p in CSRC.glob("grt_*.c"))
+# The library's flags of csrc/Makefile (the example itself as examples/c/Makefile builds it).
+FLAGS = ["-std=c99", "-O3", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", f"-I{CSRC}"]
+DEBIAN = {"aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu", "qemu-aarch64": "qemu-user",
+          "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+          "qemu-system-arm": "qemu-system-arm", "cc": "gcc"}
+
+
+def _require(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if "arm-none-eabi-gcc" in tools and not missing:
+        done = subprocess.run(["arm-none-eabi-gcc", "--specs=rdimon.specs",
+                               "-print-file-name=librdimon.a"], capture_output=True, text=True)
+        if "/" not in done.stdout:
+            missing.append("newlib for arm-none-eabi")
+    if missing:
+        packages = " ".join(DEBIAN.get(t, t) for t in missing)
+        reason = f"needs {', '.join(missing)} (Debian: apt-get install {packages})"
+        if os.environ.get("GRT_REQUIRE_CROSS"):
+            pytest.fail(reason + "; GRT_REQUIRE_CROSS is set")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """stream_file three ways: native best level, native scalar only, aarch64 under qemu."""
+    _require("cc", "aarch64-linux-gnu-gcc", "qemu-aarch64")
+    out = tmp_path_factory.mktemp("cross")
+    example = str(ROOT / "examples" / "c" / "stream_file.c")
+    builds = {
+        "x86 best": (["cc"], []),
+        "x86 scalar": (["cc", "-DGRT_NO_X86_SIMD"], []),
+        "aarch64": (["aarch64-linux-gnu-gcc", "-static"], ["qemu-aarch64"]),
+    }
+    programs = {}
+    for name, (compiler, runner) in builds.items():
+        exe = out / name.replace(" ", "_")
+        subprocess.run([*compiler, *FLAGS, *LIB_SOURCES, example, "-o", str(exe)], check=True)
+        programs[name] = [*runner, str(exe)]
+    return programs
+
+
+def _frames() -> np.ndarray:
+    rng = np.random.default_rng(11)
+    xs = rng.normal(0, 1.5, (400, 12)).astype("<f4")
+    xs[::37] *= 8  # some large inputs: saturation at the q15 boundary, large pre-activations
+    return xs
+
+
+def _stream(program: list[str], model: Path, frames: Path, shape: tuple[int, int]) -> np.ndarray:
+    done = subprocess.run([*program, str(model), str(frames)], check=True, capture_output=True)
+    return np.frombuffer(done.stdout, "<f4").reshape(shape)
+
+
+@pytest.mark.parametrize("precision", ["q15", "q8", "f32"])
+def test_aarch64_matches_x86(tmp_path: Path, programs: dict[str, list[str]],
+                             precision: str) -> None:
+    model_path = tmp_path / f"jv_{precision}.grt"
+    gru_rt.convert(MODEL, head_activation="softmax", precision=precision).save(model_path)
+    xs = _frames()
+    frames = tmp_path / "frames.f32"
+    xs.tofile(frames)
+    python = gru_rt.load(model_path).run(xs)
+    out = {name: _stream(p, model_path, frames, python.shape) for name, p in programs.items()}
+
+    # Both scalar builds run the same C with IEEE single precision and no contraction: equal bits,
+    # f32 included.
+    np.testing.assert_array_equal(out["aarch64"], out["x86 scalar"])
+    if precision in ("q15", "q8"):
+        # Every level gives the q8/q15 contract's bits; the Python API agrees.
+        np.testing.assert_array_equal(out["aarch64"], out["x86 best"])
+        np.testing.assert_array_equal(out["aarch64"], python)
+    else:
+        # The AVX2 level sums in another order with fused multiply-adds: rounding differences only.
+        np.testing.assert_allclose(out["aarch64"], out["x86 best"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out["aarch64"], python, rtol=1e-5, atol=1e-6)
+
+
+def _demo_frames(header: str) -> tuple[np.ndarray, list[int]]:
+    starts_text = re.search(r"demo_starts\[DEMO_UTTERANCES\] = \{([^}]*)\}", header)
+    frames_text = re.search(r"demo_frames\[DEMO_FRAMES\]\[\d+\] = \{(.*)\};", header, re.S)
+    assert starts_text and frames_text
+    starts = [int(v) for v in starts_text.group(1).split(",")]
+    rows = re.findall(r"\{([^{}]*)\}", frames_text.group(1))
+    return np.array([[int(v) for v in r.split(",")] for r in rows], dtype=np.int16), starts
+
+
+def test_cortex_m3_q15_matches_x86(tmp_path: Path) -> None:
+    _require("arm-none-eabi-gcc", "qemu-system-arm")
+    build = tmp_path / "build"
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(CSRC), "mps2-run",
+                           f"BUILD={build}", f"PYTHON={sys.executable}"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("bit-identical to x86") == 2, done.stdout
+
+    gen = build / "mps2" / "gen"
+    model = gru_rt.load(gen / "demo_model.grt")
+    frames, starts = _demo_frames((gen / "demo_frames.h").read_text())
+    bounds = [*starts, len(frames)]
+    expected = np.concatenate([model.run_int16(frames[a:b]) for a, b in zip(bounds, bounds[1:])])
+    for cpu in ("m3-q15", "m0p-q15"):
+        text = (build / "mps2" / f"output-{cpu}.txt").read_text()
+        assert "isa scalar" in text
+        rows = re.findall(r"^y (\d+):((?: -?\d+)+)$", text, re.M)
+        assert [int(t) for t, _ in rows] == list(range(len(frames)))
+        got = np.array([[int(v) for v in values.split()] for _, values in rows], dtype=np.int16)
+        np.testing.assert_array_equal(got, expected)
