@@ -5,6 +5,12 @@
 
 #include "gru_rt.h"
 
+/* Tensors are read in place as native int8/int16/int32/float arrays: the file is little-endian, so is
+ * every supported target. */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#error "gru_rt: big-endian targets are not supported (model tensors are little-endian and read in place)"
+#endif
+
 /* memcpy and memset are the only C library functions the core calls. Through the compiler builtins
  * with gcc/clang, so no <string.h> is needed (a freestanding implementation need not have one); the
  * compiler may still emit calls to memcpy/memset (and memmove/memcmp), as it may in any freestanding

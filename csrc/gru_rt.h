@@ -1,23 +1,53 @@
 /*
  * gru_rt.h — the public C API of gru_rt: load a validated model file and run GRU/Dense stacks one time
- * step at a time.
+ * step at a time. The only header of the library (docs/EMBEDDING.md: building, configurations, memory
+ * budgets; docs/FORMAT.md: the file; docs/QUANTIZATION.md: q8 and q15).
  *
- * Memory: the library never allocates. The caller owns
- *   - the model blob (the bytes of a .grt file): it must stay alive and unchanged while any grt_model
- *     or grt_stream made from it is used; tensors are read in place, never copied;
- *   - the grt_model struct, filled by grt_model_load();
- *   - each stream's memory: grt_stream_size() bytes, float-aligned, handed to grt_stream_init(); it
- *     holds the hidden state of every GRU layer plus per-step scratch;
- *   - the work buffer of grt_stream_run()/grt_stream_run_q15(): grt_run_work_size() bytes.
- * Threads: a loaded grt_model is read-only, so any number of threads may share it, each with its own
- * grt_stream. One stream must not be used by two threads at once.
+ * Memory and lifetimes: the library never allocates and keeps no pointer beyond what is stated here.
+ * The caller owns every buffer:
+ *   - the model blob (the bytes of a .grt file, e.g. a const array from `gru-rt export-c` in flash):
+ *     4-byte aligned (64 recommended: the kernels read the tensors in place at full speed), read only,
+ *     never copied; it must stay alive and unchanged while the grt_model or any stream made from it is
+ *     used (grt_model and grt_layer hold pointers into it, so do the key/value of grt_model_meta);
+ *   - the grt_model struct (sizeof grows with GRT_MAX_LAYERS: about 2 KB with the default 32 layers on
+ *     a 32-bit target), filled by grt_model_load(), read-only afterwards. Streams keep a pointer to it:
+ *     it must stay alive at the same address while they are used;
+ *   - each stream's memory: grt_stream_size() bytes (a multiple of 64), float-aligned (4 bytes; 64
+ *     recommended), handed to grt_stream_init(); it holds the hidden state of every GRU layer plus
+ *     per-step scratch, belongs to that stream alone until the caller stops using the stream, and may
+ *     be static, stack or heap memory. Nothing needs to be released: to end a stream, stop using it;
+ *   - the work buffer of grt_stream_run()/grt_stream_run_q15(): grt_run_work_size() bytes,
+ *     float-aligned, used only during the call (any stream may reuse it afterwards);
+ *   - the input and output vectors of each call, used only during the call;
+ *   - the grt_diag filled by grt_model_load (its field is a static string).
+ * Sizes are in bytes unless a field says elements (grt_model.state_size and friends).
+ *
+ * Threads: no function keeps global state except the kernel dispatch (grt_isa_select, below). A loaded
+ * grt_model is read-only, so any number of threads may share it, each stepping its own grt_stream
+ * (with its own stream memory and work buffer). One stream must not be used by two threads at once.
+ * grt_model_load may run in several threads at once on different grt_model structs (and the same
+ * blob). The library is reentrant and uses no interrupts, locks or thread-local storage.
+ *
  * Precisions (docs/QUANTIZATION.md): f32, q8 (int8 weights, float activations; f32 and q8 layers may
  * mix) and q15 (integer-only from input to output; every layer q15). The float API works for all
  * three; a q15 model converts at its boundary (grt_q15_quantize_input / grt_q15_dequantize_output)
  * around the integer step, which is also callable directly (grt_stream_step_q15/grt_stream_run_q15).
- * Numbers: float inputs and outputs are float32 vectors; for f32 and q8 layers NaN/Inf inputs
- * propagate, they are not checked; a q15 model's boundary saturates them (NaN counts as 0).
- * Errors: every function that can fail returns a grt_status; functions that cannot fail return void.
+ * A build may leave precisions out (Build configuration, below).
+ *
+ * Units: float inputs and outputs are float32 vectors in the units the model was trained with (the
+ * library applies no normalization); for f32 and q8 layers NaN/Inf inputs propagate, they are not
+ * checked; a q15 model's boundary saturates them (NaN counts as 0). int16 values of the q15 API are
+ * in the units given by the model's in_scale/out_scale tensors (grt_stream_step_q15). Results are
+ * deterministic: the same inputs give the same bits on every run; on every target for q8 and q15
+ * (checked on x86-64, aarch64 and Cortex-M3/M0+) and for f32 at the scalar level.
+ *
+ * Targets: C99, 8-bit bytes, little-endian (the tensors are read in place; a big-endian target is
+ * refused at compile time), IEEE-754 binary32 float for f32 and q8; no libm, no stdio; memcpy and
+ * memset are the only C library functions called.
+ *
+ * Errors: every function that can fail returns a grt_status (GRT_OK = 0; the meaning of each code is
+ * next to it below, and each function says which it returns); functions that cannot fail return void
+ * and ignore NULL arguments. grt_status_name/grt_status_message give static text for any value.
  */
 #ifndef GRU_RT_H
 #define GRU_RT_H
@@ -105,7 +135,9 @@ typedef enum grt_status {
     GRT_E_LAYOUT,        /* a region offset/size differs from the rule or runs past the file */
     GRT_E_PADDING,       /* a padding byte is not zero */
     GRT_E_LAYER_KIND,    /* unknown layer kind */
-    GRT_E_PRECISION,     /* unknown or unsupported precision */
+    GRT_E_PRECISION,     /* unknown precision, one this build leaves out (GRT_NO_*), q15 mixed with
+                            another, or a call for another precision (the int16 API on a non-q15
+                            model; grt_stream_run of a q15 model under GRT_NO_FLOAT_BOUNDARY) */
     GRT_E_ACTIVATION,    /* unknown activation, or not allowed there */
     GRT_E_LAYER_FIELD,   /* reset_after, weight_layout, reserved or param field invalid */
     GRT_E_DIMS,          /* a size is 0 or above GRT_MAX_DIM */
@@ -221,25 +253,33 @@ const char *grt_status_message(grt_status status);
 const char *grt_activation_name(unsigned code); /* "tanh"; "?" for an unknown code */
 const char *grt_role_name(unsigned role);       /* "w_ih"; "?" for an unknown role */
 
-/* CRC-32 (ISO-HDLC / zlib). Start with crc = 0; feed chunks in order. */
+/* CRC-32 (ISO-HDLC / zlib). Start with crc = 0; feed chunks in order. Reads data[0, n) only. */
 uint32_t grt_crc32(uint32_t crc, const void *data, size_t n);
 
 /*
  * Validate blob[0, size) as a model file and fill *model with a view of it. blob must be 4-byte aligned
- * and must outlive the model. flags: 0 or GRT_LOAD_SKIP_CHECKSUM. diag may be NULL; when given it is
- * always filled (status GRT_OK on success). Reads nothing outside blob[0, size) whatever the bytes.
+ * and must outlive the model (and its streams); it is never written. flags: 0 or
+ * GRT_LOAD_SKIP_CHECKSUM. diag may be NULL; when given it is always filled (status GRT_OK on success).
+ * Reads nothing outside blob[0, size) whatever the bytes; cost O(size) (the CRC) plus the tables.
+ * Errors: GRT_E_ARG (model or blob NULL, unknown flags), GRT_E_BLOB_ALIGN, GRT_E_PRECISION for a
+ * precision this build leaves out (or an unknown one), and one of the format errors of the grt_status
+ * list for a malformed file (docs/FORMAT.md); on any error *model is all zero bytes (not loaded).
  */
 grt_status grt_model_load(grt_model *model, const void *blob, size_t size, unsigned flags, grt_diag *diag);
 
-/* Metadata entry i < model->meta_count: key/value pointers into the blob (not NUL-terminated). */
+/* Metadata entry i < model->meta_count: key/value pointers into the blob (UTF-8, not NUL-terminated;
+ * valid as long as the blob). GRT_E_ARG for a NULL argument, an unloaded model or i out of range. */
 grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key, uint32_t *key_len,
                           const char **value, uint32_t *value_len);
 
 /* Bytes of caller memory one stream needs (state + scratch), for any precision; a multiple of 64.
- * 0 for a NULL or unloaded model. */
+ * 0 for a NULL or unloaded model. The formulas per precision are in docs/EMBEDDING.md ("Memory
+ * budget"); gru-rt export-c writes the value into the exported header (NAME_STREAM_BYTES). */
 size_t grt_stream_size(const grt_model *model);
 
 /* Bind a stream to a model and caller memory (>= grt_stream_size bytes, float-aligned); state zeroed.
+ * The stream keeps pointers to *model and mem (see "Memory and lifetimes"); a stream struct may be
+ * re-initialized at any time, and copying one makes a second handle on the same memory (use one).
  * GRT_E_ARG for NULLs or an unloaded model, GRT_E_BUFFER if mem is too small or not float-aligned. */
 grt_status grt_stream_init(grt_stream *stream, const grt_model *model, void *mem, size_t mem_size);
 
@@ -248,8 +288,9 @@ void grt_stream_reset(grt_stream *stream);
 
 /* One time step, any precision: x has model->input_size floats, y receives model->output_size floats.
  * x and y may be the same array but may not overlap the stream's memory. For a q15 model this is
- * exactly grt_q15_quantize_input -> grt_stream_step_q15 -> grt_q15_dequantize_output. No allocation,
- * cannot fail (NULL arguments are ignored). */
+ * exactly grt_q15_quantize_input -> grt_stream_step_q15 -> grt_q15_dequantize_output; in a
+ * GRT_NO_FLOAT_BOUNDARY build it leaves the stream and y unchanged for a q15 model (use
+ * grt_stream_step_q15). No allocation, cannot fail (NULL arguments are ignored). */
 void grt_stream_step(grt_stream *stream, const float *x, float *y);
 
 /* Work buffer bytes grt_stream_run (and grt_stream_run_q15) needs to process up to chunk_steps steps
@@ -264,15 +305,21 @@ size_t grt_run_work_size(const grt_model *model, size_t chunk_steps);
  * product, then the recurrence runs. Results are identical, bit for bit, to T calls of
  * grt_stream_step, for every precision (a q15 model converts each step at its boundary). The state is
  * left after the last step. GRT_E_ARG for NULL stream/xs/ys/work (T = 0 is GRT_OK), GRT_E_BUFFER if
- * work is not float-aligned or holds < 1 step.
+ * work is not float-aligned or holds < 1 step, GRT_E_PRECISION for a q15 model in a
+ * GRT_NO_FLOAT_BOUNDARY build (nothing changes). xs and ys must not overlap each other, the stream's
+ * memory or work.
  */
 grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
                           size_t work_size);
 
 /*
- * q15 integer pipeline (model->q15 == 1 only). Units: every int16 value is in the unit of the layer
+ * q15 integer pipeline (model->q15 == 1 only), in every build that keeps q15 (with or without the
+ * float boundary; no floating point at all). Units: every int16 value is in the unit of the layer
  * that produces or consumes it: x[k] is x_real[k] / in_scale[k] of layer 0, y[j] is y_real[j] /
- * out_scale[j] of the last layer (Q15 for GRU outputs and Dense sigmoid/tanh/softmax outputs).
+ * out_scale[j] of the last layer (Q15 for GRU outputs and Dense sigmoid/tanh/softmax outputs). The
+ * scales are the f32 tensors GRT_ROLE_IN_SCALE of model->layers[0] and GRT_ROLE_OUT_SCALE of the last
+ * layer (Python: Model.input_scale/output_scale); a program without float can compute its int16
+ * inputs offline.
  *
  * grt_stream_step_q15: one step, x has input_size int16, y receives output_size int16 (x and y may be
  * the same array; neither may overlap the stream's memory). GRT_E_ARG if stream, its model, x or y is
@@ -282,6 +329,7 @@ grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *
  * chunks of as many steps as work (work_size bytes from grt_run_work_size, float-aligned) holds;
  * bit-identical to T calls of grt_stream_step_q15. Errors as grt_stream_run (GRT_E_ARG,
  * GRT_E_BUFFER; T = 0 is GRT_OK and touches nothing), plus GRT_E_PRECISION if the model is not q15.
+ * xs and ys must not overlap each other, the stream's memory or work.
  */
 grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y);
 grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, int16_t *ys, void *work,
@@ -292,7 +340,8 @@ grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, i
  * elsewhere. quantize: xq[k] = round_away(clamp(x[k] / in_scale[k], -32767, 32767)), NaN -> 0, for
  * the model's input_size features (layer 0's in_scale). dequantize: y[j] = (float)yq[j] *
  * out_scale[j] for the last layer's output_size outputs. Nothing is written if the model is NULL or
- * not q15 or a pointer is NULL. Cannot fail.
+ * not q15 or a pointer is NULL. Cannot fail. Not declared in a GRT_NO_FLOAT_BOUNDARY build. Read only
+ * the model: safe from any thread.
  */
 #if GRT_HAS_FLOAT_BOUNDARY
 void grt_q15_quantize_input(const grt_model *model, const float *x, int16_t *xq);
@@ -300,9 +349,11 @@ void grt_q15_dequantize_output(const grt_model *model, const int16_t *yq, float 
 #endif
 
 /*
- * Instruction-set levels of the f32 kernels, chosen at run time. A scalar level always exists; the
- * AVX2 level (AVX2 + FMA) exists in x86-64 gcc/clang builds and is usable when the CPU has both
- * features. The active level is one process-wide table of kernel pointers, set lazily to
+ * Instruction-set levels of the kernels (every precision follows one level), chosen at run time. A
+ * scalar level always exists and is the only one on other targets (aarch64, Cortex-M: plain C that the
+ * compiler may vectorize); the AVX2 level (AVX2 + FMA) exists in x86-64 gcc/clang builds without
+ * GRT_NO_X86_SIMD and is usable when the CPU has both features. q8 and q15 give the same bits at every
+ * level. The active level is one process-wide table of kernel pointers, set lazily to
  * grt_isa_best() on first use. Results within one level are deterministic (run == step bit for
  * bit); different levels agree to rounding only (the AVX2 level uses fused multiply-adds).
  * Threads: grt_isa_select() must not be called while any thread is stepping or running a stream;
