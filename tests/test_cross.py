@@ -8,9 +8,11 @@ everywhere (and equal to the Python API); f32 is bit-identical between the two s
 same C, IEEE single precision, no contraction, no libm) and agrees with the AVX2 level (fused
 multiply-adds) to rounding.
 
-Cortex-M3: `make -C csrc mps2-run` runs the q15 demo (port/cortex-m/demo_q15.c) on QEMU's
-mps2-an385 for the M3 and M0+ builds of the q15-only core and compares the outputs itself; this test
-also parses them and compares them with Model.run_int16 on the same frames.
+Cortex-M: `make -C csrc mps2-run` runs the demo (port/cortex-m/demo.c) under QEMU: the q15 model
+on mps2-an385 (Cortex-M3) with the M3 and M0+ builds of the q15-only core, the f32 and q8 models on
+mps2-an386 (Cortex-M4F) with the full core; it compares the outputs itself (f32 with Python at the
+scalar level), and this test also parses them and compares them with the Python API in this process:
+q15 (Model.run_int16) and q8 bit for bit, f32 to rounding (this process may use the AVX2 level).
 
 Missing cross tools skip these tests with the reason; GRT_REQUIRE_CROSS=1 (set by .ci/run) makes
 that a failure instead.
@@ -117,27 +119,39 @@ def _demo_frames(header: str) -> tuple[np.ndarray, list[int]]:
     assert starts_text and frames_text
     starts = [int(v) for v in starts_text.group(1).split(",")]
     rows = re.findall(r"\{([^{}]*)\}", frames_text.group(1))
-    return np.array([[int(v) for v in r.split(",")] for r in rows], dtype=np.int16), starts
+    if "int16_t demo_frames" in header:
+        return np.array([[int(v) for v in r.split(",")] for r in rows], dtype=np.int16), starts
+    values = [[float.fromhex(v.strip().rstrip("f")) for v in r.split(",")] for r in rows]
+    return np.array(values, dtype=np.float32), starts
 
 
-def test_cortex_m3_q15_matches_x86(tmp_path: Path) -> None:
+def test_cortex_m_matches_x86(tmp_path: Path) -> None:
     _require("arm-none-eabi-gcc", "qemu-system-arm")
     build = tmp_path / "build"
     done = subprocess.run(["make", "--no-print-directory", "-C", str(CSRC), "mps2-run",
                            f"BUILD={build}", f"PYTHON={sys.executable}"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("bit-identical to x86") == 2, done.stdout
+    assert done.stdout.count("bit-identical to x86") == 4, done.stdout
 
-    gen = build / "mps2" / "gen"
-    model = gru_rt.load(gen / "demo_model.grt")
-    frames, starts = _demo_frames((gen / "demo_frames.h").read_text())
-    bounds = [*starts, len(frames)]
-    expected = np.concatenate([model.run_int16(frames[a:b]) for a, b in zip(bounds, bounds[1:])])
-    for cpu in ("m3-q15", "m0p-q15"):
-        text = (build / "mps2" / f"output-{cpu}.txt").read_text()
-        assert "isa scalar" in text
-        rows = re.findall(r"^y (\d+):((?: -?\d+)+)$", text, re.M)
+    for run, precision in [("m3-q15", "q15"), ("m0p-q15", "q15"), ("m4f-q8", "q8"),
+                           ("m4f-f32", "f32")]:
+        gen = build / "mps2" / f"gen-{precision}"
+        model = gru_rt.load(gen / "demo_model.grt")
+        frames, starts = _demo_frames((gen / "demo_frames.h").read_text())
+        bounds = [*starts, len(frames)]
+        run_python = model.run_int16 if precision == "q15" else model.run
+        expected = np.concatenate([run_python(frames[a:b]) for a, b in zip(bounds, bounds[1:])])
+        text = (build / "mps2" / f"output-{run}.txt").read_text()
+        assert f"gru_rt {precision} on Cortex-M: isa scalar" in text
+        rows = re.findall(r"^y (\d+):((?: -?[0-9a-f]+)+)$", text, re.M)
         assert [int(t) for t, _ in rows] == list(range(len(frames)))
-        got = np.array([[int(v) for v in values.split()] for _, values in rows], dtype=np.int16)
-        np.testing.assert_array_equal(got, expected)
+        if precision == "q15":
+            got = np.array([[int(v) for v in values.split()] for _, values in rows], dtype=np.int16)
+        else:
+            bits = [[int(v, 16) for v in values.split()] for _, values in rows]
+            got = np.array(bits, dtype=np.uint32).view(np.float32)
+        if precision == "f32" and gru_rt.cpu_info()["isa"] != "scalar":
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(got, expected)

@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
-"""Generate the data of the Cortex-M q15 demo (demo_q15.c) and the outputs it must print.
+"""Generate the data of the Cortex-M demo (demo.c) and the outputs it must print.
 
-    PYTHONPATH=. python3 csrc/port/cortex-m/gen_demo.py OUTDIR [--frames 300]
+    PYTHONPATH=. python3 csrc/port/cortex-m/gen_demo.py OUTDIR [--precision q15] [--frames 300]
 
 Writes into OUTDIR:
   demo_model.grt, demo_model.c/.h  the JapaneseVowels demo model (12 -> GRU(48) -> Dense(9),
-                                   softmax) converted to q15 and exported with `gru-rt export-c`
-  demo_frames.h                    int16 input frames (whole utterances, at least --frames frames)
-                                   and the index of each utterance's first frame
+                                   softmax) converted to the precision and exported with
+                                   `gru-rt export-c`
+  demo_frames.h                    the input frames (whole utterances, at least --frames frames):
+                                   int16 for q15, float32 (exact hex literals) for f32 and q8; and
+                                   the index of each utterance's first frame
   expected.txt                     the `y t: ...` lines and the `crc32` line the program must print,
-                                   computed on this machine by the Python API (Model.run_int16, a
-                                   fresh stream per utterance)
+                                   computed on this machine by the Python API (Model.run_int16 for
+                                   q15, Model.run otherwise; a fresh stream per utterance)
 
-The frames are the JapaneseVowels test utterances, normalized as at training time and quantized with
-the model's input scales (the q15 boundary rule); the model is calibrated on the training frames, as
-`make demo` does. Without the dataset (aeon not installed) both fall back to deterministic random
-frames and the default calibration; the comparison is as strict either way.
+The frames are the JapaneseVowels test utterances, normalized as at training time (q15: quantized
+with the model's input scales, the q15 boundary rule); q8 and q15 are calibrated on the training
+frames, as `make demo` does. Without the dataset (aeon not installed) both fall back to
+deterministic random frames and the default calibration; the comparison is as strict either way.
+f32 results depend on the kernel level: compare a scalar-only core (Cortex-M) with Python at the
+scalar level (GRU_RT_ISA=scalar in the environment; csrc/Makefile sets it).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ def _quantize(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path)
+    parser.add_argument("--precision", choices=["q15", "q8", "f32"], default="q15")
     parser.add_argument("--frames", type=int, default=300, help="at least this many frames")
     args = parser.parse_args()
     out: Path = args.outdir
@@ -66,8 +71,10 @@ def main() -> int:
     train = _utterances("train")
     test = _utterances("test") if train is not None else None
     calibration = np.concatenate(train) if train is not None else None
+    q15 = args.precision == "q15"
     spec = gru_rt.convert(MODELS / "japanese_vowels_gru.npz", head_activation="softmax",
-                          precision="q15", calibration=calibration)
+                          precision=args.precision,
+                          calibration=calibration if args.precision != "f32" else None)
     model_path = out / "demo_model.grt"
     spec.save(model_path)
     model = gru_rt.load(model_path)
@@ -80,33 +87,45 @@ def main() -> int:
     for u in test:
         if total >= args.frames:
             break
-        utterances.append(_quantize(u, model.input_scale))
+        utterances.append(_quantize(u, model.input_scale) if q15 else u.astype(np.float32))
         total += len(u)
     starts = np.cumsum([0] + [len(u) for u in utterances[:-1]])
     frames = np.concatenate(utterances)
-    outputs = np.concatenate([model.run_int16(u) for u in utterances]).astype(np.int16)
-
-    rows = ",\n".join("    {" + ", ".join(str(int(v)) for v in f) + "}" for f in frames)
+    if q15:
+        outputs = np.concatenate([model.run_int16(u) for u in utterances]).astype("<i2")
+        values = [[str(int(v)) for v in y] for y in outputs]
+        rows = ",\n".join("    {" + ", ".join(str(int(v)) for v in f) + "}" for f in frames)
+    else:
+        outputs = np.concatenate([model.run(u) for u in utterances]).astype("<f4")
+        values = [[f"{int(v):08x}" for v in y.view("<u4")] for y in outputs]
+        # C99 hexadecimal float literals: exact.
+        rows = ",\n".join("    {" + ", ".join(float(v).hex() + "f" for v in f) + "}"
+                           for f in frames)
     (out / "demo_frames.h").write_text("\n".join([
-        f"/* Generated by gen_demo.py: {len(frames)} int16 frames of {model.input_size} features, "
-        f"{len(utterances)} utterances. Do not edit. */",
+        f"/* Generated by gen_demo.py: {len(frames)} {args.precision} frames of "
+        f"{model.input_size} features, {len(utterances)} utterances. Do not edit. */",
         "#include <stdint.h>",
         "",
+        f"#define DEMO_Q15 {int(q15)}",
+        f'#define DEMO_PRECISION "{args.precision}"',
         f"#define DEMO_FRAMES {len(frames)}u",
         f"#define DEMO_UTTERANCES {len(utterances)}u",
         "",
         "static const uint16_t demo_starts[DEMO_UTTERANCES] = {"
         + ", ".join(str(int(s)) for s in starts) + "};",
         "",
-        f"static const int16_t demo_frames[DEMO_FRAMES][{model.input_size}] = {{",
+        f"static const {'int16_t' if q15 else 'float'} demo_frames[DEMO_FRAMES]"
+        f"[{model.input_size}] = {{",
         rows,
         "};",
         "",
     ]))
-    lines = [f"y {t}: " + " ".join(str(int(v)) for v in y) for t, y in enumerate(outputs)]
-    lines.append(f"crc32 {zlib.crc32(outputs.astype('<i2').tobytes()):08x}")
+    lines = [f"y {t}: " + " ".join(v) for t, v in enumerate(values)]
+    lines.append(f"crc32 {zlib.crc32(outputs.tobytes()):08x}")
     (out / "expected.txt").write_text("\n".join(lines) + "\n")
-    print(f"gen_demo: {len(frames)} frames in {len(utterances)} utterances, model "
+    isa = gru_rt.cpu_info()["isa"]
+    print(f"gen_demo: {args.precision}, {len(frames)} frames in {len(utterances)} utterances, "
+          f"Python at the {isa} level, model "
           f"{model.nbytes} bytes, stream {model.stream_nbytes} bytes -> {out}")
     return 0
 

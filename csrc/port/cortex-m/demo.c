@@ -1,18 +1,22 @@
-/* demo_q15.c — the q15 integer path on a Cortex-M, bit for bit against x86: the JapaneseVowels demo
- * model (12 -> GRU(48) -> Dense(9) softmax, q15, exported with `gru-rt export-c` as demo_model.c/.h)
- * streams the int16 frames of demo_frames.h with grt_stream_step_q15, the stream reset at the start
- * of each utterance, from a static stream buffer (no heap). The outputs go to the semihosting console:
+/* demo.c — a model on a Cortex-M, bit for bit against x86. gen_demo.py writes the model (the
+ * JapaneseVowels demo model, 12 -> GRU(48) -> Dense(9) softmax, exported with `gru-rt export-c` as
+ * demo_model.c/.h) and the frames (demo_frames.h): int16 frames for a q15 model, which this program
+ * streams with grt_stream_step_q15 (the integer path, on Cortex-M3/M0+ builds without any floating
+ * point), or float32 frames for an f32 or q8 model, streamed with grt_stream_step (Cortex-M4F, FPU).
+ * The stream is reset at the start of each utterance and lives in a static buffer (no heap). The
+ * outputs go to the semihosting console:
  *
- *     y <t>: <9 int16 outputs>          one line per frame
- *     crc32 <hex>                       CRC-32 of all outputs (int16 little-endian, frame by frame)
- *     # ...                             information (build, memory, stack), not compared
+ *     y <t>: <9 outputs>      one line per frame: int16 values (q15), or float32 bits in hex
+ *     crc32 <hex>             CRC-32 of all outputs (little-endian bytes, frame by frame)
+ *     # ...                   information (build, memory, stack), not compared
  *
- * gen_demo.py writes the same y/crc32 lines from the Python API (Model.run_int16 on x86), and
- * `make -C csrc mps2-run` (tests/test_cross.py) compares them. No printf: newlib's pulls in software
- * floating point, and this program, like the library in its q15-only configuration, has none (its
- * link map is checked too). Runs on QEMU's mps2-an385 (Cortex-M3); startup.c, mps2.ld. */
+ * gen_demo.py writes the same y/crc32 lines from the Python API on x86, and `make -C csrc mps2-run`
+ * (tests/test_cross.py) compares them. No printf: newlib's pulls in software floating point, and the
+ * q15 programs, like the library in its q15-only configuration, have none (their link maps are checked
+ * too). Runs on QEMU's mps2-an385 (Cortex-M3) and mps2-an386 (Cortex-M4F); startup.c, mps2.ld. */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "demo_frames.h"
@@ -22,13 +26,19 @@
 #define I DEMO_MODEL_INPUT_SIZE
 #define O DEMO_MODEL_OUTPUT_SIZE
 
+#if DEMO_Q15
+typedef int16_t value; /* the int16 API */
+#else
+typedef float value; /* the float API */
+#endif
+
 grt_model model;
 grt_stream stream;
 static union {
     uint8_t bytes[DEMO_MODEL_STREAM_BYTES];
     uint32_t align; /* grt_stream_init needs float (4-byte) alignment */
 } stream_mem;
-static int16_t outputs[DEMO_FRAMES][O];
+static value outputs[DEMO_FRAMES][O];
 
 /* ---- output without printf ------------------------------------------------------------------------ */
 
@@ -53,6 +63,7 @@ static void put_uint(uint32_t v, unsigned base)
         line[len++] = digits[--n];
 }
 
+#if DEMO_Q15
 static void put_int(int32_t v)
 {
     if (v < 0) {
@@ -62,6 +73,25 @@ static void put_int(int32_t v)
         put_uint((uint32_t)v, 10);
     }
 }
+#endif
+
+static void put_hex32(uint32_t v)
+{
+    char hex[9];
+    for (int k = 7; k >= 0; k--, v >>= 4)
+        hex[k] = "0123456789abcdef"[v & 15u];
+    hex[8] = '\0';
+    put_str(hex);
+}
+
+#if !DEMO_Q15
+static uint32_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+#endif
 
 static void end_line(void)
 {
@@ -101,7 +131,7 @@ int main(void)
     const void *blob = demo_model_blob(&size);
     grt_diag diag;
     grt_status st = grt_model_load(&model, blob, size, 0, &diag);
-    if (st != GRT_OK || !model.q15 || model.input_size != I || model.output_size != O) {
+    if (st != GRT_OK || model.q15 != DEMO_Q15 || model.input_size != I || model.output_size != O) {
         put_str("# model: ");
         put_str(grt_status_name(st));
         put_str(" ");
@@ -124,12 +154,16 @@ int main(void)
             grt_stream_reset(&stream);
             next++;
         }
+#if DEMO_Q15
         if (grt_stream_step_q15(&stream, demo_frames[t], outputs[t]) != GRT_OK)
             return 2;
+#else
+        grt_stream_step(&stream, demo_frames[t], outputs[t]);
+#endif
     }
     size_t stack = stack_used(top);
 
-    put_str("# gru_rt q15 on Cortex-M: isa ");
+    put_str("# gru_rt " DEMO_PRECISION " on Cortex-M: isa ");
     put_str(grt_isa_name(grt_isa_active()));
     put_str(", features 0x");
     put_uint(grt_build_features(), 16);
@@ -155,23 +189,29 @@ int main(void)
         put_str(":");
         for (size_t j = 0; j < O; j++) {
             put_str(" ");
+#if DEMO_Q15
             put_int(outputs[t][j]);
+#else
+            put_hex32(float_bits(outputs[t][j]));
+#endif
         }
         end_line();
     }
-    /* The CRC over the little-endian bytes, as Python's zlib.crc32(outputs.astype('<i2').tobytes()). */
+    /* The CRC over the little-endian bytes, as Python's zlib.crc32 of the outputs as '<i2' or '<f4'. */
     uint32_t crc = 0;
     for (size_t t = 0; t < DEMO_FRAMES; t++)
         for (size_t j = 0; j < O; j++) {
-            uint8_t le[2] = {(uint8_t)((uint16_t)outputs[t][j] & 0xFFu), (uint8_t)((uint16_t)outputs[t][j] >> 8)};
-            crc = grt_crc32(crc, le, 2);
+#if DEMO_Q15
+            uint32_t bits = (uint16_t)outputs[t][j];
+#else
+            uint32_t bits = float_bits(outputs[t][j]);
+#endif
+            uint8_t le[4] = {(uint8_t)(bits & 0xFFu), (uint8_t)((bits >> 8) & 0xFFu), (uint8_t)((bits >> 16) & 0xFFu),
+                             (uint8_t)(bits >> 24)};
+            crc = grt_crc32(crc, le, sizeof(value));
         }
     put_str("crc32 ");
-    char hex[9];
-    for (int k = 7; k >= 0; k--, crc >>= 4)
-        hex[k] = "0123456789abcdef"[crc & 15u];
-    hex[8] = '\0';
-    put_str(hex);
+    put_hex32(crc);
     end_line();
     return 0;
 }
