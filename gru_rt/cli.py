@@ -62,10 +62,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from . import load
+    from . import cpu_info, load
 
-    model = load(args.model, verify_checksum=not args.no_verify)
-    print(model.summary())
+    if args.model is None and not args.cpu:
+        raise UsageError("info needs a MODEL (or --cpu)")
+    if args.cpu:
+        info = cpu_info()
+        print(f"kernels: {info['isa']} (best on this CPU and build: {info['best']}; available: "
+              f"{', '.join(info['available'])}; GRU_RT_ISA forces one); f32, q8 and q15 all "
+              f"run at this level")
+    if args.model is not None:
+        model = load(args.model, verify_checksum=not args.no_verify)
+        print(model.summary())
     return 0
 
 
@@ -148,9 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: inputs assumed standardized, a synthetic N(0, 1) set)")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("info", help="describe a .grt model: layers, sizes, bytes, metadata")
-    p.add_argument("model")
+    p = sub.add_parser("info", help="describe a .grt model: layers, sizes, bytes, metadata; "
+                                    "--cpu: the kernels this CPU runs")
+    p.add_argument("model", nargs="?")
     p.add_argument("--no-verify", action="store_true", help="skip the checksum check")
+    p.add_argument("--cpu", action="store_true", help="say which kernel level runs here")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("export-c", help="write a .grt model as C source (NAME.c, NAME.h) for "

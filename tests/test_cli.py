@@ -109,3 +109,13 @@ def test_user_errors_are_one_line(converted, tmp_path: Path) -> None:
     assert "gelu" in one_line_error(
         cli("convert", str(state_dict), "-o", str(tmp_path / "x.grt"), "--head-activation", "gelu"))
     assert not (tmp_path / "x.grt").exists()
+
+
+def test_info_cpu_names_the_kernels() -> None:
+    import gru_rt
+
+    done = cli("info", "--cpu")
+    assert done.returncode == 0, done.stderr
+    assert f"kernels: {gru_rt.cpu_info()['isa']}" in done.stdout
+    done = cli("info")
+    assert done.returncode == 1 and "needs a MODEL" in done.stderr
