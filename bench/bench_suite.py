@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bench_step import cpu_name  # the script's folder is on sys.path
 
 import gru_rt
 from gru_rt.quantize import quantize
@@ -36,17 +37,6 @@ from gru_rt.spec import GRULayer, ModelSpec
 
 DEFAULT_SIZES = "16x32,40x64,64x128,128x256,256x512,512x1024"
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def timed(fn: Callable[[], object], calls: int, rounds: int) -> dict[str, float]:

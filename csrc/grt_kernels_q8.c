@@ -17,23 +17,9 @@
 
 #if GRT_HAS_Q8 /* the whole file (GRT_NO_Q8: empty) */
 
-static inline uint32_t float_bits(float f)
-{
-    uint32_t u;
-    grt_memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static inline float bits_float(uint32_t u)
-{
-    float f;
-    grt_memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 float grt_q8_scale(uint16_t code)
 {
-    return bits_float((uint32_t)code << 16);
+    return grt_bits_float((uint32_t)code << 16);
 }
 
 /* max|x_k| on the bits: for sign-cleared floats the unsigned order is the numeric order, and every
@@ -42,10 +28,10 @@ static inline float abs_max(const float *restrict x, size_t n)
 {
     uint32_t mb = 0;
     for (size_t k = 0; k < n; k++) {
-        uint32_t u = float_bits(x[k]) & 0x7FFFFFFFu;
+        uint32_t u = grt_float_bits(x[k]) & 0x7FFFFFFFu;
         mb = u > mb ? u : mb;
     }
-    return bits_float(mb);
+    return grt_bits_float(mb);
 }
 
 /* round_away(clamp(p, -127, 127)), NaN -> 0. The clamp comparisons leave a NaN unchanged. */

@@ -22,26 +22,13 @@
 #include "grt_internal.h"
 
 #include "grt_kernels.h"
+#include "grt_math.h"
 
 #if GRT_HAVE_AVX2 && GRT_HAS_Q8
 
 #include <immintrin.h>
 
 #define GRT_AVX2 __attribute__((target("avx2")))
-
-static inline uint32_t float_bits(float f)
-{
-    uint32_t u;
-    grt_memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static inline float bits_float(uint32_t u)
-{
-    float f;
-    grt_memcpy(&f, &u, sizeof f);
-    return f;
-}
 
 /* ---- input quantization ------------------------------------------------------------------------ */
 
@@ -84,10 +71,10 @@ GRT_AVX2 float grt_q8_quantize_avx2(int8_t *restrict xq, const float *restrict x
     m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0xB1));
     uint32_t mb = (uint32_t)_mm_cvtsi128_si32(m4);
     for (; k < n; k++) {
-        uint32_t u = float_bits(x[k]) & 0x7FFFFFFFu;
+        uint32_t u = grt_float_bits(x[k]) & 0x7FFFFFFFu;
         mb = u > mb ? u : mb;
     }
-    float m = bits_float(mb);
+    float m = grt_bits_float(mb);
     float inv = 0.0f, sx = m; /* m = 0 or NaN */
     if (m > 0.0f) {
         inv = 127.0f / m;
@@ -189,7 +176,7 @@ static inline GRT_AVX2 __m128 rescale4(__m128i acc, const uint16_t *codes, const
 
 static inline float rescale(int32_t acc, uint16_t code, float b, float sx)
 {
-    return b + ((float)acc * bits_float((uint32_t)code << 16)) * sx;
+    return b + ((float)acc * grt_bits_float((uint32_t)code << 16)) * sx;
 }
 
 /* Rows r .. r + k - 1 (k = rows - r in 1..3, the last ones): one four-row pass in which the missing

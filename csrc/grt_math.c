@@ -23,25 +23,11 @@
 #define ROUND_MAGIC 12582912.0f      /* 1.5·2^23: adding it rounds to an integer in the low bits */
 #define TANH_POLY_LIMIT 0.625f      /* below: odd polynomial (no cancellation); above: via exp */
 
-static inline uint32_t float_bits(float f)
-{
-    uint32_t u;
-    grt_memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static inline float bits_float(uint32_t u)
-{
-    float f;
-    grt_memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* cond ? a : b, computed on the bits: both values are always computed, nothing branches. */
 static inline float select(int cond, float a, float b)
 {
     uint32_t mask = 0u - (uint32_t)(cond != 0);
-    return bits_float((float_bits(a) & mask) | (float_bits(b) & ~mask));
+    return grt_bits_float((grt_float_bits(a) & mask) | (grt_float_bits(b) & ~mask));
 }
 
 static inline float exp_inline(float x)
@@ -53,7 +39,7 @@ static inline float exp_inline(float x)
      * float to int, so a NaN input is not undefined behaviour. */
     float shifted = x * LOG2E + ROUND_MAGIC;
     float n = shifted - ROUND_MAGIC;
-    uint32_t n_int = float_bits(shifted) - float_bits(ROUND_MAGIC);
+    uint32_t n_int = grt_float_bits(shifted) - grt_float_bits(ROUND_MAGIC);
     float r = x - n * LN2_HI;
     r = r - n * LN2_LO;
     float r2 = r * r;
@@ -64,7 +50,7 @@ static inline float exp_inline(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r2 + r + 1.0f;
-    return p * bits_float((n_int + 127u) << 23);
+    return p * grt_bits_float((n_int + 127u) << 23);
 }
 
 static inline float sigmoid_inline(float x)
@@ -74,7 +60,7 @@ static inline float sigmoid_inline(float x)
 
 static inline float tanh_inline(float x)
 {
-    float ax = bits_float(float_bits(x) & 0x7FFFFFFFu);
+    float ax = grt_bits_float(grt_float_bits(x) & 0x7FFFFFFFu);
     /* Small |x|: x + x^3·P(x^2) keeps full relative accuracy near 0. */
     float z = x * x;
     float p = -5.70498872745e-3f;
@@ -85,7 +71,7 @@ static inline float tanh_inline(float x)
     float small = p * z * x + x;
     /* Large |x|: 1 - 2/(e^{2|x|} + 1); exp is clamped, so this saturates to exactly 1. */
     float big = 1.0f - 2.0f / (exp_inline(2.0f * ax) + 1.0f);
-    big = bits_float(float_bits(big) | (float_bits(x) & 0x80000000u)); /* sign of x */
+    big = grt_bits_float(grt_float_bits(big) | (grt_float_bits(x) & 0x80000000u)); /* sign of x */
     return select(ax < TANH_POLY_LIMIT, small, big);
 }
 

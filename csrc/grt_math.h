@@ -4,6 +4,25 @@
 #define GRT_MATH_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "grt_internal.h"
+
+/* The bits of a float and back, without breaking aliasing rules (float code only: the q15 integer
+ * units never include this header). */
+static inline uint32_t grt_float_bits(float f)
+{
+    uint32_t u;
+    grt_memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float grt_bits_float(uint32_t u)
+{
+    float f;
+    grt_memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 float grt_expf(float x);     /* e^x, input clamped to [-87.33, 88.37]: never inf, never denormal */
 float grt_sigmoidf(float x); /* 1 / (1 + e^-x) */

@@ -341,28 +341,42 @@ grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y)
     return GRT_OK;
 }
 
-grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
-                          size_t work_size)
+/* The checks both run functions make, in this order: a usable stream (GRT_E_ARG), an API the model
+ * and build support (api_ok, else GRT_E_PRECISION), T = 0 (GRT_OK, nothing touched), the pointers
+ * (GRT_E_ARG), a work buffer holding at least one step (GRT_E_BUFFER). *chunk: steps per pass. */
+static grt_status run_chunk_steps(const grt_stream *stream, int api_ok, const void *xs, size_t T,
+                                  const void *ys, const void *work, size_t work_size, size_t *chunk)
 {
     if (!stream_ok(stream))
         return GRT_E_ARG;
-    if (stream->model->q15 ? !GRT_HAS_FLOAT_BOUNDARY : !FLOAT_ACT)
-        return GRT_E_PRECISION; /* GRT_NO_FLOAT_BOUNDARY: no float API for a q15 model */
+    if (!api_ok)
+        return GRT_E_PRECISION;
     if (T == 0)
         return GRT_OK;
     if (xs == NULL || ys == NULL || work == NULL)
         return GRT_E_ARG;
-    const grt_model *m = stream->model;
-    size_t chunk = work_chunk(m, work, work_size);
-    if (chunk < 1)
+    size_t c = work_chunk(stream->model, work, work_size);
+    if (c < 1)
         return GRT_E_BUFFER;
-    chunk = chunk < T ? chunk : T;
+    *chunk = c < T ? c : T;
+    return GRT_OK;
+}
+
+grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
+                          size_t work_size)
+{
+    size_t chunk = 0;
+    /* GRT_NO_FLOAT_BOUNDARY: no float API for a q15 model */
+    int api_ok = stream_ok(stream) && (stream->model->q15 ? GRT_HAS_FLOAT_BOUNDARY : FLOAT_ACT);
+    grt_status st = run_chunk_steps(stream, api_ok, xs, T, ys, work, work_size, &chunk);
+    if (st != GRT_OK || T == 0)
+        return st;
 #if GRT_HAS_FLOAT_BOUNDARY
-    if (m->q15)
+    if (stream->model->q15)
         q15_float_run(stream, xs, T, ys, work, chunk);
 #endif
 #if FLOAT_ACT
-    if (!m->q15)
+    if (!stream->model->q15)
         float_run(stream, xs, T, ys, work, chunk);
 #endif
     return GRT_OK;
@@ -371,20 +385,13 @@ grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *
 grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, int16_t *ys, void *work,
                               size_t work_size)
 {
-    if (!stream_ok(stream))
-        return GRT_E_ARG;
-    if (!stream->model->q15)
-        return GRT_E_PRECISION;
-    if (T == 0)
-        return GRT_OK;
-    if (xs == NULL || ys == NULL || work == NULL)
-        return GRT_E_ARG;
-    const grt_model *m = stream->model;
-    size_t chunk = work_chunk(m, work, work_size);
-    if (chunk < 1)
-        return GRT_E_BUFFER;
-    chunk = chunk < T ? chunk : T;
+    size_t chunk = 0;
+    grt_status st = run_chunk_steps(stream, stream_ok(stream) && stream->model->q15, xs, T, ys, work,
+                                    work_size, &chunk);
+    if (st != GRT_OK || T == 0)
+        return st;
 #if GRT_HAS_Q15
+    const grt_model *m = stream->model;
     grt_q15_chunk_mem q = q15_work_regions(stream, work, chunk);
     size_t I = m->input_size, O = m->output_size;
     for (size_t t0 = 0; t0 < T; t0 += chunk) {
