@@ -1,12 +1,19 @@
-/* grt_dispatch.c — run-time choice of the kernel variants (see grt_isa in gru_rt.h): the f32 products,
- * the q8 input quantization and products, the q15 products and the q15 GRU recurrence. One process-wide
+/* grt_dispatch.c — run-time choice of the kernel variants (see grt_isa in gru_rt.h): the float
+ * activations (f32 and q8), the f32 products, the q8 input quantization and products, the q15
+ * products and the q15 GRU recurrence. One process-wide
  * pointer to a table of kernels, set lazily to the best level on first use; every precision follows the
  * same level. A table holds the entries of the precisions this build keeps (gru_rt.h, "Build
  * configuration"); without AVX2 (non-x86 targets, GRT_NO_X86_SIMD) its row is empty and never chosen. */
 #include "grt_kernels.h"
+#include "grt_math.h"
 #include "grt_q15.h"
 
+#define FLOAT_ACT (GRT_HAS_F32 || GRT_HAS_Q8) /* the float activations exist */
+
 typedef struct isa_table {
+#if FLOAT_ACT
+    grt_act_fn act;
+#endif
 #if GRT_HAS_F32
     grt_matvec_fn matvec;
     grt_matmul_fn matmul;
@@ -23,6 +30,11 @@ typedef struct isa_table {
 #endif
 } isa_table;
 
+#if FLOAT_ACT
+#define ACT_ENTRIES(level) grt_act_apply_##level,
+#else
+#define ACT_ENTRIES(level)
+#endif
 #if GRT_HAS_F32
 #define F32_ENTRIES(level) grt_matvec_f32_##level, grt_matmul_f32_##level,
 #else
@@ -40,9 +52,9 @@ typedef struct isa_table {
 #endif
 
 static const isa_table tables[GRT_ISA_COUNT] = {
-    {F32_ENTRIES(scalar) Q8_ENTRIES(scalar) Q15_ENTRIES(scalar)},
+    {ACT_ENTRIES(scalar) F32_ENTRIES(scalar) Q8_ENTRIES(scalar) Q15_ENTRIES(scalar)},
 #if GRT_HAVE_AVX2
-    {F32_ENTRIES(avx2) Q8_ENTRIES(avx2) Q15_ENTRIES(avx2)},
+    {ACT_ENTRIES(avx2) F32_ENTRIES(avx2) Q8_ENTRIES(avx2) Q15_ENTRIES(avx2)},
 #else
     {0}, /* not in this build: NULL pointers, never selected (supported() says 0) */
 #endif
@@ -119,6 +131,19 @@ unsigned grt_build_features(void)
            (GRT_HAS_FLOAT_BOUNDARY ? GRT_FEATURE_FLOAT_BOUNDARY : 0u) |
            (GRT_HAVE_AVX2 ? GRT_FEATURE_AVX2 : 0u);
 }
+
+/* ---- float activations (f32 and q8) ------------------------------------------------------------- */
+#if FLOAT_ACT
+grt_act_fn grt_isa_act(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].act : 0;
+}
+
+void grt_act_apply(unsigned act, float *v, size_t n)
+{
+    get_active()->act(act, v, n);
+}
+#endif
 
 /* ---- f32 --------------------------------------------------------------------------------------- */
 #if GRT_HAS_F32

@@ -140,8 +140,67 @@ static void test_softmax(void)
     grt_act_apply(GRT_ACT_SOFTMAX, big, 0); /* n = 0: nothing to do, no read */
 }
 
+/* Same bits, or both NaN (a NaN's payload may depend on operand order). */
+static int same_value(float a, float b)
+{
+    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* Every level the CPU runs gives the scalar level's bits for every activation, at every vector
+ * length up to 3 vectors plus odd tails, on random floats of every exponent, grid points around
+ * the branch limits, and specials (NaN, ±inf, ±0, denormals). */
+static void test_levels_match_scalar(void)
+{
+    enum { N = 4096 };
+    static float xs[N], a[N], b[N];
+    rng r = {4242};
+    for (size_t i = 0; i < N; i++) {
+        uint32_t u = rng_u32(&r);
+        float f;
+        memcpy(&f, &u, 4);
+        xs[i] = i % 3 == 0 ? f : i % 3 == 1 ? rng_uniform(&r, -12.0f, 12.0f) : rng_uniform(&r, -0.7f, 0.7f);
+    }
+    static const float specials[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-40f, -1e-40f,
+                                     0.625f, -0.625f, 88.3762626647949f, -87.3365478515625f, 89.0f,
+                                     -88.0f, FLT_MAX, -FLT_MAX};
+    memcpy(xs, specials, sizeof specials);
+    static const unsigned acts[] = {GRT_ACT_LINEAR, GRT_ACT_RELU, GRT_ACT_TANH, GRT_ACT_SIGMOID,
+                                    GRT_ACT_SOFTMAX, GRT_ACT_HARD_SIGMOID, GRT_ACT_HARD_SIGMOID_K2};
+    static const size_t lengths[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 23, 24, 25, 33, 100, N};
+    int levels = 0;
+    for (unsigned isa = 1; isa < GRT_ISA_COUNT; isa++) {
+        grt_act_fn f = grt_isa_act((grt_isa)isa);
+        grt_isa prev = grt_isa_active();
+        if (f == NULL || grt_isa_select((grt_isa)isa) != GRT_OK)
+            continue;
+        CHECK(grt_isa_select(prev) == GRT_OK);
+        levels++;
+        for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++)
+            for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
+                size_t n = lengths[l];
+                /* softmax of the specials is all NaN: also run it from past them */
+                const float *src = acts[k] == GRT_ACT_SOFTMAX && n < N ? xs + 16 + 7 * l : xs;
+                memcpy(a, src, n * sizeof(float));
+                memcpy(b, src, n * sizeof(float));
+                grt_act_apply_scalar(acts[k], a, n);
+                f(acts[k], b, n);
+                int same = 1;
+                for (size_t i = 0; i < n; i++)
+                    same &= same_value(a[i], b[i]);
+                CHECK(same);
+                if (!same)
+                    fprintf(stderr, "  %s: %s differs from scalar at n = %zu\n", grt_isa_name((grt_isa)isa),
+                            grt_activation_name(acts[k]), n);
+            }
+    }
+    CHECK(grt_isa_act(GRT_ISA_SCALAR) == grt_act_apply_scalar);
+    CHECK(grt_isa_act((grt_isa)GRT_ISA_COUNT) == NULL);
+    (void)levels;
+}
+
 void test_math(void)
 {
+    test_levels_match_scalar();
     test_grid_and_bits();
     test_exp();
     test_nan();
