@@ -18,6 +18,10 @@ _BLOB_ALIGN = 64
 _KINDS = {GRT_LAYER_GRU: "gru", GRT_LAYER_DENSE: "dense"}
 _PRECISIONS = {0: "f32", 1: "q8", 2: "q15"}
 _RUN_CHUNK_STEPS = 256  # steps per pass of grt_stream_run: bounds the work buffer, keeps it in cache
+# Stream.step releases the GIL for models of at least this many multiply-adds per step (about half a
+# microsecond of work): below it, releasing and re-taking the GIL (about 60 ns here) costs more than
+# another thread could gain (docs/BENCHMARKS.md, "Python overhead").
+_NOGIL_MIN_MACS = 16384
 
 
 cdef str _cstr(const char *s):
@@ -97,6 +101,24 @@ cdef cnp.ndarray _aligned_empty(Py_ssize_t nbytes):
 cdef inline bint _is_f32_contiguous(object x):
     return (cnp.PyArray_Check(x) and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT32
             and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x))
+
+
+cdef size_t _step_macs(const grt_model *m):
+    """Multiply-adds of one step: the weight elements of every layer."""
+    cdef size_t macs = 0, rows
+    cdef uint32_t k
+    cdef const grt_layer *L
+    for k in range(m.n_layers):
+        L = &m.layers[k]
+        rows = 3 * L.output_size if L.kind == GRT_LAYER_GRU else L.output_size
+        macs += rows * L.input_size + (rows * L.output_size if L.kind == GRT_LAYER_GRU else 0)
+    return macs
+
+
+cdef inline bint _is_f32_vector(object x, cnp.npy_intp n):
+    """x is a C-contiguous float32 array of shape (n,)."""
+    return (_is_f32_contiguous(x) and cnp.PyArray_NDIM(<cnp.ndarray>x) == 1
+            and cnp.PyArray_DIM(<cnp.ndarray>x, 0) == n)
 
 
 cdef bint _shape_matches(cnp.ndarray arr, tuple expected):
@@ -452,7 +474,9 @@ cdef class Stream:
     A stream used from two threads at once is refused, not raced: while step() or run() is
     computing (with the GIL released), any other call on the same stream (step, run, reset, reading
     or setting state) raises RuntimeError instead of touching the state. The busy flag is only read
-    and written while holding the GIL, so the check itself cannot race.
+    and written while holding the GIL, so the check itself cannot race. step() and step_int16()
+    keep the GIL for models under 16,384 multiply-adds per step: such a step is shorter than
+    releasing the GIL costs.
 
     Inputs: any real array-like (float, int, unsigned or bool; bool counts as 0/1) is converted to
     a C-contiguous float32 copy; a contiguous float32 array is used as is. Non-contiguous and
@@ -472,6 +496,7 @@ cdef class Stream:
     cdef cnp.ndarray _work
     cdef tuple _x_shape, _y_shape  # expected shapes, built once (step is the hot path)
     cdef bint _busy  # True while step/run compute without the GIL; only touched holding the GIL
+    cdef bint _release_gil  # step()/step_int16() release the GIL only when the step outweighs that
 
     def __cinit__(self, Model model not None):
         self.model = model
@@ -483,6 +508,7 @@ cdef class Stream:
         self._work = None
         self._x_shape = (model.model.input_size,)
         self._y_shape = (model.model.output_size,)
+        self._release_gil = _step_macs(&model.model) >= _NOGIL_MIN_MACS
 
     cdef inline int _enter(self) except -1:
         """Refuse if another thread is inside step/run on this stream. Called holding the GIL."""
@@ -499,25 +525,32 @@ cdef class Stream:
         Raises RuntimeError if another thread is using this stream."""
         self._enter()
         cdef const grt_model *m = self.s.model
-        cdef cnp.ndarray xa = _as_f32(x, self._x_shape, "x")
-        cdef cnp.ndarray ya
+        cdef cnp.ndarray xa, ya
         cdef cnp.npy_intp dims[1]
+        # The common case (a float32 vector of the right length) without the general conversion.
+        if _is_f32_vector(x, m.input_size):
+            xa = <cnp.ndarray>x
+        else:
+            xa = _as_f32(x, self._x_shape, "x")
         if out is None:
             dims[0] = m.output_size
             ya = cnp.PyArray_EMPTY(1, dims, cnp.NPY_FLOAT32, 0)
+        elif _is_f32_vector(out, m.output_size) and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
+            ya = <cnp.ndarray>out
         else:
             ya = _check_out(out, self._y_shape, "out")
         cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
         cdef float *yp = <float *>cnp.PyArray_DATA(ya)
         # Converting x may have run Python code (and let another thread in): check again, then
-        # claim the stream with no Python code in between.
+        # claim the stream with no Python code in between. grt_stream_step cannot fail or raise.
         self._enter()
-        self._busy = True
-        try:
+        if self._release_gil:
+            self._busy = True
             with nogil:
                 grt_stream_step(&self.s, xp, yp)
-        finally:
             self._busy = False
+        else:
+            grt_stream_step(&self.s, xp, yp)
         return ya
 
     def run(self, xs, out=None):
@@ -582,12 +615,13 @@ cdef class Stream:
         cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
         cdef grt_status status
         self._enter()  # see step()
-        self._busy = True
-        try:
+        if self._release_gil:
+            self._busy = True
             with nogil:
                 status = grt_stream_step_q15(&self.s, xp, yp)
-        finally:
             self._busy = False
+        else:
+            status = grt_stream_step_q15(&self.s, xp, yp)
         _check(status, "step_int16")
         return ya
 
