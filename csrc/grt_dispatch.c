@@ -17,6 +17,8 @@ typedef struct isa_table {
 #if GRT_HAS_F32
     grt_matvec_fn matvec;
     grt_matmul_fn matmul;
+    grt_matvec_fn matvec_p8;
+    grt_matmul_fn matmul_p8;
 #endif
 #if GRT_HAS_Q8
     grt_q8_quantize_fn q8_quantize;
@@ -36,7 +38,8 @@ typedef struct isa_table {
 #define ACT_ENTRIES(level)
 #endif
 #if GRT_HAS_F32
-#define F32_ENTRIES(level) grt_matvec_f32_##level, grt_matmul_f32_##level,
+#define F32_ENTRIES(level)                                                                              \
+    grt_matvec_f32_##level, grt_matmul_f32_##level, grt_matvec_f32_p8_##level, grt_matmul_f32_p8_##level,
 #else
 #define F32_ENTRIES(level)
 #endif
@@ -155,6 +158,28 @@ grt_matvec_fn grt_isa_matvec(grt_isa isa)
 grt_matmul_fn grt_isa_matmul(grt_isa isa)
 {
     return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].matmul : 0;
+}
+
+grt_matvec_fn grt_isa_matvec_p8(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].matvec_p8 : 0;
+}
+
+grt_matmul_fn grt_isa_matmul_p8(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].matmul_p8 : 0;
+}
+
+void grt_matvec_f32_p8(float *restrict y, const float *restrict P, const float *restrict b,
+                       const float *restrict x, size_t rows, size_t cols)
+{
+    get_active()->matvec_p8(y, P, b, x, rows, cols);
+}
+
+void grt_matmul_f32_p8(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
+                       const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
+{
+    get_active()->matmul_p8(Y, ldy, P, b, X, ldx, rows, cols, T);
 }
 
 void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,

@@ -50,6 +50,23 @@ static inline size_t grt_round_floats(size_t n)
     return (n + GRT_FLOATS_PER_LINE - 1) / GRT_FLOATS_PER_LINE * GRT_FLOATS_PER_LINE;
 }
 
+/* Rows per panel of the panel8 weight layout, and a matrix's stored rows (a multiple of 8). */
+#define GRT_PANEL_ROWS 8u
+
+static inline uint64_t grt_panel_rows(uint64_t rows)
+{
+    return (rows + GRT_PANEL_ROWS - 1) / GRT_PANEL_ROWS * GRT_PANEL_ROWS;
+}
+
+/* Does p[0, n) contain a non-zero byte? */
+static inline int grt_has_nonzero_byte(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return 1;
+    return 0;
+}
+
 /* a[0, n) == b[0, n) (the loader's few byte comparisons, without memcmp). */
 static inline int grt_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {

@@ -1,5 +1,6 @@
 /* grt_kernels.h — f32 and q8 kernels: matrix-vector and matrix-matrix products with a fixed summation order,
- * and the GRU recurrence. Weights are row-major (weight_layout 0): row r of W starts at W + r·cols.
+ * and the GRU recurrence. Weights are row-major (weight_layout 0: row r of W starts at W + r·cols)
+ * except f32 layers stored in panel8 (weight_layout 1), which have their own products (below).
  *
  * Scalar summation order (the contract that makes grt_matmul_f32 bit-identical to grt_matvec_f32): each dot
  * product keeps 8 partial sums, acc[k] += w[j+k]·x[j+k] for j = 0, 8, 16, ...; the tail (cols mod 8
@@ -55,6 +56,54 @@ void grt_matvec_f32(float *restrict y, const float *restrict W, const float *res
  * per-element results, each weight row reused for several steps. Y must not overlap W, b or X. */
 void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
                     const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+
+/* ---- f32, panel8 layout (weight_layout 1; docs/FORMAT.md) ------------------------------------------
+ * P holds ceil(rows/8) panels of 8 rows: W[8p + i][k] is P[8·cols·p + 8k + i] (rows past the end are
+ * zeros). A panel's rows are computed together on 8 lanes, each weight read once and x[k] broadcast:
+ * no horizontal sums, one contiguous stream of weights. The row offset of a GRU gate block (a multiple
+ * of 8 rows, since H % 8 = 0) is the same pointer offset as in row-major.
+ *
+ * Summation order of every level (matmul bit-identical to matvec within a level): two partial sums
+ * per row, e over the even k and o over the odd k, each in increasing k; y = b + (e + o). The scalar
+ * level multiplies and adds (two roundings), the AVX2 level fuses them (one rounding). */
+void grt_matvec_f32_p8(float *restrict y, const float *restrict P, const float *restrict b,
+                       const float *restrict x, size_t rows, size_t cols);
+void grt_matmul_f32_p8(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
+                       const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+void grt_matvec_f32_p8_scalar(float *restrict y, const float *restrict P, const float *restrict b,
+                              const float *restrict x, size_t rows, size_t cols);
+void grt_matmul_f32_p8_scalar(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
+                              const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+#if GRT_HAVE_AVX2
+void grt_matvec_f32_p8_avx2(float *restrict y, const float *restrict P, const float *restrict b,
+                            const float *restrict x, size_t rows, size_t cols);
+void grt_matmul_f32_p8_avx2(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
+                            const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+#endif
+grt_matvec_fn grt_isa_matvec_p8(grt_isa isa);
+grt_matmul_fn grt_isa_matmul_p8(grt_isa isa);
+
+/* The products of a layer's f32 weight matrix in its layout (grt_weight_layout). */
+static inline void grt_matvec_f32_layout(unsigned layout, float *restrict y, const float *restrict W,
+                                         const float *restrict b, const float *restrict x, size_t rows,
+                                         size_t cols)
+{
+    if (layout == GRT_LAYOUT_PANEL8)
+        grt_matvec_f32_p8(y, W, b, x, rows, cols);
+    else
+        grt_matvec_f32(y, W, b, x, rows, cols);
+}
+
+static inline void grt_matmul_f32_layout(unsigned layout, float *restrict Y, size_t ldy,
+                                         const float *restrict W, const float *restrict b,
+                                         const float *restrict X, size_t ldx, size_t rows, size_t cols,
+                                         size_t T)
+{
+    if (layout == GRT_LAYOUT_PANEL8)
+        grt_matmul_f32_p8(Y, ldy, W, b, X, ldx, rows, cols, T);
+    else
+        grt_matmul_f32(Y, ldy, W, b, X, ldx, rows, cols, T);
+}
 
 /* Scratch the GRU recurrence needs, from the stream's memory. */
 typedef struct grt_gru_scratch {

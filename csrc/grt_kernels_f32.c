@@ -2,6 +2,7 @@
  * gcc/clang -O3 vectorize without -ffast-math. The summation order is documented in grt_kernels.h. */
 #include "grt_kernels.h"
 
+#include "grt_internal.h"
 #include "grt_math.h"
 
 #if GRT_HAS_F32 /* the whole file (GRT_NO_F32: empty) */
@@ -53,6 +54,48 @@ void grt_matmul_f32_scalar(float *restrict Y, size_t ldy, const float *restrict 
     }
 }
 
+/* ---- panel8 ---------------------------------------------------------------------------------------- */
+
+/* y[0, n) = b + W·x for one panel p (8·cols floats), n <= 8 rows of it; the order of grt_kernels.h. */
+static inline void panel_f32(float *restrict y, const float *restrict p, const float *restrict b,
+                             const float *restrict x, size_t cols, size_t n)
+{
+    float e[GRT_PANEL_ROWS] = {0}, o[GRT_PANEL_ROWS] = {0};
+    size_t k = 0;
+    for (; k + 2 <= cols; k += 2) {
+        const float *w = p + GRT_PANEL_ROWS * k;
+        for (size_t i = 0; i < GRT_PANEL_ROWS; i++) {
+            e[i] += w[i] * x[k];
+            o[i] += w[GRT_PANEL_ROWS + i] * x[k + 1];
+        }
+    }
+    if (k < cols)
+        for (size_t i = 0; i < GRT_PANEL_ROWS; i++)
+            e[i] += p[GRT_PANEL_ROWS * k + i] * x[k];
+    for (size_t i = 0; i < n; i++)
+        y[i] = b[i] + (e[i] + o[i]);
+}
+
+void grt_matvec_f32_p8_scalar(float *restrict y, const float *restrict P, const float *restrict b,
+                              const float *restrict x, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r += GRT_PANEL_ROWS)
+        panel_f32(y + r, P + r * cols, b + r, x, cols, rows - r < GRT_PANEL_ROWS ? rows - r : GRT_PANEL_ROWS);
+}
+
+void grt_matmul_f32_p8_scalar(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
+                              const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
+{
+    for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
+        size_t t1 = T - t0 < STEP_BLOCK ? T : t0 + STEP_BLOCK;
+        for (size_t r = 0; r < rows; r += GRT_PANEL_ROWS) {
+            size_t n = rows - r < GRT_PANEL_ROWS ? rows - r : GRT_PANEL_ROWS;
+            for (size_t t = t0; t < t1; t++)
+                panel_f32(Y + t * ldy + r, P + r * cols, b + r, X + t * ldx, cols, n);
+        }
+    }
+}
+
 /* a[i] += b[i] */
 static void add_f32(float *restrict a, const float *restrict b, size_t n)
 {
@@ -75,19 +118,19 @@ void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, float *restrict h
     float *restrict n = gx + 2 * H;   /* candidate pre-activation, then value */
 
     if (L->reset_after) {
-        grt_matvec_f32(gh, U, bh, h, 3 * H, H);
+        grt_matvec_f32_layout(L->weight_layout, gh, U, bh, h, 3 * H, H);
         add_f32(rz, gh, 2 * H);
         grt_act_apply(L->gate_activation, rz, 2 * H);
         for (size_t i = 0; i < H; i++)
             n[i] += rz[i] * gh[2 * H + i];
     } else {
         float *restrict rh = s.rh;
-        grt_matvec_f32(gh, U, bh, h, 2 * H, H);
+        grt_matvec_f32_layout(L->weight_layout, gh, U, bh, h, 2 * H, H);
         add_f32(rz, gh, 2 * H);
         grt_act_apply(L->gate_activation, rz, 2 * H);
         for (size_t i = 0; i < H; i++)
             rh[i] = rz[i] * h[i];
-        grt_matvec_f32(gh + 2 * H, U + 2 * H * H, bh + 2 * H, rh, H, H);
+        grt_matvec_f32_layout(L->weight_layout, gh + 2 * H, U + 2 * H * H, bh + 2 * H, rh, H, H);
         add_f32(n, gh + 2 * H, H);
     }
     grt_act_apply(L->activation, n, H);

@@ -135,6 +135,101 @@ GRT_AVX2 void grt_matmul_f32_avx2(float *restrict Y, size_t ldy, const float *re
     }
 }
 
+/* ---- panel8 (order in grt_kernels.h) ---------------------------------------------------------------- */
+
+/* b + (e + o) for the n <= 8 rows of one panel. */
+static inline GRT_AVX2 void store_panel(float *y, const float *b, __m256 e, __m256 o, size_t n)
+{
+    if (n == 8) {
+        _mm256_storeu_ps(y, _mm256_add_ps(_mm256_loadu_ps(b), _mm256_add_ps(e, o)));
+        return;
+    }
+    __m256i m = tail_mask(n);
+    _mm256_maskstore_ps(y, m, _mm256_add_ps(_mm256_maskload_ps(b, m), _mm256_add_ps(e, o)));
+}
+
+/* Four consecutive full panels (32 rows) at P: eight accumulator chains, x[k] broadcast once. */
+static inline GRT_AVX2 void panels4(float *y, const float *P, const float *b, const float *x, size_t cols)
+{
+    const float *p0 = P, *p1 = P + 8 * cols, *p2 = P + 16 * cols, *p3 = P + 24 * cols;
+    __m256 e0 = _mm256_setzero_ps(), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+    size_t k = 0;
+    for (; k + 2 <= cols; k += 2) {
+        __m256 xe = _mm256_broadcast_ss(x + k), xo = _mm256_broadcast_ss(x + k + 1);
+        size_t j = 8 * k;
+        e0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + j), xe, e0);
+        e1 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + j), xe, e1);
+        e2 = _mm256_fmadd_ps(_mm256_loadu_ps(p2 + j), xe, e2);
+        e3 = _mm256_fmadd_ps(_mm256_loadu_ps(p3 + j), xe, e3);
+        o0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + j + 8), xo, o0);
+        o1 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + j + 8), xo, o1);
+        o2 = _mm256_fmadd_ps(_mm256_loadu_ps(p2 + j + 8), xo, o2);
+        o3 = _mm256_fmadd_ps(_mm256_loadu_ps(p3 + j + 8), xo, o3);
+    }
+    if (k < cols) {
+        __m256 xe = _mm256_broadcast_ss(x + k);
+        size_t j = 8 * k;
+        e0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + j), xe, e0);
+        e1 = _mm256_fmadd_ps(_mm256_loadu_ps(p1 + j), xe, e1);
+        e2 = _mm256_fmadd_ps(_mm256_loadu_ps(p2 + j), xe, e2);
+        e3 = _mm256_fmadd_ps(_mm256_loadu_ps(p3 + j), xe, e3);
+    }
+    store_panel(y, b, e0, o0, 8);
+    store_panel(y + 8, b + 8, e1, o1, 8);
+    store_panel(y + 16, b + 16, e2, o2, 8);
+    store_panel(y + 24, b + 24, e3, o3, 8);
+}
+
+/* One panel, its first n rows stored: per row the same operations as in panels4. */
+static inline GRT_AVX2 void panel1(float *y, const float *p, const float *b, const float *x, size_t cols,
+                                   size_t n)
+{
+    __m256 e = _mm256_setzero_ps(), o = e;
+    size_t k = 0;
+    for (; k + 2 <= cols; k += 2) {
+        e = _mm256_fmadd_ps(_mm256_loadu_ps(p + 8 * k), _mm256_broadcast_ss(x + k), e);
+        o = _mm256_fmadd_ps(_mm256_loadu_ps(p + 8 * k + 8), _mm256_broadcast_ss(x + k + 1), o);
+    }
+    if (k < cols)
+        e = _mm256_fmadd_ps(_mm256_loadu_ps(p + 8 * k), _mm256_broadcast_ss(x + k), e);
+    store_panel(y, b, e, o, n);
+}
+
+/* Rows [r, rows) of one product: groups of four full panels, then single panels. */
+static inline GRT_AVX2 void panel_rows(float *y, const float *P, const float *b, const float *x, size_t rows,
+                                       size_t cols)
+{
+    size_t r = 0;
+    for (; r + 32 <= rows; r += 32)
+        panels4(y + r, P + r * cols, b + r, x, cols);
+    for (; r < rows; r += 8)
+        panel1(y + r, P + r * cols, b + r, x, cols, rows - r < 8 ? rows - r : 8);
+}
+
+GRT_AVX2 void grt_matvec_f32_p8_avx2(float *restrict y, const float *restrict P, const float *restrict b,
+                                     const float *restrict x, size_t rows, size_t cols)
+{
+    panel_rows(y, P, b, x, rows, cols);
+}
+
+/* Steps per block, and rows per slice: a slice's panels stay in L1 while they are used for the
+ * block's steps. */
+#define PANEL_SLICE 32
+
+GRT_AVX2 void grt_matmul_f32_p8_avx2(float *restrict Y, size_t ldy, const float *restrict P,
+                                     const float *restrict b, const float *restrict X, size_t ldx,
+                                     size_t rows, size_t cols, size_t T)
+{
+    for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
+        size_t t1 = T - t0 < STEP_BLOCK ? T : t0 + STEP_BLOCK;
+        for (size_t r = 0; r < rows; r += PANEL_SLICE) {
+            size_t n = rows - r < PANEL_SLICE ? rows - r : PANEL_SLICE;
+            for (size_t t = t0; t < t1; t++)
+                panel_rows(Y + t * ldy + r, P + r * cols, b + r, X + t * ldx, n, cols);
+        }
+    }
+}
+
 #else
 typedef int grt_no_avx2_variant; /* ISO C forbids an empty translation unit */
 #endif

@@ -339,8 +339,12 @@ static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.gate_activation", i, e[L_GATE], 0);
     if (e[L_RESET_AFTER] > reset_after_max)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reset_after", i, e[L_RESET_AFTER], 0);
-    if (e[L_WEIGHT_LAYOUT] != 0)
-        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.weight_layout", i, e[L_WEIGHT_LAYOUT], 0);
+    /* panel8 is an f32 layout; a GRU's gate blocks (H rows each) must start on panel boundaries */
+    unsigned layout = e[L_WEIGHT_LAYOUT];
+    int panel8_ok = e[L_PRECISION] == GRT_PREC_F32 &&
+                    (e[L_KIND] != GRT_LAYER_GRU || grt_rd_u32(e + L_OUTPUT) % GRT_PANEL_ROWS == 0);
+    if (layout > GRT_LAYOUT_PANEL8 || (layout == GRT_LAYOUT_PANEL8 && !panel8_ok))
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.weight_layout", i, layout, GRT_LAYOUT_ROW_MAJOR);
     if (grt_rd_u16(e + L_RESERVED16) != 0)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reserved", i, grt_rd_u16(e + L_RESERVED16), 0);
     if (grt_rd_u32(e + L_PARAM) != 0)
@@ -390,6 +394,7 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     L->activation = e[L_ACTIVATION];
     L->gate_activation = e[L_GATE];
     L->reset_after = e[L_RESET_AFTER];
+    L->weight_layout = e[L_WEIGHT_LAYOUT];
     L->input_size = in;
     L->output_size = out;
     L->first_tensor = first;
@@ -401,6 +406,26 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
 
 enum { T_ROLE = 0, T_DTYPE = 1, T_RESERVED16 = 2, T_LAYER = 4, T_ROWS = 8, T_COLS = 12, T_OFFSET = 16,
        T_NBYTES = 20, T_RESERVED_A = 24, T_RESERVED_B = 28 };
+
+/* Is this tensor a weight matrix stored in panels? */
+static int is_panel_matrix(const grt_layer *L, unsigned role)
+{
+    return L->weight_layout == GRT_LAYOUT_PANEL8 && (role == GRT_ROLE_W_IH || role == GRT_ROLE_W_HH);
+}
+
+/* The lanes of a panel8 matrix's last panel past its rows hold zero bytes (like all padding). */
+static grt_status check_panel_padding(loader *ld, const uint8_t *w, uint64_t rows, uint64_t cols, int64_t k)
+{
+    uint64_t lanes = rows % GRT_PANEL_ROWS, last = rows / GRT_PANEL_ROWS * GRT_PANEL_ROWS * cols;
+    if (lanes == 0)
+        return GRT_OK;
+    for (uint64_t c = 0; c < cols; c++) {
+        const uint8_t *pad = w + (size_t)(4 * (last + c * GRT_PANEL_ROWS + lanes));
+        if (grt_has_nonzero_byte(pad, (size_t)(4 * (GRT_PANEL_ROWS - lanes))))
+            return fail(ld, GRT_E_PADDING, "tensor.panel_padding", k);
+    }
+    return GRT_OK;
+}
 
 /* Tensor k, the j-th of layer li: role, owner, dtype, reserved fields, shape, offset. *end is the end
  * of the previous tensor relative to data_offset; it is advanced past this one. */
@@ -427,7 +452,8 @@ static grt_status check_tensor(loader *ld, grt_model *m, uint32_t li, uint32_t j
     if (cols != want_cols)
         return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.cols", k, cols, want_cols);
     uint64_t nbytes = grt_rd_u32(e + T_NBYTES);
-    uint64_t want_nbytes = rows * cols * dtype_size(rule->dtype); /* <= 3·16384² · 4 < 2^32 */
+    uint64_t stored_rows = is_panel_matrix(L, rule->role) ? grt_panel_rows(rows) : rows;
+    uint64_t want_nbytes = stored_rows * cols * dtype_size(rule->dtype); /* <= 3·16384² · 4 < 2^32 */
     if (nbytes != want_nbytes)
         return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.nbytes", k, nbytes, want_nbytes);
 
@@ -444,6 +470,9 @@ static grt_status check_tensor(loader *ld, grt_model *m, uint32_t li, uint32_t j
     uint64_t data_offset = hdr(ld, H_DATA_OFFSET);
     grt_status st = check_zero(ld, data_offset + *end, data_offset + offset, "padding.data", (int64_t)k - 1);
     if (st)
+        return st;
+    if (is_panel_matrix(L, rule->role) &&
+        (st = check_panel_padding(ld, ld->blob + data_offset + offset, rows, cols, (int64_t)k)))
         return st;
     L->tensor[rule->role] = ld->blob + data_offset + offset;
     *end = offset + nbytes;

@@ -205,7 +205,8 @@ static void run_chunk(grt_stream *stream, const float *xs, float *ys, size_t c, 
 #endif
 #if GRT_HAS_F32
         if (!q8)
-            grt_matmul_f32(proj, rows, (const float *)L->tensor[GRT_ROLE_W_IH], b, in, I, rows, I, c);
+            grt_matmul_f32_layout(L->weight_layout, proj, rows, (const float *)L->tensor[GRT_ROLE_W_IH], b, in,
+                                  I, rows, I, c);
 #endif
         if (L->kind == GRT_LAYER_GRU) {
             float *h = (float *)stream->state + L->state_offset;

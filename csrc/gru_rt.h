@@ -106,7 +106,7 @@ extern "C" {
 #endif
 
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
-#define GRT_VERSION_MINOR 1 /* ... and writes (minor): 1.1 adds q8 and q15 */
+#define GRT_VERSION_MINOR 2 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout */
 
 #define GRT_HEADER_SIZE 64
 #define GRT_LAYER_ENTRY_SIZE 32
@@ -179,6 +179,12 @@ typedef enum grt_role {
     GRT_ROLE_MAX = 8
 } grt_role;
 
+/* How a layer's weight matrices (w_ih, w_hh) are stored (docs/FORMAT.md, "Weight layouts"). */
+typedef enum grt_weight_layout {
+    GRT_LAYOUT_ROW_MAJOR = 0, /* row r at W + r·cols */
+    GRT_LAYOUT_PANEL8 = 1     /* f32 only: panels of 8 rows, column-interleaved (1.2) */
+} grt_weight_layout;
+
 typedef enum grt_dtype {
     GRT_DTYPE_F32 = 0,
     GRT_DTYPE_I8 = 1,
@@ -209,6 +215,7 @@ typedef struct grt_layer {
     uint8_t activation;      /* GRU: candidate phi; Dense: output activation */
     uint8_t gate_activation; /* GRU: sigma */
     uint8_t reset_after;     /* GRU: 0 or 1 */
+    uint8_t weight_layout;   /* grt_weight_layout */
     uint32_t input_size;
     uint32_t output_size;    /* GRU: hidden size H */
     uint32_t first_tensor;

@@ -33,12 +33,17 @@ cdef extern from "gru_rt.h" nogil:
         uint64_t actual
         uint64_t expected
 
+    ctypedef enum grt_weight_layout:
+        GRT_LAYOUT_ROW_MAJOR
+        GRT_LAYOUT_PANEL8
+
     ctypedef struct grt_layer:
         uint8_t kind
         uint8_t precision
         uint8_t activation
         uint8_t gate_activation
         uint8_t reset_after
+        uint8_t weight_layout
         uint32_t input_size
         uint32_t output_size
         uint32_t first_tensor

@@ -10,6 +10,7 @@ import numpy as np
 
 from .errors import GruRtError, ModelFormatError
 from .model_info import LayerInfo, format_summary
+from .format import PANEL_ROWS, WEIGHT_LAYOUTS
 from .spec import DTYPES, LAYER_TENSORS
 
 cnp.import_array()
@@ -17,6 +18,7 @@ cnp.import_array()
 _BLOB_ALIGN = 64
 _KINDS = {GRT_LAYER_GRU: "gru", GRT_LAYER_DENSE: "dense"}
 _PRECISIONS = {0: "f32", 1: "q8", 2: "q15"}
+_LAYOUTS = {code: name for name, code in WEIGHT_LAYOUTS.items()}
 _RUN_CHUNK_STEPS = 256  # steps per pass of grt_stream_run: bounds the work buffer, keeps it in cache
 # Stream.step releases the GIL for models of at least this many multiply-adds per step (about half a
 # microsecond of work): below it, releasing and re-taking the GIL (about 60 ns here) costs more than
@@ -101,6 +103,13 @@ cdef cnp.ndarray _aligned_empty(Py_ssize_t nbytes):
 cdef inline bint _is_f32_contiguous(object x):
     return (cnp.PyArray_Check(x) and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT32
             and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x))
+
+
+def _from_panels(arr, rows, cols):
+    """The row-major (rows, cols) matrix of panel8 data (gru_rt.writer.to_panels), read-only."""
+    w = arr.reshape(-1, cols, PANEL_ROWS).transpose(0, 2, 1).reshape(-1, cols)[:rows].copy()
+    w.flags.writeable = False
+    return w
 
 
 cdef size_t _step_macs(const grt_model *m):
@@ -300,15 +309,25 @@ cdef class Model:
         weights = 0
         for role, _, dtype in LAYER_TENSORS[(kind, precision)]:
             rows, cols = self._tensor_shape(L, role)
-            weights += rows * cols * DTYPES[dtype][1].itemsize
+            weights += self._stored_rows(L, role, rows) * cols * DTYPES[dtype][1].itemsize
         return LayerInfo(
             index=int(k), kind=kind, precision=precision,
+            weight_layout=_LAYOUTS[L.weight_layout],
             input_size=int(L.input_size), output_size=int(L.output_size),
             activation=_cstr(grt_activation_name(L.activation)),
             gate_activation=_cstr(grt_activation_name(L.gate_activation)) if is_gru else None,
             reset_after=bool(L.reset_after) if is_gru else None,
             state_offset=int(L.state_offset) if is_gru else None,
             weight_bytes=int(weights))
+
+    cdef bint _is_panel_matrix(self, const grt_layer *L, str role):
+        return L.weight_layout == GRT_LAYOUT_PANEL8 and role in ("w_ih", "w_hh")
+
+    cdef size_t _stored_rows(self, const grt_layer *L, str role, size_t rows):
+        """Rows in the file: panel8 weight matrices are padded to whole panels of 8."""
+        if self._is_panel_matrix(L, role):
+            return (rows + PANEL_ROWS - 1) // PANEL_ROWS * PANEL_ROWS
+        return rows
 
     cdef tuple _tensor_shape(self, const grt_layer *L, str role):
         """(rows, cols) of a tensor role in a layer (docs/FORMAT.md); vectors have cols = 1."""
@@ -355,7 +374,8 @@ cdef class Model:
         """A read-only view of one tensor of a layer (role: w_ih, w_hh, b_ih, b_hh, w_ih_scale,
         w_hh_scale, in_scale, out_scale), in place inside the model's buffer, with the dtype the
         file stores (docs/FORMAT.md: float32, int8, int32, or uint16 for bf16 codes). Vectors come
-        back 1-D."""
+        back 1-D. Matrices are (rows, cols) in row-major order whatever the layer's weight layout:
+        a panel8 matrix comes back as a read-only row-major copy."""
         if not 0 <= layer < <int>self.model.n_layers:
             raise IndexError(f"layer {layer} out of range (model has {self.model.n_layers})")
         cdef const grt_layer *L = &self.model.layers[layer]
@@ -367,9 +387,12 @@ cdef class Model:
             for r in range(1, GRT_ROLE_MAX + 1):
                 if _cstr(grt_role_name(r)) == role and L.tensor[r] != NULL:
                     shape = self._tensor_shape(L, role)
+                    stored = self._stored_rows(L, role, shape[0])
                     offset = <size_t>(<const char *>L.tensor[r] - <const char *>self.model.blob)
                     arr = np.frombuffer(self._blob, dtype=DTYPES[dtype][1],
-                                        count=shape[0] * shape[1], offset=offset)
+                                        count=stored * shape[1], offset=offset)
+                    if stored != shape[0] or self._is_panel_matrix(L, role):
+                        return _from_panels(arr, shape[0], shape[1])
                     return arr.reshape(shape) if shape[1] != 1 else arr
         raise KeyError(f"layer {layer} ({kind}, {precision}) has no tensor {role!r}")
 

@@ -51,7 +51,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
                    convention=args.convention, metadata=metadata or None,
                    architecture=args.architecture, layers=order, precision=args.precision,
                    calibration=args.calibration)
-    path = spec.save(out)
+    path = spec.save(out, weight_layout=args.weight_layout)
     layers = " → ".join(f"{layer.kind}({layer.input_size}→{layer.output_size})"
                         for layer in spec.layers)
     print(f"wrote {path} ({path.stat().st_size} bytes, {args.precision}): {layers}")
@@ -150,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("f32", "q8", "q15"), default="f32",
                    help="f32 (default); q8: int8 weights, float gates; q15: integer-only "
                         "(docs/QUANTIZATION.md)")
+    p.add_argument("--weight-layout", choices=("auto", "row-major"), default="auto",
+                   help="auto (default): f32 weight matrices in the panel8 layout where a layer "
+                   "allows it (faster kernels); row-major: every layer row-major "
+                   "(docs/FORMAT.md, 'Weight layouts')")
     p.add_argument("--calibration", metavar="X.npy",
                    help="q8/q15: your input sequences, (T, I) or (N, T, I): q15 takes its input "
                         "and output ranges from them, and the error report is measured on them "

@@ -16,6 +16,7 @@ class LayerInfo:
     index: int
     kind: str  # "gru" or "dense"
     precision: str  # "f32", "q8" or "q15"
+    weight_layout: str  # "row-major" or "panel8" (docs/FORMAT.md)
     input_size: int
     output_size: int  # hidden size for a GRU
     activation: str  # GRU: candidate activation; Dense: output activation
@@ -28,9 +29,10 @@ class LayerInfo:
         if self.kind == "gru":
             return (f"GRU    {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
                     f"φ={self.activation} σ={self.gate_activation} "
-                    f"reset_after={int(bool(self.reset_after))}  {self.weight_bytes} B")
+                    f"reset_after={int(bool(self.reset_after))}  {self.weight_bytes} B "
+                    f"{self.weight_layout}")
         return (f"Dense  {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
-                f"{self.activation}  {self.weight_bytes} B")
+                f"{self.activation}  {self.weight_bytes} B {self.weight_layout}")
 
 
 def format_summary(model: Model) -> str:

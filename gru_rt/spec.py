@@ -320,20 +320,21 @@ class ModelSpec:
             meta[key] = value
         return ModelSpec(layers, meta)
 
-    def to_bytes(self) -> bytes:
-        """The .grt file bytes (deterministic)."""
+    def to_bytes(self, weight_layout: str = "auto") -> bytes:
+        """The .grt file bytes (deterministic). weight_layout: "auto" (the fastest layout each
+        layer allows) or "row-major" (gru_rt.writer.write_model)."""
         from .writer import write_model
 
-        return write_model(self)
+        return write_model(self, weight_layout)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, weight_layout: str = "auto") -> Path:
         """Write the .grt file atomically (temporary file + rename); returns the path."""
         from .fileio import write_atomic
 
-        return write_atomic(Path(path), self.to_bytes())
+        return write_atomic(Path(path), self.to_bytes(weight_layout))
 
-    def load(self) -> Model:
+    def load(self, weight_layout: str = "auto") -> Model:
         """The runtime model for this description (through the one reader, the C loader)."""
         from . import load
 
-        return load(self.to_bytes())
+        return load(self.to_bytes(weight_layout))

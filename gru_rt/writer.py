@@ -1,4 +1,4 @@
-"""Serialise a ModelSpec into the .grt bytes of docs/FORMAT.md, version 1.1.
+"""Serialise a ModelSpec into the .grt bytes of docs/FORMAT.md, version 1.2.
 
 The writer is the only Python code that knows the byte layout (constants in gru_rt/format.py); files
 are read by the C loader only. The output is deterministic: the same model gives the same bytes
@@ -25,19 +25,32 @@ class _Tensor:
     role: int
     dtype: int
     layer: int
-    data: bytes  # little-endian, row-major
+    data: bytes  # little-endian, in the layer's weight layout
     rows: int
     cols: int
 
 
-def write_model(spec: ModelSpec) -> bytes:
-    """The .grt file for `spec` (validated first; SpecError names what is wrong)."""
+WEIGHT_LAYOUT_CHOICES = ("auto", "row-major")
+
+
+def write_model(spec: ModelSpec, weight_layout: str = "auto") -> bytes:
+    """The .grt file for `spec` (validated first; SpecError names what is wrong).
+
+    weight_layout: "auto" stores the weight matrices of every f32 layer that allows it (a Dense
+    layer, a GRU whose hidden size is a multiple of 8) in the panel8 layout its kernels read
+    fastest, the others row-major; "row-major" stores every layer row-major (docs/FORMAT.md)."""
+    if weight_layout not in WEIGHT_LAYOUT_CHOICES:
+        raise ValueError(f"weight_layout {weight_layout!r}: expected one of "
+                         f"{', '.join(WEIGHT_LAYOUT_CHOICES)}")
     checked = spec.validated()
+    layouts = [_layout_of(layer) if weight_layout == "auto" else fmt.WEIGHT_LAYOUT_ROW_MAJOR
+               for layer in checked.layers]
     metadata = dict(checked.metadata)
     metadata.setdefault("tool.name", "gru_rt")
     metadata.setdefault("tool.version", __version__)
     meta = _metadata_bytes(metadata)
-    tensors = [t for k, layer in enumerate(checked.layers) for t in _layer_tensors(k, layer)]
+    tensors = [t for k, layer in enumerate(checked.layers)
+               for t in _layer_tensors(k, layer, layouts[k])]
     if len(tensors) > fmt.MAX_TENSORS:
         raise SpecError(f"model has {len(tensors)} tensors, expected at most {fmt.MAX_TENSORS}")
 
@@ -60,7 +73,7 @@ def write_model(spec: ModelSpec) -> bytes:
         len(meta), data_offset, data_size,
         0,  # reserved
     )
-    _pack_layer_table(out, checked.layers)
+    _pack_layer_table(out, checked.layers, layouts)
     _pack_tensor_table(out, tensor_table_offset, tensors, offsets)
     out[meta_offset:meta_offset + len(meta)] = meta
     for tensor, offset in zip(tensors, offsets):
@@ -112,12 +125,32 @@ def _align(n: int) -> int:
     return -(-n // fmt.ALIGN) * fmt.ALIGN
 
 
-def _layer_tensors(k: int, layer: Layer) -> list[_Tensor]:
+def _layout_of(layer: Layer) -> int:
+    """panel8 where the format allows it: f32 layers; a GRU's gate blocks must be whole panels."""
+    whole_panels = isinstance(layer, DenseLayer) or layer.hidden_size % fmt.PANEL_ROWS == 0
+    if layer.precision == "f32" and whole_panels:
+        return fmt.WEIGHT_LAYOUT_PANEL8
+    return fmt.WEIGHT_LAYOUT_ROW_MAJOR
+
+
+def to_panels(w: np.ndarray) -> np.ndarray:
+    """A (rows, cols) matrix in the panel8 layout: ceil(rows/8) panels, each the (cols, 8)
+    transpose of 8 rows; the rows past the end are zeros."""
+    rows, cols = w.shape
+    padded = np.zeros((-(-rows // fmt.PANEL_ROWS) * fmt.PANEL_ROWS, cols), dtype=w.dtype)
+    padded[:rows] = w
+    panels = padded.reshape(-1, fmt.PANEL_ROWS, cols).transpose(0, 2, 1)
+    return np.ascontiguousarray(panels)
+
+
+def _layer_tensors(k: int, layer: Layer, layout: int) -> list[_Tensor]:
     tensors = []
     for role, attr, dtype in fmt.LAYER_TENSORS[(layer.kind, layer.precision)]:
         code, np_dtype = fmt.DTYPES[dtype]
         arr = np.ascontiguousarray(getattr(layer, attr), dtype=np_dtype)
         rows, cols = (arr.shape[0], arr.shape[1]) if arr.ndim == 2 else (arr.shape[0], 1)
+        if layout == fmt.WEIGHT_LAYOUT_PANEL8 and role in ("w_ih", "w_hh"):
+            arr = to_panels(arr)
         tensors.append(_Tensor(fmt.ROLES[role], code, k, arr.tobytes(), rows, cols))
     return tensors
 
@@ -140,15 +173,15 @@ def _layer_codes(layer: Layer) -> tuple[int, int, int, int]:
     return fmt.KIND_DENSE, fmt.ACTIVATIONS[layer.activation], 0, 0
 
 
-def _pack_layer_table(out: bytearray, layers: list[Layer]) -> None:
+def _pack_layer_table(out: bytearray, layers: list[Layer], layouts: list[int]) -> None:
     first = 0
-    for k, layer in enumerate(layers):
+    for k, (layer, layout) in enumerate(zip(layers, layouts)):
         kind, act, gate, reset_after = _layer_codes(layer)
         n = len(fmt.LAYER_TENSORS[(layer.kind, layer.precision)])
         fmt.LAYER_ENTRY.pack_into(
             out, fmt.HEADER_SIZE + fmt.LAYER_ENTRY_SIZE * k,
             kind, fmt.PRECISIONS[layer.precision], act, gate, reset_after,
-            fmt.WEIGHT_LAYOUT_ROW_MAJOR, 0, layer.input_size, layer.output_size, first, n,
+            layout, 0, layer.input_size, layer.output_size, first, n,
             0,  # param
             0,  # reserved
         )

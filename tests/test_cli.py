@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gru_rt
 from gru_rt.cli import main
 
 torch = pytest.importorskip("torch")
@@ -57,6 +58,22 @@ def test_convert_then_run_matches_torch(converted, tmp_path: Path) -> None:
     assert got.shape == (3, 1000, 3) and got.dtype == np.float32
     assert np.max(np.abs(got - expected)) <= 1e-5
     np.testing.assert_array_equal(np.load(tmp_path / "o1.npy"), got[0])
+
+
+def test_convert_weight_layout(converted, tmp_path: Path) -> None:
+    state_dict, panel8, _ = converted  # H = 24: "auto" stores every layer in panel8
+    row_major = tmp_path / "row_major.grt"
+    done = cli("convert", str(state_dict), "-o", str(row_major), "--head-activation", "softmax",
+               "--weight-layout", "row-major")
+    assert done.returncode == 0, done.stderr
+    assert {info.weight_layout for info in gru_rt.load(panel8).layers} == {"panel8"}
+    assert {info.weight_layout for info in gru_rt.load(row_major).layers} == {"row-major"}
+    xs = np.random.default_rng(3).standard_normal((20, 5)).astype(np.float32)
+    np.testing.assert_allclose(gru_rt.load(panel8).run(xs), gru_rt.load(row_major).run(xs),
+                               atol=1e-6)
+    assert "panel8" in cli("info", str(panel8)).stdout
+    bad = cli("convert", str(state_dict), "-o", str(tmp_path / "x.grt"), "--weight-layout", "cols")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
 def test_info_shows_layers_and_metadata(converted) -> None:

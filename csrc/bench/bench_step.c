@@ -80,21 +80,36 @@ static double param_bytes(unsigned prec, double I, double H)
     }
 }
 
-static const char *prec_name(unsigned p)
+/* The benchmarked variants: a precision, and for f32 a weight layout. */
+typedef struct variant {
+    const char *name;
+    unsigned prec, panel8;
+} variant;
+
+static const variant variants[] = {
+    {"f32", GRT_PREC_F32, 0}, {"f32p8", GRT_PREC_F32, 1}, {"q8", GRT_PREC_Q8, 0}, {"q15", GRT_PREC_Q15, 0}};
+#define N_VARIANTS (sizeof variants / sizeof variants[0])
+
+/* Is name one of the comma-separated items of list? */
+static int listed(const char *list, const char *name)
 {
-    return p == GRT_PREC_Q8 ? "q8" : p == GRT_PREC_Q15 ? "q15" : "f32";
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
 }
 
 static void usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [-s IxH,IxH,...] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,q8,q15] [-i scalar,avx2]\n",
+    fprintf(stderr, "usage: %s [-s IxH,IxH,...] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,f32p8,q8,q15] [-i scalar,avx2]\n",
             argv0);
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    const char *sizes = "16x32,40x64,64x128,128x256,256x512,512x1024", *precs = "f32,q8,q15", *isas = NULL;
+    const char *sizes = "16x32,40x64,64x128,128x256,256x512,512x1024", *precs = "f32,f32p8,q8,q15", *isas = NULL;
     int rounds = 9;
     double ms = 40.0;
     for (int a = 1; a < argc; a++) {
@@ -116,13 +131,11 @@ int main(int argc, char **argv)
     if (rounds < 1 || rounds > MAX_ROUNDS || !(ms > 0))
         usage(argv[0]);
 
-    unsigned plist[3];
+    const variant *plist[N_VARIANTS];
     size_t np = 0;
-    for (unsigned p = 0; p < 3; p++) {
-        unsigned prec = p == 0 ? GRT_PREC_F32 : p == 1 ? GRT_PREC_Q8 : GRT_PREC_Q15;
-        if (strstr(precs, prec_name(prec)))
-            plist[np++] = prec;
-    }
+    for (size_t p = 0; p < N_VARIANTS; p++)
+        if (listed(precs, variants[p].name))
+            plist[np++] = &variants[p];
     size_t in[MAX_SIZES], hid[MAX_SIZES], ns = 0;
     for (const char *p = sizes; *p && ns < MAX_SIZES;) {
         char *e;
@@ -145,22 +158,23 @@ int main(int argc, char **argv)
 
     printf("gru_rt C bench: one GRU layer (reset_after=1), grt_stream_step, median of %d rounds of ~%.0f ms;"
            " best level %s\n", rounds, ms, grt_isa_name(best));
-    printf("%9s %4s %7s | %12s %8s %8s | %12s\n", "I×H", "prec", "isa", "ns/step", "GOP/s", "GB/s", "min ns/step");
+    printf("%9s %5s %7s | %12s %8s %8s | %12s\n", "I×H", "prec", "isa", "ns/step", "GOP/s", "GB/s", "min ns/step");
     for (size_t si = 0; si < ns; si++) {
         size_t I = in[si], H = hid[si];
         double ops = 2.0 * (3.0 * (double)H * (double)I + 3.0 * (double)H * (double)H);
         for (size_t pi = 0; pi < np; pi++) {
-            unsigned prec = plist[pi];
+            unsigned prec = plist[pi]->prec;
+            tw_options opt = {0, 0, 0, TW_FILL_RANDOM, plist[pi]->panel8};
             tw_layer L = {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, (uint32_t)I, (uint32_t)H,
                           (uint8_t)prec};
             size_t cap = (size_t)(param_bytes(GRT_PREC_F32, (double)I, (double)H) * 1.1) + (1u << 16);
             uint8_t *blob;
             void *blob_mem = alloc_shifted(cap, 0, &blob);
-            size_t size = tw_build(blob, cap, &L, 1, NULL, 0, NULL, 7, 1.0f / sqrtf((float)H));
+            size_t size = tw_build(blob, cap, &L, 1, NULL, 0, &opt, 7, 1.0f / sqrtf((float)H));
             grt_model m;
             grt_diag d;
             if (size == 0 || grt_model_load(&m, blob, size, 0, &d) != GRT_OK) {
-                fprintf(stderr, "%zux%zu %s: cannot build/load the model\n", I, H, prec_name(prec));
+                fprintf(stderr, "%zux%zu %s: cannot build/load the model\n", I, H, plist[pi]->name);
                 return 1;
             }
             size_t ssize = grt_stream_size(&m);
@@ -180,7 +194,7 @@ int main(int argc, char **argv)
                 double tmin, t = time_steps(&s, x, y, H, rounds, ms, &tmin);
                 char name[32];
                 snprintf(name, sizeof name, "%zux%zu", I, H);
-                printf("%9s %4s %7s | %12.1f %8.2f %8.2f | %12.1f\n", name, prec_name(prec),
+                printf("%9s %5s %7s | %12.1f %8.2f %8.2f | %12.1f\n", name, plist[pi]->name,
                        grt_isa_name(levels[li]), t, ops / t, param_bytes(prec, (double)I, (double)H) / t, tmin);
                 fflush(stdout);
             }

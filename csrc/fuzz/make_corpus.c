@@ -377,7 +377,7 @@ static void quantized(void)
     static const tw_layer x15[] = {DENSE15(GRT_ACT_LINEAR, 3, 4), GRU15(GRT_ACT_SIGMOID, 1, 4, 5),
                                    GRU15(GRT_ACT_HARD_SIGMOID_K2, 0, 5, 3), DENSE15(GRT_ACT_SOFTMAX, 3, 2)};
     static const tw_layer x8[] = {GRU8(GRT_ACT_RELU, GRT_ACT_SIGMOID, 0, 3, 4), DENSE8(GRT_ACT_SOFTMAX, 4, 2)};
-    tw_options ext = {0, 0, 0, TW_FILL_EXTREME};
+    tw_options ext = {0, 0, 0, TW_FILL_EXTREME, 0};
     size_t n = tw_build(b, CAP, x15, 4, NULL, 0, &ext, 11, 0.5f);
     expect("valid-q15-extreme.grt", b, n, 0, GRT_OK);
     write_file("valid-q15-extreme.grt", b, n);
@@ -393,6 +393,18 @@ static void quantized(void)
     n = tw_build(b, CAP, m2, 2, NULL, 0, NULL, 14, 0.5f);
     expect("bad-q15-with-q8-layer.grt", b, n, 0, GRT_E_PRECISION);
     write_file("bad-q15-with-q8-layer.grt", b, n);
+
+    /* the panel8 layout: a valid f32 model (GRU H = 8, a Dense head with a padded panel), and the
+     * same with a non-zero padding lane in the head's last panel */
+    static const tw_layer p8[] = {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 3, 8), DENSE(GRT_ACT_SOFTMAX, 8, 3)};
+    tw_options panel8 = {0, 0, 0, TW_FILL_RANDOM, 1};
+    n = tw_build(b, CAP, p8, 2, NULL, 0, &panel8, 15, 0.5f);
+    expect("valid-panel8.grt", b, n, 0, GRT_OK);
+    write_file("valid-panel8.grt", b, n);
+    tw_put_u32(b, tw_tensor_data(b, 4) + 4 * (8 * 7 + 5), 1);
+    tw_fix_crc(b, n);
+    expect("bad-panel8-padding.grt", b, n, 0, GRT_E_PADDING);
+    write_file("bad-panel8-padding.grt", b, n);
 
     bad_q("bad-q8-scale-negative.grt", q8_file, p_q8_scale_negative, GRT_E_TENSOR_VALUE);
     bad_q("bad-q8-scale-inf.grt", q8_file, p_q8_scale_inf, GRT_E_TENSOR_VALUE);
@@ -435,7 +447,8 @@ int main(int argc, char **argv)
     /* consistent-but-invalid files a byte patch cannot make (writer options) */
     {
         static const tw_layer L[] = {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 2, 2)};
-        tw_options o1 = {1, 0, 0, TW_FILL_RANDOM}, o2 = {0, 3, 0, TW_FILL_RANDOM}, o3 = {0, 0, 64, TW_FILL_RANDOM};
+        tw_options o1 = {1, 0, 0, TW_FILL_RANDOM, 0}, o2 = {0, 3, 0, TW_FILL_RANDOM, 0},
+                   o3 = {0, 0, 64, TW_FILL_RANDOM, 0};
         size_t n = tw_build(buf, CAP, L, 1, META, 1, &o1, 3, 0.5f);
         expect("bad-extra-tensor-entry.grt", buf, n, 0, GRT_E_TENSOR_COUNT);
         write_file("bad-extra-tensor-entry.grt", buf, n);

@@ -60,12 +60,25 @@ static void test_api(void)
 }
 
 #if GRT_HAS_F32
-/* matvec of the level vs the scalar variant, and matmul == matvec within the level. */
-static void test_kernels_vs_scalar(grt_isa isa)
+/* W (rows x cols, row-major) in the panel8 layout (docs/FORMAT.md): zero rows pad the last panel. */
+static float *to_panels(const float *W, size_t rows, size_t cols)
+{
+    size_t padded = (rows + 7) / 8 * 8;
+    float *P = calloc(padded * cols, sizeof(float));
+    for (size_t i = 0; i < rows; i++)
+        for (size_t k = 0; k < cols; k++)
+            P[(i / 8) * 8 * cols + 8 * k + i % 8] = W[i * cols + k];
+    return P;
+}
+
+/* matvec of the level (row-major, or panel8 on the same matrix) vs the scalar row-major variant,
+ * and matmul == matvec within the level; neither writes past its rows. */
+static void test_kernels_vs_scalar(grt_isa isa, int panel)
 {
     static const size_t steps[] = {1, 3, 4, 9, 17};
-    grt_matvec_fn mv = grt_isa_matvec(isa);
-    grt_matmul_fn mm = grt_isa_matmul(isa);
+    grt_matvec_fn mv = panel ? grt_isa_matvec_p8(isa) : grt_isa_matvec(isa);
+    grt_matmul_fn mm = panel ? grt_isa_matmul_p8(isa) : grt_isa_matmul(isa);
+    const char *what = panel ? "panel8" : "row-major";
     rng r = {1234};
     int close_ok = 1, exact_ok = 1;
     CHECK(mv != NULL && mm != NULL);
@@ -76,11 +89,14 @@ static void test_kernels_vs_scalar(grt_isa isa)
             size_t rows = sizes[a], cols = sizes[c];
             float *W = malloc(rows * cols * sizeof(float)), *b = malloc(rows * sizeof(float));
             float *x = malloc(cols * sizeof(float));
-            float *y = malloc(rows * sizeof(float)), *ys = malloc(rows * sizeof(float));
+            float *y = malloc((rows + 1) * sizeof(float)), *ys = malloc(rows * sizeof(float));
             fill(&r, W, rows * cols);
             fill(&r, b, rows);
             fill(&r, x, cols);
-            mv(y, W, b, x, rows, cols);
+            float *M = panel ? to_panels(W, rows, cols) : W; /* what the kernels read */
+            y[rows] = 12345.0f;
+            mv(y, M, b, x, rows, cols);
+            CHECK(y[rows] == 12345.0f);
             grt_matvec_f32_scalar(ys, W, b, x, rows, cols);
             for (size_t i = 0; i < rows; i++) {
                 double mag = fabs((double)b[i]);
@@ -88,8 +104,8 @@ static void test_kernels_vs_scalar(grt_isa isa)
                     mag += fabs((double)W[i * cols + j] * x[j]);
                 if (fabs((double)y[i] - (double)ys[i]) > REL_TOL * mag) {
                     close_ok = 0;
-                    fprintf(stderr, "  %s matvec %zux%zu row %zu: %.9g vs scalar %.9g\n", grt_isa_name(isa),
-                            rows, cols, i, y[i], ys[i]);
+                    fprintf(stderr, "  %s %s matvec %zux%zu row %zu: %.9g vs scalar %.9g\n",
+                            grt_isa_name(isa), what, rows, cols, i, y[i], ys[i]);
                 }
             }
             for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
@@ -98,13 +114,13 @@ static void test_kernels_vs_scalar(grt_isa isa)
                 float *yt = malloc(rows * sizeof(float));
                 fill(&r, X, T * ldx);
                 memset(Y, 0x7F, T * ldy * sizeof(float));
-                mm(Y, ldy, W, b, X, ldx, rows, cols, T);
+                mm(Y, ldy, M, b, X, ldx, rows, cols, T);
                 for (size_t t = 0; t < T; t++) {
-                    mv(yt, W, b, X + t * ldx, rows, cols);
+                    mv(yt, M, b, X + t * ldx, rows, cols);
                     if (memcmp(yt, Y + t * ldy, rows * sizeof(float)) != 0) {
                         exact_ok = 0;
-                        fprintf(stderr, "  %s matmul %zux%zu T=%zu step %zu differs from matvec\n",
-                                grt_isa_name(isa), rows, cols, T, t);
+                        fprintf(stderr, "  %s %s matmul %zux%zu T=%zu step %zu differs from matvec\n",
+                                grt_isa_name(isa), what, rows, cols, T, t);
                     }
                     for (size_t k = rows; k < ldy; k++) { /* padding untouched */
                         uint32_t bits;
@@ -115,6 +131,8 @@ static void test_kernels_vs_scalar(grt_isa isa)
                 }
                 free(X), free(Y), free(yt);
             }
+            if (panel)
+                free(M);
             free(W), free(b), free(x), free(y), free(ys);
         }
     }
@@ -135,9 +153,11 @@ void test_isa(void)
             printf("  isa %s: not available on this CPU/build, skipped\n", grt_isa_name(isa));
             continue;
         }
-        test_kernels_vs_scalar(isa);
+        test_kernels_vs_scalar(isa, 0);
+        test_kernels_vs_scalar(isa, 1);
         CHECK(grt_isa_select(isa) == GRT_OK);
         test_run_equals_step();
+        test_panel_layout_stream();
     }
     CHECK(grt_isa_select(prev) == GRT_OK);
 #else

@@ -554,7 +554,7 @@ static void test_models(grt_isa isa)
         for (int extreme = 0; extreme < 2; extreme++) {
             if (!tw_built(models[k].layers, models[k].n))
                 continue;
-            tw_options opt = {0, 0, 0, extreme ? TW_FILL_EXTREME : TW_FILL_RANDOM};
+            tw_options opt = {0, 0, 0, extreme ? TW_FILL_EXTREME : TW_FILL_RANDOM, 0};
             uint8_t *blob;
             void *mem = alloc_shifted(CAP, 0, &blob);
             size_t size = tw_build(blob, CAP, models[k].layers, models[k].n, NULL, 0, &opt, 40 + (uint32_t)k, 0.5f);

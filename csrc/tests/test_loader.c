@@ -272,7 +272,7 @@ static void test_counts_and_layout(void)
     EXPECT_V(patch32(32, 257), g_size, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, 257, 256);
 
     /* n_tensors not the sum of the layers' counts (an extra, consistent, table entry). */
-    tw_options extra = {1, 0, 0, TW_FILL_RANDOM};
+    tw_options extra = {1, 0, 0, TW_FILL_RANDOM, 0};
     uint8_t *b = g_work;
     size_t n = build(b, base_layers, 2, base_meta, 2, &extra);
     EXPECT_V(b, n, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, 7, 6);
@@ -325,7 +325,7 @@ static void test_counts_and_layout(void)
     EXPECT_V(b, g_size, GRT_E_LAYOUT, "header.data_offset", -1, g_size + 64, g_size);
 
     /* A data section longer than the tensors (consistent header): data_size vs last tensor end. */
-    tw_options more = {0, 0, 64, TW_FILL_RANDOM};
+    tw_options more = {0, 0, 64, TW_FILL_RANDOM, 0};
     b = g_work;
     n = build(b, base_layers, 2, base_meta, 2, &more);
     EXPECT_V(b, n, GRT_E_LAYOUT, "header.data_size", -1, 576, 512);
@@ -390,7 +390,9 @@ static void test_layers(void)
     EXPECT_V(patch8(tw_layer_field(1, 4), 1), g_size, GRT_E_LAYER_FIELD, "layer.reset_after", 1, 1, 0);
     EXPECT_V(patch8(tw_layer_field(1, 3), GRT_ACT_SIGMOID), g_size, GRT_E_LAYER_FIELD,
              "layer.gate_activation", 1, GRT_ACT_SIGMOID, 0);
+    /* panel8 on a GRU with H = 3 (not a multiple of 8); an unknown layout code */
     EXPECT_V(patch8(tw_layer_field(0, 5), 1), g_size, GRT_E_LAYER_FIELD, "layer.weight_layout", 0, 1, 0);
+    EXPECT_V(patch8(tw_layer_field(1, 5), 2), g_size, GRT_E_LAYER_FIELD, "layer.weight_layout", 1, 2, 0);
     EXPECT_V(patch16(tw_layer_field(1, 6), 0x100), g_size, GRT_E_LAYER_FIELD, "layer.reserved", 1, 0x100, 0);
     EXPECT_V(patch32(tw_layer_field(0, 24), 5), g_size, GRT_E_LAYER_FIELD, "layer.param", 0, 5, 0);
     EXPECT_V(patch32(tw_layer_field(1, 28), 1u << 31), g_size, GRT_E_LAYER_FIELD, "layer.reserved", 1,
@@ -469,12 +471,53 @@ static void test_metadata(void)
     n = build(b, base_layers, 2, prefix, 3, NULL);
     grt_model m;
     CHECK(grt_model_load(&m, b, n, 0, NULL) == GRT_OK && m.meta_count == 3);
-    tw_options trailing = {0, 3, 0, TW_FILL_RANDOM};
+    tw_options trailing = {0, 3, 0, TW_FILL_RANDOM, 0};
     n = build(b, base_layers, 2, base_meta, 2, &trailing);
     EXPECT_V(b, n, GRT_E_METADATA, "meta.size", -1, 56, 59);
 }
 
 /* ---- q8 and q15 (format 1.1) ---------------------------------------------------------------------- */
+/* The panel8 weight layout (1.2): stored sizes, zero padding lanes, which layers may use it. */
+static void test_panel_layout(void)
+{
+    static const tw_layer layers[] = {
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 5, 8, GRT_PREC_F32},
+        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 8, 3, GRT_PREC_F32},
+    };
+    tw_options panel8 = {0, 0, 0, TW_FILL_RANDOM, 1};
+    uint8_t *b;
+    void *mem = alloc_shifted(CAP, 0, &b);
+    size_t size = tw_build(b, CAP, layers, 2, NULL, 0, &panel8, 3, 0.5f);
+    grt_model m;
+    CHECK(size > 0 && grt_model_load(&m, b, size, 0, NULL) == GRT_OK);
+    CHECK(m.layers[0].weight_layout == GRT_LAYOUT_PANEL8 && m.layers[1].weight_layout == GRT_LAYOUT_PANEL8);
+    /* logical rows in the table, stored rows (a multiple of 8) in nbytes: w_ih 24x5, dense w 3x8 -> 8x8 */
+    CHECK(tw_get_u32(b, tw_tensor_field(b, 0, 8)) == 24 && tw_get_u32(b, tw_tensor_field(b, 0, 20)) == 480);
+    CHECK(tw_get_u32(b, tw_tensor_field(b, 4, 8)) == 3 && tw_get_u32(b, tw_tensor_field(b, 4, 20)) == 256);
+
+    /* a padding lane of the Dense matrix's last panel (row 3, column 5) */
+    size_t lane = tw_tensor_data(b, 4) + 4 * (8 * 5 + 3);
+    tw_put_u32(b, lane, 0x80000000u); /* -0.0: not zero bytes */
+    tw_fix_crc(b, size);
+    EXPECT(b, size, GRT_E_PADDING, "tensor.panel_padding", 4);
+    tw_put_u32(b, lane, 0);
+    /* the row-major size is wrong for a panel8 matrix */
+    tw_put_u32(b, tw_tensor_field(b, 4, 20), 96);
+    tw_fix_crc(b, size);
+    EXPECT_V(b, size, GRT_E_TENSOR_SHAPE, "tensor.nbytes", 4, 96, 256);
+    free(mem);
+
+#if GRT_HAS_Q8 /* panel8 is an f32 layout */
+    static const tw_layer q8[] = {{GRT_LAYER_DENSE, GRT_ACT_LINEAR, 0, 0, 4, 8, GRT_PREC_Q8}};
+    mem = alloc_shifted(CAP, 0, &b);
+    size = tw_build(b, CAP, q8, 1, NULL, 0, NULL, 3, 0.5f);
+    tw_put_u8(b, tw_layer_field(0, 5), GRT_LAYOUT_PANEL8);
+    tw_fix_crc(b, size);
+    EXPECT_V(b, size, GRT_E_LAYER_FIELD, "layer.weight_layout", 0, 1, 0);
+    free(mem);
+#endif
+}
+
 #if GRT_HAS_Q8 && GRT_HAS_Q15 /* files that mix the precisions */
 
 #define QCAP 16384
@@ -749,6 +792,7 @@ void test_loader(void)
     test_layers();
     test_tensors();
     test_metadata();
+    test_panel_layout();
 #if GRT_HAS_Q8 && GRT_HAS_Q15
     void *q_mem = alloc_shifted(QCAP, 0, &g_q);
     test_quant_valid();

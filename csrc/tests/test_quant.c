@@ -27,7 +27,7 @@ typedef struct fixture {
 
 static int load(fixture *f, const tw_layer *layers, size_t n, uint32_t seed, float scale, uint32_t fill)
 {
-    tw_options opt = {0, 0, 0, fill};
+    tw_options opt = {0, 0, 0, fill, 0};
     f->mem = alloc_shifted(CAP, 0, &f->blob);
     size_t size = tw_build(f->blob, CAP, layers, n, NULL, 0, &opt, seed, scale);
     grt_diag d;

@@ -37,5 +37,6 @@ void test_fuzz(void);
 void test_q15(void);
 void test_quant(void);
 void test_run_equals_step(void); /* under the active instruction-set level */
+void test_panel_layout_stream(void); /* likewise */
 
 #endif

@@ -86,6 +86,7 @@ static size_t round64(size_t v)
 typedef struct tw_tensor {
     uint8_t role, dtype;
     uint32_t layer, rows, cols;
+    uint32_t stored_rows; /* rows in the file: a multiple of 8 for panel8 weight matrices */
 } tw_tensor;
 
 static size_t dtype_size(uint8_t dtype)
@@ -95,8 +96,15 @@ static size_t dtype_size(uint8_t dtype)
 
 #define MAX_TENSORS (8 * GRT_MAX_LAYERS)
 
+/* The weight layout tw_build gives a layer. */
+static uint8_t layer_layout(const tw_layer *L, const tw_options *opt)
+{
+    int eligible = L->prec == GRT_PREC_F32 && (L->kind == GRT_LAYER_DENSE || L->out % 8 == 0);
+    return opt->panel8 && eligible ? GRT_LAYOUT_PANEL8 : GRT_LAYOUT_ROW_MAJOR;
+}
+
 /* The tensors of the layers, in file order (the loader's recipes); returns their count. */
-static size_t list_tensors(const tw_layer *layers, size_t n_layers, tw_tensor *t)
+static size_t list_tensors(const tw_layer *layers, size_t n_layers, const tw_options *opt, tw_tensor *t)
 {
     size_t k = 0;
     for (size_t i = 0; i < n_layers; i++) {
@@ -105,21 +113,26 @@ static size_t list_tensors(const tw_layer *layers, size_t n_layers, tw_tensor *t
         int gru = L->kind == GRT_LAYER_GRU;
         uint8_t wt = L->prec == GRT_PREC_Q8 || L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I8 : GRT_DTYPE_F32;
         uint8_t bt = L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I32 : GRT_DTYPE_F32;
-        t[k++] = (tw_tensor){GRT_ROLE_W_IH, wt, li, R, I};
+        t[k++] = (tw_tensor){GRT_ROLE_W_IH, wt, li, R, I, 0};
         if (gru)
-            t[k++] = (tw_tensor){GRT_ROLE_W_HH, wt, li, R, L->out};
-        t[k++] = (tw_tensor){GRT_ROLE_B_IH, bt, li, R, 1};
+            t[k++] = (tw_tensor){GRT_ROLE_W_HH, wt, li, R, L->out, 0};
+        t[k++] = (tw_tensor){GRT_ROLE_B_IH, bt, li, R, 1, 0};
         if (gru)
-            t[k++] = (tw_tensor){GRT_ROLE_B_HH, bt, li, R, 1};
+            t[k++] = (tw_tensor){GRT_ROLE_B_HH, bt, li, R, 1, 0};
         if (wt == GRT_DTYPE_I8) {
-            t[k++] = (tw_tensor){GRT_ROLE_W_IH_SCALE, GRT_DTYPE_BF16, li, R, 1};
+            t[k++] = (tw_tensor){GRT_ROLE_W_IH_SCALE, GRT_DTYPE_BF16, li, R, 1, 0};
             if (gru)
-                t[k++] = (tw_tensor){GRT_ROLE_W_HH_SCALE, GRT_DTYPE_BF16, li, R, 1};
+                t[k++] = (tw_tensor){GRT_ROLE_W_HH_SCALE, GRT_DTYPE_BF16, li, R, 1, 0};
         }
         if (L->prec == GRT_PREC_Q15) {
-            t[k++] = (tw_tensor){GRT_ROLE_IN_SCALE, GRT_DTYPE_F32, li, I, 1};
-            t[k++] = (tw_tensor){GRT_ROLE_OUT_SCALE, GRT_DTYPE_F32, li, L->out, 1};
+            t[k++] = (tw_tensor){GRT_ROLE_IN_SCALE, GRT_DTYPE_F32, li, I, 1, 0};
+            t[k++] = (tw_tensor){GRT_ROLE_OUT_SCALE, GRT_DTYPE_F32, li, L->out, 1, 0};
         }
+    }
+    for (size_t j = 0; j < k; j++) {
+        int panel = layer_layout(&layers[t[j].layer], opt) == GRT_LAYOUT_PANEL8 &&
+                    (t[j].role == GRT_ROLE_W_IH || t[j].role == GRT_ROLE_W_HH);
+        t[j].stored_rows = panel ? (t[j].rows + 7) / 8 * 8 : t[j].rows;
     }
     return k;
 }
@@ -309,30 +322,38 @@ static void write_q15_layer(writer *w, const tw_layer *L, int first)
     free(Wf), free(Uf), free(bi), free(bh), free(in_scale), free(out_scale), free(u_scale), free(target);
 }
 
-static void write_f32_layer(writer *w, const tw_layer *L, size_t n_tensors)
+/* The same random values in either layout: a panel8 matrix stores row i, column c at
+ * (i / 8)·8·cols + 8c + i mod 8, the padding lanes stay zero. */
+static void write_f32_layer(writer *w, size_t n_tensors)
 {
     for (size_t t = 0; t < n_tensors; t++) {
         size_t k = w->k;
         uint8_t *e = w->buf + tw_get_u32(w->buf, 40) + 32 * k;
-        size_t n = (size_t)tw_get_u32(e, 8) * tw_get_u32(e, 12);
+        size_t rows = tw_get_u32(e, 8), cols = tw_get_u32(e, 12), n = rows * cols;
+        int panel = w->buf[tw_layer_field(tw_get_u32(e, 4), 5)] == GRT_LAYOUT_PANEL8 &&
+                    (e[0] == GRT_ROLE_W_IH || e[0] == GRT_ROLE_W_HH);
         float *v = random_floats(w, n);
-        put_floats(next_data(w), v, n);
+        uint8_t *p = next_data(w);
+        if (!panel)
+            put_floats(p, v, n);
+        for (size_t i = 0; panel && i < rows; i++)
+            for (size_t c = 0; c < cols; c++)
+                tw_put_u32(p, 4 * ((i / 8) * 8 * cols + 8 * c + i % 8), tw_f32_bits(v[i * cols + c]));
         free(v);
     }
-    (void)L;
 }
 
 size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layers, const tw_meta *meta,
                 size_t n_meta, const tw_options *opt, uint32_t seed, float scale)
 {
     static const uint8_t magic[8] = {0x89, 'G', 'R', 'T', 0x0D, 0x0A, 0x1A, 0x0A};
-    tw_options none = {0, 0, 0, TW_FILL_RANDOM};
+    tw_options none = {0, 0, 0, TW_FILL_RANDOM, 0};
     tw_tensor tensors[MAX_TENSORS];
     if (opt == NULL)
         opt = &none;
     if (n_layers > GRT_MAX_LAYERS)
         return 0;
-    size_t n_real = list_tensors(layers, n_layers, tensors);
+    size_t n_real = list_tensors(layers, n_layers, opt, tensors);
     size_t n_tensors = n_real + opt->extra_tensor_entries;
     size_t tensor_table = 64 + 32 * n_layers;
     size_t meta_offset = tensor_table + 32 * n_tensors;
@@ -343,7 +364,7 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
     size_t end = 0, offsets[MAX_TENSORS];
     for (size_t k = 0; k < n_real; k++) {
         offsets[k] = round64(end);
-        end = offsets[k] + dtype_size(tensors[k].dtype) * tensors[k].rows * tensors[k].cols;
+        end = offsets[k] + dtype_size(tensors[k].dtype) * tensors[k].stored_rows * tensors[k].cols;
     }
     size_t data_size = round64(end) + opt->extra_data_bytes;
     size_t file_size = data_offset + data_size;
@@ -376,6 +397,7 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
         e[2] = layers[i].act;
         e[3] = layers[i].gate;
         e[4] = layers[i].reset_after;
+        e[5] = layer_layout(&layers[i], opt);
         tw_put_u32(e, 8, layers[i].in);
         tw_put_u32(e, 12, layers[i].out);
         tw_put_u32(e, 16, first);
@@ -391,7 +413,7 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
         tw_put_u32(e, 8, tensors[k].rows);
         tw_put_u32(e, 12, tensors[k].cols);
         tw_put_u32(e, 16, (uint32_t)offsets[k]);
-        tw_put_u32(e, 20, (uint32_t)(dtype_size(tensors[k].dtype) * tensors[k].rows * tensors[k].cols));
+        tw_put_u32(e, 20, (uint32_t)(dtype_size(tensors[k].dtype) * tensors[k].stored_rows * tensors[k].cols));
     }
 
     writer w;
@@ -409,7 +431,7 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
         else if (layers[i].prec == GRT_PREC_Q15)
             write_q15_layer(&w, &layers[i], i == 0);
         else
-            write_f32_layer(&w, &layers[i], counts[i]);
+            write_f32_layer(&w, counts[i]);
     }
     free(w.chain);
 

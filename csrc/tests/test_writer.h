@@ -31,6 +31,8 @@ typedef struct tw_options {
     uint32_t extra_meta_bytes;     /* zero bytes after the metadata entries (counted in meta_size) */
     uint32_t extra_data_bytes;     /* zero bytes after the data (counted in data_size) */
     uint32_t fill;                 /* enum tw_fill */
+    uint32_t panel8;               /* 1: every f32 layer that may (Dense, GRU with H % 8 = 0) gets the
+                                      panel8 weight layout */
 } tw_options;
 
 /* Writes the file into buf (capacity cap); returns its size, or 0 if cap is too small. Weights are
