@@ -3,12 +3,23 @@
  * products and the q15 GRU recurrence. One process-wide
  * pointer to a table of kernels, set lazily to the best level on first use; every precision follows the
  * same level. A table holds the entries of the precisions this build keeps (gru_rt.h, "Build
- * configuration"); without AVX2 (non-x86 targets, GRT_NO_X86_SIMD) its row is empty and never chosen. */
+ * configuration"); a level this build lacks (grt_isa.h: AVX2 outside x86-64, NEON outside AArch64, the
+ * GRT_NO_*_SIMD switches) has an empty row, never chosen. */
 #include "grt_kernels.h"
 #include "grt_math.h"
 #include "grt_q15.h"
 
 #define FLOAT_ACT (GRT_HAS_F32 || GRT_HAS_Q8) /* the float activations exist */
+
+/* The CPU check of neon_dot: the kernel's HWCAP_ASIMDDP bit on Linux (hosted builds: getauxval is
+ * libc's). */
+#if GRT_HAVE_NEON_DOT && !defined(__ARM_FEATURE_DOTPROD) && defined(__linux__) && __STDC_HOSTED__
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20) /* older libc headers */
+#endif
+#define GRT_DOTPROD_HWCAP 1
+#endif
 
 typedef struct isa_table {
 #if FLOAT_ACT
@@ -44,26 +55,40 @@ typedef struct isa_table {
 #define F32_ENTRIES(level)
 #endif
 #if GRT_HAS_Q8
-#define Q8_ENTRIES(level) grt_q8_quantize_##level, grt_matvec_q8_##level, grt_matmul_q8_##level,
+#define Q8_ENTRIES(quant, prod) grt_q8_quantize_##quant, grt_matvec_q8_##prod, grt_matmul_q8_##prod,
 #else
-#define Q8_ENTRIES(level)
+#define Q8_ENTRIES(quant, prod)
 #endif
 #if GRT_HAS_Q15
-#define Q15_ENTRIES(level) grt_q15_matvec_##level, grt_q15_matmul_##level, grt_q15_gru_recur_##level,
+#define Q15_ENTRIES(prod, recur) grt_q15_matvec_##prod, grt_q15_matmul_##prod, grt_q15_gru_recur_##recur,
 #else
-#define Q15_ENTRIES(level)
+#define Q15_ENTRIES(prod, recur)
 #endif
 
+/* A level not in this build: NULL pointers, never selected (supported() says 0). */
 static const isa_table tables[GRT_ISA_COUNT] = {
-    {ACT_ENTRIES(scalar) F32_ENTRIES(scalar) Q8_ENTRIES(scalar) Q15_ENTRIES(scalar)},
+    {ACT_ENTRIES(scalar) F32_ENTRIES(scalar) Q8_ENTRIES(scalar, scalar) Q15_ENTRIES(scalar, scalar)},
 #if GRT_HAVE_AVX2
-    {ACT_ENTRIES(avx2) F32_ENTRIES(avx2) Q8_ENTRIES(avx2) Q15_ENTRIES(avx2)},
+    {ACT_ENTRIES(avx2) F32_ENTRIES(avx2) Q8_ENTRIES(avx2, avx2) Q15_ENTRIES(avx2, avx2)},
 #else
-    {0}, /* not in this build: NULL pointers, never selected (supported() says 0) */
+    {0},
+#endif
+    /* The NEON levels run the scalar float activations and the scalar q15 recurrence (whose products
+     * dispatch to them); neon_dot differs from neon in the q8 products only (sdot multiplies int8 by
+     * int8; q15 inputs are int16). */
+#if GRT_HAVE_NEON
+    {ACT_ENTRIES(scalar) F32_ENTRIES(neon) Q8_ENTRIES(neon, neon) Q15_ENTRIES(neon, scalar)},
+#else
+    {0},
+#endif
+#if GRT_HAVE_NEON_DOT
+    {ACT_ENTRIES(scalar) F32_ENTRIES(neon) Q8_ENTRIES(neon, neon_dot) Q15_ENTRIES(neon, scalar)},
+#else
+    {0},
 #endif
 };
 
-static const char *const names[GRT_ISA_COUNT] = {"scalar", "avx2"};
+static const char *const names[GRT_ISA_COUNT] = {"scalar", "avx2", "neon", "neon_dot"};
 
 /* NULL until first use. Accessed with relaxed atomics where available, so that two threads doing the
  * lazy initialisation at once store the same value without a data race. */
@@ -75,6 +100,19 @@ static const isa_table *active;
 #else
 #define LOAD_ACTIVE() active
 #define STORE_ACTIVE(t) (active = (t))
+#endif
+
+#if GRT_HAVE_NEON_DOT
+static int cpu_has_dotprod(void)
+{
+#if defined(__ARM_FEATURE_DOTPROD)
+    return 1; /* the build targets it: the CPU must have it anyway */
+#elif defined(GRT_DOTPROD_HWCAP)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+    return 0; /* no portable question to ask: stay on neon */
+#endif
+}
 #endif
 
 static int supported(grt_isa isa)
@@ -89,14 +127,31 @@ static int supported(grt_isa isa)
 #else
         return 0;
 #endif
+    case GRT_ISA_NEON:
+        return GRT_HAVE_NEON;
+    case GRT_ISA_NEON_DOT:
+#if GRT_HAVE_NEON_DOT
+        return cpu_has_dotprod();
+#else
+        return 0;
+#endif
     default:
         return 0;
     }
 }
 
+/* The levels of one architecture are numbered in increasing order of preference. */
 grt_isa grt_isa_best(void)
 {
-    return supported(GRT_ISA_AVX2) ? GRT_ISA_AVX2 : GRT_ISA_SCALAR;
+    for (unsigned k = GRT_ISA_COUNT - 1; k > 0; k--)
+        if (supported((grt_isa)k))
+            return (grt_isa)k;
+    return GRT_ISA_SCALAR;
+}
+
+int grt_isa_supported(grt_isa isa)
+{
+    return (unsigned)isa < GRT_ISA_COUNT && supported(isa);
 }
 
 static const isa_table *get_active(void)
@@ -116,7 +171,7 @@ grt_isa grt_isa_active(void)
 
 grt_status grt_isa_select(grt_isa isa)
 {
-    if ((unsigned)isa >= GRT_ISA_COUNT || !supported(isa))
+    if (!grt_isa_supported(isa))
         return GRT_E_ARG;
     STORE_ACTIVE(&tables[isa]);
     return GRT_OK;
@@ -132,7 +187,8 @@ unsigned grt_build_features(void)
     return (GRT_HAS_F32 ? GRT_FEATURE_F32 : 0u) | (GRT_HAS_Q8 ? GRT_FEATURE_Q8 : 0u) |
            (GRT_HAS_Q15 ? GRT_FEATURE_Q15 : 0u) |
            (GRT_HAS_FLOAT_BOUNDARY ? GRT_FEATURE_FLOAT_BOUNDARY : 0u) |
-           (GRT_HAVE_AVX2 ? GRT_FEATURE_AVX2 : 0u);
+           (GRT_HAVE_AVX2 ? GRT_FEATURE_AVX2 : 0u) | (GRT_HAVE_NEON ? GRT_FEATURE_NEON : 0u) |
+           (GRT_HAVE_NEON_DOT ? GRT_FEATURE_NEON_DOT : 0u);
 }
 
 /* ---- float activations (f32 and q8) ------------------------------------------------------------- */

@@ -12,19 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "grt_isa.h"
 #include "gru_rt.h"
 
 /* Run-time dispatch (grt_dispatch.c): grt_matvec_f32 and grt_matmul_f32 call the variant of the
  * active grt_isa level (one level for all precisions: the q8 products below and the q15 ones of
- * grt_q15.h switch with it). Each variant has its own summation order (above: the scalar one; the AVX2 one
- * is described in grt_kernels_f32_avx2.c), and within a variant matmul is bit-identical to matvec. */
-#ifndef GRT_HAVE_AVX2 /* also in grt_q15.h, which does not include this header */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GRT_NO_X86_SIMD)
-#define GRT_HAVE_AVX2 1
-#else
-#define GRT_HAVE_AVX2 0
-#endif
-#endif
+ * grt_q15.h switch with it). Each variant has its own summation order (above: the scalar one; the AVX2
+ * and NEON ones are described in grt_kernels_f32_avx2.c and grt_kernels_f32_neon.c), and within a
+ * variant matmul is bit-identical to matvec. The levels a build contains: grt_isa.h. */
 
 typedef void (*grt_matvec_fn)(float *restrict y, const float *restrict W, const float *restrict b,
                               const float *restrict x, size_t rows, size_t cols);
@@ -41,6 +36,13 @@ void grt_matmul_f32_scalar(float *restrict Y, size_t ldy, const float *restrict 
 void grt_matvec_f32_avx2(float *restrict y, const float *restrict W, const float *restrict b,
                          const float *restrict x, size_t rows, size_t cols);
 void grt_matmul_f32_avx2(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
+                         const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+#endif
+#if GRT_HAVE_NEON
+/* AArch64 (neon and neon_dot levels). */
+void grt_matvec_f32_neon(float *restrict y, const float *restrict W, const float *restrict b,
+                         const float *restrict x, size_t rows, size_t cols);
+void grt_matmul_f32_neon(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
                          const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
 #endif
 
@@ -65,7 +67,7 @@ void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, cons
  *
  * Summation order of every level (matmul bit-identical to matvec within a level): two partial sums
  * per row, e over the even k and o over the odd k, each in increasing k; y = b + (e + o). The scalar
- * level multiplies and adds (two roundings), the AVX2 level fuses them (one rounding). */
+ * level multiplies and adds (two roundings), the AVX2 and NEON levels fuse them (one rounding). */
 void grt_matvec_f32_p8(float *restrict y, const float *restrict P, const float *restrict b,
                        const float *restrict x, size_t rows, size_t cols);
 void grt_matmul_f32_p8(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
@@ -78,6 +80,12 @@ void grt_matmul_f32_p8_scalar(float *restrict Y, size_t ldy, const float *restri
 void grt_matvec_f32_p8_avx2(float *restrict y, const float *restrict P, const float *restrict b,
                             const float *restrict x, size_t rows, size_t cols);
 void grt_matmul_f32_p8_avx2(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
+                            const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+#endif
+#if GRT_HAVE_NEON
+void grt_matvec_f32_p8_neon(float *restrict y, const float *restrict P, const float *restrict b,
+                            const float *restrict x, size_t rows, size_t cols);
+void grt_matmul_f32_p8_neon(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
                             const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
 #endif
 grt_matvec_fn grt_isa_matvec_p8(grt_isa isa);
@@ -115,13 +123,13 @@ typedef struct grt_gru_scratch {
  * holds the gate pre-activations afterwards). Layer L must be a validated f32 GRU layer. */
 void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, float *restrict h, grt_gru_scratch s);
 
-/* ---- q8 (grt_kernels_q8.c, grt_kernels_q8_avx2.c; docs/QUANTIZATION.md, "q8") -----------------------
+/* ---- q8 (grt_kernels_q8.c, grt_kernels_q8_{avx2,neon}.c; docs/QUANTIZATION.md, "q8") ------------
  * int8 weights with one bf16 scale code per row, f32 biases; each product's input vector is quantized
  * to int8 on the fly (per step), the dot products are exact int32, and
  * y[r] = b[r] + ((float)acc_r * s_r) * sx. The activations are the f32 ones (grt_math.c).
  *
- * Every level (scalar, AVX2) gives the same bits: the integer dot product is exact, so its order is
- * free, and the float operations (quantization, rescale) are the contract's, in its order, without
+ * Every level (scalar, AVX2, NEON) gives the same bits: the integer dot product is exact, so its order
+ * is free, and the float operations (quantization, rescale) are the contract's, in its order, without
  * FMA. grt_q8_quantize, grt_matvec_q8_quantized and grt_matmul_q8_quantized call the variant of the
  * active grt_isa level (grt_dispatch.c); grt_matmul_q8 equals T grt_matvec_q8 calls bit for bit. */
 
@@ -181,6 +189,26 @@ void grt_matvec_q8_avx2(float *restrict y, const int8_t *restrict W, const uint1
 void grt_matmul_q8_avx2(float *restrict Y, size_t ldy, const int8_t *restrict W,
                         const uint16_t *restrict codes, const float *restrict b, const int8_t *restrict Xq,
                         const float *restrict sx, size_t rows, size_t cols, size_t T);
+#endif
+#if GRT_HAVE_NEON
+/* AArch64: the quantization of both NEON levels, and the products of the neon level. */
+float grt_q8_quantize_neon(int8_t *restrict xq, const float *restrict x, size_t n);
+void grt_matvec_q8_neon(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                        const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                        size_t cols);
+void grt_matmul_q8_neon(float *restrict Y, size_t ldy, const int8_t *restrict W,
+                        const uint16_t *restrict codes, const float *restrict b, const int8_t *restrict Xq,
+                        const float *restrict sx, size_t rows, size_t cols, size_t T);
+#endif
+#if GRT_HAVE_NEON_DOT
+/* The neon_dot level's products (sdot): only callable when the CPU has FEAT_DotProd. */
+void grt_matvec_q8_neon_dot(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                            const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                            size_t cols);
+void grt_matmul_q8_neon_dot(float *restrict Y, size_t ldy, const int8_t *restrict W,
+                            const uint16_t *restrict codes, const float *restrict b,
+                            const int8_t *restrict Xq, const float *restrict sx, size_t rows, size_t cols,
+                            size_t T);
 #endif
 grt_q8_quantize_fn grt_isa_q8_quantize(grt_isa isa);
 grt_q8_matvec_fn grt_isa_q8_matvec(grt_isa isa);

@@ -43,7 +43,8 @@
  *
  * Targets: C99, 8-bit bytes, little-endian (the tensors are read in place; a big-endian target is
  * refused at compile time), IEEE-754 binary32 float for f32 and q8; no libm, no stdio; memcpy and
- * memset are the only C library functions called.
+ * memset are the only C library functions called (and, in hosted AArch64 Linux builds, getauxval to
+ * ask for the dot product: see grt_isa below).
  *
  * Errors: every function that can fail returns a grt_status (GRT_OK = 0; the meaning of each code is
  * next to it below, and each function says which it returns); functions that cannot fail return void
@@ -69,6 +70,9 @@ extern "C" {
  *   GRT_NO_Q15        no q15 models: no integer step, activation tables or float boundary
  *                     (at least one of the three precisions must remain: #error otherwise)
  *   GRT_NO_X86_SIMD   no AVX2 kernels and no dispatch entries for them: grt_isa_best() is scalar
+ *                     on x86-64
+ *   GRT_NO_ARM_SIMD   no NEON kernels (levels neon, neon_dot) and no dispatch entries for them:
+ *                     grt_isa_best() is scalar on AArch64
  *   GRT_NO_FLOAT_BOUNDARY  no float API for q15 models: grt_q15_quantize_input and
  *                     grt_q15_dequantize_output are neither declared nor defined, grt_stream_step leaves
  *                     the stream and y unchanged for a q15 model and grt_stream_run returns
@@ -357,28 +361,43 @@ void grt_q15_dequantize_output(const grt_model *model, const int16_t *yq, float 
 
 /*
  * Instruction-set levels of the kernels (every precision follows one level), chosen at run time. A
- * scalar level always exists and is the only one on other targets (aarch64, Cortex-M: plain C that the
- * compiler may vectorize); the AVX2 level (AVX2 + FMA) exists in x86-64 gcc/clang builds without
- * GRT_NO_X86_SIMD and is usable when the CPU has both features. q8 and q15 give the same bits at every
- * level. The active level is one process-wide table of kernel pointers, set lazily to
- * grt_isa_best() on first use. Results within one level are deterministic (run == step bit for
- * bit); different levels agree to rounding only (the AVX2 level uses fused multiply-adds).
+ * scalar level always exists (plain C that the compiler may vectorize) and is the only one on other
+ * targets (Cortex-M, ...). x86-64 gcc/clang builds without GRT_NO_X86_SIMD add avx2 (AVX2 + FMA),
+ * usable when the CPU has both. AArch64 builds without GRT_NO_ARM_SIMD add neon (always usable there)
+ * and neon_dot (neon with the int8 dot product sdot for the q8 products; usable when the CPU has
+ * FEAT_DotProd, asked with getauxval(AT_HWCAP) on Linux: elsewhere only when the build targets it,
+ * -march=...+dotprod; compiled with gcc >= 8, or any compiler given such a -march). q8 and q15 give
+ * the same bits at every level. The active level is one process-wide table of kernel pointers, set
+ * lazily to grt_isa_best() on first use. Results within one level are deterministic (run == step bit
+ * for bit); f32 results of different levels agree to rounding only (each level has its own summation
+ * order, and avx2/neon use fused multiply-adds; neon and neon_dot share their f32 kernels).
  * Threads: grt_isa_select() must not be called while any thread is stepping or running a stream;
  * select once at start-up, before any model is used.
  */
-typedef enum grt_isa { GRT_ISA_SCALAR = 0, GRT_ISA_AVX2 = 1, GRT_ISA_COUNT } grt_isa;
+typedef enum grt_isa {
+    GRT_ISA_SCALAR = 0,
+    GRT_ISA_AVX2 = 1,
+    GRT_ISA_NEON = 2,
+    GRT_ISA_NEON_DOT = 3,
+    GRT_ISA_COUNT
+} grt_isa;
 
-/* The best level this build and CPU support. */
+/* The best level this build and CPU support (the levels of one architecture are numbered in
+ * increasing order of preference). */
 grt_isa grt_isa_best(void);
 
 /* The level in use (grt_isa_best() until grt_isa_select() is called). */
 grt_isa grt_isa_active(void);
 
+/* 1 if this build and CPU support isa (grt_isa_select(isa) would succeed), else 0 (also for an unknown
+ * value). Changes nothing. */
+int grt_isa_supported(grt_isa isa);
+
 /* Force a level. GRT_E_ARG if isa is unknown or not supported by this build/CPU (then nothing
  * changes). Not thread-safe against running kernels: see above. */
 grt_status grt_isa_select(grt_isa isa);
 
-/* "scalar", "avx2"; "?" for an unknown value. Never NULL. */
+/* "scalar", "avx2", "neon", "neon_dot"; "?" for an unknown value. Never NULL. */
 const char *grt_isa_name(grt_isa isa);
 
 /* What this compiled library contains (see "Build configuration" above): an OR of the flags below.
@@ -389,6 +408,8 @@ const char *grt_isa_name(grt_isa isa);
 #define GRT_FEATURE_Q15 4u            /* q15 models */
 #define GRT_FEATURE_FLOAT_BOUNDARY 8u /* float API for q15 models */
 #define GRT_FEATURE_AVX2 16u          /* AVX2 kernels compiled in (x86-64 gcc/clang, no GRT_NO_X86_SIMD) */
+#define GRT_FEATURE_NEON 32u          /* NEON kernels compiled in (AArch64, no GRT_NO_ARM_SIMD) */
+#define GRT_FEATURE_NEON_DOT 64u      /* and the sdot ones of the neon_dot level (see grt_isa above) */
 unsigned grt_build_features(void);
 
 #ifdef __cplusplus

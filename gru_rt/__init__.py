@@ -7,8 +7,9 @@
 
     gru_rt.convert("state_dict.pt", head_activation="softmax").save("model.grt")
 
-The f32 kernels pick the best instruction set of the CPU at run time (gru_rt.cpu_info()); set the
-environment variable GRU_RT_ISA=scalar|avx2 before import to force one.
+The kernels pick the best instruction set of the CPU at run time (gru_rt.cpu_info()); set the
+environment variable GRU_RT_ISA=scalar|avx2|neon|neon_dot before import to force one (avx2 on
+x86-64, neon and neon_dot on AArch64).
 """
 
 from __future__ import annotations

@@ -76,10 +76,13 @@ cdef extern from "gru_rt.h" nogil:
     ctypedef enum grt_isa:
         GRT_ISA_SCALAR
         GRT_ISA_AVX2
+        GRT_ISA_NEON
+        GRT_ISA_NEON_DOT
         GRT_ISA_COUNT
 
     grt_isa grt_isa_best()
     grt_isa grt_isa_active()
+    int grt_isa_supported(grt_isa isa)
     grt_status grt_isa_select(grt_isa isa)
     const char *grt_isa_name(grt_isa isa)
 

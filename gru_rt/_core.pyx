@@ -40,9 +40,9 @@ def _isa_names():
 
 
 def _isa_available():
-    """Names of the kernel levels this build and CPU support, lowest first (levels are ordered: the
-    CPU supports every level up to grt_isa_best())."""
-    return _isa_names()[:<int>grt_isa_best() + 1]
+    """Names of the kernel levels this build and CPU support (those grt_isa_select accepts), in enum
+    order: scalar first, grt_isa_best() last."""
+    return [name for k, name in enumerate(_isa_names()) if grt_isa_supported(<grt_isa>k)]
 
 
 def cpu_info():

@@ -1,12 +1,13 @@
 """Cross builds of the C core against x86 (docs/EMBEDDING.md).
 
 aarch64: examples/c/stream_file is built natively (the best kernel level, AVX2 where the CPU has it,
-and the scalar level alone with GRT_NO_X86_SIMD) and with aarch64-linux-gnu-gcc -static (run under
-qemu-aarch64, where the scalar level is the only one); the JapaneseVowels demo model, converted to
-f32, q8 and q15, streams the same frames through each. q15 and q8 outputs are bit-identical
-everywhere (and equal to the Python API); f32 is bit-identical between the two scalar builds (the
-same C, IEEE single precision, no contraction, no libm) and agrees with the AVX2 level (fused
-multiply-adds) to rounding.
+and the scalar level alone with GRT_NO_X86_SIMD) and with aarch64-linux-gnu-gcc -static, run
+under qemu-aarch64: at the best level of `-cpu max` (neon_dot), at the neon level of `-cpu
+cortex-a57` (no dot product) and, built with GRT_NO_ARM_SIMD, at the scalar level; the
+JapaneseVowels demo model, converted to f32, q8 and q15, streams the same frames through each. q15
+and q8 outputs are bit-identical everywhere (and equal to the Python API); f32 is bit-identical
+between the scalar builds (the same C, IEEE single precision, no contraction, no libm) and agrees
+with the AVX2 and NEON levels (other summation orders, fused multiply-adds) to rounding.
 
 Cortex-M: `make -C csrc mps2-run` runs the demo (port/cortex-m/demo.c) under QEMU: the q15 model
 on mps2-an385 (Cortex-M3) with the M3 and M0+ builds of the q15-only core, the f32 and q8 models on
@@ -60,19 +61,24 @@ def _require(*tools: str) -> None:
 
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
-    """stream_file three ways: native best level, native scalar only, aarch64 under qemu."""
+    """stream_file five ways: native best level, native scalar only, and aarch64 under qemu at the
+    best level of a CPU with and without the dot product and at the scalar level only."""
     _require("cc", "aarch64-linux-gnu-gcc", "qemu-aarch64")
     out = tmp_path_factory.mktemp("cross")
     example = str(ROOT / "examples" / "c" / "stream_file.c")
+    aarch64 = ["aarch64-linux-gnu-gcc", "-static"]
     builds = {
-        "x86 best": (["cc"], []),
-        "x86 scalar": (["cc", "-DGRT_NO_X86_SIMD"], []),
-        "aarch64": (["aarch64-linux-gnu-gcc", "-static"], ["qemu-aarch64"]),
+        "x86 best": (["cc"], [], "x86_best"),
+        "x86 scalar": (["cc", "-DGRT_NO_X86_SIMD"], [], "x86_scalar"),
+        "aarch64 neon_dot": (aarch64, ["qemu-aarch64", "-cpu", "max"], "aarch64"),
+        "aarch64 neon": (aarch64, ["qemu-aarch64", "-cpu", "cortex-a57"], "aarch64"),
+        "aarch64 scalar": ([*aarch64, "-DGRT_NO_ARM_SIMD"], ["qemu-aarch64"], "aarch64_scalar"),
     }
     programs = {}
-    for name, (compiler, runner) in builds.items():
-        exe = out / name.replace(" ", "_")
-        subprocess.run([*compiler, *FLAGS, *LIB_SOURCES, example, "-o", str(exe)], check=True)
+    for name, (compiler, runner, exe_name) in builds.items():
+        exe = out / exe_name
+        if not exe.exists():
+            subprocess.run([*compiler, *FLAGS, *LIB_SOURCES, example, "-o", str(exe)], check=True)
         programs[name] = [*runner, str(exe)]
     return programs
 
@@ -102,15 +108,18 @@ def test_aarch64_matches_x86(tmp_path: Path, programs: dict[str, list[str]],
 
     # Both scalar builds run the same C with IEEE single precision and no contraction: equal bits,
     # f32 included.
-    np.testing.assert_array_equal(out["aarch64"], out["x86 scalar"])
-    if precision in ("q15", "q8"):
-        # Every level gives the q8/q15 contract's bits; the Python API agrees.
-        np.testing.assert_array_equal(out["aarch64"], out["x86 best"])
-        np.testing.assert_array_equal(out["aarch64"], python)
-    else:
-        # The AVX2 level sums in another order with fused multiply-adds: rounding differences only.
-        np.testing.assert_allclose(out["aarch64"], out["x86 best"], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(out["aarch64"], python, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out["aarch64 scalar"], out["x86 scalar"])
+    # neon and neon_dot share their f32 kernels, and q8/q15 are the contract's bits at every level.
+    np.testing.assert_array_equal(out["aarch64 neon"], out["aarch64 neon_dot"])
+    for name in ("x86 best", "aarch64 neon_dot"):
+        if precision in ("q15", "q8"):
+            # Every level gives the q8/q15 contract's bits; the Python API agrees.
+            np.testing.assert_array_equal(out[name], out["aarch64 scalar"])
+            np.testing.assert_array_equal(out[name], python)
+        else:
+            # AVX2 and NEON sum in other orders with fused multiply-adds: rounding differences only.
+            np.testing.assert_allclose(out[name], out["aarch64 scalar"], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(out[name], python, rtol=1e-5, atol=1e-6)
 
 
 def _demo_frames(header: str) -> tuple[np.ndarray, list[int]]:

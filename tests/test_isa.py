@@ -35,16 +35,25 @@ def test_cpu_info() -> None:
     assert info["available"][0] == "scalar"
     assert info["best"] == info["available"][-1]
     assert info["isa"] in info["available"]
-    assert set(info["available"]) <= {"scalar", "avx2"}
+    assert set(info["available"]) <= {"scalar", "avx2", "neon", "neon_dot"}
+    # One architecture's levels: x86-64 has no NEON, AArch64 no AVX2 (the list is not a prefix).
+    assert not ({"avx2"} & set(AVAILABLE) and {"neon", "neon_dot"} & set(AVAILABLE))
+
+
+def test_isa_names() -> None:
+    assert _core._isa_names() == ["scalar", "avx2", "neon", "neon_dot"]
+
+
+UNSUPPORTED = [name for name in _core._isa_names() if name not in AVAILABLE]
 
 
 def test_select_isa_rejects_unknown_and_unsupported() -> None:
     before = gru_rt.cpu_info()["isa"]
     with pytest.raises(ValueError, match="unknown ISA"):
         _core._select_isa("avx512")
-    if "avx2" not in AVAILABLE:
+    for name in UNSUPPORTED:  # e.g. neon and neon_dot on x86-64
         with pytest.raises(ValueError, match="not supported"):
-            _core._select_isa("avx2")
+            _core._select_isa(name)
     assert gru_rt.cpu_info()["isa"] == before
 
 
@@ -72,6 +81,14 @@ def test_env_var_unknown_isa_fails_import() -> None:
     proc = _import_with_env("sse9")
     assert proc.returncode != 0
     assert "GRU_RT_ISA" in proc.stderr and "unknown ISA" in proc.stderr
+
+
+@pytest.mark.parametrize("isa", UNSUPPORTED)
+def test_env_var_unsupported_isa_fails_import(isa: str) -> None:
+    proc = _import_with_env(isa)
+    assert proc.returncode != 0
+    assert f"GRU_RT_ISA={isa!r}" in proc.stderr
+    assert "not supported by this CPU or build" in proc.stderr
 
 
 CASES = [(1, 1, 1, 1), (3, 7, 2, 5), (17, 33, 3, 2), (40, 64, 2, 10), (5, 129, 1, 3)]

@@ -3,7 +3,7 @@
  * precision (f32, q8, q15) and each instruction-set level this CPU supports.
  *
  *   make -C csrc bench                           the default sizes
- *   ./build/bench_step [-s 16x32,64x128] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,q8,q15] [-i scalar,avx2]
+ *   ./build/bench_step [-s 16x32,64x128] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,q8,q15] [-i scalar,avx2,neon,neon_dot]
  *
  * Each cell: the median over ROUNDS rounds of the mean time of one grt_stream_step (the float API, so
  * a q15 step includes its input/output boundary), the steps of a round chosen so that it lasts about
@@ -102,7 +102,8 @@ static int listed(const char *list, const char *name)
 
 static void usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [-s IxH,IxH,...] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,f32p8,q8,q15] [-i scalar,avx2]\n",
+    fprintf(stderr, "usage: %s [-s IxH,IxH,...] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,f32p8,q8,q15] "
+                    "[-i scalar,avx2,neon,neon_dot]\n",
             argv0);
     exit(2);
 }
@@ -153,7 +154,7 @@ int main(int argc, char **argv)
     size_t nl = 0;
     grt_isa best = grt_isa_best();
     for (unsigned k = 0; k < GRT_ISA_COUNT; k++)
-        if ((!isas || strstr(isas, grt_isa_name((grt_isa)k))) && grt_isa_select((grt_isa)k) == GRT_OK)
+        if ((!isas || listed(isas, grt_isa_name((grt_isa)k))) && grt_isa_select((grt_isa)k) == GRT_OK)
             levels[nl++] = (grt_isa)k;
 
     printf("gru_rt C bench: one GRU layer (reset_after=1), grt_stream_step, median of %d rounds of ~%.0f ms;"

@@ -2,13 +2,14 @@
  * tests are compiled with (make -C csrc switches builds several): grt_build_features() agrees with the
  * GRT_HAS_* macros; a model of each precision loads when the precision is built and is refused with
  * GRT_E_PRECISION (field layer.precision, the layer index, its precision code) otherwise, also when
- * the dropped layer is not the first; without AVX2 in the build the dispatch is scalar; the int16 API
- * of a q15 model works in every configuration that has q15, and without the float boundary its float
- * API changes nothing (grt_stream_step) or refuses (grt_stream_run: GRT_E_PRECISION). */
+ * the dropped layer is not the first; without a SIMD level in the build the dispatch is scalar, with
+ * NEON it is neon or neon_dot; the int16 API of a q15 model works in every configuration that has q15,
+ * and without the float boundary its float API changes nothing (grt_stream_step) or refuses
+ * (grt_stream_run: GRT_E_PRECISION). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "grt_kernels.h" /* GRT_HAVE_AVX2 */
+#include "grt_isa.h" /* GRT_HAVE_AVX2, GRT_HAVE_NEON, GRT_HAVE_NEON_DOT */
 #include "test_util.h"
 #include "test_writer.h"
 
@@ -27,14 +28,21 @@ static void test_features(void)
     CHECK(has(f, GRT_FEATURE_Q15) == GRT_HAS_Q15);
     CHECK(has(f, GRT_FEATURE_FLOAT_BOUNDARY) == GRT_HAS_FLOAT_BOUNDARY);
     CHECK(has(f, GRT_FEATURE_AVX2) == GRT_HAVE_AVX2);
+    CHECK(has(f, GRT_FEATURE_NEON) == GRT_HAVE_NEON);
+    CHECK(has(f, GRT_FEATURE_NEON_DOT) == GRT_HAVE_NEON_DOT);
+    CHECK(!has(f, GRT_FEATURE_NEON_DOT) || has(f, GRT_FEATURE_NEON));
     CHECK((f & ~(GRT_FEATURE_F32 | GRT_FEATURE_Q8 | GRT_FEATURE_Q15 | GRT_FEATURE_FLOAT_BOUNDARY |
-                 GRT_FEATURE_AVX2)) == 0);
-    if (!has(f, GRT_FEATURE_AVX2)) /* aarch64, Cortex-M, GRT_NO_X86_SIMD: one level */
+                 GRT_FEATURE_AVX2 | GRT_FEATURE_NEON | GRT_FEATURE_NEON_DOT)) == 0);
+    /* Cortex-M, GRT_NO_X86_SIMD on x86-64, GRT_NO_ARM_SIMD on AArch64: one level */
+    if (!has(f, GRT_FEATURE_AVX2) && !has(f, GRT_FEATURE_NEON))
         CHECK(grt_isa_best() == GRT_ISA_SCALAR && grt_isa_active() == GRT_ISA_SCALAR);
-    printf("  build:%s%s%s%s%s; isa best %s\n", has(f, GRT_FEATURE_F32) ? " f32" : "",
+    if (has(f, GRT_FEATURE_NEON)) /* every AArch64 CPU has NEON */
+        CHECK(grt_isa_best() == GRT_ISA_NEON || grt_isa_best() == GRT_ISA_NEON_DOT);
+    printf("  build:%s%s%s%s%s%s%s; isa best %s\n", has(f, GRT_FEATURE_F32) ? " f32" : "",
            has(f, GRT_FEATURE_Q8) ? " q8" : "", has(f, GRT_FEATURE_Q15) ? " q15" : "",
            has(f, GRT_FEATURE_FLOAT_BOUNDARY) ? " float-boundary" : "",
-           has(f, GRT_FEATURE_AVX2) ? " avx2" : "", grt_isa_name(grt_isa_best()));
+           has(f, GRT_FEATURE_AVX2) ? " avx2" : "", has(f, GRT_FEATURE_NEON) ? " neon" : "",
+           has(f, GRT_FEATURE_NEON_DOT) ? " neon_dot" : "", grt_isa_name(grt_isa_best()));
 }
 
 static int built(unsigned prec)

@@ -1,16 +1,17 @@
 /* Run-time ISA dispatch: for every level this CPU supports, matvec/matmul against the scalar variant
  * at awkward sizes, matmul == matvec bit for bit within the level, and grt_stream_run == T ×
- * grt_stream_step bit for bit with the level active; grt_isa_select rejects unknown levels. Levels the
- * CPU lacks are skipped (reported, not failed). */
+ * grt_stream_step bit for bit with the level active; grt_isa_select rejects unknown levels and agrees
+ * with grt_isa_supported. Levels the CPU lacks are skipped (listed, not failed). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grt_kernels.h"
+#include "grt_math.h"
 #include "test_util.h"
 
 #if GRT_HAS_F32
-static const size_t sizes[] = {1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 63, 127, 129};
+static const size_t sizes[] = {1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 63, 65, 127, 129, 257, 300};
 #define N_SIZES (sizeof sizes / sizeof sizes[0])
 #define REL_TOL 1e-6
 
@@ -31,31 +32,74 @@ static int isa_available(grt_isa isa)
 }
 #endif
 
+/* What the build says about a level's presence (the CPU may still lack it). */
+static int in_build(grt_isa isa)
+{
+    switch (isa) {
+    case GRT_ISA_SCALAR: return 1;
+    case GRT_ISA_AVX2: return GRT_HAVE_AVX2;
+    case GRT_ISA_NEON: return GRT_HAVE_NEON;
+    case GRT_ISA_NEON_DOT: return GRT_HAVE_NEON_DOT;
+    default: return 0;
+    }
+}
+
 static void test_api(void)
 {
+    static const char *const expected[GRT_ISA_COUNT] = {"scalar", "avx2", "neon", "neon_dot"};
     grt_isa best = grt_isa_best(), prev = grt_isa_active();
     CHECK((unsigned)best < GRT_ISA_COUNT);
-    CHECK(strcmp(grt_isa_name(GRT_ISA_SCALAR), "scalar") == 0);
-    CHECK(strcmp(grt_isa_name(GRT_ISA_AVX2), "avx2") == 0);
+    for (unsigned k = 0; k < GRT_ISA_COUNT; k++)
+        CHECK(strcmp(grt_isa_name((grt_isa)k), expected[k]) == 0);
     CHECK(strcmp(grt_isa_name((grt_isa)GRT_ISA_COUNT), "?") == 0);
     CHECK(strcmp(grt_isa_name((grt_isa)-1), "?") == 0);
     CHECK(grt_isa_select((grt_isa)GRT_ISA_COUNT) == GRT_E_ARG);
     CHECK(grt_isa_select((grt_isa)99) == GRT_E_ARG);
     CHECK(grt_isa_select((grt_isa)-1) == GRT_E_ARG);
+    CHECK(!grt_isa_supported((grt_isa)GRT_ISA_COUNT) && !grt_isa_supported((grt_isa)-1));
     CHECK(grt_isa_active() == prev); /* a rejected select changes nothing */
     CHECK(grt_isa_select(GRT_ISA_SCALAR) == GRT_OK);
     CHECK(grt_isa_active() == GRT_ISA_SCALAR);
+    /* grt_isa_supported says what grt_isa_select does; a level missing from the build is never
+     * supported; best is the highest supported level. */
+    for (unsigned k = 0; k < GRT_ISA_COUNT; k++) {
+        grt_isa isa = (grt_isa)k;
+        int sup = grt_isa_supported(isa);
+        CHECK(sup == (grt_isa_select(isa) == GRT_OK));
+        CHECK(in_build(isa) || !sup);
+        CHECK(!sup || k <= (unsigned)best);
+        CHECK(grt_isa_active() == (sup ? isa : GRT_ISA_SCALAR));
+        CHECK(grt_isa_select(GRT_ISA_SCALAR) == GRT_OK);
+    }
+    CHECK(grt_isa_supported(best));
     CHECK(grt_isa_select(best) == GRT_OK);
     CHECK(grt_isa_active() == best);
 #if GRT_HAS_F32
     CHECK(grt_isa_matvec(GRT_ISA_SCALAR) == grt_matvec_f32_scalar);
     CHECK(grt_isa_matvec((grt_isa)GRT_ISA_COUNT) == NULL);
+#if GRT_HAVE_NEON
+    CHECK(grt_isa_matvec(GRT_ISA_NEON) == grt_matvec_f32_neon);
+    CHECK(grt_isa_matmul(GRT_ISA_NEON) == grt_matmul_f32_neon);
+    CHECK(grt_isa_matvec_p8(GRT_ISA_NEON) == grt_matvec_f32_p8_neon);
+    CHECK(grt_isa_matmul_p8(GRT_ISA_NEON) == grt_matmul_f32_p8_neon);
 #endif
-    /* Without AVX2 in the build (other targets, GRT_NO_X86_SIMD) the scalar level is the only one. */
-    if (!GRT_HAVE_AVX2) {
-        CHECK(grt_isa_select(GRT_ISA_AVX2) == GRT_E_ARG);
+#if GRT_HAVE_NEON_DOT /* f32 has no dot-product variant: the same kernels */
+    CHECK(grt_isa_matvec(GRT_ISA_NEON_DOT) == grt_matvec_f32_neon);
+    CHECK(grt_isa_matmul(GRT_ISA_NEON_DOT) == grt_matmul_f32_neon);
+    CHECK(grt_isa_matvec_p8(GRT_ISA_NEON_DOT) == grt_matvec_f32_p8_neon);
+    CHECK(grt_isa_matmul_p8(GRT_ISA_NEON_DOT) == grt_matmul_f32_p8_neon);
+#endif
+#if GRT_HAVE_NEON /* no NEON activations yet: the scalar ones at both levels */
+    CHECK(grt_isa_act(GRT_ISA_NEON) == grt_act_apply_scalar);
+    CHECK(!GRT_HAVE_NEON_DOT || grt_isa_act(GRT_ISA_NEON_DOT) == grt_act_apply_scalar);
+#endif
+#endif
+    /* AArch64 always has NEON; without a SIMD level in the build (other targets, GRT_NO_*_SIMD) the
+     * scalar level is the only one. */
+    if (GRT_HAVE_NEON)
+        CHECK(grt_isa_supported(GRT_ISA_NEON) && (best == GRT_ISA_NEON || best == GRT_ISA_NEON_DOT));
+    if (!GRT_HAVE_AVX2 && !GRT_HAVE_NEON)
         CHECK(best == GRT_ISA_SCALAR);
-    }
     CHECK(grt_isa_select(prev) == GRT_OK);
 }
 
@@ -147,18 +191,24 @@ void test_isa(void)
     test_api();
 #if GRT_HAS_F32
     grt_isa prev = grt_isa_active();
+    printf("  isa levels tested (f32):");
     for (unsigned k = 0; k < GRT_ISA_COUNT; k++) {
         grt_isa isa = (grt_isa)k;
-        if (!isa_available(isa)) {
-            printf("  isa %s: not available on this CPU/build, skipped\n", grt_isa_name(isa));
+        if (!isa_available(isa))
             continue;
-        }
+        printf(" %s", grt_isa_name(isa));
+        fflush(stdout);
         test_kernels_vs_scalar(isa, 0);
         test_kernels_vs_scalar(isa, 1);
         CHECK(grt_isa_select(isa) == GRT_OK);
         test_run_equals_step();
         test_panel_layout_stream();
     }
+    printf("; not available on this CPU/build:");
+    for (unsigned k = 0; k < GRT_ISA_COUNT; k++)
+        if (!isa_available((grt_isa)k))
+            printf(" %s", grt_isa_name((grt_isa)k));
+    printf("\n");
     CHECK(grt_isa_select(prev) == GRT_OK);
 #else
     SKIPPED("f32 kernels per level (GRT_NO_F32)");

@@ -18,7 +18,7 @@
 
 #if GRT_HAS_Q8 || GRT_HAS_Q15 /* the whole file (f32-only builds: skipped) */
 
-static const size_t colss[] = {1, 3, 7, 15, 16, 17, 31, 33, 63, 65, 255, 256, 257, 513, 600};
+static const size_t colss[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 255, 256, 257, 300, 513, 600};
 static const size_t rowss[] = {1, 2, 3, 5, 8, 17};
 static const size_t stepss[] = {1, 3, 8, 9, 17};
 #define N_COLS (sizeof colss / sizeof colss[0])
@@ -70,6 +70,20 @@ static void test_tables(void)
 #else
     CHECK(grt_isa_q8_matvec(GRT_ISA_AVX2) == NULL);
 #endif
+#if GRT_HAVE_NEON
+    CHECK(grt_isa_q8_quantize(GRT_ISA_NEON) == grt_q8_quantize_neon);
+    CHECK(grt_isa_q8_matvec(GRT_ISA_NEON) == grt_matvec_q8_neon);
+    CHECK(grt_isa_q8_matmul(GRT_ISA_NEON) == grt_matmul_q8_neon);
+#else
+    CHECK(grt_isa_q8_matvec(GRT_ISA_NEON) == NULL);
+#endif
+#if GRT_HAVE_NEON_DOT
+    CHECK(grt_isa_q8_quantize(GRT_ISA_NEON_DOT) == grt_q8_quantize_neon);
+    CHECK(grt_isa_q8_matvec(GRT_ISA_NEON_DOT) == grt_matvec_q8_neon_dot);
+    CHECK(grt_isa_q8_matmul(GRT_ISA_NEON_DOT) == grt_matmul_q8_neon_dot);
+#else
+    CHECK(grt_isa_q8_matvec(GRT_ISA_NEON_DOT) == NULL);
+#endif
     CHECK(grt_isa_q8_quantize((grt_isa)GRT_ISA_COUNT) == NULL);
     CHECK(grt_isa_q8_matvec((grt_isa)GRT_ISA_COUNT) == NULL);
     CHECK(grt_isa_q8_matmul((grt_isa)-1) == NULL);
@@ -84,6 +98,19 @@ static void test_tables(void)
     CHECK(grt_isa_q15_gru_recur(GRT_ISA_AVX2) == grt_q15_gru_recur_avx2);
 #else
     CHECK(grt_isa_q15_matvec(GRT_ISA_AVX2) == NULL);
+#endif
+#if GRT_HAVE_NEON /* both NEON levels: the NEON products, the scalar recurrence (which dispatches) */
+    for (int k = 0; k < 1 + GRT_HAVE_NEON_DOT; k++) {
+        grt_isa isa = k ? GRT_ISA_NEON_DOT : GRT_ISA_NEON;
+        CHECK(grt_isa_q15_matvec(isa) == grt_q15_matvec_neon);
+        CHECK(grt_isa_q15_matmul(isa) == grt_q15_matmul_neon);
+        CHECK(grt_isa_q15_gru_recur(isa) == grt_q15_gru_recur_scalar);
+    }
+#else
+    CHECK(grt_isa_q15_matvec(GRT_ISA_NEON) == NULL);
+#endif
+#if !GRT_HAVE_NEON_DOT
+    CHECK(grt_isa_q15_matvec(GRT_ISA_NEON_DOT) == NULL);
 #endif
     CHECK(grt_isa_q15_matvec((grt_isa)GRT_ISA_COUNT) == NULL);
     CHECK(grt_isa_q15_matmul((grt_isa)99) == NULL);
@@ -323,25 +350,35 @@ static void test_q15_products(grt_isa isa)
     }
 }
 
-/* The int32 block sums at their limit: 1100 columns of (-128)·(-32768) = 2^22 each add up to more than
- * 2^32, so only int64 block sums give the right integer; with sh = 62 and M = 255 the result is checked
- * against a plain int64 computation. */
+/* The int32 partial sums at their limit: every column (-128)·(-32768) = 2^22 (or (-128)·32767, the most
+ * negative). 1100 of them add up to more than 2^32, so only int64 block sums give the right integer;
+ * the other lengths sit on and just past the block boundaries of the levels (256 + 15 for AVX2,
+ * 1024 + 7 for NEON), where an int32 lane or the sum of a row's accumulators is fullest. The
+ * multipliers shift by 12 .. 40 only, so that a wrong sum shows in the result (shifts near 62 would
+ * round every sum to 0), and the result is checked against a plain int64 computation. */
 static void test_q15_wide_sum(grt_isa isa)
 {
-    size_t cols = 1100, rows = 5;
-    int8_t *W = xmalloc(rows * cols);
-    int16_t *x = xmalloc(cols * sizeof(int16_t));
-    int32_t y[5], ys[5], b[5] = {0, 1, -1, MAX32, MIN32};
-    uint16_t codes[5] = {0x2400, 0x247F, 0x2480, 0x2500, 0x2600}; /* sh 62, 62, 61, 60, 58 */
-    memset(W, 0x80, rows * cols);
-    for (size_t i = 0; i < cols; i++)
-        x[i] = -32768;
-    grt_isa_q15_matvec(isa)(y, W, codes, b, x, rows, cols);
-    grt_q15_matvec_scalar(ys, W, codes, b, x, rows, cols);
-    CHECK(memcmp(y, ys, sizeof y) == 0);
-    for (size_t j = 0; j < rows; j++)
-        CHECK(y[j] == grt_q15_requant((int64_t)cols << 22, codes[j], b[j]));
-    free(W), free(x);
+    static const size_t colss_wide[] = {1100, 271, 272, 1024, 1031, 1032, 2048, 2055, 3079};
+    static const int16_t xs[] = {-32768, 32767};
+    enum { ROWS = 5 };
+    int32_t y[ROWS], ys[ROWS], b[ROWS] = {0, 1, -1, 1000, -100000};
+    uint16_t codes[ROWS] = {122u << 7, (120u << 7) | 127u, (114u << 7) | 1u, 104u << 7, (94u << 7) | 64u};
+    for (size_t c = 0; c < sizeof colss_wide / sizeof colss_wide[0]; c++) {
+        size_t cols = colss_wide[c];
+        int8_t *W = xmalloc(ROWS * cols);
+        int16_t *x = xmalloc(cols * sizeof(int16_t));
+        memset(W, 0x80, ROWS * cols);
+        for (size_t k = 0; k < 2; k++) {
+            for (size_t i = 0; i < cols; i++)
+                x[i] = xs[k];
+            grt_isa_q15_matvec(isa)(y, W, codes, b, x, ROWS, cols);
+            grt_q15_matvec_scalar(ys, W, codes, b, x, ROWS, cols);
+            CHECK(memcmp(y, ys, sizeof y) == 0);
+            for (size_t j = 0; j < ROWS; j++)
+                CHECK(y[j] == grt_q15_requant((int64_t)cols * -128 * xs[k], codes[j], b[j]));
+        }
+        free(W), free(x);
+    }
 }
 
 /* ---- q15 activations and recurrence ------------------------------------------------------------------ */
@@ -605,12 +642,13 @@ void test_isa_quant(void)
     if (isa_available(GRT_ISA_AVX2))
         test_q15_act_avx2();
 #endif
+    printf("  isa levels tested (q8/q15):");
     for (unsigned k = 0; k < GRT_ISA_COUNT; k++) {
         grt_isa isa = (grt_isa)k;
-        if (!isa_available(isa)) {
-            printf("  isa %s (q8/q15): not available on this CPU/build, skipped\n", grt_isa_name(isa));
+        if (!isa_available(isa))
             continue;
-        }
+        printf(" %s", grt_isa_name(isa));
+        fflush(stdout);
 #if GRT_HAS_Q8
         test_q8_quantize(isa);
         test_q8_products(isa);
@@ -622,6 +660,7 @@ void test_isa_quant(void)
 #endif
         test_models(isa);
     }
+    printf("\n");
 }
 
 #else

@@ -1,0 +1,38 @@
+/* grt_isa.h — which kernel levels (grt_isa in gru_rt.h) a build contains: compile-time answers only;
+ * whether the CPU can run them is grt_dispatch.c's question. Included by grt_kernels.h and grt_q15.h.
+ * Not part of the public API. */
+#ifndef GRT_ISA_H
+#define GRT_ISA_H
+
+/* AVX2 (+ FMA for f32): x86-64 gcc/clang, through function target attributes (no -m flag). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GRT_NO_X86_SIMD)
+#define GRT_HAVE_AVX2 1
+#else
+#define GRT_HAVE_AVX2 0
+#endif
+
+/* NEON: part of every AArch64 target, so no attribute and no CPU check. __ARM_NEON is absent under
+ * -mgeneral-regs-only (make nofloat), which then builds without the level. */
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(GRT_NO_ARM_SIMD)
+#define GRT_HAVE_NEON 1
+#else
+#define GRT_HAVE_NEON 0
+#endif
+
+/* The int8 dot product (sdot, FEAT_DotProd) for the neon_dot level: with gcc >= 8 through a function
+ * target attribute (GRT_DOTPROD), with any compiler when the build targets it already (-march with
+ * +dotprod: __ARM_FEATURE_DOTPROD). clang 14's arm_neon.h hides vdotq_s32 without the -march flag, so
+ * a clang build without it has no neon_dot level. */
+#if GRT_HAVE_NEON && defined(__ARM_FEATURE_DOTPROD)
+#define GRT_HAVE_NEON_DOT 1
+#define GRT_DOTPROD
+#elif GRT_HAVE_NEON && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define GRT_HAVE_NEON_DOT 1
+/* armv8.2-a as well: gcc's arm_neon.h declares vdotq_s32 for that architecture, and an intrinsic
+ * inlines only into a function whose target includes the intrinsic's. */
+#define GRT_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#else
+#define GRT_HAVE_NEON_DOT 0
+#endif
+
+#endif /* GRT_ISA_H */
