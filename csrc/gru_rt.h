@@ -383,8 +383,9 @@ grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, i
  * separate batches (disjoint sets of streams, each with its own work buffer) of one shared model.
  *
  * grt_batch_work_size / grt_batch_run_work_size: bytes of that work (a multiple of 64; saturating
- * instead of wrapping; 0 for a NULL or unloaded model, B = 0 or chunk_steps = 0). About B times
- * (state + 3 x the widest GRU + 3 x the widest layer) elements; the layout is in grt_stream.c.
+ * instead of wrapping; 0 for a NULL or unloaded model, B = 0 or chunk_steps = 0): for chunks of one
+ * step about B x (state_size + 2 x max_gates + 3 x max_width) elements; the exact formula is in
+ * docs/EMBEDDING.md ("Memory budget"), the layout in grt_stream.c.
  */
 size_t grt_batch_work_size(const grt_model *model, size_t B);
 size_t grt_batch_run_work_size(const grt_model *model, size_t B, size_t chunk_steps);
