@@ -8,12 +8,17 @@ Per size I×H (one GRU layer, batch 1):
     sequence of 1 and the state fed back;
   - sequence of T steps, per step: gru_rt Model.run; torch.nn.GRU (float and dynamic int8);
     ONNX Runtime's GRU node over the whole sequence.
+Many streams (gru_rt only, --batch B streams, default 16): StreamBatch.step of B streams, per
+stream, against a single Stream.step; and Model.run of B sequences of --many-seq-len steps, in
+lockstep (the batched path), against the same B runs one after another (the old Model.run); each
+pair timed with alternating rounds, so that both see the same load on a shared machine.
 Each timing is `rounds` samples of `calls` calls; the table shows medians (µs per step) and the
 ratio of each peer to gru_rt's f32 (>1: gru_rt is faster), all measured in this run. Writes JSON
 and, if matplotlib is installed, a PNG plot (µs/step vs size, log scale).
 
     python bench/bench_suite.py                              # all sizes, bench/results/
     python bench/bench_suite.py --sizes 64x128 --rounds 3 --out /tmp/b
+    python bench/bench_suite.py --sizes 16x32,64x128,256x512 --no-peers --batch 16
 """
 
 from __future__ import annotations
@@ -52,6 +57,25 @@ def timed(fn: Callable[[], object], calls: int, rounds: int) -> dict[str, float]
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
 
 
+def timed_pair(a: Callable[[], object], calls_a: int, b: Callable[[], object], calls_b: int,
+               rounds: int) -> tuple[dict[str, float], dict[str, float]]:
+    """timed() of a and of b with their rounds alternating, so that both see the same machine load
+    (a fair ratio on a shared machine)."""
+    pairs = ((a, calls_a), (b, calls_b))
+    for fn, calls in pairs:
+        for _ in range(max(1, min(calls, 100))):
+            fn()
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        for k, (fn, calls) in enumerate(pairs):
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            samples[k].append((time.perf_counter() - start) / calls * 1e6)
+    a_t, b_t = ({"median": statistics.median(v), "min": min(v), "max": max(v)} for v in samples)
+    return a_t, b_t
+
+
 def per_step(t: dict[str, float], steps: int) -> dict[str, float]:
     return {k: v / steps for k, v in t.items()}
 
@@ -86,6 +110,69 @@ def bench_gru_rt(spec: ModelSpec, xs: np.ndarray, calls: int, rounds: int) -> di
         out[f"gru_rt {precision} seq"] = per_step(
             timed(lambda s=seq, y=ys: s.run(xs, out=y), seq_calls, rounds), steps)
     return out
+
+
+def run_one_by_one(model: gru_rt.Model, x3: np.ndarray, ys: np.ndarray) -> None:
+    """What Model.run did with (N, T, I) before it stepped the sequences in lockstep."""
+    s = model.stream()
+    for k in range(x3.shape[0]):
+        s.reset()
+        s.run(x3[k], out=ys[k])
+
+
+def bench_many(spec: ModelSpec, batch: int, seq_len: int, calls: int,
+               rounds: int) -> dict[str, dict]:
+    """Per stream: a single step and a batch step of `batch` streams; per step of each sequence:
+    `batch` sequences of seq_len steps one after another, and in lockstep (Model.run of (N, T, I));
+    each pair timed with alternating rounds."""
+    out: dict[str, dict] = {}
+    rng = np.random.default_rng(2)
+    for precision in ("f32", "q8", "q15"):
+        q = spec if precision == "f32" else quantize(spec, precision)[0]
+        model = gru_rt.load(q.to_bytes())
+        stream, streams = model.stream(), model.stream_batch(batch)
+        xs = rng.standard_normal((batch, model.input_size)).astype(np.float32)
+        ys = np.empty((batch, model.output_size), np.float32)
+        single, many = timed_pair(lambda s=stream, x=xs[0], y=ys[0]: s.step(x, out=y), calls,
+                                  lambda b=streams, x=xs, y=ys: b.step(x, out=y),
+                                  max(5, calls // batch), rounds)
+        out[f"gru_rt {precision} single many"] = single
+        out[f"gru_rt {precision} batch many"] = per_step(many, batch)
+        x3 = rng.standard_normal((batch, seq_len, model.input_size)).astype(np.float32)
+        y3 = np.empty((batch, seq_len, model.output_size), np.float32)
+        seq_calls = max(2, calls // (batch * seq_len))
+        one, lock = timed_pair(lambda m=model, x=x3, y=y3: run_one_by_one(m, x, y), seq_calls,
+                               lambda m=model, x=x3: m.run(x), seq_calls, rounds)
+        out[f"gru_rt {precision} one-by-one many"] = per_step(one, batch * seq_len)
+        out[f"gru_rt {precision} lockstep many"] = per_step(lock, batch * seq_len)
+        run_one_by_one(model, x3, y3)
+        assert np.array_equal(model.run(x3), y3), "lockstep and one-by-one runs differ"
+    return out
+
+
+def many_table(results: dict) -> str:
+    """Per size and precision: the single step, the batch step per stream, the lockstep run (µs,
+    medians); speed-ups of the medians and, in brackets, of the fastest rounds (steadier when the
+    machine is shared)."""
+    b, t = results["batch"], results["many_seq_len"]
+    lines = [f"| I×H | precision | step | batch of {b}, per stream | speed-up | {b} runs of {t} "
+             "steps one by one, per step | in lockstep | speed-up |", "|" + "---|" * 8]
+
+    def ratio(row: dict, slow: str, fast: str) -> str:
+        return (f"{row[slow]['median'] / row[fast]['median']:.1f}× "
+                f"({row[slow]['min'] / row[fast]['min']:.1f}×)")
+
+    for size, row in results["sizes"].items():
+        for p in ("f32", "q8", "q15"):
+            if f"gru_rt {p} batch many" not in row:
+                continue
+            step, batch = f"gru_rt {p} single many", f"gru_rt {p} batch many"
+            one, lock = f"gru_rt {p} one-by-one many", f"gru_rt {p} lockstep many"
+            med = {k: row[k]["median"] for k in (step, batch, one, lock)}
+            lines.append(f"| {size} | {p} | {med[step]:.2f} | {med[batch]:.2f} | "
+                         f"{ratio(row, step, batch)} | {med[one]:.2f} | {med[lock]:.2f} | "
+                         f"{ratio(row, one, lock)} |")
+    return "\n".join(lines)
 
 
 def bench_torch(spec: ModelSpec, xs: np.ndarray, calls: int, rounds: int) -> dict[str, dict]:
@@ -237,6 +324,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--out", default=str(RESULTS), help="directory for suite.json and suite.png")
     ap.add_argument("--no-peers", action="store_true", help="gru_rt only")
+    ap.add_argument("--batch", type=int, default=16, help="streams of the many-streams figures "
+                    "(0: skip them)")
+    ap.add_argument("--many-seq-len", type=int, default=200,
+                    help="steps of each sequence of the lockstep run figures")
     args = ap.parse_args()
 
     peers = []
@@ -253,7 +344,8 @@ def main() -> None:
 
         machine += f", torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
     results: dict = {"machine": machine, "seq_len": args.seq_len, "rounds": args.rounds,
-                     "sizes": {}, "order": []}
+                     "batch": args.batch, "many_seq_len": args.many_seq_len, "sizes": {},
+                     "order": []}
     print(machine)
     for size in args.sizes.split(","):
         i, h = (int(v) for v in size.lower().split("x"))
@@ -261,6 +353,8 @@ def main() -> None:
         xs = np.random.default_rng(1).standard_normal((args.seq_len, i)).astype(np.float32)
         calls = calls_for(i, h)
         row = bench_gru_rt(spec, xs, calls, args.rounds)
+        if args.batch > 0:
+            row.update(bench_many(spec, args.batch, args.many_seq_len, calls, args.rounds))
         for peer in peers:
             row.update(peer(spec, xs, calls, args.rounds))
         results["sizes"][size] = row
@@ -275,6 +369,10 @@ def main() -> None:
     print(table(results, "step"))
     print(f"\nsequence of {args.seq_len} steps, µs per step (median; in brackets: / gru_rt f32):")
     print(table(results, "seq"))
+    if args.batch > 0:
+        print("\nmany streams, µs (medians; speed-up: one stream's time / the batched one, of the "
+              "medians and (of the fastest rounds)):")
+        print(many_table(results))
     drew = plot(results, out / "suite.png")
     print(f"\nwrote {out / 'suite.json'}" + (f" and {out / 'suite.png'}" if drew else
                                               " (install matplotlib for the plot)"))

@@ -319,8 +319,9 @@ void grt_q15_matmul(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
     get_active()->q15_matmul(Y, ldy, W, codes, b, X, ldx, rows, cols, T);
 }
 
-void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h, grt_q15_gru_scratch s)
+void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h, size_t ldh,
+                       size_t B, grt_q15_gru_scratch s)
 {
-    get_active()->q15_gru_recur(L, gi, h, s);
+    get_active()->q15_gru_recur(L, gi, ldgi, h, ldh, B, s);
 }
 #endif

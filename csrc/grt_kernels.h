@@ -113,15 +113,21 @@ static inline void grt_matmul_f32_layout(unsigned layout, float *restrict Y, siz
         grt_matmul_f32(Y, ldy, W, b, X, ldx, rows, cols, T);
 }
 
-/* Scratch the GRU recurrence needs, from the stream's memory. */
+/* Scratch of the GRU recurrence for B rows: the stream's memory for one row, the batch work for
+ * several (grt_stream.c). */
 typedef struct grt_gru_scratch {
-    float *gh; /* 3H: U·h + b_hh */
-    float *rh; /* H: r ⊙ h (reset_after = 0) */
+    float *gh; /* B x 3H: U·h + b_hh */
+    float *rh; /* B x H: r ⊙ h (reset_after = 0) */
 } grt_gru_scratch;
 
-/* One GRU update of h (H floats, in place) given gx = W_ih·x + b_ih (3H floats, overwritten: it
- * holds the gate pre-activations afterwards). Layer L must be a validated f32 GRU layer. */
-void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, float *restrict h, grt_gru_scratch s);
+/* One GRU update of B independent rows (streams) of a validated f32 GRU layer L: row b of h (H
+ * floats at h + b·ldh, updated in place) given its gx = W_ih·x + b_ih (3H floats at gx + b·ldgx,
+ * overwritten: they hold the gate values afterwards). The U·h products of all rows are one matrix
+ * product in the layer's layout (grt_matmul_f32_layout; a single row grt_matvec_f32_layout: per element
+ * the same bits), the gate math runs
+ * row by row (grt_gru_float.h): each row's result is bit-identical to a B = 1 update of that row. */
+void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict h, size_t ldh,
+                       size_t B, grt_gru_scratch s);
 
 /* ---- q8 (grt_kernels_q8.c, grt_kernels_q8_{avx2,neon}.c; docs/QUANTIZATION.md, "q8") ------------
  * int8 weights with one bf16 scale code per row, f32 biases; each product's input vector is quantized
@@ -215,13 +221,16 @@ grt_q8_matvec_fn grt_isa_q8_matvec(grt_isa isa);
 grt_q8_matmul_fn grt_isa_q8_matmul(grt_isa isa);
 
 typedef struct grt_q8_gru_scratch {
-    float *gh;  /* 3H: U·h + b_hh */
-    float *rh;  /* H: r ⊙ h (reset_after = 0) */
-    int8_t *hq; /* H: the quantized h (or rh) */
+    float *gh;  /* B x 3H: U·h + b_hh */
+    float *rh;  /* B x H: r ⊙ h (reset_after = 0) */
+    int8_t *hq; /* B x H: the quantized h (or rh) rows */
+    float *sx;  /* B: their scales (B > 1 only: one row goes through grt_matvec_q8) */
 } grt_q8_gru_scratch;
 
-/* One q8 GRU update of h (H floats, in place) given gx = W_ih·x + b_ih (3H floats, overwritten). L
- * must be a validated q8 GRU layer. */
-void grt_gru_recur_q8(const grt_layer *L, float *restrict gx, float *restrict h, grt_q8_gru_scratch s);
+/* The q8 counterpart of grt_gru_recur_f32 (same arguments; L a validated q8 GRU layer): each row of h
+ * is quantized for the rows of U it multiplies (all 3H, or r and z when reset_after = 0; then r ⊙ h on
+ * its own for the n rows), and the products of all B rows are one grt_matmul_q8. */
+void grt_gru_recur_q8(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict h, size_t ldh,
+                      size_t B, grt_q8_gru_scratch s);
 
 #endif /* GRT_KERNELS_H */

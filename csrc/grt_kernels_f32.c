@@ -3,7 +3,7 @@
 #include "grt_kernels.h"
 
 #include "grt_internal.h"
-#include "grt_math.h"
+#include "grt_gru_float.h"
 
 #if GRT_HAS_F32 /* the whole file (GRT_NO_F32: empty) */
 
@@ -96,47 +96,35 @@ void grt_matmul_f32_p8_scalar(float *restrict Y, size_t ldy, const float *restri
     }
 }
 
-/* a[i] += b[i] */
-static void add_f32(float *restrict a, const float *restrict b, size_t n)
+/* Y = b + W·X (W in `layout`) for `rows` rows of W and B rows of X (ldx apart) into B rows of Y (ldy
+ * apart). One row takes the matrix-vector kernel: the same bits as the product (grt_kernels.h),
+ * without its blocking. */
+static void products_f32(unsigned layout, float *restrict Y, size_t ldy, const float *restrict W,
+                         const float *restrict b, const float *restrict X, size_t ldx, size_t rows, size_t cols,
+                         size_t B)
 {
-    for (size_t i = 0; i < n; i++)
-        a[i] += b[i];
+    if (B == 1)
+        grt_matvec_f32_layout(layout, Y, W, b, X, rows, cols);
+    else
+        grt_matmul_f32_layout(layout, Y, ldy, W, b, X, ldx, rows, cols, B);
 }
 
-/*
- * The canonical GRU (docs/FORMAT.md). Gate blocks of 3H vectors: r = [0,H), z = [H,2H), n = [2H,3H).
- * The update is computed as h' = n + z·(h − n), equal to (1 − z)·n + z·h in exact arithmetic (the
- * form PyTorch uses); it gives exactly n at z = 0 and exactly h at z = 1.
- */
-void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, float *restrict h, grt_gru_scratch s)
+/* The products of all rows first (each weight row read once for the B rows), then the gate math row by
+ * row; reset_after = 0 needs r before U_n·(r ⊙ h), hence a second product between the two row passes. */
+void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict h, size_t ldh,
+                       size_t B, grt_gru_scratch s)
 {
-    const size_t H = L->output_size;
+    const size_t H = L->output_size, G = 3 * H;
     const float *U = (const float *)L->tensor[GRT_ROLE_W_HH];
     const float *bh = (const float *)L->tensor[GRT_ROLE_B_HH];
-    float *restrict gh = s.gh;
-    float *restrict rz = gx;          /* r, z pre-activations, then values, in place */
-    float *restrict n = gx + 2 * H;   /* candidate pre-activation, then value */
 
-    if (L->reset_after) {
-        grt_matvec_f32_layout(L->weight_layout, gh, U, bh, h, 3 * H, H);
-        add_f32(rz, gh, 2 * H);
-        grt_act_apply(L->gate_activation, rz, 2 * H);
-        for (size_t i = 0; i < H; i++)
-            n[i] += rz[i] * gh[2 * H + i];
-    } else {
-        float *restrict rh = s.rh;
-        grt_matvec_f32_layout(L->weight_layout, gh, U, bh, h, 2 * H, H);
-        add_f32(rz, gh, 2 * H);
-        grt_act_apply(L->gate_activation, rz, 2 * H);
-        for (size_t i = 0; i < H; i++)
-            rh[i] = rz[i] * h[i];
-        grt_matvec_f32_layout(L->weight_layout, gh + 2 * H, U + 2 * H * H, bh + 2 * H, rh, H, H);
-        add_f32(n, gh + 2 * H, H);
-    }
-    grt_act_apply(L->activation, n, H);
-    const float *z = rz + H;
-    for (size_t i = 0; i < H; i++)
-        h[i] = n[i] + z[i] * (h[i] - n[i]);
+    products_f32(L->weight_layout, s.gh, G, U, bh, h, ldh, L->reset_after ? G : 2 * H, H, B);
+    for (size_t b = 0; b < B; b++)
+        grt_gru_gates_row(L, gx + b * ldgx, s.gh + b * G, h + b * ldh, s.rh + b * H);
+    if (!L->reset_after)
+        products_f32(L->weight_layout, s.gh + 2 * H, G, U + 2 * H * H, bh + 2 * H, s.rh, H, H, H, B);
+    for (size_t b = 0; b < B; b++)
+        grt_gru_update_row(L, gx + b * ldgx, s.gh + b * G, h + b * ldh);
 }
 
 #else

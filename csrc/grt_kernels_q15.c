@@ -149,39 +149,72 @@ static void gates(unsigned act, int32_t *restrict g, const int32_t *restrict gh,
     }
 }
 
+/* Y = g(W, b; X) for B rows of X (ldx apart) into B rows of Y (ldy apart); one row through the
+ * matrix-vector product (the same integers, without the blocking). */
+static void products_q15(int32_t *restrict Y, size_t ldy, const int8_t *restrict W, const uint16_t *restrict codes,
+                         const int32_t *restrict b, const int16_t *restrict X, size_t ldx, size_t rows, size_t cols,
+                         size_t B)
+{
+    if (B == 1)
+        grt_q15_matvec(Y, W, codes, b, X, rows, cols);
+    else
+        grt_q15_matmul(Y, ldy, W, codes, b, X, ldx, rows, cols, B);
+}
+
 /*
- * Gate blocks of 3H: r = [0,H), z = [H,2H), n = [2H,3H). gi holds g(W_ih, b_ih; x) and receives the
- * gate values in place. Bounds: gi, gh in [-(2^31-1), 2^31-1]; r, z in [0, 32768]; n in
+ * Gate blocks of a 3H row: r = [0,H), z = [H,2H), n = [2H,3H). gi holds g(W_ih, b_ih; x) and receives
+ * the gate values in place. Bounds: gi, gh in [-(2^31-1), 2^31-1]; r, z in [0, 32768]; n in
  * [-32768, 32768]; |r·gh| < 2^46; |z·(h - n)| <= 2^15·2^16 = 2^31: all in int64.
  */
-void grt_q15_gru_recur_scalar(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
-                              grt_q15_gru_scratch s)
+
+/* One row: r and z; then n = tanh(n + RSHR(r·gh_n, 15)) (reset_after = 1) or rh = r ⊙ h, the input of
+ * the U_n product (reset_after = 0). */
+static void gates_row(const grt_layer *L, int32_t *restrict gi, const int32_t *restrict gh,
+                      const int16_t *restrict h, int16_t *restrict rh)
 {
     const size_t H = L->output_size;
+    int32_t *restrict n = gi + 2 * H;
+    gates(L->gate_activation, gi, gh, 2 * H);
+    if (L->reset_after) {
+        for (size_t i = 0; i < H; i++)
+            n[i] = grt_q15_tanh(grt_q15_sat32((int64_t)n[i] + grt_q15_rshr((int64_t)gi[i] * gh[2 * H + i], 15)));
+    } else {
+        for (size_t i = 0; i < H; i++)
+            rh[i] = grt_q15_sat16(grt_q15_rshr((int64_t)gi[i] * h[i], 15));
+    }
+}
+
+/* One row after gates_row (and, with reset_after = 0, the U_n product in gh's n block): the candidate
+ * (reset_after = 0) and the new h. */
+static void update_row(const grt_layer *L, int32_t *restrict gi, const int32_t *restrict gh, int16_t *restrict h)
+{
+    const size_t H = L->output_size;
+    int32_t *restrict n = gi + 2 * H;
+    const int32_t *z = gi + H;
+    if (!L->reset_after)
+        for (size_t i = 0; i < H; i++)
+            n[i] = grt_q15_tanh(grt_q15_sat32((int64_t)n[i] + gh[2 * H + i]));
+    for (size_t i = 0; i < H; i++)
+        h[i] = grt_q15_sat16((int64_t)n[i] + grt_q15_rshr((int64_t)z[i] * ((int64_t)h[i] - n[i]), 15));
+}
+
+/* The products of all rows first, then the element-wise steps row by row (a second product between
+ * the two row passes for reset_after = 0, which needs r first). */
+void grt_q15_gru_recur_scalar(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
+                              size_t ldh, size_t B, grt_q15_gru_scratch s)
+{
+    const size_t H = L->output_size, G = 3 * H;
     const int8_t *U = (const int8_t *)L->tensor[GRT_ROLE_W_HH];
     const uint16_t *uc = (const uint16_t *)L->tensor[GRT_ROLE_W_HH_SCALE];
     const int32_t *bh = (const int32_t *)L->tensor[GRT_ROLE_B_HH];
-    int32_t *restrict gh = s.gh;
-    int32_t *restrict rz = gi;
-    int32_t *restrict n = gi + 2 * H;
 
-    grt_q15_matvec(gh, U, uc, bh, h, L->reset_after ? 3 * H : 2 * H, H);
-    gates(L->gate_activation, rz, gh, 2 * H);
-    if (L->reset_after) {
-        for (size_t i = 0; i < H; i++)
-            n[i] = grt_q15_tanh(
-                grt_q15_sat32((int64_t)n[i] + grt_q15_rshr((int64_t)rz[i] * gh[2 * H + i], 15)));
-    } else {
-        int16_t *restrict rh = s.rh;
-        for (size_t i = 0; i < H; i++)
-            rh[i] = grt_q15_sat16(grt_q15_rshr((int64_t)rz[i] * h[i], 15));
-        grt_q15_matvec(gh + 2 * H, U + 2 * H * H, uc + 2 * H, bh + 2 * H, rh, H, H);
-        for (size_t i = 0; i < H; i++)
-            n[i] = grt_q15_tanh(grt_q15_sat32((int64_t)n[i] + gh[2 * H + i]));
-    }
-    const int32_t *z = rz + H;
-    for (size_t i = 0; i < H; i++)
-        h[i] = grt_q15_sat16((int64_t)n[i] + grt_q15_rshr((int64_t)z[i] * ((int64_t)h[i] - n[i]), 15));
+    products_q15(s.gh, G, U, uc, bh, h, ldh, L->reset_after ? G : 2 * H, H, B);
+    for (size_t b = 0; b < B; b++)
+        gates_row(L, gi + b * ldgi, s.gh + b * G, h + b * ldh, s.rh + b * H);
+    if (!L->reset_after)
+        products_q15(s.gh + 2 * H, G, U + 2 * H * H, uc + 2 * H, bh + 2 * H, s.rh, H, H, H, B);
+    for (size_t b = 0; b < B; b++)
+        update_row(L, gi + b * ldgi, s.gh + b * G, h + b * ldh);
 }
 
 static inline int16_t min_q15(int32_t v)
@@ -242,9 +275,10 @@ void grt_q15_dense_out(unsigned act, const int32_t *restrict g, int16_t *restric
     }
 }
 
-const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, const int16_t *xs, size_t c,
+const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, size_t B, const int16_t *xs, size_t c,
                                  grt_q15_chunk_mem mem)
 {
+    const size_t n = c * B, S = m->state_size;
     const int16_t *in = xs;
     for (uint32_t l = 0; l < m->n_layers; l++) {
         const grt_layer *L = &m->layers[l];
@@ -255,16 +289,18 @@ const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, const int16
          * before anything writes `out`. */
         grt_q15_matmul(mem.proj, rows, (const int8_t *)L->tensor[GRT_ROLE_W_IH],
                        (const uint16_t *)L->tensor[GRT_ROLE_W_IH_SCALE],
-                       (const int32_t *)L->tensor[GRT_ROLE_B_IH], in, I, rows, I, c);
+                       (const int32_t *)L->tensor[GRT_ROLE_B_IH], in, I, rows, I, n);
         if (L->kind == GRT_LAYER_GRU) {
             int16_t *h = state + L->state_offset;
+            /* Step t of every stream: projection rows b*c + t, c*rows apart. */
             for (size_t t = 0; t < c; t++) {
-                grt_q15_gru_recur(L, mem.proj + t * rows, h, mem.gru);
-                grt_memcpy(out + t * O, h, O * sizeof(int16_t));
+                grt_q15_gru_recur(L, mem.proj + t * rows, c * rows, h, S, B, mem.gru);
+                for (size_t b = 0; b < B; b++)
+                    grt_memcpy(out + (b * c + t) * O, h + b * S, O * sizeof(int16_t));
             }
         } else {
-            for (size_t t = 0; t < c; t++)
-                grt_q15_dense_out(L->activation, mem.proj + t * rows, out + t * O, O);
+            for (size_t r = 0; r < n; r++)
+                grt_q15_dense_out(L->activation, mem.proj + r * rows, out + r * O, O);
         }
         in = out;
     }

@@ -465,26 +465,51 @@ GRT_AVX2 void grt_q15_act_avx2(unsigned act, int32_t *v, size_t n)
     steps(act == GRT_ACT_TANH ? STEP_ACT_TANH : STEP_ACT_GATE, act, v, NULL, NULL, NULL, n);
 }
 
-/* grt_q15_gru_recur_scalar step by step (same gate blocks, same scratch use). */
-GRT_AVX2 void grt_q15_gru_recur_avx2(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
-                                     grt_q15_gru_scratch s)
+/* Y = g(W, b; X) for B rows of X; one row through the matrix-vector product (the same integers). */
+static GRT_AVX2 void products_avx2(int32_t *Y, size_t ldy, const int8_t *W, const uint16_t *codes, const int32_t *b,
+                                   const int16_t *X, size_t ldx, size_t rows, size_t cols, size_t B)
+{
+    if (B == 1)
+        grt_q15_matvec_avx2(Y, W, codes, b, X, rows, cols);
+    else
+        grt_q15_matmul_avx2(Y, ldy, W, codes, b, X, ldx, rows, cols, B);
+}
+
+/* The scalar gates_row and update_row (grt_kernels_q15.c) on eight lanes. */
+static GRT_AVX2 void gates_row8(const grt_layer *L, int32_t *gi, int32_t *gh, int16_t *h, int16_t *rh)
 {
     const size_t H = L->output_size;
+    steps(STEP_GATES, L->gate_activation, gi, gh, NULL, NULL, 2 * H);
+    if (L->reset_after)
+        steps(STEP_CAND_AFTER, 0, gi + 2 * H, gi, gh + 2 * H, NULL, H);
+    else
+        steps(STEP_RH, 0, (int32_t *)(void *)rh, gi, NULL, h, H);
+}
+
+static GRT_AVX2 void update_row8(const grt_layer *L, int32_t *gi, int32_t *gh, int16_t *h)
+{
+    const size_t H = L->output_size;
+    if (!L->reset_after)
+        steps(STEP_CAND_BEFORE, 0, gi + 2 * H, gh + 2 * H, NULL, NULL, H);
+    steps(STEP_UPDATE, 0, gi + 2 * H, gi + H, NULL, h, H);
+}
+
+/* grt_q15_gru_recur_scalar step by step (same gate blocks, same scratch use, same row passes). */
+GRT_AVX2 void grt_q15_gru_recur_avx2(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
+                                     size_t ldh, size_t B, grt_q15_gru_scratch s)
+{
+    const size_t H = L->output_size, G = 3 * H;
     const int8_t *U = (const int8_t *)L->tensor[GRT_ROLE_W_HH];
     const uint16_t *uc = (const uint16_t *)L->tensor[GRT_ROLE_W_HH_SCALE];
     const int32_t *bh = (const int32_t *)L->tensor[GRT_ROLE_B_HH];
-    int32_t *gh = s.gh, *rz = gi, *n = gi + 2 * H;
 
-    grt_q15_matvec_avx2(gh, U, uc, bh, h, L->reset_after ? 3 * H : 2 * H, H);
-    steps(STEP_GATES, L->gate_activation, rz, gh, NULL, NULL, 2 * H);
-    if (L->reset_after) {
-        steps(STEP_CAND_AFTER, 0, n, rz, gh + 2 * H, NULL, H);
-    } else {
-        steps(STEP_RH, 0, (int32_t *)(void *)s.rh, rz, NULL, h, H);
-        grt_q15_matvec_avx2(gh + 2 * H, U + 2 * H * H, uc + 2 * H, bh + 2 * H, s.rh, H, H);
-        steps(STEP_CAND_BEFORE, 0, n, gh + 2 * H, NULL, NULL, H);
-    }
-    steps(STEP_UPDATE, 0, n, rz + H, NULL, h, H);
+    products_avx2(s.gh, G, U, uc, bh, h, ldh, L->reset_after ? G : 2 * H, H, B);
+    for (size_t b = 0; b < B; b++)
+        gates_row8(L, gi + b * ldgi, s.gh + b * G, h + b * ldh, s.rh + b * H);
+    if (!L->reset_after)
+        products_avx2(s.gh + 2 * H, G, U + 2 * H * H, uc + 2 * H, bh + 2 * H, s.rh, H, H, H, B);
+    for (size_t b = 0; b < B; b++)
+        update_row8(L, gi + b * ldgi, s.gh + b * G, h + b * ldh);
 }
 
 #else

@@ -12,6 +12,7 @@
  * dispatch to the active level (grt_dispatch.c; the AVX2 level is grt_kernels_q8_avx2.c). */
 #include "grt_internal.h"
 
+#include "grt_gru_float.h"
 #include "grt_kernels.h"
 #include "grt_math.h"
 
@@ -113,45 +114,35 @@ void grt_matmul_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, cons
     grt_matmul_q8_quantized(Y, ldy, W, codes, b, Xq, sx, rows, cols, T);
 }
 
-/* a[i] += b[i] */
-static void add_f32(float *restrict a, const float *restrict b, size_t n)
+/* Y = b + W·X (q8) for B rows of X (ldx apart), each quantized into s.hq (one per row, with its scale
+ * in s.sx). One row takes grt_matvec_q8: the same bits as the product (grt_kernels.h). */
+static void products_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, const uint16_t *restrict codes,
+                        const float *restrict b, const float *restrict X, size_t ldx, size_t rows, size_t cols,
+                        size_t B, grt_q8_gru_scratch s)
 {
-    for (size_t i = 0; i < n; i++)
-        a[i] += b[i];
+    if (B == 1)
+        grt_matvec_q8(Y, W, codes, b, X, rows, cols, s.hq);
+    else
+        grt_matmul_q8(Y, ldy, W, codes, b, X, ldx, rows, cols, B, s.hq, s.sx);
 }
 
-/* The f32 recurrence (grt_kernels_f32.c) with q8 products: h is quantized once for the rows it
+/* grt_gru_recur_f32 (grt_kernels_f32.c) with q8 products: h is quantized once for the rows it
  * multiplies (all 3H, or r and z when reset_after = 0), r ⊙ h on its own for the n rows. */
-void grt_gru_recur_q8(const grt_layer *L, float *restrict gx, float *restrict h, grt_q8_gru_scratch s)
+void grt_gru_recur_q8(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict h, size_t ldh,
+                      size_t B, grt_q8_gru_scratch s)
 {
-    const size_t H = L->output_size;
+    const size_t H = L->output_size, G = 3 * H;
     const int8_t *U = (const int8_t *)L->tensor[GRT_ROLE_W_HH];
     const uint16_t *uc = (const uint16_t *)L->tensor[GRT_ROLE_W_HH_SCALE];
     const float *bh = (const float *)L->tensor[GRT_ROLE_B_HH];
-    float *restrict gh = s.gh;
-    float *restrict rz = gx;
-    float *restrict n = gx + 2 * H;
 
-    if (L->reset_after) {
-        grt_matvec_q8(gh, U, uc, bh, h, 3 * H, H, s.hq);
-        add_f32(rz, gh, 2 * H);
-        grt_act_apply(L->gate_activation, rz, 2 * H);
-        for (size_t i = 0; i < H; i++)
-            n[i] += rz[i] * gh[2 * H + i];
-    } else {
-        float *restrict rh = s.rh;
-        grt_matvec_q8(gh, U, uc, bh, h, 2 * H, H, s.hq);
-        add_f32(rz, gh, 2 * H);
-        grt_act_apply(L->gate_activation, rz, 2 * H);
-        for (size_t i = 0; i < H; i++)
-            rh[i] = rz[i] * h[i];
-        grt_matvec_q8(gh + 2 * H, U + 2 * H * H, uc + 2 * H, bh + 2 * H, rh, H, H, s.hq);
-        add_f32(n, gh + 2 * H, H);
-    }
-    grt_act_apply(L->activation, n, H);
-    const float *z = rz + H;
-    for (size_t i = 0; i < H; i++)
-        h[i] = n[i] + z[i] * (h[i] - n[i]);
+    products_q8(s.gh, G, U, uc, bh, h, ldh, L->reset_after ? G : 2 * H, H, B, s);
+    for (size_t b = 0; b < B; b++)
+        grt_gru_gates_row(L, gx + b * ldgx, s.gh + b * G, h + b * ldh, s.rh + b * H);
+    if (!L->reset_after)
+        products_q8(s.gh + 2 * H, G, U + 2 * H * H, uc + 2 * H, bh + 2 * H, s.rh, H, H, H, B, s);
+    for (size_t b = 0; b < B; b++)
+        grt_gru_update_row(L, gx + b * ldgx, s.gh + b * G, h + b * ldh);
 }
 
 #else

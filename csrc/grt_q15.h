@@ -124,32 +124,36 @@ static inline int32_t grt_q15_requant(int64_t acc, uint16_t code, int32_t b)
     return grt_q15_sat32(grt_q15_rshr(acc * m.M, m.sh) + b);
 }
 
-/* Scratch of the q15 GRU recurrence. */
+/* Scratch of the q15 GRU recurrence for B rows (the stream's memory for one, the batch work for
+ * several). */
 typedef struct grt_q15_gru_scratch {
-    int32_t *gh; /* 3H: g(W_hh, b_hh; h) */
-    int16_t *rh; /* H: sat16(RSHR(r * h, 15)) (reset_after = 0) */
+    int32_t *gh; /* B x 3H: g(W_hh, b_hh; h) */
+    int16_t *rh; /* B x H: sat16(RSHR(r * h, 15)) (reset_after = 0) */
 } grt_q15_gru_scratch;
 
-/* One q15 GRU update of h (H int16 Q15, in place) given gi = g(W_ih, b_ih; x) (3H int32 Q16,
- * overwritten). L must be a validated q15 GRU layer. Calls the variant of the active grt_isa level;
- * every level gives the same integers. */
-void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
-                       grt_q15_gru_scratch s);
+/* One q15 GRU update of B independent rows (streams): row b of h (H int16 Q15 at h + b*ldh, in place)
+ * given its gi = g(W_ih, b_ih; x) (3H int32 Q16 at gi + b*ldgi, overwritten with the gate values). L
+ * must be a validated q15 GRU layer. The products of all rows are one grt_q15_matmul (one row:
+ * grt_q15_matvec), then the element-wise steps run row by row; each row's integers equal a B = 1
+ * update of that row. Calls the variant of the active grt_isa level; every level gives the same
+ * integers. */
+void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h, size_t ldh,
+                       size_t B, grt_q15_gru_scratch s);
 
-typedef void (*grt_q15_gru_recur_fn)(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
-                                     grt_q15_gru_scratch s);
-void grt_q15_gru_recur_scalar(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
-                              grt_q15_gru_scratch s);
+typedef void (*grt_q15_gru_recur_fn)(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
+                                     size_t ldh, size_t B, grt_q15_gru_scratch s);
+void grt_q15_gru_recur_scalar(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
+                              size_t ldh, size_t B, grt_q15_gru_scratch s);
 #if GRT_HAVE_AVX2
 /* The AVX2 recurrence: its products and its element-wise gate, candidate and update steps on eight
  * lanes (table activations by vpgatherdd). grt_q15_act_avx2 applies one activation to v in place with
  * the same lane code (act GRT_ACT_TANH: tanh; otherwise the gate activation, as grt_q15_gate); for
  * tests. */
-void grt_q15_gru_recur_avx2(const grt_layer *L, int32_t *restrict gi, int16_t *restrict h,
-                            grt_q15_gru_scratch s);
+void grt_q15_gru_recur_avx2(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
+                            size_t ldh, size_t B, grt_q15_gru_scratch s);
 void grt_q15_act_avx2(unsigned act, int32_t *v, size_t n);
 #endif
-/* The NEON levels use grt_q15_gru_recur_scalar: its products go through grt_q15_matvec, i.e. the NEON
+/* The NEON levels use grt_q15_gru_recur_scalar: its products go through grt_q15_matvec/matmul, i.e. the NEON
  * ones while a NEON level is active; the element-wise part is the portable loop. */
 grt_q15_gru_recur_fn grt_isa_q15_gru_recur(grt_isa isa);
 
@@ -157,17 +161,19 @@ grt_q15_gru_recur_fn grt_isa_q15_gru_recur(grt_isa isa);
  * sigmoid/tanh/hard sigmoids min(act(g), 32767), softmax as in the contract. */
 void grt_q15_dense_out(unsigned act, const int32_t *restrict g, int16_t *restrict y, size_t O);
 
-/* Memory of one q15 chunk of c steps: proj c x max(max_gates, max_width) int32, seq[0]/seq[1]
- * c x max_width int16 each; gh and rh are the recurrence scratch (stream memory). */
+/* Memory of one q15 chunk of n = c*B rows (c steps of B streams): proj n x max(max_gates, max_width)
+ * int32, seq[0]/seq[1] n x max_width int16 each; gru: the recurrence scratch for B rows. */
 typedef struct grt_q15_chunk_mem {
     int32_t *proj;
     int16_t *seq[2];
     grt_q15_gru_scratch gru;
 } grt_q15_chunk_mem;
 
-/* c steps of a q15 model through every layer: xs is c x input_size int16 (may be mem.seq[1]), state
- * the stream's int16 state. Returns the last layer's outputs, c x output_size int16, inside mem.seq. */
-const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, const int16_t *xs, size_t c,
+/* c steps of B streams of a q15 model through every layer. state: B rows of state_size int16 (row b:
+ * stream b's state); xs: c*B rows of input_size int16, stream by stream (row b*c + t: step t of
+ * stream b; may be mem.seq[1]). Returns the last layer's outputs, c*B rows of output_size int16 in the
+ * same order, inside mem.seq. */
+const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, size_t B, const int16_t *xs, size_t c,
                                  grt_q15_chunk_mem mem);
 
 #endif /* GRT_Q15_H */

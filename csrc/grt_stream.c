@@ -1,7 +1,18 @@
-/* grt_stream.c — streams over a validated model: memory sizes, init/reset, one step, and whole
- * sequences in chunks (batched input projections, then the recurrence with the step's own code), for
- * every precision. The q15 integer step itself is grt_q15_run_chunk (grt_kernels_q15.c); this file only
- * lays out its memory and converts at the float boundary.
+/* grt_stream.c — streams over a validated model: memory sizes, init/reset, one step, whole sequences in
+ * chunks, and batches of streams of one model stepped together, for every precision. The q15 integer
+ * step itself is grt_q15_run_chunk (grt_kernels_q15.c); this file only lays out its memory and converts
+ * at the float boundary.
+ *
+ * Everything runs as chunks: c steps of B streams, n = c·B rows, ordered stream by stream (row b·c + t
+ * is step t of stream b). Per layer, the input projections of the n rows are one matrix product; then
+ * the recurrence runs step by step, each step one update of the B streams' rows (grt_gru_recur_f32 and
+ * friends: one product per weight matrix for all B rows, then the gate math row by row). Per row the
+ * kernels are those of a single step (the products are documented bit-identical to their matrix-vector
+ * form), so every way of running gives the same bits:
+ *   - grt_stream_step: c = B = 1, in the stream's own memory;
+ *   - grt_stream_run: B = 1, c up to what the work buffer holds;
+ *   - the batch functions (grt_streams_step/run): the B states are gathered into the work, run as
+ *     chunks of c steps of B rows, and scattered back.
  *
  * Stream memory, each region starting on a 64-byte multiple from the start (sizes in elements):
  *   f32 and q8 models (float activations)     q15 models (integer-only)
@@ -14,14 +25,23 @@
  *   sx     1           float    the scale of the quantized input (a chunk of one step)
  *   xq     max_width   int8     the quantized layer input (a chunk of one step)
  *   hq     max_width   int8     the quantized h or r ⊙ h of the q8 recurrence
- * A single step is a chunk of one step over gx (projections) and buf0/buf1 (sequences).
+ * A single step is a chunk of one row over gx (projections) and buf0/buf1 (sequences); gh, rh and hq
+ * are the recurrence's scratch for one row (also during grt_stream_run).
  *
- * Work memory of grt_stream_run / grt_stream_run_q15 for chunks of c steps, regions one after the other
- * (each c × its per-step size; only the whole is rounded up to 64 bytes):
- *   f32/q8: proj c·max_gates float, seq0/seq1 c·max_width float each, then with a q8 layer
- *           sx c float and xq c·max_width int8;
- *   q15:    proj c·max(max_gates, max_width) int32, seq0/seq1 c·max_width int16 each (the float run
+ * Work memory of grt_stream_run / grt_stream_run_q15 for chunks of n rows (n = c steps of one stream),
+ * regions one after the other (each n × its per-row size; only the whole is rounded up to 64 bytes):
+ *   f32/q8: proj n·max_gates float, seq0/seq1 n·max_width float each, then with a q8 layer
+ *           sx n float and xq n·max_width int8;
+ *   q15:    proj n·max(max_gates, max_width) int32, seq0/seq1 n·max_width int16 each (the float run
  *           quantizes a chunk's inputs into seq1 and dequantizes its outputs from the last sequence).
+ *
+ * Work memory of the batch functions for B streams and chunks of c steps: first the regions of B rows,
+ * each starting on a 64-byte multiple from the start of the work,
+ *   f32/q8: state B·state_size float, gh B·max_gates float, rh B·max_width float, then with a q8 layer
+ *           hq B·max_width int8 and hsx B float (the recurrence's quantized h rows and their scales);
+ *   q15:    state B·state_size int16, gh B·max_gates int32, rh B·max_width int16;
+ *   both:   order B uint32 (stream indices sorted by state address: the check that they are distinct);
+ * then, on the next 64-byte multiple, the run work above for n = c·B rows.
  *
  * The layouts and sizes are the same in every build configuration (gru_rt.h); the code of a dropped
  * precision is left out: FLOAT_ACT below is the f32/q8 path (float activations), GRT_HAS_Q15 the
@@ -60,6 +80,26 @@ static size_t round_line(size_t bytes)
 {
     return (bytes + GRT_ALIGN - 1) / GRT_ALIGN * GRT_ALIGN;
 }
+
+/* Saturating size arithmetic for the work sizes: SIZE_MAX stands for "more than any buffer". */
+static size_t mul_sat(size_t a, size_t b)
+{
+    return b != 0 && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+static size_t add_sat(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t line_sat(size_t bytes)
+{
+    return bytes > SIZE_MAX - GRT_ALIGN ? SIZE_MAX : round_line(bytes);
+}
+
+/* The largest multiple of 64 that cannot wrap: what the size functions return instead of overflowing
+ * (no caller can provide this much anyway). */
+#define SATURATED_SIZE ((SIZE_MAX - GRT_ALIGN) / GRT_ALIGN * GRT_ALIGN)
 
 /* ---- stream memory ------------------------------------------------------------------------------- */
 
@@ -143,49 +183,139 @@ size_t grt_run_work_size(const grt_model *model, size_t chunk_steps)
     size_t per_step = run_bytes_per_step(model);
     size_t max = SIZE_MAX - GRT_ALIGN;
     if (chunk_steps > max / per_step)
-        return max / GRT_ALIGN * GRT_ALIGN; /* saturate: no caller can provide this much anyway */
+        return SATURATED_SIZE;
     return round_line(chunk_steps * per_step);
 }
 
-/* The chunk size a work buffer allows (0: not even one step), and the regions for chunks of c. */
+/* The chunk size a work buffer allows (0: not even one step). */
 static size_t work_chunk(const grt_model *m, const void *work, size_t work_size)
 {
     return float_aligned(work) ? work_size / run_bytes_per_step(m) : 0;
+}
+
+/* The regions of B rows of the batch work (byte offsets); `run` is where the run work begins. */
+typedef struct batch_layout {
+    size_t state, gh, rh, hq, hsx, order, run;
+} batch_layout;
+
+/* 0 if the regions' size overflows size_t. */
+static int batch_layout_of(const grt_model *m, size_t B, batch_layout *bl)
+{
+    int q15 = m->q15 != 0, q8 = !q15 && has_q8(m);
+    size_t act = q15 ? sizeof(int16_t) : sizeof(float);
+    size_t *offset[] = {&bl->state, &bl->gh, &bl->rh, &bl->hq, &bl->hsx, &bl->order, &bl->run};
+    const size_t row_bytes[] = {m->state_size * act, m->max_gates * sizeof(float) /* or int32 */,
+                                m->max_width * act, q8 ? m->max_width : 0, q8 ? sizeof(float) : 0,
+                                sizeof(uint32_t)};
+    size_t at = 0;
+    for (size_t k = 0; k < sizeof row_bytes / sizeof row_bytes[0]; k++) {
+        *offset[k] = at;
+        at = add_sat(at, line_sat(mul_sat(B, row_bytes[k])));
+    }
+    bl->run = at;
+    return at != SIZE_MAX;
+}
+
+size_t grt_batch_run_work_size(const grt_model *model, size_t B, size_t chunk_steps)
+{
+    batch_layout bl;
+    if (!model_ok(model) || B == 0 || chunk_steps == 0)
+        return 0;
+    if (!batch_layout_of(model, B, &bl))
+        return SATURATED_SIZE;
+    size_t run = line_sat(mul_sat(mul_sat(B, chunk_steps), run_bytes_per_step(model)));
+    size_t total = add_sat(bl.run, run);
+    return total > SATURATED_SIZE ? SATURATED_SIZE : total;
+}
+
+size_t grt_batch_work_size(const grt_model *model, size_t B)
+{
+    return grt_batch_run_work_size(model, B, 1);
+}
+
+/* The steps per chunk a batch work buffer holds (0: misaligned, or not even one step). */
+static size_t batch_chunk(const grt_model *m, size_t B, const void *work, size_t work_size)
+{
+    batch_layout bl;
+    if (!float_aligned(work) || !batch_layout_of(m, B, &bl) || work_size < bl.run)
+        return 0;
+    size_t per_step = mul_sat(B, run_bytes_per_step(m));
+    return per_step == SIZE_MAX ? 0 : (work_size - bl.run) / per_step;
+}
+
+/* ---- moving rows between the callers' arrays and a chunk ----------------------------------------- */
+
+/* The chunk's input rows (row b·c + t: step t0 + t of stream b, whose T steps start at row b·T of xs;
+ * rows of row_bytes): read in place when xs already has that order (one stream, or the whole sequence
+ * in one chunk), else copied into buf. */
+static const void *chunk_in(const void *xs, size_t B, size_t T, size_t t0, size_t c, size_t row_bytes, void *buf)
+{
+    const uint8_t *x = (const uint8_t *)xs;
+    if (B == 1 || c == T)
+        return x + t0 * row_bytes;
+    for (size_t b = 0; b < B; b++)
+        grt_memcpy((uint8_t *)buf + b * c * row_bytes, x + (b * T + t0) * row_bytes, c * row_bytes);
+    return buf;
+}
+
+/* The chunk's output rows (same order) to their places in ys. */
+static void chunk_out(void *ys, const void *out, size_t B, size_t T, size_t t0, size_t c, size_t row_bytes)
+{
+    for (size_t b = 0; b < B; b++)
+        grt_memcpy((uint8_t *)ys + (b * T + t0) * row_bytes, (const uint8_t *)out + b * c * row_bytes,
+                   c * row_bytes);
 }
 
 /* ---- f32 / q8 ------------------------------------------------------------------------------------- */
 #if FLOAT_ACT
 
 typedef struct chunk_mem {
-    float *proj;
-    float *seq[2];
-    float *sx;  /* q8: c scales */
-    int8_t *xq; /* q8: c × max_width */
+    float *proj;       /* n rows: the input projections */
+    float *seq[2];     /* n rows each: layer outputs */
+    float *sx;         /* q8: n scales */
+    int8_t *xq;        /* q8: n × max_width */
+    float *gh, *rh;    /* B rows: the recurrence's scratch */
+    int8_t *hq;        /* q8: B × max_width */
+    float *hsx;        /* q8: B scales (B > 1 only) */
 } chunk_mem;
 
-static chunk_mem work_regions(const grt_model *m, void *work, size_t c)
+/* The n-row regions of w from the run work. */
+static void work_regions(chunk_mem *w, const grt_model *m, void *work, size_t n)
 {
+    w->proj = (float *)work;
+    w->seq[0] = w->proj + n * m->max_gates;
+    w->seq[1] = w->seq[0] + n * m->max_width;
+    w->sx = w->seq[1] + n * m->max_width;
+    w->xq = (int8_t *)(w->sx + n);
+}
+
+/* One row in the stream's own memory: a single step, and the recurrence scratch of grt_stream_run. */
+static chunk_mem stream_regions(const grt_stream *stream)
+{
+    stream_layout s = layout_of(stream->model);
     chunk_mem w;
-    w.proj = (float *)work;
-    w.seq[0] = w.proj + c * m->max_gates;
-    w.seq[1] = w.seq[0] + c * m->max_width;
-    w.sx = w.seq[1] + c * m->max_width;
-    w.xq = (int8_t *)(w.sx + c);
+    w.proj = (float *)scratch_at(stream, &s, s.gx);
+    w.seq[0] = (float *)scratch_at(stream, &s, s.buf0);
+    w.seq[1] = (float *)scratch_at(stream, &s, s.buf1);
+    w.sx = (float *)scratch_at(stream, &s, s.sx);
+    w.xq = (int8_t *)scratch_at(stream, &s, s.xq);
+    w.gh = (float *)scratch_at(stream, &s, s.gh);
+    w.rh = (float *)scratch_at(stream, &s, s.rh);
+    w.hq = (int8_t *)scratch_at(stream, &s, s.hq);
+    w.hsx = NULL; /* one row goes through grt_matvec_q8, which keeps no scale */
     return w;
 }
 
-/* c steps (xs: c × input_size, ys: c × output_size) through every layer. Per element the same kernels
- * and summation order as grt_stream_step (a chunk of one). */
-static void run_chunk(grt_stream *stream, const float *xs, float *ys, size_t c, chunk_mem w)
+/* c steps of B streams (state: B rows of state_size; xs: c·B rows of input_size, stream by stream, may
+ * be w.seq[1]) through every layer. Returns the last layer's c·B rows of output_size inside w.seq. */
+static const float *run_chunk(const grt_model *m, float *state, size_t B, const float *xs, size_t c, chunk_mem w)
 {
-    const grt_model *m = stream->model;
-    stream_layout s = layout_of(m);
-    float *gh = (float *)scratch_at(stream, &s, s.gh), *rh = (float *)scratch_at(stream, &s, s.rh);
+    const size_t n = c * B, S = m->state_size;
 #if GRT_HAS_F32
-    grt_gru_scratch g = {gh, rh};
+    grt_gru_scratch g = {w.gh, w.rh};
 #endif
 #if GRT_HAS_Q8
-    grt_q8_gru_scratch g8 = {gh, rh, (int8_t *)scratch_at(stream, &s, s.hq)};
+    grt_q8_gru_scratch g8 = {w.gh, w.rh, w.hq, w.hsx};
 #endif
     const float *in = xs;
     for (uint32_t l = 0; l < m->n_layers; l++) {
@@ -200,44 +330,48 @@ static void run_chunk(grt_stream *stream, const float *xs, float *ys, size_t c, 
 #if GRT_HAS_Q8
         if (q8)
             grt_matmul_q8(proj, rows, (const int8_t *)L->tensor[GRT_ROLE_W_IH],
-                          (const uint16_t *)L->tensor[GRT_ROLE_W_IH_SCALE], b, in, I, rows, I, c, w.xq,
+                          (const uint16_t *)L->tensor[GRT_ROLE_W_IH_SCALE], b, in, I, rows, I, n, w.xq,
                           w.sx);
 #endif
 #if GRT_HAS_F32
         if (!q8)
             grt_matmul_f32_layout(L->weight_layout, proj, rows, (const float *)L->tensor[GRT_ROLE_W_IH], b, in,
-                                  I, rows, I, c);
+                                  I, rows, I, n);
 #endif
         if (L->kind == GRT_LAYER_GRU) {
-            float *h = (float *)stream->state + L->state_offset;
+            float *h = (float *)state + L->state_offset;
+            /* Step t of every stream: projection rows b·c + t, c·rows apart. */
             for (size_t t = 0; t < c; t++) {
 #if GRT_HAS_Q8
                 if (q8)
-                    grt_gru_recur_q8(L, proj + t * rows, h, g8);
+                    grt_gru_recur_q8(L, proj + t * rows, c * rows, h, S, B, g8);
 #endif
 #if GRT_HAS_F32
                 if (!q8)
-                    grt_gru_recur_f32(L, proj + t * rows, h, g);
+                    grt_gru_recur_f32(L, proj + t * rows, c * rows, h, S, B, g);
 #endif
-                grt_memcpy(out + t * O, h, O * sizeof(float));
+                for (size_t r = 0; r < B; r++)
+                    grt_memcpy(out + (r * c + t) * O, h + r * S, O * sizeof(float));
             }
         } else {
-            for (size_t t = 0; t < c; t++)
-                grt_act_apply(L->activation, out + t * O, O);
+            for (size_t r = 0; r < n; r++)
+                grt_act_apply(L->activation, out + r * O, O);
         }
         in = out;
     }
-    grt_memcpy(ys, in, c * m->output_size * sizeof(float));
+    return in;
 }
 
-/* grt_stream_run of an f32/q8 model, in chunks of `chunk` steps. */
-static void float_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work, size_t chunk)
+/* T steps of B streams (their states the B rows of `state`; xs B × T × input_size, ys B × T ×
+ * output_size) in chunks of `chunk` steps over w (regions for chunk·B rows). */
+static void float_run_rows(const grt_model *m, float *state, size_t B, const float *xs, size_t T, float *ys,
+                           size_t chunk, chunk_mem w)
 {
-    const grt_model *m = stream->model;
-    chunk_mem w = work_regions(m, work, chunk);
+    size_t I = m->input_size * sizeof(float), O = m->output_size * sizeof(float);
     for (size_t t0 = 0; t0 < T; t0 += chunk) {
         size_t c = T - t0 < chunk ? T - t0 : chunk;
-        run_chunk(stream, xs + t0 * m->input_size, ys + t0 * m->output_size, c, w);
+        const float *in = (const float *)chunk_in(xs, B, T, t0, c, I, w.seq[1]);
+        chunk_out(ys, run_chunk(m, state, B, in, c, w), B, T, t0, c, O);
     }
 }
 #endif /* FLOAT_ACT */
@@ -257,76 +391,135 @@ static grt_q15_chunk_mem q15_stream_regions(const grt_stream *stream)
     return q;
 }
 
-static grt_q15_chunk_mem q15_work_regions(const grt_stream *stream, void *work, size_t c)
+/* The n-row regions of q from the run work. */
+static void q15_work_regions(grt_q15_chunk_mem *q, const grt_model *m, void *work, size_t n)
 {
-    const grt_model *m = stream->model;
-    grt_q15_chunk_mem q = q15_stream_regions(stream); /* the recurrence scratch */
-    q.proj = (int32_t *)work;
-    q.seq[0] = (int16_t *)(q.proj + c * q15_rows(m));
-    q.seq[1] = q.seq[0] + c * m->max_width;
-    return q;
+    q->proj = (int32_t *)work;
+    q->seq[0] = (int16_t *)(q->proj + n * q15_rows(m));
+    q->seq[1] = q->seq[0] + n * m->max_width;
 }
 
-/* One step of a q15 model over the stream's own memory; x may be the stream's seq[1]. */
-static const int16_t *q15_step(grt_stream *stream, const int16_t *x, grt_q15_chunk_mem q)
+/* The chunk's int16 input rows (order as chunk_in): quantized from floats into buf (float API), or the
+ * int16 inputs themselves. */
+static const int16_t *q15_chunk_in(const grt_model *m, const void *xs, int float_api, size_t B, size_t T, size_t t0,
+                                   size_t c, int16_t *buf)
 {
-    return grt_q15_run_chunk(stream->model, (int16_t *)stream->state, x, 1, q);
-}
-
+    size_t I = m->input_size;
 #if GRT_HAS_FLOAT_BOUNDARY
-/* grt_stream_run of a q15 model: each chunk converted at the boundary around the integer step. */
-static void q15_float_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
-                          size_t chunk)
+    if (float_api) {
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 0; t < c; t++)
+                grt_q15_quantize_input(m, (const float *)xs + (b * T + t0 + t) * I, buf + (b * c + t) * I);
+        return buf;
+    }
+#else
+    (void)float_api;
+#endif
+    return (const int16_t *)chunk_in(xs, B, T, t0, c, I * sizeof(int16_t), buf);
+}
+
+/* The chunk's outputs to ys: dequantized (float API) or copied. */
+static void q15_chunk_out(const grt_model *m, void *ys, int float_api, const int16_t *out, size_t B, size_t T,
+                          size_t t0, size_t c)
 {
-    const grt_model *m = stream->model;
-    size_t I = m->input_size, O = m->output_size;
-    grt_q15_chunk_mem q = q15_work_regions(stream, work, chunk);
+    size_t O = m->output_size;
+#if GRT_HAS_FLOAT_BOUNDARY
+    if (float_api) {
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 0; t < c; t++)
+                grt_q15_dequantize_output(m, out + (b * c + t) * O, (float *)ys + (b * T + t0 + t) * O);
+        return;
+    }
+#else
+    (void)float_api;
+#endif
+    chunk_out(ys, out, B, T, t0, c, O * sizeof(int16_t));
+}
+
+/* float_run_rows for a q15 model: xs/ys float (float_api, converted at the boundary) or int16. */
+static void q15_run_rows(const grt_model *m, int16_t *state, size_t B, const void *xs, size_t T, void *ys,
+                         int float_api, size_t chunk, grt_q15_chunk_mem q)
+{
     for (size_t t0 = 0; t0 < T; t0 += chunk) {
         size_t c = T - t0 < chunk ? T - t0 : chunk;
-        for (size_t t = 0; t < c; t++)
-            grt_q15_quantize_input(m, xs + (t0 + t) * I, q.seq[1] + t * I);
-        const int16_t *out = grt_q15_run_chunk(m, (int16_t *)stream->state, q.seq[1], c, q);
-        for (size_t t = 0; t < c; t++)
-            grt_q15_dequantize_output(m, out + t * O, ys + (t0 + t) * O);
+        const int16_t *in = q15_chunk_in(m, xs, float_api, B, T, t0, c, q.seq[1]);
+        q15_chunk_out(m, ys, float_api, grt_q15_run_chunk(m, state, B, in, c, q), B, T, t0, c);
     }
 }
-#endif
 #endif /* GRT_HAS_Q15 */
+
+/* Where a run's memory comes from: the stream's own for what the others leave NULL (a single step is
+ * all in the stream; grt_stream_run adds its run work; a batch gives everything from its work). */
+typedef struct run_mem {
+    const grt_stream *stream; /* NULL for a batch */
+    void *run;                /* the run work for chunk·B rows; NULL: one row in the stream's memory */
+    void *gh, *rh, *hq, *hsx; /* the recurrence scratch of B rows; NULL: the stream's (B = 1) */
+} run_mem;
+
+/* T steps of B streams whose states are the B rows of `state` (xs B × T × input_size, ys B × T ×
+ * output_size; int16 with q15_api, else float), in chunks of `chunk` steps, along the model's path.
+ * The callers have checked that this build runs the model through this API. */
+static void run_rows(const grt_model *m, void *state, size_t B, const void *xs, size_t T, void *ys, int q15_api,
+                     size_t chunk, run_mem r)
+{
+    (void)q15_api; /* only the q15 path has two APIs */
+    if (m->q15) {
+#if GRT_HAS_Q15
+        grt_q15_chunk_mem q = r.stream ? q15_stream_regions(r.stream) : (grt_q15_chunk_mem){0};
+        if (r.run)
+            q15_work_regions(&q, m, r.run, chunk * B);
+        if (r.gh) {
+            q.gru.gh = (int32_t *)r.gh;
+            q.gru.rh = (int16_t *)r.rh;
+        }
+        q15_run_rows(m, (int16_t *)state, B, xs, T, ys, !q15_api, chunk, q);
+#endif
+        return;
+    }
+#if FLOAT_ACT
+    chunk_mem w = r.stream ? stream_regions(r.stream) : (chunk_mem){0};
+    if (r.run)
+        work_regions(&w, m, r.run, chunk * B);
+    if (r.gh) {
+        w.gh = (float *)r.gh;
+        w.rh = (float *)r.rh;
+        w.hq = (int8_t *)r.hq;
+        w.hsx = (float *)r.hsx;
+    }
+    float_run_rows(m, (float *)state, B, (const float *)xs, T, (float *)ys, chunk, w);
+#endif
+}
+
+/* A stream's own memory, plus a run work buffer (or NULL). */
+static run_mem stream_mem(const grt_stream *stream, void *run)
+{
+    run_mem r = {stream, run, NULL, NULL, NULL, NULL};
+    return r;
+}
 
 static int stream_ok(const grt_stream *stream)
 {
     return stream != NULL && model_ok(stream->model);
 }
 
-/* ---- the API -------------------------------------------------------------------------------------- */
+/* Does this build run the model through this API (float or int16)? */
+static int api_ok(const grt_model *m, int q15_api)
+{
+    if (q15_api)
+        return m->q15;
+    return m->q15 ? GRT_HAS_FLOAT_BOUNDARY : FLOAT_ACT; /* GRT_NO_FLOAT_BOUNDARY: no float API for q15 */
+}
+
+/* ---- one stream ----------------------------------------------------------------------------------- */
 
 void grt_stream_step(grt_stream *stream, const float *x, float *y)
 {
     if (stream == NULL || stream->model == NULL || x == NULL || y == NULL)
         return;
-    const grt_model *m = stream->model;
-    if (m->q15) {
-#if GRT_HAS_FLOAT_BOUNDARY
-        /* The boundary around the integer step: x is read completely before y is written, so x and
-         * y may be the same array. */
-        grt_q15_chunk_mem q = q15_stream_regions(stream);
-        grt_q15_quantize_input(m, x, q.seq[1]);
-        grt_q15_dequantize_output(m, q15_step(stream, q.seq[1], q), y);
-#endif
-        return; /* GRT_NO_FLOAT_BOUNDARY: no float API for a q15 model, nothing changes */
-    }
-#if FLOAT_ACT
-    /* One step is a chunk of one step: gx is its projection buffer, buf0/buf1 its sequences. The
-     * last layer writes to a buffer, then y: x and y may even be the same array. */
-    stream_layout s = layout_of(m);
-    chunk_mem w;
-    w.proj = (float *)scratch_at(stream, &s, s.gx);
-    w.seq[0] = (float *)scratch_at(stream, &s, s.buf0);
-    w.seq[1] = (float *)scratch_at(stream, &s, s.buf1);
-    w.sx = (float *)scratch_at(stream, &s, s.sx);
-    w.xq = (int8_t *)scratch_at(stream, &s, s.xq);
-    run_chunk(stream, x, y, 1, w);
-#endif
+    /* GRT_NO_FLOAT_BOUNDARY: no float API for a q15 model, nothing changes. x is read completely (the
+     * first projection, or the boundary) before y is written, so x and y may be the same array. */
+    if (api_ok(stream->model, 0))
+        run_rows(stream->model, stream->state, 1, x, 1, y, 0, 1, stream_mem(stream, NULL));
 }
 
 grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y)
@@ -335,22 +528,19 @@ grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y)
         return GRT_E_ARG;
     if (!stream->model->q15)
         return GRT_E_PRECISION;
-#if GRT_HAS_Q15
-    const int16_t *out = q15_step(stream, x, q15_stream_regions(stream));
-    grt_memcpy(y, out, stream->model->output_size * sizeof(int16_t));
-#endif
+    run_rows(stream->model, stream->state, 1, x, 1, y, 1, 1, stream_mem(stream, NULL));
     return GRT_OK;
 }
 
 /* The checks both run functions make, in this order: a usable stream (GRT_E_ARG), an API the model
- * and build support (api_ok, else GRT_E_PRECISION), T = 0 (GRT_OK, nothing touched), the pointers
- * (GRT_E_ARG), a work buffer holding at least one step (GRT_E_BUFFER). *chunk: steps per pass. */
-static grt_status run_chunk_steps(const grt_stream *stream, int api_ok, const void *xs, size_t T,
-                                  const void *ys, const void *work, size_t work_size, size_t *chunk)
+ * and build support (GRT_E_PRECISION), T = 0 (GRT_OK, nothing touched), the pointers (GRT_E_ARG), a
+ * work buffer holding at least one step (GRT_E_BUFFER). *chunk: steps per pass. */
+static grt_status run_chunk_steps(const grt_stream *stream, int q15_api, const void *xs, size_t T, const void *ys,
+                                  const void *work, size_t work_size, size_t *chunk)
 {
     if (!stream_ok(stream))
         return GRT_E_ARG;
-    if (!api_ok)
+    if (!api_ok(stream->model, q15_api))
         return GRT_E_PRECISION;
     if (T == 0)
         return GRT_OK;
@@ -363,43 +553,167 @@ static grt_status run_chunk_steps(const grt_stream *stream, int api_ok, const vo
     return GRT_OK;
 }
 
-grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work,
-                          size_t work_size)
+static grt_status stream_run(grt_stream *stream, int q15_api, const void *xs, size_t T, void *ys, void *work,
+                             size_t work_size)
 {
     size_t chunk = 0;
-    /* GRT_NO_FLOAT_BOUNDARY: no float API for a q15 model */
-    int api_ok = stream_ok(stream) && (stream->model->q15 ? GRT_HAS_FLOAT_BOUNDARY : FLOAT_ACT);
-    grt_status st = run_chunk_steps(stream, api_ok, xs, T, ys, work, work_size, &chunk);
-    if (st != GRT_OK || T == 0)
-        return st;
-#if GRT_HAS_FLOAT_BOUNDARY
-    if (stream->model->q15)
-        q15_float_run(stream, xs, T, ys, work, chunk);
-#endif
-#if FLOAT_ACT
-    if (!stream->model->q15)
-        float_run(stream, xs, T, ys, work, chunk);
-#endif
-    return GRT_OK;
+    grt_status st = run_chunk_steps(stream, q15_api, xs, T, ys, work, work_size, &chunk);
+    if (st == GRT_OK && T > 0)
+        run_rows(stream->model, stream->state, 1, xs, T, ys, q15_api, chunk, stream_mem(stream, work));
+    return st;
+}
+
+grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *ys, void *work, size_t work_size)
+{
+    return stream_run(stream, 0, xs, T, ys, work, work_size);
 }
 
 grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, int16_t *ys, void *work,
                               size_t work_size)
 {
-    size_t chunk = 0;
-    grt_status st = run_chunk_steps(stream, stream_ok(stream) && stream->model->q15, xs, T, ys, work,
-                                    work_size, &chunk);
-    if (st != GRT_OK || T == 0)
-        return st;
-#if GRT_HAS_Q15
-    const grt_model *m = stream->model;
-    grt_q15_chunk_mem q = q15_work_regions(stream, work, chunk);
-    size_t I = m->input_size, O = m->output_size;
-    for (size_t t0 = 0; t0 < T; t0 += chunk) {
-        size_t c = T - t0 < chunk ? T - t0 : chunk;
-        const int16_t *out = grt_q15_run_chunk(m, (int16_t *)stream->state, xs + t0 * I, c, q);
-        grt_memcpy(ys + t0 * O, out, c * O * sizeof(int16_t));
+    return stream_run(stream, 1, xs, T, ys, work, work_size);
+}
+
+/* ---- batches of streams --------------------------------------------------------------------------- */
+
+static size_t state_bytes(const grt_model *m)
+{
+    return m->state_size * (m->q15 ? sizeof(int16_t) : sizeof(float));
+}
+
+static uintptr_t state_address(grt_stream *const *streams, uint32_t i)
+{
+    return (uintptr_t)streams[i]->state;
+}
+
+/* Heapsort step: move order[root] down until both children sort before it (by state address). */
+static void sift_down(uint32_t *order, size_t root, size_t n, grt_stream *const *streams)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n)
+            return;
+        if (child + 1 < n && state_address(streams, order[child]) < state_address(streams, order[child + 1]))
+            child++;
+        if (state_address(streams, order[root]) >= state_address(streams, order[child]))
+            return;
+        uint32_t t = order[root];
+        order[root] = order[child];
+        order[child] = t;
+        root = child;
     }
-#endif
+}
+
+/* Are the B streams' states pairwise disjoint (`bytes` each; equal addresses count as overlapping
+ * even for an empty state)? The indices are sorted by address in order[0, B) (heapsort: O(B log B), no
+ * allocation), then neighbours compared. Two handles on one stream's memory (the same grt_stream twice,
+ * or a copy of one) share their state. */
+static int states_disjoint(grt_stream *const *streams, size_t B, size_t bytes, uint32_t *order)
+{
+    for (size_t i = 0; i < B; i++)
+        order[i] = (uint32_t)i;
+    for (size_t i = B / 2; i-- > 0;)
+        sift_down(order, i, B, streams);
+    for (size_t end = B; end-- > 1;) {
+        uint32_t t = order[0];
+        order[0] = order[end];
+        order[end] = t;
+        sift_down(order, 0, end, streams);
+    }
+    size_t gap = bytes > 0 ? bytes : 1;
+    for (size_t k = 0; k + 1 < B; k++)
+        if (state_address(streams, order[k + 1]) - state_address(streams, order[k]) < gap)
+            return 0;
+    return 1;
+}
+
+/* The model of a batch: that of every member, or NULL (a NULL array or member, an unbound stream,
+ * members bound to different grt_model structs, more than 2^32 - 1 streams). */
+static const grt_model *batch_model(grt_stream *const *streams, size_t B)
+{
+    /* B == (uint32_t)B: at most 2^32 - 1 streams, without a comparison that 32-bit targets flag as
+     * always false */
+    if (streams == NULL || B != (size_t)(uint32_t)B || !stream_ok(streams[0]))
+        return NULL;
+    const grt_model *m = streams[0]->model;
+    for (size_t b = 1; b < B; b++)
+        if (streams[b] == NULL || streams[b]->model != m)
+            return NULL;
+    return m;
+}
+
+/* The checks of the batch functions, in this order: B = 0 (GRT_OK, nothing touched); the streams
+ * (batch_model: GRT_E_ARG); an API the model and build support (GRT_E_PRECISION); T = 0 (GRT_OK); the
+ * other pointers (GRT_E_ARG); a work buffer holding at least one step (GRT_E_BUFFER); distinct streams
+ * (GRT_E_ARG). *chunk: steps per pass, 0 when there is nothing to do. */
+static grt_status batch_checks(grt_stream *const *streams, size_t B, int q15_api, const void *xs, size_t T,
+                               const void *ys, void *work, size_t work_size, size_t *chunk)
+{
+    *chunk = 0;
+    if (B == 0)
+        return GRT_OK;
+    const grt_model *m = batch_model(streams, B);
+    if (m == NULL)
+        return GRT_E_ARG;
+    if (!api_ok(m, q15_api))
+        return GRT_E_PRECISION;
+    if (T == 0)
+        return GRT_OK;
+    if (xs == NULL || ys == NULL || work == NULL)
+        return GRT_E_ARG;
+    size_t c = batch_chunk(m, B, work, work_size);
+    if (c < 1)
+        return GRT_E_BUFFER;
+    batch_layout bl;
+    batch_layout_of(m, B, &bl); /* cannot overflow: batch_chunk succeeded */
+    if (!states_disjoint(streams, B, state_bytes(m), (uint32_t *)(void *)((uint8_t *)work + bl.order)))
+        return GRT_E_ARG;
+    *chunk = c < T ? c : T;
     return GRT_OK;
+}
+
+static grt_status streams_run(grt_stream *const *streams, size_t B, int q15_api, const void *xs, size_t T, void *ys,
+                              void *work, size_t work_size)
+{
+    size_t chunk;
+    grt_status st = batch_checks(streams, B, q15_api, xs, T, ys, work, work_size, &chunk);
+    if (st != GRT_OK || chunk == 0)
+        return st;
+    const grt_model *m = streams[0]->model;
+    batch_layout bl;
+    batch_layout_of(m, B, &bl);
+    uint8_t *w = (uint8_t *)work;
+    size_t bytes = state_bytes(m);
+    /* The states as B contiguous rows, so that each layer's U·h is one product over them. */
+    for (size_t b = 0; b < B; b++)
+        grt_memcpy(w + bl.state + b * bytes, streams[b]->state, bytes);
+    run_mem r = {NULL, w + bl.run, w + bl.gh, w + bl.rh, w + bl.hq, w + bl.hsx};
+    run_rows(m, w + bl.state, B, xs, T, ys, q15_api, chunk, r);
+    for (size_t b = 0; b < B; b++)
+        grt_memcpy(streams[b]->state, w + bl.state + b * bytes, bytes);
+    return GRT_OK;
+}
+
+grt_status grt_streams_step(grt_stream *const *streams, size_t B, const float *xs, float *ys, void *work,
+                            size_t work_size)
+{
+    return streams_run(streams, B, 0, xs, 1, ys, work, work_size);
+}
+
+grt_status grt_streams_step_q15(grt_stream *const *streams, size_t B, const int16_t *xs, int16_t *ys, void *work,
+                                size_t work_size)
+{
+    return streams_run(streams, B, 1, xs, 1, ys, work, work_size);
+}
+
+grt_status grt_streams_run(grt_stream *const *streams, size_t B, const float *xs, size_t T, float *ys, void *work,
+                           size_t work_size)
+{
+    return streams_run(streams, B, 0, xs, T, ys, work, work_size);
+}
+
+grt_status grt_streams_run_q15(grt_stream *const *streams, size_t B, const int16_t *xs, size_t T, int16_t *ys,
+                               void *work, size_t work_size)
+{
+    return streams_run(streams, B, 1, xs, T, ys, work, work_size);
 }

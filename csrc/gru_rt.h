@@ -17,14 +17,17 @@
  *     per-step scratch, belongs to that stream alone until the caller stops using the stream, and may
  *     be static, stack or heap memory. Nothing needs to be released: to end a stream, stop using it;
  *   - the work buffer of grt_stream_run()/grt_stream_run_q15(): grt_run_work_size() bytes,
- *     float-aligned, used only during the call (any stream may reuse it afterwards);
+ *     float-aligned, used only during the call (any stream may reuse it afterwards); the same for the
+ *     work buffer of the batch functions (grt_streams_step and friends: grt_batch_work_size() bytes)
+ *     and for their array of stream pointers;
  *   - the input and output vectors of each call, used only during the call;
  *   - the grt_diag filled by grt_model_load (its field is a static string).
  * Sizes are in bytes unless a field says elements (grt_model.state_size and friends).
  *
  * Threads: no function keeps global state except the kernel dispatch (grt_isa_select, below). A loaded
  * grt_model is read-only, so any number of threads may share it, each stepping its own grt_stream
- * (with its own stream memory and work buffer). One stream must not be used by two threads at once.
+ * (with its own stream memory and work buffer), or stepping its own batch of streams. One stream must
+ * not be used by two threads at once, alone or as a member of a batch.
  * grt_model_load may run in several threads at once on different grt_model structs (and the same
  * blob). The library is reentrant and uses no interrupts, locks or thread-local storage.
  *
@@ -345,6 +348,59 @@ grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *
 grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y);
 grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, int16_t *ys, void *work,
                               size_t work_size);
+
+/*
+ * Batches: B streams of one model stepped together (a server with many live sessions). Each layer's
+ * weight matrices are read once per step for all B streams instead of B times: the input projections
+ * of the B rows are one matrix product, and so is each recurrent product U·h. Each stream keeps its
+ * own state and can still be stepped, run, reset or read on its own between batch calls; a batch is
+ * just the array of stream pointers the caller passes (it may change from call to call).
+ *
+ * grt_streams_step: one step of each stream. streams[0, B) are B distinct streams bound to the same
+ * grt_model struct (the same pointer: another grt_model loaded from the same blob does not count); xs
+ * is B x input_size floats (row-major: row b feeds streams[b]), ys receives B x output_size floats.
+ * For every stream the outputs and the new state are bit-identical to grt_stream_step on that stream
+ * (at the same grt_isa level), for every precision; a q15 model converts at its boundary, as
+ * grt_stream_step does. xs and ys may be the same array (x is read completely before y is written);
+ * neither may overlap the streams' memory, the work or the pointer array. work: work_size bytes,
+ * float-aligned, at least grt_batch_work_size(model, B), used only during the call.
+ * grt_streams_step_q15: the same on raw int16 values (q15 models only), bit-identical to
+ * grt_stream_step_q15.
+ *
+ * grt_streams_run: T steps of each stream, stream by stream in memory: xs is B x T x input_size (stream
+ * b's sequence at xs + b·T·input_size), ys receives B x T x output_size; bit-identical to
+ * grt_stream_run(streams[b], xs + b·T·input_size, T, ys + b·T·output_size, ...) for each b. The steps
+ * go in chunks of as many steps as work holds (grt_batch_run_work_size(model, B, chunk_steps) bytes for
+ * chunks of chunk_steps; grt_batch_work_size(model, B), i.e. chunks of one step, is enough). xs and ys
+ * must not overlap each other, the streams' memory, the work or the pointer array.
+ * grt_streams_run_q15: the same on int16 values.
+ *
+ * Errors, checked in this order, before anything is written: B = 0 is GRT_OK and touches nothing (any
+ * other argument may then be NULL); GRT_E_ARG if streams or a member is NULL or unbound, if the members
+ * are bound to different grt_model structs, or if B >= 2^32; GRT_E_PRECISION for an API the model or
+ * the build does not have (the int16 functions on a model that is not q15; the float ones on a q15
+ * model under GRT_NO_FLOAT_BOUNDARY); T = 0 (run) is GRT_OK and touches nothing; GRT_E_ARG if xs, ys or
+ * work is NULL; GRT_E_BUFFER if work is not float-aligned or holds less than one step; GRT_E_ARG if
+ * two members' states overlap (the same stream twice, two copies of one grt_stream, or stream memories
+ * that overlap: checked by sorting the B states by address in the work, O(B log B)). No allocation.
+ * Threads: the call uses every member stream and the work; nothing else, so separate threads may step
+ * separate batches (disjoint sets of streams, each with its own work buffer) of one shared model.
+ *
+ * grt_batch_work_size / grt_batch_run_work_size: bytes of that work (a multiple of 64; saturating
+ * instead of wrapping; 0 for a NULL or unloaded model, B = 0 or chunk_steps = 0): for chunks of one
+ * step about B x (state_size + 2 x max_gates + 3 x max_width) elements; the exact formula is in
+ * docs/EMBEDDING.md ("Memory budget"), the layout in grt_stream.c.
+ */
+size_t grt_batch_work_size(const grt_model *model, size_t B);
+size_t grt_batch_run_work_size(const grt_model *model, size_t B, size_t chunk_steps);
+grt_status grt_streams_step(grt_stream *const *streams, size_t B, const float *xs, float *ys, void *work,
+                            size_t work_size);
+grt_status grt_streams_step_q15(grt_stream *const *streams, size_t B, const int16_t *xs, int16_t *ys, void *work,
+                                size_t work_size);
+grt_status grt_streams_run(grt_stream *const *streams, size_t B, const float *xs, size_t T, float *ys, void *work,
+                           size_t work_size);
+grt_status grt_streams_run_q15(grt_stream *const *streams, size_t B, const int16_t *xs, size_t T, int16_t *ys,
+                               void *work, size_t work_size);
 
 /*
  * The float boundary of a q15 model (docs/QUANTIZATION.md), for integer pipelines that convert

@@ -3,6 +3,8 @@
     model = gru_rt.load("model.grt")       # validated by the C loader
     stream = model.stream()                # the state of one live sequence
     y = stream.step(x)                     # one time step
+    batch = model.stream_batch(16)         # 16 live sequences stepped together
+    ys = batch.step(xs)                    # (16, I) -> (16, O), one row per stream
     ys = model.run(xs)                     # a whole (T, I) sequence
 
     gru_rt.convert("state_dict.pt", head_activation="softmax").save("model.grt")
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from ._core import Model, Stream, cpu_info
+from ._core import Model, Stream, StreamBatch, cpu_info
 from ._version import __version__
 from .convert import convert
 from .errors import ConversionError, GruRtError, ModelFormatError
@@ -25,8 +27,8 @@ from .spec import DenseLayer, GRULayer, ModelSpec, SpecError
 
 __all__ = [
     "ConversionError", "DenseLayer", "GRULayer", "GruRtError", "LayerInfo", "Model",
-    "ModelFormatError", "ModelSpec", "SpecError", "Stream", "__version__", "convert", "cpu_info",
-    "load",
+    "ModelFormatError", "ModelSpec", "SpecError", "Stream", "StreamBatch", "__version__", "convert",
+    "cpu_info", "load",
 ]
 
 

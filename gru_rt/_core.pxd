@@ -105,3 +105,14 @@ cdef extern from "gru_rt.h" nogil:
     grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y)
     grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, int16_t *ys,
                                   void *work, size_t work_size)
+    # (the C prototypes take grt_stream *const *: a grt_stream ** converts implicitly)
+    size_t grt_batch_work_size(const grt_model *model, size_t B)
+    size_t grt_batch_run_work_size(const grt_model *model, size_t B, size_t chunk_steps)
+    grt_status grt_streams_step(grt_stream **streams, size_t B, const float *xs, float *ys,
+                                void *work, size_t work_size)
+    grt_status grt_streams_step_q15(grt_stream **streams, size_t B, const int16_t *xs,
+                                    int16_t *ys, void *work, size_t work_size)
+    grt_status grt_streams_run(grt_stream **streams, size_t B, const float *xs, size_t T,
+                               float *ys, void *work, size_t work_size)
+    grt_status grt_streams_run_q15(grt_stream **streams, size_t B, const int16_t *xs, size_t T,
+                                   int16_t *ys, void *work, size_t work_size)

@@ -3,6 +3,7 @@
 turns C status codes into Python exceptions (in one place: _check / _raise_load_error)."""
 
 cimport numpy as cnp
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int16_t, uint32_t, uintptr_t
 from libc.string cimport memcpy
 
@@ -24,6 +25,9 @@ _RUN_CHUNK_STEPS = 256  # steps per pass of grt_stream_run: bounds the work buff
 # microsecond of work): below it, releasing and re-taking the GIL (about 60 ns here) costs more than
 # another thread could gain (docs/BENCHMARKS.md, "Python overhead").
 _NOGIL_MIN_MACS = 16384
+# Sequences Model.run steps in lockstep (a StreamBatch). Groups of 8 to 64 ran at the same speed
+# (docs/BENCHMARKS.md, "Many streams"); 32 keeps the work buffer small.
+_RUN_GROUP = 32
 
 
 cdef str _cstr(const char *s):
@@ -285,6 +289,11 @@ cdef class Model:
         """Bytes of the work buffer grt_stream_run needs for chunks of chunk_steps steps."""
         return int(grt_run_work_size(&self.model, chunk_steps))
 
+    def batch_work_nbytes(self, size_t n, size_t chunk_steps=1):
+        """Bytes of the work buffer the batch functions need for n streams (grt_batch_work_size;
+        with chunk_steps: grt_batch_run_work_size, for runs in chunks of that many steps)."""
+        return int(grt_batch_run_work_size(&self.model, n, chunk_steps))
+
     @property
     def version(self):
         return (int(self.model.version_major), int(self.model.version_minor))
@@ -430,11 +439,18 @@ cdef class Model:
         """A new Stream (zero state) over this model."""
         return Stream(self)
 
+    def stream_batch(self, Py_ssize_t n):
+        """A StreamBatch of n new streams (zero states) over this model."""
+        if n < 1:
+            raise ValueError(f"a StreamBatch needs at least one stream, got n={n}")
+        return StreamBatch([Stream(self) for _ in range(n)])
+
     def run(self, xs, state=None, *, bint return_state=False):
         """Run whole sequences.
 
         xs (T, I): one sequence from `state` (default zeros) → outputs (T, O).
-        xs (N, T, I): N sequences, each from a zero state → (N, T, O) (`state` must be None).
+        xs (N, T, I): N sequences, each from a zero state → (N, T, O) (`state` must be None),
+        stepped in lockstep in groups (StreamBatch.run): the same bits as one run() per sequence.
         With return_state=True, returns (outputs, final_state); for (N, T, I) the final states
         are (N, state_size)."""
         arr = np.asarray(xs)
@@ -458,12 +474,7 @@ cdef class Model:
                 raise ValueError("state is only accepted with a single (T, I) sequence")
             x3 = _as_i16(arr, (None, None, self.model.input_size), "xs")
             ys = np.empty((x3.shape[0], x3.shape[1], self.model.output_size), dtype=np.int16)
-            states = np.empty((x3.shape[0], self.model.state_size), dtype=np.int16)
-            s = Stream(self)
-            for k in range(x3.shape[0]):
-                s.reset()
-                s.run_int16(x3[k], out=ys[k])
-                states[k] = s.state
+            states = self._run_groups(x3, ys, True)
             return (ys, states) if return_state else ys
         s = Stream(self)
         if state is not None:
@@ -477,15 +488,30 @@ cdef class Model:
 
     cdef object _run_batch(self, xs, bint return_state):
         x3 = _as_f32(xs, (None, None, self.model.input_size), "xs")
-        n, t = x3.shape[0], x3.shape[1]
-        ys = np.empty((n, t, self.model.output_size), dtype=np.float32)
-        states = np.empty((n, self.model.state_size), dtype=_state_dtype(&self.model))
-        s = Stream(self)
-        for k in range(n):
-            s.reset()
-            s.run(x3[k], out=ys[k])
-            states[k] = s.state
+        ys = np.empty((x3.shape[0], x3.shape[1], self.model.output_size), dtype=np.float32)
+        states = self._run_groups(x3, ys, False)
         return (ys, states) if return_state else ys
+
+    cdef object _run_groups(self, x3, ys, bint int16):
+        """Run the sequences x3 (N, T, I) from zero states into ys, _RUN_GROUP at a time in
+        lockstep; returns the final states (N, state_size)."""
+        cdef Py_ssize_t n = x3.shape[0], g0, g1, k
+        states = np.empty((n, self.model.state_size), dtype=_state_dtype(&self.model))
+        batch = None
+        for g0 in range(0, n, _RUN_GROUP):
+            g1 = min(n, g0 + _RUN_GROUP)
+            if batch is None or len(batch) != g1 - g0:
+                batch = self.stream_batch(g1 - g0)
+            else:
+                for s in batch.streams:
+                    s.reset()
+            if int16:
+                batch.run_int16(x3[g0:g1], out=ys[g0:g1])
+            else:
+                batch.run(x3[g0:g1], out=ys[g0:g1])
+            for k in range(g1 - g0):
+                states[g0 + k] = batch.streams[k].state
+        return states
 
 
 cdef class Stream:
@@ -710,3 +736,223 @@ cdef class Stream:
 
     def __repr__(self):
         return f"<gru_rt.Stream over {self.model!r}>"
+
+
+cdef class StreamBatch:
+    """Several streams of one Model stepped together: one call steps them all, reading each weight
+    matrix once per step for all of them instead of once per stream (a server with many live
+    sessions). Each stream keeps its own state, and stays a normal Stream: it can be stepped, run,
+    reset, read or assigned on its own between batch calls. Per stream the results are identical,
+    bit for bit, to Stream.step (at the same kernel level).
+
+    StreamBatch(streams): a non-empty sequence of distinct Stream objects of one Model (Model
+    .stream_batch(n) makes n new ones). The batch holds the C work buffer and the array of stream
+    pointers, so step(xs, out=...) allocates nothing.
+
+    Threads: a call claims every member stream for its duration (with the GIL released around the C
+    call, except for a step of fewer than 16,384 multiply-adds over all members, as Stream.step);
+    while it runs, any other use of a member, alone or through another batch, raises RuntimeError,
+    and so does a batch call while one of its members is in use elsewhere."""
+
+    cdef readonly Model model
+    cdef tuple _streams
+    cdef grt_stream **_ptrs
+    cdef size_t _n
+    cdef cnp.ndarray _work      # grt_batch_work_size: one step
+    cdef cnp.ndarray _run_work  # run(): chunks of _run_chunk steps, made on first use
+    cdef size_t _run_chunk
+    cdef tuple _x_shape, _y_shape
+    cdef bint _release_gil  # step()/step_int16(): as Stream, for the multiply-adds of all members
+
+    def __cinit__(self, streams):
+        self._ptrs = NULL
+        members = tuple(streams)
+        if not members:
+            raise ValueError("a StreamBatch needs at least one Stream")
+        cdef Py_ssize_t k
+        first = {}
+        for k in range(len(members)):
+            if not isinstance(members[k], Stream):
+                raise TypeError(f"streams[{k}] is a {type(members[k]).__name__}, not a gru_rt.Stream")
+            if (<Stream>members[k]).model is not (<Stream>members[0]).model:
+                raise ValueError(f"streams[{k}] belongs to another Model than streams[0]")
+            # by identity: a Stream is one state (equal-looking streams are still distinct)
+            if first.setdefault(id(members[k]), k) != k:
+                raise ValueError(f"streams[{k}] is the same Stream as streams[{first[id(members[k])]}]")
+        self._streams = members
+        self._n = <size_t>len(members)
+        self.model = (<Stream>members[0]).model
+        self._ptrs = <grt_stream **>PyMem_Malloc(self._n * sizeof(grt_stream *))
+        if self._ptrs == NULL:
+            raise MemoryError()
+        for k in range(len(members)):
+            self._ptrs[k] = &(<Stream>members[k]).s
+        cdef const grt_model *m = &self.model.model
+        self._work = _aligned_empty(<Py_ssize_t>grt_batch_work_size(m, self._n))
+        self._run_work = None
+        self._run_chunk = max(1, _RUN_CHUNK_STEPS // self._n)
+        self._x_shape = (len(members), m.input_size)
+        self._y_shape = (len(members), m.output_size)
+        self._release_gil = _step_macs(m) * self._n >= _NOGIL_MIN_MACS
+
+    def __dealloc__(self):
+        PyMem_Free(self._ptrs)
+
+    def __len__(self):
+        return len(self._streams)
+
+    @property
+    def streams(self):
+        """The member streams, in row order (row b of xs feeds streams[b])."""
+        return self._streams
+
+    def __repr__(self):
+        return f"<gru_rt.StreamBatch of {len(self._streams)} streams over {self.model!r}>"
+
+    cdef int _check_free(self) except -1:
+        """Refuse if a member is inside a call in another thread. Called holding the GIL."""
+        cdef Py_ssize_t k
+        for k in range(len(self._streams)):
+            if (<Stream>self._streams[k])._busy:
+                raise RuntimeError(f"stream {k} of this StreamBatch is in use by another thread; "
+                                   f"use each stream (and batch) from one thread at a time")
+        return 0
+
+    cdef int _claim(self) except -1:
+        """_check_free, then mark every member busy, with no Python code in between."""
+        self._check_free()
+        cdef Py_ssize_t k
+        for k in range(len(self._streams)):
+            (<Stream>self._streams[k])._busy = True
+        return 0
+
+    cdef void _release(self):
+        cdef Py_ssize_t k
+        for k in range(len(self._streams)):
+            (<Stream>self._streams[k])._busy = False
+
+    cdef int _require_q15(self, str what) except -1:
+        if not self.model.model.q15:
+            raise ValueError(f"{what} needs a q15 model; this one is {self.model.precision}")
+        return 0
+
+    def step(self, xs, out=None):
+        """One time step of every stream: xs (B, input_size), row b feeding streams[b] →
+        (B, output_size). xs may be any real array-like (a C-contiguous float32 array is used as
+        is); out: an optional writable C-contiguous float32 (B, output_size) array (no allocation
+        then), returned. Raises RuntimeError if a member is in use by another thread."""
+        self._check_free()
+        cdef cnp.ndarray xa = _as_f32(xs, self._x_shape, "xs")
+        cdef cnp.ndarray ya
+        cdef cnp.npy_intp dims[2]
+        if out is None:
+            dims[0] = <cnp.npy_intp>self._n
+            dims[1] = self.model.model.output_size
+            ya = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
+        else:
+            ya = _check_out(out, self._y_shape, "out")
+        cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
+        cdef float *yp = <float *>cnp.PyArray_DATA(ya)
+        cdef void *work = cnp.PyArray_DATA(self._work)
+        cdef size_t work_size = <size_t>self._work.shape[0]
+        cdef grt_status status
+        # Converting xs may have run Python code (and let another thread in): check again.
+        if not self._release_gil:  # a short call: the GIL keeps other threads out
+            self._check_free()
+            status = grt_streams_step(self._ptrs, self._n, xp, yp, work, work_size)
+        else:
+            self._claim()
+            try:
+                with nogil:
+                    status = grt_streams_step(self._ptrs, self._n, xp, yp, work, work_size)
+            finally:
+                self._release()
+        _check(status, "StreamBatch.step")
+        return ya
+
+    def step_int16(self, xs, out=None):
+        """q15 models: step() on raw int16 values, xs (B, input_size) int16 → (B, output_size)
+        int16 (out: optional writable C-contiguous int16 array). ValueError for other models."""
+        self._check_free()
+        self._require_q15("step_int16")
+        cdef cnp.ndarray xa = _as_i16(xs, self._x_shape, "xs")
+        cdef cnp.ndarray ya
+        if out is None:
+            ya = np.empty(self._y_shape, dtype=np.int16)
+        else:
+            ya = _check_out(out, self._y_shape, "out", cnp.NPY_INT16)
+        cdef const int16_t *xp = <const int16_t *>cnp.PyArray_DATA(xa)
+        cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
+        cdef void *work = cnp.PyArray_DATA(self._work)
+        cdef size_t work_size = <size_t>self._work.shape[0]
+        cdef grt_status status
+        if not self._release_gil:  # see step()
+            self._check_free()
+            status = grt_streams_step_q15(self._ptrs, self._n, xp, yp, work, work_size)
+        else:
+            self._claim()
+            try:
+                with nogil:
+                    status = grt_streams_step_q15(self._ptrs, self._n, xp, yp, work, work_size)
+            finally:
+                self._release()
+        _check(status, "StreamBatch.step_int16")
+        return ya
+
+    cdef tuple _run_buffers(self, Py_ssize_t T):
+        """run()'s work buffer (made on first use) and the output shape for T steps."""
+        if self._run_work is None:
+            self._run_work = _aligned_empty(<Py_ssize_t>grt_batch_run_work_size(
+                &self.model.model, self._n, self._run_chunk))
+        return self._run_work, (len(self._streams), T, self.model.model.output_size)
+
+    def run(self, xs, out=None):
+        """T steps of every stream: xs (B, T, input_size), xs[b] feeding streams[b] → (B, T,
+        output_size), identical bit for bit to streams[b].run(xs[b]) for each b, the streams
+        stepped in lockstep. Each state moves on past its last step. out: optional writable
+        C-contiguous float32 array of the output shape."""
+        self._check_free()
+        cdef cnp.ndarray xa = _as_f32(xs, (len(self._streams), None, self.model.model.input_size),
+                                      "xs")
+        cdef Py_ssize_t T = xa.shape[1]
+        work_arr, shape = self._run_buffers(T)
+        cdef cnp.ndarray ya = (np.empty(shape, dtype=np.float32) if out is None
+                               else _check_out(out, shape, "out"))
+        cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
+        cdef float *yp = <float *>cnp.PyArray_DATA(ya)
+        cdef void *work = cnp.PyArray_DATA(<cnp.ndarray>work_arr)
+        cdef size_t work_size = <size_t>(<cnp.ndarray>work_arr).shape[0]
+        cdef grt_status status
+        self._claim()
+        try:
+            with nogil:
+                status = grt_streams_run(self._ptrs, self._n, xp, <size_t>T, yp, work, work_size)
+        finally:
+            self._release()
+        _check(status, "StreamBatch.run")
+        return ya
+
+    def run_int16(self, xs, out=None):
+        """q15 models: run() on raw int16 values, (B, T, input_size) → (B, T, output_size) int16."""
+        self._check_free()
+        self._require_q15("run_int16")
+        cdef cnp.ndarray xa = _as_i16(xs, (len(self._streams), None, self.model.model.input_size),
+                                      "xs")
+        cdef Py_ssize_t T = xa.shape[1]
+        work_arr, shape = self._run_buffers(T)
+        cdef cnp.ndarray ya = (np.empty(shape, dtype=np.int16) if out is None
+                               else _check_out(out, shape, "out", cnp.NPY_INT16))
+        cdef const int16_t *xp = <const int16_t *>cnp.PyArray_DATA(xa)
+        cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
+        cdef void *work = cnp.PyArray_DATA(<cnp.ndarray>work_arr)
+        cdef size_t work_size = <size_t>(<cnp.ndarray>work_arr).shape[0]
+        cdef grt_status status
+        self._claim()
+        try:
+            with nogil:
+                status = grt_streams_run_q15(self._ptrs, self._n, xp, <size_t>T, yp, work,
+                                             work_size)
+        finally:
+            self._release()
+        _check(status, "StreamBatch.run_int16")
+        return ya

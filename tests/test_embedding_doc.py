@@ -1,7 +1,8 @@
 """docs/EMBEDDING.md: the minimal program of the page compiles as written, in the q15-only,
 no-float-boundary configuration of the C core, against a model exported with `gru-rt export-c`, and
 gives the Python API's int16 outputs; the memory formulas of the page equal grt_stream_size and
-grt_run_work_size (Model.stream_nbytes / run_work_nbytes) for models of every precision."""
+grt_run_work_size (Model.stream_nbytes / run_work_nbytes) and grt_batch_run_work_size
+(Model.batch_work_nbytes) for models of every precision."""
 
 from __future__ import annotations
 
@@ -94,6 +95,22 @@ def _doc_formulas(spec: ModelSpec, precision: str, c: int) -> tuple[int, int]:
     return stream, _r(c * (4 * g + 8 * w))
 
 
+def _doc_batch_formula(spec: ModelSpec, precision: str, b: int, c: int) -> int:
+    """grt_batch_run_work_size as docs/EMBEDDING.md writes it."""
+    sizes = [(layer.input_size, layer.output_size, isinstance(layer, GRULayer))
+             for layer in spec.layers]
+    s = sum(o for _, o, gru in sizes if gru)
+    g = max([3 * o for _, o, gru in sizes if gru], default=0)
+    w = max(max(i, o) for i, o, _ in sizes)
+    if precision == "q15":
+        return (_r(2 * b * s) + _r(4 * b * g) + _r(2 * b * w) + _r(4 * b)
+                + _r(c * b * (4 * max(g, w) + 4 * w)))
+    rows = _r(4 * b * s) + _r(4 * b * g) + _r(4 * b * w) + _r(4 * b)
+    if precision == "q8":
+        return rows + _r(b * w) + _r(4 * b) + _r(c * b * (4 * g + 8 * w + 4 + w))
+    return rows + _r(c * b * (4 * g + 8 * w))
+
+
 @pytest.mark.parametrize("precision", ["f32", "q8", "q15"])
 def test_memory_formulas(precision: str) -> None:
     rng = np.random.default_rng(8)
@@ -116,3 +133,5 @@ def test_memory_formulas(precision: str) -> None:
         for c in (1, 16):
             assert _doc_formulas(spec, precision, c) == (model.stream_nbytes,
                                                          model.run_work_nbytes(c))
+            for b in (1, 3, 16):
+                assert _doc_batch_formula(spec, precision, b, c) == model.batch_work_nbytes(b, c)

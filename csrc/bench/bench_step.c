@@ -3,12 +3,16 @@
  * precision (f32, q8, q15) and each instruction-set level this CPU supports.
  *
  *   make -C csrc bench                           the default sizes
- *   ./build/bench_step [-s 16x32,64x128] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,q8,q15] [-i scalar,avx2,neon,neon_dot]
+ *   ./build/bench_step [-s 16x32,64x128] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,f32p8,q8,q15]
+ *                      [-i scalar,avx2,neon,neon_dot] [-b B]
  *
  * Each cell: the median over ROUNDS rounds of the mean time of one grt_stream_step (the float API, so
  * a q15 step includes its input/output boundary), the steps of a round chosen so that it lasts about
  * MS_PER_ROUND ms (and the fastest round, "min"); effective GOP/s = 2·(3H·I + 3H·H) multiply-adds per step (×2 ops) / time; GB/s =
- * the bytes of the layer's tensors (weights, row scales, biases) read per step / time. */
+ * the bytes of the layer's tensors (weights, row scales, biases) read per step / time. With -b B, also
+ * grt_streams_step on B streams of the model: ns per stream (one call's time / B, measured the same
+ * way, its rounds alternating with the single step's) and the single step's time over it (the
+ * speed-up per stream), for the medians and for the fastest rounds. */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
 #include <stdio.h>
@@ -38,35 +42,84 @@ static int cmp_double(const void *a, const void *b)
 
 static volatile float sink;
 
-/* Median ns per grt_stream_step over `rounds` rounds of about ms milliseconds each; *best gets the
- * fastest round (steadier than the median on a shared machine). */
-static double time_steps(grt_stream *s, const float *x, float *y, size_t O, int rounds, double ms, double *best)
+/* What is timed: one step of a stream, or one batch step of B streams (the stream memories one after
+ * the other in mem). */
+typedef struct stepper {
+    grt_stream *streams;
+    grt_stream **ptrs;
+    size_t B;      /* 0: a single grt_stream_step */
+    void *work;
+    size_t work_size;
+    const float *x; /* B (or one) rows */
+    float *y;
+    size_t O;
+} stepper;
+
+static void step_once(const stepper *st)
 {
-    double samples[MAX_ROUNDS];
+    if (st->B == 0)
+        grt_stream_step(st->streams, st->x, st->y);
+    else if (grt_streams_step(st->ptrs, st->B, st->x, st->y, st->work, st->work_size) != GRT_OK)
+        abort();
+}
+
+static void reset_all(const stepper *st)
+{
+    for (size_t b = 0; b < (st->B ? st->B : 1); b++)
+        grt_stream_reset(&st->streams[b]);
+}
+
+/* Calls per round so that a round lasts about ms milliseconds (also the warm-up). */
+static size_t calls_per_round(const stepper *st, double ms)
+{
     size_t n = 16;
-    for (;;) { /* calibrate the steps per round (also the warm-up) */
+    for (;;) {
         double t0 = now_ns();
         for (size_t i = 0; i < n; i++)
-            grt_stream_step(s, x, y);
+            step_once(st);
         double dt = now_ns() - t0;
-        if (dt >= ms * 1e6 / 4 || n >= ((size_t)1 << 30)) {
-            double per = dt / (double)n;
-            n = (size_t)(ms * 1e6 / per) + 1;
-            break;
-        }
+        if (dt >= ms * 1e6 / 4 || n >= ((size_t)1 << 30))
+            return (size_t)(ms * 1e6 / (dt / (double)n)) + 1;
         n *= 2;
     }
-    for (int r = 0; r < rounds; r++) {
-        grt_stream_reset(s);
-        double t0 = now_ns();
-        for (size_t i = 0; i < n; i++)
-            grt_stream_step(s, x, y);
-        samples[r] = (now_ns() - t0) / (double)n;
-        sink = y[O - 1];
+}
+
+/* ns per call of one round of n calls from reset streams. */
+static double one_round(const stepper *st, size_t n)
+{
+    reset_all(st);
+    double t0 = now_ns();
+    for (size_t i = 0; i < n; i++)
+        step_once(st);
+    double dt = (now_ns() - t0) / (double)n;
+    sink = st->y[st->O - 1];
+    return dt;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Median ns per call of each stepper (b may be NULL) over `rounds` rounds of about ms milliseconds each,
+ * the rounds of a and b alternating so that both see the same machine load; fast[k] gets the fastest
+ * round of each (steadier than the median on a shared machine). */
+static void time_steps(const stepper *a, const stepper *b, int rounds, double ms, double med[2], double fast[2])
+{
+    double samples[2][MAX_ROUNDS];
+    const stepper *st[2] = {a, b};
+    size_t n[2] = {calls_per_round(a, ms), b ? calls_per_round(b, ms) : 0};
+    for (int r = 0; r < rounds; r++)
+        for (int k = 0; k < 2; k++)
+            if (st[k])
+                samples[k][r] = one_round(st[k], n[k]);
+    for (int k = 0; k < 2; k++) {
+        if (!st[k])
+            continue;
+        med[k] = median(samples[k], rounds);
+        fast[k] = samples[k][0]; /* sorted by median() */
     }
-    qsort(samples, (size_t)rounds, sizeof samples[0], cmp_double);
-    *best = samples[0];
-    return rounds % 2 ? samples[rounds / 2] : 0.5 * (samples[rounds / 2 - 1] + samples[rounds / 2]);
 }
 
 /* Bytes of the layer's tensors read per step. */
@@ -103,7 +156,7 @@ static int listed(const char *list, const char *name)
 static void usage(const char *argv0)
 {
     fprintf(stderr, "usage: %s [-s IxH,IxH,...] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,f32p8,q8,q15] "
-                    "[-i scalar,avx2,neon,neon_dot]\n",
+                    "[-i scalar,avx2,neon,neon_dot] [-b B]\n",
             argv0);
     exit(2);
 }
@@ -112,6 +165,7 @@ int main(int argc, char **argv)
 {
     const char *sizes = "16x32,40x64,64x128,128x256,256x512,512x1024", *precs = "f32,f32p8,q8,q15", *isas = NULL;
     int rounds = 9;
+    long batch = 0;
     double ms = 40.0;
     for (int a = 1; a < argc; a++) {
         if (a + 1 >= argc)
@@ -126,10 +180,12 @@ int main(int argc, char **argv)
             precs = argv[++a];
         else if (strcmp(argv[a], "-i") == 0)
             isas = argv[++a];
+        else if (strcmp(argv[a], "-b") == 0)
+            batch = atol(argv[++a]);
         else
             usage(argv[0]);
     }
-    if (rounds < 1 || rounds > MAX_ROUNDS || !(ms > 0))
+    if (rounds < 1 || rounds > MAX_ROUNDS || !(ms > 0) || batch < 0 || batch > 4096)
         usage(argv[0]);
 
     const variant *plist[N_VARIANTS];
@@ -159,7 +215,10 @@ int main(int argc, char **argv)
 
     printf("gru_rt C bench: one GRU layer (reset_after=1), grt_stream_step, median of %d rounds of ~%.0f ms;"
            " best level %s\n", rounds, ms, grt_isa_name(best));
-    printf("%9s %5s %7s | %12s %8s %8s | %12s\n", "I×H", "prec", "isa", "ns/step", "GOP/s", "GB/s", "min ns/step");
+    if (batch)
+        printf("with -b %ld: grt_streams_step of %ld streams, ns per stream, and ns/step over it\n", batch, batch);
+    printf("%9s %5s %7s | %12s %8s %8s | %12s", "I×H", "prec", "isa", "ns/step", "GOP/s", "GB/s", "min ns/step");
+    printf(batch ? " | %14s %8s | %12s %8s\n" : "\n", "batch ns/strm", "speed-up", "min ns/strm", "min sp-up");
     for (size_t si = 0; si < ns; si++) {
         size_t I = in[si], H = hid[si];
         double ops = 2.0 * (3.0 * (double)H * (double)I + 3.0 * (double)H * (double)H);
@@ -178,27 +237,41 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%zux%zu %s: cannot build/load the model\n", I, H, plist[pi]->name);
                 return 1;
             }
-            size_t ssize = grt_stream_size(&m);
-            uint8_t *smem;
-            void *smem_base = alloc_shifted(ssize, 0, &smem);
-            float *x = malloc(I * sizeof(float)), *y = malloc(H * sizeof(float));
+            size_t ssize = grt_stream_size(&m), B = (size_t)batch, nstreams = B ? B : 1;
+            uint8_t *smem, *work;
+            void *smem_base = alloc_shifted(nstreams * ssize, 0, &smem);
+            size_t wsize = grt_batch_work_size(&m, B);
+            void *work_base = alloc_shifted(wsize, 0, &work);
+            float *x = malloc(nstreams * I * sizeof(float)), *y = malloc(nstreams * H * sizeof(float));
+            grt_stream *streams = malloc(nstreams * sizeof(grt_stream));
+            grt_stream **ptrs = malloc(nstreams * sizeof(grt_stream *));
             rng r = {42};
-            for (size_t i = 0; i < I; i++)
+            for (size_t i = 0; i < nstreams * I; i++)
                 x[i] = rng_uniform(&r, -1.0f, 1.0f);
             for (size_t li = 0; li < nl; li++) {
                 grt_isa_select(levels[li]);
-                grt_stream s;
-                if (grt_stream_init(&s, &m, smem, ssize) != GRT_OK) {
-                    fprintf(stderr, "stream init failed\n");
-                    return 1;
+                for (size_t b = 0; b < nstreams; b++) {
+                    if (grt_stream_init(&streams[b], &m, smem + b * ssize, ssize) != GRT_OK) {
+                        fprintf(stderr, "stream init failed\n");
+                        return 1;
+                    }
+                    ptrs[b] = &streams[b];
                 }
-                double tmin, t = time_steps(&s, x, y, H, rounds, ms, &tmin);
+                stepper one = {streams, ptrs, 0, NULL, 0, x, y, H}, many = {streams, ptrs, B, work, wsize, x, y, H};
+                double med[2], fast[2];
+                time_steps(&one, B ? &many : NULL, rounds, ms, med, fast);
+                double t = med[0];
                 char name[32];
                 snprintf(name, sizeof name, "%zux%zu", I, H);
-                printf("%9s %5s %7s | %12.1f %8.2f %8.2f | %12.1f\n", name, plist[pi]->name,
-                       grt_isa_name(levels[li]), t, ops / t, param_bytes(prec, (double)I, (double)H) / t, tmin);
+                printf("%9s %5s %7s | %12.1f %8.2f %8.2f | %12.1f", name, plist[pi]->name,
+                       grt_isa_name(levels[li]), t, ops / t, param_bytes(prec, (double)I, (double)H) / t, fast[0]);
+                if (B)
+                    printf(" | %14.1f %7.2fx | %12.1f %7.2fx", med[1] / (double)B, t / (med[1] / (double)B),
+                           fast[1] / (double)B, fast[0] / (fast[1] / (double)B));
+                printf("\n");
                 fflush(stdout);
             }
+            free(streams), free(ptrs), free(work_base);
             free(x), free(y), free(smem_base), free(blob_mem);
         }
     }

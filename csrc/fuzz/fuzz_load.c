@@ -15,7 +15,10 @@
  *     inside the blob;
  *   - the int16 API returns GRT_E_PRECISION for f32/q8 models; for q15 models grt_stream_run_q15 is
  *     bit-identical to grt_stream_step_q15 calls, and the float step equals quantize -> integer step ->
- *     dequantize.
+ *     dequantize;
+ *   - a batch of two streams (grt_streams_step, and grt_streams_run in chunks of 2 steps, with work
+ *     buffers of exactly the reported size) is bit-identical to each stream stepped or run alone, and
+ *     the same stream twice in a batch is GRT_E_ARG.
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all (see Makefile). */
 #define _POSIX_C_SOURCE 200112L
 #include <math.h>
@@ -151,6 +154,60 @@ done:
     free(xq), free(yq_step), free(yq_run), free(x), free(y1), free(y2);
 }
 
+static int same_state(const grt_model *m, const grt_stream *a, const grt_stream *b)
+{
+    if (m->q15)
+        return memcmp(a->state, b->state, m->state_size * sizeof(int16_t)) == 0;
+    for (size_t i = 0; i < m->state_size; i++)
+        if (!same_float(((const float *)a->state)[i], ((const float *)b->state)[i]))
+            return 0;
+    return 1;
+}
+
+/* s1, s2 (any states) as a batch against twins with copies of their states, stepped alone. */
+static void exercise_batch(const grt_model *m, grt_stream *s1, grt_stream *s2, const uint8_t *data, size_t size)
+{
+    size_t ssize = grt_stream_size(m), in = m->input_size, out = m->output_size;
+    size_t wstep = grt_batch_work_size(m, 2), wrun = grt_batch_run_work_size(m, 2, 2), wone = grt_run_work_size(m, 2);
+    void *mem[2] = {aligned_exact(ssize), aligned_exact(ssize)};
+    void *work = aligned_exact(wrun > wstep ? wrun : wstep), *work_one = aligned_exact(wone);
+    float *xs = malloc(2 * RUN_STEPS * in * sizeof(float));
+    float *yb = malloc(2 * RUN_STEPS * out * sizeof(float)), *yt = malloc(2 * RUN_STEPS * out * sizeof(float));
+    if (!xs || !yb || !yt)
+        abort();
+    grt_stream twin[2], *batch[2] = {s2, s1}, *dup[2] = {s1, s1};
+    for (int k = 0; k < 2; k++) {
+        if (grt_stream_init(&twin[k], m, mem[k], ssize) != GRT_OK)
+            abort();
+        memcpy(twin[k].state, batch[k]->state, m->state_size * (m->q15 ? sizeof(int16_t) : sizeof(float)));
+    }
+    fill_inputs(xs, 2 * in, data, size, 0);
+    if (grt_streams_step(batch, 2, xs, yb, work, wstep) != GRT_OK)
+        FAIL("grt_streams_step with grt_batch_work_size(m, 2) bytes failed");
+    for (int k = 0; k < 2; k++)
+        grt_stream_step(&twin[k], xs + k * in, yt + k * out);
+    for (size_t i = 0; i < 2 * out; i++)
+        if (!same_float(yb[i], yt[i]))
+            FAIL("grt_streams_step differs from grt_stream_step at row %zu output %zu", i / out, i % out);
+    for (unsigned t = 0; t < 2 * RUN_STEPS; t++)
+        fill_inputs(xs + t * in, in, data, size, t % 3);
+    if (grt_streams_run(batch, 2, xs, RUN_STEPS, yb, work, wrun) != GRT_OK)
+        FAIL("grt_streams_run with grt_batch_run_work_size(m, 2, 2) bytes failed");
+    for (int k = 0; k < 2; k++)
+        if (grt_stream_run(&twin[k], xs + k * RUN_STEPS * in, RUN_STEPS, yt + k * RUN_STEPS * out, work_one, wone) !=
+            GRT_OK)
+            abort();
+    for (size_t i = 0; i < 2 * RUN_STEPS * out; i++)
+        if (!same_float(yb[i], yt[i]))
+            FAIL("grt_streams_run differs from grt_stream_run at value %zu", i);
+    for (int k = 0; k < 2; k++)
+        if (!same_state(m, batch[k], &twin[k]))
+            FAIL("state of batch member %d differs from its twin", k);
+    if (grt_streams_step(dup, 2, xs, yb, work, wstep) != GRT_E_ARG)
+        FAIL("a batch with the same stream twice was accepted");
+    free(mem[0]), free(mem[1]), free(work), free(work_one), free(xs), free(yb), free(yt);
+}
+
 static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
 {
     const grt_model *mm = m;
@@ -243,6 +300,7 @@ static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
     /* a run of zero steps with a valid buffer must leave the state alone */
     (void)grt_stream_run(&s2, xs, 0, ys_run, work, wsize);
 
+    exercise_batch(m, &s1, &s2, data, size);
     exercise_q15(m, &s1, &s2, work, wsize, data, size);
 
     free(mem1), free(mem2), free(work), free(xs), free(ys_step), free(ys_run);

@@ -450,7 +450,10 @@ static void make_recur_case(recur_case *c, rng *r, size_t H, int reset_after, un
     c->L.tensor[GRT_ROLE_B_HH] = c->bh;
 }
 
-/* The recurrence of a level vs the scalar one on the same gi and h, three steps in a row (h carried). */
+/* The recurrence of a level on RECUR_B rows at once (rows padded apart, as in a batch's state block)
+ * vs the scalar one row by row (B = 1) on the same gi and h, three steps in a row (h carried). */
+#define RECUR_B 3
+
 static void test_q15_recur(grt_isa isa)
 {
     static const size_t Hs[] = {1, 2, 3, 5, 7, 8, 9, 16, 17, 33, 64, 100};
@@ -460,31 +463,34 @@ static void test_q15_recur(grt_isa isa)
     grt_q15_gru_recur_fn f = grt_isa_q15_gru_recur(isa);
     rng r = {4242};
     for (size_t k = 0; k < sizeof Hs / sizeof Hs[0]; k++) {
-        size_t H = Hs[k];
+        const size_t H = Hs[k], B = RECUR_B, ldgi = 3 * H + 5, ldh = H + 2;
         int ok = 1;
         for (int mode = 0; mode < 3; mode++) {
             for (int ra = 0; ra < 2; ra++) {
                 for (size_t g = 0; g < 3; g++) {
                     recur_case c;
                     make_recur_case(&c, &r, H, ra, gates[g], mode);
-                    int32_t *gi_a = xmalloc(3 * H * sizeof(int32_t)), *gi_s = xmalloc(3 * H * sizeof(int32_t));
-                    int32_t *gh_a = xmalloc(3 * H * sizeof(int32_t)), *gh_s = xmalloc(3 * H * sizeof(int32_t));
-                    int16_t *h_a = xmalloc(H * sizeof(int16_t)), *h_s = xmalloc(H * sizeof(int16_t));
-                    int16_t *rh_a = xmalloc(H * sizeof(int16_t)), *rh_s = xmalloc(H * sizeof(int16_t));
-                    for (size_t i = 0; i < H; i++)
+                    int32_t *gi_a = xmalloc(B * ldgi * sizeof(int32_t)), *gi_s = xmalloc(B * ldgi * sizeof(int32_t));
+                    int32_t *gh_a = xmalloc(B * 3 * H * sizeof(int32_t)), *gh_s = xmalloc(3 * H * sizeof(int32_t));
+                    int16_t *h_a = xmalloc(B * ldh * sizeof(int16_t)), *h_s = xmalloc(B * ldh * sizeof(int16_t));
+                    int16_t *rh_a = xmalloc(B * H * sizeof(int16_t)), *rh_s = xmalloc(H * sizeof(int16_t));
+                    for (size_t i = 0; i < B * ldh; i++)
                         h_s[i] = mode == 2 ? h_special[rng_u32(&r) % 5] : (int16_t)(int32_t)(rng_u32(&r) & 0xFFFFu);
-                    memcpy(h_a, h_s, H * sizeof(int16_t));
+                    memcpy(h_a, h_s, B * ldh * sizeof(int16_t));
                     for (int step = 0; step < 3; step++) {
-                        for (size_t i = 0; i < 3 * H; i++)
+                        for (size_t i = 0; i < B * ldgi; i++)
                             gi_s[i] = mode == 0 ? (int32_t)(rng_u32(&r) % 400001u) - 200000
                                                 : mode == 1 ? (int32_t)rng_u32(&r) : gi_special[rng_u32(&r) % 7];
-                        memcpy(gi_a, gi_s, 3 * H * sizeof(int32_t));
+                        memcpy(gi_a, gi_s, B * ldgi * sizeof(int32_t));
                         grt_q15_gru_scratch sa = {gh_a, rh_a}, ss = {gh_s, rh_s};
-                        f(&c.L, gi_a, h_a, sa);
-                        grt_q15_gru_recur_scalar(&c.L, gi_s, h_s, ss);
-                        ok &= memcmp(h_a, h_s, H * sizeof(int16_t)) == 0;
-                        ok &= memcmp(gi_a, gi_s, 3 * H * sizeof(int32_t)) == 0; /* gate values */
-                        ok &= ra || memcmp(rh_a, rh_s, H * sizeof(int16_t)) == 0;
+                        f(&c.L, gi_a, ldgi, h_a, ldh, B, sa);
+                        for (size_t b = 0; b < B; b++) {
+                            grt_q15_gru_recur_scalar(&c.L, gi_s + b * ldgi, 3 * H, h_s + b * ldh, H, 1, ss);
+                            ok &= ra || memcmp(rh_a + b * H, rh_s, H * sizeof(int16_t)) == 0;
+                        }
+                        /* h and the gate values of every row; the padding between rows untouched */
+                        ok &= memcmp(h_a, h_s, B * ldh * sizeof(int16_t)) == 0;
+                        ok &= memcmp(gi_a, gi_s, B * ldgi * sizeof(int32_t)) == 0;
                     }
                     if (!ok)
                         fprintf(stderr, "  %s q15 recurrence H=%zu mode %d reset_after %d gate %u differs\n",

@@ -10,6 +10,7 @@ int main(void)
     test_isa_quant();
     test_loader();
     test_stream();
+    test_batch();
     test_q15();
     test_quant();
     test_fuzz();

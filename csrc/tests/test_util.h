@@ -33,6 +33,7 @@ void test_isa(void);
 void test_isa_quant(void); /* q8/q15 kernels and models under every level vs scalar */
 void test_loader(void);
 void test_stream(void);
+void test_batch(void); /* batches of streams == single streams, sizes, errors */
 void test_fuzz(void);
 void test_q15(void);
 void test_quant(void);
