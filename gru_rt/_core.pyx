@@ -23,7 +23,7 @@ _LAYOUTS = {code: name for name, code in WEIGHT_LAYOUTS.items()}
 _RUN_CHUNK_STEPS = 256  # steps per pass of grt_stream_run: bounds the work buffer, keeps it in cache
 # Stream.step releases the GIL for models of at least this many multiply-adds per step (about half a
 # microsecond of work): below it, releasing and re-taking the GIL (about 60 ns here) costs more than
-# another thread could gain (docs/BENCHMARKS.md, "Python overhead").
+# another thread could gain (docs/BENCHMARKS.md, latest section).
 _NOGIL_MIN_MACS = 16384
 # Sequences Model.run steps in lockstep (a StreamBatch). Groups of 8 to 64 ran at the same speed
 # (docs/BENCHMARKS.md, "Many streams"); 32 keeps the work buffer small.
@@ -400,7 +400,7 @@ cdef class Model:
                     offset = <size_t>(<const char *>L.tensor[r] - <const char *>self.model.blob)
                     arr = np.frombuffer(self._blob, dtype=DTYPES[dtype][1],
                                         count=stored * shape[1], offset=offset)
-                    if stored != shape[0] or self._is_panel_matrix(L, role):
+                    if self._is_panel_matrix(L, role):
                         return _from_panels(arr, shape[0], shape[1])
                     return arr.reshape(shape) if shape[1] != 1 else arr
         raise KeyError(f"layer {layer} ({kind}, {precision}) has no tensor {role!r}")
