@@ -22,8 +22,8 @@ _PRECISIONS = {0: "f32", 1: "q8", 2: "q15"}
 _LAYOUTS = {code: name for name, code in WEIGHT_LAYOUTS.items()}
 _RUN_CHUNK_STEPS = 256  # steps per pass of grt_stream_run: bounds the work buffer, keeps it in cache
 # Stream.step releases the GIL for models of at least this many multiply-adds per step (about half a
-# microsecond of work): below it, releasing and re-taking the GIL (about 60 ns here) costs more than
-# another thread could gain (docs/BENCHMARKS.md, latest section).
+# microsecond of work): below it, releasing and re-taking the GIL (40-60 ns here, measured by
+# bench/bench_gil.py) costs more than another thread could gain (docs/BENCHMARKS.md).
 _NOGIL_MIN_MACS = 16384
 # Sequences Model.run steps in lockstep (a StreamBatch). Groups of 8 to 64 ran at the same speed
 # (docs/BENCHMARKS.md, "Many streams"); 32 keeps the work buffer small.

@@ -12,7 +12,8 @@
  * the bytes of the layer's tensors (weights, row scales, biases) read per step / time. With -b B, also
  * grt_streams_step on B streams of the model: ns per stream (one call's time / B, measured the same
  * way, its rounds alternating with the single step's) and the single step's time over it (the
- * speed-up per stream), for the medians and for the fastest rounds. */
+ * speed-up per stream), for the medians and for the fastest rounds. First, per level, the float
+ * activations' cost (tanh, sigmoid: ns per element of grt_act_apply, the best round). */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "grt_math.h"
 #include "gru_rt.h"
 #include "tests/test_util.h"
 #include "tests/test_writer.h"
@@ -161,6 +163,34 @@ static void usage(const char *argv0)
     exit(2);
 }
 
+/* ns per element of grt_act_apply (tanh, sigmoid) on 256 values in [-3.8, 3.8) at the active level:
+ * the best of `rounds` rounds of 20,000 calls, each on a fresh copy of the values (the copy is
+ * timed too: ~0.1 ns per element). */
+static void time_activations(int rounds)
+{
+    enum { N = 256, CALLS = 20000 };
+    static const unsigned acts[] = {GRT_ACT_TANH, GRT_ACT_SIGMOID};
+    float src[N], v[N];
+    for (size_t i = 0; i < N; i++)
+        src[i] = ((float)i - 128.0f) * 0.03f;
+    printf("  activations (ns/element):");
+    for (size_t a = 0; a < 2; a++) {
+        double best = 1e30;
+        for (int r = 0; r < rounds; r++) {
+            double t0 = now_ns();
+            for (int c = 0; c < CALLS; c++) {
+                memcpy(v, src, sizeof v);
+                grt_act_apply(acts[a], v, N);
+            }
+            double t = (now_ns() - t0) / CALLS / N;
+            best = t < best ? t : best;
+            sink += v[r % N];
+        }
+        printf(" %s %.2f", grt_activation_name(acts[a]), best);
+    }
+    printf("\n");
+}
+
 int main(int argc, char **argv)
 {
     const char *sizes = "16x32,40x64,64x128,128x256,256x512,512x1024", *precs = "f32,f32p8,q8,q15", *isas = NULL;
@@ -215,6 +245,11 @@ int main(int argc, char **argv)
 
     printf("gru_rt C bench: one GRU layer (reset_after=1), grt_stream_step, median of %d rounds of ~%.0f ms;"
            " best level %s\n", rounds, ms, grt_isa_name(best));
+    for (size_t li = 0; li < nl; li++) {
+        grt_isa_select(levels[li]);
+        printf("%s", grt_isa_name(levels[li]));
+        time_activations(rounds);
+    }
     if (batch)
         printf("with -b %ld: grt_streams_step of %ld streams, ns per stream, and ns/step over it\n", batch, batch);
     printf("%9s %5s %7s | %12s %8s %8s | %12s", "I×H", "prec", "isa", "ns/step", "GOP/s", "GB/s", "min ns/step");
