@@ -12,9 +12,6 @@
 #define MAGIC_LEN 8
 static const uint8_t grt_magic[MAGIC_LEN] = {0x89, 'G', 'R', 'T', 0x0D, 0x0A, 0x1A, 0x0A};
 
-#define META_MAX_ENTRIES 4096u
-#define META_MAX_KEY 255u
-#define META_MAX_VALUE 65535u
 #define META_ENTRY_HEADER 8u /* key_len, value_len */
 
 /* ---- status and enum names ------------------------------------------------------------------- */
@@ -519,7 +516,7 @@ static grt_status check_metadata(loader *ld, grt_model *m)
     /* Each entry takes at least 9 bytes (8 of lengths, a key of >= 1 byte); the cap bounds the O(n²)
      * duplicate-key search. */
     uint64_t max_count = size / (META_ENTRY_HEADER + 1);
-    max_count = max_count < META_MAX_ENTRIES ? max_count : META_MAX_ENTRIES;
+    max_count = max_count < GRT_MAX_META_ENTRIES ? max_count : GRT_MAX_META_ENTRIES;
     if (count > max_count)
         return fail_values(ld, GRT_E_METADATA, "meta.count", -1, count, max_count);
     for (uint32_t i = 0; i < count; i++) {
@@ -527,10 +524,10 @@ static grt_status check_metadata(loader *ld, grt_model *m)
             return fail_values(ld, GRT_E_METADATA, "meta.entry", i, pos + META_ENTRY_HEADER, size);
         const uint8_t *e = entries + pos;
         uint64_t klen = grt_rd_u32(e), vlen = grt_rd_u32(e + 4);
-        if (klen == 0 || klen > META_MAX_KEY)
-            return fail_values(ld, GRT_E_METADATA, "meta.key_len", i, klen, klen == 0 ? 1 : META_MAX_KEY);
-        if (vlen > META_MAX_VALUE)
-            return fail_values(ld, GRT_E_METADATA, "meta.value_len", i, vlen, META_MAX_VALUE);
+        if (klen == 0 || klen > GRT_MAX_META_KEY)
+            return fail_values(ld, GRT_E_METADATA, "meta.key_len", i, klen, klen == 0 ? 1 : GRT_MAX_META_KEY);
+        if (vlen > GRT_MAX_META_VALUE)
+            return fail_values(ld, GRT_E_METADATA, "meta.value_len", i, vlen, GRT_MAX_META_VALUE);
         pos += META_ENTRY_HEADER;
         if (klen + vlen > size - pos)
             return fail_values(ld, GRT_E_METADATA, "meta.value_len", i, pos + klen + vlen, size);
@@ -718,6 +715,11 @@ static grt_status load_checked(loader *ld, grt_model *m, unsigned flags)
     m->checksum = stored_crc;
     fill_model_sizes(m);
     return GRT_OK;
+}
+
+uint32_t grt_build_max_layers(void)
+{
+    return GRT_MAX_LAYERS;
 }
 
 grt_status grt_model_load(grt_model *model, const void *blob, size_t size, unsigned flags, grt_diag *diag)

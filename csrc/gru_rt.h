@@ -124,7 +124,10 @@ extern "C" {
 #define GRT_MAX_LAYERS 32 /* layers per model; sizes grt_model */
 #endif
 #define GRT_MAX_TENSORS 256
-#define GRT_MAX_DIM 16384 /* largest input/output/hidden size */
+#define GRT_MAX_DIM 16384          /* largest input/output/hidden size */
+#define GRT_MAX_META_ENTRIES 4096  /* metadata entries per file */
+#define GRT_MAX_META_KEY 255       /* bytes of a metadata key (at least 1) */
+#define GRT_MAX_META_VALUE 65535   /* bytes of a metadata value */
 
 typedef enum grt_status {
     GRT_OK = 0,
@@ -280,6 +283,10 @@ uint32_t grt_crc32(uint32_t crc, const void *data, size_t n);
  * list for a malformed file (docs/FORMAT.md); on any error *model is all zero bytes (not loaded).
  */
 grt_status grt_model_load(grt_model *model, const void *blob, size_t size, unsigned flags, grt_diag *diag);
+
+/* The GRT_MAX_LAYERS this library was compiled with: it sizes grt_model, so code compiled with another
+ * value must not share grt_model structs with this library (compare with your own GRT_MAX_LAYERS). */
+uint32_t grt_build_max_layers(void);
 
 /* Metadata entry i < model->meta_count: key/value pointers into the blob (UTF-8, not NUL-terminated;
  * valid as long as the blob). GRT_E_ARG for a NULL argument, an unloaded model or i out of range. */

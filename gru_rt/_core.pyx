@@ -11,14 +11,13 @@ import numpy as np
 
 from .errors import GruRtError, ModelFormatError
 from .model_info import LayerInfo, format_summary
-from .format import PANEL_ROWS, WEIGHT_LAYOUTS
-from .spec import DTYPES, LAYER_TENSORS
+from .format import DTYPES, LAYER_TENSORS, PANEL_ROWS, PRECISIONS, WEIGHT_LAYOUTS
 
 cnp.import_array()
 
 _BLOB_ALIGN = 64
 _KINDS = {GRT_LAYER_GRU: "gru", GRT_LAYER_DENSE: "dense"}
-_PRECISIONS = {0: "f32", 1: "q8", 2: "q15"}
+_PRECISIONS = {code: name for name, code in PRECISIONS.items()}
 _LAYOUTS = {code: name for name, code in WEIGHT_LAYOUTS.items()}
 _RUN_CHUNK_STEPS = 256  # steps per pass of grt_stream_run: bounds the work buffer, keeps it in cache
 # Stream.step releases the GIL for models of at least this many multiply-adds per step (about half a

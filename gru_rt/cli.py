@@ -16,6 +16,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import GruRtError
+from .format import PRECISION_NAMES
 
 
 class UsageError(GruRtError, ValueError):
@@ -147,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "do not determine it")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="extra metadata stored in the file; repeatable")
-    p.add_argument("--precision", choices=("f32", "q8", "q15"), default="f32",
+    p.add_argument("--precision", choices=PRECISION_NAMES, default="f32",
                    help="f32 (default); q8: int8 weights, float gates; q15: integer-only "
                         "(docs/QUANTIZATION.md)")
     p.add_argument("--weight-layout", choices=("auto", "row-major"), default="auto",

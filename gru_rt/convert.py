@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .format import PRECISION_NAMES
 from .importers.numpy_importer import Convention, import_arrays, import_npz
-from .spec import ModelSpec
-from .writer import check_metadata
+from .spec import ModelSpec, check_metadata
 
 __all__ = ["convert"]
 
@@ -94,8 +94,8 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
     calibration: q8/q15: the user's input sequences, (N, T, I) or (T, I) array-like or a .npy
         path: q15 takes its ranges from them; both measure the error report on them.
     """
-    if precision not in ("f32", "q8", "q15"):
-        raise ValueError(f"precision {precision!r}: expected f32, q8 or q15")
+    if precision not in PRECISION_NAMES:
+        raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISION_NAMES)}")
     if precision == "f32" and calibration is not None:
         raise ValueError("calibration applies to precision q8 or q15, not f32")
     spec = _import(source, activations=activations, head_activation=head_activation,

@@ -1,4 +1,7 @@
-"""Constants of the .grt file format, version 1.1 (docs/FORMAT.md): the one place that states them.
+"""Every code, limit and version of the .grt file format, version 1.2 (docs/FORMAT.md): the one
+Python place that states them. It imports nothing from the package (spec, writer, _core and the
+importers import from here), and tests/test_format_constants.py checks each value against the C
+header csrc/gru_rt.h, whose loader enforces them.
 
 Only the writer (gru_rt/writer.py) uses the byte layouts; Python never parses a file (the C loader
 is the one reader). Tests that corrupt files on purpose may use the offsets below.
@@ -7,20 +10,9 @@ is the one reader). Tests that corrupt files on purpose may use the offsets belo
 from __future__ import annotations
 
 import struct
+from typing import Any
 
-from .spec import ACTIVATIONS, DTYPES, LAYER_TENSORS, MAX_DIM, MAX_LAYERS, PRECISIONS, ROLES
-
-__all__ = [
-    "ACTIVATIONS", "ALIGN", "DTYPES", "HEADER", "HEADER_SIZE", "KIND_DENSE",
-    "KIND_GRU", "LAYER_ENTRY", "LAYER_ENTRY_SIZE", "MAGIC", "MAX_DIM", "MAX_FILE_SIZE",
-    "MAX_KEY_BYTES", "MAX_LAYERS", "MAX_TENSORS", "MAX_VALUE_BYTES", "META_COUNT", "META_ENTRY",
-    "OFF_CHECKSUM", "OFF_DATA_OFFSET", "OFF_DATA_SIZE", "OFF_FILE_SIZE", "OFF_META_OFFSET",
-    "OFF_META_SIZE", "OFF_N_LAYERS", "OFF_N_TENSORS", "OFF_TENSOR_TABLE_OFFSET", "PRECISIONS",
-    "LAYER_TENSORS", "ROLES", "ROLE_B_HH", "ROLE_B_IH", "ROLE_W_HH", "ROLE_W_IH", "TENSOR_ENTRY",
-    "TENSOR_ENTRY_SIZE", "U32",
-    "VERSION_MAJOR", "VERSION_MINOR", "WEIGHT_LAYOUT_PANEL8", "WEIGHT_LAYOUT_ROW_MAJOR",
-    "WEIGHT_LAYOUTS", "PANEL_ROWS",
-]
+import numpy as np
 
 MAGIC = b"\x89GRT\r\n\x1a\n"
 VERSION_MAJOR = 1
@@ -30,11 +22,70 @@ HEADER_SIZE = 64
 LAYER_ENTRY_SIZE = 32
 TENSOR_ENTRY_SIZE = 32
 ALIGN = 64  # the data section and every tensor start at a multiple of this
-MAX_TENSORS = 256
-MAX_FILE_SIZE = 2**32 - 1  # every size and offset is a u32
-MAX_KEY_BYTES = 255
-MAX_VALUE_BYTES = 65535
 
+# ---- limits the loader enforces (the writer checks each: nothing writes that cannot load) ----
+MAX_LAYERS = 32  # GRT_MAX_LAYERS of the default build
+MAX_TENSORS = 256
+MAX_DIM = 16384  # largest input, output or hidden size
+MAX_FILE_SIZE = 2**32 - 1  # every size and offset is a u32
+MAX_META_ENTRIES = 4096
+MAX_KEY_BYTES = 255  # a metadata key: 1 … 255 bytes of UTF-8, no NUL
+MAX_VALUE_BYTES = 65535  # a metadata value: 0 … 65535 bytes of UTF-8, no NUL
+
+# ---- codes (append-only) ---------------------------------------------------------------------
+KIND_GRU = 1
+KIND_DENSE = 2
+PRECISIONS = {"f32": 0, "q8": 1, "q15": 2}
+PRECISION_NAMES = tuple(PRECISIONS)  # ("f32", "q8", "q15")
+QUANTIZED_PRECISIONS = ("q8", "q15")
+ACTIVATIONS = {
+    "linear": 0,
+    "relu": 1,
+    "tanh": 2,
+    "sigmoid": 3,
+    "softmax": 4,
+    "hard_sigmoid": 5,
+    "hard_sigmoid_k2": 6,
+}
+# Which activation codes each place of a layer takes (the loader refuses the others).
+GRU_ACTIVATIONS = ("tanh", "relu")
+GRU_GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_k2")
+DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")
+# Activations whose q15 output is a probability or in [-1, 1]: their out_scale is fixed at 2^-15.
+Q15_FIXED_OUTPUT = ("sigmoid", "tanh", "softmax", "hard_sigmoid", "hard_sigmoid_k2")
+Q15_ONE_BITS = 0x38000000  # float32 bits of 2^-15
+
+WEIGHT_LAYOUT_ROW_MAJOR = 0
+WEIGHT_LAYOUT_PANEL8 = 1  # f32 only: panels of PANEL_ROWS rows, column-interleaved (1.2)
+WEIGHT_LAYOUTS = {"row-major": WEIGHT_LAYOUT_ROW_MAJOR, "panel8": WEIGHT_LAYOUT_PANEL8}
+PANEL_ROWS = 8
+
+# Tensor roles and dtypes; numpy dtypes are little-endian.
+ROLES = {"w_ih": 1, "w_hh": 2, "b_ih": 3, "b_hh": 4, "w_ih_scale": 5, "w_hh_scale": 6,
+         "in_scale": 7, "out_scale": 8}
+DTYPES: dict[str, tuple[int, np.dtype[Any]]] = {
+    "f32": (0, np.dtype("<f4")), "i8": (1, np.dtype("i1")), "i16": (2, np.dtype("<i2")),
+    "i32": (3, np.dtype("<i4")), "bf16": (4, np.dtype("<u2"))}
+
+# The tensors each (kind, precision) stores, in file order: (role, attribute, dtype). The one table
+# the writer, the spec's validation and Model.to_spec follow (the C loader's is csrc/grt_load.c).
+LAYER_TENSORS: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
+    ("gru", "f32"): (("w_ih", "w_ih", "f32"), ("w_hh", "w_hh", "f32"), ("b_ih", "b_ih", "f32"),
+                     ("b_hh", "b_hh", "f32")),
+    ("gru", "q8"): (("w_ih", "w_ih", "i8"), ("w_hh", "w_hh", "i8"), ("b_ih", "b_ih", "f32"),
+                    ("b_hh", "b_hh", "f32"), ("w_ih_scale", "w_ih_scale", "bf16"),
+                    ("w_hh_scale", "w_hh_scale", "bf16")),
+    ("gru", "q15"): (("w_ih", "w_ih", "i8"), ("w_hh", "w_hh", "i8"), ("b_ih", "b_ih", "i32"),
+                     ("b_hh", "b_hh", "i32"), ("w_ih_scale", "w_ih_scale", "bf16"),
+                     ("w_hh_scale", "w_hh_scale", "bf16"), ("in_scale", "in_scale", "f32"),
+                     ("out_scale", "out_scale", "f32")),
+    ("dense", "f32"): (("w_ih", "w", "f32"), ("b_ih", "b", "f32")),
+    ("dense", "q8"): (("w_ih", "w", "i8"), ("b_ih", "b", "f32"), ("w_ih_scale", "w_scale", "bf16")),
+    ("dense", "q15"): (("w_ih", "w", "i8"), ("b_ih", "b", "i32"), ("w_ih_scale", "w_scale", "bf16"),
+                       ("in_scale", "in_scale", "f32"), ("out_scale", "out_scale", "f32")),
+}
+
+# ---- byte layouts ----------------------------------------------------------------------------
 # Header: magic, version_major, version_minor, header_size, file_size, checksum, flags, n_layers,
 # n_tensors, layer_table_offset, tensor_table_offset, meta_offset, meta_size, data_offset,
 # data_size, reserved.
@@ -53,12 +104,6 @@ OFF_DATA_SIZE = 56
 # Layer entry: kind, precision, activation, gate_activation, reset_after, weight_layout, reserved
 # (u16), input_size, output_size, first_tensor, n_tensors, param, reserved.
 LAYER_ENTRY = struct.Struct("<BBBBBBHIIIIII")
-KIND_GRU = 1
-KIND_DENSE = 2
-WEIGHT_LAYOUT_ROW_MAJOR = 0
-WEIGHT_LAYOUT_PANEL8 = 1  # f32 only: panels of PANEL_ROWS rows, column-interleaved (1.2)
-WEIGHT_LAYOUTS = {"row-major": WEIGHT_LAYOUT_ROW_MAJOR, "panel8": WEIGHT_LAYOUT_PANEL8}
-PANEL_ROWS = 8
 
 # Tensor entry: role, dtype, reserved (u16), layer, rows, cols, offset, nbytes, reserved[2].
 TENSOR_ENTRY = struct.Struct("<BBHIIIIIII")

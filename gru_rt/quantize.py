@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConversionError
+from .format import Q15_FIXED_OUTPUT, QUANTIZED_PRECISIONS
 from .golden import golden_run
 from .reference import reference_layer_outputs
-from .spec import Q15_FIXED_OUTPUT, GRULayer, Layer, ModelSpec
+from .spec import GRULayer, Layer, ModelSpec
 
 __all__ = ["CALIBRATION_HEADROOM", "DEFAULT_INPUT_RANGE", "QuantReport", "load_calibration",
            "quantize"]
@@ -251,8 +252,9 @@ def quantize(spec: ModelSpec, precision: str,
     headroom; without it inputs are assumed standardized (|x| <= 4) and the report runs on
     synthetic N(0, 1) sequences. q8 needs no ranges (it scales each vector on the fly), so
     calibration only feeds its report."""
-    if precision not in ("q8", "q15"):
-        raise ConversionError(f"precision {precision!r}: expected f32, q8 or q15")
+    if precision not in QUANTIZED_PRECISIONS:
+        raise ConversionError(f"precision {precision!r}: expected one of "
+                              f"{', '.join(QUANTIZED_PRECISIONS)}")
     checked = spec.validated()
     done = sorted({layer.precision for layer in checked.layers} - {"f32"})
     if done:

@@ -6,6 +6,7 @@ GRU of docs/FORMAT.md (gates r, z, n; h' = (1 - z) * n + z * h) and Dense y = ac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union, cast
@@ -13,54 +14,24 @@ from typing import TYPE_CHECKING, Any, Union, cast
 import numpy as np
 
 from .errors import ConversionError
+from .format import (
+    DENSE_ACTIVATIONS,
+    DTYPES,
+    GRU_ACTIVATIONS,
+    GRU_GATE_ACTIVATIONS,
+    LAYER_TENSORS,
+    MAX_DIM,
+    MAX_KEY_BYTES,
+    MAX_LAYERS,
+    MAX_META_ENTRIES,
+    MAX_VALUE_BYTES,
+    PRECISIONS,
+    Q15_FIXED_OUTPUT,
+    Q15_ONE_BITS,
+)
 
 if TYPE_CHECKING:
     from ._core import Model
-
-# Codes of docs/FORMAT.md; append-only.
-ACTIVATIONS = {
-    "linear": 0,
-    "relu": 1,
-    "tanh": 2,
-    "sigmoid": 3,
-    "softmax": 4,
-    "hard_sigmoid": 5,
-    "hard_sigmoid_k2": 6,
-}
-GRU_ACTIVATIONS = ("tanh", "relu")
-GRU_GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_k2")
-DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")
-PRECISIONS = {"f32": 0, "q8": 1, "q15": 2}
-MAX_DIM = 16384
-MAX_LAYERS = 32
-
-# Tensor roles and dtypes of docs/FORMAT.md (codes append-only); numpy dtypes are little-endian.
-ROLES = {"w_ih": 1, "w_hh": 2, "b_ih": 3, "b_hh": 4, "w_ih_scale": 5, "w_hh_scale": 6,
-         "in_scale": 7, "out_scale": 8}
-DTYPES: dict[str, tuple[int, np.dtype[Any]]] = {
-    "f32": (0, np.dtype("<f4")), "i8": (1, np.dtype("i1")), "i16": (2, np.dtype("<i2")),
-    "i32": (3, np.dtype("<i4")), "bf16": (4, np.dtype("<u2"))}
-
-# The tensors each (kind, precision) stores, in file order: (role, attribute, dtype). The one table
-# the writer, the validation below and Model.to_spec follow (the C loader has its own copy).
-LAYER_TENSORS: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
-    ("gru", "f32"): (("w_ih", "w_ih", "f32"), ("w_hh", "w_hh", "f32"), ("b_ih", "b_ih", "f32"),
-                     ("b_hh", "b_hh", "f32")),
-    ("gru", "q8"): (("w_ih", "w_ih", "i8"), ("w_hh", "w_hh", "i8"), ("b_ih", "b_ih", "f32"),
-                    ("b_hh", "b_hh", "f32"), ("w_ih_scale", "w_ih_scale", "bf16"),
-                    ("w_hh_scale", "w_hh_scale", "bf16")),
-    ("gru", "q15"): (("w_ih", "w_ih", "i8"), ("w_hh", "w_hh", "i8"), ("b_ih", "b_ih", "i32"),
-                     ("b_hh", "b_hh", "i32"), ("w_ih_scale", "w_ih_scale", "bf16"),
-                     ("w_hh_scale", "w_hh_scale", "bf16"), ("in_scale", "in_scale", "f32"),
-                     ("out_scale", "out_scale", "f32")),
-    ("dense", "f32"): (("w_ih", "w", "f32"), ("b_ih", "b", "f32")),
-    ("dense", "q8"): (("w_ih", "w", "i8"), ("b_ih", "b", "f32"), ("w_ih_scale", "w_scale", "bf16")),
-    ("dense", "q15"): (("w_ih", "w", "i8"), ("b_ih", "b", "i32"), ("w_ih_scale", "w_scale", "bf16"),
-                       ("in_scale", "in_scale", "f32"), ("out_scale", "out_scale", "f32")),
-}
-Q15_ONE_BITS = 0x38000000  # float32 bits of 2^-15: out_scale of every Q15-valued output
-Q15_FIXED_OUTPUT = ("sigmoid", "tanh", "softmax", "hard_sigmoid", "hard_sigmoid_k2")
-
 
 class SpecError(ConversionError):
     """A model description that cannot be written: names the layer and the field."""
@@ -174,6 +145,41 @@ def _validated_tensors(layer: Layer, where: str, rows: int) -> dict[str, np.ndar
         _check_q15_scale(f"{where}: in_scale", out["in_scale"], False)
         _check_q15_scale(f"{where}: out_scale", out["out_scale"], fixed_out)
     return out
+
+
+def check_metadata(metadata: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """The entries as UTF-8 (key, value) pairs sorted by key, or SpecError naming the bad entry:
+    every metadata rule of the loader (docs/FORMAT.md, "Metadata"), so nothing writes that cannot
+    load."""
+    if len(metadata) > MAX_META_ENTRIES:
+        raise SpecError(f"metadata has {len(metadata)} entries, expected at most "
+                        f"{MAX_META_ENTRIES} (with the writer's tool.name and tool.version)")
+    entries = []
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise SpecError(f"metadata {key!r}: keys and values must be str, got "
+                            f"{type(key).__name__} and {type(value).__name__}")
+        k = _utf8(key, f"metadata key {key!r}")
+        v = _utf8(value, f"metadata {key!r}: value")
+        if not 1 <= len(k) <= MAX_KEY_BYTES:
+            raise SpecError(f"metadata key {key!r} is {len(k)} bytes in UTF-8, expected 1 … "
+                            f"{MAX_KEY_BYTES}")
+        if len(v) > MAX_VALUE_BYTES:
+            raise SpecError(f"metadata {key!r}: value is {len(v)} bytes in UTF-8, expected at "
+                            f"most {MAX_VALUE_BYTES}")
+        if b"\0" in k:
+            raise SpecError(f"metadata key {key!r} contains a NUL character")
+        if b"\0" in v:
+            raise SpecError(f"metadata {key!r}: value contains a NUL character")
+        entries.append((k, v))
+    return sorted(entries)  # keys are unique (dict keys), so this sorts by key alone
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise SpecError(f"{what} is not valid UTF-8 text ({e.reason})") from None
 
 
 @dataclass
@@ -313,12 +319,8 @@ class ModelSpec:
                                 f"{layers[-1].output_size} (the output size of layer {k - 1})")
             layers.append(checked)
         _check_precision_mix(layers)
-        meta = {}
-        for key, value in self.metadata.items():
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise SpecError(f"metadata {key!r}: keys and values must be str")
-            meta[key] = value
-        return ModelSpec(layers, meta)
+        check_metadata(self.metadata)
+        return ModelSpec(layers, dict(self.metadata))
 
     def to_bytes(self, weight_layout: str = "auto") -> bytes:
         """The .grt file bytes (deterministic). weight_layout: "auto" (the fastest layout each

@@ -15,9 +15,9 @@ import numpy as np
 
 from . import format as fmt
 from ._version import __version__
-from .spec import DenseLayer, GRULayer, Layer, ModelSpec, SpecError
+from .spec import DenseLayer, GRULayer, Layer, ModelSpec, SpecError, check_metadata
 
-__all__ = ["check_metadata", "write_model"]
+__all__ = ["write_model"]
 
 
 @dataclass(frozen=True)
@@ -81,36 +81,6 @@ def write_model(spec: ModelSpec, weight_layout: str = "auto") -> bytes:
         out[start:start + len(tensor.data)] = tensor.data
     fmt.U32.pack_into(out, fmt.OFF_CHECKSUM, zlib.crc32(out))  # the field is still zero
     return bytes(out)
-
-
-def check_metadata(metadata: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    """The entries as UTF-8 (key, value) pairs sorted by key, or SpecError naming the bad entry."""
-    entries = []
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise SpecError(f"metadata {key!r}: keys and values must be str, got "
-                            f"{type(key).__name__} and {type(value).__name__}")
-        k = _utf8(key, f"metadata key {key!r}")
-        v = _utf8(value, f"metadata {key!r}: value")
-        if not 1 <= len(k) <= fmt.MAX_KEY_BYTES:
-            raise SpecError(f"metadata key {key!r} is {len(k)} bytes in UTF-8, expected 1 … "
-                            f"{fmt.MAX_KEY_BYTES}")
-        if len(v) > fmt.MAX_VALUE_BYTES:
-            raise SpecError(f"metadata {key!r}: value is {len(v)} bytes in UTF-8, expected at "
-                            f"most {fmt.MAX_VALUE_BYTES}")
-        if b"\0" in k:
-            raise SpecError(f"metadata key {key!r} contains a NUL character")
-        if b"\0" in v:
-            raise SpecError(f"metadata {key!r}: value contains a NUL character")
-        entries.append((k, v))
-    return sorted(entries)  # keys are unique (dict keys), so this sorts by key alone
-
-
-def _utf8(text: str, what: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise SpecError(f"{what} is not valid UTF-8 text ({e.reason})") from None
 
 
 def _metadata_bytes(metadata: Mapping[str, str]) -> bytes:

@@ -10,8 +10,9 @@ import pytest
 
 import gru_rt
 from gru_rt._core import Model
+from gru_rt.format import ACTIVATIONS
 from gru_rt.reference import reference_run
-from gru_rt.spec import ACTIVATIONS, DenseLayer, GRULayer, ModelSpec
+from gru_rt.spec import DenseLayer, GRULayer, ModelSpec
 
 torch = pytest.importorskip("torch")
 

@@ -19,8 +19,8 @@ import pytest
 from gru_rt import format as fmt
 from gru_rt._version import __version__
 from gru_rt.fileio import write_atomic
-from gru_rt.spec import DenseLayer, GRULayer, ModelSpec, SpecError
-from gru_rt.writer import check_metadata, write_model
+from gru_rt.spec import DenseLayer, GRULayer, ModelSpec, SpecError, check_metadata
+from gru_rt.writer import write_model
 
 GOLDEN = Path(__file__).parent / "data" / "tiny_v1.grt.hex"
 

@@ -31,6 +31,7 @@ static void test_features(void)
     CHECK(has(f, GRT_FEATURE_NEON) == GRT_HAVE_NEON);
     CHECK(has(f, GRT_FEATURE_NEON_DOT) == GRT_HAVE_NEON_DOT);
     CHECK(!has(f, GRT_FEATURE_NEON_DOT) || has(f, GRT_FEATURE_NEON));
+    CHECK(grt_build_max_layers() == GRT_MAX_LAYERS); /* the value that sizes grt_model */
     CHECK((f & ~(GRT_FEATURE_F32 | GRT_FEATURE_Q8 | GRT_FEATURE_Q15 | GRT_FEATURE_FLOAT_BOUNDARY |
                  GRT_FEATURE_AVX2 | GRT_FEATURE_NEON | GRT_FEATURE_NEON_DOT)) == 0);
     /* Cortex-M, GRT_NO_X86_SIMD on x86-64, GRT_NO_ARM_SIMD on AArch64: one level */
