@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 import gru_rt
-from gru_rt import _core
 from gru_rt.quantize import quantize
 from gru_rt.spec import DenseLayer, GRULayer, ModelSpec
 
@@ -24,15 +22,6 @@ from .test_no_alloc import _bytes_allocated_by
 AVAILABLE = gru_rt.cpu_info()["available"]
 BATCH_SIZES = (1, 2, 3, 7, 16, 33)
 BUSY = "in use by another thread"
-
-
-@pytest.fixture(params=AVAILABLE)
-def isa(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Run the test under each kernel level this CPU has, then restore the original one."""
-    original = gru_rt.cpu_info()["isa"]
-    _core._select_isa(request.param)
-    yield request.param
-    _core._select_isa(original)
 
 
 def load(spec: ModelSpec, precision: str, seed: int = 0) -> gru_rt.Model:
@@ -140,23 +129,24 @@ def check_batch_against_twins(model: gru_rt.Model, n: int, seed: int) -> None:
 @pytest.mark.parametrize("n", BATCH_SIZES)
 @pytest.mark.parametrize("reset_after", [True, False])
 @pytest.mark.parametrize("precision", ["f32", "q8", "q15"])
-def test_batch_equals_single_streams(isa: str, precision: str, reset_after: bool, n: int) -> None:
+def test_batch_equals_single_streams(each_isa: str, precision: str, reset_after: bool,
+                                     n: int) -> None:
     check_batch_against_twins(two_gru_model(precision, reset_after), n, seed=n)
 
 
 @pytest.mark.parametrize("precision", ["f32", "q8", "q15"])
-def test_batch_equals_single_streams_dense_first(isa: str, precision: str) -> None:
+def test_batch_equals_single_streams_dense_first(each_isa: str, precision: str) -> None:
     for n in (1, 7, 33):
         check_batch_against_twins(dense_first_model(precision), n, seed=100 + n)
 
 
 @pytest.mark.parametrize("n", (1, 3, 16, 33))
-def test_batch_equals_single_streams_panel8(isa: str, n: int) -> None:
+def test_batch_equals_single_streams_panel8(each_isa: str, n: int) -> None:
     check_batch_against_twins(panel8_model(), n, seed=200 + n)
 
 
 @pytest.mark.parametrize("precision", ["f32", "q8", "q15"])
-def test_model_run_of_many_sequences_equals_one_run_each(isa: str, precision: str) -> None:
+def test_model_run_of_many_sequences_equals_one_run_each(each_isa: str, precision: str) -> None:
     """Model.run (N, T, I) steps groups of sequences in lockstep: the same bits as one run per
     sequence, for N below, at and above the group size."""
     model = two_gru_model(precision, reset_after=True)

@@ -14,7 +14,7 @@ import pytest
 import gru_rt
 from gru_rt import _core
 
-from .test_runtime import Stack, perturbed, torch_outputs
+from .test_torch_parity import Stack, perturbed, torch_outputs
 
 torch = pytest.importorskip("torch")
 

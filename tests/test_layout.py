@@ -5,13 +5,11 @@ panel8 models compute what row-major ones do at every kernel level."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 import gru_rt
-from gru_rt import _core
 from gru_rt.errors import ModelFormatError
 from gru_rt.quantize import quantize
 from gru_rt.reference import reference_run
@@ -19,15 +17,6 @@ from gru_rt.spec import DenseLayer, GRULayer, ModelSpec
 from gru_rt.writer import to_panels, write_model
 
 from .grt_bytes import get, layer_field, put, tensor_field
-
-LEVELS = gru_rt.cpu_info()["available"]
-
-
-@pytest.fixture(autouse=True)
-def restore_isa() -> Iterator[None]:
-    original = gru_rt.cpu_info()["isa"]
-    yield
-    _core._select_isa(original)
 
 
 def stack(i: int, h: int, o: int, seed: int, reset_after: bool = True) -> ModelSpec:
@@ -101,10 +90,8 @@ def test_tensor_and_to_spec_give_the_logical_matrices() -> None:
     assert model.layers[1].weight_bytes == (16 * 16 + 9) * 4  # 9 rows stored as 16
 
 
-@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("reset_after", [True, False])
-def test_panel8_computes_what_row_major_does(level: str, reset_after: bool) -> None:
-    _core._select_isa(level)
+def test_panel8_computes_what_row_major_does(each_isa: str, reset_after: bool) -> None:
     spec = stack(7, 24, 5, seed=4, reset_after=reset_after)
     xs = np.random.default_rng(5).standard_normal((300, 7)).astype(np.float32)
     panel, row_major = spec.load(), spec.load("row-major")

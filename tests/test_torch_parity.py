@@ -1,0 +1,75 @@
+"""The runtime against PyTorch itself: stacks of nn.GRU + nn.Linear and an nn.GRUCell, converted and
+stepped over 1,000-step sequences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gru_rt
+
+torch = pytest.importorskip("torch")
+
+TOL = 1e-5  # the issue's bound on |gru_rt - torch| over 1,000-step sequences
+
+
+class Stack(torch.nn.Module):
+    """nn.GRU (num_layers) + nn.Linear: the shape of most streaming models."""
+
+    def __init__(self, i: int, h: int, layers: int, o: int):
+        super().__init__()
+        self.gru = torch.nn.GRU(i, h, num_layers=layers)
+        self.fc = torch.nn.Linear(h, o)
+
+    def forward(self, xs: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.gru(xs)[0])
+
+
+def torch_outputs(module: torch.nn.Module, xs: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return module(torch.from_numpy(xs)[:, None, :])[:, 0, :].numpy()
+
+
+def perturbed(module: torch.nn.Module, seed: int, scale: float) -> torch.nn.Module:
+    """Normal weights of std scale/sqrt(fan-in): larger than torch's default init (so gates use
+    their range and saturate), but not so large that the recurrence becomes chaotic, where float
+    rounding differences grow without bound in any two implementations."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            std = scale / p.shape[-1] ** 0.5 if p.ndim == 2 else 0.5  # biases: std 0.5
+            p.copy_(torch.randn(p.shape, generator=g) * std)
+    return module
+
+
+@pytest.mark.parametrize("i,h,layers,o", [(1, 1, 1, 1), (3, 7, 2, 5), (17, 33, 3, 2),
+                                          (40, 64, 2, 10), (5, 129, 1, 3)])
+def test_matches_torch_gru_linear_over_1000_steps(i: int, h: int, layers: int, o: int) -> None:
+    torch.manual_seed(i * 1000 + h)
+    module = perturbed(Stack(i, h, layers, o), seed=h, scale=1.5).eval()
+    xs = np.random.default_rng(h).standard_normal((1000, i)).astype(np.float32)
+    expected = torch_outputs(module, xs)
+
+    model = gru_rt.convert(module).load()
+    stream = model.stream()
+    stepped = np.stack([stream.step(x) for x in xs])
+    run = model.run(xs)
+
+    assert np.max(np.abs(stepped - expected)) <= TOL
+    assert np.array_equal(run, stepped), "run() must equal step() bit for bit"
+
+
+def test_matches_torch_gru_cell_and_state() -> None:
+    torch.manual_seed(1)
+    cell = perturbed(torch.nn.GRUCell(6, 11), seed=3, scale=1.5)
+    xs = np.random.default_rng(2).standard_normal((1000, 6)).astype(np.float32)
+    h = torch.zeros(1, 11)
+    expected = []
+    with torch.no_grad():
+        for x in xs:
+            h = cell(torch.from_numpy(x)[None], h)
+            expected.append(h[0].numpy())
+    model = gru_rt.convert(cell).load()
+    ys, state = model.run(xs, return_state=True)
+    assert np.max(np.abs(ys - np.stack(expected))) <= TOL
+    np.testing.assert_array_equal(state, ys[-1])
