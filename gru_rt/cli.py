@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,14 +49,20 @@ def cmd_convert(args: argparse.Namespace) -> int:
     order = [p.strip() for p in args.layers.split(",")] if args.layers is not None else None
     if args.calibration is not None and args.precision == "f32":
         raise UsageError("--calibration applies to --precision q8 or q15")
-    spec = convert(src, head_activation=args.head_activation, activations=activations or None,
-                   convention=args.convention, metadata=metadata or None,
-                   architecture=args.architecture, layers=order, precision=args.precision,
-                   calibration=args.calibration)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        spec = convert(src, head_activation=args.head_activation,
+                       activations=activations or None, convention=args.convention,
+                       metadata=metadata or None, architecture=args.architecture, layers=order,
+                       precision=args.precision, calibration=args.calibration,
+                       verify=not args.no_verify)
+    for warning in caught:
+        print(f"gru-rt: warning: {warning.message}", file=sys.stderr)
     path = spec.save(out, weight_layout=args.weight_layout)
     layers = " → ".join(f"{layer.kind}({layer.input_size}→{layer.output_size})"
                         for layer in spec.layers)
     print(f"wrote {path} ({path.stat().st_size} bytes, {args.precision}): {layers}")
+    print(f"  source.verified: {spec.metadata['source.verified']}")
     report = sorted((k, v) for k, v in spec.metadata.items() if k.startswith("quant."))
     for key, value in report:
         print(f"  {key}: {value}")
@@ -159,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="q8/q15: your input sequences, (T, I) or (N, T, I): q15 takes its input "
                         "and output ranges from them, and the error report is measured on them "
                         "(default: inputs assumed standardized, a synthetic N(0, 1) set)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the conversion check (an .onnx file run with onnxruntime against "
+                        "the converted model; for weights, the dropped-activation warning)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("info", help="describe a .grt model: layers, sizes, bytes, metadata; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
             architecture: object = None,
             layers: Sequence[Any] | None = None,
             precision: str = "f32",
-            calibration: object | None = None) -> ModelSpec:
+            calibration: object | None = None,
+            verify: bool = True,
+            verify_input: object | None = None) -> ModelSpec:
     """A validated ModelSpec from trained weights, in the chosen precision.
 
     source: a torch.nn.Module; a Keras model (Sequential or a Functional chain); an
@@ -93,6 +96,13 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
         error report against the float model is in its metadata (quant.* keys).
     calibration: q8/q15: the user's input sequences, (N, T, I) or (T, I) array-like or a .npy
         path: q15 takes its ranges from them; both measure the error report on them.
+    verify: a source that can be run (a torch.nn.Module, a Keras model, an ONNX model or .onnx
+        file with onnxruntime installed) is run with the converted float model on the same input
+        sequence, and a mismatch raises ConversionError (gru_rt.verify; docs/CONVENTIONS.md).
+        Weights alone (state dicts, .pt, .npz, .safetensors) cannot be run: a likely dropped
+        activation (two linear Dense layers in a row) gives a warning. The outcome is in the
+        metadata: source.verified. verify=False skips both.
+    verify_input: the input sequence (T, I) of that check (default: 100 steps of N(0, 1), seed 0).
     """
     if precision not in PRECISION_NAMES:
         raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISION_NAMES)}")
@@ -101,11 +111,61 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
     spec = _import(source, activations=activations, head_activation=head_activation,
                    convention=convention, metadata=metadata, architecture=architecture,
                    layers=layers)
+    spec.metadata["source.verified"] = _verified(source, spec, verify, verify_input,
+                                                 head_activation)
     if precision == "f32":
         return spec
     from .quantize import quantize
 
     return quantize(spec, precision, calibration)[0]
+
+
+def _runnable(source: Any) -> tuple[str | None, Any, str]:
+    """(kind for gru_rt.verify or None, the object to run, why it cannot be run)."""
+    if _is_keras_model(source):
+        return "keras", source, ""
+    if _is_onnx_model(source):
+        return "onnx", source, ""
+    if _is_torch_module(source):
+        return "torch", source, ""
+    if isinstance(source, (str, os.PathLike)):
+        suffix = Path(source).suffix.lower()
+        if suffix == ".onnx":
+            from .importers._lazy import require
+
+            return "onnx", require("onnx", "verifying an ONNX model").load(os.fspath(source)), ""
+        if suffix in _KERAS_SUFFIXES:
+            return None, None, "a Keras file, read without running Keras"
+    return None, None, "weights only"
+
+
+def _verified(source: Any, spec: ModelSpec, verify: bool, verify_input: object,
+              head_activation: str | None) -> str:
+    """The value of source.verified: run the check gru_rt.verify describes, or say why not."""
+    from . import verify as check
+
+    kind, runnable, why = _runnable(source)
+    if kind is None:
+        if verify_input is not None:
+            raise ValueError(f"verify_input applies to a source that can be run (a module or "
+                             f"model object, an .onnx file), not to {why}")
+        if verify and why == "weights only":
+            warning = check.dropped_activation(spec)
+            if warning is not None:
+                warnings.warn(warning, UserWarning, stacklevel=3)
+        return f"no ({why})"
+    if not verify:
+        if verify_input is not None:
+            raise ValueError("verify_input is given with verify=False")
+        return "no (verify=False)"
+    if kind == "onnx":
+        reason = check.onnx_runnable(runnable)
+        if reason is not None:
+            return f"no ({reason})"
+    result = check.verify_source(kind, runnable, spec, verify_input, head_activation)
+    if result.warning is not None:
+        warnings.warn(result.warning, UserWarning, stacklevel=3)
+    return result.verified
 
 
 def _import(source: Any, *, activations: Mapping[Any, str] | None,

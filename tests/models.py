@@ -36,3 +36,10 @@ def random_spec(sizes: Sequence[int], precision: str = "f32", *, reset_after: bo
     if calibration is None:
         calibration = rng.normal(0, 1, (4, 40, sizes[0]))
     return quantize(spec, precision, calibration)[0]
+
+
+def unverified_bytes(spec: ModelSpec) -> bytes:
+    """The .grt bytes without source.verified, which says how the source was checked and so
+    differs between a model object (run) and its saved weights (not run)."""
+    meta = {k: v for k, v in spec.metadata.items() if k != "source.verified"}
+    return ModelSpec(spec.layers, meta).to_bytes()

@@ -17,6 +17,8 @@ import pytest
 from gru_rt.convert import convert
 from gru_rt.errors import ConversionError
 
+from .models import unverified_bytes
+
 keras = pytest.importorskip("keras")
 h5py = pytest.importorskip("h5py")
 layers = keras.layers
@@ -127,16 +129,20 @@ def test_keras_file(saved: tuple[Any, Path]) -> None:
         "d(Dense+act,softmax)")
     assert "relu6(x+3)/6 (Keras 3)" in spec.metadata["source.convention"]
     assert max_err(model, spec) <= TOL
-    assert spec.to_bytes() == convert(model).to_bytes()
+    assert unverified_bytes(spec) == unverified_bytes(convert(model))
+    assert spec.metadata["source.verified"] == "no (a Keras file, read without running Keras)"
 
 
 def test_legacy_h5_and_weights_h5(saved: tuple[Any, Path]) -> None:
     model, tmp = saved
     reference = convert(model).to_bytes()
-    assert convert(tmp / "m.h5").to_bytes() == reference
-    assert convert(tmp / "m.weights.h5", architecture=tmp / "m.json").to_bytes() == reference
-    assert convert(tmp / "m.weights.h5",
-                   architecture=json.loads(model.to_json())).to_bytes() == reference
+    assert convert(tmp / "m.h5").to_bytes() != reference  # source.verified differs
+    reference = unverified_bytes(convert(model))
+    assert unverified_bytes(convert(tmp / "m.h5")) == reference
+    assert unverified_bytes(convert(tmp / "m.weights.h5", architecture=tmp / "m.json")) == \
+        reference
+    assert unverified_bytes(convert(tmp / "m.weights.h5",
+                                    architecture=json.loads(model.to_json()))) == reference
     with pytest.raises(ConversionError, match="holds weights only .* give the architecture"):
         convert(tmp / "m.weights.h5")
 
@@ -149,14 +155,17 @@ def test_functional_chain_and_file_names_by_class(tmp_path: Path) -> None:
     model = perturbed(keras.Model(inp, out), 7)
     model.save(tmp_path / "f.keras")  # stored by class name (dense, gru, dense_1), not layer name
     spec = convert(tmp_path / "f.keras")
-    assert spec.to_bytes() == convert(model).to_bytes()
+    assert unverified_bytes(spec) == unverified_bytes(convert(model))
     assert max_err(model, spec) <= TOL
 
 
 def test_activations_and_head_activation(saved: tuple[Any, Path]) -> None:
     model = sequential(3, layers.GRU(4, name="g"), layers.Dense(2, name="out"))
     assert convert(model, head_activation="softmax").layers[-1].activation == "softmax"
-    assert convert(model, activations={"out": "tanh"}).layers[-1].activation == "tanh"
+    stated = convert(model, activations={"out": "tanh"}, verify=False)  # not what model does
+    assert stated.layers[-1].activation == "tanh"
+    with pytest.raises(ConversionError, match="conversion check failed"):
+        convert(model, activations={"out": "tanh"})
     with pytest.raises(ConversionError, match="'g' is not a Dense layer of the model"):
         convert(model, activations={"g": "relu"})
     _, tmp = saved

@@ -171,9 +171,11 @@ def test_stack_with_dense_layers_and_npz_file(tmp_path: Path) -> None:
     np.savez(path, **arrays)  # type: ignore[arg-type]
     spec = convert(path, convention=str(conv), activations={"0": "relu"},
                    head_activation="softmax", metadata={"run": "7"})
+    assert spec.metadata["source.verified"] == "no (weights only)"
     assert spec.to_bytes() == import_npz(path, convention=conv, activations={0: "relu"},
                                          head_activation="softmax",
-                                         metadata={"run": "7"}).to_bytes()
+                                         metadata={"run": "7", "source.verified":
+                                                   "no (weights only)"}).to_bytes()
     assert spec.to_bytes() == convert(arrays, convention=conv, activations={"0": "relu"},
                                       head_activation="softmax",
                                       metadata={"run": "7"}).to_bytes()
@@ -192,6 +194,7 @@ def test_stack_with_dense_layers_and_npz_file(tmp_path: Path) -> None:
                              "reset_sense=r,activation=tanh,gate_activation=sigmoid",
         "source.transforms": "transposed in_out->out_in; gate reorder zrn->rzn",
         "run": "7",
+        "source.verified": "no (weights only)",
     }
     assert Convention.parse(spec.metadata["source.convention"]) == conv
 

@@ -87,10 +87,11 @@ def test_sequential_numeric_order(tmp_path: Path) -> None:
     seq = perturbed(nn.Sequential(*[nn.Linear(3, 3) for _ in range(11)], nn.Linear(3, 2)), 1)
     path = tmp_path / "seq.safetensors"
     path.write_bytes(safetensors_bytes(state_arrays(seq)))  # stored 0, 1, 10, 11, 2, …
-    spec = convert(path)
+    with pytest.warns(UserWarning, match=r"layers 0 \(0\) and 1 are two Dense layers"):
+        spec = convert(path)  # 12 Linear layers with no activation: likely a dropped one
     assert spec.metadata["source.layer_order"] == "numeric module indices"
     assert spec.metadata["source.layers"] == ",".join(str(k) for k in range(12))
-    want = convert(seq.state_dict())
+    want = convert(seq.state_dict(), verify=False)
     assert [x.w.tolist() for x in spec.layers] == [x.w.tolist() for x in want.layers]
 
 

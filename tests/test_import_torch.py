@@ -16,6 +16,8 @@ from gru_rt.importers import torch_importer
 from gru_rt.reference import reference_run
 from gru_rt.spec import DenseLayer, GRULayer, SpecError
 
+from .models import unverified_bytes
+
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
@@ -132,9 +134,12 @@ def test_state_dict_and_file_equal_module(tmp_path: Path) -> None:
         path = tmp_path / f"model{suffix}"
         torch.save(module.state_dict(), path)
         from_file = convert(path, head_activation="softmax")
-        assert from_file.to_bytes() == from_module.to_bytes()
-    assert convert(str(path), head_activation="softmax").to_bytes() == from_module.to_bytes()
-    assert from_state.to_bytes() == from_module.to_bytes()
+        assert from_file.to_bytes() == from_state.to_bytes()
+    assert convert(str(path), head_activation="softmax").to_bytes() == from_state.to_bytes()
+    assert unverified_bytes(from_state) == unverified_bytes(from_module)
+    assert from_state.metadata["source.verified"] == "no (weights only)"
+    assert from_module.metadata["source.verified"].endswith(
+        "(head_activation softmax applied to the source's output))")
     xs = xs_for(3, 1000, seed=2)
     with torch.no_grad():
         expected = torch.softmax(module(torch.from_numpy(xs)), -1).numpy()
@@ -150,7 +155,9 @@ def test_metadata() -> None:
         "source.transforms": "none",
         "source.layers": "custom",
         "author": "me",
+        "source.verified": spec.metadata["source.verified"],
     }
+    assert spec.metadata["source.verified"].startswith("yes (max err ")
     with pytest.raises(SpecError, match="NUL"):
         convert(Stack(2, 3, 1, 1), metadata={"k": "a\0b"})
 
