@@ -12,7 +12,10 @@
  *   - grt_stream_step: c = B = 1, in the stream's own memory;
  *   - grt_stream_run: B = 1, c up to what the work buffer holds;
  *   - the batch functions (grt_streams_step/run): the B states are gathered into the work, run as
- *     chunks of c steps of B rows, and scattered back.
+ *     chunks of c steps of B rows, and scattered back;
+ *   - ragged batches (grt_streams_run_ragged): as a batch, with the rows sorted longest sequence first,
+ *     so that the streams still running are the first rows: each chunk runs that prefix only, and no
+ *     chunk crosses the end of a sequence.
  *
  * Stream memory, each region starting on a 64-byte multiple from the start (sizes in elements):
  *   f32 and q8 models (float activations)     q15 models (integer-only)
@@ -40,7 +43,8 @@
  *   f32/q8: state B·state_size float, gh B·max_gates float, rh B·max_width float, then with a q8 layer
  *           hq B·max_width int8 and hsx B float (the recurrence's quantized h rows and their scales);
  *   q15:    state B·state_size int16, gh B·max_gates int32, rh B·max_width int16;
- *   both:   order B uint32 (stream indices sorted by state address: the check that they are distinct);
+ *   both:   order B uint32 (stream indices sorted by state address: the check that they are distinct;
+ *           a ragged run then sorts them longest sequence first, its row order);
  * then, on the next 64-byte multiple, the run work above for n = c·B rows.
  *
  * The layouts and sizes are the same in every build configuration (gru_rt.h); the code of a dropped
@@ -245,25 +249,49 @@ static size_t batch_chunk(const grt_model *m, size_t B, const void *work, size_t
 
 /* ---- moving rows between the callers' arrays and a chunk ----------------------------------------- */
 
-/* The chunk's input rows (row b·c + t: step t0 + t of stream b, whose T steps start at row b·T of xs;
- * rows of row_bytes): read in place when xs already has that order (one stream, or the whole sequence
- * in one chunk), else copied into buf. */
-static const void *chunk_in(const void *xs, size_t B, size_t T, size_t t0, size_t c, size_t row_bytes, void *buf)
+/* Where the callers' sequences are: either one array per direction, stream b's T steps starting at
+ * row b·T (the padded form), or one pointer per stream (the ragged form: stream b's rows at
+ * xp[order[b]] and yp[order[b]], order putting the longest sequences first). */
+typedef struct seq_io {
+    const void *xs;
+    void *ys;
+    size_t T;
+    const void *const *xp; /* non-NULL: the ragged form */
+    void *const *yp;
+    const uint32_t *order;
+} seq_io;
+
+static const uint8_t *in_row(const seq_io *io, size_t b, size_t t, size_t row_bytes)
 {
-    const uint8_t *x = (const uint8_t *)xs;
-    if (B == 1 || c == T)
-        return x + t0 * row_bytes;
+    if (io->xp != NULL)
+        return (const uint8_t *)io->xp[io->order[b]] + t * row_bytes;
+    return (const uint8_t *)io->xs + (b * io->T + t) * row_bytes;
+}
+
+static uint8_t *out_row(const seq_io *io, size_t b, size_t t, size_t row_bytes)
+{
+    if (io->yp != NULL)
+        return (uint8_t *)io->yp[io->order[b]] + t * row_bytes;
+    return (uint8_t *)io->ys + (b * io->T + t) * row_bytes;
+}
+
+/* The chunk's input rows (row b·c + t: step t0 + t of stream b; rows of row_bytes): read in place when
+ * the caller's array already has that order (one stream, or padded sequences in one chunk), else
+ * copied into buf. */
+static const void *chunk_in(const seq_io *io, size_t B, size_t t0, size_t c, size_t row_bytes, void *buf)
+{
+    if (B == 1 || (io->xp == NULL && c == io->T))
+        return in_row(io, 0, t0, row_bytes);
     for (size_t b = 0; b < B; b++)
-        grt_memcpy((uint8_t *)buf + b * c * row_bytes, x + (b * T + t0) * row_bytes, c * row_bytes);
+        grt_memcpy((uint8_t *)buf + b * c * row_bytes, in_row(io, b, t0, row_bytes), c * row_bytes);
     return buf;
 }
 
-/* The chunk's output rows (same order) to their places in ys. */
-static void chunk_out(void *ys, const void *out, size_t B, size_t T, size_t t0, size_t c, size_t row_bytes)
+/* The chunk's output rows (same order) to their places in the caller's arrays. */
+static void chunk_out(const seq_io *io, const void *out, size_t B, size_t t0, size_t c, size_t row_bytes)
 {
     for (size_t b = 0; b < B; b++)
-        grt_memcpy((uint8_t *)ys + (b * T + t0) * row_bytes, (const uint8_t *)out + b * c * row_bytes,
-                   c * row_bytes);
+        grt_memcpy(out_row(io, b, t0, row_bytes), (const uint8_t *)out + b * c * row_bytes, c * row_bytes);
 }
 
 /* ---- f32 / q8 ------------------------------------------------------------------------------------- */
@@ -362,16 +390,16 @@ static const float *run_chunk(const grt_model *m, float *state, size_t B, const 
     return in;
 }
 
-/* T steps of B streams (their states the B rows of `state`; xs B × T × input_size, ys B × T ×
- * output_size) in chunks of `chunk` steps over w (regions for chunk·B rows). */
-static void float_run_rows(const grt_model *m, float *state, size_t B, const float *xs, size_t T, float *ys,
-                           size_t chunk, chunk_mem w)
+/* Steps [t_begin, t_end) of B streams (their states the B rows of `state`; float rows in io) in chunks
+ * of `chunk` steps over w (regions for chunk·B rows). */
+static void float_run_rows(const grt_model *m, float *state, size_t B, const seq_io *io, size_t t_begin,
+                           size_t t_end, size_t chunk, chunk_mem w)
 {
     size_t I = m->input_size * sizeof(float), O = m->output_size * sizeof(float);
-    for (size_t t0 = 0; t0 < T; t0 += chunk) {
-        size_t c = T - t0 < chunk ? T - t0 : chunk;
-        const float *in = (const float *)chunk_in(xs, B, T, t0, c, I, w.seq[1]);
-        chunk_out(ys, run_chunk(m, state, B, in, c, w), B, T, t0, c, O);
+    for (size_t t0 = t_begin; t0 < t_end; t0 += chunk) {
+        size_t c = t_end - t0 < chunk ? t_end - t0 : chunk;
+        const float *in = (const float *)chunk_in(io, B, t0, c, I, w.seq[1]);
+        chunk_out(io, run_chunk(m, state, B, in, c, w), B, t0, c, O);
     }
 }
 #endif /* FLOAT_ACT */
@@ -401,7 +429,7 @@ static void q15_work_regions(grt_q15_chunk_mem *q, const grt_model *m, void *wor
 
 /* The chunk's int16 input rows (order as chunk_in): quantized from floats into buf (float API), or the
  * int16 inputs themselves. */
-static const int16_t *q15_chunk_in(const grt_model *m, const void *xs, int float_api, size_t B, size_t T, size_t t0,
+static const int16_t *q15_chunk_in(const grt_model *m, const seq_io *io, int float_api, size_t B, size_t t0,
                                    size_t c, int16_t *buf)
 {
     size_t I = m->input_size;
@@ -409,17 +437,18 @@ static const int16_t *q15_chunk_in(const grt_model *m, const void *xs, int float
     if (float_api) {
         for (size_t b = 0; b < B; b++)
             for (size_t t = 0; t < c; t++)
-                grt_q15_quantize_input(m, (const float *)xs + (b * T + t0 + t) * I, buf + (b * c + t) * I);
+                grt_q15_quantize_input(m, (const float *)(const void *)in_row(io, b, t0 + t, I * sizeof(float)),
+                                       buf + (b * c + t) * I);
         return buf;
     }
 #else
     (void)float_api;
 #endif
-    return (const int16_t *)chunk_in(xs, B, T, t0, c, I * sizeof(int16_t), buf);
+    return (const int16_t *)chunk_in(io, B, t0, c, I * sizeof(int16_t), buf);
 }
 
 /* The chunk's outputs to ys: dequantized (float API) or copied. */
-static void q15_chunk_out(const grt_model *m, void *ys, int float_api, const int16_t *out, size_t B, size_t T,
+static void q15_chunk_out(const grt_model *m, const seq_io *io, int float_api, const int16_t *out, size_t B,
                           size_t t0, size_t c)
 {
     size_t O = m->output_size;
@@ -427,23 +456,24 @@ static void q15_chunk_out(const grt_model *m, void *ys, int float_api, const int
     if (float_api) {
         for (size_t b = 0; b < B; b++)
             for (size_t t = 0; t < c; t++)
-                grt_q15_dequantize_output(m, out + (b * c + t) * O, (float *)ys + (b * T + t0 + t) * O);
+                grt_q15_dequantize_output(m, out + (b * c + t) * O,
+                                          (float *)(void *)out_row(io, b, t0 + t, O * sizeof(float)));
         return;
     }
 #else
     (void)float_api;
 #endif
-    chunk_out(ys, out, B, T, t0, c, O * sizeof(int16_t));
+    chunk_out(io, out, B, t0, c, O * sizeof(int16_t));
 }
 
-/* float_run_rows for a q15 model: xs/ys float (float_api, converted at the boundary) or int16. */
-static void q15_run_rows(const grt_model *m, int16_t *state, size_t B, const void *xs, size_t T, void *ys,
-                         int float_api, size_t chunk, grt_q15_chunk_mem q)
+/* float_run_rows for a q15 model: rows float (float_api, converted at the boundary) or int16. */
+static void q15_run_rows(const grt_model *m, int16_t *state, size_t B, const seq_io *io, size_t t_begin,
+                         size_t t_end, int float_api, size_t chunk, grt_q15_chunk_mem q)
 {
-    for (size_t t0 = 0; t0 < T; t0 += chunk) {
-        size_t c = T - t0 < chunk ? T - t0 : chunk;
-        const int16_t *in = q15_chunk_in(m, xs, float_api, B, T, t0, c, q.seq[1]);
-        q15_chunk_out(m, ys, float_api, grt_q15_run_chunk(m, state, B, in, c, q), B, T, t0, c);
+    for (size_t t0 = t_begin; t0 < t_end; t0 += chunk) {
+        size_t c = t_end - t0 < chunk ? t_end - t0 : chunk;
+        const int16_t *in = q15_chunk_in(m, io, float_api, B, t0, c, q.seq[1]);
+        q15_chunk_out(m, io, float_api, grt_q15_run_chunk(m, state, B, in, c, q), B, t0, c);
     }
 }
 #endif /* GRT_HAS_Q15 */
@@ -456,11 +486,11 @@ typedef struct run_mem {
     void *gh, *rh, *hq, *hsx; /* the recurrence scratch of B rows; NULL: the stream's (B = 1) */
 } run_mem;
 
-/* T steps of B streams whose states are the B rows of `state` (xs B × T × input_size, ys B × T ×
- * output_size; int16 with q15_api, else float), in chunks of `chunk` steps, along the model's path.
- * The callers have checked that this build runs the model through this API. */
-static void run_rows(const grt_model *m, void *state, size_t B, const void *xs, size_t T, void *ys, int q15_api,
-                     size_t chunk, run_mem r)
+/* Steps [t_begin, t_end) of B streams whose states are the B rows of `state` (rows in io; int16 with
+ * q15_api, else float), in chunks of `chunk` steps, along the model's path. The callers have checked
+ * that this build runs the model through this API. */
+static void run_rows(const grt_model *m, void *state, size_t B, const seq_io *io, size_t t_begin, size_t t_end,
+                     int q15_api, size_t chunk, run_mem r)
 {
     (void)q15_api; /* only the q15 path has two APIs */
     if (m->q15) {
@@ -472,7 +502,7 @@ static void run_rows(const grt_model *m, void *state, size_t B, const void *xs, 
             q.gru.gh = (int32_t *)r.gh;
             q.gru.rh = (int16_t *)r.rh;
         }
-        q15_run_rows(m, (int16_t *)state, B, xs, T, ys, !q15_api, chunk, q);
+        q15_run_rows(m, (int16_t *)state, B, io, t_begin, t_end, !q15_api, chunk, q);
 #endif
         return;
     }
@@ -486,8 +516,15 @@ static void run_rows(const grt_model *m, void *state, size_t B, const void *xs, 
         w.hq = (int8_t *)r.hq;
         w.hsx = (float *)r.hsx;
     }
-    float_run_rows(m, (float *)state, B, (const float *)xs, T, (float *)ys, chunk, w);
+    float_run_rows(m, (float *)state, B, io, t_begin, t_end, chunk, w);
 #endif
+}
+
+/* Padded sequences: stream b's T steps start at row b·T of xs and ys. */
+static seq_io padded_io(const void *xs, size_t T, void *ys)
+{
+    seq_io io = {xs, ys, T, NULL, NULL, NULL};
+    return io;
 }
 
 /* A stream's own memory, plus a run work buffer (or NULL). */
@@ -518,8 +555,10 @@ void grt_stream_step(grt_stream *stream, const float *x, float *y)
         return;
     /* GRT_NO_FLOAT_BOUNDARY: no float API for a q15 model, nothing changes. x is read completely (the
      * first projection, or the boundary) before y is written, so x and y may be the same array. */
-    if (api_ok(stream->model, 0))
-        run_rows(stream->model, stream->state, 1, x, 1, y, 0, 1, stream_mem(stream, NULL));
+    if (api_ok(stream->model, 0)) {
+        seq_io io = padded_io(x, 1, y);
+        run_rows(stream->model, stream->state, 1, &io, 0, 1, 0, 1, stream_mem(stream, NULL));
+    }
 }
 
 grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y)
@@ -528,7 +567,8 @@ grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y)
         return GRT_E_ARG;
     if (!stream->model->q15)
         return GRT_E_PRECISION;
-    run_rows(stream->model, stream->state, 1, x, 1, y, 1, 1, stream_mem(stream, NULL));
+    seq_io io = padded_io(x, 1, y);
+    run_rows(stream->model, stream->state, 1, &io, 0, 1, 1, 1, stream_mem(stream, NULL));
     return GRT_OK;
 }
 
@@ -558,8 +598,10 @@ static grt_status stream_run(grt_stream *stream, int q15_api, const void *xs, si
 {
     size_t chunk = 0;
     grt_status st = run_chunk_steps(stream, q15_api, xs, T, ys, work, work_size, &chunk);
-    if (st == GRT_OK && T > 0)
-        run_rows(stream->model, stream->state, 1, xs, T, ys, q15_api, chunk, stream_mem(stream, work));
+    if (st == GRT_OK && T > 0) {
+        seq_io io = padded_io(xs, T, ys);
+        run_rows(stream->model, stream->state, 1, &io, 0, T, q15_api, chunk, stream_mem(stream, work));
+    }
     return st;
 }
 
@@ -581,21 +623,30 @@ static size_t state_bytes(const grt_model *m)
     return m->state_size * (m->q15 ? sizeof(int16_t) : sizeof(float));
 }
 
-static uintptr_t state_address(grt_stream *const *streams, uint32_t i)
+/* Sorting stream indices (heapsort: O(B log B), no allocation) by a key: the state's address (the
+ * distinctness check) or the sequence length (ragged runs, longest first). */
+typedef uintmax_t (*sort_key)(const void *ctx, uint32_t i);
+
+static uintmax_t state_address(const void *streams, uint32_t i)
 {
-    return (uintptr_t)streams[i]->state;
+    return (uintptr_t)((grt_stream *const *)streams)[i]->state;
 }
 
-/* Heapsort step: move order[root] down until both children sort before it (by state address). */
-static void sift_down(uint32_t *order, size_t root, size_t n, grt_stream *const *streams)
+static uintmax_t longest_first(const void *lengths, uint32_t i)
+{
+    return ~(uintmax_t)((const size_t *)lengths)[i];
+}
+
+/* Heapsort step: move order[root] down until both children sort before it. */
+static void sift_down(uint32_t *order, size_t root, size_t n, sort_key key, const void *ctx)
 {
     for (;;) {
         size_t child = 2 * root + 1;
         if (child >= n)
             return;
-        if (child + 1 < n && state_address(streams, order[child]) < state_address(streams, order[child + 1]))
+        if (child + 1 < n && key(ctx, order[child]) < key(ctx, order[child + 1]))
             child++;
-        if (state_address(streams, order[root]) >= state_address(streams, order[child]))
+        if (key(ctx, order[root]) >= key(ctx, order[child]))
             return;
         uint32_t t = order[root];
         order[root] = order[child];
@@ -604,22 +655,28 @@ static void sift_down(uint32_t *order, size_t root, size_t n, grt_stream *const 
     }
 }
 
-/* Are the B streams' states pairwise disjoint (`bytes` each; equal addresses count as overlapping
- * even for an empty state)? The indices are sorted by address in order[0, B) (heapsort: O(B log B), no
- * allocation), then neighbours compared. Two handles on one stream's memory (the same grt_stream twice,
- * or a copy of one) share their state. */
-static int states_disjoint(grt_stream *const *streams, size_t B, size_t bytes, uint32_t *order)
+/* order[0, B) = 0 .. B - 1 sorted by increasing key. */
+static void sort_indices(uint32_t *order, size_t B, sort_key key, const void *ctx)
 {
     for (size_t i = 0; i < B; i++)
         order[i] = (uint32_t)i;
     for (size_t i = B / 2; i-- > 0;)
-        sift_down(order, i, B, streams);
+        sift_down(order, i, B, key, ctx);
     for (size_t end = B; end-- > 1;) {
         uint32_t t = order[0];
         order[0] = order[end];
         order[end] = t;
-        sift_down(order, 0, end, streams);
+        sift_down(order, 0, end, key, ctx);
     }
+}
+
+/* Are the B streams' states pairwise disjoint (`bytes` each; equal addresses count as overlapping
+ * even for an empty state)? The indices are sorted by address in order[0, B), then neighbours
+ * compared. Two handles on one stream's memory (the same grt_stream twice, or a copy of one) share
+ * their state. */
+static int states_disjoint(grt_stream *const *streams, size_t B, size_t bytes, uint32_t *order)
+{
+    sort_indices(order, B, state_address, (const void *)streams);
     size_t gap = bytes > 0 ? bytes : 1;
     for (size_t k = 0; k + 1 < B; k++)
         if (state_address(streams, order[k + 1]) - state_address(streams, order[k]) < gap)
@@ -672,6 +729,40 @@ static grt_status batch_checks(grt_stream *const *streams, size_t B, int q15_api
     return GRT_OK;
 }
 
+/* Run the B streams (checked by batch_checks, steps per pass `chunk`) over the sequences of io, after
+ * gathering their states as B contiguous rows (so that each layer's U·h is one product over them),
+ * then scatter the states back. Row b is stream order[b] (NULL: stream b). Padded (lengths NULL): T
+ * steps of every stream. Ragged: lengths[order[b]] steps of row b, the lengths not increasing along
+ * the rows; the rows still running are a prefix, which shrinks as sequences end. */
+static void run_batch(grt_stream *const *streams, size_t B, const uint32_t *order, const size_t *lengths,
+                      const seq_io *io, int q15_api, size_t chunk, void *work)
+{
+    const grt_model *m = streams[0]->model;
+    batch_layout bl;
+    batch_layout_of(m, B, &bl);
+    uint8_t *w = (uint8_t *)work;
+    size_t bytes = state_bytes(m);
+    for (size_t b = 0; b < B; b++)
+        grt_memcpy(w + bl.state + b * bytes, streams[order ? order[b] : b]->state, bytes);
+    run_mem r = {NULL, w + bl.run, w + bl.gh, w + bl.rh, w + bl.hq, w + bl.hsx};
+    if (lengths == NULL) {
+        run_rows(m, w + bl.state, B, io, 0, io->T, q15_api, chunk, r);
+    } else {
+        size_t t = 0, active = B;
+        for (;;) {
+            while (active > 0 && lengths[order[active - 1]] <= t)
+                active--;
+            if (active == 0)
+                break;
+            size_t end = lengths[order[active - 1]];
+            run_rows(m, w + bl.state, active, io, t, end, q15_api, chunk, r);
+            t = end;
+        }
+    }
+    for (size_t b = 0; b < B; b++)
+        grt_memcpy(streams[order ? order[b] : b]->state, w + bl.state + b * bytes, bytes);
+}
+
 static grt_status streams_run(grt_stream *const *streams, size_t B, int q15_api, const void *xs, size_t T, void *ys,
                               void *work, size_t work_size)
 {
@@ -679,18 +770,44 @@ static grt_status streams_run(grt_stream *const *streams, size_t B, int q15_api,
     grt_status st = batch_checks(streams, B, q15_api, xs, T, ys, work, work_size, &chunk);
     if (st != GRT_OK || chunk == 0)
         return st;
-    const grt_model *m = streams[0]->model;
+    seq_io io = padded_io(xs, T, ys);
+    run_batch(streams, B, NULL, NULL, &io, q15_api, chunk, work);
+    return GRT_OK;
+}
+
+/* Ragged sequences: the checks of batch_checks plus the per-member pointers (in the order of
+ * gru_rt.h), then the rows sorted longest first in the work's order region (after batch_checks'
+ * distinctness check, which used it). */
+static grt_status streams_run_ragged(grt_stream *const *streams, size_t B, int q15_api, const void *const *xs,
+                                     const size_t *lengths, void *const *ys, void *work, size_t work_size)
+{
+    if (B == 0)
+        return GRT_OK;
+    const grt_model *m = batch_model(streams, B);
+    if (m == NULL)
+        return GRT_E_ARG;
+    if (!api_ok(m, q15_api))
+        return GRT_E_PRECISION;
+    if (xs == NULL || lengths == NULL || ys == NULL)
+        return GRT_E_ARG;
+    size_t longest = 0;
+    for (size_t b = 0; b < B; b++) {
+        if (lengths[b] > 0 && (xs[b] == NULL || ys[b] == NULL))
+            return GRT_E_ARG;
+        longest = lengths[b] > longest ? lengths[b] : longest;
+    }
+    size_t chunk;
+    /* longest = 0: GRT_OK with nothing to do, once work has been checked (xs stands for a non-NULL
+     * pointer there) */
+    grt_status st = batch_checks(streams, B, q15_api, xs, longest > 0 ? longest : 1, ys, work, work_size, &chunk);
+    if (st != GRT_OK || longest == 0)
+        return st;
     batch_layout bl;
     batch_layout_of(m, B, &bl);
-    uint8_t *w = (uint8_t *)work;
-    size_t bytes = state_bytes(m);
-    /* The states as B contiguous rows, so that each layer's U·h is one product over them. */
-    for (size_t b = 0; b < B; b++)
-        grt_memcpy(w + bl.state + b * bytes, streams[b]->state, bytes);
-    run_mem r = {NULL, w + bl.run, w + bl.gh, w + bl.rh, w + bl.hq, w + bl.hsx};
-    run_rows(m, w + bl.state, B, xs, T, ys, q15_api, chunk, r);
-    for (size_t b = 0; b < B; b++)
-        grt_memcpy(streams[b]->state, w + bl.state + b * bytes, bytes);
+    uint32_t *order = (uint32_t *)(void *)((uint8_t *)work + bl.order);
+    sort_indices(order, B, longest_first, (const void *)lengths);
+    seq_io io = {NULL, NULL, 0, xs, ys, order};
+    run_batch(streams, B, order, lengths, &io, q15_api, chunk, work);
     return GRT_OK;
 }
 
@@ -716,4 +833,16 @@ grt_status grt_streams_run_q15(grt_stream *const *streams, size_t B, const int16
                                void *work, size_t work_size)
 {
     return streams_run(streams, B, 1, xs, T, ys, work, work_size);
+}
+
+grt_status grt_streams_run_ragged(grt_stream *const *streams, size_t B, const float *const *xs, const size_t *lengths,
+                                  float *const *ys, void *work, size_t work_size)
+{
+    return streams_run_ragged(streams, B, 0, (const void *const *)xs, lengths, (void *const *)ys, work, work_size);
+}
+
+grt_status grt_streams_run_ragged_q15(grt_stream *const *streams, size_t B, const int16_t *const *xs,
+                                      const size_t *lengths, int16_t *const *ys, void *work, size_t work_size)
+{
+    return streams_run_ragged(streams, B, 1, (const void *const *)xs, lengths, (void *const *)ys, work, work_size);
 }

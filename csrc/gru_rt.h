@@ -410,6 +410,34 @@ grt_status grt_streams_run_q15(grt_stream *const *streams, size_t B, const int16
                                void *work, size_t work_size);
 
 /*
+ * Ragged batches: sequences of different lengths (recorded sequences scored offline, a classifier's
+ * batch), stepped in lockstep as grt_streams_run does, each stream dropping out after its own last
+ * step. xs[b] points to lengths[b] x input_size floats (row-major) for streams[b], ys[b] receives
+ * lengths[b] x output_size floats; nothing is copied to join them (a zero-padded N x T x input_size
+ * array is passed as pointers to its rows, xs[b] = x + b·T·input_size, and then ys past each length is
+ * left untouched). For every stream the outputs and the state left after its own last step are
+ * bit-identical to grt_stream_run(streams[b], xs[b], lengths[b], ys[b], ...), for every precision; a
+ * member of length 0 keeps its state, and its xs[b] and ys[b] may be NULL. The streams are run in
+ * order of decreasing length (sorted in the work, O(B log B)), the ones still running being stepped
+ * together, in chunks of as many steps as work holds (the same work as grt_streams_run:
+ * grt_batch_run_work_size(model, B, chunk_steps) bytes). The sequences must not overlap each other's
+ * outputs, the streams' memory, the work or the pointer arrays.
+ * grt_streams_run_ragged_q15: the same on int16 values (q15 models only), bit-identical to
+ * grt_stream_run_q15.
+ *
+ * Errors, checked in this order, before anything is written: B = 0 is GRT_OK and touches nothing;
+ * GRT_E_ARG for the streams as grt_streams_run; GRT_E_PRECISION as grt_streams_run; GRT_E_ARG if xs,
+ * lengths or ys is NULL, or xs[b] or ys[b] is NULL for a member of length > 0; then, even when every
+ * length is 0, as grt_streams_run: GRT_E_ARG if work is NULL, GRT_E_BUFFER if it is misaligned or
+ * holds less than one step, GRT_E_ARG if two members' states overlap; every length 0 is then GRT_OK
+ * and touches nothing. No allocation; threads as grt_streams_run.
+ */
+grt_status grt_streams_run_ragged(grt_stream *const *streams, size_t B, const float *const *xs, const size_t *lengths,
+                                  float *const *ys, void *work, size_t work_size);
+grt_status grt_streams_run_ragged_q15(grt_stream *const *streams, size_t B, const int16_t *const *xs,
+                                      const size_t *lengths, int16_t *const *ys, void *work, size_t work_size);
+
+/*
  * The float boundary of a q15 model (docs/QUANTIZATION.md), for integer pipelines that convert
  * elsewhere. quantize: xq[k] = round_away(clamp(x[k] / in_scale[k], -32767, 32767)), NaN -> 0, for
  * the model's input_size features (layer 0's in_scale). dequantize: y[j] = (float)yq[j] *

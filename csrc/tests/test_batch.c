@@ -226,6 +226,49 @@ static int check_runs(const grt_model *m, twins *t, int q15_api, rng *r)
     return ok;
 }
 
+/* Ragged runs (member b runs (7b + 3) mod 12 steps: some 0, some equal, most longer than a chunk) in
+ * chunks of 1, 4 and 12 steps, each member's inputs and outputs in its own allocation of exactly its
+ * length, against grt_stream_run of each member. */
+static int check_ragged(const grt_model *m, twins *t, int q15_api, rng *r)
+{
+    static const size_t chunks[] = {1, 4, 12};
+    const size_t B = t->B, e = q15_api ? sizeof(int16_t) : sizeof(float);
+    size_t I = m->input_size, O = m->output_size;
+    size_t *lengths = xmalloc(B * sizeof(size_t));
+    void **xs = xmalloc(B * sizeof(void *)), **ys = xmalloc(B * sizeof(void *)), **yr = xmalloc(B * sizeof(void *));
+    size_t rsize = grt_run_work_size(m, 3);
+    uint8_t *rwork;
+    void *rmem = alloc_shifted(rsize, 0, &rwork);
+    int ok = 1;
+    for (size_t k = 0; k < sizeof chunks / sizeof chunks[0]; k++) {
+        size_t wsize = grt_batch_run_work_size(m, B, chunks[k]);
+        uint8_t *work;
+        void *wmem = alloc_shifted(wsize, 0, &work);
+        for (size_t b = 0; b < B; b++) {
+            lengths[b] = (7 * b + 3 + k) % 12;
+            xs[b] = lengths[b] ? xmalloc(lengths[b] * I * e) : NULL;
+            ys[b] = lengths[b] ? xmalloc(lengths[b] * O * e) : NULL;
+            yr[b] = xmalloc(lengths[b] * O * e);
+            fill_inputs(r, xs[b], lengths[b] * I, q15_api);
+        }
+        grt_status st = q15_api ? grt_streams_run_ragged_q15(t->ptrs, B, (const int16_t *const *)xs, lengths,
+                                                             (int16_t *const *)ys, work, wsize)
+                                : grt_streams_run_ragged(t->ptrs, B, (const float *const *)xs, lengths,
+                                                         (float *const *)ys, work, wsize);
+        ok &= st == GRT_OK;
+        for (size_t b = 0; b < B; b++) {
+            st = q15_api ? grt_stream_run_q15(t->ref_ptrs[b], xs[b], lengths[b], yr[b], rwork, rsize)
+                         : grt_stream_run(t->ref_ptrs[b], xs[b], lengths[b], yr[b], rwork, rsize);
+            ok &= st == GRT_OK && (lengths[b] == 0 || memcmp(ys[b], yr[b], lengths[b] * O * e) == 0);
+            free(xs[b]), free(ys[b]), free(yr[b]);
+        }
+        ok &= twins_states_equal(t, m);
+        free(wmem);
+    }
+    free(rmem), free(lengths), free(xs), free(ys), free(yr);
+    return ok;
+}
+
 /* Every model, B and API under the active level. */
 static void test_equivalence(void)
 {
@@ -241,7 +284,8 @@ static void test_equivalence(void)
                 rng r = {1000 + 37 * k + j};
                 twins t;
                 twins_init(&t, &m, batch_sizes[j], &r);
-                int ok = check_steps(&m, &t, q15_api, &r) && check_runs(&m, &t, q15_api, &r);
+                int ok = check_steps(&m, &t, q15_api, &r) && check_runs(&m, &t, q15_api, &r) &&
+                         check_ragged(&m, &t, q15_api, &r);
                 if (!ok)
                     fprintf(stderr, "  batch of %zu, model %s (%s API, %s) differs from single streams\n",
                             batch_sizes[j], models[k].name, q15_api ? "int16" : "float",
@@ -311,6 +355,47 @@ static int probe_untouched(const probe *p)
         CHECK(probe_untouched(&p));                                                                      \
     } while (0)
 
+/* Errors of the ragged runs (p: the probe over the streams and ys of test_errors). */
+static void test_ragged_errors(const grt_model *m, probe *pr, grt_stream **ok3, grt_stream **twice, uint8_t *work,
+                               size_t wsize)
+{
+    probe p = *pr;
+    const size_t B = 3, I = m->input_size, O = m->output_size;
+    static float x[3 * 2 * 64];
+    float *ys = p.ys;
+    const float *xp[3] = {x, x + 2 * I, x + 4 * I};
+    float *yp[3] = {ys, ys + 2 * O, ys + 4 * O};
+    size_t lengths[3] = {2, 1, 2}, zeros[3] = {0, 0, 0};
+    const int16_t *xp16[3] = {NULL, NULL, NULL};
+    int16_t *yp16[3] = {NULL, NULL, NULL};
+    EXPECT(grt_streams_run_ragged(NULL, 0, NULL, NULL, NULL, NULL, 0), GRT_OK);
+    EXPECT(grt_streams_run_ragged(NULL, B, xp, lengths, yp, work, wsize), GRT_E_ARG);
+    EXPECT(grt_streams_run_ragged_q15(ok3, B, xp16, zeros, yp16, work, wsize), GRT_E_PRECISION);
+    EXPECT(grt_streams_run_ragged(ok3, B, NULL, lengths, yp, work, wsize), GRT_E_ARG);
+    EXPECT(grt_streams_run_ragged(ok3, B, xp, NULL, yp, work, wsize), GRT_E_ARG);
+    EXPECT(grt_streams_run_ragged(ok3, B, xp, lengths, NULL, work, wsize), GRT_E_ARG);
+    const float *x_null[3] = {x, NULL, x + 4 * I};
+    float *y_null[3] = {ys, ys + 2 * O, NULL};
+    EXPECT(grt_streams_run_ragged(ok3, B, x_null, lengths, yp, work, wsize), GRT_E_ARG);
+    EXPECT(grt_streams_run_ragged(ok3, B, xp, lengths, y_null, work, wsize), GRT_E_ARG);
+    EXPECT(grt_streams_run_ragged(ok3, B, xp, lengths, yp, NULL, wsize), GRT_E_ARG);
+    EXPECT(grt_streams_run_ragged(ok3, B, xp, lengths, yp, work + 2, wsize), GRT_E_BUFFER);
+    EXPECT(grt_streams_run_ragged(ok3, B, xp, lengths, yp, work, grt_batch_work_size(m, B) - 64), GRT_E_BUFFER);
+    EXPECT(grt_streams_run_ragged(ok3, B, xp, zeros, yp, work, 0), GRT_E_BUFFER); /* even with nothing to run */
+    EXPECT(grt_streams_run_ragged(twice, B, xp, lengths, yp, work, wsize), GRT_E_ARG);
+    EXPECT(grt_streams_run_ragged(twice, B, xp, zeros, yp, work, wsize), GRT_E_ARG);
+    EXPECT(grt_streams_run_ragged(ok3, B, x_null, zeros, y_null, work, wsize), GRT_OK); /* nothing to run */
+    /* A member of length 0 may have NULL pointers, and keeps its state (the others run). */
+    size_t one_empty[3] = {2, 0, 1};
+    probe_arm(&p);
+    CHECK(grt_streams_run_ragged(ok3, B, x_null, one_empty, y_null, work, wsize) == GRT_E_ARG); /* ys[2] */
+    CHECK(probe_untouched(&p));
+    size_t bytes = m->state_size * sizeof(float);
+    CHECK(grt_streams_run_ragged(ok3, B, x_null, one_empty, yp, work, wsize) == GRT_OK);
+    CHECK(memcmp(p.saved + bytes, ok3[1]->state, bytes) == 0);
+    CHECK(m->state_size == 0 || memcmp(p.saved, ok3[0]->state, bytes) != 0);
+}
+
 /* Errors of a float model, and the checks' order. */
 static void test_errors(const grt_model *m)
 {
@@ -379,6 +464,8 @@ static void test_errors(const grt_model *m)
         grt_stream *over[3] = {&s[0], &overlap, &s[1]};
         EXPECT(grt_streams_step(over, B, xs, ys, work, wsize), GRT_E_ARG);
     }
+    test_ragged_errors(m, &p, ok3, twice, work, wsize);
+
     /* The same streams step fine after the failures. */
     CHECK(grt_streams_step(ok3, B, xs, ys, work, wsize) == GRT_OK);
     CHECK(grt_streams_step(ok3, B, xs, ys, work + 4, wsize - 4) == GRT_OK); /* float alignment is enough */
