@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .format import PRECISION_NAMES
-from .importers.numpy_importer import Convention, import_arrays, import_npz
+from .importers.convention import Convention
+from .importers.numpy_importer import import_arrays, import_npz
 from .spec import ModelSpec, check_metadata
 
 __all__ = ["convert"]

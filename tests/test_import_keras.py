@@ -282,7 +282,8 @@ class Custom(layers.Layer):  # type: ignore[misc,name-defined]
 REFUSED = {
     "bidirectional": (lambda: [layers.Bidirectional(layers.GRU(4, return_sequences=True),
                                                     name="bi")],
-                      r"layer 'bi' \(Bidirectional\) cannot be converted"),
+                      r"layer 'bi' \(Bidirectional\): a bidirectional GRU cannot run as a "
+                      r"stream: its backward direction reads the sequence from its end"),
     "conv": (lambda: [layers.Conv1D(4, 3, name="conv")],
              r"layer 'conv' \(Conv1D\) cannot be converted"),
     "lstm": (lambda: [layers.LSTM(4, name="lstm")], r"layer 'lstm' \(LSTM\) cannot be converted"),
@@ -347,6 +348,19 @@ def test_functional_branches_are_refused() -> None:
     with pytest.raises(ConversionError, match=r"layer 'b' \(Dense\) takes its input from "
                                               r"'input_layer.*', not from the previous layer 'a'"):
         convert(model)
+
+
+def test_multi_input_model_names_its_inputs_and_the_merge(tmp_path: Path) -> None:
+    a, b = keras.Input((None, 4), name="feat_a"), keras.Input((None, 3), name="feat_b")
+    merged = layers.Concatenate(name="merge")([a, b])
+    model = keras.Model([a, b], layers.GRU(5, name="g")(merged))
+    words = (r"the model has 2 inputs \('feat_a', 'feat_b'\), merged by layer 'merge' "
+             r"\(Concatenate\): gru_rt converts a model with one input sequence")
+    with pytest.raises(ConversionError, match=words):
+        convert(model)
+    model.save(tmp_path / "two.keras")
+    with pytest.raises(ConversionError, match=words):
+        convert(tmp_path / "two.keras")
 
 
 def test_bad_files(tmp_path: Path) -> None:

@@ -220,7 +220,8 @@ def stack_state(**changes: Any) -> OrderedDict[str, Any]:
     ({"fc__bias": torch.zeros(5)}, "fc.bias has shape (5,), expected (4,)"),
     ({"fc__scale": torch.zeros(4)}, "fc.scale: unexpected key next to the nn.Linear parameters"),
     ({"gru__weight_ih_l0_reverse": torch.zeros(96, 3)},
-     "gru.weight_ih_l0_reverse: a bidirectional GRU cannot run one step at a time"),
+     "gru.weight_ih_l0_reverse: a bidirectional GRU cannot run as a stream: its backward "
+     "direction reads the sequence from its end"),
     ({"gru__extra": torch.zeros(3)}, "gru.extra: unexpected key next to the nn.GRU parameters"),
     ({"gru__weight_hh_l0": torch.full((96, 32), float("nan"))}, "gru.weight_hh_l0 contains NaN"),
     ({"fc__weight": torch.zeros(4, 32, dtype=torch.int64)}, "fc.weight has dtype torch.int64"),
@@ -259,7 +260,10 @@ def test_other_state_dict_refusals() -> None:
 # ---- module refusals -----------------------------------------------------------------------------
 
 def test_module_refusals() -> None:
-    with pytest.raises(ConversionError, match="module 'gru' is a bidirectional nn.GRU"):
+    with pytest.raises(ConversionError, match=r"module 'gru' \(nn.GRU, bidirectional=True\): a "
+                                              r"bidirectional GRU cannot run as a stream: its "
+                                              r"backward direction reads the sequence from its "
+                                              r"end"):
         convert(Stack(2, 3, 1, 1, bidirectional=True))
     with pytest.raises(ConversionError, match=r"module '1' \(BatchNorm1d\) cannot be converted"):
         convert(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)))

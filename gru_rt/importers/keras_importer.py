@@ -21,7 +21,9 @@ single chain):
   `Softmax` (last axis) layer right after a linear Dense is folded into it;
 - `Dropout`, `GaussianNoise`, `GaussianDropout`, `AlphaDropout` (identity at inference).
 
-Everything else (Bidirectional, Conv1D, Attention, LSTM, Lambda, Embedding, nested models, custom
+`Bidirectional` is refused in the words torch's bidirectional=True gets (convention.BIDIRECTIONAL),
+a model with several inputs with their names and the layers that merge them. Everything else
+(Conv1D, Attention, LSTM, Lambda, Embedding, nested models, custom
 classes …) is refused with an error naming the layer and its class.
 
 The GRU weights go through the NumPy importer's `Convention` (preset "keras": gate order z, r, h,
@@ -44,7 +46,8 @@ import numpy as np
 from ..errors import ConversionError
 from ..spec import DENSE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
-from .numpy_importer import Convention, import_gru
+from .convention import BIDIRECTIONAL, Convention
+from .numpy_importer import import_gru
 
 __all__ = ["KERAS_CONVENTION", "import_file", "import_model"]
 
@@ -125,6 +128,7 @@ def _inbound_names(layer_cfg: Mapping[str, Any]) -> list[str]:
 
 def _chain_order(model_cfg: Mapping[str, Any], layers: list[Mapping[str, Any]]) -> None:
     """Refuse a Functional graph that is not one chain in list order."""
+    _refuse_inputs(model_cfg, layers)
     previous: str | None = None
     for cfg in layers:
         name = _layer_name(cfg)
@@ -144,6 +148,21 @@ def _chain_order(model_cfg: Mapping[str, Any], layers: list[Mapping[str, Any]]) 
     if previous is not None and outputs and outputs != [previous]:
         raise ConversionError(f"the model's outputs are {outputs}, expected the last layer "
                               f"{previous!r} alone")
+
+
+def _refuse_inputs(model_cfg: Mapping[str, Any], layers: list[Mapping[str, Any]]) -> None:
+    """A model with several inputs, named with the layers that merge them."""
+    inputs = _inbound_names({"inbound_nodes": model_cfg.get("input_layers", [])})
+    if len(inputs) <= 1:
+        return
+    merges = [f"layer {_layer_name(c)!r} ({c.get('class_name')})" for c in layers
+              if len(_inbound_names(c)) > 1]
+    raise ConversionError(
+        f"the model has {len(inputs)} inputs ({', '.join(repr(n) for n in inputs)})"
+        + (f", merged by {', '.join(merges)}" if merges else "")
+        + ": gru_rt converts a model with one input sequence and a single chain of layers; "
+          "join the features before the model (one input of their total size) and convert the "
+          "chain after the merge")
 
 
 def _layer_name(cfg: Mapping[str, Any]) -> str:
@@ -483,6 +502,8 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                                       f"activation per Dense layer can be converted")
             last.activation = act
             labels[-1] = labels[-1][:-1] + f"+{layer.name})"
+        elif cls == "Bidirectional":
+            raise ConversionError(f"{layer.label}: {BIDIRECTIONAL}")
         elif cls in _MODELS:
             raise ConversionError(f"{layer.label} is a nested model; flatten it into one "
                                   f"Sequential model")

@@ -15,10 +15,11 @@ GRU, one key per gate g in r, z, n (then `gate_order` does not apply):
 Dense:
     `W` (O × I or I × O), `b` (O,) optional
 
-The convention (the same for every GRU layer of the file) is a `Convention`, a dict of its fields
-or a string "gate_order=zrn,layout=in_out" (see `Convention.parse`). Whatever it states is turned
-into the canonical form here: transposition, gate reordering, and sign flips (1 − σ(a) = σ(−a),
-which also holds for both hard sigmoids) for an update or reset gate written the other way round.
+The convention (the same for every GRU layer of the file) is a `Convention` (in
+gru_rt.importers.convention, with the arithmetic), a dict of its fields or a string
+"gate_order=zrn,layout=in_out" (`Convention.parse`). Whatever it states is turned into the canonical
+form: transposition, gate reordering, and sign flips (1 − σ(a) = σ(−a), which also holds for both
+hard sigmoids) for an update or reset gate written the other way round.
 The layout applies to the Dense layers' W too.
 """
 
@@ -27,132 +28,21 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConversionError
-from ..spec import GRU_ACTIVATIONS, GRU_GATE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec
+from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
+from .convention import GATES as _GATES
+from .convention import PRESETS, Convention, canonical_gates
 
 __all__ = ["PRESETS", "Convention", "import_arrays", "import_gru", "import_npz"]
-
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "layout": ("out_in", "in_out"),
-    "update": ("z_keeps_state", "z_takes_candidate"),
-    "reset": ("after", "before"),
-    "reset_sense": ("r", "one_minus_r"),
-    "activation": GRU_ACTIVATIONS,
-    "gate_activation": GRU_GATE_ACTIVATIONS,
-}
-
-
-@dataclass(frozen=True)
-class Convention:
-    """How a GRU's weights are written, in the terms of the canonical GRU of docs/FORMAT.md.
-
-    gate_order: the order of the gate blocks in the stacked W, U, b: a permutation of "rzn" (r
-        reset, z update, n candidate; "h" is accepted for n). PyTorch "rzn", Keras and ONNX "zrn".
-    layout: "out_in" (rows are outputs: PyTorch, ONNX) or "in_out" (rows are inputs: Keras kernels).
-    update: "z_keeps_state", h' = (1 − z) n + z h (PyTorch, Keras, ONNX), or "z_takes_candidate",
-        h' = (1 − z) h + z n (several textbooks).
-    reset: "after", n = φ(W_n x + b_in + r (U_n h + b_hn)) (PyTorch; Keras reset_after=True; ONNX
-        linear_before_reset=1), or "before", n = φ(W_n x + b_in + U_n (r h) + b_hn).
-    reset_sense: "r" (r multiplies the state) or "one_minus_r" ((1 − r) does).
-    activation: the candidate activation φ, "tanh" or "relu".
-    gate_activation: σ, "sigmoid", "hard_sigmoid" (x/6 + 1/2) or "hard_sigmoid_k2" (0.2 x + 1/2).
-    """
-
-    gate_order: str = "rzn"
-    layout: str = "out_in"
-    update: str = "z_keeps_state"
-    reset: str = "after"
-    reset_sense: str = "r"
-    activation: str = "tanh"
-    gate_activation: str = "sigmoid"
-
-    def __post_init__(self) -> None:
-        order = str(self.gate_order).lower().replace("h", "n")
-        if sorted(order) != ["n", "r", "z"]:
-            raise ConversionError(f"convention: gate_order is {self.gate_order!r}, expected a "
-                                  f"permutation of 'rzn' (e.g. 'rzn' for PyTorch, 'zrn' for "
-                                  f"Keras and ONNX)")
-        object.__setattr__(self, "gate_order", order)
-        for name, allowed in _CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ConversionError(f"convention: {name} is {value!r}, expected one of "
-                                      f"{', '.join(allowed)}")
-
-    @classmethod
-    def parse(cls, text: str) -> Convention:
-        """From "field=value,field=value", optionally starting with a preset name: "keras",
-        "keras,reset=before". Fields not given keep their defaults (those of the preset, if any)."""
-        items = [item.strip() for item in text.split(",")]
-        if items == [""]:
-            return cls()
-        base = cls()
-        if "=" not in items[0] and items[0]:
-            base = _preset(items.pop(0))
-        given: dict[str, str] = {}
-        names = [f.name for f in fields(cls)]
-        for item in items:
-            name, sep, value = (part.strip() for part in item.partition("="))
-            if not sep or not name or not value:
-                raise ConversionError(f"convention: {item!r} is not of the form field=value "
-                                      f"(fields: {', '.join(names)}; presets first: "
-                                      f"{', '.join(PRESETS)})")
-            if name not in names:
-                raise ConversionError(f"convention: unknown field {name!r}; expected one of "
-                                      f"{', '.join(names)}")
-            if name in given:
-                raise ConversionError(f"convention: {name} is given twice")
-            given[name] = value
-        return replace(base, **given)
-
-    @classmethod
-    def coerce(cls, value: None | str | Mapping[str, str] | Convention) -> Convention:
-        """A Convention from None (the default), a Convention, a string (parse) or a dict."""
-        if value is None:
-            return cls()
-        if isinstance(value, Convention):
-            return value
-        if isinstance(value, str):
-            return cls.parse(value)
-        if isinstance(value, Mapping):
-            names = [f.name for f in fields(cls)]
-            for name in value:
-                if name not in names:
-                    raise ConversionError(f"convention: unknown field {name!r}; expected one of "
-                                          f"{', '.join(names)}")
-            return cls(**value)
-        raise TypeError(f"convention must be a Convention, a dict or a string like "
-                        f"'gate_order=zrn,layout=in_out', not {type(value).__name__}")
-
-    def __str__(self) -> str:
-        """The parseable form, every field spelled out: "gate_order=rzn,layout=out_in,…"."""
-        return ",".join(f"{name}={value}" for name, value in asdict(self).items())
-
-
-PRESETS: dict[str, Convention] = {
-    "torch": Convention(),
-    "keras": Convention(gate_order="zrn", layout="in_out"),
-    "onnx": Convention(gate_order="zrn", reset="before"),
-}
-
-
-def _preset(name: str) -> Convention:
-    if name not in PRESETS:
-        raise ConversionError(f"convention: {name!r} is neither a preset ({', '.join(PRESETS)}) "
-                              f"nor of the form field=value")
-    return PRESETS[name]
-
 
 # ---- reading keys --------------------------------------------------------------------------------
 
 _KEY = re.compile(r"(0|[1-9][0-9]*)\.([A-Za-z0-9_]+)")  # no leading zeros: one spelling
-_GATES = "rzn"
 _STACKED = ("W", "U", "b", "b_i", "b_h")
 _PER_GATE = tuple(name for g in _GATES
                   for name in (f"W_{g}", f"U_{g}", f"b_{g}", f"b_i{g}", f"b_h{g}"))
@@ -281,20 +171,14 @@ def _stacked_biases(r: _Reader, h: int) -> tuple[np.ndarray, np.ndarray]:
     return (zeros if b is None else b), (zeros if b_h is None else b_h)
 
 
-def _reorder(a: np.ndarray, order: str) -> np.ndarray:
-    """Gate blocks (along axis 0) from `order` to r, z, n."""
-    h = a.shape[0] // 3
-    blocks = {g: a[i * h:(i + 1) * h] for i, g in enumerate(order)}
-    return np.concatenate([blocks[g] for g in _GATES])
-
-
-def _stacked_gru(r: _Reader, in_size: int | None, order: str) -> tuple[np.ndarray, ...]:
+def _stacked_gru(r: _Reader, in_size: int | None) -> tuple[np.ndarray, ...]:
+    """The stacked arrays, gate blocks still in the file's order."""
     _refuse_unknown(r.k, r.params, _STACKED, "a GRU layer with stacked gates")
     h = r.square_size("U", 3)
     u = r.matrix("U", 3 * h, h)
     w = r.matrix("W", 3 * h, in_size, is_input=True)
     b_i, b_h = _stacked_biases(r, h)
-    return tuple(_reorder(a, order) for a in (w, u, b_i, b_h))
+    return w, u, b_i, b_h
 
 
 def _per_gate_gru(r: _Reader, in_size: int | None) -> tuple[np.ndarray, ...]:
@@ -318,29 +202,14 @@ def _per_gate_gru(r: _Reader, in_size: int | None) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(parts) for parts in (w, u, b_i, b_h))
 
 
-def _negate_gate(arrays: tuple[np.ndarray, ...], gate: int) -> tuple[np.ndarray, ...]:
-    """Negate one gate's rows of w_ih, w_hh, b_ih, b_hh: σ(−a) = 1 − σ(a) flips its sense."""
-    out = []
-    for a in arrays:
-        a = a.copy()
-        h = a.shape[0] // 3
-        a[gate * h:(gate + 1) * h] *= -1.0
-        out.append(a)
-    return tuple(out)
-
-
 def _gru_layer(r: _Reader, in_size: int | None, conv: Convention) -> GRULayer:
     per_gate = any(name in _PER_GATE for name in r.params)
     if per_gate and any(name in _STACKED for name in r.params):
         name = next(n for n in r.params if n in _STACKED)
         raise ConversionError(f"{r.key(name)}: layer {r.k} mixes stacked keys (W, U, b, b_i, b_h) "
                               f"with per-gate keys (W_r, U_r, b_r, …); use one form")
-    arrays = _per_gate_gru(r, in_size) if per_gate else _stacked_gru(r, in_size, conv.gate_order)
-    if conv.update == "z_takes_candidate":
-        arrays = _negate_gate(arrays, 1)
-    if conv.reset_sense == "one_minus_r":
-        arrays = _negate_gate(arrays, 0)
-    w, u, b_i, b_h = arrays
+    arrays = _per_gate_gru(r, in_size) if per_gate else _stacked_gru(r, in_size)
+    w, u, b_i, b_h = canonical_gates(arrays, conv, None if per_gate else conv.gate_order)
     return GRULayer(w_ih=w, w_hh=u, b_ih=b_i, b_hh=b_h, reset_after=conv.reset == "after",
                     activation=conv.activation, gate_activation=conv.gate_activation)
 

@@ -41,6 +41,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
+from .convention import BIDIRECTIONAL
 
 __all__ = ["TORCH_CONVENTION", "import_file", "import_module", "import_state_dict"]
 
@@ -103,16 +104,11 @@ def _to_numpy(key: str, value: Any) -> np.ndarray:
     structure is known to be right (so a foreign layer is named as such, not by its dtype)."""
     if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":  # no torch needed
         arr = value.astype(np.float64)
-        if not np.all(np.isfinite(arr)):
-            raise ConversionError(f"{key} contains NaN or Inf")
-        return arr
-    torch = _torch()
-    if isinstance(value, torch.Tensor):
-        arr = value.detach().to("cpu", torch.float64).numpy()
-    elif isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
-        arr = value.astype(np.float64)
     else:
-        raise ConversionError(f"{key} is a {type(value).__name__}, expected a tensor")
+        torch = _torch()
+        if not isinstance(value, torch.Tensor):
+            raise ConversionError(f"{key} is a {type(value).__name__}, expected a tensor")
+        arr = value.detach().to("cpu", torch.float64).numpy()
     if not np.all(np.isfinite(arr)):
         raise ConversionError(f"{key} contains NaN or Inf")
     return arr
@@ -140,9 +136,7 @@ def _group(arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]
 def _classify(prefix: str, params: dict[str, np.ndarray]) -> _Block:
     for name in params:
         if name.endswith("_reverse"):
-            raise ConversionError(
-                f"{_key(prefix, name)}: a bidirectional GRU cannot run one step at a time (its "
-                f"backward direction needs future inputs); use bidirectional=False")
+            raise ConversionError(f"{_key(prefix, name)}: {BIDIRECTIONAL}")
     if any(_GRU_KEY.fullmatch(name) for name in params):
         return _gru_block(prefix, params)
     if any(name in _CELL_NAMES for name in params):
@@ -454,9 +448,8 @@ def import_module(module: Any, *,
             continue
         if isinstance(m, (nn.GRU, nn.GRUCell, nn.Linear)):
             if isinstance(m, nn.GRU) and m.bidirectional:
-                raise ConversionError(f"module {path!r} is a bidirectional nn.GRU: it cannot run "
-                                      f"one step at a time (its backward direction needs future "
-                                      f"inputs)")
+                raise ConversionError(f"module {path!r} (nn.GRU, bidirectional=True): "
+                                      f"{BIDIRECTIONAL}")
             state.update({_key(path, k): v for k, v in m.state_dict().items()})
             previous = (path, m)
             continue
