@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import os
 
-from ._core import Model, Stream, StreamBatch, cpu_info
+try:
+    from ._core import Model, Stream, StreamBatch, cpu_info
+except ModuleNotFoundError as e:  # the unbuilt source tree: say so (gru_rt._unbuilt)
+    from ._unbuilt import no_core
+
+    no_core(e)
 from ._version import __version__
 from .convert import convert
 from .errors import ConversionError, GruRtError, ModelFormatError

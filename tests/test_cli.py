@@ -136,3 +136,26 @@ def test_info_cpu_names_the_kernels() -> None:
     assert f"kernels: {gru_rt.cpu_info()['isa']}" in done.stdout
     done = cli("info")
     assert done.returncode == 1 and "needs a MODEL" in done.stderr
+
+
+def test_unbuilt_source_tree_says_so_in_one_line(tmp_path: Path) -> None:
+    """python -m gru_rt where the unbuilt package (no compiled _core) comes first on sys.path, as
+    in a source checkout after a non-editable install (-S keeps the installed copy out of the
+    way)."""
+    package = tmp_path / "gru_rt"
+    for source in (ROOT / "gru_rt").rglob("*.py"):
+        target = package / source.relative_to(ROOT / "gru_rt")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    done = subprocess.run([sys.executable, "-S", "-m", "gru_rt", "--version"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (f"gru-rt: error: {package} has no compiled core (gru_rt._core): it is "
+                           f"the unbuilt source tree, which hides an installed gru_rt when Python "
+                           f"runs from {tmp_path}; run from another directory, or build it in "
+                           f"place (pip install -e .)\n")
+    imported = subprocess.run([sys.executable, "-S", "-c", "import gru_rt"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+    assert imported.returncode == 1
+    assert imported.stderr.splitlines()[-1].startswith(f"ImportError: {package} has no compiled")
