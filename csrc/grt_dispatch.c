@@ -86,9 +86,22 @@ static const isa_table tables[GRT_ISA_COUNT] = {
 #else
     {0},
 #endif
+    /* The VNNI levels are avx2 with their own q8 and q15 products (the AVX2 q15 recurrence calls the
+     * active level's products). Their f32 products stay AVX2's: see docs/BENCHMARKS.md for the AVX-512
+     * f32 question. */
+#if GRT_HAVE_AVXVNNI
+    {ACT_ENTRIES(avx2) F32_ENTRIES(avx2) Q8_ENTRIES(avx2, avxvnni) Q15_ENTRIES(avxvnni, avx2)},
+#else
+    {0},
+#endif
+#if GRT_HAVE_AVX512VNNI
+    {ACT_ENTRIES(avx2) F32_ENTRIES(avx2) Q8_ENTRIES(avx2, avx512vnni) Q15_ENTRIES(avx512vnni, avx2)},
+#else
+    {0},
+#endif
 };
 
-static const char *const names[GRT_ISA_COUNT] = {"scalar", "avx2", "neon", "neon_dot"};
+static const char *const names[GRT_ISA_COUNT] = {"scalar", "avx2", "neon", "neon_dot", "avxvnni", "avx512vnni"};
 
 /* NULL until first use. Accessed with relaxed atomics where available, so that two threads doing the
  * lazy initialisation at once store the same value without a data race. */
@@ -115,6 +128,44 @@ static int cpu_has_dotprod(void)
 }
 #endif
 
+#if GRT_HAVE_AVX2
+#include <cpuid.h>
+
+/* The x86 checks: cpuid feature bits, and XCR0 (xgetbv) for the register state the OS saves on a
+ * context switch — a CPU feature is usable only with its state enabled there. */
+static uint64_t xcr0(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) /* OSXSAVE: xgetbv allowed */
+        return 0;
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+#define XCR0_AVX 0x6u     /* XMM and YMM state */
+#define XCR0_AVX512 0xE0u /* opmask, ZMM0-15 upper halves, ZMM16-31 */
+
+static int cpu_has_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+/* cpuid leaf 7: ebx/ecx of subleaf 0 (AVX-512, AVX512_VNNI), eax of subleaf 1 (AVX-VNNI). */
+static int cpu_has_vnni(int avx512)
+{
+    unsigned a, b, c, d;
+    if (!cpu_has_avx2() || (xcr0() & XCR0_AVX) != XCR0_AVX || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return 0;
+    if (avx512) {
+        const unsigned f_bw_vl = (1u << 16) | (1u << 30) | (1u << 31);
+        return (b & f_bw_vl) == f_bw_vl && (c & (1u << 11)) && (xcr0() & XCR0_AVX512) == XCR0_AVX512;
+    }
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
+}
+#endif
+
 static int supported(grt_isa isa)
 {
     switch (isa) {
@@ -122,8 +173,19 @@ static int supported(grt_isa isa)
         return 1;
     case GRT_ISA_AVX2:
 #if GRT_HAVE_AVX2
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return cpu_has_avx2();
+#else
+        return 0;
+#endif
+    case GRT_ISA_AVXVNNI:
+#if GRT_HAVE_AVXVNNI
+        return cpu_has_vnni(0);
+#else
+        return 0;
+#endif
+    case GRT_ISA_AVX512VNNI:
+#if GRT_HAVE_AVX512VNNI
+        return cpu_has_vnni(1);
 #else
         return 0;
 #endif
@@ -140,7 +202,8 @@ static int supported(grt_isa isa)
     }
 }
 
-/* The levels of one architecture are numbered in increasing order of preference. */
+/* The levels of one architecture are numbered in increasing order of preference (x86-64: scalar, avx2,
+ * avxvnni, avx512vnni). */
 grt_isa grt_isa_best(void)
 {
     for (unsigned k = GRT_ISA_COUNT - 1; k > 0; k--)
@@ -188,7 +251,8 @@ unsigned grt_build_features(void)
            (GRT_HAS_Q15 ? GRT_FEATURE_Q15 : 0u) |
            (GRT_HAS_FLOAT_BOUNDARY ? GRT_FEATURE_FLOAT_BOUNDARY : 0u) |
            (GRT_HAVE_AVX2 ? GRT_FEATURE_AVX2 : 0u) | (GRT_HAVE_NEON ? GRT_FEATURE_NEON : 0u) |
-           (GRT_HAVE_NEON_DOT ? GRT_FEATURE_NEON_DOT : 0u);
+           (GRT_HAVE_NEON_DOT ? GRT_FEATURE_NEON_DOT : 0u) | (GRT_HAVE_AVXVNNI ? GRT_FEATURE_AVXVNNI : 0u) |
+           (GRT_HAVE_AVX512VNNI ? GRT_FEATURE_AVX512VNNI : 0u);
 }
 
 /* ---- float activations (f32 and q8) ------------------------------------------------------------- */

@@ -11,6 +11,20 @@
 #define GRT_HAVE_AVX2 0
 #endif
 
+/* The VNNI levels (x86-64): the int8/int16 dot-product instructions vpdpbusd/vpdpwssd, through function
+ * target attributes as well. avx512vnni: the EVEX form with AVX-512F/BW/VL (gcc >= 9, clang >= 9);
+ * avxvnni: the VEX form (gcc >= 11, clang >= 13 — Apple clang 13 included — know the target name). */
+#if GRT_HAVE_AVX2 && (defined(__clang__) ? __clang_major__ >= 9 : __GNUC__ >= 9)
+#define GRT_HAVE_AVX512VNNI 1
+#else
+#define GRT_HAVE_AVX512VNNI 0
+#endif
+#if GRT_HAVE_AVX2 && (defined(__clang__) ? __clang_major__ >= 13 : __GNUC__ >= 11)
+#define GRT_HAVE_AVXVNNI 1
+#else
+#define GRT_HAVE_AVXVNNI 0
+#endif
+
 /* NEON: part of every AArch64 target, so no attribute and no CPU check. __ARM_NEON is absent under
  * -mgeneral-regs-only (make nofloat), which then builds without the level. */
 #if defined(__aarch64__) && defined(__ARM_NEON) && !defined(GRT_NO_ARM_SIMD)

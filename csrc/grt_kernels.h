@@ -134,7 +134,7 @@ void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, size_t ldgx, floa
  * to int8 on the fly (per step), the dot products are exact int32, and
  * y[r] = b[r] + ((float)acc_r * s_r) * sx. The activations are the f32 ones (grt_math.c).
  *
- * Every level (scalar, AVX2, NEON) gives the same bits: the integer dot product is exact, so its order
+ * Every level (scalar, AVX2, the VNNI levels, NEON) gives the same bits: the integer dot product is exact, so its order
  * is free, and the float operations (quantization, rescale) are the contract's, in its order, without
  * FMA. grt_q8_quantize, grt_matvec_q8_quantized and grt_matmul_q8_quantized call the variant of the
  * active grt_isa level (grt_dispatch.c); grt_matmul_q8 equals T grt_matvec_q8 calls bit for bit. */
@@ -195,6 +195,25 @@ void grt_matvec_q8_avx2(float *restrict y, const int8_t *restrict W, const uint1
 void grt_matmul_q8_avx2(float *restrict Y, size_t ldy, const int8_t *restrict W,
                         const uint16_t *restrict codes, const float *restrict b, const int8_t *restrict Xq,
                         const float *restrict sx, size_t rows, size_t cols, size_t T);
+#endif
+#if GRT_HAVE_AVXVNNI
+/* The avxvnni level's products (its quantization is AVX2's): only callable when the CPU has AVX-VNNI. */
+void grt_matvec_q8_avxvnni(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                           const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                           size_t cols);
+void grt_matmul_q8_avxvnni(float *restrict Y, size_t ldy, const int8_t *restrict W,
+                           const uint16_t *restrict codes, const float *restrict b, const int8_t *restrict Xq,
+                           const float *restrict sx, size_t rows, size_t cols, size_t T);
+#endif
+#if GRT_HAVE_AVX512VNNI
+/* The avx512vnni level's products: only callable when the CPU has AVX-512F/BW/VL and AVX512_VNNI. */
+void grt_matvec_q8_avx512vnni(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                              const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
+                              size_t cols);
+void grt_matmul_q8_avx512vnni(float *restrict Y, size_t ldy, const int8_t *restrict W,
+                              const uint16_t *restrict codes, const float *restrict b,
+                              const int8_t *restrict Xq, const float *restrict sx, size_t rows, size_t cols,
+                              size_t T);
 #endif
 #if GRT_HAVE_NEON
 /* AArch64: the quantization of both NEON levels, and the products of the neon level. */

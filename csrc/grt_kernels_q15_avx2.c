@@ -16,7 +16,7 @@
  *   - Long rows: int32 blocks of GRT_Q15_BLOCK columns (the tail joins the last, <= 271 columns), each
  *     reduced in int32, sign-extended (vpmovsxdq) and added to four int64 sums; each pass requantizes
  *     its four rows.
- * The requantization (grt_q15_requant) runs on four int64 lanes (requant4).
+ * The requantization (grt_q15_requant) runs on four int64 lanes (grt_q15_requant4, grt_q15_requant_avx2.h).
  *
  * Row tails (cols mod 16 columns) use a zero-padded copy of x's tail: weight bytes past the row end
  * then multiply zeros, so the tail load of a row may run into the next row; where it would pass the
@@ -29,10 +29,11 @@
 
 #include <immintrin.h>
 
+#include "grt_q15_requant_avx2.h"
+
 /* From here on, any floating-point type in this file is a compile error. */
 #pragma GCC poison float double __m128 __m256 __m128d __m256d
 
-#define GRT_AVX2 __attribute__((target("avx2")))
 
 static inline GRT_AVX2 __m128i load16(const void *p)
 {
@@ -130,45 +131,13 @@ static inline GRT_AVX2 __m256i dot4_64(const int8_t *w0, const int8_t *w1, const
 
 /* ---- requantization ----------------------------------------------------------------------------- */
 
-/* grt_q15_requant on four int64 lanes: sat32(RSHR(acc·M, sh) + b) with (M, sh) decoded from the codes
- * as grt_q15_decode does (M = 0 for code 0; sh = clamp(134 - e, 0, 62), and for code 0 whatever sh
- * comes out: RSHR(0, s) = 0 for every s). The product acc·M is exact: acc_small says |acc| < 2^31
- * (vpmuldq of the low halves); otherwise (|acc| < 2^37) acc = hi·2^32 + lo and acc·M = lo·M +
- * (hi·M)·2^32 (vpmuludq, vpmuldq), exact mod 2^64 with the true value inside int64. RSHR(v, s) =
- * ((v + 2^(s-1) + 2^63) >>> s) - 2^(63-s), the unsigned bias trick of grt_q15_rshr, with 2^(s-1) =
- * 2^63 >>> (64 - s) (zero for s = 0, where the formula gives v). */
-static inline GRT_AVX2 __m128i requant4(__m256i acc, int acc_small, const uint16_t *codes, const int32_t *b)
-{
-    const __m256i top = _mm256_set1_epi64x((long long)0x8000000000000000ull);
-    __m256i c = _mm256_cvtepu16_epi64(_mm_loadl_epi64((const __m128i *)(const void *)codes));
-    __m256i zero_code = _mm256_cmpeq_epi64(c, _mm256_setzero_si256());
-    __m256i M = _mm256_andnot_si256(zero_code, _mm256_add_epi64(_mm256_and_si256(c, _mm256_set1_epi64x(127)),
-                                                               _mm256_set1_epi64x(128)));
-    __m256i e = _mm256_and_si256(_mm256_srli_epi64(c, 7), _mm256_set1_epi64x(255));
-    /* sh in the low dwords (the high dwords stay 0) */
-    __m256i sh = _mm256_sub_epi32(_mm256_set1_epi64x(134), e);
-    sh = _mm256_min_epi32(_mm256_max_epi32(sh, _mm256_setzero_si256()), _mm256_set1_epi64x(62));
-    __m256i v = _mm256_mul_epi32(acc_small ? acc : _mm256_srli_epi64(acc, 32), M);
-    if (!acc_small)
-        v = _mm256_add_epi64(_mm256_mul_epu32(acc, M), _mm256_slli_epi64(v, 32));
-    __m256i half = _mm256_srlv_epi64(top, _mm256_sub_epi64(_mm256_set1_epi64x(64), sh));
-    v = _mm256_add_epi64(v, _mm256_add_epi64(half, top));
-    v = _mm256_sub_epi64(_mm256_srlv_epi64(v, sh), _mm256_srlv_epi64(top, sh));
-    v = _mm256_add_epi64(v, _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(const void *)b)));
-    const __m256i hi = _mm256_set1_epi64x(2147483647), lo = _mm256_set1_epi64x(-2147483647);
-    v = _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi));
-    v = _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
-    v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
-    return _mm256_castsi256_si128(v);
-}
-
 /* y[j] = grt_q15_requant(y[j], codes[j], b[j]) for j < rows, y holding exact int32 sums. */
 static inline GRT_AVX2 void requant_rows(int32_t *y, const uint16_t *codes, const int32_t *b, size_t rows)
 {
     size_t r = 0;
     for (; r + 4 <= rows; r += 4) {
         __m256i acc = _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(const void *)(y + r)));
-        _mm_storeu_si128((__m128i *)(void *)(y + r), requant4(acc, 1, codes + r, b + r));
+        _mm_storeu_si128((__m128i *)(void *)(y + r), grt_q15_requant4(acc, 1, codes + r, b + r));
     }
     for (; r < rows; r++)
         y[r] = grt_q15_requant(y[r], codes[r], b[r]);
@@ -214,7 +183,7 @@ static inline GRT_AVX2 void rows4_long(int32_t *y, const int8_t *W, const uint16
     rows_of(w, W, r, rows, cols);
     __m256i acc = dot4_64(w[0], w[1], w[2], w[3], x, cols, xt, end);
     if (rows - r >= 4) {
-        _mm_storeu_si128((__m128i *)(void *)y, requant4(acc, 0, codes + r, b + r));
+        _mm_storeu_si128((__m128i *)(void *)y, grt_q15_requant4(acc, 0, codes + r, b + r));
         return;
     }
     int64_t a4[4];
@@ -465,14 +434,15 @@ GRT_AVX2 void grt_q15_act_avx2(unsigned act, int32_t *v, size_t n)
     steps(act == GRT_ACT_TANH ? STEP_ACT_TANH : STEP_ACT_GATE, act, v, NULL, NULL, NULL, n);
 }
 
-/* Y = g(W, b; X) for B rows of X; one row through the matrix-vector product (the same integers). */
-static GRT_AVX2 void products_avx2(int32_t *Y, size_t ldy, const int8_t *W, const uint16_t *codes, const int32_t *b,
+/* Y = g(W, b; X) for B rows of X; one row through the matrix-vector product (the same integers). The
+ * products of the active level: this recurrence is also the VNNI levels'. */
+static GRT_AVX2 void products(int32_t *Y, size_t ldy, const int8_t *W, const uint16_t *codes, const int32_t *b,
                                    const int16_t *X, size_t ldx, size_t rows, size_t cols, size_t B)
 {
     if (B == 1)
-        grt_q15_matvec_avx2(Y, W, codes, b, X, rows, cols);
+        grt_q15_matvec(Y, W, codes, b, X, rows, cols);
     else
-        grt_q15_matmul_avx2(Y, ldy, W, codes, b, X, ldx, rows, cols, B);
+        grt_q15_matmul(Y, ldy, W, codes, b, X, ldx, rows, cols, B);
 }
 
 /* The scalar gates_row and update_row (grt_kernels_q15.c) on eight lanes. */
@@ -503,11 +473,11 @@ GRT_AVX2 void grt_q15_gru_recur_avx2(const grt_layer *L, int32_t *restrict gi, s
     const uint16_t *uc = (const uint16_t *)L->tensor[GRT_ROLE_W_HH_SCALE];
     const int32_t *bh = (const int32_t *)L->tensor[GRT_ROLE_B_HH];
 
-    products_avx2(s.gh, G, U, uc, bh, h, ldh, L->reset_after ? G : 2 * H, H, B);
+    products(s.gh, G, U, uc, bh, h, ldh, L->reset_after ? G : 2 * H, H, B);
     for (size_t b = 0; b < B; b++)
         gates_row8(L, gi + b * ldgi, s.gh + b * G, h + b * ldh, s.rh + b * H);
     if (!L->reset_after)
-        products_avx2(s.gh + 2 * H, G, U + 2 * H * H, uc + 2 * H, bh + 2 * H, s.rh, H, H, H, B);
+        products(s.gh + 2 * H, G, U + 2 * H * H, uc + 2 * H, bh + 2 * H, s.rh, H, H, H, B);
     for (size_t b = 0; b < B; b++)
         update_row8(L, gi + b * ldgi, s.gh + b * G, h + b * ldh);
 }

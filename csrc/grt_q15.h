@@ -83,7 +83,7 @@ void grt_q15_matmul(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
                     size_t ldx, size_t rows, size_t cols, size_t T);
 
 /* The variants of each level: scalar in grt_kernels_q15.c, AVX2 (x86-64 only, callable only when the
- * CPU has AVX2) in grt_kernels_q15_avx2.c, NEON (AArch64; both NEON levels) in grt_kernels_q15_neon.c,
+ * CPU has AVX2) in grt_kernels_q15_avx2.c, avxvnni and avx512vnni in grt_kernels_q15_avx{,512}vnni.c, NEON (AArch64; both NEON levels) in grt_kernels_q15_neon.c,
  * integer-only as well. The accessors (grt_dispatch.c) give NULL for a level this build lacks (which
  * levels it has: grt_isa.h); for tests. */
 
@@ -105,6 +105,20 @@ void grt_q15_matvec_avx2(int32_t *restrict y, const int8_t *restrict W, const ui
 void grt_q15_matmul_avx2(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
                          const uint16_t *restrict codes, const int32_t *restrict b, const int16_t *restrict X,
                          size_t ldx, size_t rows, size_t cols, size_t T);
+#endif
+#if GRT_HAVE_AVXVNNI
+void grt_q15_matvec_avxvnni(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                            const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols);
+void grt_q15_matmul_avxvnni(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
+                            const uint16_t *restrict codes, const int32_t *restrict b, const int16_t *restrict X,
+                            size_t ldx, size_t rows, size_t cols, size_t T);
+#endif
+#if GRT_HAVE_AVX512VNNI
+void grt_q15_matvec_avx512vnni(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                               const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols);
+void grt_q15_matmul_avx512vnni(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
+                               const uint16_t *restrict codes, const int32_t *restrict b,
+                               const int16_t *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
 #endif
 #if GRT_HAVE_NEON
 void grt_q15_matvec_neon(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
@@ -145,7 +159,8 @@ typedef void (*grt_q15_gru_recur_fn)(const grt_layer *L, int32_t *restrict gi, s
 void grt_q15_gru_recur_scalar(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
                               size_t ldh, size_t B, grt_q15_gru_scratch s);
 #if GRT_HAVE_AVX2
-/* The AVX2 recurrence: its products and its element-wise gate, candidate and update steps on eight
+/* The AVX2 recurrence (also the VNNI levels'): the products of the active level (grt_q15_matvec/
+ * grt_q15_matmul) and its element-wise gate, candidate and update steps on eight
  * lanes (table activations by vpgatherdd). grt_q15_act_avx2 applies one activation to v in place with
  * the same lane code (act GRT_ACT_TANH: tanh; otherwise the gate activation, as grt_q15_gate); for
  * tests. */

@@ -462,6 +462,10 @@ void grt_q15_dequantize_output(const grt_model *model, const int16_t *yq, float 
  * lazily to grt_isa_best() on first use. Results within one level are deterministic (run == step bit
  * for bit); f32 results of different levels agree to rounding only (each level has its own summation
  * order, and avx2/neon use fused multiply-adds; neon and neon_dot share their f32 kernels).
+ * x86-64 also has two int8 dot-product levels, avx2 with the VNNI instructions for the q8 and q15
+ * products (f32 and the activations stay avx2's): avxvnni (AVX-VNNI, the VEX form; gcc >= 11 or
+ * clang >= 13) and avx512vnni (AVX-512F/BW/VL + AVX512_VNNI, with the OS saving the AVX-512 state
+ * (XCR0); gcc or clang >= 9). Preferred in that order when the CPU has them.
  * Threads: grt_isa_select() must not be called while any thread is stepping or running a stream;
  * select once at start-up, before any model is used.
  */
@@ -470,6 +474,8 @@ typedef enum grt_isa {
     GRT_ISA_AVX2 = 1,
     GRT_ISA_NEON = 2,
     GRT_ISA_NEON_DOT = 3,
+    GRT_ISA_AVXVNNI = 4,
+    GRT_ISA_AVX512VNNI = 5,
     GRT_ISA_COUNT
 } grt_isa;
 
@@ -488,7 +494,7 @@ int grt_isa_supported(grt_isa isa);
  * changes). Not thread-safe against running kernels: see above. */
 grt_status grt_isa_select(grt_isa isa);
 
-/* "scalar", "avx2", "neon", "neon_dot"; "?" for an unknown value. Never NULL. */
+/* "scalar", "avx2", "neon", "neon_dot", "avxvnni", "avx512vnni"; "?" for an unknown value. Never NULL. */
 const char *grt_isa_name(grt_isa isa);
 
 /* What this compiled library contains (see "Build configuration" above): an OR of the flags below.
@@ -501,6 +507,8 @@ const char *grt_isa_name(grt_isa isa);
 #define GRT_FEATURE_AVX2 16u          /* AVX2 kernels compiled in (x86-64 gcc/clang, no GRT_NO_X86_SIMD) */
 #define GRT_FEATURE_NEON 32u          /* NEON kernels compiled in (AArch64, no GRT_NO_ARM_SIMD) */
 #define GRT_FEATURE_NEON_DOT 64u      /* and the sdot ones of the neon_dot level (see grt_isa above) */
+#define GRT_FEATURE_AVXVNNI 128u      /* the avxvnni level's kernels compiled in */
+#define GRT_FEATURE_AVX512VNNI 256u   /* the avx512vnni level's kernels compiled in */
 unsigned grt_build_features(void);
 
 #ifdef __cplusplus

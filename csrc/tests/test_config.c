@@ -31,19 +31,24 @@ static void test_features(void)
     CHECK(has(f, GRT_FEATURE_NEON) == GRT_HAVE_NEON);
     CHECK(has(f, GRT_FEATURE_NEON_DOT) == GRT_HAVE_NEON_DOT);
     CHECK(!has(f, GRT_FEATURE_NEON_DOT) || has(f, GRT_FEATURE_NEON));
+    CHECK(has(f, GRT_FEATURE_AVXVNNI) == GRT_HAVE_AVXVNNI);
+    CHECK(has(f, GRT_FEATURE_AVX512VNNI) == GRT_HAVE_AVX512VNNI);
+    CHECK(!has(f, GRT_FEATURE_AVXVNNI | GRT_FEATURE_AVX512VNNI) || has(f, GRT_FEATURE_AVX2));
     CHECK(grt_build_max_layers() == GRT_MAX_LAYERS); /* the value that sizes grt_model */
     CHECK((f & ~(GRT_FEATURE_F32 | GRT_FEATURE_Q8 | GRT_FEATURE_Q15 | GRT_FEATURE_FLOAT_BOUNDARY |
-                 GRT_FEATURE_AVX2 | GRT_FEATURE_NEON | GRT_FEATURE_NEON_DOT)) == 0);
+                 GRT_FEATURE_AVX2 | GRT_FEATURE_NEON | GRT_FEATURE_NEON_DOT | GRT_FEATURE_AVXVNNI |
+                 GRT_FEATURE_AVX512VNNI)) == 0);
     /* Cortex-M, GRT_NO_X86_SIMD on x86-64, GRT_NO_ARM_SIMD on AArch64: one level */
     if (!has(f, GRT_FEATURE_AVX2) && !has(f, GRT_FEATURE_NEON))
         CHECK(grt_isa_best() == GRT_ISA_SCALAR && grt_isa_active() == GRT_ISA_SCALAR);
     if (has(f, GRT_FEATURE_NEON)) /* every AArch64 CPU has NEON */
         CHECK(grt_isa_best() == GRT_ISA_NEON || grt_isa_best() == GRT_ISA_NEON_DOT);
-    printf("  build:%s%s%s%s%s%s%s; isa best %s\n", has(f, GRT_FEATURE_F32) ? " f32" : "",
+    printf("  build:%s%s%s%s%s%s%s%s%s; isa best %s\n", has(f, GRT_FEATURE_F32) ? " f32" : "",
            has(f, GRT_FEATURE_Q8) ? " q8" : "", has(f, GRT_FEATURE_Q15) ? " q15" : "",
            has(f, GRT_FEATURE_FLOAT_BOUNDARY) ? " float-boundary" : "",
            has(f, GRT_FEATURE_AVX2) ? " avx2" : "", has(f, GRT_FEATURE_NEON) ? " neon" : "",
-           has(f, GRT_FEATURE_NEON_DOT) ? " neon_dot" : "", grt_isa_name(grt_isa_best()));
+           has(f, GRT_FEATURE_NEON_DOT) ? " neon_dot" : "", has(f, GRT_FEATURE_AVXVNNI) ? " avxvnni" : "",
+           has(f, GRT_FEATURE_AVX512VNNI) ? " avx512vnni" : "", grt_isa_name(grt_isa_best()));
 }
 
 static int built(unsigned prec)

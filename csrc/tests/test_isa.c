@@ -40,13 +40,16 @@ static int in_build(grt_isa isa)
     case GRT_ISA_AVX2: return GRT_HAVE_AVX2;
     case GRT_ISA_NEON: return GRT_HAVE_NEON;
     case GRT_ISA_NEON_DOT: return GRT_HAVE_NEON_DOT;
+    case GRT_ISA_AVXVNNI: return GRT_HAVE_AVXVNNI;
+    case GRT_ISA_AVX512VNNI: return GRT_HAVE_AVX512VNNI;
     default: return 0;
     }
 }
 
 static void test_api(void)
 {
-    static const char *const expected[GRT_ISA_COUNT] = {"scalar", "avx2", "neon", "neon_dot"};
+    static const char *const expected[GRT_ISA_COUNT] = {"scalar", "avx2", "neon", "neon_dot", "avxvnni",
+                                                              "avx512vnni"};
     grt_isa best = grt_isa_best(), prev = grt_isa_active();
     CHECK((unsigned)best < GRT_ISA_COUNT);
     for (unsigned k = 0; k < GRT_ISA_COUNT; k++)

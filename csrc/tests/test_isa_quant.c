@@ -18,8 +18,8 @@
 
 #if GRT_HAS_Q8 || GRT_HAS_Q15 /* the whole file (f32-only builds: skipped) */
 
-static const size_t colss[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 255, 256, 257, 300, 513, 600};
-static const size_t rowss[] = {1, 2, 3, 5, 8, 17};
+static const size_t colss[] = {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 129, 255, 256, 257, 300, 513, 600};
+static const size_t rowss[] = {1, 2, 3, 5, 7, 8, 17};
 static const size_t stepss[] = {1, 3, 8, 9, 17};
 #define N_COLS (sizeof colss / sizeof colss[0])
 #define N_ROWS (sizeof rowss / sizeof rowss[0])
@@ -84,6 +84,20 @@ static void test_tables(void)
 #else
     CHECK(grt_isa_q8_matvec(GRT_ISA_NEON_DOT) == NULL);
 #endif
+#if GRT_HAVE_AVXVNNI /* the VNNI levels: AVX2's quantization, their own products */
+    CHECK(grt_isa_q8_quantize(GRT_ISA_AVXVNNI) == grt_q8_quantize_avx2);
+    CHECK(grt_isa_q8_matvec(GRT_ISA_AVXVNNI) == grt_matvec_q8_avxvnni);
+    CHECK(grt_isa_q8_matmul(GRT_ISA_AVXVNNI) == grt_matmul_q8_avxvnni);
+#else
+    CHECK(grt_isa_q8_matvec(GRT_ISA_AVXVNNI) == NULL);
+#endif
+#if GRT_HAVE_AVX512VNNI
+    CHECK(grt_isa_q8_quantize(GRT_ISA_AVX512VNNI) == grt_q8_quantize_avx2);
+    CHECK(grt_isa_q8_matvec(GRT_ISA_AVX512VNNI) == grt_matvec_q8_avx512vnni);
+    CHECK(grt_isa_q8_matmul(GRT_ISA_AVX512VNNI) == grt_matmul_q8_avx512vnni);
+#else
+    CHECK(grt_isa_q8_matvec(GRT_ISA_AVX512VNNI) == NULL);
+#endif
     CHECK(grt_isa_q8_quantize((grt_isa)GRT_ISA_COUNT) == NULL);
     CHECK(grt_isa_q8_matvec((grt_isa)GRT_ISA_COUNT) == NULL);
     CHECK(grt_isa_q8_matmul((grt_isa)-1) == NULL);
@@ -111,6 +125,20 @@ static void test_tables(void)
 #endif
 #if !GRT_HAVE_NEON_DOT
     CHECK(grt_isa_q15_matvec(GRT_ISA_NEON_DOT) == NULL);
+#endif
+#if GRT_HAVE_AVXVNNI /* the VNNI levels: their own products, the AVX2 recurrence (which dispatches) */
+    CHECK(grt_isa_q15_matvec(GRT_ISA_AVXVNNI) == grt_q15_matvec_avxvnni);
+    CHECK(grt_isa_q15_matmul(GRT_ISA_AVXVNNI) == grt_q15_matmul_avxvnni);
+    CHECK(grt_isa_q15_gru_recur(GRT_ISA_AVXVNNI) == grt_q15_gru_recur_avx2);
+#else
+    CHECK(grt_isa_q15_matvec(GRT_ISA_AVXVNNI) == NULL);
+#endif
+#if GRT_HAVE_AVX512VNNI
+    CHECK(grt_isa_q15_matvec(GRT_ISA_AVX512VNNI) == grt_q15_matvec_avx512vnni);
+    CHECK(grt_isa_q15_matmul(GRT_ISA_AVX512VNNI) == grt_q15_matmul_avx512vnni);
+    CHECK(grt_isa_q15_gru_recur(GRT_ISA_AVX512VNNI) == grt_q15_gru_recur_avx2);
+#else
+    CHECK(grt_isa_q15_matvec(GRT_ISA_AVX512VNNI) == NULL);
 #endif
     CHECK(grt_isa_q15_matvec((grt_isa)GRT_ISA_COUNT) == NULL);
     CHECK(grt_isa_q15_matmul((grt_isa)99) == NULL);

@@ -1,0 +1,172 @@
+/* grt_kernels_q15_avx512vnni.c — the q15 products of the avx512vnni level (docs/QUANTIZATION.md,
+ * "q15"): vpdpwssd on 32 columns (zmm), AVX-512BW masked loads for the row tails. Compiled for any
+ * x86-64 target through function target attributes and only called after the dispatcher
+ * (grt_dispatch.c) found AVX-512F/BW/VL and AVX512_VNNI on the CPU with the OS saving their state. The
+ * level's GRU recurrence is the AVX2 one (its products dispatch here).
+ *
+ * Integer-only, like grt_kernels_q15.c (`make nofloat-x86` checks the object code). Dot products are
+ * exact, so equal to the scalar level's: vpmovsxbw widens 32 int8 weights to int16 and vpdpwssd adds
+ * the pair products w·x of int16 lanes into sixteen int32 lanes (no saturation). The int32 bound of
+ * grt_kernels_q15.c's dot_q15 holds as there: |w·x| <= 128·32768 = 2^22, and a lane (or the lanes added
+ * up) sums the products of one block of GRT_Q15_BLOCK = 256 columns at most, so |partial| <= 2^30;
+ * each block's four row sums are sign-extended and added in int64 (|acc| <= 2^36).
+ *
+ * Register blocking: four weight rows × four steps (sixteen accumulators) per pass of the matrix
+ * product, four rows × one step otherwise; the missing rows of the last pass repeat its last row. The
+ * requantization runs on four int64 lanes (grt_q15_requant4). */
+#include "grt_internal.h"
+
+#include "grt_q15.h"
+
+#if GRT_HAVE_AVX512VNNI && GRT_HAS_Q15
+
+#include <immintrin.h>
+
+#include "grt_q15_requant_avx2.h"
+
+/* From here on, any floating-point type in this file is a compile error. */
+#pragma GCC poison float double __m128 __m256 __m512 __m128d __m256d __m512d
+
+#define GRT_VNNI512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+static inline __mmask32 mask32(size_t n)
+{
+    return n >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << n) - 1);
+}
+
+/* The first n (<= 32) weights from p widened to int16, zeros after; nothing past p + n is read. */
+static inline GRT_VNNI512 __m512i wload(const int8_t *p, size_t n)
+{
+    return _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(mask32(n), p));
+}
+
+static inline GRT_VNNI512 __m512i xload(const int16_t *p, size_t n)
+{
+    return _mm512_maskz_loadu_epi16(mask32(n), p);
+}
+
+/* (sum a0, sum a1, sum a2, sum a3) of four sixteen-lane accumulators, sign-extended to int64. */
+static inline GRT_VNNI512 __m256i hsum4(__m512i a0, __m512i a1, __m512i a2, __m512i a3)
+{
+    __m256i b0 = _mm256_add_epi32(_mm512_castsi512_si256(a0), _mm512_extracti64x4_epi64(a0, 1));
+    __m256i b1 = _mm256_add_epi32(_mm512_castsi512_si256(a1), _mm512_extracti64x4_epi64(a1, 1));
+    __m256i b2 = _mm256_add_epi32(_mm512_castsi512_si256(a2), _mm512_extracti64x4_epi64(a2, 1));
+    __m256i b3 = _mm256_add_epi32(_mm512_castsi512_si256(a3), _mm512_extracti64x4_epi64(a3, 1));
+    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(b0, b1), _mm256_hadd_epi32(b2, b3));
+    return _mm256_cvtepi32_epi64(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+}
+
+/* The four row pointers of the pass at row r (the last pass repeats its last row where rows run out). */
+static inline void rows_of(const int8_t *w[4], const int8_t *W, size_t r, size_t rows, size_t cols)
+{
+    w[0] = W + r * cols;
+    w[1] = r + 1 < rows ? w[0] + cols : w[0];
+    w[2] = r + 2 < rows ? w[1] + cols : w[1];
+    w[3] = r + 3 < rows ? w[2] + cols : w[2];
+}
+
+/* The exact sums of rows w[0..3] (n columns) with x, in int64. */
+static inline GRT_VNNI512 __m256i dot4x1(const int8_t *const w[4], const int16_t *x, size_t n)
+{
+    __m256i acc = _mm256_setzero_si256();
+    for (size_t j0 = 0; j0 < n; j0 += GRT_Q15_BLOCK) {
+        size_t jb = n - j0 < GRT_Q15_BLOCK ? n : j0 + GRT_Q15_BLOCK;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t j = j0; j < jb; j += 32) {
+            size_t m = jb - j;
+            __m512i xv = xload(x + j, m);
+            a0 = _mm512_dpwssd_epi32(a0, wload(w[0] + j, m), xv);
+            a1 = _mm512_dpwssd_epi32(a1, wload(w[1] + j, m), xv);
+            a2 = _mm512_dpwssd_epi32(a2, wload(w[2] + j, m), xv);
+            a3 = _mm512_dpwssd_epi32(a3, wload(w[3] + j, m), xv);
+        }
+        acc = _mm256_add_epi64(acc, hsum4(a0, a1, a2, a3));
+    }
+    return acc;
+}
+
+/* The same for four steps x[0..3] (ldx apart) at once: out[s] for x[s]. Each widened weight vector
+ * serves the four steps. */
+static inline GRT_VNNI512 void dot4x4(__m256i out[4], const int8_t *const w[4], const int16_t *x, size_t ldx,
+                                      size_t n)
+{
+    for (int s = 0; s < 4; s++)
+        out[s] = _mm256_setzero_si256();
+    for (size_t j0 = 0; j0 < n; j0 += GRT_Q15_BLOCK) {
+        size_t jb = n - j0 < GRT_Q15_BLOCK ? n : j0 + GRT_Q15_BLOCK;
+        __m512i a[4][4];
+        for (int s = 0; s < 4; s++)
+            for (int i = 0; i < 4; i++)
+                a[s][i] = _mm512_setzero_si512();
+        for (size_t j = j0; j < jb; j += 32) {
+            size_t m = jb - j;
+            __m512i w0 = wload(w[0] + j, m), w1 = wload(w[1] + j, m);
+            __m512i w2 = wload(w[2] + j, m), w3 = wload(w[3] + j, m);
+            for (int s = 0; s < 4; s++) {
+                __m512i xv = xload(x + (size_t)s * ldx + j, m);
+                a[s][0] = _mm512_dpwssd_epi32(a[s][0], w0, xv);
+                a[s][1] = _mm512_dpwssd_epi32(a[s][1], w1, xv);
+                a[s][2] = _mm512_dpwssd_epi32(a[s][2], w2, xv);
+                a[s][3] = _mm512_dpwssd_epi32(a[s][3], w3, xv);
+            }
+        }
+        for (int s = 0; s < 4; s++)
+            out[s] = _mm256_add_epi64(out[s], hsum4(a[s][0], a[s][1], a[s][2], a[s][3]));
+    }
+}
+
+/* The k (<= 4) rows' requantized values from their int64 sums (|sum| < 2^31 when n <= 256 columns). */
+static inline GRT_VNNI512 void requant_store(int32_t *y, __m256i acc, size_t n, const uint16_t *codes,
+                                             const int32_t *b, size_t k)
+{
+    if (k >= 4) {
+        _mm_storeu_si128((__m128i *)(void *)y, grt_q15_requant4(acc, n <= GRT_Q15_BLOCK, codes, b));
+        return;
+    }
+    int64_t a[4];
+    _mm256_storeu_si256((__m256i *)(void *)a, acc);
+    for (size_t i = 0; i < k; i++)
+        y[i] = grt_q15_requant(a[i], codes[i], b[i]);
+}
+
+GRT_VNNI512 void grt_q15_matvec_avx512vnni(int32_t *restrict y, const int8_t *restrict W,
+                                           const uint16_t *restrict codes, const int32_t *restrict b,
+                                           const int16_t *restrict x, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r += 4) {
+        const int8_t *w[4];
+        rows_of(w, W, r, rows, cols);
+        requant_store(y + r, dot4x1(w, x, cols), cols, codes + r, b + r, rows - r);
+    }
+}
+
+/* Steps per block: the four weight rows of a pass stay in L1 for the block's steps. */
+#define STEP_BLOCK 16
+
+GRT_VNNI512 void grt_q15_matmul_avx512vnni(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
+                                           const uint16_t *restrict codes, const int32_t *restrict b,
+                                           const int16_t *restrict X, size_t ldx, size_t rows, size_t cols,
+                                           size_t T)
+{
+    for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
+        size_t nt = T - t0 < STEP_BLOCK ? T - t0 : STEP_BLOCK;
+        for (size_t r = 0; r < rows; r += 4) {
+            const int8_t *w[4];
+            rows_of(w, W, r, rows, cols);
+            size_t t = 0;
+            for (; t + 4 <= nt; t += 4) {
+                __m256i acc[4];
+                dot4x4(acc, w, X + (t0 + t) * ldx, ldx, cols);
+                for (size_t s = 0; s < 4; s++)
+                    requant_store(Y + (t0 + t + s) * ldy + r, acc[s], cols, codes + r, b + r, rows - r);
+            }
+            for (; t < nt; t++)
+                requant_store(Y + (t0 + t) * ldy + r, dot4x1(w, X + (t0 + t) * ldx, cols), cols, codes + r, b + r,
+                              rows - r);
+        }
+    }
+}
+
+#else
+typedef int grt_no_q15_avx512vnni_variant; /* ISO C forbids an empty translation unit */
+#endif
