@@ -65,22 +65,33 @@ static inline void rows_of(const int8_t *w[4], const int8_t *W, size_t r, size_t
     w[3] = r + 3 < rows ? w[2] + cols : w[2];
 }
 
-/* The exact sums of rows w[0..3] (n columns) with x, in int64. */
+#define DP(acc, w, x) _mm512_dpwssd_epi32(acc, w, x)
+
+/* The exact sums of rows w[0..3] (n columns) with x, in int64. Two accumulators per row (even and odd
+ * 32-column chunks of a block): one chain of vpdpwssd per row would wait on its latency. */
 static inline GRT_VNNI512 __m256i dot4x1(const int8_t *const w[4], const int16_t *x, size_t n)
 {
     __m256i acc = _mm256_setzero_si256();
     for (size_t j0 = 0; j0 < n; j0 += GRT_Q15_BLOCK) {
-        size_t jb = n - j0 < GRT_Q15_BLOCK ? n : j0 + GRT_Q15_BLOCK;
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t j = j0; j < jb; j += 32) {
+        size_t jb = n - j0 < GRT_Q15_BLOCK ? n : j0 + GRT_Q15_BLOCK, j = j0;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (; j + 64 <= jb; j += 64) {
+            __m512i u = xload(x + j, 32), v = xload(x + j + 32, 32);
+            a0 = DP(a0, wload(w[0] + j, 32), u), b0 = DP(b0, wload(w[0] + j + 32, 32), v);
+            a1 = DP(a1, wload(w[1] + j, 32), u), b1 = DP(b1, wload(w[1] + j + 32, 32), v);
+            a2 = DP(a2, wload(w[2] + j, 32), u), b2 = DP(b2, wload(w[2] + j + 32, 32), v);
+            a3 = DP(a3, wload(w[3] + j, 32), u), b3 = DP(b3, wload(w[3] + j + 32, 32), v);
+        }
+        for (; j < jb; j += 32) {
             size_t m = jb - j;
             __m512i xv = xload(x + j, m);
-            a0 = _mm512_dpwssd_epi32(a0, wload(w[0] + j, m), xv);
-            a1 = _mm512_dpwssd_epi32(a1, wload(w[1] + j, m), xv);
-            a2 = _mm512_dpwssd_epi32(a2, wload(w[2] + j, m), xv);
-            a3 = _mm512_dpwssd_epi32(a3, wload(w[3] + j, m), xv);
+            a0 = DP(a0, wload(w[0] + j, m), xv);
+            a1 = DP(a1, wload(w[1] + j, m), xv);
+            a2 = DP(a2, wload(w[2] + j, m), xv);
+            a3 = DP(a3, wload(w[3] + j, m), xv);
         }
-        acc = _mm256_add_epi64(acc, hsum4(a0, a1, a2, a3));
+        acc = _mm256_add_epi64(acc, hsum4(_mm512_add_epi32(a0, b0), _mm512_add_epi32(a1, b1),
+                                          _mm512_add_epi32(a2, b2), _mm512_add_epi32(a3, b3)));
     }
     return acc;
 }
@@ -104,10 +115,10 @@ static inline GRT_VNNI512 void dot4x4(__m256i out[4], const int8_t *const w[4], 
             __m512i w2 = wload(w[2] + j, m), w3 = wload(w[3] + j, m);
             for (int s = 0; s < 4; s++) {
                 __m512i xv = xload(x + (size_t)s * ldx + j, m);
-                a[s][0] = _mm512_dpwssd_epi32(a[s][0], w0, xv);
-                a[s][1] = _mm512_dpwssd_epi32(a[s][1], w1, xv);
-                a[s][2] = _mm512_dpwssd_epi32(a[s][2], w2, xv);
-                a[s][3] = _mm512_dpwssd_epi32(a[s][3], w3, xv);
+                a[s][0] = DP(a[s][0], w0, xv);
+                a[s][1] = DP(a[s][1], w1, xv);
+                a[s][2] = DP(a[s][2], w2, xv);
+                a[s][3] = DP(a[s][3], w3, xv);
             }
         }
         for (int s = 0; s < 4; s++)

@@ -82,7 +82,9 @@ static inline GRT_AVXVNNI xvec xvec_of(const int16_t *x, size_t n)
 
 #define DP(acc, w, x) _mm256_dpwssd_avx_epi32(acc, w, x)
 
-/* The exact sums of rows w[0..3] (n columns) with x, in int64; end: the end of the matrix. */
+/* The exact sums of rows w[0..3] (n columns) with x, in int64; end: the end of the matrix. Two
+ * accumulators per row (even and odd 16-column chunks of a block): one chain of vpdpwssd per row would
+ * wait on its latency. */
 static inline GRT_AVXVNNI __m256i dot4x1(const int8_t *const w[4], xvec x, size_t n, const int8_t *end)
 {
     const size_t nfull = n & ~(size_t)15;
@@ -90,18 +92,27 @@ static inline GRT_AVXVNNI __m256i dot4x1(const int8_t *const w[4], xvec x, size_
     size_t j = 0;
     do {
         size_t jb = nfull - j > GRT_Q15_BLOCK ? j + GRT_Q15_BLOCK : nfull;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-        for (; j < jb; j += 16) {
-            __m256i xv = xload(x.x + j);
-            a0 = DP(a0, wload(w[0] + j), xv), a1 = DP(a1, wload(w[1] + j), xv);
-            a2 = DP(a2, wload(w[2] + j), xv), a3 = DP(a3, wload(w[3] + j), xv);
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (; j + 32 <= jb; j += 32) {
+            __m256i u = xload(x.x + j), v = xload(x.x + j + 16);
+            a0 = DP(a0, wload(w[0] + j), u), b0 = DP(b0, wload(w[0] + j + 16), v);
+            a1 = DP(a1, wload(w[1] + j), u), b1 = DP(b1, wload(w[1] + j + 16), v);
+            a2 = DP(a2, wload(w[2] + j), u), b2 = DP(b2, wload(w[2] + j + 16), v);
+            a3 = DP(a3, wload(w[3] + j), u), b3 = DP(b3, wload(w[3] + j + 16), v);
+        }
+        if (j < jb) { /* one 16-column chunk left in the block */
+            __m256i u = xload(x.x + j);
+            a0 = DP(a0, wload(w[0] + j), u), a1 = DP(a1, wload(w[1] + j), u);
+            a2 = DP(a2, wload(w[2] + j), u), a3 = DP(a3, wload(w[3] + j), u);
+            j += 16;
         }
         if (j == nfull && j < n) { /* the tail joins the last block: at most 271 columns */
             size_t t = n - j;
-            a0 = DP(a0, w_tail(w[0] + j, t, end), x.tail), a1 = DP(a1, w_tail(w[1] + j, t, end), x.tail);
-            a2 = DP(a2, w_tail(w[2] + j, t, end), x.tail), a3 = DP(a3, w_tail(w[3] + j, t, end), x.tail);
+            b0 = DP(b0, w_tail(w[0] + j, t, end), x.tail), b1 = DP(b1, w_tail(w[1] + j, t, end), x.tail);
+            b2 = DP(b2, w_tail(w[2] + j, t, end), x.tail), b3 = DP(b3, w_tail(w[3] + j, t, end), x.tail);
         }
-        acc = _mm256_add_epi64(acc, hsum4(a0, a1, a2, a3));
+        acc = _mm256_add_epi64(acc, hsum4(_mm256_add_epi32(a0, b0), _mm256_add_epi32(a1, b1),
+                                          _mm256_add_epi32(a2, b2), _mm256_add_epi32(a3, b3)));
     } while (j < nfull);
     return acc;
 }

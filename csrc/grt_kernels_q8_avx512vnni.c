@@ -73,11 +73,25 @@ static inline void rows_of(const int8_t *w[4], const int8_t *W, size_t r, size_t
     w[3] = r + 3 < rows ? w[2] + cols : w[2];
 }
 
-/* The dpbusd sums of rows w[0..3] (n columns) with one x. */
+static inline GRT_VNNI512 __m512i loadu64(const int8_t *p)
+{
+    return _mm512_loadu_si512((const void *)p);
+}
+
+/* The dpbusd sums of rows w[0..3] (n columns) with one x. Two accumulators per row (even and odd
+ * 64-column chunks): one chain of vpdpbusd per row would wait on its latency. */
 static inline GRT_VNNI512 __m128i dot4x1(const int8_t *const w[4], const int8_t *x, size_t n)
 {
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t j = 0; j < n; j += 64) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    size_t j = 0;
+    for (; j + 128 <= n; j += 128) {
+        __m512i u = loadu64(x + j), v = loadu64(x + j + 64);
+        a0 = dp(a0, loadu64(w[0] + j), u), b0 = dp(b0, loadu64(w[0] + j + 64), v);
+        a1 = dp(a1, loadu64(w[1] + j), u), b1 = dp(b1, loadu64(w[1] + j + 64), v);
+        a2 = dp(a2, loadu64(w[2] + j), u), b2 = dp(b2, loadu64(w[2] + j + 64), v);
+        a3 = dp(a3, loadu64(w[3] + j), u), b3 = dp(b3, loadu64(w[3] + j + 64), v);
+    }
+    for (; j < n; j += 64) {
         size_t m = n - j;
         __m512i xv = load64(x + j, m);
         a0 = dp(a0, load64(w[0] + j, m), xv);
@@ -85,7 +99,8 @@ static inline GRT_VNNI512 __m128i dot4x1(const int8_t *const w[4], const int8_t 
         a2 = dp(a2, load64(w[2] + j, m), xv);
         a3 = dp(a3, load64(w[3] + j, m), xv);
     }
-    return hsum4(a0, a1, a2, a3);
+    return hsum4(_mm512_add_epi32(a0, b0), _mm512_add_epi32(a1, b1), _mm512_add_epi32(a2, b2),
+                 _mm512_add_epi32(a3, b3));
 }
 
 /* The same for four steps x[0..3] at once: out[s] holds the four rows' sums with x[s]. Each weight

@@ -84,26 +84,34 @@ static inline GRT_AVXVNNI xvec xvec_of(const int8_t *x, size_t n)
     return v;
 }
 
-/* The dpbusd sums of rows w[0..3] (n columns) with x; end: the end of the matrix. */
+#define DP(acc, w, x) _mm256_dpbusd_avx_epi32(acc, flip(w), x)
+
+/* The dpbusd sums of rows w[0..3] (n columns) with x; end: the end of the matrix. Two accumulators per
+ * row (even and odd 32-column chunks): one chain of vpdpbusd per row would wait on its latency. */
 static inline GRT_AVXVNNI __m128i dot4x1(const int8_t *const w[4], xvec x, size_t n, const int8_t *end)
 {
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     size_t j = 0;
-    for (; j + 32 <= n; j += 32) {
-        __m256i xv = load32(x.x + j);
-        a0 = _mm256_dpbusd_avx_epi32(a0, flip(load32(w[0] + j)), xv);
-        a1 = _mm256_dpbusd_avx_epi32(a1, flip(load32(w[1] + j)), xv);
-        a2 = _mm256_dpbusd_avx_epi32(a2, flip(load32(w[2] + j)), xv);
-        a3 = _mm256_dpbusd_avx_epi32(a3, flip(load32(w[3] + j)), xv);
+    for (; j + 64 <= n; j += 64) {
+        __m256i u = load32(x.x + j), v = load32(x.x + j + 32);
+        a0 = DP(a0, load32(w[0] + j), u), b0 = DP(b0, load32(w[0] + j + 32), v);
+        a1 = DP(a1, load32(w[1] + j), u), b1 = DP(b1, load32(w[1] + j + 32), v);
+        a2 = DP(a2, load32(w[2] + j), u), b2 = DP(b2, load32(w[2] + j + 32), v);
+        a3 = DP(a3, load32(w[3] + j), u), b3 = DP(b3, load32(w[3] + j + 32), v);
+    }
+    if (j + 32 <= n) {
+        __m256i u = load32(x.x + j);
+        a0 = DP(a0, load32(w[0] + j), u), a1 = DP(a1, load32(w[1] + j), u);
+        a2 = DP(a2, load32(w[2] + j), u), a3 = DP(a3, load32(w[3] + j), u);
+        j += 32;
     }
     if (j < n) {
         size_t t = n - j;
-        a0 = _mm256_dpbusd_avx_epi32(a0, flip(w_tail(w[0] + j, t, end)), x.tail);
-        a1 = _mm256_dpbusd_avx_epi32(a1, flip(w_tail(w[1] + j, t, end)), x.tail);
-        a2 = _mm256_dpbusd_avx_epi32(a2, flip(w_tail(w[2] + j, t, end)), x.tail);
-        a3 = _mm256_dpbusd_avx_epi32(a3, flip(w_tail(w[3] + j, t, end)), x.tail);
+        b0 = DP(b0, w_tail(w[0] + j, t, end), x.tail), b1 = DP(b1, w_tail(w[1] + j, t, end), x.tail);
+        b2 = DP(b2, w_tail(w[2] + j, t, end), x.tail), b3 = DP(b3, w_tail(w[3] + j, t, end), x.tail);
     }
-    return hsum4(a0, a1, a2, a3);
+    return hsum4(_mm256_add_epi32(a0, b0), _mm256_add_epi32(a1, b1), _mm256_add_epi32(a2, b2),
+                 _mm256_add_epi32(a3, b3));
 }
 
 /* Four rows × two steps: each offset weight vector serves both steps. */
