@@ -10,8 +10,8 @@
     gru_rt.convert("state_dict.pt", head_activation="softmax").save("model.grt")
 
 The kernels pick the best instruction set of the CPU at run time (gru_rt.cpu_info()); set the
-environment variable GRU_RT_ISA=scalar|avx2|neon|neon_dot before import to force one (avx2 on
-x86-64, neon and neon_dot on AArch64).
+environment variable GRU_RT_ISA=scalar|avx2|avxvnni|avx512vnni|neon|neon_dot before import to force
+one (avx2, avxvnni and avx512vnni on x86-64, neon and neon_dot on AArch64).
 """
 
 from __future__ import annotations

@@ -78,6 +78,8 @@ cdef extern from "gru_rt.h" nogil:
         GRT_ISA_AVX2
         GRT_ISA_NEON
         GRT_ISA_NEON_DOT
+        GRT_ISA_AVXVNNI
+        GRT_ISA_AVX512VNNI
         GRT_ISA_COUNT
 
     grt_isa grt_isa_best()
@@ -85,6 +87,9 @@ cdef extern from "gru_rt.h" nogil:
     int grt_isa_supported(grt_isa isa)
     grt_status grt_isa_select(grt_isa isa)
     const char *grt_isa_name(grt_isa isa)
+    unsigned grt_build_features()
+    unsigned GRT_FEATURE_AVX2, GRT_FEATURE_NEON, GRT_FEATURE_NEON_DOT, GRT_FEATURE_AVXVNNI
+    unsigned GRT_FEATURE_AVX512VNNI
 
     const char *grt_status_name(grt_status status)
     const char *grt_status_message(grt_status status)

@@ -48,6 +48,14 @@ def _isa_available():
     return [name for k, name in enumerate(_isa_names()) if grt_isa_supported(<grt_isa>k)]
 
 
+def _isa_built():
+    """Names of the kernel levels compiled into this build (the CPU may lack some), in enum order."""
+    cdef unsigned f = grt_build_features()
+    bits = {"avx2": GRT_FEATURE_AVX2, "neon": GRT_FEATURE_NEON, "neon_dot": GRT_FEATURE_NEON_DOT,
+            "avxvnni": GRT_FEATURE_AVXVNNI, "avx512vnni": GRT_FEATURE_AVX512VNNI}
+    return [name for name in _isa_names() if name == "scalar" or f & bits.get(name, 0)]
+
+
 def cpu_info():
     """The f32 kernel levels: {"isa": active, "best": best supported, "available": [names]}."""
     return {"isa": _cstr(grt_isa_name(grt_isa_active())), "best": _cstr(grt_isa_name(grt_isa_best())),
@@ -55,7 +63,7 @@ def cpu_info():
 
 
 def _select_isa(str name):
-    """Make the named level ("scalar", "avx2") active for the whole process. Not thread-safe: only
+    """Make the named level ("scalar", "avx2", "avx512vnni", ...) active for the whole process. Not thread-safe: only
     while no stream is stepping (tests, start-up). ValueError if unknown or unsupported here."""
     names = _isa_names()
     if name not in names:

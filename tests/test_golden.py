@@ -1,18 +1,20 @@
-"""q8 and q15 in the C core against the NumPy golden model (gru_rt/golden.py): bit for bit, on
-random models at awkward sizes (10,000 steps each), on extreme weights and inputs; the q15
-activation tables and their stated error bounds; the int16 API. Trained models:
-tests/test_quant_accuracy.py."""
+"""q8 and q15 in the C core, at every kernel level the CPU has, against the NumPy golden model
+(gru_rt/golden.py): bit for bit, on random models at awkward sizes (10,000 steps each), on extreme
+weights and inputs; the q15 activation tables and their stated error bounds; the int16 API.
+Trained models: tests/test_quant_accuracy.py."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import gru_rt
+from gru_rt import _core
 from gru_rt.golden import (
     golden_run,
     golden_run_int16,
@@ -25,6 +27,14 @@ from gru_rt.spec import DenseLayer, GRULayer, ModelSpec
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1, 3, 7, 17, 33, 65)
 GOLDEN_STEPS = 10_000  # per random model: N sequences x T steps
+LEVELS = gru_rt.cpu_info()["available"]  # the C side runs at each kernel level the CPU has
+
+
+@pytest.fixture(autouse=True)
+def restore_isa() -> Iterator[None]:
+    original = gru_rt.cpu_info()["isa"]
+    yield
+    _core._select_isa(original)
 
 
 def test_tables_match_their_generator() -> None:
@@ -93,13 +103,15 @@ def test_c_equals_golden_on_random_models(precision: str, case: tuple) -> None:
     n, t = 20, GOLDEN_STEPS // 20
     xs = (rng.normal(0, 1.5, (n, t, i))).astype(np.float32)
     golden = golden_run(q, xs)
-    ys, states = model.run(xs, return_state=True)
-    _check_equal(ys, golden.outputs, "outputs")
-    _check_equal(states, golden.state, "final states")
-    # Streaming one sequence step by step is the same computation.
-    stream = model.stream()
-    steps = np.stack([stream.step(x) for x in xs[0, :200]])
-    _check_equal(steps, golden.outputs[0, :200], "Stream.step")
+    for isa in LEVELS:
+        _core._select_isa(isa)
+        ys, states = model.run(xs, return_state=True)
+        _check_equal(ys, golden.outputs, f"{isa}: outputs")
+        _check_equal(states, golden.state, f"{isa}: final states")
+        # Streaming one sequence step by step is the same computation.
+        stream = model.stream()
+        steps = np.stack([stream.step(x) for x in xs[0, :200]])
+        _check_equal(steps, golden.outputs[0, :200], f"{isa}: Stream.step")
 
 
 def test_q15_int16_api_equals_golden() -> None:
@@ -182,9 +194,12 @@ def test_q15_saturation_on_extreme_weights_and_inputs(head: str, reset_after: bo
     model = gru_rt.load(q.to_bytes())
     rng = np.random.default_rng(10)
     xq = np.where(rng.random((2, 60, 600)) < 0.5, -32768, 32767).astype(np.int16)
-    _check_equal(model.run_int16(xq), golden_run_int16(q, xq).outputs, "extreme int16")
     xs = np.array([[1e6] * 600, [-1e6] * 600, [np.nan] * 600, [np.inf] * 600], np.float32)
-    _check_equal(model.run(xs), golden_run(q, xs).outputs, "extreme floats")
+    golden_q, golden_f = golden_run_int16(q, xq).outputs, golden_run(q, xs).outputs
+    for isa in LEVELS:
+        _core._select_isa(isa)
+        _check_equal(model.run_int16(xq), golden_q, f"{isa}: extreme int16")
+        _check_equal(model.run(xs), golden_f, f"{isa}: extreme floats")
 
 
 def test_q8_nan_and_extreme_inputs_match_golden() -> None:
@@ -196,9 +211,11 @@ def test_q8_nan_and_extreme_inputs_match_golden() -> None:
     xs[3] = 1e30
     xs[5, 1] = -np.inf
     xs[8, 0] = np.nan
-    _check_equal(model.run(xs[:5]), golden_run(q, xs[:5]).outputs, "huge")
-    _check_equal(model.run(xs), golden_run(q, xs).outputs, "inf and nan")
-    assert np.all(np.isnan(model.run(xs)[5:]))
+    for isa in LEVELS:
+        _core._select_isa(isa)
+        _check_equal(model.run(xs[:5]), golden_run(q, xs[:5]).outputs, f"{isa}: huge")
+        _check_equal(model.run(xs), golden_run(q, xs).outputs, f"{isa}: inf and nan")
+        assert np.all(np.isnan(model.run(xs)[5:]))
 
 
 @pytest.mark.parametrize("precision", ["q8", "q15"])

@@ -4,6 +4,7 @@ run() == step() bit for bit and agrees with the scalar level; cpu_info and ISA s
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,16 @@ torch = pytest.importorskip("torch")
 
 TOL = 1e-5
 AVAILABLE = gru_rt.cpu_info()["available"]
+X86_LEVELS = ["avx2", "avxvnni", "avx512vnni"]
+ALL_LEVELS = ["scalar", "avx2", "neon", "neon_dot", "avxvnni", "avx512vnni"]
+
+
+def _level(name: str) -> str:
+    """Skip the test of a level this CPU or build lacks, saying so."""
+    if name not in AVAILABLE:
+        pytest.skip(f"ISA level {name} not available on this CPU/build (available: "
+                    f"{', '.join(AVAILABLE)})")
+    return name
 
 
 @pytest.fixture(autouse=True)
@@ -35,13 +46,44 @@ def test_cpu_info() -> None:
     assert info["available"][0] == "scalar"
     assert info["best"] == info["available"][-1]
     assert info["isa"] in info["available"]
-    assert set(info["available"]) <= {"scalar", "avx2", "neon", "neon_dot"}
+    assert set(info["available"]) <= set(ALL_LEVELS)
     # One architecture's levels: x86-64 has no NEON, AArch64 no AVX2 (the list is not a prefix).
-    assert not ({"avx2"} & set(AVAILABLE) and {"neon", "neon_dot"} & set(AVAILABLE))
+    assert not (set(X86_LEVELS) & set(AVAILABLE) and {"neon", "neon_dot"} & set(AVAILABLE))
+    # The VNNI levels are avx2 plus the dot-product instructions.
+    assert "avx2" in AVAILABLE or not {"avxvnni", "avx512vnni"} & set(AVAILABLE)
 
 
 def test_isa_names() -> None:
-    assert _core._isa_names() == ["scalar", "avx2", "neon", "neon_dot"]
+    assert _core._isa_names() == ALL_LEVELS
+
+
+def _cpu_flags() -> set[str] | None:
+    """The flags of /proc/cpuinfo (Linux x86-64: the kernel lists a feature only when it also
+    saves its register state), or None elsewhere."""
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return None
+
+
+def test_available_levels_are_the_cpus() -> None:
+    """The levels that run (AVAILABLE, each parametrized test below) are exactly those the CPU
+    reports, as far as this build has them (GRT_FEATURE_*: a build without a level never offers
+    it)."""
+    flags = _cpu_flags()
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo flags to compare with (not Linux x86-64)")
+    avx2 = {"avx2", "fma"} <= flags
+    expected = ["scalar"]
+    expected += ["avx2"] if avx2 else []
+    expected += ["avxvnni"] if avx2 and "avx_vnni" in flags else []
+    expected += ["avx512vnni"] if avx2 and {"avx512f", "avx512bw", "avx512vl",
+                                            "avx512_vnni"} <= flags else []
+    built = _core._isa_built()
+    assert [name for name in expected if name in built] == AVAILABLE
 
 
 UNSUPPORTED = [name for name in _core._isa_names() if name not in AVAILABLE]
@@ -99,9 +141,10 @@ def _module(i: int, h: int, layers: int, o: int) -> torch.nn.Module:
     return perturbed(Stack(i, h, layers, o), seed=h, scale=1.5).eval()
 
 
-@pytest.mark.parametrize("isa", AVAILABLE)
+@pytest.mark.parametrize("isa", ALL_LEVELS)
 @pytest.mark.parametrize("i,h,layers,o", CASES)
 def test_isa_matches_torch_and_scalar(isa: str, i: int, h: int, layers: int, o: int) -> None:
+    _level(isa)
     module = _module(i, h, layers, o)
     xs = np.random.default_rng(h).standard_normal((1000, i)).astype(np.float32)
     expected = torch_outputs(module, xs)

@@ -1,7 +1,8 @@
 /* bench_peak.c — this machine's bounds for a GRU step, measured on one core: read bandwidth from
  * buffers that fit L1, L2, L3 and DRAM (AVX2 256-bit loads, 4 independent accumulators), the f32
  * FMA throughput (10 independent accumulator registers, so the FMA latency is hidden) and the int8
- * multiply-add throughput of the AVX2 sequence the q8 kernels use (vpmaddubsw + vpmaddwd + vpaddd).
+ * multiply-add throughput of the AVX2 sequence the q8 kernels use (vpmaddubsw + vpmaddwd + vpaddd) and
+ * of the VNNI instructions where the CPU has them (vpdpbusd ymm/zmm, vpdpwssd zmm).
  * docs/BENCHMARKS.md divides the kernels' GB/s and GOP/s by these to give "% of bound".
  *
  *   cc -O2 -std=c99 csrc/bench/bench_peak.c -o bench_peak && ./bench_peak
@@ -145,6 +146,44 @@ __attribute__((target("avx2"))) static double int8_gmacs(void)
     }
     return best;
 }
+
+/* The dot-product instructions of the VNNI levels: 10 independent chains (named variables, as above;
+ * enough to cover a latency of 5 cycles at two per cycle; one weight vector for all, which no compiler
+ * can share since each instruction also adds its own accumulator: 13 registers, no spills). MACS: the
+ * multiply-adds of one instruction (vpdpbusd: 4 per int32 lane; vpdpwssd: 2). Gmac/s. */
+#define DOT10(op)                                                                                   \
+    c0 = op(c0, w, x), c1 = op(c1, w, x), c2 = op(c2, w, x), c3 = op(c3, w, x), c4 = op(c4, w, x),     \
+    c5 = op(c5, w, x), c6 = op(c6, w, x), c7 = op(c7, w, x), c8 = op(c8, w, x), c9 = op(c9, w, x)
+#define DOT_RATE(name, target_isa, vec, set1, add, op, macs)                                          \
+    __attribute__((target(target_isa))) static double name(void)                                     \
+    {                                                                                                 \
+        double best = 0;                                                                              \
+        const long iters = 10 * 1000 * 1000;                                                          \
+        for (int r = 0; r < ROUNDS; r++) {                                                            \
+            vec x = set1(5), one = set1(1), w = set1(3);                                             \
+            vec c0 = set1(0), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0;  \
+            vec c9 = c0;                                                                              \
+            double t0 = now_s();                                                                      \
+            for (long k = 0; k < iters; k++) {                                                        \
+                DOT10(op);                                                                            \
+                x = add(x, one); /* keep the products from being hoisted */                           \
+            }                                                                                         \
+            double dt = now_s() - t0;                                                                 \
+            vec s = add(add(add(c0, c1), add(c2, c3)), add(add(add(c4, c5), add(c6, c7)), add(c8, c9))); \
+            int32_t lane;                                                                             \
+            memcpy(&lane, &s, sizeof lane);                                                           \
+            sink += lane;                                                                             \
+            double g = (double)iters * 10 * (macs) / dt / 1e9;                                        \
+            best = g > best ? g : best;                                                               \
+        }                                                                                             \
+        return best;                                                                                  \
+    }
+
+DOT_RATE(vnni_ymm_gmacs, "avx2,avxvnni", __m256i, _mm256_set1_epi8, _mm256_add_epi8, _mm256_dpbusd_avx_epi32, 32)
+DOT_RATE(vnni_zmm_gmacs, "avx512f,avx512bw,avx512vnni", __m512i, _mm512_set1_epi8, _mm512_add_epi8,
+         _mm512_dpbusd_epi32, 64)
+DOT_RATE(vnni16_zmm_gmacs, "avx512f,avx512bw,avx512vnni", __m512i, _mm512_set1_epi16, _mm512_add_epi16,
+         _mm512_dpwssd_epi32, 32)
 #endif
 
 int main(void)
@@ -164,6 +203,13 @@ int main(void)
         printf("read bandwidth %-15s %7.1f GB/s\n", levels[i].name, read_gbs(levels[i].bytes));
     printf("f32 FMA throughput          %7.1f GFLOP/s\n", fma_gflops());
     printf("int8 multiply-add (AVX2)    %7.1f Gmac/s\n", int8_gmacs());
+    /* The kernel flags say whether the OS saves the registers too (XCR0). */
+    if (__builtin_cpu_supports("avxvnni"))
+        printf("int8 vpdpbusd ymm (AVX-VNNI) %6.1f Gmac/s\n", vnni_ymm_gmacs());
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) {
+        printf("int8 vpdpbusd zmm (AVX-512) %7.1f Gmac/s\n", vnni_zmm_gmacs());
+        printf("int16 vpdpwssd zmm (AVX-512) %6.1f Gmac/s\n", vnni16_zmm_gmacs());
+    }
 #else
     printf("bench_peak: x86-64 only\n");
 #endif
