@@ -3,7 +3,10 @@
 turns C status codes into Python exceptions (in one place: _check / _raise_load_error)."""
 
 cimport numpy as cnp
+from cpython.buffer cimport PyBUF_WRITE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.memoryview cimport PyMemoryView_FromMemory
 from libc.stdint cimport int16_t, uint32_t, uintptr_t
 from libc.string cimport memcpy
 
@@ -111,6 +114,33 @@ cdef cnp.ndarray _aligned_empty(Py_ssize_t nbytes):
     return raw[shift:shift + nbytes]
 
 
+_LOADING = object()  # the token Model.__cinit__ requires: see there
+
+
+cdef class _BlobFiller:
+    """A model's bytes: an immutable bytes object with room for nbytes from a 64-byte boundary.
+    Only this object writes into it, once, before the model exists; the model's arrays are
+    views of the bytes object, so no view (nor anything reached through .base) can ever be made
+    writable."""
+    cdef object raw
+    cdef char *data
+    cdef Py_ssize_t nbytes, shift
+
+    def __cinit__(self, Py_ssize_t nbytes):
+        self.raw = PyBytes_FromStringAndSize(NULL, nbytes + _BLOB_ALIGN)
+        cdef char *p = PyBytes_AS_STRING(self.raw)
+        self.shift = (-<Py_ssize_t>(<uintptr_t>p % _BLOB_ALIGN)) % _BLOB_ALIGN
+        self.data = p + self.shift
+        self.nbytes = nbytes
+
+    cdef object writable_view(self):
+        """A writable memoryview of the bytes, only for filling them (it must not escape)."""
+        return PyMemoryView_FromMemory(self.data, self.nbytes, PyBUF_WRITE)
+
+    cdef cnp.ndarray frozen(self):
+        return np.frombuffer(self.raw, dtype=np.uint8, count=self.nbytes, offset=self.shift)
+
+
 cdef inline bint _is_f32_contiguous(object x):
     return (cnp.PyArray_Check(x) and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT32
             and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x))
@@ -189,6 +219,15 @@ cdef cnp.ndarray _as_i16(object x, tuple expected, str name):
     return arr
 
 
+cdef _refuse_overlap(cnp.ndarray xa, cnp.ndarray ya):
+    """The C run functions read inputs while they write outputs (gru_rt.h: no overlap): an out=
+    sharing memory with xs would be read after it was overwritten. Both arrays are C-contiguous
+    here, so the bounds test is exact."""
+    if np.may_share_memory(xa, ya):
+        raise ValueError("out overlaps xs in memory; the outputs would overwrite inputs not yet "
+                         "read: pass a separate out array (or none)")
+
+
 cdef _state_dtype(const grt_model *m):
     return np.int16 if m.q15 else np.float32
 
@@ -217,11 +256,14 @@ cdef class Model:
     cdef cnp.ndarray _blob
     cdef readonly object source
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
+        # Only _from_owned makes models (with this private token), so no unloaded Model exists
+        # whose methods could fail on missing fields: Model() and Model.__new__(Model) refuse.
+        if len(args) != 1 or args[0] is not _LOADING:
+            raise TypeError("create a Model with gru_rt.load(path_or_bytes)")
         self.source = None
 
-    def __init__(self):
-        # Loaded models come from Model.__new__ (gru_rt.load); an empty one would be useless.
+    def __init__(self, *args, **kwargs):
         raise TypeError("create a Model with gru_rt.load(path_or_bytes)")
 
     @staticmethod
@@ -230,26 +272,35 @@ cdef class Model:
         so later changes to `data` cannot affect it."""
         cdef const unsigned char[::1] view = memoryview(data).cast("B")
         cdef Py_ssize_t n = view.shape[0]
-        cdef cnp.ndarray blob = _aligned_empty(n)
+        cdef _BlobFiller blob = _BlobFiller(n)
         if n:
-            memcpy(cnp.PyArray_DATA(blob), &view[0], n)
-        return Model._from_owned(blob, verify_checksum, source)
+            memcpy(blob.data, &view[0], n)
+        return Model._from_owned(blob.frozen(), verify_checksum, source)
 
     @staticmethod
     def from_file(path, *, bint verify_checksum=True):
-        """Load a .grt file: read once into an aligned buffer the model owns."""
+        """Load a .grt file: read once into an aligned buffer the model owns. Only a regular file
+        (not a FIFO or a device) within the format's size limit is read, and a file whose first
+        bytes are not the magic is refused (GRT_E_MAGIC) without reading the rest."""
         import os
-        with open(path, "rb") as f:
+        from .fileio import open_regular
+        from .format import MAGIC, MAX_FILE_SIZE
+        with open_regular(path, MAX_FILE_SIZE, ".grt model file") as f:
             size = os.fstat(f.fileno()).st_size
-            blob = _aligned_empty(size)
-            got = f.readinto(memoryview(blob))
+            head = f.read(len(MAGIC))
+            if head != MAGIC[:len(head)]:  # the C loader names the rule from these bytes alone
+                return Model.from_buffer(head, source=str(path))
+            blob = _BlobFiller(size)
+            with blob.writable_view() as view:
+                view[:len(head)] = head
+                got = len(head) + f.readinto(view[len(head):])
             if got != size or f.read(1):
                 raise GruRtError(f"{path}: the file changed size while it was read")
-        return Model._from_owned(blob, verify_checksum, str(path))
+        return Model._from_owned(blob.frozen(), verify_checksum, str(path))
 
     @staticmethod
     cdef Model _from_owned(cnp.ndarray blob, bint verify_checksum, source):
-        cdef Model self = Model.__new__(Model)
+        cdef Model self = Model.__new__(Model, _LOADING)
         cdef grt_diag diag
         cdef unsigned flags = 0 if verify_checksum else GRT_LOAD_SKIP_CHECKSUM
         cdef grt_status status
@@ -624,6 +675,7 @@ cdef class Stream:
             ya = np.empty((T, m.output_size), dtype=np.float32)
         else:
             ya = _check_out(out, (T, m.output_size), "out")
+            _refuse_overlap(xa, ya)
         if self._work is None:
             self._work = _aligned_empty(<Py_ssize_t>grt_run_work_size(m, _RUN_CHUNK_STEPS))
         cdef void *work = cnp.PyArray_DATA(self._work)
@@ -695,6 +747,7 @@ cdef class Stream:
             ya = np.empty((T, m.output_size), dtype=np.int16)
         else:
             ya = _check_out(out, (T, m.output_size), "out", cnp.NPY_INT16)
+            _refuse_overlap(xa, ya)
         if self._work is None:
             self._work = _aligned_empty(<Py_ssize_t>grt_run_work_size(m, _RUN_CHUNK_STEPS))
         cdef void *work = cnp.PyArray_DATA(self._work)
@@ -925,6 +978,7 @@ cdef class StreamBatch:
         work_arr, shape = self._run_buffers(T)
         cdef cnp.ndarray ya = (np.empty(shape, dtype=np.float32) if out is None
                                else _check_out(out, shape, "out"))
+        _refuse_overlap(xa, ya)
         cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
         cdef float *yp = <float *>cnp.PyArray_DATA(ya)
         cdef void *work = cnp.PyArray_DATA(<cnp.ndarray>work_arr)
@@ -949,6 +1003,7 @@ cdef class StreamBatch:
         work_arr, shape = self._run_buffers(T)
         cdef cnp.ndarray ya = (np.empty(shape, dtype=np.int16) if out is None
                                else _check_out(out, shape, "out", cnp.NPY_INT16))
+        _refuse_overlap(xa, ya)
         cdef const int16_t *xp = <const int16_t *>cnp.PyArray_DATA(xa)
         cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
         cdef void *work = cnp.PyArray_DATA(<cnp.ndarray>work_arr)

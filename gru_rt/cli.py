@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._version import __version__
-from .errors import GruRtError
+from .errors import ConversionError, GruRtError, printable
 from .format import PRECISION_NAMES
 
 
@@ -44,6 +44,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     src, out = Path(args.source), Path(args.output)
     if _same_file(src, out):
         raise UsageError(f"output {out} is the input file; choose another output path")
+    if args.calibration is not None and _same_file(Path(args.calibration), out):
+        raise UsageError(f"output {out} is the calibration file; choose another output path")
     activations = dict(_key_value(t, "--activation") for t in args.activation)
     metadata = dict(_key_value(t, "--meta") for t in args.meta)
     order = [p.strip() for p in args.layers.split(",")] if args.layers is not None else None
@@ -94,12 +96,12 @@ def cmd_export_c(args: argparse.Namespace) -> int:
 
 
 def _load_input(path: Path) -> np.ndarray:
+    from .importers._untrusted import read_npy_file
+
     try:
-        xs = np.load(path, allow_pickle=False)
-    except ValueError as e:  # object arrays need pickle: refused
-        raise UsageError(f"{path}: cannot read as a plain .npy array ({e})") from None
-    if not isinstance(xs, np.ndarray):
-        raise UsageError(f"{path}: expected a .npy array, got an .npz archive")
+        xs = read_npy_file(path, ".npy input file")
+    except ConversionError as e:  # not a .npy array, object arrays (need pickle), truncated
+        raise UsageError(f"cannot read {path} as a plain .npy array ({e})") from None
     if xs.dtype.kind not in "iuf":
         raise UsageError(f"{path}: dtype {xs.dtype} is not a real number type")
     if xs.ndim not in (2, 3):
@@ -202,5 +204,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (GruRtError, ValueError, TypeError, OSError, ImportError, KeyError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"gru-rt: error: {message}", file=sys.stderr)
+        print(f"gru-rt: error: {printable(message)}", file=sys.stderr)  # names from files
         return 1

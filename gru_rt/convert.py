@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import ConversionError, printable
 from .format import PRECISION_NAMES
 from .importers.convention import Convention
 from .importers.numpy_importer import import_arrays, import_npz
@@ -109,9 +110,18 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
         raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISION_NAMES)}")
     if precision == "f32" and calibration is not None:
         raise ValueError("calibration applies to precision q8 or q15, not f32")
-    spec = _import(source, activations=activations, head_activation=head_activation,
-                   convention=convention, metadata=metadata, architecture=architecture,
-                   layers=layers)
+    try:
+        spec = _import(source, activations=activations, head_activation=head_activation,
+                       convention=convention, metadata=metadata, architecture=architecture,
+                       layers=layers)
+    except RecursionError:  # a source nested deeper than any importer's checks foresaw
+        raise ConversionError("the source is nested too deeply to convert (Python's recursion "
+                              "limit was reached)") from None
+    except MemoryError:
+        raise ConversionError("out of memory while reading the source (it declares more data "
+                              "than this machine can hold)") from None
+    for key in [k for k in spec.metadata if k.startswith("source.")]:  # names from the file
+        spec.metadata[key] = printable(spec.metadata[key])
     spec.metadata["source.verified"] = _verified(source, spec, verify, verify_input,
                                                  head_activation)
     if precision == "f32":

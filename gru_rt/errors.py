@@ -45,3 +45,20 @@ class ModelFormatError(GruRtError, ValueError):
 
 class ConversionError(GruRtError, ValueError):
     """Weights that cannot be turned into a model: names the key/module and what was expected."""
+
+
+def printable(text: object) -> str:
+    """`text` with every control character (C0, DEL, C1, line and paragraph separators) written
+    as an escape: names read from files are shown with this, so they cannot move the cursor,
+    clear a terminal or fake extra lines."""
+    return "".join(_escape(c) for c in str(text))
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    if code < 0x20 or 0x7F <= code < 0xA0 or 0x2028 <= code <= 0x202E or code in _BIDI:
+        return repr(c)[1:-1] if code < 0x80 else f"\\u{code:04x}"
+    return c
+
+
+_BIDI = frozenset((0x200E, 0x200F, 0x2066, 0x2067, 0x2068, 0x2069))  # marks and isolates

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .errors import printable
+
 if TYPE_CHECKING:
     from ._core import Model
 
@@ -41,7 +43,7 @@ def format_summary(model: Model) -> str:
     check = "verified" if model.checksum_verified else "not verified (skipped)"
     q15 = model.precision == "q15"
     lines = [
-        f"model: {model.source or '<memory>'}",
+        f"model: {printable(model.source or '<memory>')}",
         f"format: v{major}.{minor}, {model.nbytes} bytes, CRC-32 {model.checksum:08x} {check}",
         f"precision: {model.precision}"
         + (" (integer-only step; float only at the input/output boundary)" if q15 else ""),
@@ -54,9 +56,11 @@ def format_summary(model: Model) -> str:
     report = {k: v for k, v in meta.items() if k.startswith("quant.")}
     if report:
         lines.append("quantization error report (vs the float model):")
-        lines += [f"  {key[len('quant.'):]}: {value}" for key, value in sorted(report.items())]
+        lines += [f"  {printable(key[len('quant.'):])}: {printable(value)}"
+                  for key, value in sorted(report.items())]
     rest = {k: v for k, v in meta.items() if not k.startswith("quant.")}
     if rest:
         lines.append("metadata:")
-        lines += [f"  {key}: {value}" for key, value in sorted(rest.items())]
+        # keys and values come from the file: control characters are shown escaped
+        lines += [f"  {printable(key)}: {printable(value)}" for key, value in sorted(rest.items())]
     return "\n".join(lines)

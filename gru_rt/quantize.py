@@ -65,14 +65,14 @@ def load_calibration(source: object, input_size: int) -> np.ndarray:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         what = str(path)
+        from .importers._untrusted import read_npy_file
+
         try:
-            arr = np.load(path, allow_pickle=False)
+            arr = read_npy_file(path, "calibration .npy file")
         except FileNotFoundError:
             raise ConversionError(f"{path}: no such calibration file") from None
-        except (ValueError, OSError) as e:
+        except (ConversionError, OSError) as e:
             raise ConversionError(f"{path}: not a readable .npy array ({e})") from None
-        if not isinstance(arr, np.ndarray):
-            raise ConversionError(f"{path}: expected one array (.npy), got an archive (.npz)")
     else:
         arr = np.asarray(source)
     if arr.dtype.kind not in "iuf":

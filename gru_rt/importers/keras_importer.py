@@ -33,7 +33,6 @@ kernels input × 3H), so the convention arithmetic lives in one place.
 from __future__ import annotations
 
 import io
-import json
 import re
 import zipfile
 from collections.abc import Mapping
@@ -43,9 +42,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConversionError
+from ..errors import ConversionError, printable
+from ..fileio import open_regular, read_regular
 from ..spec import DENSE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
+from ._untrusted import (
+    MAX_JSON_BYTES,
+    MAX_SOURCE_BYTES,
+    check_h5_tree,
+    load_json,
+    zip_infos,
+    zip_member,
+)
 from .convention import BIDIRECTIONAL, Convention
 from .numpy_importer import import_gru
 
@@ -200,17 +208,14 @@ def _architecture(architecture: object) -> Mapping[str, Any]:
     if isinstance(architecture, Mapping):
         return architecture
     if isinstance(architecture, (str, Path)) and Path(architecture).suffix.lower() == ".json":
-        text = Path(architecture).read_text(encoding="utf-8")
+        text = read_regular(architecture, MAX_JSON_BYTES, "JSON file").decode("utf-8", "replace")
         where = str(architecture)
     elif isinstance(architecture, str):
         text, where = architecture, "architecture"
     else:
         raise TypeError(f"architecture must be a .json path, a JSON string (model.to_json()) or "
                         f"a dict, not {type(architecture).__name__}")
-    try:
-        out = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConversionError(f"{where}: not valid JSON ({e})") from None
+    out = load_json(text, where)
     if isinstance(out, Mapping) and "model_config" in out:  # a saved Keras 2 JSON wrapper
         out = out["model_config"]
     if not isinstance(out, Mapping):
@@ -280,16 +285,18 @@ def _read_legacy_weights(root: Any, arch: _Arch, where: str) -> None:
 
 
 def _read_h5(source: Any, arch_override: object, where: str) -> _Arch:
+    """Architecture and weights from an HDF5 file (a path or a file object), once the whole file
+    is checked (no links, external storage or virtual datasets; shapes a layer can hold)."""
     h5py = _h5py()
     try:
         f = h5py.File(source, "r")
     except OSError as e:
         raise ConversionError(f"cannot read {where} as an HDF5 file ({e})") from None
     with f:
+        check_h5_tree(h5py, f, where)
         attrs = f.attrs
         if "model_config" in attrs and arch_override is None:
-            raw = attrs["model_config"]
-            top = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            top = load_json(attrs["model_config"], f"{where}: model_config")
             arch = _arch_from_config(top, _major(attrs.get("keras_version")), where)
             weights_root = f.get("model_weights")
             if weights_root is None:
@@ -314,23 +321,31 @@ def _read_h5(source: Any, arch_override: object, where: str) -> _Arch:
 
 
 def _read_keras_zip(path: Path) -> _Arch:
+    """A .keras archive: each member's declared size is checked before it is inflated."""
     try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
+        with open_regular(path, MAX_SOURCE_BYTES, "Keras file") as file, \
+                zipfile.ZipFile(file) as z:
+            infos = {i.filename: i for i in zip_infos(z, str(path))}
             for needed in ("config.json", "model.weights.h5"):
-                if needed not in names:
+                if needed not in infos:
                     raise ConversionError(f"{path}: no {needed} in the archive: not a Keras 3 "
                                           f".keras file")
-            top = json.loads(z.read("config.json"))
-            meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
-            weights = z.read("model.weights.h5")
-    except (zipfile.BadZipFile, json.JSONDecodeError, OSError) as e:
+            top = load_json(zip_member(z, infos["config.json"], MAX_JSON_BYTES, str(path)),
+                            f"{path} (config.json)")
+            meta = load_json(zip_member(z, infos["metadata.json"], MAX_JSON_BYTES, str(path)),
+                             f"{path} (metadata.json)") if "metadata.json" in infos else {}
+            weights = zip_member(z, infos["model.weights.h5"], MAX_SOURCE_BYTES, str(path))
+    except (zipfile.BadZipFile, OSError) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise ConversionError(f"cannot read {path} as a .keras file ({e})") from None
+    if not isinstance(meta, Mapping):
+        raise ConversionError(f"{path} (metadata.json): a JSON {type(meta).__name__}, expected an "
+                              f"object")
     arch = _arch_from_config(top, _major(meta.get("keras_version", "3")), str(path))
     h5py = _h5py()
     with h5py.File(io.BytesIO(weights), "r") as f:
+        check_h5_tree(h5py, f, f"{path} (model.weights.h5)")
         _read_v3_weights(f, arch, f"{path} (model.weights.h5)")
     return arch
 
@@ -478,13 +493,13 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                     f"return_sequences=True on every GRU but the last")
             gru, transforms = _gru(layer, arch.keras_major)
             layers.append(gru)
-            labels.append(f"{layer.name}(GRU reset_after={int(gru.reset_after)},"
+            labels.append(f"{printable(layer.name)}(GRU reset_after={int(gru.reset_after)},"
                           f"{gru.activation},{gru.gate_activation})")
             if not layer.config.get("return_sequences", False):
                 after_last_step = layer
         elif cls == "Dense":
             layers.append(_dense(layer))
-            labels.append(f"{layer.name}(Dense)")
+            labels.append(f"{printable(layer.name)}(Dense)")
         elif cls in _FOLDED:
             act = _folded_activation(layer)
             last = layers[-1] if layers else None
@@ -501,7 +516,7 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                                       f"which already applies {last.activation!r}; only one "
                                       f"activation per Dense layer can be converted")
             last.activation = act
-            labels[-1] = labels[-1][:-1] + f"+{layer.name})"
+            labels[-1] = labels[-1][:-1] + f"+{printable(layer.name)})"
         elif cls == "Bidirectional":
             raise ConversionError(f"{layer.label}: {BIDIRECTIONAL}")
         elif cls in _MODELS:
@@ -563,14 +578,15 @@ def import_file(path: str | Path, *, architecture: object = None,
     `.weights.h5` / `.h5` plus `architecture` (model.to_json() as a string, a .json path or a dict).
     Read with json/zipfile/h5py: Keras is not imported and nothing in the file is executed."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     if path.suffix.lower() == ".keras":
         if architecture is not None:
             raise ValueError(f"{path}: a .keras file holds its architecture; do not pass one")
         arch = _read_keras_zip(path)
     else:
-        arch = _read_h5(str(path), architecture, str(path))
+        with open_regular(path, MAX_SOURCE_BYTES, "HDF5 file") as file:
+            arch = _read_h5(file, architecture, str(path))
     return _build(arch, activations, head_activation, metadata, str(path))
 
 

@@ -33,8 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConversionError
+from ..errors import ConversionError, printable
+from ..fileio import open_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
+from ._untrusted import MAX_SOURCE_BYTES, read_npy, zip_infos
 from .convention import GATES as _GATES
 from .convention import PRESETS, Convention, canonical_gates
 
@@ -313,23 +315,24 @@ def import_npz(path: str | Path, *,
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise ConversionError(f"cannot read {path} as a .npz archive ({e})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ConversionError(f"{path} holds a single array, expected a .npz archive of named "
-                              f"arrays (np.savez)")
-    with archive:
-        arrays = {}
-        for key in archive.files:
-            try:
-                arrays[key] = archive[key]
-            except ValueError as e:  # object arrays need pickle: refused
-                raise ConversionError(f"{path}: {key} cannot be read without pickle ({e}); "
-                                      f"expected a numeric array") from None
+    """The arrays of a .npz archive, each member's declared size and .npy header checked before it
+    is inflated (no pickled objects; shapes a layer can hold)."""
+    arrays = {}
+    with open_regular(path, MAX_SOURCE_BYTES, "NumPy archive") as f:
+        if f.read(6) == b"\x93NUMPY":
+            raise ConversionError(f"{path} holds a single array, expected a .npz archive of "
+                                  f"named arrays (np.savez)")
+        f.seek(0)
+        try:
+            with zipfile.ZipFile(f) as z:
+                for info in zip_infos(z, str(path)):
+                    name = info.filename
+                    key = name[:-4] if name.endswith(".npy") else name
+                    with z.open(info) as member:
+                        arrays[key] = read_npy(member, info.file_size,
+                                               f"{path}: {printable(key)}")
+        except (OSError, zipfile.BadZipFile, EOFError) as e:
+            raise ConversionError(f"cannot read {path} as a .npz archive ({e})") from None
     return arrays
 
 

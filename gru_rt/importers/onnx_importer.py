@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConversionError
+from ..errors import ConversionError, printable
+from ..fileio import read_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
 from .numpy_importer import Convention, import_gru
@@ -584,18 +585,39 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
     return ModelSpec(w.layers, meta).validated()
 
 
+def _refuse_external_data(graph: Any, path: Path) -> None:
+    """Refuse tensors stored outside the .onnx file (in this graph or any subgraph): reading them
+    would open other files, chosen by the file."""
+    graphs = [graph]
+    while graphs:
+        g = graphs.pop()
+        tensors = list(g.initializer) + [s.values for s in g.sparse_initializer]
+        for node in g.node:
+            for a in node.attribute:
+                tensors += ([a.t] if a.HasField("t") else []) + list(a.tensors)
+                graphs += ([a.g] if a.HasField("g") else []) + list(a.graphs)
+        for t in tensors:
+            if t.data_location == 1:  # TensorProto.EXTERNAL
+                where = next((e.value for e in t.external_data if e.key == "location"), "?")
+                raise ConversionError(f"{path}: tensor {printable(t.name)} stores its data in an "
+                                      f"external file ({printable(where)}); external data is "
+                                      f"not read: save the model with its weights inside")
+
+
 def import_file(path: str | Path, *, activations: Mapping[str, str] | None = None,
                 head_activation: str | None = None,
                 metadata: Mapping[str, str] | None = None) -> ModelSpec:
     """A ModelSpec from a .onnx file."""
     onnx = _onnx()
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
-    try:
-        model = onnx.load(str(path))
+    data = read_regular(path, 2**31 - 1, "ONNX file")  # protobuf's own limit
+    try:  # from the bytes: external data files are never opened
+        model = onnx.load_model_from_string(data)
     except Exception as e:  # protobuf raises DecodeError and others for a foreign file
         raise ConversionError(f"cannot read {path} as an ONNX model ({type(e).__name__}: "
                               f"{e})") from None
+    _refuse_external_data(model.graph, path)
     return import_model(model, activations=activations, head_activation=head_activation,
                         metadata=metadata)

@@ -18,7 +18,6 @@ list).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConversionError
+from ..fileio import read_regular
+from ._untrusted import MAX_SOURCE_BYTES, load_json
 
 __all__ = ["MAX_HEADER_BYTES", "order_state_dict", "read_bytes", "read_file"]
 
@@ -46,9 +47,7 @@ _KNOWN_UNSUPPORTED = ("F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2
 def read_file(path: str | Path) -> dict[str, np.ndarray]:
     """{name: array} from a .safetensors file, in data order (see read_bytes)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    return read_bytes(path.read_bytes(), str(path))
+    return read_bytes(read_regular(path, MAX_SOURCE_BYTES, "safetensors file"), str(path))
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -76,15 +75,14 @@ def read_bytes(data: bytes, where: str = "safetensors data") -> dict[str, np.nda
         raise ConversionError(f"{where}: header length {n} is too small for a JSON object")
     try:
         text = data[8:8 + n].decode("utf-8")
-        header = json.loads(text, object_pairs_hook=_no_duplicates)
     except UnicodeDecodeError as e:
         raise ConversionError(f"{where}: the header is not UTF-8 ({e.reason} at byte "
                               f"{8 + e.start})") from None
+    try:
+        header = load_json(text, "the header", MAX_HEADER_BYTES,
+                           object_pairs_hook=_no_duplicates)
     except ConversionError as e:
         raise ConversionError(f"{where}: {e}") from None
-    except json.JSONDecodeError as e:
-        raise ConversionError(f"{where}: the header is not valid JSON ({e.msg} at header "
-                              f"character {e.pos})") from None
     if not isinstance(header, dict):
         raise ConversionError(f"{where}: the header is a JSON {type(header).__name__}, expected "
                               f"an object")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import errno
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConversionError
+from ..errors import ConversionError, GruRtError, printable
+from ..fileio import open_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
+from ._untrusted import MAX_SOURCE_BYTES, zip_infos
 from .convention import BIDIRECTIONAL
 
 __all__ = ["TORCH_CONVENTION", "import_file", "import_module", "import_state_dict"]
@@ -54,8 +57,22 @@ _SUPPORTED = ("only nn.GRU (weight_ih_l0, weight_hh_l0, …), nn.GRUCell (weight
               "and nn.Linear (weight, bias) are supported")
 
 
+# torch.load(weights_only=True) has known bypasses before 2.10 (CVE-2025-32434: code execution
+# through weights_only in torch <= 2.5.1; CVE-2026-24747: memory corruption in the weights-only
+# unpickler before 2.10). Older versions are refused rather than trusted with a file.
+MIN_TORCH = (2, 10)
+
+
 def _torch() -> ModuleType:
-    return require("torch", "converting a PyTorch model")
+    torch = require("torch", "converting a PyTorch model")
+    found = re.match(r"(\d+)\.(\d+)", str(getattr(torch, "__version__", "")))
+    if found is None or (int(found.group(1)), int(found.group(2))) < MIN_TORCH:
+        raise ImportError(
+            f"converting a PyTorch model needs torch >= {MIN_TORCH[0]}.{MIN_TORCH[1]}, found "
+            f"{printable(getattr(torch, '__version__', '?'))}: older versions have known ways "
+            f"around torch.load(weights_only=True) (CVE-2025-32434, CVE-2026-24747), so a "
+            f"crafted file could run code; pip install 'torch>={MIN_TORCH[0]}.{MIN_TORCH[1]}'")
+    return torch
 
 
 @dataclass
@@ -300,7 +317,7 @@ def _spec(blocks: list[_Block], metadata: Mapping[str, str] | None) -> ModelSpec
         "source.framework": "torch",
         "source.convention": TORCH_CONVENTION,
         "source.transforms": "none",
-        "source.layers": ",".join(b.label for b in blocks),
+        "source.layers": ",".join(printable(b.label) for b in blocks),
     }
     meta.update(metadata or {})
     return ModelSpec([layer for b in blocks for layer in b.layers], meta).validated()
@@ -335,12 +352,15 @@ def import_file(path: str | Path, *,
     """
     torch = _torch()
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(errno.ENOENT, f"no such file: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path, MAX_SOURCE_BYTES, "PyTorch file") as f:
+            _check_zip_sizes(f, str(path))
+            obj = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        # torch < 2.13: "Unsupported global: GLOBAL x.y"; 2.13: "unsupported GLOBAL x.y whose …"
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
         if found is None:  # not a pickle of objects either: a damaged or foreign file
             raise ConversionError(f"cannot read {path} as a PyTorch file "
                                   f"({_unpickler_reason(e)})") from None
@@ -348,11 +368,46 @@ def import_file(path: str | Path, *,
             f"{path} is not a plain state dict (it contains a {found.group(1)} object): "
             f"torch.load(weights_only=True) refuses to run code from a file. Save the weights "
             f"with torch.save(model.state_dict(), path) and convert that file") from None
+    except GruRtError:
+        raise
     except Exception as e:  # torch raises many types for a file that is not a torch file
         raise ConversionError(f"cannot read {path} as a PyTorch file "
                               f"({type(e).__name__}: {e})") from None
     return import_state_dict(_state_dict_from(path, obj, torch), activations=activations,
                              head_activation=head_activation, metadata=metadata)
+
+
+def _check_zip_sizes(f: Any, where: str) -> None:
+    """A .pt file is a zip archive: refuse members that declare more bytes than any model holds
+    before torch inflates them (an old-format .pt, not a zip, is left to torch.load)."""
+    if zipfile.is_zipfile(f):
+        with zipfile.ZipFile(f) as z:
+            zip_infos(z, where)
+    f.seek(0)
+
+
+def _check_storage(path: Path, key: str, tensor: Any) -> None:
+    """Refuse a tensor whose elements do not each have their own place in its storage (a stride-0
+    expanded or an overlapping view): copying it out would allocate far more than the file holds.
+    Checked on sizes and strides only, before anything is materialised. Sparse, quantized and
+    other non-plain tensors are refused here too (torch would raise on converting them)."""
+    if str(tensor.layout) != "torch.strided" or tensor.is_quantized or tensor.is_meta:
+        kind = "quantized" if tensor.is_quantized else str(tensor.layout).replace("torch.", "")
+        raise ConversionError(f"{path}: tensor {printable(key)} is a {kind} tensor, expected a "
+                              f"plain dense floating-point tensor")
+    sizes, strides = list(tensor.shape), list(tensor.stride())
+    dense = 1
+    for size, stride in sorted(zip(sizes, strides), key=lambda p: p[1]):
+        if size > 1 and stride < dense:
+            raise ConversionError(f"{path}: tensor {printable(key)} of shape {tuple(sizes)} has "
+                                  f"strides {tuple(strides)}: its elements overlap in storage "
+                                  f"(an expanded or overlapping view); save plain tensors "
+                                  f"(.contiguous() or .clone())")
+        dense += (size - 1) * stride
+    need = (tensor.storage_offset() + tensor.numel()) * tensor.element_size()
+    if tensor.numel() and need > tensor.untyped_storage().nbytes():
+        raise ConversionError(f"{path}: tensor {printable(key)} needs {need} bytes but its storage "
+                              f"holds {tensor.untyped_storage().nbytes()}")
 
 
 def _unpickler_reason(e: Exception) -> str:
@@ -374,6 +429,7 @@ def _state_dict_from(path: Path, obj: object, torch: ModuleType) -> Mapping[str,
         if not isinstance(value, torch.Tensor):
             raise ConversionError(f"{path}: key {key!r} holds a {type(value).__name__}, not a "
                                   f"tensor; expected a state dict (model.state_dict())")
+        _check_storage(path, str(key), value)
     return obj
 
 

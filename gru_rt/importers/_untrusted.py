@@ -1,0 +1,203 @@
+"""Checks on the containers a source file comes in, made before anything is read from them.
+
+A model file may come from anywhere, so each declared size is checked before it is allocated or
+inflated: JSON (size, nesting depth), zip members (declared size), `.npy` headers (declared shape
+against the format's limits and the bytes present), HDF5 datasets (where their data lives, links,
+declared shape, stored size). Every refusal is a ConversionError naming the file, the item and the
+rule; names from the file are quoted with `printable` (no raw control characters).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from collections.abc import Sequence
+from typing import IO, Any
+
+import numpy as np
+
+from ..errors import ConversionError, printable
+from ..fileio import open_regular
+from ..spec import MAX_DIM
+
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_SOURCE_BYTES", "check_h5_tree",
+           "check_weight_shape", "load_json", "read_npy", "read_npy_file", "zip_infos",
+           "zip_member"]
+
+MAX_SOURCE_BYTES = 2**33  # 8 GiB: the largest .grt (< 4 GiB of float32) stored as float64
+MAX_JSON_BYTES = 64 * 2**20  # a model config is kilobytes; safetensors headers have their own cap
+MAX_JSON_DEPTH = 64  # Keras configs nest about 10 deep
+MAX_ZIP_MEMBERS = 4096
+MAX_H5_OBJECTS = 65536
+
+
+# ---- JSON --------------------------------------------------------------------------------------
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((x, depth + 1) for x in item)
+    return deepest
+
+
+def load_json(text: str | bytes, where: str, limit: int = MAX_JSON_BYTES, **kwargs: Any) -> Any:
+    """json.loads with a size cap and a nesting cap (MAX_JSON_DEPTH); ConversionError otherwise."""
+    if len(text) > limit:
+        raise ConversionError(f"{where}: {len(text)} bytes of JSON, above the limit of {limit}")
+    try:
+        value = json.loads(text, **kwargs)
+    except RecursionError:
+        value = None
+        deep = True
+    except json.JSONDecodeError as e:
+        raise ConversionError(f"{where} is not valid JSON ({e.msg} at character {e.pos})") from None
+    except UnicodeDecodeError as e:
+        raise ConversionError(f"{where}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    else:
+        deep = _depth(value) > MAX_JSON_DEPTH
+    if deep:
+        raise ConversionError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+# ---- arrays ------------------------------------------------------------------------------------
+
+def check_weight_shape(where: str, shape: Sequence[int], itemsize: int) -> None:
+    """Refuse a declared array no layer of a .grt model can hold, before it is allocated: a vector
+    of at most 6·MAX_DIM values (two stacked GRU biases), or a matrix whose largest dimension is at
+    most 3·MAX_DIM (three GRU gates) and whose other dimensions multiply to at most MAX_DIM."""
+    dims = [int(n) for n in shape]
+    ok = all(n >= 0 for n in dims) and itemsize <= 16
+    if ok and len(dims) == 1:
+        ok = dims[0] <= 6 * MAX_DIM
+    elif ok and dims:
+        largest = max(dims)
+        ok = largest <= 3 * MAX_DIM and math.prod(dims) <= largest * MAX_DIM
+    if not ok:
+        raise ConversionError(f"{where}: declares shape {tuple(dims)} of {itemsize}-byte items, "
+                              f"which no layer of a model can hold (vectors up to "
+                              f"{6 * MAX_DIM} values, matrices up to {3 * MAX_DIM} × {MAX_DIM}); "
+                              f"refused before reading it")
+
+
+def read_npy_file(path: str | os.PathLike[str], what: str) -> np.ndarray:
+    """A .npy file of data (calibration, inputs): a regular file whose header declares no more
+    bytes than the file holds, read without pickle."""
+    with open_regular(path, MAX_SOURCE_BYTES, what) as f:
+        if f.read(4) == b"PK\x03\x04":
+            raise ConversionError(f"{path}: expected one array (.npy), got an archive (.npz)")
+        f.seek(0)
+        return read_npy(f, os.fstat(f.fileno()).st_size, str(path), weights=False)
+
+
+def read_npy(f: IO[bytes], size: int, where: str, weights: bool = True) -> np.ndarray:
+    """One .npy array from an open stream of `size` bytes: the header is checked (version, no
+    pickled objects, for weights a shape a layer can hold, the data present) before the array is
+    allocated."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ConversionError(f"{where}: .npy format version {version} is not supported")
+    except ValueError as e:
+        raise ConversionError(f"{where}: not a .npy array ({e})") from None
+    if dtype.hasobject:
+        raise ConversionError(f"{where} cannot be read without pickle (it holds Python "
+                              f"objects); expected a numeric array")
+    if weights:
+        check_weight_shape(where, shape, dtype.itemsize)
+    need = math.prod(shape) * dtype.itemsize
+    have = size - f.tell()
+    if have < need:
+        raise ConversionError(f"{where}: declares shape {tuple(shape)} ({need} bytes) but holds "
+                              f"{have} bytes of data")
+    data = f.read(need)
+    if len(data) != need:
+        raise ConversionError(f"{where}: truncated: {len(data)} of {need} bytes")
+    arr = np.frombuffer(data, dtype=dtype)
+    return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+
+
+def zip_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, where: str) -> bytes:
+    """The bytes of one member whose declared size is at most `limit`, read no further than that."""
+    name = printable(info.filename)
+    if info.file_size > limit:
+        raise ConversionError(f"{where}: member {name} declares {info.file_size} bytes, above the "
+                              f"limit of {limit}; refused before inflating it")
+    with z.open(info) as f:
+        data = f.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise ConversionError(f"{where}: member {name} holds {len(data)} bytes, declared "
+                              f"{info.file_size}")
+    return data
+
+
+def zip_infos(z: zipfile.ZipFile, where: str) -> list[zipfile.ZipInfo]:
+    """The members of an archive, once their count and declared total size are checked."""
+    infos = z.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise ConversionError(f"{where}: {len(infos)} members, above the limit of "
+                              f"{MAX_ZIP_MEMBERS}")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_SOURCE_BYTES:
+        raise ConversionError(f"{where}: the members declare {total} bytes in all, above the "
+                              f"limit of {MAX_SOURCE_BYTES}; refused before inflating them")
+    return infos
+
+
+# ---- HDF5 --------------------------------------------------------------------------------------
+
+def _check_dataset(h5py: Any, dset: Any, name: str, where: str) -> None:
+    if dset.is_virtual:
+        raise ConversionError(f"{where}: dataset {name} is a virtual dataset (its data lives in "
+                              f"other files); refused")
+    if dset.external:
+        files = ", ".join(printable(str(e[0])) for e in dset.external)
+        raise ConversionError(f"{where}: dataset {name} stores its data in external file(s) "
+                              f"{files}; only data inside the file itself is read")
+    if dset.shape is None:  # a null dataspace holds nothing
+        return
+    check_weight_shape(f"{where}: dataset {name}", dset.shape, dset.dtype.itemsize)
+    if dset.size and dset.id.get_storage_size() == 0:
+        raise ConversionError(f"{where}: dataset {name} declares shape {dset.shape} but stores no "
+                              f"data (only a fill value); refused")
+
+
+def check_h5_tree(h5py: Any, root: Any, where: str) -> None:
+    """Refuse soft and external links, external storage, virtual datasets and impossible shapes
+    anywhere in an open HDF5 file, before any dataset is read. Links are examined without being
+    followed; a group reached twice through hard links is visited once."""
+    seen = {root.id}
+    stack = [("", root)]
+    count = 0
+    while stack:
+        path, group = stack.pop()
+        for key in group:
+            name = printable(f"{path}/{key}")
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.SoftLink):
+                raise ConversionError(f"{where}: {name} is a soft link (to "
+                                      f"{printable(link.path)}); links are refused")
+            if isinstance(link, h5py.ExternalLink):
+                raise ConversionError(f"{where}: {name} is an external link (to "
+                                      f"{printable(link.filename)}); links are refused")
+            count += 1
+            if count > MAX_H5_OBJECTS:
+                raise ConversionError(f"{where}: more than {MAX_H5_OBJECTS} objects")
+            obj = group[key]
+            if isinstance(obj, h5py.Dataset):
+                _check_dataset(h5py, obj, name, where)
+            elif isinstance(obj, h5py.Group) and obj.id not in seen:
+                seen.add(obj.id)
+                stack.append((f"{path}/{key}", obj))

@@ -1,0 +1,525 @@
+"""Hostile source files (issue 13): one crafted file per rule, each refused with that rule's message.
+
+The files that would read other files, hang on a FIFO or allocate gigabytes are converted by the
+CLI in a child process whose address space is capped at 1 GiB above what it uses after its imports,
+each case within a time limit: a refusal has to come before the damage, not after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gru_rt.cli import main
+
+h5py = pytest.importorskip("h5py")
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="FIFOs, rlimits, /proc: Linux")
+
+LIMIT = 2**30  # bytes of address space the child may add after its imports
+CASE_SECONDS = 20  # time limit of one case (each takes well under a second)
+TIME_LIMIT = 600  # seconds for a whole child
+SECRET = b"TOP-SECRET-0123456789abc"  # 24 bytes: six float32 values
+
+# The child: imports, caps its address space, runs `gru-rt ARGS` per case, prints the results.
+CHILD = r"""
+import contextlib, io, json, resource, signal, sys
+import numpy, h5py
+import gru_rt.cli
+from gru_rt.importers import keras_importer, numpy_importer, safetensors_reader
+if sys.argv[2] == "torch":
+    import torch
+    torch.set_num_threads(1)
+    from gru_rt.importers import torch_importer
+    torch_importer._torch()
+if sys.argv[2] == "onnx":
+    import onnx
+    from gru_rt.importers import onnx_importer
+size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize"))
+cap = size + int(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+def hung(*_):
+    raise TimeoutError("still running after the time limit (blocked on a FIFO?)")
+signal.signal(signal.SIGALRM, hung)
+out = {}
+for name, argv in json.loads(open(sys.argv[1]).read()).items():
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        signal.alarm(int(sys.argv[4]))
+        try:
+            code = gru_rt.cli.main(argv)
+        except BaseException as e:  # a traceback in the real CLI
+            code = "Traceback: " + type(e).__name__ + ": " + str(e)[:300]
+        signal.alarm(0)
+    out[name] = [code, err.getvalue()]
+print(json.dumps(out))
+"""
+
+
+def run_limited(tmp: Path, cases: dict[str, list[str]], kind: str) -> dict[str, Any]:
+    spec = tmp / f"cases-{kind}.json"
+    spec.write_text(json.dumps(cases))
+    done = subprocess.run([sys.executable, "-c", CHILD, str(spec), kind, str(LIMIT),
+                           str(CASE_SECONDS)],
+                          capture_output=True, text=True, timeout=TIME_LIMIT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def check_refused(results: dict[str, Any], name: str, message: str, out: Path) -> None:
+    code, err = results[name]
+    assert code == 1 and "Traceback" not in err, (name, code, err)
+    assert message in err, (name, err)
+    assert err.count("\n") == 1, err
+    assert not out.exists()
+
+
+# ---- crafted files -----------------------------------------------------------------------------
+
+def keras_config(units: int = 4, depth: int = 0) -> dict[str, Any]:
+    gru: Any = {"class_name": "GRU", "config": {"name": "gru", "units": units,
+                                                "activation": "tanh"}}
+    for _ in range(depth):  # a deeply nested (but small) config
+        gru = {"class_name": "GRU", "config": {"name": "gru", "units": units, "x": [gru]}}
+    return {"class_name": "Sequential", "config": {"name": "s", "layers": [gru]}}
+
+
+def h5_with(path: Path, make: Any) -> Path:
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(keras_config())
+        f.attrs["keras_version"] = "3.15.1"
+        make(f.create_group("model_weights").create_group("gru"))
+    return path
+
+
+def keras_zip(path: Path, config: bytes, weights: bytes, metadata: bytes = b"{}") -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", config)
+        z.writestr("metadata.json", metadata)
+        z.writestr("model.weights.h5", weights)
+    return path
+
+
+def npz_bomb(path: Path) -> Path:
+    """A small .npz whose member declares a 23000 × 23000 float32 array (2.1 GB) of zeros."""
+    from io import BytesIO
+
+    buf = BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f4", "fortran_order": False, "shape": (23000, 23000)})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, \
+            z.open("0.W.npy", "w", force_zip64=True) as m:
+        m.write(buf.getvalue())
+        zeros = bytes(2**24)
+        for _ in range(8):  # 128 MB of zeros, ~130 KB compressed: enough to start the allocation
+            m.write(zeros)
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    d = tmp_path_factory.mktemp("hostile")
+    secret = d / "secret.bin"
+    secret.write_bytes(SECRET)
+    fifo = d / "fifo"
+    os.mkfifo(fifo)
+    files: dict[str, Path] = {}
+
+    def ext(name: str, target: str) -> None:
+        files[name] = h5_with(d / f"{name}.h5", lambda g: g.create_dataset(
+            "kernel", shape=(6,), dtype="<f4", external=[(target, 0, 24)]))
+
+    ext("h5_external_abs", str(secret))
+    ext("h5_external_rel", "../" + d.name + "/secret.bin")
+    ext("h5_external_fifo", str(fifo))
+
+    files["h5_external_link"] = h5_with(d / "elink.h5", lambda g: g.__setitem__(
+        "kernel", h5py.ExternalLink(str(d / "elink_target.h5"), "/x")))
+    with h5py.File(d / "elink_target.h5", "w") as f:
+        f["x"] = np.frombuffer(SECRET, "<f4")
+    files["h5_soft_link"] = h5_with(d / "soft.h5", lambda g: g.__setitem__(
+        "kernel", h5py.SoftLink("/model_weights/gru/real")))
+
+    def virtual(g: Any) -> None:
+        layout = h5py.VirtualLayout(shape=(6,), dtype="<f4")
+        layout[:] = h5py.VirtualSource(str(d / "elink_target.h5"), "x", shape=(6,))
+        g.create_virtual_dataset("kernel", layout)
+
+    files["h5_virtual"] = h5_with(d / "virtual.h5", virtual)
+    files["h5_fill_bomb"] = h5_with(d / "fill.h5", lambda g: g.create_dataset(
+        "kernel", shape=(23000, 23000), dtype="<f4", fillvalue=1.0))
+    files["h5_fill_only"] = h5_with(d / "fillonly.h5", lambda g: g.create_dataset(
+        "kernel", shape=(4, 12), dtype="<f4", fillvalue=1.0))
+
+    weights = d / "weights_ext.h5"
+    with h5py.File(weights, "w") as f:
+        f.create_dataset("layers/gru/cell/vars/0", shape=(6,), dtype="<f4",
+                         external=[(str(secret), 0, 24)])
+    config = json.dumps(keras_config()).encode()
+    files["keras_external"] = keras_zip(d / "ext.keras", config, weights.read_bytes())
+    files["keras_config_bomb"] = keras_zip(d / "bomb.keras", b" " * (65 * 2**20) + config,
+                                           weights.read_bytes())
+    files["keras_metadata_list"] = keras_zip(d / "meta.keras", config, b"", b"[]")
+    files["keras_deep_config"] = keras_zip(
+        d / "deep.keras", b'{"a":' + b"[" * 100000 + b"]" * 100000 + b"}", b"")
+    deep = b'{"a":' + b"[" * 100000 + b"]" * 100000 + b"}"
+    files["safetensors_deep"] = d / "deep.safetensors"
+    files["safetensors_deep"].write_bytes(len(deep).to_bytes(8, "little") + deep)
+    files["npz_bomb"] = npz_bomb(d / "bomb.npz")
+    files["npz_fifo"] = d / "fifo.npz"
+    os.mkfifo(files["npz_fifo"])
+    files["h5_fifo"] = d / "fifo.h5"
+    os.mkfifo(files["h5_fifo"])
+    cases = {name: ["convert", str(path), "-o", str(d / f"{name}.grt")]
+             for name, path in files.items()}
+    # gru-rt info: a FIFO, a device, a 3 GB file that is not a model, one above the format's limit
+    info_fifo = d / "fifo.grt"
+    os.mkfifo(info_fifo)
+    big = d / "big.grt"
+    with open(big, "wb") as f:
+        f.truncate(3 * 2**30)  # sparse: costs no disk
+    huge = d / "huge.grt"
+    with open(huge, "wb") as f:
+        f.write(b"\x89GRT\r\n\x1a\n")
+        f.truncate(5 * 2**30)
+    cases.update({"info_fifo": ["info", str(info_fifo)], "info_device": ["info", "/dev/zero"],
+                  "info_big": ["info", str(big)], "info_huge": ["info", str(huge)]})
+    return d, run_limited(d, cases, "h5")
+
+
+CONVERT_CASES = [
+    ("h5_external_abs", "stores its data in external file(s)"),
+    ("h5_external_rel", "stores its data in external file(s)"),
+    ("h5_external_fifo", "stores its data in external file(s)"),
+    ("h5_external_link", "/model_weights/gru/kernel is an external link"),
+    ("h5_soft_link", "/model_weights/gru/kernel is a soft link"),
+    ("h5_virtual", "is a virtual dataset"),
+    ("h5_fill_bomb", "declares shape (23000, 23000) of 4-byte items, which no layer"),
+    ("h5_fill_only", "stores no data (only a fill value)"),
+    ("keras_external", "stores its data in external file(s)"),
+    ("keras_config_bomb", "member config.json declares 68157"),
+    ("keras_metadata_list", "(metadata.json): a JSON list, expected an object"),
+    ("keras_deep_config", "(config.json): JSON nested more than 64 levels deep"),
+    ("safetensors_deep", "JSON nested more than 64 levels deep"),
+    ("npz_bomb", "0.W: declares shape (23000, 23000) of 4-byte items, which no layer"),
+    ("npz_fifo", "is a FIFO, expected a regular NumPy archive"),
+    ("h5_fifo", "is a FIFO, expected a regular HDF5 file"),
+]
+
+
+@pytest.mark.parametrize("name,message", CONVERT_CASES, ids=[c[0] for c in CONVERT_CASES])
+def test_hostile_source_is_refused_before_any_damage(corpus: tuple[Path, dict[str, Any]],
+                                                     name: str, message: str) -> None:
+    d, results = corpus
+    check_refused(results, name, message, d / f"{name}.grt")
+
+
+@pytest.mark.parametrize("name,message", [
+    ("info_fifo", "is a FIFO, expected a regular .grt model file"),
+    ("info_device", "is a character device, expected a regular .grt model file"),
+    ("info_big", "GRT_E_MAGIC"),
+    ("info_huge", "above the limit of 4294967295 bytes"),
+])
+def test_info_checks_type_size_and_magic_before_reading(corpus: tuple[Path, dict[str, Any]],
+                                                        name: str, message: str) -> None:
+    d, results = corpus
+    check_refused(results, name, message, d / "never-written")
+
+
+# ---- ONNX --------------------------------------------------------------------------------------
+
+def test_onnx_external_data_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    (tmp_path / "neighbour.bin").write_bytes(SECRET)
+    w = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[2, 3],
+                    data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", "neighbour.bin"), ("offset", "0"), ("length", "24")):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [w])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    assert onnx.load_model_from_string(path.read_bytes()).graph.initializer[0].name == "W"
+    assert main(["convert", str(path), "-o", str(tmp_path / "m.grt")]) == 1
+    err = capsys.readouterr().err
+    assert "tensor W stores its data in an external file (neighbour.bin)" in err
+    assert not (tmp_path / "m.grt").exists()
+
+
+# ---- torch -------------------------------------------------------------------------------------
+
+class Payload:
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, ("true",))
+
+
+def test_hostile_torch_files(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    files = {}
+    files["pt_expanded"] = tmp_path / "expanded.pt"  # 1 float stored, 40000² asked: 12.8 GB
+    torch.save({"fc.weight": torch.zeros(1, 1).expand(40000, 40000),
+                "fc.bias": torch.zeros(40000)}, files["pt_expanded"])
+    files["pt_overlap"] = tmp_path / "overlap.pt"
+    torch.save({"fc.weight": torch.arange(10.0).as_strided((5, 5), (1, 1)),
+                "fc.bias": torch.zeros(5)}, files["pt_overlap"])
+    files["pt_sparse"] = tmp_path / "sparse.pt"
+    torch.save({"fc.weight": torch.eye(3).to_sparse(), "fc.bias": torch.zeros(3)},
+               files["pt_sparse"])
+    files["pt_pickle"] = tmp_path / "pickle.pt"
+    torch.save({"fc.weight": torch.zeros(2, 2), "x": Payload()}, files["pt_pickle"])
+    files["pt_fifo"] = tmp_path / "fifo.pt"
+    os.mkfifo(files["pt_fifo"])
+    cases = {name: ["convert", str(path), "-o", str(tmp_path / f"{name}.grt")]
+             for name, path in files.items()}
+    results = run_limited(tmp_path, cases, "torch")
+    overlap = "its elements overlap in storage (an expanded or overlapping view)"
+    check_refused(results, "pt_expanded", "tensor fc.weight of shape (40000, 40000) has strides "
+                  "(0, 0): " + overlap, tmp_path / "pt_expanded.grt")
+    check_refused(results, "pt_overlap", overlap, tmp_path / "pt_overlap.grt")
+    check_refused(results, "pt_sparse", "tensor fc.weight is a sparse_coo tensor",
+                  tmp_path / "pt_sparse.grt")
+    # torch 2.13 words its refusal differently from older versions: our advice must still show,
+    # never torch's "re-run with weights_only=False"
+    check_refused(results, "pt_pickle", "is not a plain state dict (it contains a posix.system "
+                  "object)", tmp_path / "pt_pickle.grt")
+    assert "weights_only" not in results["pt_pickle"][1].replace("weights_only=True", "")
+    check_refused(results, "pt_fifo", "is a FIFO, expected a regular PyTorch file",
+                  tmp_path / "pt_fifo.grt")
+
+
+def test_torch_older_than_2_10_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    from gru_rt.importers import torch_importer
+
+    monkeypatch.setattr(torch, "__version__", "2.9.1+cpu")
+    with pytest.raises(ImportError, match=r"needs torch >= 2.10, found 2.9.1\+cpu: .*"
+                                          r"CVE-2025-32434, CVE-2026-24747"):
+        torch_importer._torch()
+    monkeypatch.setattr(torch, "__version__", "2.10.0")
+    assert torch_importer._torch() is torch
+
+
+# ---- zip and JSON limits -----------------------------------------------------------------------
+
+def test_zip_members_declaring_too_much_are_refused_before_inflating(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gru_rt.errors import ConversionError
+    from gru_rt.importers import _untrusted, numpy_importer
+
+    path = tmp_path / "w.npz"
+    np.savez_compressed(path, **{"0.W": np.zeros((30, 10)), "0.U": np.zeros((30, 10))})
+    monkeypatch.setattr(_untrusted, "MAX_SOURCE_BYTES", 4000)  # the members declare 2 × 2528
+    with pytest.raises(ConversionError, match=r"the members declare 5\d+ bytes in all, above the "
+                                              r"limit of 4000; refused before inflating"):
+        numpy_importer.import_npz(path)
+
+
+def test_npy_header_declaring_more_than_the_file_holds_is_refused(tmp_path: Path) -> None:
+    from io import BytesIO
+
+    from gru_rt.errors import ConversionError
+    from gru_rt.quantize import load_calibration
+
+    buf = BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f4", "fortran_order": False, "shape": (2**20, 2**12, 8)})
+    path = tmp_path / "cal.npy"
+    path.write_bytes(buf.getvalue() + bytes(64))
+    with pytest.raises(ConversionError, match=r"declares shape \(1048576, 4096, 8\) "
+                                              r"\(137438953472 bytes\) but holds 64 bytes"):
+        load_calibration(path, 8)
+
+
+# ---- outputs -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def npz(tmp_path: Path) -> Path:
+    path = tmp_path / "w.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, **{"0.W": rng.normal(size=(12, 3)), "0.U": rng.normal(size=(12, 4)),
+                      "0.b": rng.normal(size=12)})
+    return path
+
+
+def test_outputs_must_be_regular_files(tmp_path: Path, npz: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    to_fifo = tmp_path / "link-to-fifo.grt"
+    to_fifo.symlink_to(fifo)
+    to_device = tmp_path / "link-to-null.grt"
+    to_device.symlink_to("/dev/null")
+    dangling = tmp_path / "dangling.grt"
+    dangling.symlink_to(tmp_path / "nowhere" / "x.grt")
+    for out, message in ((fifo, "it is a FIFO"), (to_fifo, "it is a FIFO"),
+                         (to_device, "(a symlink to /dev/null): it is a character device"),
+                         (dangling, "it is a symlink to a missing file")):
+        assert main(["convert", str(npz), "-o", str(out)]) == 1
+        assert message in capsys.readouterr().err
+    assert fifo.is_fifo() and to_fifo.is_symlink() and to_device.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["w.npz", "out.fifo", "link-to-fifo.grt", "link-to-null.grt", "dangling.grt"])
+
+
+def test_an_existing_output_keeps_its_mode_and_a_symlink_its_target(tmp_path: Path,
+                                                                    npz: Path) -> None:
+    out = tmp_path / "m.grt"
+    out.write_bytes(b"old")
+    out.chmod(0o600)
+    assert main(["convert", str(npz), "-o", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600 and out.read_bytes()[:4] == b"\x89GRT"
+    link = tmp_path / "link.grt"
+    link.symlink_to(out)
+    out.write_bytes(b"old")
+    assert main(["convert", str(npz), "-o", str(link)]) == 0
+    assert link.is_symlink() and out.read_bytes()[:4] == b"\x89GRT"
+
+
+def test_output_that_is_the_calibration_file_is_refused(tmp_path: Path, npz: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    cal = tmp_path / "cal.npy"
+    np.save(cal, np.random.default_rng(1).normal(size=(50, 3)).astype(np.float32))
+    before = cal.read_bytes()
+    alias = tmp_path / "alias.npy"
+    alias.symlink_to(cal)
+    for out in (cal, alias):
+        assert main(["convert", str(npz), "--precision", "q15", "--calibration", str(cal),
+                     "-o", str(out)]) == 1
+        assert "is the calibration file" in capsys.readouterr().err
+    assert cal.read_bytes() == before
+
+
+def test_export_c_refuses_unsafe_names_and_escapes_comments(tmp_path: Path, npz: Path,
+                                                             capsys: pytest.CaptureFixture[str]
+                                                             ) -> None:
+    import gru_rt
+    from gru_rt.errors import GruRtError
+    from gru_rt.export_c import c_sources
+
+    model_path = tmp_path / "m.grt"
+    assert main(["convert", str(npz), "-o", str(model_path)]) == 0
+    evil = 'x.h"\nint evil(void){return 1;}\n#include "y'
+    assert main(["export-c", str(model_path), "-o", str(tmp_path / evil), "--symbol", "ok"]) == 1
+    assert "is not a safe C file name" in capsys.readouterr().err
+    for symbol in ("_stdint", "int", "strange", "memo", "isok"):
+        assert main(["export-c", str(model_path), "-o", str(tmp_path / "ok"),
+                     "--symbol", symbol]) == 1
+        assert "is not usable as a C name" in capsys.readouterr().err
+    assert not list(tmp_path.glob("ok.*"))
+    model = gru_rt.load(model_path)
+    header, source = c_sources(model, "demo", "a*/ int evil; /*\x1b.grt")
+    for text in (header, source):
+        first = text.splitlines()[0]
+        assert first.count("*/") == 1 and first.endswith("*/") and "\x1b" not in text
+        assert "a* / int evil; /*\\x1b.grt" in first
+    with pytest.raises(GruRtError, match="not usable in #include"):
+        c_sources(model, "demo", "m.grt", 'a"b.h')
+
+
+# ---- printing ----------------------------------------------------------------------------------
+
+def test_names_from_files_are_printed_escaped(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from gru_rt.spec import DenseLayer, ModelSpec
+
+    path = tmp_path / "m.grt"
+    ModelSpec([DenseLayer(np.ones((2, 3)), np.zeros(2))],
+              {"note\x1b[2J": "a\rb\nmetadata: forged\x07"}).save(path)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert "  note\\x1b[2J: a\\rb\\nmetadata: forged\\x07" in out
+    assert [line for line in out.splitlines() if "metadata:" in line.split(":")[0] + ":"] == [
+        "metadata:"]
+    missing = tmp_path / "no\x1b]0;title\x07.npz"
+    assert main(["convert", str(missing), "-o", str(tmp_path / "x.grt")]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "no\\x1b]0;title\\x07.npz" in err
+
+
+def test_layer_names_reach_metadata_escaped(tmp_path: Path) -> None:
+    import gru_rt
+
+    rng = np.random.default_rng(2)
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "GRU", "config": {"name": "g\x1b[2J\n", "units": 2, "reset_after": True,
+                                         "activation": "tanh",
+                                         "recurrent_activation": "sigmoid"}},
+    ]}}
+    weights = tmp_path / "w.h5"
+    with h5py.File(weights, "w") as f:
+        vars_ = f.create_group("layers/gru/cell/vars")
+        vars_["0"] = rng.normal(size=(3, 6)).astype(np.float32)
+        vars_["1"] = rng.normal(size=(2, 6)).astype(np.float32)
+        vars_["2"] = rng.normal(size=(2, 6)).astype(np.float32)
+    path = keras_zip(tmp_path / "m.keras", json.dumps(config).encode(), weights.read_bytes(),
+                     b'{"keras_version": "3.15.1"}')
+    spec = gru_rt.convert(path)
+    assert spec.metadata["source.layers"].startswith("g\\x1b[2J\\n(GRU")
+    assert all(ch >= " " for value in spec.metadata.values() for ch in value)
+
+
+# ---- API ---------------------------------------------------------------------------------------
+
+def small_model() -> Any:
+    from gru_rt.spec import DenseLayer, GRULayer, ModelSpec
+
+    rng = np.random.default_rng(3)
+    return ModelSpec([GRULayer(rng.normal(size=(12, 3)), rng.normal(size=(12, 4)),
+                               rng.normal(size=12), rng.normal(size=12)),
+                      DenseLayer(rng.normal(size=(3, 4)), rng.normal(size=3))]).load()
+
+
+def test_overlapping_inputs_and_outputs_are_refused() -> None:
+    model = small_model()
+    buf = np.random.default_rng(4).normal(size=4000).astype(np.float32)
+    s = model.stream()
+    xs, out = buf[:1800].reshape(600, 3), buf[3:1803].reshape(600, 3)
+    with pytest.raises(ValueError, match="out overlaps xs in memory"):
+        s.run(xs, out=out)
+    assert not np.any(s.state)  # refused before anything ran
+    batch = model.stream_batch(2)
+    with pytest.raises(ValueError, match="out overlaps xs in memory"):
+        batch.run(buf[:1200].reshape(2, 200, 3), out=buf[600:1800].reshape(2, 200, 3))
+    separate = np.empty((600, 3), np.float32)
+    assert np.array_equal(s.run(xs, out=separate), model.run(xs))
+
+
+def test_tensor_views_cannot_be_made_writable_through_their_bases() -> None:
+    model = small_model()
+    t = model.tensor(0, "b_ih")
+    before = model.run(np.ones((3, 3), np.float32))
+    chain = []
+    obj: Any = t
+    while obj is not None:
+        chain.append(obj)
+        obj = getattr(obj, "base", None)
+    assert isinstance(chain[-1], bytes)  # the model's bytes are immutable
+    for arr in chain:
+        if isinstance(arr, np.ndarray):
+            with pytest.raises(ValueError, match="WRITEABLE"):
+                arr.flags.writeable = True
+    assert np.array_equal(model.run(np.ones((3, 3), np.float32)), before)
+
+
+def test_no_unloaded_model_can_be_made() -> None:
+    import gru_rt
+
+    for make in (lambda: gru_rt.Model.__new__(gru_rt.Model), gru_rt.Model,
+                 lambda: gru_rt.Model(object())):
+        with pytest.raises(TypeError, match=r"gru_rt.load"):
+            make()
