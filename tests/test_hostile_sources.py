@@ -1,4 +1,4 @@
-"""Hostile source files (issue 13): one crafted file per rule, each refused with that rule's message.
+"""Hostile source files (issue 13): one crafted file per rule, each refused with its rule's message.
 
 The files that would read other files, hang on a FIFO or allocate gigabytes are converted by the
 CLI in a child process whose address space is capped at 1 GiB above what it uses after its imports,
@@ -389,8 +389,8 @@ def test_an_existing_output_keeps_its_mode_and_a_symlink_its_target(tmp_path: Pa
     assert link.is_symlink() and out.read_bytes()[:4] == b"\x89GRT"
 
 
-def test_output_that_is_the_calibration_file_is_refused(tmp_path: Path, npz: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_that_is_the_calibration_file_is_refused(
+        tmp_path: Path, npz: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cal = tmp_path / "cal.npy"
     np.save(cal, np.random.default_rng(1).normal(size=(50, 3)).astype(np.float32))
     before = cal.read_bytes()

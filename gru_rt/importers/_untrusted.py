@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ConversionError, printable
 from ..fileio import open_regular
-from ..spec import MAX_DIM
+from ..format import MAX_DIM
 
 __all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_SOURCE_BYTES", "check_h5_tree",
            "check_weight_shape", "load_json", "read_npy", "read_npy_file", "zip_infos",
