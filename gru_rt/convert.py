@@ -144,7 +144,8 @@ def _runnable(source: Any) -> tuple[str | None, Any, str]:
         if suffix == ".onnx":
             from .importers._lazy import require
 
-            return "onnx", require("onnx", "verifying an ONNX model").load(os.fspath(source)), ""
+            return "onnx", require("onnx", "verifying an ONNX model").load(
+                os.fspath(source), load_external_data=False), ""  # checked by the importer
         if suffix in _KERAS_SUFFIXES:
             return None, None, "a Keras file, read without running Keras"
     return None, None, "weights only"
