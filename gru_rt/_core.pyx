@@ -338,6 +338,14 @@ cdef class Model:
         """The model file's bytes (a copy of the validated blob)."""
         return self._blob.tobytes()
 
+    def __reduce_ex__(self, protocol):
+        """Pickles as the file's bytes (with protocol 5 as a PickleBuffer, which a transport such
+        as Dask's can send out of band without a copy); unpickling runs them through the C loader
+        again, with the checksum check this model was loaded with."""
+        import pickle
+        data = pickle.PickleBuffer(self._blob) if protocol >= 5 else self._blob.tobytes()
+        return (_model_from_pickle, (data, self.source, bool(self.model.checksum_verified)))
+
     @property
     def stream_nbytes(self):
         """Bytes of memory one stream needs in C (grt_stream_size): its state plus scratch."""
@@ -570,6 +578,18 @@ cdef class Model:
             for k in range(g1 - g0):
                 states[g0 + k] = batch.streams[k].state
         return states
+
+
+def _model_from_pickle(data, source, bint verify_checksum):
+    """Model.__reduce_ex__'s loader. Immutable bytes already on a 64-byte boundary are used in place
+    (zero-copy); anything else (unaligned, or a buffer its owner could still change) is copied once
+    into an aligned buffer, as Model.from_buffer does."""
+    view = memoryview(data).cast("B")
+    if type(view.obj) is bytes and view.nbytes:
+        blob = np.frombuffer(view, dtype=np.uint8)
+        if <uintptr_t>cnp.PyArray_DATA(blob) % _BLOB_ALIGN == 0:
+            return Model._from_owned(blob, verify_checksum, source)
+    return Model.from_buffer(view, verify_checksum=verify_checksum, source=source)
 
 
 cdef class Stream:

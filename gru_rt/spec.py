@@ -182,7 +182,16 @@ def _utf8(text: str, what: str) -> bytes:
         raise SpecError(f"{what} is not valid UTF-8 text ({e.reason})") from None
 
 
-@dataclass
+def _layer_repr(layer: Layer, matrix: np.ndarray, activations: str) -> str:
+    """Kind, name, input → output size (from `matrix`'s shape, "?" where it has none), codes."""
+    shape = np.shape(matrix)
+    sizes = f"{shape[1]}→{shape[0] // (3 if layer.kind == 'gru' else 1)}" if len(shape) == 2 \
+        else f"? (weights of shape {shape})"
+    name = f" {layer.name!r}" if layer.name else ""
+    return f"{type(layer).__name__}{name}({sizes}, {activations}, {layer.precision})"
+
+
+@dataclass(repr=False)
 class GRULayer:
     """Canonical GRU: w_ih (3H, I), w_hh (3H, H), b_ih (3H,), b_hh (3H,); gate blocks r, z, n.
 
@@ -218,6 +227,12 @@ class GRULayer:
     def output_size(self) -> int:
         return self.hidden_size
 
+    def __repr__(self) -> str:
+        """Kind, sizes and codes, never the arrays (they can be megabytes)."""
+        return _layer_repr(self, self.w_ih,
+                           f"{self.activation}/{self.gate_activation}, "
+                           f"reset_{'after' if self.reset_after else 'before'}")
+
     def validated(self, where: str) -> GRULayer:
         """A copy with contiguous arrays of the stored dtypes, or SpecError naming `where` and the
         field."""
@@ -237,7 +252,7 @@ class GRULayer:
         return replace(self, reset_after=bool(self.reset_after), **cast("dict[str, Any]", tensors))
 
 
-@dataclass
+@dataclass(repr=False)
 class DenseLayer:
     """y = activation(w @ x + b): w (O, I), b (O,); q8/q15 tensors as in GRULayer (w_scale)."""
 
@@ -259,6 +274,9 @@ class DenseLayer:
     @property
     def output_size(self) -> int:
         return int(np.shape(self.w)[0])
+
+    def __repr__(self) -> str:
+        return _layer_repr(self, self.w, self.activation)
 
     def validated(self, where: str) -> DenseLayer:
         if np.ndim(self.w) != 2:
@@ -291,9 +309,11 @@ def _check_precision_mix(layers: list[Layer]) -> None:
             raise SpecError(f"layer {k}: in_scale differs from layer {k - 1}'s out_scale")
 
 
-@dataclass
+@dataclass(repr=False)
 class ModelSpec:
-    """A sequential stack of layers plus string metadata: what one .grt file holds."""
+    """A sequential stack of layers plus string metadata: what one .grt file holds.
+
+    Pickles (the default dataclass pickling) as its arrays and metadata."""
 
     layers: list[Layer]
     metadata: dict[str, str] = field(default_factory=dict)
@@ -305,6 +325,11 @@ class ModelSpec:
     @property
     def output_size(self) -> int:
         return self.layers[-1].output_size
+
+    def __repr__(self) -> str:
+        """The layer stack with sizes and the number of metadata entries; no arrays."""
+        layers = ", ".join(repr(layer) for layer in self.layers)
+        return f"ModelSpec([{layers}], {len(self.metadata)} metadata entries)"
 
     def validated(self) -> ModelSpec:
         """A checked copy (float32 arrays, chained sizes, valid codes), or SpecError."""
