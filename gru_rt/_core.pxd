@@ -121,3 +121,8 @@ cdef extern from "gru_rt.h" nogil:
                                float *ys, void *work, size_t work_size)
     grt_status grt_streams_run_q15(grt_stream **streams, size_t B, const int16_t *xs, size_t T,
                                    int16_t *ys, void *work, size_t work_size)
+    grt_status grt_streams_run_ragged(grt_stream **streams, size_t B, const float **xs,
+                                      const size_t *lengths, float **ys, void *work, size_t work_size)
+    grt_status grt_streams_run_ragged_q15(grt_stream **streams, size_t B, const int16_t **xs,
+                                          const size_t *lengths, int16_t **ys, void *work,
+                                          size_t work_size)

@@ -232,6 +232,73 @@ cdef _state_dtype(const grt_model *m):
     return np.int16 if m.q15 else np.float32
 
 
+# ---- many sequences: a list of (T_k, I) arrays, or a padded (N, T, I) array with lengths ----------
+
+cdef _check_readout(object readout):
+    if readout not in ("all", "last"):
+        raise ValueError(f"readout={readout!r}: expected 'all' (every step's output) or 'last' (each "
+                         f"sequence's output at its own last step)")
+
+
+cdef bint _is_sequence_list(object xs):
+    """A list or tuple of 2-D sequences (possibly of different lengths): the ragged form."""
+    return isinstance(xs, (list, tuple)) and all(np.ndim(x) == 2 for x in xs)
+
+
+cdef object _check_lengths(object lengths, Py_ssize_t n, Py_ssize_t T):
+    """lengths as an intp array of n values in [0, T], or TypeError/ValueError naming the culprit."""
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths has dtype {arr.dtype}, expected integers")
+    if arr.shape != (n,):
+        raise ValueError(f"lengths has shape {arr.shape}, expected ({n},): one length per sequence")
+    bad = np.flatnonzero((arr < 0) | (arr > T))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"lengths[{k}] is {int(arr[k])}, expected 0 to {T} (the padded length T)")
+    return arr.astype(np.intp)
+
+
+cdef tuple _sequences(object xs, object lengths, Py_ssize_t width, bint int16):
+    """The sequences of the ragged forms as (seqs, lens, padded): seqs[k] a C-contiguous (rows, width)
+    array (float32, or int16 with int16) whose first lens[k] rows are sequence k; padded the
+    (N, T, width) array they are the rows of, or None for a list (read in place either way)."""
+    if _is_sequence_list(xs):
+        if lengths is not None:
+            raise ValueError("lengths= goes with a padded (N, T, I) array; the sequences of a list "
+                             "have their own lengths")
+        seqs = [_as_i16(x, (None, width), f"xs[{k}]") if int16
+                else _as_f32(x, (None, width), f"xs[{k}]") for k, x in enumerate(xs)]
+        return seqs, np.array([x.shape[0] for x in seqs], dtype=np.intp), None
+    x3 = (_as_i16(xs, (None, None, width), "xs") if int16
+          else _as_f32(xs, (None, None, width), "xs"))
+    n, T = x3.shape[0], x3.shape[1]
+    lens = np.full(n, T, dtype=np.intp) if lengths is None else _check_lengths(lengths, n, T)
+    return [x3[k] for k in range(n)], lens, x3
+
+
+cdef tuple _sequence_outputs(lens, padded, Py_ssize_t width, dtype):
+    """(ys, result): ys[k] receives sequence k's outputs; result is what run() returns for
+    readout='all': the list ys, or the padded (N, T, width) array (zero past each length)."""
+    if padded is None:
+        ys = [np.empty((n, width), dtype=dtype) for n in lens]
+        return ys, ys
+    full = np.zeros((padded.shape[0], padded.shape[1], width), dtype=dtype)
+    return [full[k] for k in range(full.shape[0])], full
+
+
+cdef object _last_outputs(list ys, lens, Py_ssize_t width, dtype):
+    """readout='last': (N, width), row k the output of sequence k's own last step."""
+    empty = np.flatnonzero(lens == 0)
+    if empty.size:
+        raise ValueError(f"readout='last': sequence {int(empty[0])} has length 0, so no last step")
+    last = np.empty((len(ys), width), dtype=dtype)
+    cdef Py_ssize_t k
+    for k in range(len(ys)):
+        last[k] = ys[k][lens[k] - 1]
+    return last
+
+
 cdef cnp.ndarray _check_out(object out, tuple expected, str name, int typenum=cnp.NPY_FLOAT32):
     if not cnp.PyArray_Check(out):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
@@ -511,15 +578,31 @@ cdef class Model:
             raise ValueError(f"a StreamBatch needs at least one stream, got n={n}")
         return StreamBatch([Stream(self) for _ in range(n)])
 
-    def run(self, xs, state=None, *, bint return_state=False):
+    def run(self, xs, state=None, *, lengths=None, readout="all", bint return_state=False):
         """Run whole sequences.
 
         xs (T, I): one sequence from `state` (default zeros) → outputs (T, O).
         xs (N, T, I): N sequences, each from a zero state → (N, T, O) (`state` must be None),
         stepped in lockstep in groups (StreamBatch.run): the same bits as one run() per sequence.
-        With return_state=True, returns (outputs, final_state); for (N, T, I) the final states
-        are (N, state_size)."""
+        With lengths= (N integers in [0, T]), sequence k is xs[k, :lengths[k]], zero-padded: its
+        outputs past lengths[k] are zero and the padding is never stepped through.
+        xs a list (or tuple) of (T_k, I) arrays: sequences of different lengths → a list of
+        (T_k, O) arrays, run as the padded form is (sorted by length, the shorter ones leaving
+        the lockstep when they end).
+        readout='last': instead of every step's output, each sequence's output at its own last
+        step: (N, O) for many sequences (the classifier readout), (O,) for one.
+        With return_state=True, returns (outputs, final_state); for many sequences the final
+        states are (N, state_size), each taken after the sequence's own last step."""
+        _check_readout(readout)
+        if lengths is not None or _is_sequence_list(xs):
+            if state is not None:
+                raise ValueError("state is only accepted with a single (T, I) sequence")
+            return self._run_sequences(xs, lengths, readout, return_state, False)
         arr = np.asarray(xs)
+        if arr.ndim == 3 and readout != "all":
+            if state is not None:
+                raise ValueError("state is only accepted with a single (T, I) sequence")
+            return self._run_sequences(arr, None, readout, return_state, False)
         if arr.ndim == 3:
             if state is not None:
                 raise ValueError("state is only accepted with a single (T, I) sequence")
@@ -528,13 +611,25 @@ cdef class Model:
         if state is not None:
             s.state = state
         ys = s.run(xs)
+        if readout == "last":
+            ys = _last_outputs([ys], np.array([ys.shape[0]]), self.model.output_size, np.float32)[0]
         return (ys, s.state) if return_state else ys
 
-    def run_int16(self, xs, state=None, *, bint return_state=False):
-        """q15 models: like run() with raw int16 inputs (T, I) or (N, T, I) and int16 outputs, the
-        integer pipeline without the float boundary (Model.input_scale/output_scale give the units)."""
+    def run_int16(self, xs, state=None, *, lengths=None, readout="all", bint return_state=False):
+        """q15 models: like run() with raw int16 inputs (T, I), (N, T, I) (with or without
+        lengths=) or a list of (T_k, I), and int16 outputs: the integer pipeline without the float
+        boundary (Model.input_scale/output_scale give the units)."""
         self._require_q15("run_int16")
+        _check_readout(readout)
+        if lengths is not None or _is_sequence_list(xs):
+            if state is not None:
+                raise ValueError("state is only accepted with a single (T, I) sequence")
+            return self._run_sequences(xs, lengths, readout, return_state, True)
         arr = np.asarray(xs)
+        if arr.ndim == 3 and readout != "all":
+            if state is not None:
+                raise ValueError("state is only accepted with a single (T, I) sequence")
+            return self._run_sequences(arr, None, readout, return_state, True)
         if arr.ndim == 3:
             if state is not None:
                 raise ValueError("state is only accepted with a single (T, I) sequence")
@@ -546,7 +641,40 @@ cdef class Model:
         if state is not None:
             s.state = state
         ys = s.run_int16(xs)
+        if readout == "last":
+            ys = _last_outputs([ys], np.array([ys.shape[0]]), self.model.output_size, np.int16)[0]
         return (ys, s.state) if return_state else ys
+
+    cdef object _run_sequences(self, xs, lengths, str readout, bint return_state, bint int16):
+        """run() of the ragged forms (a list, or padded with lengths)."""
+        seqs, lens, padded = _sequences(xs, lengths, self.model.input_size, int16)
+        dtype = np.int16 if int16 else np.float32
+        ys, result = _sequence_outputs(lens, padded, self.model.output_size, dtype)
+        states = self._run_ragged(seqs, lens, ys, int16)
+        if readout == "last":
+            result = _last_outputs(ys, lens, self.model.output_size, dtype)
+        return (result, states) if return_state else result
+
+    cdef object _run_ragged(self, list seqs, lens, list ys, bint int16):
+        """Run sequence k (the first lens[k] rows of seqs[k], into ys[k]) from a zero state, for
+        every k: sorted by length, _RUN_GROUP at a time in lockstep (StreamBatch), so that each
+        group holds sequences of similar lengths. Returns the final states (N, state_size)."""
+        cdef Py_ssize_t n = len(seqs), g0, g1, k
+        states = np.empty((n, self.model.state_size), dtype=_state_dtype(&self.model))
+        order = np.argsort(-lens, kind="stable")
+        cdef StreamBatch batch = None
+        for g0 in range(0, n, _RUN_GROUP):
+            g1 = min(n, g0 + _RUN_GROUP)
+            group = order[g0:g1]
+            if batch is None or len(batch) != g1 - g0:
+                batch = self.stream_batch(g1 - g0)
+            else:
+                for s in batch.streams:
+                    s.reset()
+            batch._run_rows([seqs[i] for i in group], lens[group], [ys[i] for i in group], int16)
+            for k in range(g1 - g0):
+                states[group[k]] = batch.streams[k].state
+        return states
 
     cdef _require_q15(self, str what):
         if not self.model.q15:
@@ -837,6 +965,9 @@ cdef class StreamBatch:
     cdef readonly Model model
     cdef tuple _streams
     cdef grt_stream **_ptrs
+    cdef void **_xps      # ragged runs: each member's input rows,
+    cdef void **_yps      # its output rows
+    cdef size_t *_lens    # and its length
     cdef size_t _n
     cdef cnp.ndarray _work      # grt_batch_work_size: one step
     cdef cnp.ndarray _run_work  # run(): chunks of _run_chunk steps, made on first use
@@ -846,6 +977,8 @@ cdef class StreamBatch:
 
     def __cinit__(self, streams):
         self._ptrs = NULL
+        self._xps = self._yps = NULL
+        self._lens = NULL
         members = tuple(streams)
         if not members:
             raise ValueError("a StreamBatch needs at least one Stream")
@@ -863,7 +996,10 @@ cdef class StreamBatch:
         self._n = <size_t>len(members)
         self.model = (<Stream>members[0]).model
         self._ptrs = <grt_stream **>PyMem_Malloc(self._n * sizeof(grt_stream *))
-        if self._ptrs == NULL:
+        self._xps = <void **>PyMem_Malloc(self._n * sizeof(void *))
+        self._yps = <void **>PyMem_Malloc(self._n * sizeof(void *))
+        self._lens = <size_t *>PyMem_Malloc(self._n * sizeof(size_t))
+        if self._ptrs == NULL or self._xps == NULL or self._yps == NULL or self._lens == NULL:
             raise MemoryError()
         for k in range(len(members)):
             self._ptrs[k] = &(<Stream>members[k]).s
@@ -877,6 +1013,9 @@ cdef class StreamBatch:
 
     def __dealloc__(self):
         PyMem_Free(self._ptrs)
+        PyMem_Free(self._xps)
+        PyMem_Free(self._yps)
+        PyMem_Free(self._lens)
 
     def __len__(self):
         return len(self._streams)
@@ -986,11 +1125,21 @@ cdef class StreamBatch:
                 &self.model.model, self._n, self._run_chunk))
         return self._run_work, (len(self._streams), T, self.model.model.output_size)
 
-    def run(self, xs, out=None):
+    def run(self, xs, out=None, *, lengths=None, readout="all"):
         """T steps of every stream: xs (B, T, input_size), xs[b] feeding streams[b] → (B, T,
         output_size), identical bit for bit to streams[b].run(xs[b]) for each b, the streams
         stepped in lockstep. Each state moves on past its last step. out: optional writable
-        C-contiguous float32 array of the output shape."""
+        C-contiguous float32 array of the output shape.
+
+        Sequences of different lengths: xs a list of B (T_b, input_size) arrays → a list of
+        (T_b, output_size) arrays; or xs padded (B, T, input_size) with lengths= (B integers in
+        [0, T]) → (B, T, output_size), zero past each length (the padding is never stepped
+        through). Each stream stops after its own last step, bit-identical to
+        streams[b].run(sequence b); the streams still running are stepped together.
+        readout='last': each sequence's output at its own last step, (B, output_size)."""
+        _check_readout(readout)
+        if lengths is not None or readout != "all" or _is_sequence_list(xs):
+            return self._run_sequences(xs, out, lengths, readout, False)
         self._check_free()
         cdef cnp.ndarray xa = _as_f32(xs, (len(self._streams), None, self.model.model.input_size),
                                       "xs")
@@ -1013,10 +1162,14 @@ cdef class StreamBatch:
         _check(status, "StreamBatch.run")
         return ya
 
-    def run_int16(self, xs, out=None):
-        """q15 models: run() on raw int16 values, (B, T, input_size) → (B, T, output_size) int16."""
+    def run_int16(self, xs, out=None, *, lengths=None, readout="all"):
+        """q15 models: run() on raw int16 values, (B, T, input_size) → (B, T, output_size) int16,
+        and the same ragged forms (a list, or padded with lengths=) and readout."""
         self._check_free()
         self._require_q15("run_int16")
+        _check_readout(readout)
+        if lengths is not None or readout != "all" or _is_sequence_list(xs):
+            return self._run_sequences(xs, out, lengths, readout, True)
         cdef cnp.ndarray xa = _as_i16(xs, (len(self._streams), None, self.model.model.input_size),
                                       "xs")
         cdef Py_ssize_t T = xa.shape[1]
@@ -1038,3 +1191,52 @@ cdef class StreamBatch:
             self._release()
         _check(status, "StreamBatch.run_int16")
         return ya
+
+    cdef object _run_sequences(self, xs, out, lengths, str readout, bint int16):
+        """run() of the ragged forms, and of readout='last'."""
+        seqs, lens, padded = _sequences(xs, lengths, self.model.model.input_size, int16)
+        if len(seqs) != len(self._streams):
+            raise ValueError(f"xs holds {len(seqs)} sequences, this StreamBatch has "
+                             f"{len(self._streams)} streams")
+        cdef Py_ssize_t O = self.model.model.output_size
+        dtype = np.int16 if int16 else np.float32
+        if out is None:
+            ys, result = _sequence_outputs(lens, padded, O, dtype)
+        elif padded is None or readout != "all":
+            raise ValueError("out= goes with a padded (B, T, I) array and readout='all'")
+        else:
+            result = _check_out(out, (padded.shape[0], padded.shape[1], O), "out",
+                                cnp.NPY_INT16 if int16 else cnp.NPY_FLOAT32)
+            ys = [result[k] for k in range(len(seqs))]
+            for k in range(len(seqs)):
+                ys[k][lens[k]:] = 0
+        self._run_rows(seqs, lens, ys, int16)
+        return _last_outputs(ys, lens, O, dtype) if readout == "last" else result
+
+    cdef int _run_rows(self, list seqs, lens, list ys, bint int16) except -1:
+        """Stream k runs the first lens[k] rows of seqs[k] into ys[k] (C-contiguous arrays of
+        this model's widths and dtype, at least lens[k] rows each): grt_streams_run_ragged."""
+        self._check_free()
+        cdef Py_ssize_t k
+        for k in range(len(self._streams)):
+            self._xps[k] = cnp.PyArray_DATA(<cnp.ndarray>seqs[k])
+            self._yps[k] = cnp.PyArray_DATA(<cnp.ndarray>ys[k])
+            self._lens[k] = <size_t>lens[k]
+        work_arr = self._run_buffers(0)[0]
+        cdef void *work = cnp.PyArray_DATA(<cnp.ndarray>work_arr)
+        cdef size_t work_size = <size_t>(<cnp.ndarray>work_arr).shape[0]
+        cdef grt_status status
+        self._claim()
+        try:
+            with nogil:
+                if int16:
+                    status = grt_streams_run_ragged_q15(self._ptrs, self._n, <const int16_t **>self._xps,
+                                                        self._lens, <int16_t **>self._yps, work,
+                                                        work_size)
+                else:
+                    status = grt_streams_run_ragged(self._ptrs, self._n, <const float **>self._xps,
+                                                    self._lens, <float **>self._yps, work, work_size)
+        finally:
+            self._release()
+        _check(status, "StreamBatch.run_int16" if int16 else "StreamBatch.run")
+        return 0
