@@ -19,6 +19,7 @@ and, if matplotlib is installed, a PNG plot (µs/step vs size, log scale).
     python bench/bench_suite.py                              # all sizes, bench/results/
     python bench/bench_suite.py --sizes 64x128 --rounds 3 --out /tmp/b
     python bench/bench_suite.py --sizes 16x32,64x128,256x512 --no-peers --batch 16
+    python bench/bench_suite.py --sizes 64x128,128x256,256x512 --isa avx2   # + gru_rt at avx2
 """
 
 from __future__ import annotations
@@ -37,11 +38,23 @@ import numpy as np
 from bench_step import cpu_name  # the script's folder is on sys.path
 
 import gru_rt
+from gru_rt import _core
 from gru_rt.quantize import quantize
 from gru_rt.spec import GRULayer, ModelSpec
 
 DEFAULT_SIZES = "16x32,40x64,64x128,128x256,256x512,512x1024"
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def cpu_flags() -> str:
+    """The SIMD flags of /proc/cpuinfo that decide gru_rt's kernel levels ("?" elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split(":", 1)[1].split()
+    except (OSError, StopIteration):
+        return "?"
+    wanted = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni")
+    return " ".join(f for f in wanted if f in flags) or "no AVX2"
 
 
 def timed(fn: Callable[[], object], calls: int, rounds: int) -> dict[str, float]:
@@ -328,7 +341,15 @@ def main() -> None:
                     "(0: skip them)")
     ap.add_argument("--many-seq-len", type=int, default=200,
                     help="steps of each sequence of the lockstep run figures")
+    ap.add_argument("--isa", default="", help="comma-separated kernel levels to time gru_rt's "
+                    "step and sequence at as well, e.g. avx2,scalar (the columns 'gru_rt q8 "
+                    "[avx2]'); the other figures use the active level")
     args = ap.parse_args()
+    extra_isas = [name for name in args.isa.split(",") if name]
+    active = gru_rt.cpu_info()["isa"]
+    for name in extra_isas:  # fail early on a level this CPU lacks
+        _core._select_isa(name)
+    _core._select_isa(active)
 
     peers = []
     if not args.no_peers:
@@ -336,8 +357,8 @@ def main() -> None:
 
         torch.set_num_threads(1)
         peers = [bench_torch, bench_ort]
-    machine = (f"{cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-               f"gru_rt {gru_rt.__version__} (kernels {gru_rt.cpu_info()['isa']})")
+    machine = (f"{cpu_name()} ({cpu_flags()}), {os.cpu_count()} cores; Python "
+               f"{platform.python_version()}, gru_rt {gru_rt.__version__} (kernels {active})")
     if peers:
         import onnxruntime
         import torch
@@ -353,6 +374,12 @@ def main() -> None:
         xs = np.random.default_rng(1).standard_normal((args.seq_len, i)).astype(np.float32)
         calls = calls_for(i, h)
         row = bench_gru_rt(spec, xs, calls, args.rounds)
+        for name in extra_isas:
+            _core._select_isa(name)
+            at = bench_gru_rt(spec, xs, calls, args.rounds)
+            row.update({k.replace(" step", f" [{name}] step").replace(" seq", f" [{name}] seq"): v
+                        for k, v in at.items()})
+            _core._select_isa(active)
         if args.batch > 0:
             row.update(bench_many(spec, args.batch, args.many_seq_len, calls, args.rounds))
         for peer in peers:

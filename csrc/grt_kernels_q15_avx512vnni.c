@@ -140,10 +140,19 @@ static inline GRT_VNNI512 void requant_store(int32_t *y, __m256i acc, size_t n, 
         y[i] = grt_q15_requant(a[i], codes[i], b[i]);
 }
 
+/* Below this many columns the AVX2 matrix-vector product is faster (the per-pass reduction of the
+ * wide accumulators outweighs the saved multiply-adds; csrc/bench/bench_kernels.c, docs/BENCHMARKS.md)
+ * and gives the same bits: short rows take it. */
+#define MIN_COLS 128
+
 GRT_VNNI512 void grt_q15_matvec_avx512vnni(int32_t *restrict y, const int8_t *restrict W,
                                            const uint16_t *restrict codes, const int32_t *restrict b,
                                            const int16_t *restrict x, size_t rows, size_t cols)
 {
+    if (cols < MIN_COLS) {
+        grt_q15_matvec_avx2(y, W, codes, b, x, rows, cols);
+        return;
+    }
     for (size_t r = 0; r < rows; r += 4) {
         const int8_t *w[4];
         rows_of(w, W, r, rows, cols);

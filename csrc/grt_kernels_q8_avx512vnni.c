@@ -149,10 +149,19 @@ static inline GRT_VNNI512 void rescale_store(float *y, __m128i sum, __m128i off,
     }
 }
 
+/* Below this many columns the AVX2 matrix-vector product is faster (the per-pass reduction of the
+ * wide accumulators outweighs the saved multiply-adds; csrc/bench/bench_kernels.c, docs/BENCHMARKS.md)
+ * and gives the same bits: short rows take it. */
+#define MIN_COLS 128
+
 GRT_VNNI512 void grt_matvec_q8_avx512vnni(float *restrict y, const int8_t *restrict W,
                                           const uint16_t *restrict codes, const float *restrict b,
                                           const int8_t *restrict xq, float sx, size_t rows, size_t cols)
 {
+    if (cols < MIN_COLS) {
+        grt_matvec_q8_avx2(y, W, codes, b, xq, sx, rows, cols);
+        return;
+    }
     __m128i off = offset_of(xq, cols);
     for (size_t r = 0; r < rows; r += 4) {
         const int8_t *w[4];

@@ -159,10 +159,19 @@ static inline GRT_AVXVNNI void rescale_store(float *y, __m128i sum, __m128i off,
         y[i] = b[i] + ((float)a[i] * grt_bits_float((uint32_t)codes[i] << 16)) * sx;
 }
 
+/* Below this many columns the AVX2 matrix-vector product is faster (the per-pass reduction of the
+ * wide accumulators outweighs the saved multiply-adds; csrc/bench/bench_kernels.c, docs/BENCHMARKS.md)
+ * and gives the same bits: short rows take it. */
+#define MIN_COLS 128
+
 GRT_AVXVNNI void grt_matvec_q8_avxvnni(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                                        const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
                                        size_t cols)
 {
+    if (cols < MIN_COLS) {
+        grt_matvec_q8_avx2(y, W, codes, b, xq, sx, rows, cols);
+        return;
+    }
     const int8_t *end = W + rows * cols;
     __m128i off = offset_of(xq, cols);
     xvec x = xvec_of(xq, cols);

@@ -4,7 +4,7 @@
  *
  *   make -C csrc bench                           the default sizes
  *   ./build/bench_step [-s 16x32,64x128] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,f32p8,q8,q15]
- *                      [-i scalar,avx2,neon,neon_dot] [-b B]
+ *                      [-i scalar,avx2,avxvnni,avx512vnni,neon,neon_dot] [-b B]
  *
  * Each cell: the median over ROUNDS rounds of the mean time of one grt_stream_step (the float API, so
  * a q15 step includes its input/output boundary), the steps of a round chosen so that it lasts about
@@ -158,7 +158,7 @@ static int listed(const char *list, const char *name)
 static void usage(const char *argv0)
 {
     fprintf(stderr, "usage: %s [-s IxH,IxH,...] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,f32p8,q8,q15] "
-                    "[-i scalar,avx2,neon,neon_dot] [-b B]\n",
+                    "[-i scalar,avx2,avxvnni,avx512vnni,neon,neon_dot] [-b B]\n",
             argv0);
     exit(2);
 }
