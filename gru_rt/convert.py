@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 from .errors import ConversionError, printable
 from .format import PRECISION_NAMES
 from .importers.convention import Convention
-from .importers.numpy_importer import import_arrays, import_npz
+from .importers.numpy_importer import import_arrays, read_npz
 from .spec import ModelSpec, check_metadata
 
 __all__ = ["convert"]
@@ -212,17 +213,98 @@ def _import(source: Any, *, activations: Mapping[Any, str] | None,
         return torch_importer.import_module(source, layers=layers, **options)
     if isinstance(source, (str, os.PathLike)):
         return _convert_path(Path(source), convention, architecture, layers, options)
-    _refuse_option("architecture", architecture, f"a {kind}", "Keras weight files")
     if isinstance(source, Mapping):
         if not source:
             raise ValueError("the mapping of weights is empty")
-        if _holds_tensors(source):
-            _refuse_convention(convention, "a PyTorch state dict")
-            from .importers import torch_importer
+        if any(isinstance(v, Mapping) for v in source.values()):
+            return _checkpoint(source, "the checkpoint", convention, architecture, options)
+        return _named_arrays(source, "the arrays", convention, architecture, options)
+    if isinstance(source, (list, tuple)) and architecture is not None:
+        _refuse_convention(convention, "a list of Keras weights")
+        from .importers import keras_importer
 
-            return torch_importer.import_state_dict(source, **options)
-        return import_arrays(source, convention=convention, **options)
+        return keras_importer.import_weight_list(source, architecture, where="the list",
+                                                 **options)
+    _refuse_option("architecture", architecture, f"a {kind}", "Keras weights")
     raise TypeError(f"cannot convert a {kind}: expected {_ACCEPTED}")
+
+
+def _checkpoint(source: Mapping[Any, Any], where: str, convention: object, architecture: object,
+                options: dict[str, Any]) -> ModelSpec:
+    """A training checkpoint: the state dict under one of its keys (torch_importer)."""
+    from .importers import torch_importer
+
+    state, key = torch_importer.checkpoint_state(source, where)
+    if key is not None:
+        options = {**options, "metadata": {"source.checkpoint_key": key,
+                                           **(options["metadata"] or {})}}
+    return _named_arrays(state, f"{where}[{key!r}]" if key else where, convention, architecture,
+                         options)
+
+
+_TORCH_NAME = re.compile(r"(weight|bias)(_(ih|hh)(_l[0-9]+)?)?(_reverse)?")
+
+
+def _key_kind(keys: Sequence[str]) -> str:
+    """How arrays are named: "torch" (state-dict names: gru.weight_ih_l0, fc.bias), "keras"
+    (variable paths: gru/gru_cell/kernel), "list" (np.savez(*arrays): arr_0, arr_1, …) or
+    "numpy" (gru_rt's own "0.W", "0.U", …)."""
+    from .importers.keras_importer import is_weight_path
+
+    if not keys:
+        return "numpy"
+    if all(_TORCH_NAME.fullmatch(k.rpartition(".")[2]) for k in keys):
+        return "torch"
+    if all(is_weight_path(k) for k in keys):
+        return "keras"
+    if sorted(keys) == sorted(f"arr_{i}" for i in range(len(keys))):
+        return "list"
+    return "numpy"
+
+
+_KEY_KINDS = {"torch": "PyTorch state-dict names", "keras": "Keras weight paths",
+              "list": "np.savez(*model.get_weights()) arrays (arr_0, arr_1, …)"}
+
+
+def _named_arrays(arrays: Mapping[Any, Any], where: str, convention: object,
+                  architecture: object, options: dict[str, Any]) -> ModelSpec:
+    """Arrays in any of the naming conventions _key_kind recognises; torch tensors are a state
+    dict whatever their names (the torch importer names what it cannot place)."""
+    if _holds_tensors(arrays):
+        _refuse_convention(convention, "a PyTorch state dict")
+        _refuse_option("architecture", architecture, "a PyTorch state dict", "Keras weights")
+        from .importers import torch_importer
+
+        return torch_importer.import_state_dict(arrays, **options)
+    kind = _key_kind([str(k) for k in arrays])
+    if kind == "numpy":
+        _refuse_option("architecture", architecture, "arrays named '0.W', '0.U', …",
+                       "Keras weights (arrays named arr_0, arr_1, …)")
+        return import_arrays(arrays, convention=convention, **options)  # type: ignore[arg-type]
+    what = _KEY_KINDS[kind]
+    _refuse_convention(convention, f"{where} (keys read as {what})")
+    if kind != "list":
+        _refuse_option("architecture", architecture, f"{where} (keys read as {what})",
+                       "Keras weights named arr_0, arr_1, …")
+    from .importers import keras_importer, torch_importer
+
+    try:
+        if kind == "torch":
+            meta = {"source.keys": what, **(options["metadata"] or {})}
+            return torch_importer.import_state_dict(arrays, **{**options, "metadata": meta})
+        if kind == "keras":
+            return keras_importer.import_weight_paths(arrays, where=where, **options)
+        if architecture is None:
+            raise ConversionError(f"{where}: arrays named arr_0, arr_1, … (np.savez(path, "
+                                  f"*model.get_weights())) carry no layer names: give the "
+                                  f"model's architecture (architecture=model.to_json(), "
+                                  f"--architecture)")
+        ordered = [arrays[f"arr_{i}"] for i in range(len(arrays))]
+        return keras_importer.import_weight_list(ordered, architecture, where=where, **options)
+    except ConversionError as e:
+        if what in str(e):
+            raise
+        raise ConversionError(f"{e} (keys read as {what})") from None
 
 
 def _convert_path(path: Path, convention: object, architecture: object,
@@ -231,8 +313,8 @@ def _convert_path(path: Path, convention: object, architecture: object,
     what = f"a {suffix or 'suffix-less'} file ({path.name})"
     if suffix != ".safetensors":
         _refuse_option("layers", layers, what, "a torch.nn.Module or a .safetensors file")
-    if suffix not in _KERAS_SUFFIXES:
-        _refuse_option("architecture", architecture, what, "Keras weight files (.h5)")
+    if suffix not in (*_KERAS_SUFFIXES, ".npz"):
+        _refuse_option("architecture", architecture, what, "Keras weight files (.h5, .npz)")
     if suffix != ".npz":
         _refuse_convention(convention, what)
     if suffix in _TORCH_SUFFIXES:
@@ -256,7 +338,7 @@ def _convert_path(path: Path, convention: object, architecture: object,
 
         return onnx_importer.import_file(path, **options)
     if suffix == ".npz":
-        return import_npz(path, convention=convention, **options)  # type: ignore[arg-type]
+        return _named_arrays(read_npz(path), str(path), convention, architecture, options)
     raise ValueError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; accepted: "
                      f".pt/.pth and .safetensors (a PyTorch state dict), .npz (a NumPy archive), "
                      f".keras and .h5 (Keras), .onnx")

@@ -272,6 +272,65 @@ def test_keras2_h5_hard_sigmoid_is_the_keras2_one(tmp_path: Path) -> None:
     assert err <= TOL
 
 
+# ---- bare weights: .npz of weight paths or of get_weights() ----------------------------------
+
+def bare_weights_model() -> Any:
+    return sequential(4, layers.GRU(6, return_sequences=True, name="g1"),
+                      layers.GRU(5, return_sequences=True, reset_after=False, name="g2"),
+                      layers.Dense(3, activation="relu", name="d1"), layers.Dense(2, name="d2"),
+                      seed=11)
+
+
+def test_npz_of_weight_paths(tmp_path: Path) -> None:
+    model = bare_weights_model()
+    path = tmp_path / "paths.npz"
+    np.savez(path, **{w.path: np.asarray(keras.ops.convert_to_numpy(w)) for w in model.weights})
+    spec = convert(path, activations={"d1": "relu"})
+    assert spec.metadata["source.keys"].startswith("Keras weight paths")
+    assert spec.metadata["source.layers"] == (
+        "g1(GRU reset_after=1,tanh,sigmoid),g2(GRU reset_after=0,tanh,sigmoid),d1(Dense,relu),"
+        "d2(Dense,linear)")
+    assert max_err(model, spec) <= TOL
+    with pytest.warns(UserWarning, match=r"layers 2 \(d1\) and 3 are two Dense layers"):
+        convert(path)  # the relu is not in the file: likely dropped
+    legacy = {f"{w.path}:0": np.asarray(keras.ops.convert_to_numpy(w))
+              for w in model.weights}  # Keras 2 variable names end in ":0"
+    np.savez(path, **legacy)
+    assert max_err(model, convert(path, activations={"d1": "relu"})) <= TOL
+
+
+def test_npz_of_get_weights_with_architecture(tmp_path: Path) -> None:
+    model = bare_weights_model()
+    path = tmp_path / "list.npz"
+    np.savez(path, *model.get_weights())
+    with pytest.raises(ConversionError, match=r"arrays named arr_0, arr_1, … .* carry no layer "
+                                              r"names: give the model's architecture"):
+        convert(path)
+    spec = convert(path, architecture=model.to_json())
+    assert spec.metadata["source.keys"].startswith("model.get_weights() list")
+    assert max_err(model, spec) <= TOL
+    assert type(spec)(spec.layers).to_bytes() == type(spec)(convert(model).layers).to_bytes()
+    in_memory = convert(model.get_weights(), architecture=json.loads(model.to_json()))
+    assert in_memory.to_bytes() == spec.to_bytes()
+    np.savez(path, *model.get_weights(), np.zeros(2))
+    with pytest.raises(ConversionError, match=r"11 arrays, but the architecture's GRU and Dense "
+                                              r"layers take 10; .*\(keys read as np.savez"):
+        convert(path, architecture=model.to_json())
+    np.savez(path, *model.get_weights()[:9])
+    with pytest.raises(ConversionError, match=r"9 arrays, but the architecture needs more: "
+                                              r"layer 'd2' \(Dense\) takes arrays 8 … 9"):
+        convert(path, architecture=model.to_json())
+    json_path = tmp_path / "arch.json"
+    json_path.write_text(model.to_json())
+    done = cli("convert", str(tmp_path / "list.npz"), "-o", str(tmp_path / "m.grt"),
+               "--architecture", str(json_path))
+    assert done.returncode == 1 and "9 arrays" in done.stderr
+    np.savez(path, *model.get_weights())
+    done = cli("convert", str(path), "-o", str(tmp_path / "m.grt"), "--architecture",
+               str(json_path))
+    assert done.returncode == 0, done.stderr
+
+
 # ---- refusals ------------------------------------------------------------------------------------
 
 class Custom(layers.Layer):  # type: ignore[misc,name-defined]
@@ -377,4 +436,8 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         convert(tmp_path / "missing.keras")
     with pytest.raises(ValueError, match="architecture applies to Keras weight files"):
+        convert(tmp_path / "x.pt", architecture="{}")
+    np.savez(tmp_path / "x.npz", **{"0.W": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match=r"architecture applies to Keras weights \(arrays "
+                                         r"named arr_0, arr_1, …\), not to arrays named .0.W."):
         convert(tmp_path / "x.npz", architecture="{}")

@@ -301,6 +301,64 @@ def test_module_activation_equivalent_to_option() -> None:
     assert same.layers[0].activation == "softmax"  # type: ignore[union-attr]
 
 
+# ---- containers: checkpoints, .npz, TorchScript ------------------------------------------------
+
+@pytest.mark.parametrize("key", ["model_state_dict", "state_dict", "model", "net", "ema_weights"])
+def test_training_checkpoints(tmp_path: Path, key: str) -> None:
+    module = perturbed(Stack(3, 6, 2, 4), seed=8)
+    checkpoint = {"epoch": 7, key: module.state_dict(), "optimizer_state_dict":
+                  torch.optim.Adam(module.parameters()).state_dict(), "loss": 0.25}
+    path = tmp_path / "ckpt.pt"
+    torch.save(checkpoint, path)
+    want = unverified_bytes(convert(module.state_dict()))
+    for spec in (convert(path), convert(checkpoint)):
+        assert spec.metadata["source.checkpoint_key"] == key
+        meta = {k: v for k, v in spec.metadata.items() if k != "source.checkpoint_key"}
+        assert unverified_bytes(type(spec)(spec.layers, meta)) == want
+    xs = xs_for(3, 500)
+    assert np.max(np.abs(convert(path).load().run(xs) - torch_out(module, xs))) <= TOL
+
+
+def test_npz_of_a_state_dict(tmp_path: Path) -> None:
+    module = perturbed(Stack(3, 6, 2, 4), seed=9)
+    path = tmp_path / "sd.npz"
+    np.savez(path, **{k: v.numpy() for k, v in module.state_dict().items()})
+    spec = convert(path, head_activation="tanh")
+    assert spec.metadata["source.keys"] == "PyTorch state-dict names"
+    assert spec.metadata["source.layers"] == "gru(l0,l1),fc"
+    xs = xs_for(3, 500)
+    with torch.no_grad():
+        expected = torch.tanh(module(torch.from_numpy(xs))).numpy()
+    assert np.max(np.abs(spec.load().run(xs) - expected)) <= TOL
+    state = {k: v.numpy() for k, v in module.state_dict().items()}
+    state["gru.weight_hh_l1"] = state["gru.weight_hh_l1"][:, :5]
+    np.savez(path, **state)
+    with pytest.raises(ConversionError, match=r"gru.weight_hh_l1 has shape \(18, 5\), expected "
+                                              r"\(18, 6\) \(keys read as PyTorch state-dict "
+                                              r"names\)"):
+        convert(path)
+    with pytest.raises(ValueError, match="convention applies to NumPy sources"):
+        convert(path, convention="keras")
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+def test_torchscript_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    module = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 4))
+    scripted = torch.jit.script(module)
+    with pytest.raises(ConversionError, match=r"TorchScript module \(RecursiveScriptModule.*"
+                                              r"torch.jit.load\(path\).state_dict\(\)"):
+        convert(scripted)
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(scripted, str(path))
+    with pytest.raises(ConversionError, match=r"scripted.pt is a TorchScript archive "
+                                              r"\(torch.jit.save\).*state_dict\(\) is an "
+                                              r"ordinary state dict"):
+        convert(path)
+    stated = {"activations": {"0": "tanh"}}
+    assert unverified_bytes(convert(scripted.state_dict(), **stated)) == \
+        unverified_bytes(convert(module.state_dict(), **stated))
+
+
 # ---- file refusals -------------------------------------------------------------------------------
 
 def test_file_refusals(tmp_path: Path) -> None:
@@ -317,8 +375,14 @@ def test_file_refusals(tmp_path: Path) -> None:
         convert(junk)
 
     ckpt = tmp_path / "ckpt.pt"
-    torch.save({"model": module.state_dict(), "epoch": 3}, ckpt)
-    with pytest.raises(ConversionError, match="key 'model' holds a dict.*checkpoint"):
+    torch.save({"generator": module.state_dict(), "critic": module.state_dict(), "epoch": 3},
+               ckpt)
+    with pytest.raises(ConversionError, match=r"training checkpoint \(keys 'generator', "
+                                              r"'critic', 'epoch'\) with several state dicts"):
+        convert(ckpt)
+    torch.save({"optimizer": {"state": {}, "param_groups": []}, "epoch": 3}, ckpt)
+    with pytest.raises(ConversionError, match="key 'optimizer' holds a dict that is not a state "
+                                              "dict, and no key .*model_state_dict"):
         convert(ckpt)
 
     listed = tmp_path / "list.pt"

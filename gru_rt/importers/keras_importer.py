@@ -35,7 +35,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -608,3 +608,87 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
     return _build(arch, activations, head_activation, metadata,
                   f"model {getattr(model, 'name', '?')!r}")
 
+
+
+# ---- bare weights: Keras weight paths, get_weights() lists ---------------------------------------
+
+_PATH_NAMES = ("kernel", "recurrent_kernel", "bias")
+_CELL_PARTS = ("gru_cell", "cell")
+
+
+def is_weight_path(key: str) -> bool:
+    """A Keras variable path such as "sequential/gru/gru_cell/kernel" (Keras 2: "…/kernel:0")."""
+    parts = key.removesuffix(":0").split("/")
+    return len(parts) >= 2 and parts[-1] in _PATH_NAMES
+
+
+def import_weight_paths(arrays: Mapping[str, Any], *,
+                        activations: Mapping[str, str] | None = None,
+                        head_activation: str | None = None,
+                        metadata: Mapping[str, str] | None = None,
+                        where: str = "the arrays") -> ModelSpec:
+    """A ModelSpec from {Keras variable path: array} in layer order (np.savez(path, **{v.path:
+    v.numpy() for v in model.weights})). A layer with a recurrent_kernel is a GRU (tanh, sigmoid;
+    reset_after from the bias shape), one with a kernel only a Dense layer (activation linear
+    unless stated by layer name in activations=)."""
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in arrays.items():
+        parts = str(key).removesuffix(":0").split("/")
+        layer = parts[:-1]
+        while len(layer) > 1 and layer[-1] in _CELL_PARTS:
+            layer = layer[:-1]
+        groups.setdefault("/".join(layer), {})[parts[-1]] = np.asarray(value)
+    names = [prefix.rsplit("/", 1)[-1] for prefix in groups]
+    if len(set(names)) != len(names):
+        raise ConversionError(f"{where}: two layers share a name ({', '.join(names)})")
+    layers = [_layer_from_names(name, group, where)
+              for name, group in zip(names, groups.values())]
+    meta = {"source.keys": "Keras weight paths (layer/kernel, layer/recurrent_kernel, "
+                           "layer/bias)", **(metadata or {})}
+    return _build(_Arch(layers, 3, "Sequential"), activations, head_activation, meta, where)
+
+
+def _layer_from_names(name: str, group: dict[str, np.ndarray], where: str) -> _KLayer:
+    if "kernel" not in group:
+        raise ConversionError(f"{where}: layer {name!r} has {', '.join(group)} but no kernel")
+    use_bias = "bias" in group
+    if "recurrent_kernel" in group:
+        bias = group.get("bias")
+        config: dict[str, Any] = {"activation": "tanh", "recurrent_activation": "sigmoid",
+                                  "use_bias": use_bias, "return_sequences": True,
+                                  "reset_after": bias is None or bias.ndim == 2}
+        weights = [group["kernel"], group["recurrent_kernel"]] + ([group["bias"]] if use_bias
+                                                                  else [])
+        return _KLayer(name, "GRU", config, weights=weights)
+    return _KLayer(name, "Dense", {"activation": "linear", "use_bias": use_bias},
+                   weights=[group["kernel"]] + ([group["bias"]] if use_bias else []))
+
+
+def import_weight_list(weights: Sequence[Any], architecture: object, *,
+                       activations: Mapping[str, str] | None = None,
+                       head_activation: str | None = None,
+                       metadata: Mapping[str, str] | None = None,
+                       where: str = "the arrays") -> ModelSpec:
+    """A ModelSpec from model.get_weights() (a list, or np.savez(path, *model.get_weights()):
+    arr_0, arr_1, …) and the architecture (model.to_json()): each GRU takes kernel,
+    recurrent_kernel [, bias], each Dense kernel [, bias], in layer order."""
+    top = _architecture(architecture)
+    arch = _arch_from_config(top, _major(top.get("keras_version", "3")), "architecture")
+    arrays = [np.asarray(w) for w in weights]
+    used = 0
+    for layer in arch.layers:
+        if layer.class_name not in ("GRU", "Dense"):
+            continue
+        n = (3 if layer.class_name == "GRU" else 2) if layer.config.get("use_bias", True) else (
+            2 if layer.class_name == "GRU" else 1)
+        if used + n > len(arrays):
+            raise ConversionError(f"{where}: {len(arrays)} arrays, but the architecture needs "
+                                  f"more: {layer.label} takes arrays {used} … {used + n - 1}")
+        layer.weights = arrays[used:used + n]
+        used += n
+    if used != len(arrays):
+        raise ConversionError(f"{where}: {len(arrays)} arrays, but the architecture's GRU and "
+                              f"Dense layers take {used}; is it the model that saved them?")
+    meta = {"source.keys": "model.get_weights() list (arr_0, arr_1, …) with architecture=",
+            **(metadata or {})}
+    return _build(arch, activations, head_activation, meta, where)

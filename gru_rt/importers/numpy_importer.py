@@ -40,7 +40,7 @@ from ._untrusted import MAX_SOURCE_BYTES, read_npy, zip_infos
 from .convention import GATES as _GATES
 from .convention import PRESETS, Convention, canonical_gates
 
-__all__ = ["PRESETS", "Convention", "import_arrays", "import_gru", "import_npz"]
+__all__ = ["PRESETS", "Convention", "import_arrays", "import_gru", "import_npz", "read_npz"]
 
 # ---- reading keys --------------------------------------------------------------------------------
 
@@ -312,6 +312,11 @@ def import_npz(path: str | Path, *,
     """A ModelSpec from a .npz archive (np.savez); read with allow_pickle=False."""
     return import_arrays(_read_npz(Path(path)), convention=convention, activations=activations,
                          head_activation=head_activation, metadata=metadata)
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of a .npz archive, in the archive's order (np.savez keeps the caller's)."""
+    return _read_npz(Path(path))
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:

@@ -357,6 +357,7 @@ def import_file(path: str | Path, *,
     try:
         with open_regular(path, MAX_SOURCE_BYTES, "PyTorch file") as f:
             _check_zip_sizes(f, str(path))
+            _refuse_torchscript(f, path)
             obj = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # torch < 2.13: "Unsupported global: GLOBAL x.y"; 2.13: "unsupported GLOBAL x.y whose …"
@@ -373,8 +374,10 @@ def import_file(path: str | Path, *,
     except Exception as e:  # torch raises many types for a file that is not a torch file
         raise ConversionError(f"cannot read {path} as a PyTorch file "
                               f"({type(e).__name__}: {e})") from None
-    return import_state_dict(_state_dict_from(path, obj, torch), activations=activations,
-                             head_activation=head_activation, metadata=metadata)
+    state, key = _state_dict_from(path, obj)
+    meta = {"source.checkpoint_key": key} if key is not None else {}
+    return import_state_dict(state, activations=activations, head_activation=head_activation,
+                             metadata={**meta, **(metadata or {})})
 
 
 def _check_zip_sizes(f: Any, where: str) -> None:
@@ -415,22 +418,78 @@ def _unpickler_reason(e: Exception) -> str:
     return found.group(1).strip() if found else str(e).splitlines()[0]
 
 
-def _state_dict_from(path: Path, obj: object, torch: ModuleType) -> Mapping[str, Any]:
+# Keys under which training scripts store the model's state dict in a checkpoint, most common first.
+CHECKPOINT_KEYS = ("model_state_dict", "state_dict", "model", "net", "model_state", "network",
+                   "module", "weights", "params")
+
+
+def _is_tensor(value: object) -> bool:
+    """A torch tensor or a NumPy array (torch itself is not imported here)."""
+    return isinstance(value, np.ndarray) or (type(value).__module__.startswith("torch")
+                                             and hasattr(value, "detach"))
+
+
+def _all_tensors(value: object) -> bool:
+    return isinstance(value, Mapping) and bool(value) and all(_is_tensor(v) for v in
+                                                              value.values())
+
+
+def checkpoint_state(obj: Mapping[Any, Any], where: str) -> tuple[Mapping[str, Any], str | None]:
+    """The state dict in `obj` and the checkpoint key it was found under (None: obj itself is
+    one). A training checkpoint ({"epoch": 3, "model_state_dict": {...}, "optimizer_state_dict":
+    {...}}) holds it under one of CHECKPOINT_KEYS, or as its only mapping of tensors."""
+    if all(_is_tensor(v) for v in obj.values()):
+        return obj, None
+    holders = [str(k) for k, v in obj.items() if _all_tensors(v)]
+    known = [k for k in CHECKPOINT_KEYS if k in holders]
+    keys = ", ".join(repr(k) for k in obj)
+    if known or len(holders) == 1:
+        return obj[(known or holders)[0]], (known or holders)[0]
+    if holders:
+        raise ConversionError(
+            f"{where} looks like a training checkpoint (keys {keys}) with several state dicts "
+            f"({', '.join(repr(h) for h in holders)}); convert the one you want: "
+            f"convert(checkpoint[{holders[0]!r}])")
+    bad = next(k for k, v in obj.items() if not _is_tensor(v))
+    if isinstance(obj[bad], Mapping):
+        raise ConversionError(
+            f"{where}: key {bad!r} holds a dict that is not a state dict, and no key "
+            f"({', '.join(CHECKPOINT_KEYS)}) holds one: this looks like a training checkpoint "
+            f"(keys {keys}); save the model's state dict itself, e.g. "
+            f"torch.save(model.state_dict(), path)")
+    raise ConversionError(f"{where}: key {bad!r} holds a {type(obj[bad]).__name__}, not a tensor, "
+                          f"and no key ({', '.join(CHECKPOINT_KEYS)}) holds a state dict; "
+                          f"expected a state dict (model.state_dict()) or a training checkpoint")
+
+
+def _state_dict_from(path: Path, obj: object) -> tuple[Mapping[str, Any], str | None]:
     if not isinstance(obj, Mapping):
         raise ConversionError(f"{path} holds a {type(obj).__name__}, expected a state dict (a "
                               f"dict of tensors); save it with torch.save(model.state_dict(), "
                               f"path)")
-    for key, value in obj.items():
-        if isinstance(value, Mapping):
-            raise ConversionError(
-                f"{path}: key {key!r} holds a dict, not a tensor: this looks like a training "
-                f"checkpoint; save the model's state dict itself, e.g. "
-                f"torch.save(checkpoint[{key!r}], path), or pass that dict to convert()")
-        if not isinstance(value, torch.Tensor):
-            raise ConversionError(f"{path}: key {key!r} holds a {type(value).__name__}, not a "
-                                  f"tensor; expected a state dict (model.state_dict())")
-        _check_storage(path, str(key), value)
-    return obj
+    state, key = checkpoint_state(obj, str(path))
+    for name, value in state.items():
+        if not isinstance(value, np.ndarray):
+            _check_storage(path, str(name), value)
+    return state, key
+
+
+TORCHSCRIPT_ADVICE = (
+    "TorchScript keeps the model as compiled code, which gru_rt does not run; convert the original "
+    "nn.Module, or its weights: torch.jit.load(path).state_dict() is an ordinary state dict "
+    "(torch.jit.load runs code from the file: only for files you trust), with the activations "
+    "stated (activations=, head_activation=)")
+
+
+def _refuse_torchscript(f: Any, path: Path) -> None:
+    """A torch.jit.save archive: a zip with <name>/code/ and <name>/constants.pkl entries."""
+    if zipfile.is_zipfile(f):
+        with zipfile.ZipFile(f) as z:
+            names = z.namelist()
+        if any(re.fullmatch(r"[^/]+/(constants\.pkl|code/.*)", n) for n in names):
+            raise ConversionError(f"{path} is a TorchScript archive (torch.jit.save). "
+                                  f"{TORCHSCRIPT_ADVICE}")
+    f.seek(0)
 
 
 _ACTIVATION_MODULES = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid",
@@ -495,6 +554,9 @@ def import_module(module: Any, *,
     """
     torch = _torch()
     nn = torch.nn
+    if isinstance(module, torch.jit.ScriptModule):
+        raise ConversionError(f"the module is a TorchScript module ({type(module).__name__}, from "
+                              f"torch.jit.script or torch.jit.trace). {TORCHSCRIPT_ADVICE}")
     state: dict[str, Any] = {}
     module_acts: list[tuple[str, str, str]] = []  # (linear prefix, activation, activation module)
     previous: tuple[str, Any] | None = None  # the last layer or activation module seen
