@@ -75,6 +75,7 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
             layers: Sequence[Any] | None = None,
             precision: str = "f32",
             calibration: object | None = None,
+            calibration_lengths: object | None = None,
             verify: bool = True,
             verify_input: object | None = None) -> ModelSpec:
     """A validated ModelSpec from trained weights, in the chosen precision.
@@ -98,7 +99,9 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
     precision: "f32" (default), "q8" or "q15" (docs/QUANTIZATION.md). The quantized model's
         error report against the float model is in its metadata (quant.* keys).
     calibration: q8/q15: the user's input sequences, (N, T, I) or (T, I) array-like or a .npy
-        path: q15 takes its ranges from them; both measure the error report on them.
+        path, or a list of (T_k, I) sequences of different lengths: q15 takes its ranges from them;
+        both measure the error report on them. calibration_lengths: with a zero-padded (N, T, I),
+        each sequence's length (only real steps count; padding is never run).
     verify: a source that can be run (a torch.nn.Module, a Keras model, an ONNX model or .onnx
         file with onnxruntime installed) is run with the converted float model on the same input
         sequence, and a mismatch raises ConversionError (gru_rt.verify; docs/CONVENTIONS.md).
@@ -109,7 +112,7 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
     """
     if precision not in PRECISION_NAMES:
         raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISION_NAMES)}")
-    if precision == "f32" and calibration is not None:
+    if precision == "f32" and (calibration is not None or calibration_lengths is not None):
         raise ValueError("calibration applies to precision q8 or q15, not f32")
     try:
         spec = _import(source, activations=activations, head_activation=head_activation,
@@ -129,7 +132,7 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
         return spec
     from .quantize import quantize
 
-    return quantize(spec, precision, calibration)[0]
+    return quantize(spec, precision, calibration, calibration_lengths)[0]
 
 
 def _runnable(source: Any) -> tuple[str | None, Any, str]:

@@ -7,6 +7,7 @@ result, and the report compares it with the float64 reference on the calibration
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -59,8 +60,11 @@ class QuantReport:
 # calibration data
 
 
-def load_calibration(source: object, input_size: int) -> np.ndarray:
-    """Calibration sequences as float64 (N, T, I) from an array-like or a .npy path."""
+def load_calibration(source: object, input_size: int,
+                     lengths: object | None = None) -> list[np.ndarray]:
+    """Calibration sequences as float64 (T_k, I) arrays, from: an array-like (T, I) or (N, T, I),
+    the latter zero-padded when `lengths` (N integers in [0, T]) is given; a list or tuple of
+    (T_k, I) sequences of different lengths; or a .npy path (an array, as above)."""
     what = "calibration data"
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -68,29 +72,119 @@ def load_calibration(source: object, input_size: int) -> np.ndarray:
         from .importers._untrusted import read_npy_file
 
         try:
-            arr = read_npy_file(path, "calibration .npy file")
+            arrays = [read_npy_file(path, "calibration .npy file")]
         except FileNotFoundError:
             raise ConversionError(f"{path}: no such calibration file") from None
         except (ConversionError, OSError) as e:
             raise ConversionError(f"{path}: not a readable .npy array ({e})") from None
+    elif isinstance(source, (list, tuple)) and all(np.ndim(x) == 2 for x in source):
+        if lengths is not None:
+            raise ConversionError(f"{what}: calibration lengths go with a padded (N, T, I) "
+                                  f"array; the sequences of a list have their own lengths")
+        arrays = [np.asarray(x) for x in source]
     else:
-        arr = np.asarray(source)
-    if arr.dtype.kind not in "iuf":
-        raise ConversionError(f"{what}: dtype {arr.dtype}, expected real numbers")
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3 or arr.shape[2] != input_size or arr.shape[0] * arr.shape[1] == 0:
-        raise ConversionError(f"{what}: shape {arr.shape}, expected (T, {input_size}) or "
+        arrays = [np.asarray(source)]
+    for arr in arrays:
+        if arr.dtype.kind not in "iuf":
+            raise ConversionError(f"{what}: dtype {arr.dtype}, expected real numbers")
+    if len(arrays) == 1 and arrays[0].ndim == 3:
+        seqs = _unpadded(arrays[0], lengths, what, input_size)
+    elif len(arrays) == 1 and arrays[0].ndim == 2 and lengths is None:
+        seqs = arrays
+    elif len(arrays) == 1 and not isinstance(source, (list, tuple)):
+        raise ConversionError(f"{what}: shape {arrays[0].shape}, expected (T, {input_size}) or "
+                              f"(N, T, {input_size})"
+                              + (" (lengths go with (N, T, I))" if lengths is not None else ""))
+    else:
+        seqs = arrays
+    for k, x in enumerate(seqs):
+        if x.shape[1] != input_size:
+            where = what if len(seqs) == 1 else f"{what}: sequence {k}"
+            raise ConversionError(f"{where}: shape {x.shape}, expected (T, {input_size})")
+    out = [x.astype(np.float64) for x in seqs]
+    if sum(len(x) for x in out) == 0:
+        raise ConversionError(f"{what}: no steps; expected (T, {input_size}) or "
                               f"(N, T, {input_size}) with at least one step")
-    out = arr.astype(np.float64)
-    if not np.all(np.isfinite(out)):
+    if not all(np.all(np.isfinite(x)) for x in out):
         raise ConversionError(f"{what}: contains NaN or Inf")
     return out
 
 
-def _synthetic(input_size: int) -> np.ndarray:
+def _unpadded(arr: np.ndarray, lengths: object | None, what: str,
+              input_size: int) -> list[np.ndarray]:
+    """The sequences of a padded (N, T, I) array: arr[k, :lengths[k]] (all of T without lengths)."""
+    if arr.shape[2] != input_size:
+        raise ConversionError(f"{what}: shape {arr.shape}, expected (N, T, {input_size})")
+    n, t = arr.shape[0], arr.shape[1]
+    if lengths is None:
+        return [arr[k] for k in range(n)]
+    lens = np.asarray(lengths)
+    if lens.dtype.kind not in "iu" or lens.shape != (n,):
+        raise ConversionError(f"calibration lengths: dtype {lens.dtype} shape {lens.shape}, "
+                              f"expected {n} integers (one per sequence of {what})")
+    bad = np.flatnonzero((lens < 0) | (lens > t))
+    if bad.size:
+        k = int(bad[0])
+        raise ConversionError(f"calibration lengths[{k}] is {int(lens[k])}, expected 0 to {t} "
+                              f"(the padded length of {what})")
+    return [arr[k, :int(lens[k])] for k in range(n)]
+
+
+def _synthetic(input_size: int) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
-    return rng.standard_normal((*SYNTHETIC_SHAPE, input_size))
+    return list(rng.standard_normal((*SYNTHETIC_SHAPE, input_size)))
+
+
+# ---------------------------------------------------------------------------------------------
+# running calibration sequences of different lengths
+
+# One run of (A, t, I) inputs from states (A, S) (None: zeros) → (each layer's (A, t, O_l) outputs,
+# the states after the last step).
+_SegmentRun = Callable[[np.ndarray, "np.ndarray | None"], tuple[list[np.ndarray], np.ndarray]]
+
+
+def _real_steps(run: _SegmentRun, seqs: list[np.ndarray]) -> list[np.ndarray]:
+    """Every layer's outputs at the real steps of every sequence, (sum of T_k, O_l) per layer,
+    sequence after sequence in order of decreasing length. The sequences run in lockstep, longest
+    first: each segment of steps between two sequence ends runs only the sequences still going
+    (a prefix, their states carried over), so no sequence is stepped past its end."""
+    order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k]))
+    lens = [len(seqs[k]) for k in order]
+    padded = np.zeros((len(seqs), lens[0], seqs[0].shape[1]))
+    for row, k in enumerate(order):
+        padded[row, :lens[row]] = seqs[k]
+    full: list[np.ndarray] = []
+    states: np.ndarray | None = None
+    t = 0
+    for end in sorted(set(lens) - {0}):
+        active = sum(1 for n in lens if n >= end)
+        outs, new = run(padded[:active, t:end], None if states is None else states[:active])
+        if not full:
+            full = [np.zeros((len(seqs), lens[0], o.shape[-1]), o.dtype) for o in outs]
+        for f, o in zip(full, outs):
+            f[:active, t:end] = o
+        states = new
+        t = end
+    return [np.concatenate([f[row, :lens[row]] for row in range(len(seqs))]) for f in full]
+
+
+def _reference_segment(spec: ModelSpec) -> _SegmentRun:
+    """The float64 reference as a _SegmentRun: its state is the GRU layers' last outputs."""
+    gru = [k for k, layer in enumerate(spec.layers) if isinstance(layer, GRULayer)]
+
+    def run(x3: np.ndarray, states: np.ndarray | None) -> tuple[list[np.ndarray], np.ndarray]:
+        outs = reference_layer_outputs(spec, x3, states)
+        last = [outs[k][:, -1] for k in gru]
+        return outs, np.concatenate(last, axis=1) if last else np.zeros((len(x3), 0))
+    return run
+
+
+def _golden_segment(spec: ModelSpec) -> _SegmentRun:
+    def run(x3: np.ndarray, states: np.ndarray | None) -> tuple[list[np.ndarray], np.ndarray]:
+        done = golden_run(spec, x3, states, layer_outputs=True)
+        assert done.layer_outputs is not None
+        return done.layer_outputs, done.state
+    return run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,10 +295,10 @@ def _where(k: int, layer: Layer) -> str:
     return f"layer {k} ({layer.kind}{' ' + layer.name if layer.name else ''})"
 
 
-def _q15_layers(spec: ModelSpec, data: np.ndarray, calibrated: bool,
+def _q15_layers(spec: ModelSpec, data: list[np.ndarray], calibrated: bool,
                 float_outputs: list[np.ndarray]) -> list[Layer]:
     if calibrated:
-        in_range = _ranges(data, (0, 1))
+        in_range = _ranges(np.concatenate(data), (0,))
     else:
         in_range = np.full(spec.input_size, DEFAULT_INPUT_RANGE)
     in_scale = (in_range / 32767.0).astype(np.float32)
@@ -212,7 +306,7 @@ def _q15_layers(spec: ModelSpec, data: np.ndarray, calibrated: bool,
     for k, layer in enumerate(spec.layers):
         out_range = None
         if not isinstance(layer, GRULayer) and layer.activation not in Q15_FIXED_OUTPUT:
-            out_range = _ranges(float_outputs[k], (0, 1))
+            out_range = _ranges(float_outputs[k], (0,))
         q = _q15_layer(layer, in_scale, out_range, _where(k, layer))
         assert q.out_scale is not None
         in_scale = q.out_scale
@@ -229,25 +323,27 @@ def _errors(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(np.max(d)), float(np.mean(d))
 
 
-def _report(spec: ModelSpec, qspec: ModelSpec, precision: str, data: np.ndarray,
+def _report(spec: ModelSpec, qspec: ModelSpec, precision: str, data: list[np.ndarray],
             float_outputs: list[np.ndarray], source: str) -> QuantReport:
-    run = golden_run(qspec, data, layer_outputs=True)
-    assert run.layer_outputs is not None
-    report = QuantReport(precision, source, steps=data.shape[0] * data.shape[1])
-    report.layers = [_errors(q, f) for q, f in zip(run.layer_outputs, float_outputs)]
-    report.output = _errors(run.outputs, float_outputs[-1])
+    quantized = _real_steps(_golden_segment(qspec), data)
+    report = QuantReport(precision, source, steps=sum(len(x) for x in data))
+    report.layers = [_errors(q, f) for q, f in zip(quantized, float_outputs)]
+    report.output = _errors(quantized[-1], float_outputs[-1])
     last = spec.layers[-1]
     if not isinstance(last, GRULayer) and last.output_size >= 2:
-        agree = np.argmax(run.outputs, axis=-1) == np.argmax(float_outputs[-1], axis=-1)
+        agree = np.argmax(quantized[-1], axis=-1) == np.argmax(float_outputs[-1], axis=-1)
         report.argmax_agreement = float(np.mean(agree))
     return report
 
 
-def quantize(spec: ModelSpec, precision: str,
-             calibration: object | None = None) -> tuple[ModelSpec, QuantReport]:
+def quantize(spec: ModelSpec, precision: str, calibration: object | None = None,
+             calibration_lengths: object | None = None) -> tuple[ModelSpec, QuantReport]:
     """The q8 or q15 version of a float model, and its error report (also in its metadata).
 
-    calibration: the user's input sequences, (N, T, I) or (T, I) array-like or a .npy path. q15
+    calibration: the user's input sequences, (N, T, I) or (T, I) array-like or a .npy path, or a
+    list of (T_k, I) sequences of different lengths; calibration_lengths: with a zero-padded
+    (N, T, I), each sequence's length (load_calibration). Every sequence runs from a zero state
+    and only its real steps count (ranges, errors, steps in the report). q15
     takes its input ranges (per feature) and Dense linear/relu output ranges from it, with 25%
     headroom; without it inputs are assumed standardized (|x| <= 4) and the report runs on
     synthetic N(0, 1) sequences. q8 needs no ranges (it scales each vector on the fly), so
@@ -260,6 +356,8 @@ def quantize(spec: ModelSpec, precision: str,
     if done:
         raise ConversionError(f"the model is already quantized ({', '.join(done)}); convert "
                               f"from the float model")
+    if calibration is None and calibration_lengths is not None:
+        raise ConversionError("calibration_lengths given without calibration data")
     if calibration is None:
         data = _synthetic(checked.input_size)
         source = (f"synthetic: {SYNTHETIC_SHAPE[0]} sequences x {SYNTHETIC_SHAPE[1]} steps of "
@@ -267,10 +365,13 @@ def quantize(spec: ModelSpec, precision: str,
         if precision == "q15":
             source += f"; inputs assumed within +-{DEFAULT_INPUT_RANGE:g}"
     else:
-        data = load_calibration(calibration, checked.input_size)
+        data = load_calibration(calibration, checked.input_size, calibration_lengths)
         name = str(calibration) if isinstance(calibration, (str, os.PathLike)) else "array"
-        source = f"{name}: {data.shape[0]} sequences x {data.shape[1]} steps"
-    float_outputs = reference_layer_outputs(checked, data)
+        lens = {len(x) for x in data}
+        source = (f"{name}: {len(data)} sequences x {lens.pop()} steps" if len(lens) == 1 else
+                  f"{name}: {len(data)} sequences of {min(lens)} to {max(lens)} steps, "
+                  f"{sum(len(x) for x in data)} in all")
+    float_outputs = _real_steps(_reference_segment(checked), data)
     if precision == "q8":
         layers = [_q8_layer(layer) for layer in checked.layers]
     else:

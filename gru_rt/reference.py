@@ -159,9 +159,10 @@ def reference_run(spec: ModelSpec, xs: object,
     return ys, s
 
 
-def reference_layer_outputs(spec: ModelSpec, xs: object) -> list[np.ndarray]:
-    """Every layer's outputs for N sequences at once, each from a zero state: xs (N, T, I) →
-    [(N, T, O_l) for each layer], float64."""
+def reference_layer_outputs(spec: ModelSpec, xs: object,
+                            states: object | None = None) -> list[np.ndarray]:
+    """Every layer's outputs for N sequences at once, each from a zero state (or from states, (N,
+    state_size)): xs (N, T, I) → [(N, T, O_l) for each layer], float64."""
     checked = _prepared(spec)
     xv = np.asarray(xs, dtype=np.float64)
     if xv.ndim != 3 or xv.shape[2] != checked.input_size:
@@ -169,6 +170,10 @@ def reference_layer_outputs(spec: ModelSpec, xs: object) -> list[np.ndarray]:
     n, t = xv.shape[0], xv.shape[1]
     outs = [np.zeros((n, t, layer.output_size)) for layer in checked.layers]
     s = np.zeros((n, state_size(checked)))
+    if states is not None:
+        s = np.array(states, dtype=np.float64)  # a copy: the caller's array is never changed
+        if s.shape != (n, state_size(checked)):
+            raise ValueError(f"states has shape {s.shape}, expected ({n}, {state_size(checked)})")
     for step in range(t):
         trace: list[np.ndarray] = []
         _, s = _step(checked, xv[:, step], s, trace)

@@ -120,7 +120,7 @@ def test_convert_quantizes_and_checks_its_arguments() -> None:
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    (np.zeros((4, 3)), r"shape \(1, 4, 3\), expected \(T, 5\) or \(N, T, 5\)"),
+    (np.zeros((4, 3)), r"shape \(4, 3\), expected \(T, 5\)"),
     (np.zeros((0, 5)), "at least one step"),
     (np.full((2, 5), np.nan), "NaN or Inf"),
     (np.array([["a"] * 5]), "expected real numbers"),

@@ -178,3 +178,54 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="needs a q15 model"):
         m.run_int16([np.zeros((2, 3), np.int16)])
     assert all(not s.state.any() for s in batch.streams)  # nothing ran
+
+
+# ---- calibration ---------------------------------------------------------------------------------
+
+def test_calibration_takes_ragged_forms_and_counts_real_steps() -> None:
+    from gru_rt.golden import golden_run
+    from gru_rt.quantize import CALIBRATION_HEADROOM, quantize
+    from gru_rt.reference import reference_run
+
+    spec = random_spec([3, 16, 4], seed=8)
+    lengths = [7, 2, 15, 0, 15, 4]
+    seqs = [x.astype(np.float64) for x in _sequences(lengths, seed=9)]
+    q_list, report = quantize(spec, "q15", seqs)
+    # padding far outside the data's range: it must change neither the ranges nor the report
+    q_pad, report_pad = quantize(spec, "q15", _padded(seqs, 1e3), np.array(lengths))
+    assert q_list.to_bytes() == q_pad.to_bytes()
+    assert report.steps == report_pad.steps == sum(lengths)
+    assert report.calibration == "array: 6 sequences of 0 to 15 steps, 43 in all"
+    real = np.concatenate(seqs)
+    expected = (np.abs(real).max(axis=0) * CALIBRATION_HEADROOM / 32767).astype(np.float32)
+    assert np.array_equal(q_list.layers[0].in_scale, expected)
+    # the report's output error: each sequence run alone, from a zero state
+    errors = np.concatenate([np.abs(golden_run(q_list, x).outputs.astype(np.float64)
+                                    - reference_run(spec, x)[0]).ravel()
+                             for x in seqs if len(x)])
+    assert report.output == pytest.approx((errors.max(), errors.mean()), rel=1e-12)
+    # q8: the report only
+    _, report8 = quantize(spec, "q8", seqs)
+    assert report8.steps == sum(lengths)
+
+
+def test_calibration_errors() -> None:
+    from gru_rt.errors import ConversionError
+    from gru_rt.quantize import quantize
+
+    spec = random_spec([3, 8, 4], seed=8)
+    seqs = _sequences([3, 2])
+    with pytest.raises(ConversionError, match="lengths go with a padded"):
+        quantize(spec, "q15", seqs, [3, 2])
+    with pytest.raises(ConversionError, match=r"calibration lengths\[1\] is 5, expected 0 to 3"):
+        quantize(spec, "q15", _padded(seqs), [3, 5])
+    with pytest.raises(ConversionError, match="expected 2 integers"):
+        quantize(spec, "q15", _padded(seqs), [3])
+    with pytest.raises(ConversionError, match="without calibration data"):
+        quantize(spec, "q15", None, [3])
+    with pytest.raises(ConversionError, match=r"sequence 1: shape \(2, 4\), expected \(T, 3\)"):
+        quantize(spec, "q15", [seqs[0], np.zeros((2, 4))])
+    with pytest.raises(ConversionError, match="no steps"):
+        quantize(spec, "q15", _padded(seqs), [0, 0])
+    with pytest.raises(ValueError, match="calibration applies to precision q8 or q15"):
+        gru_rt.convert({"0.W": np.zeros((12, 3))}, calibration_lengths=[1])
