@@ -12,12 +12,16 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._version import __version__
 from .errors import ConversionError, GruRtError, printable
 from .format import PRECISION_NAMES
+
+if TYPE_CHECKING:
+    from ._core import Model
 
 
 class UsageError(GruRtError, ValueError):
@@ -109,6 +113,52 @@ def _load_input(path: Path) -> np.ndarray:
     return xs
 
 
+def _load_sequences(path: Path, input_size: int) -> dict[str, np.ndarray]:
+    """The sequences of a .npz archive (np.savez), each (T_k, input_size), in archive order."""
+    from .importers._untrusted import read_npz_file
+
+    try:
+        seqs = read_npz_file(path, ".npz input file")
+    except ConversionError as e:
+        raise UsageError(f"cannot read {path} as a .npz archive of plain arrays ({e})") from None
+    for name, x in seqs.items():
+        if x.dtype.kind not in "iuf":
+            raise UsageError(f"{path}: {name}: dtype {x.dtype} is not a real number type")
+        if x.ndim != 2 or x.shape[1] != input_size:
+            raise UsageError(f"{path}: {name}: shape {x.shape}, expected (T, {input_size}) for "
+                             f"this model")
+    return seqs
+
+
+def _load_lengths(path: Path) -> np.ndarray:
+    from .importers._untrusted import read_npy_file
+
+    try:
+        lengths = read_npy_file(path, ".npy lengths file")
+    except ConversionError as e:
+        raise UsageError(f"cannot read {path} as a plain .npy array ({e})") from None
+    if lengths.dtype.kind not in "iu" or lengths.ndim != 1:
+        raise UsageError(f"{path}: dtype {lengths.dtype} shape {lengths.shape}, expected a 1-D "
+                         f"array of integers (one length per sequence)")
+    return lengths
+
+
+def _run_sequences(model: Model, inp: Path, out: Path) -> int:
+    """gru-rt run of a .npz of sequences: a .npz of their outputs under the same names."""
+    from .fileio import write_atomic
+
+    if out.suffix != ".npz":
+        raise UsageError(f"output {out}: the outputs of a .npz of sequences are a .npz; name it "
+                         f"*.npz")
+    seqs = _load_sequences(inp, model.input_size)
+    ys = model.run(list(seqs.values()))
+    buf = io.BytesIO()
+    np.savez(buf, **dict(zip(seqs, ys)))
+    write_atomic(out, buf.getvalue())
+    print(f"wrote {out}: {len(ys)} output sequences (T_k, {model.output_size}) float32")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import load
     from .fileio import write_atomic
@@ -117,11 +167,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     inp, out = Path(args.input), Path(args.output)
     if _same_file(inp, out) or _same_file(Path(args.model), out):
         raise UsageError(f"output {out} is one of the input files; choose another output path")
+    if inp.suffix == ".npz":
+        if args.lengths is not None:
+            raise UsageError("--lengths goes with a padded (N, T, I) .npy input; the sequences "
+                             "of a .npz have their own lengths")
+        return _run_sequences(model, inp, out)
     xs = _load_input(inp)
     if xs.shape[-1] != model.input_size:
         expected = f"(T, {model.input_size}) or (N, T, {model.input_size})"
         raise UsageError(f"{inp}: shape {xs.shape}, expected {expected} for this model")
-    ys = model.run(xs)
+    lengths = None
+    if args.lengths is not None:
+        if xs.ndim != 3:
+            raise UsageError(f"--lengths goes with a padded (N, T, I) input; {inp} has shape "
+                             f"{xs.shape}")
+        lengths = _load_lengths(Path(args.lengths))
+    ys = model.run(xs, lengths=lengths)
     buf = io.BytesIO()
     np.save(buf, ys)
     write_atomic(out, buf.getvalue())
@@ -188,12 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbol", help="C name prefix (default: the last part of NAME)")
     p.set_defaults(func=cmd_export_c)
 
-    p = sub.add_parser("run", help="run a model over sequences in a .npy file")
+    p = sub.add_parser("run", help="run a model over sequences in a .npy or .npz file")
     p.add_argument("model")
-    p.add_argument("input", help="float array (T, I) or (N, T, I) in a .npy file")
+    p.add_argument("input", help="float array (T, I) or (N, T, I) in a .npy file, or sequences "
+                                 "of different lengths (T_k, I) in a .npz (np.savez)")
     p.add_argument("-o", "--output", required=True,
-                   help=".npy file for the outputs, (T, O) or (N, T, O); each sequence starts "
+                   help="file for the outputs, of the input's shapes: .npy (T, O) or (N, T, O), "
+                        "or .npz of (T_k, O) under the input's names; each sequence starts "
                         "from a zero state")
+    p.add_argument("--lengths", metavar="L.npy",
+                   help="with a zero-padded (N, T, I) input: each sequence's length (N integers);"
+                        " the padding is never run, and outputs past each length are zero")
     p.set_defaults(func=cmd_run)
     return parser
 

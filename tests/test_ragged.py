@@ -229,3 +229,56 @@ def test_calibration_errors() -> None:
         quantize(spec, "q15", _padded(seqs), [0, 0])
     with pytest.raises(ValueError, match="calibration applies to precision q8 or q15"):
         gru_rt.convert({"0.W": np.zeros((12, 3))}, calibration_lengths=[1])
+
+
+# ---- gru-rt run ----------------------------------------------------------------------------------
+
+def test_cli_run_lengths_and_npz(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from gru_rt.cli import main
+
+    path = tmp_path / "m.grt"
+    path.write_bytes(random_spec([3, 16, 9, 4], "q8", seed=7).to_bytes())
+    m = gru_rt.load(path)
+    seqs = _sequences(LENGTHS, seed=6)
+    np.save(tmp_path / "pad.npy", _padded(seqs, 9.0))
+    np.save(tmp_path / "len.npy", np.array(LENGTHS))
+    assert main(["run", str(path), str(tmp_path / "pad.npy"), "--lengths",
+                 str(tmp_path / "len.npy"), "-o", str(tmp_path / "out.npy")]) == 0
+    got = np.load(tmp_path / "out.npy")
+    assert np.array_equal(got, m.run(_padded(seqs), lengths=LENGTHS))
+    assert not got[1].any() and np.array_equal(got[2], m.run(seqs[2]))
+
+    names = [f"utt{k}" for k in range(len(seqs))]
+    np.savez(tmp_path / "seqs.npz", **dict(zip(names, seqs)))
+    assert main(["run", str(path), str(tmp_path / "seqs.npz"), "-o", str(tmp_path / "o.npz")]) == 0
+    with np.load(tmp_path / "o.npz") as out:
+        assert list(out.keys()) == names
+        for name, x in zip(names, seqs):
+            assert out[name].shape == (len(x), 4) and np.array_equal(out[name], m.run(x))
+    capsys.readouterr()
+
+    def error(*args: str) -> str:
+        assert main(["run", str(path), *args]) == 1
+        return capsys.readouterr().err
+
+    assert "a .npz; name it *.npz" in error(str(tmp_path / "seqs.npz"), "-o",
+                                            str(tmp_path / "o.npy"))
+    assert "--lengths goes with a padded (N, T, I) .npy input" in error(
+        str(tmp_path / "seqs.npz"), "--lengths", str(tmp_path / "len.npy"), "-o",
+        str(tmp_path / "o2.npz"))
+    np.save(tmp_path / "one.npy", seqs[0])
+    assert "--lengths goes with a padded (N, T, I) input" in error(
+        str(tmp_path / "one.npy"), "--lengths", str(tmp_path / "len.npy"), "-o",
+        str(tmp_path / "o.npy"))
+    np.save(tmp_path / "badlen.npy", np.array(LENGTHS) + 30)
+    assert "lengths[0] is 35, expected 0 to 23" in error(
+        str(tmp_path / "pad.npy"), "--lengths", str(tmp_path / "badlen.npy"), "-o",
+        str(tmp_path / "o.npy"))
+    np.save(tmp_path / "flen.npy", np.array(LENGTHS, dtype=float))
+    assert "expected a 1-D array of integers" in error(
+        str(tmp_path / "pad.npy"), "--lengths", str(tmp_path / "flen.npy"), "-o",
+        str(tmp_path / "o.npy"))
+    np.savez(tmp_path / "wide.npz", a=seqs[0], b=np.zeros((3, 5)))
+    assert "b: shape (3, 5), expected (T, 3)" in error(str(tmp_path / "wide.npz"), "-o",
+                                                       str(tmp_path / "o3.npz"))
+    assert not (tmp_path / "o3.npz").exists()

@@ -98,6 +98,24 @@ def read_npy_file(path: str | os.PathLike[str], what: str) -> np.ndarray:
         return read_npy(f, os.fstat(f.fileno()).st_size, str(path), weights=False)
 
 
+def read_npz_file(path: str | os.PathLike[str], what: str) -> dict[str, np.ndarray]:
+    """The arrays of a .npz archive of data (np.savez: sequences of different lengths), in archive
+    order, each member's size and .npy header checked before it is inflated, read without
+    pickle."""
+    arrays = {}
+    with open_regular(path, MAX_SOURCE_BYTES, what) as f:
+        try:
+            with zipfile.ZipFile(f) as z:
+                for info in zip_infos(z, str(path)):
+                    key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                    with z.open(info) as member:
+                        arrays[key] = read_npy(member, info.file_size, f"{path}: {printable(key)}",
+                                               weights=False)
+        except (zipfile.BadZipFile, EOFError) as e:
+            raise ConversionError(f"cannot read {path} as a .npz archive ({e})") from None
+    return arrays
+
+
 def read_npy(f: IO[bytes], size: int, where: str, weights: bool = True) -> np.ndarray:
     """One .npy array from an open stream of `size` bytes: the header is checked (version, no
     pickled objects, for weights a shape a layer can hold, the data present) before the array is
