@@ -18,7 +18,8 @@
  *     dequantize;
  *   - a batch of two streams (grt_streams_step, and grt_streams_run in chunks of 2 steps, with work
  *     buffers of exactly the reported size) is bit-identical to each stream stepped or run alone, and
- *     the same stream twice in a batch is GRT_E_ARG.
+ *     the same stream twice in a batch is GRT_E_ARG; a ragged run of the two (1 and RUN_STEPS steps,
+ *     grt_streams_run_ragged) is bit-identical to each stream run alone.
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all (see Makefile). */
 #define _POSIX_C_SOURCE 200112L
 #include <math.h>
@@ -203,6 +204,21 @@ static void exercise_batch(const grt_model *m, grt_stream *s1, grt_stream *s2, c
     for (int k = 0; k < 2; k++)
         if (!same_state(m, batch[k], &twin[k]))
             FAIL("state of batch member %d differs from its twin", k);
+    /* ragged: member 0 runs 1 step, member 1 all RUN_STEPS (it runs alone after the first) */
+    size_t lens[2] = {1, RUN_STEPS};
+    const float *xp[2] = {xs, xs + RUN_STEPS * in};
+    float *yp[2] = {yb, yb + RUN_STEPS * out};
+    if (grt_streams_run_ragged(batch, 2, xp, lens, yp, work, wrun) != GRT_OK)
+        FAIL("grt_streams_run_ragged with grt_batch_run_work_size(m, 2, 2) bytes failed");
+    for (int k = 0; k < 2; k++) {
+        if (grt_stream_run(&twin[k], xp[k], lens[k], yt + k * RUN_STEPS * out, work_one, wone) != GRT_OK)
+            abort();
+        for (size_t i = 0; i < lens[k] * out; i++)
+            if (!same_float(yp[k][i], yt[k * RUN_STEPS * out + i]))
+                FAIL("grt_streams_run_ragged differs from grt_stream_run: member %d value %zu", k, i);
+        if (!same_state(m, batch[k], &twin[k]))
+            FAIL("state of ragged batch member %d differs from its twin", k);
+    }
     if (grt_streams_step(dup, 2, xs, yb, work, wstep) != GRT_E_ARG)
         FAIL("a batch with the same stream twice was accepted");
     free(mem[0]), free(mem[1]), free(work), free(work_one), free(xs), free(yb), free(yt);
