@@ -10,6 +10,10 @@ KERAS_VERSION ?= 3.15.1
 H5PY_VERSION ?= 3.16.0
 ONNX_VERSION ?= 1.23.2
 ORT_VERSION ?= 1.32.0
+# gru_rt.dask's tests (issue 19): a two-worker LocalCluster, Parquet through pyarrow.
+DASK_VERSION ?= 2026.8.0
+PANDAS_VERSION ?= 3.1.1
+PYARROW_VERSION ?= 26.0.1
 OUT ?= out
 
 FUZZ_SECONDS ?= 60
@@ -43,7 +47,8 @@ demo: setup
 # Test install: editable (the extension is built in place), plus the oracles.
 setup-test: $(BIN)/python
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION) keras==$(KERAS_VERSION) h5py==$(H5PY_VERSION) \
-		onnx==$(ONNX_VERSION) onnxruntime==$(ORT_VERSION)
+		onnx==$(ONNX_VERSION) onnxruntime==$(ORT_VERSION) 'dask[distributed]==$(DASK_VERSION)' \
+		pandas==$(PANDAS_VERSION) pyarrow==$(PYARROW_VERSION)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps aeon==$(AEON_VERSION)
 

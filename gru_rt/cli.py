@@ -190,6 +190,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from .dask import score_parquet
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers is {args.workers}, expected 1 or more")
+    features = [c.strip() for c in args.features.split(",")] if args.features else None
+    out = score_parquet(args.model, args.data, args.output, id=args.id, time=args.time,
+                        features=features, readout=args.readout, scheduler=args.scheduler,
+                        workers=args.workers, progress=sys.stderr.isatty())
+    print(f"wrote {out}: readout {args.readout}, {len(list(out.glob('*.parquet')))} Parquet parts")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gru-rt", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"gru_rt {__version__}")
@@ -261,6 +274,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with a zero-padded (N, T, I) input: each sequence's length (N integers);"
                         " the padding is never run, and outputs past each length are zero")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("score", help="score a long-format Parquet archive (one row per time step) "
+                                     "on Dask: needs gru_rt[dask] (docs/SCALE.md)")
+    p.add_argument("model")
+    p.add_argument("data", help="Parquet file, directory or glob: id, time stamp, features")
+    p.add_argument("-o", "--output", required=True,
+                   help="Parquet directory for the scores, written all or nothing")
+    p.add_argument("--id", required=True, help="the sequence id column")
+    p.add_argument("--time", required=True, help="the time stamp column (sorted per sequence)")
+    p.add_argument("--features", metavar="A,B,…",
+                   help="feature columns in model input order (default: all other columns)")
+    p.add_argument("--readout", choices=("last", "all"), default="last",
+                   help="last (default): one row per sequence, its last output; all: every step")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, tcp://host:8786")
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes of a local cluster (default: one per CPU)")
+    p.set_defaults(func=cmd_score)
     return parser
 
 

@@ -9,13 +9,15 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from .errors import GruRtError
 
-__all__ = ["UnsafeFileError", "open_regular", "read_regular", "write_atomic"]
+__all__ = ["UnsafeFileError", "atomic_directory", "open_regular", "read_regular", "write_atomic"]
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 # O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a writer (it is
@@ -124,6 +126,45 @@ def write_atomic(path: Path, data: bytes) -> Path:
         raise
     _fsync_directory(directory)
     return path
+
+
+@contextlib.contextmanager
+def atomic_directory(path: Path) -> Iterator[Path]:
+    """A new empty directory beside `path` for the caller to fill; when the block ends normally it
+    takes the place of `path` (a directory there before is moved aside, then removed), and when the
+    block raises it is removed. So `path` never holds a partial result: its old content, nothing
+    (only between the two renames of a replacement), or all of the new. Anything at `path` but a
+    directory (a symlink too) is refused with UnsafeFileError before the block runs."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        mode = os.lstat(path).st_mode
+        what = ("a symlink" if stat.S_ISLNK(mode) else
+                "a regular file" if stat.S_ISREG(mode) else _kind(mode))
+        raise UnsafeFileError(f"cannot write the directory {path}: it is {what}; the output must "
+                              f"be new or an existing directory")
+    tmp = _hidden_name(path, "tmp")
+    try:
+        tmp.mkdir()
+    except OSError as e:
+        raise _error(e, f"cannot write {path}: cannot create a directory in {path.parent}") from e
+    try:
+        yield tmp
+        _fsync_directory(tmp)
+        if path.exists():
+            old = _hidden_name(path, "old")
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _hidden_name(path: Path, suffix: str) -> Path:
+    return path.parent / f".{path.name}.{secrets.token_hex(4)}.{suffix}"
 
 
 def _create_temp(directory: Path, name: str) -> tuple[Path, int]:
