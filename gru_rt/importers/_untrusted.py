@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import zipfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import IO, Any
 
 import numpy as np
@@ -24,13 +27,20 @@ from ..format import MAX_DIM
 
 __all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_SOURCE_BYTES", "check_h5_tree",
            "check_weight_shape", "load_json", "read_npy", "read_npy_file", "zip_infos",
-           "zip_member"]
+           "zip_member", "H5_ERRORS", "ZIP_ERRORS", "h5_errors"]
 
 MAX_SOURCE_BYTES = 2**33  # 8 GiB: the largest .grt (< 4 GiB of float32) stored as float64
 MAX_JSON_BYTES = 64 * 2**20  # a model config is kilobytes; safetensors headers have their own cap
 MAX_JSON_DEPTH = 64  # Keras configs nest about 10 deep
 MAX_ZIP_MEMBERS = 4096
 MAX_H5_OBJECTS = 65536
+
+# What zipfile (and zlib under it) raise on a damaged archive: besides BadZipFile, an unsupported
+# version or method (NotImplementedError), an encrypted member (RuntimeError), a bad stream
+# (zlib.error, EOFError), bad field values (ValueError, struct.error, UnicodeDecodeError).
+# Callers catch ConversionError (a ValueError) first so that their own refusals pass through.
+ZIP_ERRORS = (zipfile.BadZipFile, NotImplementedError, RuntimeError, zlib.error, EOFError,
+              ValueError, struct.error, OSError)
 
 
 # ---- JSON --------------------------------------------------------------------------------------
@@ -190,6 +200,22 @@ def _check_dataset(h5py: Any, dset: Any, name: str, where: str) -> None:
     if dset.size and dset.id.get_storage_size() == 0:
         raise ConversionError(f"{where}: dataset {name} declares shape {dset.shape} but stores no "
                               f"data (only a fill value); refused")
+
+
+# What h5py raises when libhdf5 meets a damaged file (a bad message, a broken B-tree, a bad filter).
+H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError)
+
+
+@contextmanager
+def h5_errors(where: str) -> Iterator[None]:
+    """Turn h5py's errors on a damaged file into a ConversionError (ours pass through)."""
+    try:
+        yield
+    except ConversionError:
+        raise
+    except H5_ERRORS as e:
+        raise ConversionError(f"{where}: damaged HDF5 data ({type(e).__name__}: "
+                              f"{printable(e)})") from None
 
 
 def check_h5_tree(h5py: Any, root: Any, where: str) -> None:

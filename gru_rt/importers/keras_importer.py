@@ -47,9 +47,12 @@ from ..fileio import open_regular, read_regular
 from ..spec import DENSE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
 from ._untrusted import (
+    H5_ERRORS,
     MAX_JSON_BYTES,
     MAX_SOURCE_BYTES,
+    ZIP_ERRORS,
     check_h5_tree,
+    h5_errors,
     load_json,
     zip_infos,
     zip_member,
@@ -290,9 +293,9 @@ def _read_h5(source: Any, arch_override: object, where: str) -> _Arch:
     h5py = _h5py()
     try:
         f = h5py.File(source, "r")
-    except OSError as e:
-        raise ConversionError(f"cannot read {where} as an HDF5 file ({e})") from None
-    with f:
+    except H5_ERRORS as e:
+        raise ConversionError(f"cannot read {where} as an HDF5 file ({printable(e)})") from None
+    with f, h5_errors(where):
         check_h5_tree(h5py, f, where)
         attrs = f.attrs
         if "model_config" in attrs and arch_override is None:
@@ -335,17 +338,18 @@ def _read_keras_zip(path: Path) -> _Arch:
             meta = load_json(zip_member(z, infos["metadata.json"], MAX_JSON_BYTES, str(path)),
                              f"{path} (metadata.json)") if "metadata.json" in infos else {}
             weights = zip_member(z, infos["model.weights.h5"], MAX_SOURCE_BYTES, str(path))
-    except (zipfile.BadZipFile, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
+    except (ConversionError, FileNotFoundError):
+        raise
+    except ZIP_ERRORS as e:
         raise ConversionError(f"cannot read {path} as a .keras file ({e})") from None
     if not isinstance(meta, Mapping):
         raise ConversionError(f"{path} (metadata.json): a JSON {type(meta).__name__}, expected an "
                               f"object")
     arch = _arch_from_config(top, _major(meta.get("keras_version", "3")), str(path))
     h5py = _h5py()
-    with h5py.File(io.BytesIO(weights), "r") as f:
-        check_h5_tree(h5py, f, f"{path} (model.weights.h5)")
+    where = f"{path} (model.weights.h5)"
+    with h5_errors(where), h5py.File(io.BytesIO(weights), "r") as f:
+        check_h5_tree(h5py, f, where)
         _read_v3_weights(f, arch, f"{path} (model.weights.h5)")
     return arch
 

@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import ConversionError, printable
 from ..fileio import open_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
-from ._untrusted import MAX_SOURCE_BYTES, read_npy, zip_infos
+from ._untrusted import MAX_SOURCE_BYTES, ZIP_ERRORS, read_npy, zip_infos
 from .convention import GATES as _GATES
 from .convention import PRESETS, Convention, canonical_gates
 
@@ -336,7 +336,9 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                     with z.open(info) as member:
                         arrays[key] = read_npy(member, info.file_size,
                                                f"{path}: {printable(key)}")
-        except (OSError, zipfile.BadZipFile, EOFError) as e:
+        except ConversionError:
+            raise
+        except ZIP_ERRORS as e:
             raise ConversionError(f"cannot read {path} as a .npz archive ({e})") from None
     return arrays
 

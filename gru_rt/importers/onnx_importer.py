@@ -585,23 +585,48 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
     return ModelSpec(w.layers, meta).validated()
 
 
-def _refuse_external_data(graph: Any, path: Path) -> None:
-    """Refuse tensors stored outside the .onnx file (in this graph or any subgraph): reading them
-    would open other files, chosen by the file."""
+def _check_tensors(onnx: Any, graph: Any, path: Path) -> None:
+    """Before any tensor is decoded: refuse tensors stored outside the .onnx file (in this graph or
+    any subgraph; reading them would open other files, chosen by the file) and tensors whose data
+    does not match their declared shape and type."""
     graphs = [graph]
     while graphs:
         g = graphs.pop()
-        tensors = list(g.initializer) + [s.values for s in g.sparse_initializer]
+        tensors = list(g.initializer)
         for node in g.node:
             for a in node.attribute:
                 tensors += ([a.t] if a.HasField("t") else []) + list(a.tensors)
                 graphs += ([a.g] if a.HasField("g") else []) + list(a.graphs)
-        for t in tensors:
-            if t.data_location == 1:  # TensorProto.EXTERNAL
+        for t in tensors + [s.values for s in g.sparse_initializer]:
+            name = printable(t.name)
+            if t.data_location == onnx.TensorProto.EXTERNAL:
                 where = next((e.value for e in t.external_data if e.key == "location"), "?")
-                raise ConversionError(f"{path}: tensor {printable(t.name)} stores its data in an "
-                                      f"external file ({printable(where)}); external data is "
-                                      f"not read: save the model with its weights inside")
+                raise ConversionError(f"{path}: tensor {name} stores its data in an external "
+                                      f"file ({printable(where)}); external data is not read: "
+                                      f"save the model with its weights inside")
+        for t in tensors:
+            _check_tensor_size(onnx, t, path)
+
+
+def _check_tensor_size(onnx: Any, t: Any, path: Path) -> None:
+    name, dims = printable(t.name), list(t.dims)
+    try:
+        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        raise ConversionError(f"{path}: tensor {name} has data type {t.data_type}, which gru_rt "
+                              f"does not read") from None
+    if any(n < 0 for n in dims):
+        raise ConversionError(f"{path}: tensor {name} has negative dimensions {dims}")
+    count = math.prod(dims)
+    if t.HasField("raw_data"):
+        have, need, unit = len(t.raw_data), count * itemsize, "bytes"
+    else:
+        fields = (t.float_data, t.int32_data, t.int64_data, t.double_data, t.uint64_data,
+                  t.string_data)
+        have, need, unit = sum(len(f) for f in fields), count, "values"
+    if have != need:
+        raise ConversionError(f"{path}: tensor {name} declares shape {dims} ({need} {unit}) but "
+                              f"holds {have}")
 
 
 def import_file(path: str | Path, *, activations: Mapping[str, str] | None = None,
@@ -618,6 +643,6 @@ def import_file(path: str | Path, *, activations: Mapping[str, str] | None = Non
     except Exception as e:  # protobuf raises DecodeError and others for a foreign file
         raise ConversionError(f"cannot read {path} as an ONNX model ({type(e).__name__}: "
                               f"{e})") from None
-    _refuse_external_data(model.graph, path)
+    _check_tensors(onnx, model.graph, path)
     return import_model(model, activations=activations, head_activation=head_activation,
                         metadata=metadata)
