@@ -523,3 +523,37 @@ def test_no_unloaded_model_can_be_made() -> None:
                  lambda: gru_rt.Model(object())):
         with pytest.raises(TypeError, match=r"gru_rt.load"):
             make()
+
+
+# ---- regressions from tools/fuzz_convert.py ----------------------------------------------------
+
+def test_damaged_zip_versions_are_one_line_errors(tmp_path: Path, npz: Path) -> None:
+    from gru_rt import convert
+    from gru_rt.errors import ConversionError
+
+    data = bytearray(npz.read_bytes())
+    at = data.index(b"PK\x01\x02") + 6  # central directory: version needed to extract
+    data[at] = 166  # "zip file version 16.6": zipfile raised NotImplementedError
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ConversionError, match="cannot read .*bad.npz as a .npz archive"):
+        convert(bad)
+
+
+def test_onnx_tensor_data_must_match_its_shape(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from gru_rt import convert
+    from gru_rt.errors import ConversionError
+
+    w = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[2, 3], float_data=[1.0, 2.0])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [w])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    with pytest.raises(ConversionError, match=r"tensor W declares shape \[2, 3\] \(6 values\) "
+                                              r"but holds 2"):
+        convert(path, verify=False)
