@@ -68,6 +68,7 @@ const char *grt_status_message(grt_status status)
 
 static const char *const activation_names[GRT_ACT_COUNT] = {
     "linear", "relu", "tanh", "sigmoid", "softmax", "hard_sigmoid", "hard_sigmoid_k2",
+    "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "softplus", "log_softmax",
 };
 
 const char *grt_activation_name(unsigned code)
@@ -310,9 +311,16 @@ static int gate_activation_ok(unsigned a)
     return a == GRT_ACT_SIGMOID || a == GRT_ACT_HARD_SIGMOID || a == GRT_ACT_HARD_SIGMOID_K2;
 }
 
-static int dense_activation_ok(unsigned a)
+/* Dense: the original five, and (1.3) the float-only ones, which q15 has no table for. */
+static int dense_activation_ok(unsigned a, unsigned precision)
 {
-    return a <= GRT_ACT_SOFTMAX;
+    return a <= GRT_ACT_SOFTMAX || (a >= GRT_ACT_LEAKY_RELU && a < GRT_ACT_COUNT && precision != GRT_PREC_Q15);
+}
+
+/* Activations whose parameter is the layer entry's param field (the float32 bits of alpha). */
+static int has_act_param(unsigned kind, unsigned act)
+{
+    return kind == GRT_LAYER_DENSE && (act == GRT_ACT_LEAKY_RELU || act == GRT_ACT_ELU);
 }
 
 static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
@@ -323,7 +331,7 @@ static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
             return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, act, GRT_ACT_TANH);
         if (!gate_activation_ok(gate))
             return fail_values(ld, GRT_E_ACTIVATION, "layer.gate_activation", i, gate, GRT_ACT_SIGMOID);
-    } else if (!dense_activation_ok(act)) {
+    } else if (!dense_activation_ok(act, e[L_PRECISION])) {
         return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, act, GRT_ACT_LINEAR);
     }
     return GRT_OK;
@@ -344,8 +352,13 @@ static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.weight_layout", i, layout, GRT_LAYOUT_ROW_MAJOR);
     if (grt_rd_u16(e + L_RESERVED16) != 0)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reserved", i, grt_rd_u16(e + L_RESERVED16), 0);
-    if (grt_rd_u32(e + L_PARAM) != 0)
-        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, grt_rd_u32(e + L_PARAM), 0);
+    uint32_t param = grt_rd_u32(e + L_PARAM);
+    if (has_act_param(e[L_KIND], e[L_ACTIVATION])) {
+        if ((param & 0x7F800000u) == 0x7F800000u) /* alpha must be finite */
+            return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, param, 0);
+    } else if (param != 0) {
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, param, 0);
+    }
     if (grt_rd_u32(e + L_RESERVED32) != 0)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reserved", i, grt_rd_u32(e + L_RESERVED32), 0);
     return GRT_OK;
@@ -396,6 +409,7 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     L->output_size = out;
     L->first_tensor = first;
     L->n_tensors = n_tensors;
+    L->act_param = grt_rd_u32(e + L_PARAM);
     return GRT_OK;
 }
 

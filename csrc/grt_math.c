@@ -134,6 +134,124 @@ static void softmax_vec(float *restrict v, size_t n)
         v[i] /= sum; /* a division, not a multiply by 1/sum: one rounding instead of two */
 }
 
+/* ---- the 1.3 Dense activations: scalar code only, used at every ISA level -------------------------- */
+
+/* ln x for x >= 1 (finite): the sums and 1 + e^x it is used on. */
+static float log_ge1(float x)
+{
+    uint32_t bits = grt_float_bits(x);
+    int e = (int)(bits >> 23) - 127;
+    float m = grt_bits_float((bits & 0x7FFFFFu) | 0x3F800000u); /* [1, 2) */
+    if (m > GRT_SQRT2) {
+        m = m * 0.5f; /* exact */
+        e += 1;
+    }
+    float f = m - 1.0f; /* exact (Sterbenz) */
+    float s = f / (2.0f + f);
+    float R = s * s;
+    float p = GRT_LOG_C4;
+    p = p * R + GRT_LOG_C3;
+    p = p * R + GRT_LOG_C2;
+    p = p * R + GRT_LOG_C1;
+    float ln_m = 2.0f * s + s * (R * p);
+    float fe = (float)e;
+    return (fe * GRT_LN2_LO + ln_m) + fe * GRT_LN2_HI;
+}
+
+/* e^x − 1 without the cancellation near 0: the exp polynomial without its 1 (n = 0 there). */
+static float expm1_inline(float x)
+{
+    float ax = grt_bits_float(grt_float_bits(x) & 0x7FFFFFFFu);
+    if (!(ax < GRT_EXPM1_POLY_LIMIT))
+        return exp_inline(x) - 1.0f;
+    float p = GRT_EXP_P0;
+    p = p * x + GRT_EXP_P1;
+    p = p * x + GRT_EXP_P2;
+    p = p * x + GRT_EXP_P3;
+    p = p * x + GRT_EXP_P4;
+    p = p * x + GRT_EXP_P5;
+    return p * (x * x) + x;
+}
+
+static float leaky_relu1(float x, float alpha)
+{
+    return x < 0.0f ? alpha * x : x;
+}
+
+static float elu1(float x, float alpha)
+{
+    return x > 0.0f || x != x ? x : alpha * expm1_inline(x);
+}
+
+/* x·Φ(x): with q = erfc(|x|/√2), x < 0 gives x/2·q (no cancellation), x >= 0 gives x − x/2·q. */
+static float gelu1(float x)
+{
+    float y = grt_bits_float(grt_float_bits(x) & 0x7FFFFFFFu) * GRT_SQRT1_2;
+    float t = 1.0f / (1.0f + GRT_ERF_P * y);
+    float p = GRT_ERF_A5;
+    p = p * t + GRT_ERF_A4;
+    p = p * t + GRT_ERF_A3;
+    p = p * t + GRT_ERF_A2;
+    p = p * t + GRT_ERF_A1;
+    float q = p * t * exp_inline(-(y * y));
+    float half = 0.5f * x * q;
+    return x < 0.0f ? half : x - half;
+}
+
+static float gelu_tanh1(float x)
+{
+    float u = GRT_GELU_K0 * (x + GRT_GELU_K1 * (x * x * x));
+    return 0.5f * x * (1.0f + tanh_inline(u));
+}
+
+static float silu1(float x)
+{
+    return x / (1.0f + exp_inline(-x));
+}
+
+/* ln(1 + e^x) = max(x, 0) + log1p(e^−|x|); log1p(u) = ln(w)·u/(w − 1), w = 1 + u, keeps the bits of a
+ * small u that w rounds away. */
+static float softplus1(float x)
+{
+    if (x != x)
+        return x;
+    float u = exp_inline(-grt_bits_float(grt_float_bits(x) & 0x7FFFFFFFu));
+    float w = 1.0f + u;
+    float log1p_u = w == 1.0f ? u : log_ge1(w) * (u / (w - 1.0f));
+    return (x > 0.0f ? x : 0.0f) + log1p_u;
+}
+
+/* The softmax's max and sum (index order), then (v − max) − ln(sum); the sum is >= 1. */
+static void log_softmax_vec(float *restrict v, size_t n)
+{
+    if (n == 0)
+        return;
+    float m = v[0];
+    for (size_t i = 1; i < n; i++)
+        m = v[i] > m ? v[i] : m;
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        sum += exp_inline(v[i] - m);
+    float ls = sum != sum ? sum : log_ge1(sum); /* NaN in, NaN out */
+    for (size_t i = 0; i < n; i++)
+        v[i] = (v[i] - m) - ls;
+}
+
+void grt_act_apply_param(unsigned act, float param, float *v, size_t n)
+{
+    size_t i;
+    switch (act) {
+    case GRT_ACT_LEAKY_RELU: for (i = 0; i < n; i++) v[i] = leaky_relu1(v[i], param); break;
+    case GRT_ACT_ELU: for (i = 0; i < n; i++) v[i] = elu1(v[i], param); break;
+    case GRT_ACT_GELU: for (i = 0; i < n; i++) v[i] = gelu1(v[i]); break;
+    case GRT_ACT_GELU_TANH: for (i = 0; i < n; i++) v[i] = gelu_tanh1(v[i]); break;
+    case GRT_ACT_SILU: for (i = 0; i < n; i++) v[i] = silu1(v[i]); break;
+    case GRT_ACT_SOFTPLUS: for (i = 0; i < n; i++) v[i] = softplus1(v[i]); break;
+    case GRT_ACT_LOG_SOFTMAX: log_softmax_vec(v, n); break;
+    default: grt_act_apply(act, v, n); break;
+    }
+}
+
 void grt_act_apply_scalar(unsigned act, float *v, size_t n)
 {
     switch (act) {

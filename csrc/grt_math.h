@@ -1,5 +1,7 @@
-/* grt_math.h — float32 activations without libm. Every function keeps |error| <= 1e-6 against the
- * exact value for every float input (see tests/test_math.c); NaN in gives NaN out. */
+/* grt_math.h — float32 activations without libm (max errors in ulps: docs/ACCURACY.md). Every
+ * function keeps |error| <= 1e-6 against the exact value for every float input (see
+ * tests/test_math.c; the 1.3 Dense activations: 1e-6·max(1, |y|), tests/test_dense_activations.py);
+ * NaN in gives NaN out. */
 #ifndef GRT_MATH_H
 #define GRT_MATH_H
 
@@ -46,6 +48,26 @@ static inline float grt_bits_float(uint32_t u)
 #define GRT_TANH_P3 1.33314422036e-1f
 #define GRT_TANH_P4 (-3.33332819422e-1f)
 
+/* ln x for a positive normal x: x = 2^e·m with m in [√½, √2), ln m = 2·atanh(s), s = (m − 1)/(m + 1),
+ * by the odd series 2s + s·R·(c1 + R·(c2 + R·(c3 + R·c4))), R = s²; e·ln2 added with ln2 split hi/lo. */
+#define GRT_SQRT2 1.41421356237f
+#define GRT_LOG_C1 0.666666666667f /* 2/3, 2/5, 2/7, 2/9 */
+#define GRT_LOG_C2 0.4f
+#define GRT_LOG_C3 0.285714285714f
+#define GRT_LOG_C4 0.222222222222f
+/* erf for gelu (Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7): for y >= 0,
+ * erfc(y) = t·(A1 + t·(A2 + t·(A3 + t·(A4 + t·A5))))·e^(−y²), t = 1/(1 + P·y). */
+#define GRT_ERF_P 0.3275911f
+#define GRT_ERF_A1 0.254829592f
+#define GRT_ERF_A2 (-0.284496736f)
+#define GRT_ERF_A3 1.421413741f
+#define GRT_ERF_A4 (-1.453152027f)
+#define GRT_ERF_A5 1.061405429f
+#define GRT_SQRT1_2 0.707106781187f   /* 1/√2 */
+#define GRT_GELU_K0 0.797884560803f   /* √(2/π) */
+#define GRT_GELU_K1 0.044715f
+#define GRT_EXPM1_POLY_LIMIT 0.34657359f /* |x| below (ln2/2): e^x − 1 = x + x²·P(x), no cancellation */
+
 float grt_expf(float x);     /* e^x, input clamped to [-87.33, 88.37]: never inf, never denormal */
 float grt_sigmoidf(float x); /* 1 / (1 + e^-x) */
 float grt_tanhf(float x);
@@ -57,6 +79,10 @@ void grt_act_apply(unsigned act, float *v, size_t n);
 
 typedef void (*grt_act_fn)(unsigned act, float *v, size_t n);
 void grt_act_apply_scalar(unsigned act, float *v, size_t n);
+/* grt_act_apply with the activation's parameter (a Dense layer's act_param: leaky_relu's slope, elu's
+ * alpha; ignored by the others). The 1.3 Dense activations (leaky_relu ... log_softmax) run the same
+ * scalar code at every level, so every level gives the same bits; the others go to grt_act_apply. */
+void grt_act_apply_param(unsigned act, float param, float *v, size_t n);
 /* Only callable when the CPU has AVX2 (GRT_HAVE_AVX2 builds; grt_math_avx2.c). */
 void grt_act_apply_avx2(unsigned act, float *v, size_t n);
 /* The variant of a level (NULL if this build lacks it); for tests. */

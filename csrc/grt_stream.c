@@ -383,7 +383,7 @@ static const float *run_chunk(const grt_model *m, float *state, size_t B, const 
             }
         } else {
             for (size_t r = 0; r < n; r++)
-                grt_act_apply(L->activation, out + r * O, O);
+                grt_act_apply_param(L->activation, grt_bits_float(L->act_param), out + r * O, O);
         }
         in = out;
     }

@@ -113,7 +113,8 @@ extern "C" {
 #endif
 
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
-#define GRT_VERSION_MINOR 2 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout */
+#define GRT_VERSION_MINOR 3 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout,
+                             * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax) */
 
 #define GRT_HEADER_SIZE 64
 #define GRT_LAYER_ENTRY_SIZE 32
@@ -174,6 +175,14 @@ typedef enum grt_activation {
     GRT_ACT_SOFTMAX = 4,
     GRT_ACT_HARD_SIGMOID = 5,    /* clip(x/6 + 0.5, 0, 1) */
     GRT_ACT_HARD_SIGMOID_K2 = 6, /* clip(0.2x + 0.5, 0, 1) */
+    /* 1.3, Dense only (f32, q8): */
+    GRT_ACT_LEAKY_RELU = 7, /* x < 0 ? alpha·x : x, alpha in the layer entry's param */
+    GRT_ACT_ELU = 8,        /* x > 0 ? x : alpha·(e^x − 1), alpha in param */
+    GRT_ACT_GELU = 9,       /* x·Φ(x) = x/2·(1 + erf(x/√2)) */
+    GRT_ACT_GELU_TANH = 10, /* x/2·(1 + tanh(√(2/π)·(x + 0.044715x³))) */
+    GRT_ACT_SILU = 11,      /* x·sigmoid(x) (swish) */
+    GRT_ACT_SOFTPLUS = 12,  /* ln(1 + e^x) */
+    GRT_ACT_LOG_SOFTMAX = 13, /* x − max − ln Σ e^(x − max), over the vector */
     GRT_ACT_COUNT
 } grt_activation;
 
@@ -232,6 +241,8 @@ typedef struct grt_layer {
     uint32_t n_tensors;
     size_t state_offset;     /* GRU: offset in elements of its hidden state inside a stream's state */
     const void *tensor[GRT_ROLE_MAX + 1];
+    uint32_t act_param;      /* the float32 bits of Dense leaky_relu's negative slope or elu's alpha;
+                              * otherwise 0 (1.3; bits, so that the loader stays float-free) */
 } grt_layer;
 
 /* A validated, read-only view of a model blob. Fill with grt_model_load(); never modify. */

@@ -50,6 +50,7 @@ cdef extern from "gru_rt.h" nogil:
         uint32_t n_tensors
         size_t state_offset
         const void *tensor[9]
+        uint32_t act_param
 
     ctypedef struct grt_model:
         const uint8_t *blob

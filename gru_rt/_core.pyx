@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import GruRtError, ModelFormatError
 from .model_info import LayerInfo, format_summary
-from .format import DTYPES, LAYER_TENSORS, PANEL_ROWS, PRECISIONS, WEIGHT_LAYOUTS
+from .format import DTYPES, LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS, PRECISIONS, WEIGHT_LAYOUTS
 
 cnp.import_array()
 
@@ -34,6 +34,13 @@ _RUN_GROUP = 32
 
 cdef str _cstr(const char *s):
     return s.decode("utf-8", "replace") if s != NULL else ""
+
+
+cdef object _act_alpha(const grt_layer *L):
+    """A Dense leaky_relu/elu layer's alpha (the float32 bits in act_param); None for the others."""
+    if L.kind == GRT_LAYER_GRU or _cstr(grt_activation_name(L.activation)) not in PARAM_ACTIVATIONS:
+        return None
+    return float(np.array(L.act_param, np.uint32).view(np.float32))
 
 
 def activation_name(unsigned code):
@@ -460,7 +467,8 @@ cdef class Model:
             gate_activation=_cstr(grt_activation_name(L.gate_activation)) if is_gru else None,
             reset_after=bool(L.reset_after) if is_gru else None,
             state_offset=int(L.state_offset) if is_gru else None,
-            weight_bytes=int(weights))
+            weight_bytes=int(weights),
+            alpha=_act_alpha(L))
 
     cdef bint _is_panel_matrix(self, const grt_layer *L, str role):
         return L.weight_layout == GRT_LAYOUT_PANEL8 and role in ("w_ih", "w_hh")
@@ -553,7 +561,7 @@ cdef class Model:
                     gate_activation=info.gate_activation, precision=info.precision, **arrays))
             else:
                 layers.append(DenseLayer(activation=info.activation, precision=info.precision,
-                                         **arrays))
+                                         alpha=info.alpha, **arrays))
         return ModelSpec(layers, self.metadata)
 
     def summary(self):

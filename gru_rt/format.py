@@ -16,7 +16,7 @@ import numpy as np
 
 MAGIC = b"\x89GRT\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 2
+VERSION_MINOR = 3
 
 HEADER_SIZE = 64
 LAYER_ENTRY_SIZE = 32
@@ -46,11 +46,24 @@ ACTIVATIONS = {
     "softmax": 4,
     "hard_sigmoid": 5,
     "hard_sigmoid_k2": 6,
+    # 1.3: Dense only, f32 and q8
+    "leaky_relu": 7,
+    "elu": 8,
+    "gelu": 9,
+    "gelu_tanh": 10,
+    "silu": 11,
+    "softplus": 12,
+    "log_softmax": 13,
 }
 # Which activation codes each place of a layer takes (the loader refuses the others).
 GRU_ACTIVATIONS = ("tanh", "relu")
 GRU_GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_k2")
-DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")
+DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax", "leaky_relu", "elu", "gelu",
+                     "gelu_tanh", "silu", "softplus", "log_softmax")
+# Dense activations with a parameter, stored as float32 bits in the layer entry's param field (1.3).
+PARAM_ACTIVATIONS = ("leaky_relu", "elu")
+# Dense activations q15 has a fixed-point form of (the others are float only: f32 and q8).
+Q15_DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")
 # Activations whose q15 output is a probability or in [-1, 1]: their out_scale is fixed at 2^-15.
 Q15_FIXED_OUTPUT = ("sigmoid", "tanh", "softmax", "hard_sigmoid", "hard_sigmoid_k2")
 Q15_ONE_BITS = 0x38000000  # float32 bits of 2^-15

@@ -110,6 +110,124 @@ def f32_softmax(v: np.ndarray) -> np.ndarray:
         return (e / total[..., None]).astype(F32)
 
 
+# The 1.3 Dense activations: csrc/grt_math.c's scalar operations, in its order.
+_SQRT2 = F32(1.41421356237)
+_LOG_POLY = [F32(c) for c in (0.222222222222, 0.285714285714, 0.4, 0.666666666667)]
+_ERF_P = F32(0.3275911)
+_ERF_POLY = [F32(c) for c in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)]
+_SQRT1_2 = F32(0.707106781187)
+_GELU_K0 = F32(0.797884560803)
+_GELU_K1 = F32(0.044715)
+_EXPM1_POLY_LIMIT = F32(0.34657359)
+_HALF = F32(0.5)
+
+
+def _abs(x: np.ndarray) -> np.ndarray:
+    return _from_bits(_bits(x) & np.uint32(0x7FFFFFFF))
+
+
+def _f32_log_ge1(x: np.ndarray) -> np.ndarray:
+    """ln x for x >= 1: x = 2^e·m, m in [√½, √2), ln m by the atanh series."""
+    bits = _bits(x)
+    e = (bits >> np.uint32(23)).astype(np.int64) - 127
+    m = _from_bits((bits & np.uint32(0x7FFFFF)) | np.uint32(0x3F800000))
+    big = m > _SQRT2
+    m = np.where(big, m * _HALF, m).astype(F32)
+    e = e + big
+    f = m - _ONE
+    s = f / (_TWO + f)
+    r = s * s
+    p = np.full_like(r, _LOG_POLY[0])
+    for c in _LOG_POLY[1:]:
+        p = p * r + c
+    ln_m = _TWO * s + s * (r * p)
+    fe = e.astype(F32)
+    return ((fe * _LN2_LO + ln_m) + fe * _LN2_HI).astype(F32)
+
+
+def _f32_expm1(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, F32)
+    p = np.full_like(x, _EXP_POLY[0])
+    for c in _EXP_POLY[1:]:
+        p = p * x + c
+    small = p * (x * x) + x
+    with np.errstate(invalid="ignore"):
+        return np.where(_abs(x) < _EXPM1_POLY_LIMIT, small, f32_exp(x) - _ONE).astype(F32)
+
+
+def f32_leaky_relu(x: np.ndarray, alpha: float) -> np.ndarray:
+    x = np.asarray(x, F32)
+    return np.where(x < _ZERO, F32(alpha) * x, x).astype(F32)
+
+
+def f32_elu(x: np.ndarray, alpha: float) -> np.ndarray:
+    x = np.asarray(x, F32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        neg = F32(alpha) * _f32_expm1(x)
+    return np.where((x > _ZERO) | np.isnan(x), x, neg).astype(F32)
+
+
+def f32_gelu(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, F32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = _abs(x) * _SQRT1_2
+        t = _ONE / (_ONE + _ERF_P * y)
+        p = np.full_like(t, _ERF_POLY[0])
+        for c in _ERF_POLY[1:]:
+            p = p * t + c
+        q = p * t * f32_exp(-(y * y))
+        half = _HALF * x * q
+        return np.where(x < _ZERO, half, x - half).astype(F32)
+
+
+def f32_gelu_tanh(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, F32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        u = _GELU_K0 * (x + _GELU_K1 * (x * x * x))
+        return (_HALF * x * (_ONE + f32_tanh(u))).astype(F32)
+
+
+def f32_silu(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, F32)
+    with np.errstate(invalid="ignore"):
+        return (x / (_ONE + f32_exp(-x))).astype(F32)
+
+
+def f32_softplus(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, F32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = f32_exp(-_abs(x))
+        w = _ONE + u
+        log1p_u = np.where(w == _ONE, u, _f32_log_ge1(w) * (u / (w - _ONE)))
+        out = np.where(x > _ZERO, x, _ZERO) + log1p_u
+    return np.where(np.isnan(x), x, out).astype(F32)
+
+
+def f32_log_softmax(v: np.ndarray) -> np.ndarray:
+    """Over the last axis: the softmax's max and sum, then (v − max) − ln(sum)."""
+    v = np.asarray(v, F32)
+    m = v[..., 0].copy()
+    for i in range(1, v.shape[-1]):
+        m = np.where(v[..., i] > m, v[..., i], m)
+    e = f32_exp(v - m[..., None])
+    total = np.zeros(v.shape[:-1], F32)
+    for i in range(v.shape[-1]):
+        total = (total + e[..., i]).astype(F32)
+    with np.errstate(invalid="ignore"):
+        ls = np.where(np.isnan(total), total, _f32_log_ge1(total))
+        return ((v - m[..., None]) - ls[..., None]).astype(F32)
+
+
+def f32_dense_activation(layer: DenseLayer, v: np.ndarray) -> np.ndarray:
+    """A Dense layer's float activation, with its alpha for leaky_relu/elu."""
+    if layer.activation == "leaky_relu":
+        assert layer.alpha is not None
+        return f32_leaky_relu(v, layer.alpha)
+    if layer.activation == "elu":
+        return f32_elu(v, 1.0 if layer.alpha is None else layer.alpha)
+    return F32_ACTIVATIONS[layer.activation](v)
+
+
 F32_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear": lambda v: np.asarray(v, F32),
     "relu": lambda v: np.where(v < _ZERO, _ZERO, v).astype(F32),
@@ -118,6 +236,11 @@ F32_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "softmax": f32_softmax,
     "hard_sigmoid": lambda v: _f32_clip01(np.asarray(v, F32) / F32(6.0) + F32(0.5)),
     "hard_sigmoid_k2": lambda v: _f32_clip01(F32(0.2) * np.asarray(v, F32) + F32(0.5)),
+    "gelu": f32_gelu,
+    "gelu_tanh": f32_gelu_tanh,
+    "silu": f32_silu,
+    "softplus": f32_softplus,
+    "log_softmax": f32_log_softmax,
 }
 
 
@@ -202,7 +325,7 @@ def _q8_gru(layer: GRULayer, x: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 def _q8_dense(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
     assert layer.w_scale is not None
-    return F32_ACTIVATIONS[layer.activation](_q8_matvec(layer.w, layer.w_scale, layer.b, x))
+    return f32_dense_activation(layer, _q8_matvec(layer.w, layer.w_scale, layer.b, x))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ class LayerInfo:
     reset_after: bool | None  # GRU only
     state_offset: int | None  # GRU only: where its hidden vector starts in Stream.state
     weight_bytes: int  # bytes of its tensors in the file
+    alpha: float | None = None  # Dense leaky_relu/elu: the activation's parameter (1.3)
 
     def describe(self) -> str:
         if self.kind == "gru":
@@ -33,8 +34,9 @@ class LayerInfo:
                     f"φ={self.activation} σ={self.gate_activation} "
                     f"reset_after={int(bool(self.reset_after))}  {self.weight_bytes} B "
                     f"{self.weight_layout}")
+        act = self.activation if self.alpha is None else f"{self.activation}(alpha={self.alpha:g})"
         return (f"Dense  {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
-                f"{self.activation}  {self.weight_bytes} B {self.weight_layout}")
+                f"{act}  {self.weight_bytes} B {self.weight_layout}")
 
 
 def format_summary(model: Model) -> str:

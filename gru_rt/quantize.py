@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConversionError
-from .format import Q15_FIXED_OUTPUT, QUANTIZED_PRECISIONS
+from .format import Q15_DENSE_ACTIVATIONS, Q15_FIXED_OUTPUT, QUANTIZED_PRECISIONS
 from .golden import golden_run
 from .reference import reference_layer_outputs
 from .spec import GRULayer, Layer, ModelSpec
@@ -275,6 +275,10 @@ def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
                        b_ih=_bias_i32(layer.b_ih * Q16, f"{where}: b_ih"),
                        b_hh=_bias_i32(layer.b_hh * Q16, f"{where}: b_hh"),
                        in_scale=in_scale, out_scale=out_scale, precision="q15")
+    if layer.activation not in Q15_DENSE_ACTIVATIONS:
+        raise ConversionError(f"{where}: q15 has no fixed-point {layer.activation!r} (q15 Dense "
+                              f"layers take {', '.join(Q15_DENSE_ACTIVATIONS)}); quantize this "
+                              f"model to q8, whose Dense activations are float, or keep f32")
     w = layer.w.astype(np.float64) * cols
     if layer.activation in Q15_FIXED_OUTPUT:
         unit = np.full(layer.output_size, 1.0 / Q16)

@@ -11,6 +11,7 @@ GRU layers has a state of length 0. `state=None` means all zeros.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Callable
 
@@ -18,8 +19,8 @@ import numpy as np
 
 from .spec import DenseLayer, GRULayer, Layer, ModelSpec
 
-__all__ = ["ACTIVATION_FUNCTIONS", "reference_layer_outputs", "reference_run", "reference_step",
-           "state_size"]
+__all__ = ["ACTIVATION_FUNCTIONS", "PARAM_ACTIVATION_FUNCTIONS", "reference_layer_outputs",
+           "reference_run", "reference_step", "state_size"]
 
 
 def _linear(a: np.ndarray) -> np.ndarray:
@@ -53,6 +54,45 @@ def _hard_sigmoid_k2(a: np.ndarray) -> np.ndarray:
     return np.clip(0.2 * a + 0.5, 0.0, 1.0)
 
 
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _gelu(a: np.ndarray) -> np.ndarray:
+    # x·Φ(x) = x/2·erfc(−x/√2): no cancellation for negative x.
+    return 0.5 * a * _erfc(-np.asarray(a, np.float64) / math.sqrt(2.0))
+
+
+def _gelu_tanh(a: np.ndarray) -> np.ndarray:
+    return 0.5 * a * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (a + 0.044715 * a ** 3)))
+
+
+def _silu(a: np.ndarray) -> np.ndarray:
+    return a * _sigmoid(a)
+
+
+def _softplus(a: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, a)
+
+
+def _log_softmax(a: np.ndarray) -> np.ndarray:
+    s = a - np.max(a, axis=-1, keepdims=True)
+    return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
+
+
+def _leaky_relu(a: np.ndarray, alpha: float) -> np.ndarray:
+    return np.where(a < 0, alpha * a, a)
+
+
+def _elu(a: np.ndarray, alpha: float) -> np.ndarray:
+    return np.where(a > 0, a, alpha * np.expm1(np.minimum(a, 0.0)))
+
+
+# The activations with a parameter (a Dense layer's alpha).
+PARAM_ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "leaky_relu": _leaky_relu,
+    "elu": _elu,
+}
+
 ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear": _linear,
     "relu": _relu,
@@ -61,6 +101,11 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "softmax": _softmax,
     "hard_sigmoid": _hard_sigmoid,
     "hard_sigmoid_k2": _hard_sigmoid_k2,
+    "gelu": _gelu,
+    "gelu_tanh": _gelu_tanh,
+    "silu": _silu,
+    "softplus": _softplus,
+    "log_softmax": _log_softmax,
 }
 
 
@@ -91,7 +136,11 @@ def _gru_step(layer: GRULayer, x: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 
 def _dense_step(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
-    return ACTIVATION_FUNCTIONS[layer.activation](x @ layer.w.T + layer.b)
+    a = x @ layer.w.T + layer.b
+    if layer.activation in PARAM_ACTIVATION_FUNCTIONS:
+        assert layer.alpha is not None  # validated: set for leaky_relu and elu
+        return PARAM_ACTIVATION_FUNCTIONS[layer.activation](a, layer.alpha)
+    return ACTIVATION_FUNCTIONS[layer.activation](a)
 
 
 def _initial_state(spec: ModelSpec, state: object | None) -> np.ndarray:

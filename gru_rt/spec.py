@@ -6,6 +6,7 @@ GRU of docs/FORMAT.md (gates r, z, n; h' = (1 - z) * n + z * h) and Dense y = ac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +26,9 @@ from .format import (
     MAX_LAYERS,
     MAX_META_ENTRIES,
     MAX_VALUE_BYTES,
+    PARAM_ACTIVATIONS,
     PRECISIONS,
+    Q15_DENSE_ACTIVATIONS,
     Q15_FIXED_OUTPUT,
     Q15_ONE_BITS,
 )
@@ -254,7 +257,10 @@ class GRULayer:
 
 @dataclass(repr=False)
 class DenseLayer:
-    """y = activation(w @ x + b): w (O, I), b (O,); q8/q15 tensors as in GRULayer (w_scale)."""
+    """y = activation(w @ x + b): w (O, I), b (O,); q8/q15 tensors as in GRULayer (w_scale).
+
+    alpha: the parameter of leaky_relu (its negative slope; required) and elu (default 1.0);
+    None for every other activation."""
 
     w: np.ndarray
     b: np.ndarray
@@ -264,6 +270,7 @@ class DenseLayer:
     w_scale: np.ndarray | None = None
     in_scale: np.ndarray | None = None
     out_scale: np.ndarray | None = None
+    alpha: float | None = None
 
     kind = "dense"
 
@@ -284,9 +291,52 @@ class DenseLayer:
         o, i = self.output_size, self.input_size
         _check_dim(f"{where}: output size", o)
         _check_dim(f"{where}: input size", i)
-        _check_choice(f"{where}: activation", self.activation, DENSE_ACTIVATIONS)
+        activation, alpha = split_activation(self.activation)
+        if alpha is not None and self.alpha is not None \
+                and np.float32(alpha) != np.float32(self.alpha):
+            raise SpecError(f"{where}: activation {self.activation!r} and alpha={self.alpha!r} "
+                            f"disagree")
+        _check_choice(f"{where}: activation", activation, DENSE_ACTIVATIONS)
         _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))
-        return replace(self, **cast("dict[str, Any]", _validated_tensors(self, where, o)))
+        if self.precision == "q15" and activation not in Q15_DENSE_ACTIVATIONS:
+            raise SpecError(f"{where}: q15 has no fixed-point {activation!r} (only "
+                            f"{', '.join(Q15_DENSE_ACTIVATIONS)}); use f32 or q8 for this model")
+        alpha = _activation_alpha(where, activation, self.alpha if alpha is None else alpha)
+        return replace(self, activation=activation, alpha=alpha,
+                       **cast("dict[str, Any]", _validated_tensors(self, where, o)))
+
+
+_WITH_ALPHA = re.compile(r"(\w+)\(alpha=([^()]+)\)")
+
+
+def split_activation(text: str) -> tuple[str, float | None]:
+    """A Dense activation as importers and users may write it, "leaky_relu(alpha=0.1)", split
+    into its name and alpha; a plain name gives (name, None)."""
+    match = _WITH_ALPHA.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        return text, None
+    try:
+        return match.group(1), float(match.group(2))
+    except ValueError:
+        raise SpecError(f"activation {text!r}: alpha is not a number") from None
+
+
+def _activation_alpha(where: str, activation: str, alpha: float | None) -> float | None:
+    """The float32 alpha of leaky_relu/elu (elu defaults to 1.0); None for the others."""
+    if activation not in PARAM_ACTIVATIONS:
+        if alpha is not None:
+            raise SpecError(f"{where}: alpha={alpha!r} given, but {activation!r} takes no "
+                            f"parameter (only {', '.join(PARAM_ACTIVATIONS)})")
+        return None
+    if alpha is None:
+        if activation == "leaky_relu":
+            raise SpecError(f"{where}: leaky_relu needs its negative slope: alpha=... (torch's "
+                            f"default is 0.01, Keras' 0.2 or 0.3)")
+        alpha = 1.0
+    value = np.float32(alpha)
+    if not np.isfinite(value):
+        raise SpecError(f"{where}: alpha={alpha!r} is not a finite float32")
+    return float(value)
 
 
 QUANT_ATTRS = {"gru": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),

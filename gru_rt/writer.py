@@ -134,6 +134,13 @@ def _tensor_offsets(tensors: list[_Tensor]) -> list[int]:
     return offsets
 
 
+def _act_param(layer: Layer) -> int:
+    """The layer entry's param: the float32 bits of a Dense leaky_relu/elu alpha, else 0."""
+    if isinstance(layer, DenseLayer) and layer.alpha is not None:
+        return int(np.array(layer.alpha, np.float32).view(np.uint32))
+    return 0
+
+
 def _layer_codes(layer: Layer) -> tuple[int, int, int, int]:
     """kind, activation, gate_activation, reset_after."""
     if isinstance(layer, GRULayer):
@@ -152,7 +159,7 @@ def _pack_layer_table(out: bytearray, layers: list[Layer], layouts: list[int]) -
             out, fmt.HEADER_SIZE + fmt.LAYER_ENTRY_SIZE * k,
             kind, fmt.PRECISIONS[layer.precision], act, gate, reset_after,
             layout, 0, layer.input_size, layer.output_size, first, n,
-            0,  # param
+            _act_param(layer),
             0,  # reserved
         )
         first += n

@@ -123,8 +123,8 @@ def test_user_errors_are_one_line(converted, tmp_path: Path) -> None:
     line = one_line_error(cli("run", str(model), str(tmp_path / "wrong.npy"), "-o", str(out)))
     assert "(10, 4)" in line and "(T, 5)" in line
     assert not out.exists()
-    assert "gelu" in one_line_error(
-        cli("convert", str(state_dict), "-o", str(tmp_path / "x.grt"), "--head-activation", "gelu"))
+    assert "mish" in one_line_error(
+        cli("convert", str(state_dict), "-o", str(tmp_path / "x.grt"), "--head-activation", "mish"))
     assert not (tmp_path / "x.grt").exists()
 
 

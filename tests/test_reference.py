@@ -114,7 +114,8 @@ def test_activation_functions_edges() -> None:
                                [0, 0, 0, 0.5, 1, 1, 1])
     np.testing.assert_array_equal(ACTIVATION_FUNCTIONS["relu"](a), np.maximum(a, 0))
     assert set(ACTIVATION_FUNCTIONS) == {"linear", "relu", "tanh", "sigmoid", "softmax",
-                                         "hard_sigmoid", "hard_sigmoid_k2"}
+                                         "hard_sigmoid", "hard_sigmoid_k2", "gelu", "gelu_tanh",
+                                         "silu", "softplus", "log_softmax"}
 
 
 # ---- against PyTorch -----------------------------------------------------------------------------

@@ -95,6 +95,16 @@ static const valid_spec VALID[] = {
      4,
      1},
     {"valid-gru-wide-16.grt", {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 16, 16)}, 1, 0},
+    /* the 1.3 Dense activations (leaky_relu/elu with param 0: alpha 0.0) */
+    {"valid-gru-dense-leaky-relu.grt",
+     {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4), DENSE(GRT_ACT_LEAKY_RELU, 4, 2)}, 2, 0},
+    {"valid-dense-elu.grt", {DENSE(GRT_ACT_ELU, 3, 3)}, 1, 0},
+    {"valid-dense-gelu.grt", {DENSE(GRT_ACT_GELU, 3, 3)}, 1, 0},
+    {"valid-dense-gelu-tanh.grt", {DENSE(GRT_ACT_GELU_TANH, 3, 3)}, 1, 0},
+    {"valid-dense-silu.grt", {DENSE(GRT_ACT_SILU, 3, 3)}, 1, 0},
+    {"valid-dense-softplus.grt", {DENSE(GRT_ACT_SOFTPLUS, 3, 3)}, 1, 0},
+    {"valid-gru-dense-log-softmax.grt",
+     {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 4, 5), DENSE(GRT_ACT_LOG_SOFTMAX, 5, 3)}, 2, 1},
     /* q8: every GRU activation/gate/reset mode, every Dense activation, stacks */
     {"valid-q8-gru-tanh-sigmoid-ra1.grt", {GRU8(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4)}, 1, 1},
     {"valid-q8-gru-tanh-hardsig-ra0.grt", {GRU8(GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID, 0, 3, 4)}, 1, 0},
@@ -105,6 +115,8 @@ static const valid_spec VALID[] = {
     {"valid-q8-dense-tanh.grt", {DENSE8(GRT_ACT_TANH, 4, 4)}, 1, 0},
     {"valid-q8-dense-sigmoid.grt", {DENSE8(GRT_ACT_SIGMOID, 5, 1)}, 1, 0},
     {"valid-q8-dense-softmax.grt", {DENSE8(GRT_ACT_SOFTMAX, 4, 3)}, 1, 0},
+    {"valid-q8-dense-gelu.grt", {DENSE8(GRT_ACT_GELU, 4, 3)}, 1, 0},
+    {"valid-q8-dense-log-softmax.grt", {DENSE8(GRT_ACT_LOG_SOFTMAX, 4, 3)}, 1, 0},
     {"valid-q8-gru-dense-softmax.grt",
      {GRU8(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5), DENSE8(GRT_ACT_SOFTMAX, 5, 3)}, 2, 1},
     /* f32 and q8 mixed, both ways round */
@@ -196,6 +208,13 @@ static size_t p_dense_gate(uint8_t *b, size_t n) { b[tw_layer_field(1, 3)] = GRT
 static size_t p_reset_after2(uint8_t *b, size_t n) { b[tw_layer_field(0, 4)] = 2; return n; }
 static size_t p_weight_layout(uint8_t *b, size_t n) { b[tw_layer_field(0, 5)] = 1; return n; }
 static size_t p_param(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(1, 24), 1); return n; }
+static size_t p_leaky_alpha_inf(uint8_t *b, size_t n)
+{
+    b[tw_layer_field(1, 2)] = GRT_ACT_LEAKY_RELU;
+    tw_put_u32(b, tw_layer_field(1, 24), 0x7F800000u);
+    return n;
+}
+static size_t p_gru_gelu(uint8_t *b, size_t n) { b[tw_layer_field(0, 2)] = GRT_ACT_GELU; return n; }
 static size_t p_dims0(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 8), 0); return n; }
 static size_t p_dims_big(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 12), GRT_MAX_DIM + 1); return n; }
 static size_t p_chain(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(1, 8), 5); return n; }
@@ -287,6 +306,8 @@ static void malformed(void)
     bad("bad-precision-unknown.grt", p_precision_unknown, 1, 0, GRT_E_PRECISION);
     bad("bad-act-gru-softmax.grt", p_gru_softmax, 1, 0, GRT_E_ACTIVATION);
     bad("bad-act-unknown.grt", p_act_unknown, 1, 0, GRT_E_ACTIVATION);
+    bad("bad-act-gru-gelu.grt", p_gru_gelu, 1, 0, GRT_E_ACTIVATION);
+    bad("bad-param-leaky-relu-inf.grt", p_leaky_alpha_inf, 1, 0, GRT_E_LAYER_FIELD);
     bad("bad-gate-linear.grt", p_gate_linear, 1, 0, GRT_E_ACTIVATION);
     bad("bad-dense-gate-set.grt", p_dense_gate, 1, 0, GRT_E_LAYER_FIELD);
     bad("bad-reset-after-2.grt", p_reset_after2, 1, 0, GRT_E_LAYER_FIELD);

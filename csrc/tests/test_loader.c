@@ -187,7 +187,9 @@ static void test_valid(void)
         all_named &= grt_status_message((grt_status)s)[0] != 0 && strncmp(grt_status_name((grt_status)s), "GRT_", 4) == 0;
     CHECK(all_named);
     CHECK(strcmp(grt_activation_name(GRT_ACT_HARD_SIGMOID_K2), "hard_sigmoid_k2") == 0);
-    CHECK(strcmp(grt_activation_name(7), "?") == 0);
+    CHECK(strcmp(grt_activation_name(GRT_ACT_LEAKY_RELU), "leaky_relu") == 0);
+    CHECK(strcmp(grt_activation_name(GRT_ACT_LOG_SOFTMAX), "log_softmax") == 0);
+    CHECK(strcmp(grt_activation_name(GRT_ACT_COUNT), "?") == 0);
     CHECK(strcmp(grt_role_name(GRT_ROLE_B_HH), "b_hh") == 0 && strcmp(grt_role_name(0), "?") == 0 &&
           strcmp(grt_role_name(9), "?") == 0);
     CHECK(strcmp(grt_role_name(GRT_ROLE_W_IH_SCALE), "w_ih_scale") == 0 &&
@@ -363,23 +365,26 @@ static void test_layers(void)
 
     /* GRU activation: softmax, sigmoid, linear, unknown; gate: tanh, relu, linear, unknown. */
     static const uint8_t bad_gru_act[] = {GRT_ACT_SOFTMAX, GRT_ACT_SIGMOID, GRT_ACT_LINEAR,
-                                          GRT_ACT_HARD_SIGMOID, 7, 200};
+                                          GRT_ACT_HARD_SIGMOID, GRT_ACT_LEAKY_RELU, GRT_ACT_GELU,
+                                          GRT_ACT_LOG_SOFTMAX, GRT_ACT_COUNT, 200};
     for (size_t i = 0; i < sizeof bad_gru_act; i++)
         EXPECT_V(patch8(tw_layer_field(0, 2), bad_gru_act[i]), g_size, GRT_E_ACTIVATION,
                  "layer.activation", 0, bad_gru_act[i], GRT_ACT_TANH);
-    static const uint8_t bad_gate[] = {GRT_ACT_TANH, GRT_ACT_RELU, GRT_ACT_LINEAR, GRT_ACT_SOFTMAX, 7};
+    static const uint8_t bad_gate[] = {GRT_ACT_TANH, GRT_ACT_RELU, GRT_ACT_LINEAR, GRT_ACT_SOFTMAX,
+                                       GRT_ACT_SILU, GRT_ACT_ELU, GRT_ACT_COUNT};
     for (size_t i = 0; i < sizeof bad_gate; i++)
         EXPECT_V(patch8(tw_layer_field(0, 3), bad_gate[i]), g_size, GRT_E_ACTIVATION,
                  "layer.gate_activation", 0, bad_gate[i], GRT_ACT_SIGMOID);
-    static const uint8_t bad_dense_act[] = {GRT_ACT_HARD_SIGMOID, GRT_ACT_HARD_SIGMOID_K2, 7, 255};
+    static const uint8_t bad_dense_act[] = {GRT_ACT_HARD_SIGMOID, GRT_ACT_HARD_SIGMOID_K2, GRT_ACT_COUNT, 255};
     for (size_t i = 0; i < sizeof bad_dense_act; i++)
         EXPECT_V(patch8(tw_layer_field(1, 2), bad_dense_act[i]), g_size, GRT_E_ACTIVATION,
                  "layer.activation", 1, bad_dense_act[i], GRT_ACT_LINEAR);
     /* Every allowed value loads. */
     int all_ok = 1;
     grt_model m;
-    for (uint8_t a = 0; a <= GRT_ACT_SOFTMAX; a++)
-        all_ok &= grt_model_load(&m, patch8(tw_layer_field(1, 2), a), g_size, 0, NULL) == GRT_OK;
+    for (uint8_t a = 0; a < GRT_ACT_COUNT; a++)
+        if (a <= GRT_ACT_SOFTMAX || a >= GRT_ACT_LEAKY_RELU)
+            all_ok &= grt_model_load(&m, patch8(tw_layer_field(1, 2), a), g_size, 0, NULL) == GRT_OK;
     all_ok &= grt_model_load(&m, patch8(tw_layer_field(0, 2), GRT_ACT_RELU), g_size, 0, NULL) == GRT_OK;
     all_ok &= grt_model_load(&m, patch8(tw_layer_field(0, 3), GRT_ACT_HARD_SIGMOID), g_size, 0, NULL) == GRT_OK;
     all_ok &= grt_model_load(&m, patch8(tw_layer_field(0, 3), GRT_ACT_HARD_SIGMOID_K2), g_size, 0, NULL) == GRT_OK;
@@ -395,6 +400,23 @@ static void test_layers(void)
     EXPECT_V(patch8(tw_layer_field(1, 5), 2), g_size, GRT_E_LAYER_FIELD, "layer.weight_layout", 1, 2, 0);
     EXPECT_V(patch16(tw_layer_field(1, 6), 0x100), g_size, GRT_E_LAYER_FIELD, "layer.reserved", 1, 0x100, 0);
     EXPECT_V(patch32(tw_layer_field(0, 24), 5), g_size, GRT_E_LAYER_FIELD, "layer.param", 0, 5, 0);
+    EXPECT_V(patch32(tw_layer_field(1, 24), 0x3C23D70Au), g_size, GRT_E_LAYER_FIELD, "layer.param", 1,
+             0x3C23D70Au, 0); /* a parameter on a Dense linear layer */
+    /* leaky_relu and elu keep their alpha in param (any finite float); inf and NaN are refused. */
+    static const uint8_t param_acts[] = {GRT_ACT_LEAKY_RELU, GRT_ACT_ELU};
+    for (size_t i = 0; i < sizeof param_acts; i++) {
+        uint8_t *b = patch8(tw_layer_field(1, 2), param_acts[i]);
+        tw_put_u32(b, tw_layer_field(1, 24), 0x3C23D70Au); /* 0.01f */
+        tw_fix_crc(b, g_size);
+        CHECK(grt_model_load(&m, b, g_size, 0, NULL) == GRT_OK && m.layers[1].act_param == 0x3C23D70Au);
+        static const uint32_t bad_alpha[] = {0x7F800000u, 0xFF800000u, 0x7FC00000u};
+        for (size_t k = 0; k < 3; k++) {
+            b = patch8(tw_layer_field(1, 2), param_acts[i]);
+            tw_put_u32(b, tw_layer_field(1, 24), bad_alpha[k]);
+            tw_fix_crc(b, g_size);
+            EXPECT_V(b, g_size, GRT_E_LAYER_FIELD, "layer.param", 1, bad_alpha[k], 0);
+        }
+    }
     EXPECT_V(patch32(tw_layer_field(1, 28), 1u << 31), g_size, GRT_E_LAYER_FIELD, "layer.reserved", 1,
              1u << 31, 0);
 

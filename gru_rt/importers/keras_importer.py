@@ -17,8 +17,9 @@ single chain):
   followed by nothing or Dense-like layers: a stream emits the per-step output, whose last step is
   Keras' output); dropout, recurrent_dropout, stateful and unroll do not matter at inference;
   go_backwards and return_state are refused;
-- `Dense` with activation linear/relu/tanh/sigmoid/softmax; an `Activation`, `ReLU` (plain) or
-  `Softmax` (last axis) layer right after a linear Dense is folded into it;
+- `Dense` with activation linear/relu/tanh/sigmoid/softmax/leaky_relu/elu/gelu/silu (swish)/
+  softplus/log_softmax; an `Activation`, `ReLU` (plain), `LeakyReLU`, `ELU` or `Softmax` (last
+  axis) layer right after a linear Dense is folded into it;
 - `Dropout`, `GaussianNoise`, `GaussianDropout`, `AlphaDropout` (identity at inference).
 
 `Bidirectional` is refused in the words torch's bidirectional=True gets (convention.BIDIRECTIONAL),
@@ -44,7 +45,7 @@ import numpy as np
 
 from ..errors import ConversionError, printable
 from ..fileio import open_regular, read_regular
-from ..spec import DENSE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec
+from ..spec import DENSE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec, split_activation
 from ._lazy import require
 from ._untrusted import (
     H5_ERRORS,
@@ -67,7 +68,7 @@ KERAS_CONVENTION = ("keras GRU: gates z,r,h; kernel (I,3H), recurrent_kernel (H,
                     "h' = z*h + (1-z)*hh")
 
 _IDENTITY = ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout")
-_FOLDED = ("Activation", "ReLU", "Softmax")
+_FOLDED = ("Activation", "ReLU", "Softmax", "LeakyReLU", "ELU")
 _MODELS = ("Sequential", "Functional", "Model")
 _SUPPORTED = ("gru_rt converts InputLayer, GRU, Dense, Activation/ReLU/Softmax after a Dense, and "
               "Dropout-like layers")
@@ -364,10 +365,15 @@ def _activation_name(layer: _KLayer, key: str) -> str:
         module = str(value.get("module", ""))
         inner = value.get("config")
         if module.startswith("keras") and isinstance(inner, str):
-            return inner
+            return _KERAS_NAMES.get(inner, inner)
         raise ConversionError(f"{layer.label}: {key} is a custom function "
                               f"({value.get('class_name')}); only built-in activations convert")
-    return str(value)
+    return _KERAS_NAMES.get(str(value), str(value))
+
+
+# Keras activation names whose gru_rt name differs (keras.activations.leaky_relu's default slope is
+# 0.2; gelu's default is the exact, erf form).
+_KERAS_NAMES = {"swish": "silu", "leaky_relu": "leaky_relu(alpha=0.2)"}
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -433,7 +439,7 @@ def _gru(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
 
 def _dense(layer: _KLayer) -> DenseLayer:
     activation = _activation_name(layer, "activation")
-    if activation not in DENSE_ACTIVATIONS:
+    if split_activation(activation)[0] not in DENSE_ACTIVATIONS:
         raise ConversionError(f"{layer.label}: activation {activation!r} is not supported "
                               f"({', '.join(DENSE_ACTIVATIONS)})")
     use_bias = bool(layer.config.get("use_bias", True))
@@ -461,6 +467,11 @@ def _folded_activation(layer: _KLayer) -> str:
             raise ConversionError(f"{layer.label}: only a plain ReLU (no max_value, "
                                   f"negative_slope or threshold) can be converted")
         return "relu"
+    if layer.class_name == "LeakyReLU":  # Keras 3: negative_slope (default 0.3); Keras 2: alpha
+        slope = cfg.get("negative_slope", cfg.get("alpha", 0.3))
+        return f"leaky_relu(alpha={float(slope)!r})"
+    if layer.class_name == "ELU":
+        return f"elu(alpha={float(cfg.get('alpha', 1.0))!r})"
     axis = cfg.get("axis", -1)
     if axis not in (-1, [-1], 2, [2]):
         raise ConversionError(f"{layer.label}: softmax over axis {axis}; only the feature axis "
@@ -512,7 +523,7 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                 after = previous.label if previous else "the start of the model"
                 raise ConversionError(f"{layer.label} follows {after}, not a Dense layer; an "
                                       f"activation layer can only follow a Dense layer")
-            if act not in DENSE_ACTIVATIONS:
+            if split_activation(act)[0] not in DENSE_ACTIVATIONS:
                 raise ConversionError(f"{layer.label}: activation {act!r} is not supported "
                                       f"({', '.join(DENSE_ACTIVATIONS)})")
             if last.activation != "linear":

@@ -13,7 +13,8 @@ the last dot of a key):
 Anything else is refused with an error naming the key. A module is walked through its leaf modules
 in registration order (which must be the order `forward` applies them): nn.GRU, nn.GRUCell and
 nn.Linear become layers, an activation module (ReLU, Tanh, Sigmoid, Softmax over the last dimension,
-Hardsigmoid) right after a Linear sets that Linear's activation, nn.Dropout and nn.Identity are
+Hardsigmoid, LeakyReLU, ELU, GELU, SiLU, Softplus, LogSoftmax) right after a Linear sets that
+Linear's activation, nn.Dropout and nn.Identity are
 skipped, and any other module is refused. When registration order is not the order `forward`
 applies the modules, `layers=` states the stack (module names or objects, in forward order).
 `bidirectional=True` is refused (a stream cannot run the backward direction); `batch_first` does not
@@ -493,17 +494,30 @@ def _refuse_torchscript(f: Any, path: Path) -> None:
 
 
 _ACTIVATION_MODULES = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid",
-                       "Softmax": "softmax", "Hardsigmoid": "hard_sigmoid"}
+                       "Softmax": "softmax", "Hardsigmoid": "hard_sigmoid", "SiLU": "silu",
+                       "Softplus": "softplus", "LogSoftmax": "log_softmax"}
 
 
 def _activation_name(path: str, module: Any, torch: ModuleType) -> str | None:
     nn = torch.nn
-    kinds = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Softmax, nn.Hardsigmoid)
+    kinds = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Softmax, nn.Hardsigmoid, nn.SiLU, nn.Softplus,
+             nn.LogSoftmax, nn.LeakyReLU, nn.ELU, nn.GELU)
     if not isinstance(module, kinds):
         return None
-    if isinstance(module, nn.Softmax) and module.dim not in (-1, 1):
-        raise ConversionError(f"module {path!r} (Softmax) has dim={module.dim}; only a softmax "
-                              f"over the features (dim=-1) can be converted")
+    if isinstance(module, (nn.Softmax, nn.LogSoftmax)) and module.dim not in (-1, 1):
+        raise ConversionError(f"module {path!r} ({type(module).__name__}) has dim={module.dim}; "
+                              f"only one over the features (dim=-1) can be converted")
+    if isinstance(module, nn.LeakyReLU):
+        return f"leaky_relu(alpha={float(module.negative_slope)!r})"
+    if isinstance(module, nn.ELU):
+        return f"elu(alpha={float(module.alpha)!r})"
+    if isinstance(module, nn.GELU):
+        return "gelu_tanh" if module.approximate == "tanh" else "gelu"
+    # ln(1 + e^x) equals x in float32 from x = 16 on: torch's linear zone above the threshold.
+    if isinstance(module, nn.Softplus) and (module.beta != 1 or module.threshold < 16):
+        raise ConversionError(f"module {path!r} (Softplus) has beta={module.beta}, "
+                              f"threshold={module.threshold}; only beta=1 with threshold >= 16 "
+                              f"(the default 20) can be converted")
     return _ACTIVATION_MODULES[type(module).__name__]
 
 
@@ -576,7 +590,8 @@ def import_module(module: Any, *,
             raise ConversionError(
                 f"module {path!r} ({type(m).__name__}) cannot be converted: gru_rt converts "
                 f"nn.GRU, nn.GRUCell, nn.Linear, an activation (ReLU, Tanh, Sigmoid, Softmax, "
-                f"Hardsigmoid) right after a Linear, nn.Dropout and nn.Identity")
+                f"Hardsigmoid, LeakyReLU, ELU, GELU, SiLU, Softplus, LogSoftmax) right after a "
+                f"Linear, nn.Dropout and nn.Identity")
         if previous is None or not isinstance(previous[1], nn.Linear):
             after = (f"{type(previous[1]).__name__} {previous[0]!r}" if previous
                      else "the start of the model")
