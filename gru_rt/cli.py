@@ -1,4 +1,4 @@
-"""The `gru-rt` command line: convert, info, export-c, run.
+"""The `gru-rt` command line: convert, info, export-c, run, score.
 
 User errors (bad files, arguments, shapes) end with one line on stderr and exit status 1 (2 for
 argument syntax, from argparse); only a bug in gru_rt itself shows a traceback.
