@@ -304,7 +304,7 @@ def score_parquet(model: Model | str | os.PathLike[str] | bytes, source: str, ou
         if scheduler is None:
             cluster = stack.enter_context(distributed.LocalCluster(
                 n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                dashboard_address=None))
+                dashboard_address=":0"))  # a free port: never clashes with a running cluster
             scheduler = cluster.scheduler_address
         client = stack.enter_context(distributed.Client(scheduler))
         with atomic_directory(output) as tmp:

@@ -25,7 +25,7 @@ PRECISIONS = ("f32", "q8", "q15")
 
 def _cluster() -> distributed.LocalCluster:
     return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                    dashboard_address=None, silence_logs=40)
+                                    dashboard_address=":0", silence_logs=40)
 
 
 @pytest.fixture(scope="module")
