@@ -295,3 +295,20 @@ def test_atomic_directory_removes_its_temp_on_failure(tmp_path) -> None:
                                               "an existing directory"), \
             atomic_directory(tmp_path / "file"):
         pass
+
+
+def test_killed_worker_during_frame_scoring_loses_and_duplicates_no_sequence(client) -> None:
+    model, frame = _model("q8", (3, 24, 2)), _long_frame(n_ids=400, seed=11)
+    scores = grd.score_frame(model, dd.from_pandas(frame, npartitions=12), id="unit", time="t")
+    scores = scores.persist()
+    futures = distributed.futures_of(scores)
+    distributed.wait(futures, return_when="FIRST_COMPLETED")
+    holder = next(iter(client.who_has([f for f in futures if f.done()][:1]).values()))[0]
+    pid = client.run(os.getpid, workers=[holder])[holder]
+    done_before = sum(f.done() for f in futures)
+    os.kill(pid, signal.SIGKILL)
+    got = scores.compute()
+    assert done_before < len(futures)
+    assert got["unit"].is_unique and len(got) == 400
+    _same_frames(got, _serial_frame(model, frame, "last"))
+    client.wait_for_workers(2, timeout=60)
