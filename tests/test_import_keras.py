@@ -313,8 +313,8 @@ def test_npz_of_get_weights_with_architecture(tmp_path: Path) -> None:
     in_memory = convert(model.get_weights(), architecture=json.loads(model.to_json()))
     assert in_memory.to_bytes() == spec.to_bytes()
     np.savez(path, *model.get_weights(), np.zeros(2))
-    with pytest.raises(ConversionError, match=r"11 arrays, but the architecture's GRU and Dense "
-                                              r"layers take 10; .*\(keys read as np.savez"):
+    with pytest.raises(ConversionError, match=r"11 arrays, but the architecture's layers take "
+                                              r"10; .*\(keys read as np.savez"):
         convert(path, architecture=model.to_json())
     np.savez(path, *model.get_weights()[:9])
     with pytest.raises(ConversionError, match=r"9 arrays, but the architecture needs more: "
@@ -329,6 +329,78 @@ def test_npz_of_get_weights_with_architecture(tmp_path: Path) -> None:
     done = cli("convert", str(path), "-o", str(tmp_path / "m.grt"), "--architecture",
                str(json_path))
     assert done.returncode == 0, done.stderr
+
+
+# ---- layers that vanish at inference -----------------------------------------------------------
+
+def with_statistics(model: Any, seed: int) -> Any:
+    """Non-trivial BatchNormalization statistics: gamma, beta (when used), moving mean, var."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            n = layer.get_weights()[0].shape
+            values = ([rng.uniform(0.5, 2.0, n)] if layer.scale else []) + \
+                ([rng.normal(0, 0.5, n)] if layer.center else []) + \
+                [rng.normal(0, 1.0, n), rng.uniform(0.2, 3.0, n)]
+            layer.set_weights(values)
+    return model
+
+
+def folding_model(seed: int) -> Any:
+    norm = layers.Normalization(name="norm")
+    norm.adapt(np.random.default_rng(seed).normal(2.0, 3.0, (64, 5, 4)).astype(np.float32))
+    model = sequential(4, norm, layers.Rescaling(0.5, offset=0.25, name="scale"),
+                       layers.BatchNormalization(name="bn0"),
+                       layers.GRU(6, return_sequences=True, name="g"),
+                       layers.SpatialDropout1D(0.3, name="sd"), layers.GaussianNoise(0.1),
+                       layers.BatchNormalization(name="bn1"),
+                       layers.TimeDistributed(layers.Dense(5), name="td"),
+                       layers.BatchNormalization(center=False, name="bn2"),
+                       layers.Activation("relu", name="act"), layers.Dropout(0.2),
+                       layers.Dense(3, activation="softmax", name="out"), seed=seed)
+    norm.adapt(np.random.default_rng(seed).normal(2.0, 3.0, (64, 5, 4)).astype(np.float32))
+    return with_statistics(model, seed)
+
+
+def test_affine_layers_fold_and_match_keras(tmp_path: Path) -> None:
+    model = folding_model(21)
+    spec = convert(model)
+    assert [(x.kind, x.input_size, x.output_size) for x in spec.layers] == [
+        ("gru", 4, 6), ("dense", 6, 5), ("dense", 5, 3)]
+    assert spec.metadata["source.folded"] == (
+        "norm->next layer input, scale->next layer input, bn0->next layer input, "
+        "bn1->next layer input, bn2->td output (float64)")
+    assert spec.metadata["source.layers"] == (
+        "g(GRU reset_after=1,tanh,sigmoid),td(Dense+act,relu),out(Dense,softmax)")
+    assert max_err(model, spec) <= TOL
+    model.save(tmp_path / "fold.keras")
+    from_file = convert(tmp_path / "fold.keras")
+    assert max_err(model, from_file) <= TOL
+    model.save(tmp_path / "fold.h5")
+    assert max_err(model, convert(tmp_path / "fold.h5")) <= TOL
+    np.savez(tmp_path / "fold.npz", *model.get_weights())
+    from_list = convert(tmp_path / "fold.npz", architecture=model.to_json())
+    assert max_err(model, from_list) <= TOL
+
+
+def test_affine_layer_with_nowhere_to_fold_is_refused() -> None:
+    model = sequential(3, layers.GRU(4, return_sequences=True, name="g"),
+                       layers.BatchNormalization(name="bn"))
+    bn = model.get_layer("bn")
+    weights = bn.get_weights()
+    bn.set_weights(weights[:3] + [-np.abs(weights[3])])
+    with pytest.raises(ConversionError, match=r"layer 'bn' \(BatchNormalization\): "
+                                              r"moving_variance \+ epsilon has values <= 0"):
+        convert(model)
+    with_statistics(model, 1)
+    with pytest.raises(ConversionError, match=r"layer 'bn' \(BatchNormalization\) comes after "
+                                              r"the last layer that can take it in"):
+        convert(model)
+    model = sequential(3, layers.GRU(4, return_sequences=True, name="g"),
+                       layers.TimeDistributed(layers.Activation("relu"), name="tg"))
+    with pytest.raises(ConversionError, match=r"layer 'tg' \(TimeDistributed\) wraps an? "
+                                              r"Activation: only TimeDistributed\(Dense\)"):
+        convert(model)
 
 
 # ---- refusals ------------------------------------------------------------------------------------

@@ -17,10 +17,14 @@ single chain):
   followed by nothing or Dense-like layers: a stream emits the per-step output, whose last step is
   Keras' output); dropout, recurrent_dropout, stateful and unroll do not matter at inference;
   go_backwards and return_state are refused;
-- `Dense` with activation linear/relu/tanh/sigmoid/softmax/leaky_relu/elu/gelu/silu (swish)/
-  softplus/log_softmax; an `Activation`, `ReLU` (plain), `LeakyReLU`, `ELU` or `Softmax` (last
-  axis) layer right after a linear Dense is folded into it;
-- `Dropout`, `GaussianNoise`, `GaussianDropout`, `AlphaDropout` (identity at inference).
+- `Dense` (or `TimeDistributed(Dense)`) with activation linear/relu/tanh/sigmoid/softmax/
+  leaky_relu/elu/gelu/silu (swish)/softplus/log_softmax; an `Activation`, `ReLU` (plain),
+  `LeakyReLU`, `ELU` or `Softmax` (last axis) layer right after a linear Dense is folded into it;
+- `BatchNormalization`, `Normalization`, `Rescaling`: per-feature affine maps a·x + c at inference,
+  folded exactly (float64) into the linear Dense right before them, else into the input weights and
+  bias of the next GRU or Dense (W·diag(a), b + W·c); refused when no layer can take them;
+- `Dropout`, `SpatialDropout1D`, `GaussianNoise`, `GaussianDropout`, `AlphaDropout` (identity at
+  inference).
 
 `Bidirectional` is refused in the words torch's bidirectional=True gets (convention.BIDIRECTIONAL),
 a model with several inputs with their names and the layers that merge them. Everything else
@@ -37,7 +41,7 @@ import io
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +71,15 @@ KERAS_CONVENTION = ("keras GRU: gates z,r,h; kernel (I,3H), recurrent_kernel (H,
                     "with reset_after=False, (2,3H) input+recurrent with reset_after=True; "
                     "h' = z*h + (1-z)*hh")
 
-_IDENTITY = ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout")
+_IDENTITY = ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D")
+_AFFINE = ("BatchNormalization", "Normalization", "Rescaling")  # per-feature a·x + c: folded
+_WEIGHTED = ("GRU", "Dense", "TimeDistributed", "BatchNormalization", "Normalization")
 _FOLDED = ("Activation", "ReLU", "Softmax", "LeakyReLU", "ELU")
 _MODELS = ("Sequential", "Functional", "Model")
-_SUPPORTED = ("gru_rt converts InputLayer, GRU, Dense, Activation/ReLU/Softmax after a Dense, and "
-              "Dropout-like layers")
+_SUPPORTED = ("gru_rt converts InputLayer, GRU, Dense (or TimeDistributed(Dense)), "
+              "Activation/ReLU/LeakyReLU/ELU/Softmax after a Dense, BatchNormalization/"
+              "Normalization/Rescaling "
+              "(folded into the adjacent layer) and Dropout-like layers")
 
 
 def _keras() -> Any:
@@ -248,16 +256,17 @@ def _read_v3_weights(root: Any, arch: _Arch, where: str) -> None:
         key = _snake(layer.class_name)
         used[key] = used.get(key, -1) + 1
         key = f"{key}_{used[key]}" if used[key] else key
-        if layer.class_name not in ("GRU", "Dense"):
+        if layer.class_name not in _WEIGHTED:
             continue
         group = layers_group.get(key)
         if group is None:
             raise ConversionError(f"{where}: no weights for {layer.label} (no group "
                                   f"layers/{key})")
-        if layer.class_name == "GRU":
-            group = group.get("cell")
+        inner = {"GRU": "cell", "TimeDistributed": "layer"}.get(layer.class_name)
+        if inner is not None:
+            group = group.get(inner)
             if group is None:
-                raise ConversionError(f"{where}: no group layers/{key}/cell for "
+                raise ConversionError(f"{where}: no group layers/{key}/{inner} for "
                                       f"{layer.label}")
         var = group.get("vars")
         if var is None:
@@ -272,7 +281,7 @@ def _read_v3_weights(root: Any, arch: _Arch, where: str) -> None:
 def _read_legacy_weights(root: Any, arch: _Arch, where: str) -> None:
     """Keras 2 / legacy h5 layout: <layer>/ with attribute weight_names, datasets by name."""
     for layer in arch.layers:
-        if layer.class_name not in ("GRU", "Dense"):
+        if layer.class_name not in _WEIGHTED:
             continue
         group = root.get(layer.name)
         if group is None:
@@ -487,6 +496,103 @@ def _refuse_foreign(layer: _KLayer) -> None:
                               f"as {layer.registered_name!r}): only built-in Keras layers convert")
 
 
+# ---- layers that vanish at inference: wrappers and per-feature affine maps --------------------
+
+def _unwrapped(layer: _KLayer) -> _KLayer:
+    """TimeDistributed(Dense) is a Dense applied at every step: a Dense, named by the wrapper."""
+    if layer.class_name != "TimeDistributed":
+        return layer
+    inner = layer.config.get("layer")
+    if not isinstance(inner, Mapping) or inner.get("class_name") != "Dense":
+        what = inner.get("class_name") if isinstance(inner, Mapping) else "?"
+        raise ConversionError(f"{layer.label} wraps a {printable(str(what))}: only "
+                              f"TimeDistributed(Dense) can be converted")
+    config = inner.get("config")
+    return _KLayer(layer.name, "Dense", dict(config) if isinstance(config, Mapping) else {},
+                   module=inner.get("module"), registered_name=inner.get("registered_name"),
+                   weights=layer.weights)
+
+
+@dataclass
+class _Affine:
+    """y = a·x + c per feature (a, c scalars or vectors), from one or more Keras layers."""
+
+    a: np.ndarray
+    c: np.ndarray
+    label: str
+
+    def then(self, other: _Affine) -> _Affine:
+        return _Affine(other.a * self.a, other.a * self.c + other.c,
+                       f"{self.label} and {other.label}")
+
+    def sized(self, n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+        a, c = np.broadcast_to(self.a, (n,)) if self.a.ndim == 0 else self.a, \
+            np.broadcast_to(self.c, (n,)) if self.c.ndim == 0 else self.c
+        if a.shape != (n,) or c.shape != (n,):
+            raise ConversionError(f"{self.label} has {max(a.size, c.size)} features, but "
+                                  f"{what} has {n}")
+        return a, c
+
+
+def _affine(layer: _KLayer) -> _Affine:
+    cfg, w = layer.config, [np.asarray(x, np.float64) for x in (layer.weights or [])]
+    axis = cfg.get("axis", -1)
+    if axis not in (-1, [-1], (-1,), 2, [2], (2,)):
+        raise ConversionError(f"{layer.label}: axis {axis}; only the feature axis (-1) folds")
+    if layer.class_name == "Rescaling":
+        return _Affine(np.asarray(cfg.get("scale", 1.0), np.float64),
+                       np.asarray(cfg.get("offset", 0.0), np.float64), layer.label)
+    if layer.class_name == "Normalization":
+        if cfg.get("invert"):
+            raise ConversionError(f"{layer.label}: invert=True is not supported")
+        if cfg.get("mean") is not None:
+            mean, var = (np.asarray(cfg[k], np.float64).reshape(-1) for k in ("mean",
+                                                                              "variance"))
+        elif len(w) == 3:
+            mean, var = w[0].reshape(-1), w[1].reshape(-1)
+        else:
+            raise ConversionError(f"{layer.label}: has {len(w)} weight arrays, expected mean, "
+                                  f"variance, count")
+        _check_variance(layer, "variance", var, zero_ok=True)
+        a = 1.0 / np.maximum(np.sqrt(var), 1e-7)  # keras.backend.epsilon()
+        return _Affine(a, -mean * a, layer.label)
+    names = (["gamma"] if cfg.get("scale", True) else []) + \
+        (["beta"] if cfg.get("center", True) else []) + ["moving_mean", "moving_variance"]
+    if len(w) != len(names):
+        raise ConversionError(f"{layer.label}: has {len(w)} weight arrays, expected "
+                              f"{', '.join(names)}")
+    got = dict(zip(names, w))
+    var = got["moving_variance"] + float(cfg.get("epsilon", 1e-3))
+    _check_variance(layer, "moving_variance + epsilon", var)
+    a = got.get("gamma", np.float64(1.0)) / np.sqrt(var)
+    return _Affine(a, got.get("beta", np.float64(0.0)) - got["moving_mean"] * a, layer.label)
+
+
+def _check_variance(layer: _KLayer, what: str, var: np.ndarray, zero_ok: bool = False) -> None:
+    if not np.all(var >= 0 if zero_ok else var > 0):  # NaN fails too
+        raise ConversionError(f"{layer.label}: {what} has values {'<' if zero_ok else '<='} 0 "
+                              f"(smallest {float(np.min(var)):g}); expected a variance")
+
+
+def _fold_input(layer: Layer, affine: _Affine, source: _KLayer) -> Layer:
+    """layer(a·x + c): W·diag(a) and b + W·c (a GRU: its input weights and input bias)."""
+    if isinstance(layer, DenseLayer):
+        w = np.asarray(layer.w, np.float64)
+        a, c = affine.sized(w.shape[1], source.label)
+        return replace(layer, w=w * a, b=np.asarray(layer.b, np.float64) + w @ c)
+    assert isinstance(layer, GRULayer)
+    w = np.asarray(layer.w_ih, np.float64)
+    a, c = affine.sized(w.shape[1], source.label)
+    return replace(layer, w_ih=w * a, b_ih=np.asarray(layer.b_ih, np.float64) + w @ c)
+
+
+def _fold_output(layer: DenseLayer, affine: _Affine, source: _KLayer) -> DenseLayer:
+    """a·(W x + b) + c of a linear Dense: diag(a)·W and a·b + c."""
+    w = np.asarray(layer.w, np.float64)
+    a, c = affine.sized(w.shape[0], f"the output of {layer.name!r}")
+    return replace(layer, w=a[:, None] * w, b=a * np.asarray(layer.b, np.float64) + c)
+
+
 def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: str | None,
            metadata: Mapping[str, str] | None, source: str) -> ModelSpec:
     layers: list[Layer] = []
@@ -494,10 +600,23 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
     transforms = "none"
     after_last_step: _KLayer | None = None  # a GRU with return_sequences=False seen
     previous: _KLayer | None = None  # last layer that produced a gru_rt layer or was folded
-    for layer in arch.layers:
+    pending: _Affine | None = None  # an affine map waiting to fold into the next layer's input
+    folded: list[str] = []
+    for layer in map(_unwrapped, arch.layers):
         _refuse_foreign(layer)
         cls = layer.class_name
         if cls == "InputLayer" or cls in _IDENTITY:
+            continue
+        if cls in _AFFINE:
+            affine = _affine(layer)
+            last = layers[-1] if layers else None
+            if pending is None and isinstance(last, DenseLayer) and last.activation == "linear" \
+                    and previous is not None and previous.class_name == "Dense":
+                layers[-1] = _fold_output(last, affine, layer)  # Dense → BN (→ Activation)
+                folded.append(f"{printable(layer.name)}->{printable(previous.name)} output")
+            else:
+                pending = affine if pending is None else pending.then(affine)
+                folded.append(f"{printable(layer.name)}->next layer input")
             continue
         if cls == "GRU":
             if after_last_step is not None:
@@ -539,7 +658,14 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                                   f"Sequential model")
         else:
             raise ConversionError(f"{layer.label} cannot be converted: {_SUPPORTED}")
+        if pending is not None and cls in ("GRU", "Dense"):  # the layer just added takes it
+            layers[-1] = _fold_input(layers[-1], pending, layer)
+            pending = None
         previous = layer
+    if pending is not None:
+        raise ConversionError(f"{pending.label} comes after the last layer that can take it in "
+                              f"(a GRU's output, or a Dense with an activation): a per-feature "
+                              f"affine map there has no layer to fold into")
     if not layers:
         raise ConversionError(f"{source}: the model has no GRU or Dense layer")
     _apply_activations(layers, activations, head_activation)
@@ -557,6 +683,8 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
         else "transposed in_out->out_in",
         "source.layers": ",".join(labels),
     }
+    if folded:
+        meta["source.folded"] = ", ".join(folded) + " (float64)"
     meta.update(metadata or {})
     return ModelSpec(layers, meta).validated()
 
@@ -616,7 +744,7 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
     by_name = {layer.name: layer for layer in model.layers}
     for layer in arch.layers:
         obj = by_name.get(layer.name)
-        if obj is not None and layer.class_name in ("GRU", "Dense"):
+        if obj is not None and layer.class_name in _WEIGHTED:
             if not type(obj).__module__.startswith("keras"):
                 layer.module = type(obj).__module__
             layer.weights = [np.asarray(w) for w in obj.get_weights()]
@@ -679,6 +807,19 @@ def _layer_from_names(name: str, group: dict[str, np.ndarray], where: str) -> _K
                    weights=[group["kernel"]] + ([group["bias"]] if use_bias else []))
 
 
+def _weight_count(layer: _KLayer) -> int:
+    """How many arrays of model.get_weights() a layer owns."""
+    cfg = layer.config
+    if layer.class_name == "TimeDistributed":
+        inner = cfg.get("layer")
+        cfg = inner.get("config", {}) if isinstance(inner, Mapping) else {}
+    bias = int(bool(cfg.get("use_bias", True)))
+    return {"GRU": 2 + bias, "Dense": 1 + bias, "TimeDistributed": 1 + bias,
+            "BatchNormalization": 2 + int(bool(cfg.get("scale", True)))
+            + int(bool(cfg.get("center", True))),
+            "Normalization": 3 if cfg.get("mean") is None else 0}.get(layer.class_name, 0)
+
+
 def import_weight_list(weights: Sequence[Any], architecture: object, *,
                        activations: Mapping[str, str] | None = None,
                        head_activation: str | None = None,
@@ -692,18 +833,17 @@ def import_weight_list(weights: Sequence[Any], architecture: object, *,
     arrays = [np.asarray(w) for w in weights]
     used = 0
     for layer in arch.layers:
-        if layer.class_name not in ("GRU", "Dense"):
+        n = _weight_count(layer)
+        if n == 0:
             continue
-        n = (3 if layer.class_name == "GRU" else 2) if layer.config.get("use_bias", True) else (
-            2 if layer.class_name == "GRU" else 1)
         if used + n > len(arrays):
             raise ConversionError(f"{where}: {len(arrays)} arrays, but the architecture needs "
                                   f"more: {layer.label} takes arrays {used} … {used + n - 1}")
         layer.weights = arrays[used:used + n]
         used += n
     if used != len(arrays):
-        raise ConversionError(f"{where}: {len(arrays)} arrays, but the architecture's GRU and "
-                              f"Dense layers take {used}; is it the model that saved them?")
+        raise ConversionError(f"{where}: {len(arrays)} arrays, but the architecture's layers "
+                              f"take {used}; is it the model that saved them?")
     meta = {"source.keys": "model.get_weights() list (arr_0, arr_1, …) with architecture=",
             **(metadata or {})}
     return _build(arch, activations, head_activation, meta, where)
