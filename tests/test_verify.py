@@ -239,6 +239,9 @@ def test_weights_only_dropped_activation_warns(tmp_path: Path) -> None:
     info = subprocess.run([sys.executable, "-m", "gru_rt", "info", str(out)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert "source.verified: no (weights only)" in info.stdout
+    quiet = subprocess.run([sys.executable, "-m", "gru_rt", "convert", str(path), "-o", str(out),
+                            "--no-verify"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == ""
 
 
 # ---- Keras ---------------------------------------------------------------------------------------
