@@ -11,7 +11,10 @@
  *     vpmaddubsw(|w|, sign(x, w)) gives exact int16 pair sums (|w| <= 128 unsigned, |x| <= 127, so a
  *     pair is at most 2·128·127 = 32512: never saturates, -128 weights included), vpmaddwd with ones
  *     widens them to int32 lanes; |acc| <= 128·127·16384 < 2^31. Four rows per pass share each x load
- *     and their eight-lane accumulators are reduced together (three vphaddd);
+ *     and their eight-lane accumulators are reduced together (three vphaddd); the matrix product
+ *     takes two steps per pass (four rows × two steps), sharing each weight load and |w|. The offset
+ *     trick of the VNNI levels (unsigned w + 128 against signed x, minus 128·sum x) does not fit
+ *     vpmaddubsw: its int16 pair sums saturate (2·255·127 > 32767), so the sign work stays;
  *   - rescale: b + ((float)acc · s) · sx as vcvtdq2ps, vmulps, vmulps, vaddps — the scalar operations
  *     in the scalar order. No FMA: the target is "avx2" without "fma", so nothing can be contracted
  *     even without -ffp-contract=off.
@@ -166,6 +169,39 @@ static inline GRT_AVX2 __m128i dot4(const int8_t *w0, const int8_t *w1, const in
     return hsum4(a0, a1, a2, a3);
 }
 
+/* mac() of one weight vector with two steps' x (u, v) into a and b, |w| taken once. */
+static inline GRT_AVX2 void mac2(__m256i *a, __m256i *b, __m256i w, __m256i u, __m256i v)
+{
+    const __m256i aw = _mm256_abs_epi8(w), ones = _mm256_set1_epi16(1);
+    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(u, w)), ones));
+    *b = _mm256_add_epi32(*b, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(v, w)), ones));
+}
+
+/* dot4 for two steps x0, x1 at once (four rows × two steps, eight accumulators): each weight vector is
+ * loaded and its |w| taken once for both steps. */
+static inline GRT_AVX2 void dot4x2(__m128i out[2], const int8_t *const w[4], const int8_t *x0, const int8_t *x1,
+                                   size_t n, __m256i xt0, __m256i xt1, const int8_t *end)
+{
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m256i u = load32(x0 + j), v = load32(x1 + j);
+        mac2(&a0, &b0, load32(w[0] + j), u, v);
+        mac2(&a1, &b1, load32(w[1] + j), u, v);
+        mac2(&a2, &b2, load32(w[2] + j), u, v);
+        mac2(&a3, &b3, load32(w[3] + j), u, v);
+    }
+    if (j < n) {
+        size_t t = n - j;
+        mac2(&a0, &b0, w_tail(w[0] + j, t, end), xt0, xt1);
+        mac2(&a1, &b1, w_tail(w[1] + j, t, end), xt0, xt1);
+        mac2(&a2, &b2, w_tail(w[2] + j, t, end), xt0, xt1);
+        mac2(&a3, &b3, w_tail(w[3] + j, t, end), xt0, xt1);
+    }
+    out[0] = hsum4(a0, a1, a2, a3);
+    out[1] = hsum4(b0, b1, b2, b3);
+}
+
 /* Four rows' b + ((float)acc · s) · sx. */
 static inline GRT_AVX2 __m128 rescale4(__m128i acc, const uint16_t *codes, const float *b, __m128 vsx)
 {
@@ -228,8 +264,17 @@ GRT_AVX2 void grt_matmul_q8_avx2(float *restrict Y, size_t ldy, const int8_t *re
             xt[t] = x_tail(Xq + (t0 + t) * cols + jt, cols - jt);
         size_t r = 0;
         for (; r + 4 <= rows; r += 4) {
-            const int8_t *w = W + r * cols;
-            for (size_t t = 0; t < nt; t++) {
+            const int8_t *w = W + r * cols, *w4[4] = {w, w + cols, w + 2 * cols, w + 3 * cols};
+            size_t t = 0;
+            for (; t + 2 <= nt; t += 2) {
+                const int8_t *x = Xq + (t0 + t) * cols;
+                __m128i acc[2];
+                dot4x2(acc, w4, x, x + cols, cols, xt[t], xt[t + 1], end);
+                _mm_storeu_ps(Y + (t0 + t) * ldy + r, rescale4(acc[0], codes + r, b + r, _mm_set1_ps(sx[t0 + t])));
+                _mm_storeu_ps(Y + (t0 + t + 1) * ldy + r,
+                              rescale4(acc[1], codes + r, b + r, _mm_set1_ps(sx[t0 + t + 1])));
+            }
+            if (t < nt) {
                 const int8_t *x = Xq + (t0 + t) * cols;
                 __m128i acc = dot4(w, w + cols, w + 2 * cols, w + 3 * cols, x, cols, xt[t], end);
                 _mm_storeu_ps(Y + (t0 + t) * ldy + r, rescale4(acc, codes + r, b + r, _mm_set1_ps(sx[t0 + t])));
