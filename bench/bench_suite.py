@@ -310,7 +310,7 @@ def plot(results: dict, path: Path) -> bool:
     return True
 
 
-def table(results: dict, kind: str) -> str:
+def table(results: dict, kind: str, stat: str = "median") -> str:
     sizes = list(results["sizes"])
     names = [n for n in results["order"] if n.endswith(kind)]
     base = f"gru_rt f32 {kind}"
@@ -323,8 +323,8 @@ def table(results: dict, kind: str) -> str:
             if n not in row:
                 cells.append("—")
                 continue
-            m = row[n]["median"]
-            ratio = "" if n == base else f" ({m / row[base]['median']:.1f}×)"
+            m = row[n][stat]
+            ratio = "" if n == base else f" ({m / row[base][stat]:.1f}×)"
             cells.append(f"{m:.2f}{ratio}")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -344,6 +344,8 @@ def main() -> None:
     ap.add_argument("--isa", default="", help="comma-separated kernel levels to time gru_rt's "
                     "step and sequence at as well, e.g. avx2,scalar (the columns 'gru_rt q8 "
                     "[avx2]'); the other figures use the active level")
+    ap.add_argument("--min", action="store_true", help="also print the tables of the fastest "
+                    "rounds (steadier than the medians on a loaded machine)")
     args = ap.parse_args()
     extra_isas = [name for name in args.isa.split(",") if name]
     active = gru_rt.cpu_info()["isa"]
@@ -392,10 +394,12 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "suite.json").write_text(json.dumps(results, indent=2) + "\n")
-    print("\nstreaming step, µs per step (median; in brackets: time / gru_rt f32):")
-    print(table(results, "step"))
-    print(f"\nsequence of {args.seq_len} steps, µs per step (median; in brackets: / gru_rt f32):")
-    print(table(results, "seq"))
+    for stat in ("median", "min") if args.min else ("median",):
+        print(f"\nstreaming step, µs per step ({stat}; in brackets: time / gru_rt f32):")
+        print(table(results, "step", stat))
+        print(f"\nsequence of {args.seq_len} steps, µs per step ({stat}; in brackets: "
+              "/ gru_rt f32):")
+        print(table(results, "seq", stat))
     if args.batch > 0:
         print("\nmany streams, µs (medians; speed-up: one stream's time / the batched one, of the "
               "medians and (of the fastest rounds)):")
