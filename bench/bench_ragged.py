@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Ragged sequences: throughput (sequences/s) of scoring N recorded sequences of different lengths
+with the classifier readout (each sequence's output at its own last step), gru_rt against PyTorch's
+packed-sequence GRU and ONNX Runtime, one thread each, in one process, on the same weights and data.
+
+  - gru_rt: Model.run(list_of_sequences, readout="last") in f32, q8 and q15, and the padded form
+    Model.run(padded, lengths=..., readout="last") in f32;
+  - PyTorch: pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False) then
+    nn.GRU → h_n (the packing is part of the timed call, as in a user's code);
+  - ONNX Runtime: one GRU node with sequence_lens over the time-major padded batch → Y_h.
+
+The model is one GRU layer I → H (its last state is the readout); lengths are uniform in
+[--min-len, --max-len] (seed 0). Each timing is `rounds` samples (medians shown, with min-max).
+
+    python bench/bench_ragged.py                                  # 40x128 and 64x256, N = 256
+    python bench/bench_ragged.py --sizes 40x128 --n 512 --rounds 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+from bench_step import cpu_name  # the script's folder is on sys.path
+from bench_suite import cpu_flags, random_gru
+
+import gru_rt
+from gru_rt.quantize import quantize
+from gru_rt.spec import ModelSpec
+
+
+def seconds(fn: Callable[[], object], rounds: int) -> dict[str, float]:
+    """Seconds per call: median, min and max over rounds (after one warm-up call)."""
+    fn()
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+
+
+def onnx_ragged_gru(spec: ModelSpec) -> bytes:
+    """One ONNX GRU node with sequence_lens (gates z, r, h in ONNX order), time-major."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    layer = spec.layers[0]
+    i, h = layer.input_size, layer.hidden_size
+
+    def zrn(a: np.ndarray) -> np.ndarray:  # canonical r, z, n blocks -> ONNX z, r, h
+        r, z, n = np.split(np.asarray(a, np.float32), 3, axis=0)
+        return np.concatenate([z, r, n], axis=0)
+
+    w = numpy_helper.from_array(zrn(layer.w_ih)[None], "W")
+    r = numpy_helper.from_array(zrn(layer.w_hh)[None], "R")
+    b = numpy_helper.from_array(np.concatenate([zrn(layer.b_ih), zrn(layer.b_hh)])[None], "B")
+    node = helper.make_node("GRU", ["X", "W", "R", "B", "sequence_lens"], ["", "Y_h"],
+                            hidden_size=h, linear_before_reset=1)
+    graph = helper.make_graph(
+        [node], "gru", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", i]),
+                        helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, ["N"])],
+        [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, "N", h])], [w, r, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def bench_size(i: int, h: int, n: int, min_len: int, max_len: int, rounds: int) -> dict:
+    import onnxruntime as ort
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    spec = random_gru(i, h)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(min_len, max_len + 1, n)
+    seqs = [rng.standard_normal((int(t), i)).astype(np.float32) for t in lengths]
+    padded = np.zeros((n, int(lengths.max()), i), np.float32)
+    for k, x in enumerate(seqs):
+        padded[k, :len(x)] = x
+    cal = seqs[:32]
+    models = {"gru_rt f32": gru_rt.load(spec.to_bytes())}
+    for precision in ("q8", "q15"):
+        models[f"gru_rt {precision}"] = gru_rt.load(quantize(spec, precision, cal)[0].to_bytes())
+
+    layer = spec.layers[0]
+    gru = torch.nn.GRU(i, h, batch_first=True)
+    with torch.no_grad():
+        for p, arr in ((gru.weight_ih_l0, layer.w_ih), (gru.weight_hh_l0, layer.w_hh),
+                       (gru.bias_ih_l0, layer.b_ih), (gru.bias_hh_l0, layer.b_hh)):
+            p.copy_(torch.from_numpy(np.asarray(arr, np.float32)))
+    x_t, len_t = torch.from_numpy(padded), torch.from_numpy(lengths)
+
+    def torch_packed() -> np.ndarray:
+        with torch.inference_mode():
+            packed = pack_padded_sequence(x_t, len_t, batch_first=True, enforce_sorted=False)
+            return gru(packed)[1][0].numpy()
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(onnx_ragged_gru(spec), opts, providers=["CPUExecutionProvider"])
+    feed = {"X": np.ascontiguousarray(padded.transpose(1, 0, 2)),
+            "sequence_lens": lengths.astype(np.int32)}
+
+    def onnxruntime() -> np.ndarray:
+        return sess.run(["Y_h"], feed)[0][0]
+
+    # The three compute the same readout (a check that the peers run the same GRU).
+    ours = models["gru_rt f32"].run(seqs, readout="last")
+    for name, theirs in (("PyTorch", torch_packed()), ("ONNX Runtime", onnxruntime())):
+        assert np.max(np.abs(ours - theirs)) < 1e-4, f"{name} disagrees with gru_rt"
+    assert np.array_equal(models["gru_rt f32"].run(padded, lengths=lengths, readout="last"), ours)
+
+    runs: dict[str, Callable[[], object]] = {
+        name: (lambda m=m: m.run(seqs, readout="last")) for name, m in models.items()}
+    runs["gru_rt f32 padded+lengths"] = lambda: models["gru_rt f32"].run(
+        padded, lengths=lengths, readout="last")
+    runs["torch packed GRU"] = torch_packed
+    runs["onnxruntime GRU"] = onnxruntime
+    times = {name: seconds(fn, rounds) for name, fn in runs.items()}
+    return {"size": f"{i}x{h}", "n": n, "steps": int(lengths.sum()), "times": times}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="40x128,64x256", help="IxH list (default %(default)s)")
+    ap.add_argument("--n", type=int, default=256, help="sequences (default %(default)s)")
+    ap.add_argument("--min-len", type=int, default=16)
+    ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    print(f"# {cpu_name()} ({cpu_flags()}), {platform.python_implementation()} "
+          f"{platform.python_version()}, torch {torch.__version__}, gru_rt kernels "
+          f"{gru_rt.cpu_info()['isa']}; one thread each")
+    for size in args.sizes.split(","):
+        i, h = (int(v) for v in size.split("x"))
+        r = bench_size(i, h, args.n, args.min_len, args.max_len, args.rounds)
+        base = r["n"] / r["times"]["gru_rt f32"]["median"]
+        print(f"\n{r['size']}: {r['n']} sequences of {args.min_len}-{args.max_len} steps "
+              f"({r['steps']} steps), readout at each one's last step")
+        print(f"| {'':28} | sequences/s (median) | min-max | vs gru_rt f32 |")
+        print(f"|{'-' * 30}|---:|---:|---:|")
+        for name, t in r["times"].items():
+            rate = r["n"] / t["median"]
+            print(f"| {name:28} | {rate:,.0f} | {r['n'] / t['max']:,.0f}-{r['n'] / t['min']:,.0f}"
+                  f" | {rate / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
