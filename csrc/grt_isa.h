@@ -49,4 +49,14 @@
 #define GRT_HAVE_NEON_DOT 0
 #endif
 
+/* The Cortex-M DSP extension (Armv7E-M: M4, M7; Armv8-M Mainline with DSP: M33, M55): compile time
+ * only (no CPU check on a microcontroller). The q15 products of the scalar level use it (smlad,
+ * sxtb16 through ACLE's arm_acle.h). */
+#if defined(__arm__) && defined(__ARM_FEATURE_DSP) && !defined(GRT_NO_ARM_SIMD)
+#define GRT_HAVE_ARM_DSP 1
+#include <arm_acle.h>
+#else
+#define GRT_HAVE_ARM_DSP 0
+#endif
+
 #endif /* GRT_ISA_H */

@@ -104,28 +104,126 @@ static inline int64_t dot_q15(const int8_t *restrict w, const int16_t *restrict 
     return acc;
 }
 
-/* The scalar level (grt_q15_matvec/grt_q15_matmul dispatch to it or to grt_kernels_q15_avx2.c). */
+#define ROWS 4 /* rows per pass: each activation is loaded once for all of them */
+
+/* Rows r..r+3 of y for ROWS consecutive rows of W (row length cols), exact sums as dot_q15. */
+static void rows4_q15(int32_t *restrict y, const int8_t *restrict w, const uint16_t *restrict codes,
+                      const int32_t *restrict b, const int16_t *restrict x, size_t cols)
+{
+    const int8_t *restrict w0 = w, *restrict w1 = w + cols, *restrict w2 = w1 + cols, *restrict w3 = w2 + cols;
+    int64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (size_t j0 = 0; j0 < cols; j0 += GRT_Q15_BLOCK) {
+        size_t j1 = cols - j0 < GRT_Q15_BLOCK ? cols : j0 + GRT_Q15_BLOCK;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0; /* block sums, as dot_q15's */
+        for (size_t k = j0; k < j1; k++) {
+            int32_t xk = x[k];
+            s0 += w0[k] * xk;
+            s1 += w1[k] * xk;
+            s2 += w2[k] * xk;
+            s3 += w3[k] * xk;
+        }
+        a0 += s0;
+        a1 += s1;
+        a2 += s2;
+        a3 += s3;
+    }
+    y[0] = grt_q15_requant(a0, codes[0], b[0]);
+    y[1] = grt_q15_requant(a1, codes[1], b[1]);
+    y[2] = grt_q15_requant(a2, codes[2], b[2]);
+    y[3] = grt_q15_requant(a3, codes[3], b[3]);
+}
+
+#if GRT_HAVE_ARM_DSP
+/* The Cortex-M DSP extension (Armv7E-M, Armv8-M with DSP): smlad adds two 16x16-bit products to a
+ * 32-bit sum; sxtb16 sign-extends bytes 0 and 2 of a word into two 16-bit halves (bytes 1 and 3 after a
+ * rotation by 8). Four weights w0..w3 in one word thus give the pairs (w0, w2) and (w1, w3), which
+ * meet the activations in the order (x0, x2), (x1, x3): xp holds x in that order, made once per call,
+ * so that the weights are used as stored. Same exact int32 sums as dot_q15 (one block: cols <= 256;
+ * smlad's sum is exact while it stays within int32). */
+#define DSP_MAX_COLS GRT_Q15_BLOCK
+
+static inline uint32_t load_u32(const void *p)
+{
+    uint32_t v;
+    grt_memcpy(&v, p, sizeof v); /* an unaligned-capable ldr */
+    return v;
+}
+
+/* xp[2g], xp[2g+1] = (x[4g], x[4g+2]), (x[4g+1], x[4g+3]) as 16-bit halves (low first), g < n4. */
+static void pairs_dsp(uint32_t *restrict xp, const int16_t *restrict x, size_t n4)
+{
+    for (size_t g = 0; g < n4; g++) {
+        uint32_t x01 = load_u32(x + 4 * g), x23 = load_u32(x + 4 * g + 2);
+        xp[2 * g] = (x01 & 0xFFFFu) | (x23 << 16);
+        xp[2 * g + 1] = (x01 >> 16) | (x23 & 0xFFFF0000u);
+    }
+}
+
+static inline int32_t smlad_w4(uint32_t w, uint32_t xa, uint32_t xb, int32_t s)
+{
+    s = __smlad(__sxtb16((int32_t)w), (int32_t)xa, s);
+    return __smlad(__sxtb16((int32_t)((w >> 8) | (w << 24))), (int32_t)xb, s); /* sxtb16 ..., ror #8 */
+}
+
+static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                       const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
+{
+    uint32_t xp[DSP_MAX_COLS / 2];
+    const size_t n4 = cols / 4, tail = 4 * n4;
+    pairs_dsp(xp, x, n4);
+    size_t r = 0;
+    for (; r + ROWS <= rows; r += ROWS) {
+        const int8_t *w0 = W + r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t g = 0; g < n4; g++) {
+            uint32_t xa = xp[2 * g], xb = xp[2 * g + 1];
+            s0 = smlad_w4(load_u32(w0 + 4 * g), xa, xb, s0);
+            s1 = smlad_w4(load_u32(w1 + 4 * g), xa, xb, s1);
+            s2 = smlad_w4(load_u32(w2 + 4 * g), xa, xb, s2);
+            s3 = smlad_w4(load_u32(w3 + 4 * g), xa, xb, s3);
+        }
+        for (size_t k = tail; k < cols; k++) {
+            int32_t xk = x[k];
+            s0 += w0[k] * xk;
+            s1 += w1[k] * xk;
+            s2 += w2[k] * xk;
+            s3 += w3[k] * xk;
+        }
+        y[r] = grt_q15_requant(s0, codes[r], b[r]);
+        y[r + 1] = grt_q15_requant(s1, codes[r + 1], b[r + 1]);
+        y[r + 2] = grt_q15_requant(s2, codes[r + 2], b[r + 2]);
+        y[r + 3] = grt_q15_requant(s3, codes[r + 3], b[r + 3]);
+    }
+    for (; r < rows; r++)
+        y[r] = grt_q15_requant(dot_q15(W + r * cols, x, cols), codes[r], b[r]);
+}
+#endif
+
+/* The scalar level (grt_q15_matvec/grt_q15_matmul dispatch to it or to grt_kernels_q15_avx2.c); on a
+ * Cortex-M with the DSP extension it uses it (compile time). */
 void grt_q15_matvec_scalar(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                            const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
 {
-    for (size_t r = 0; r < rows; r++)
+#if GRT_HAVE_ARM_DSP
+    if (cols <= DSP_MAX_COLS) {
+        matvec_dsp(y, W, codes, b, x, rows, cols);
+        return;
+    }
+#endif
+    size_t r = 0;
+    for (; r + ROWS <= rows; r += ROWS)
+        rows4_q15(y + r, W + r * cols, codes + r, b + r, x, cols);
+    for (; r < rows; r++)
         y[r] = grt_q15_requant(dot_q15(W + r * cols, x, cols), codes[r], b[r]);
 }
 
-#define STEP_BLOCK 8 /* steps per weight-row pass, as in the f32 matmul (cache reuse only) */
-
+/* T matvecs (the weights are read once per step: the level for small cores, where that costs nothing). */
 void grt_q15_matmul_scalar(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
                            const uint16_t *restrict codes, const int32_t *restrict b,
                            const int16_t *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
 {
-    for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
-        size_t t1 = T - t0 < STEP_BLOCK ? T : t0 + STEP_BLOCK;
-        for (size_t r = 0; r < rows; r++) {
-            const int8_t *w = W + r * cols;
-            for (size_t t = t0; t < t1; t++)
-                Y[t * ldy + r] = grt_q15_requant(dot_q15(w, X + t * ldx, cols), codes[r], b[r]);
-        }
-    }
+    for (size_t t = 0; t < T; t++)
+        grt_q15_matvec_scalar(Y + t * ldy, W, codes, b, X + t * ldx, rows, cols);
 }
 
 /* ---- layers ------------------------------------------------------------------------------------- */
@@ -287,9 +385,9 @@ const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, size_t B, c
         size_t rows = L->kind == GRT_LAYER_GRU ? 3 * O : O;
         /* The whole chunk's input projection first: it consumes `in` (even when it is mem.seq[1])
          * before anything writes `out`. */
-        grt_q15_matmul(mem.proj, rows, (const int8_t *)L->tensor[GRT_ROLE_W_IH],
-                       (const uint16_t *)L->tensor[GRT_ROLE_W_IH_SCALE],
-                       (const int32_t *)L->tensor[GRT_ROLE_B_IH], in, I, rows, I, n);
+        products_q15(mem.proj, rows, (const int8_t *)L->tensor[GRT_ROLE_W_IH],
+                     (const uint16_t *)L->tensor[GRT_ROLE_W_IH_SCALE], (const int32_t *)L->tensor[GRT_ROLE_B_IH],
+                     in, I, rows, I, n);
         if (L->kind == GRT_LAYER_GRU) {
             int16_t *h = state + L->state_offset;
             /* Step t of every stream: projection rows b*c + t, c*rows apart. */

@@ -131,10 +131,21 @@ grt_q15_matvec_fn grt_isa_q15_matvec(grt_isa isa);
 grt_q15_matmul_fn grt_isa_q15_matmul(grt_isa isa);
 
 /* sat32(RSHR(acc * M, sh) + b) with the row's multiplier code: |acc * M| < 2^37 * 2^8 = 2^45, plus
- * |b| < 2^31: int64 throughout. */
+ * |b| < 2^31: int64 throughout.
+ * The usual case (acc within int32, i.e. rows of fewer than 512 columns, and 9 <= sh <= 32) needs no
+ * 64-bit shift, which 32-bit cores pay dearly for: with M2 = M * 2^(32-sh) (exact, < 2^31),
+ * RSHR(acc * M, sh) = floor((acc * M2 + 2^31) / 2^32), the high word of one 32x32->64-bit product
+ * (smull on Arm) plus a rounding constant; the result is below 2^30 in magnitude. Same integers. */
 static inline int32_t grt_q15_requant(int64_t acc, uint16_t code, int32_t b)
 {
     grt_q15_mult m = grt_q15_decode(code);
+    if (m.sh >= 9u && m.sh <= 32u && acc >= INT32_MIN && acc <= INT32_MAX) {
+        int32_t M2 = m.M << (32u - m.sh);
+        /* + 2^63 makes the sum non-negative, so the shift never sees a negative value (rshr's rule). */
+        uint64_t v = (uint64_t)((int64_t)(int32_t)acc * M2) + 0x80000000u + ((uint64_t)1 << 63);
+        int32_t q = (int32_t)((int64_t)(v >> 32) - 0x80000000);
+        return grt_q15_sat32((int64_t)q + b);
+    }
     return grt_q15_sat32(grt_q15_rshr(acc * m.M, m.sh) + b);
 }
 

@@ -57,6 +57,33 @@ static void test_saturation_and_decode(void)
     CHECK(m.M == 192 && m.sh == 7);
 }
 
+/* grt_q15_requant (its 32-bit path for acc within int32 and 9 <= sh <= 32, the 64-bit one otherwise)
+ * against sat32(floor((acc·M + 2^(sh-1)) / 2^sh) + b) written with division, over every exponent and
+ * accumulators at the int32 limits and beyond. */
+static void test_requant(void)
+{
+    static const int64_t edges[] = {0, 1, -1, MAX32, MIN32, (int64_t)MAX32 + 1, (int64_t)MIN32 - 1,
+                                    (int64_t)1 << 36, -((int64_t)1 << 36)};
+    rng r = {91};
+    int ok = 1;
+    for (int i = 0; i < 40000; i++) {
+        unsigned e = 72 + rng_u32(&r) % 63;
+        uint16_t code = (uint16_t)((e << 7) | (rng_u32(&r) & 127u));
+        int64_t acc = i % 4 == 0 ? edges[rng_u32(&r) % 9] : (int64_t)(int32_t)rng_u32(&r) / ((int64_t)1 << (rng_u32(&r) % 31));
+        int32_t b = i % 8 == 1 ? (rng_u32(&r) % 2 ? MAX32 : MIN32) : (int32_t)rng_u32(&r);
+        grt_q15_mult m = grt_q15_decode(code);
+        int64_t v = acc * m.M;
+        if (m.sh) {
+            int64_t t = v + ((int64_t)1 << (m.sh - 1)), d = (int64_t)1 << m.sh;
+            v = t >= 0 ? t / d : -((-t + d - 1) / d);
+        }
+        v += b;
+        v = v > MAX32 ? MAX32 : v < -MAX32 ? -MAX32 : v;
+        ok &= grt_q15_requant(acc, code, b) == (int32_t)v;
+    }
+    CHECK(ok);
+}
+
 static void test_tables(void)
 {
     CHECK(GRT_Q15_SIGMOID[0] == 16384 && GRT_Q15_SIGMOID[512] == 32768);
@@ -227,6 +254,7 @@ void test_q15(void)
 {
     test_rshr();
     test_saturation_and_decode();
+    test_requant();
     test_tables();
     test_activations();
     test_dense_out();
