@@ -159,10 +159,18 @@ static void pairs_dsp(uint32_t *restrict xp, const int16_t *restrict x, size_t n
     }
 }
 
+/* sxtb16 with its built-in rotation by 8 (gcc 12 does not fold a rotation into the ACLE intrinsic). */
+static inline int32_t sxtb16_ror8(uint32_t w)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+    return r;
+}
+
 static inline int32_t smlad_w4(uint32_t w, uint32_t xa, uint32_t xb, int32_t s)
 {
     s = __smlad(__sxtb16((int32_t)w), (int32_t)xa, s);
-    return __smlad(__sxtb16((int32_t)((w >> 8) | (w << 24))), (int32_t)xb, s); /* sxtb16 ..., ror #8 */
+    return __smlad(sxtb16_ror8(w), (int32_t)xb, s);
 }
 
 static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
@@ -175,12 +183,14 @@ static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint
     for (; r + ROWS <= rows; r += ROWS) {
         const int8_t *w0 = W + r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
         int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t g = 0; g < n4; g++) {
-            uint32_t xa = xp[2 * g], xb = xp[2 * g + 1];
-            s0 = smlad_w4(load_u32(w0 + 4 * g), xa, xb, s0);
-            s1 = smlad_w4(load_u32(w1 + 4 * g), xa, xb, s1);
-            s2 = smlad_w4(load_u32(w2 + 4 * g), xa, xb, s2);
-            s3 = smlad_w4(load_u32(w3 + 4 * g), xa, xb, s3);
+        const int8_t *p0 = w0, *p1 = w1, *p2 = w2, *p3 = w3;
+        for (const uint32_t *q = xp, *end = xp + 2 * n4; q != end; q += 2) {
+            uint32_t xa = q[0], xb = q[1];
+            s0 = smlad_w4(load_u32(p0), xa, xb, s0);
+            s1 = smlad_w4(load_u32(p1), xa, xb, s1);
+            s2 = smlad_w4(load_u32(p2), xa, xb, s2);
+            s3 = smlad_w4(load_u32(p3), xa, xb, s3);
+            p0 += 4, p1 += 4, p2 += 4, p3 += 4;
         }
         for (size_t k = tail; k < cols; k++) {
             int32_t xk = x[k];
