@@ -59,4 +59,13 @@
 #define GRT_HAVE_ARM_DSP 0
 #endif
 
+/* Helium, the M-profile Vector Extension (Armv8.1-M: Cortex-M55, M85), integer part: compile time as
+ * well (arm_mve.h); the q15 products of the scalar level use it instead of the DSP code. */
+#if defined(__arm__) && defined(__ARM_FEATURE_MVE) && !defined(GRT_NO_ARM_SIMD)
+#define GRT_HAVE_ARM_MVE 1
+#include <arm_mve.h>
+#else
+#define GRT_HAVE_ARM_MVE 0
+#endif
+
 #endif /* GRT_ISA_H */

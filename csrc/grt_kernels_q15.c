@@ -133,7 +133,7 @@ static void rows4_q15(int32_t *restrict y, const int8_t *restrict w, const uint1
     y[3] = grt_q15_requant(a3, codes[3], b[3]);
 }
 
-#if GRT_HAVE_ARM_DSP
+#if GRT_HAVE_ARM_DSP && !GRT_HAVE_ARM_MVE
 /* The Cortex-M DSP extension (Armv7E-M, Armv8-M with DSP): smlad adds two 16x16-bit products to a
  * 32-bit sum; sxtb16 sign-extends bytes 0 and 2 of a word into two 16-bit halves (bytes 1 and 3 after a
  * rotation by 8). Four weights w0..w3 in one word thus give the pairs (w0, w2) and (w1, w3), which
@@ -173,6 +173,10 @@ static inline int32_t smlad_w4(uint32_t w, uint32_t xa, uint32_t xb, int32_t s)
     return __smlad(sxtb16_ror8(w), (int32_t)xb, s);
 }
 
+/* Three rows per pass: with their three weight pointers, sums and the two activation pairs the loop
+ * fits the core's registers (four rows spill); every GRU product has 3H rows. */
+#define DSP_ROWS 3
+
 static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                        const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
 {
@@ -180,41 +184,90 @@ static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint
     const size_t n4 = cols / 4, tail = 4 * n4;
     pairs_dsp(xp, x, n4);
     size_t r = 0;
-    for (; r + ROWS <= rows; r += ROWS) {
-        const int8_t *w0 = W + r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
-        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        const int8_t *p0 = w0, *p1 = w1, *p2 = w2, *p3 = w3;
+    for (; r + DSP_ROWS <= rows; r += DSP_ROWS) {
+        const int8_t *w0 = W + r * cols, *w1 = w0 + cols, *w2 = w1 + cols;
+        int32_t s0 = 0, s1 = 0, s2 = 0;
+        const int8_t *p0 = w0, *p1 = w1, *p2 = w2;
         for (const uint32_t *q = xp, *end = xp + 2 * n4; q != end; q += 2) {
             uint32_t xa = q[0], xb = q[1];
             s0 = smlad_w4(load_u32(p0), xa, xb, s0);
             s1 = smlad_w4(load_u32(p1), xa, xb, s1);
             s2 = smlad_w4(load_u32(p2), xa, xb, s2);
-            s3 = smlad_w4(load_u32(p3), xa, xb, s3);
-            p0 += 4, p1 += 4, p2 += 4, p3 += 4;
+            p0 += 4, p1 += 4, p2 += 4;
         }
         for (size_t k = tail; k < cols; k++) {
             int32_t xk = x[k];
             s0 += w0[k] * xk;
             s1 += w1[k] * xk;
             s2 += w2[k] * xk;
-            s3 += w3[k] * xk;
         }
         y[r] = grt_q15_requant(s0, codes[r], b[r]);
         y[r + 1] = grt_q15_requant(s1, codes[r + 1], b[r + 1]);
         y[r + 2] = grt_q15_requant(s2, codes[r + 2], b[r + 2]);
-        y[r + 3] = grt_q15_requant(s3, codes[r + 3], b[r + 3]);
     }
     for (; r < rows; r++)
         y[r] = grt_q15_requant(dot_q15(W + r * cols, x, cols), codes[r], b[r]);
 }
 #endif
 
+#if GRT_HAVE_ARM_MVE
+/* Helium (M-profile Vector Extension, Cortex-M55/M85): eight int8 weights loaded sign-extended into
+ * 16-bit lanes (vldrb.s16) meet eight activations (vldrh.s16) in one vmladava, which adds the eight
+ * products to a 32-bit scalar sum; the last, partial vector is predicated (vctp16: lanes past the end
+ * are neither loaded nor added). Same exact int32 sums as dot_q15 (one block: cols <= 256). */
+#define MVE_MAX_COLS GRT_Q15_BLOCK
+
+static void matvec_mve(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
+                       const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
+{
+    const size_t full = cols & ~(size_t)7;
+    const mve_pred16_t p = vctp16q((uint32_t)(cols - full)); /* the partial vector's lanes */
+    size_t r = 0;
+    for (; r + ROWS <= rows; r += ROWS) {
+        const int8_t *w0 = W + r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t k = 0; k < full; k += 8) {
+            int16x8_t xv = vldrhq_s16(x + k);
+            s0 = vmladavaq_s16(s0, vldrbq_s16(w0 + k), xv);
+            s1 = vmladavaq_s16(s1, vldrbq_s16(w1 + k), xv);
+            s2 = vmladavaq_s16(s2, vldrbq_s16(w2 + k), xv);
+            s3 = vmladavaq_s16(s3, vldrbq_s16(w3 + k), xv);
+        }
+        if (full < cols) {
+            int16x8_t xv = vldrhq_z_s16(x + full, p);
+            s0 = vmladavaq_s16(s0, vldrbq_z_s16(w0 + full, p), xv);
+            s1 = vmladavaq_s16(s1, vldrbq_z_s16(w1 + full, p), xv);
+            s2 = vmladavaq_s16(s2, vldrbq_z_s16(w2 + full, p), xv);
+            s3 = vmladavaq_s16(s3, vldrbq_z_s16(w3 + full, p), xv);
+        }
+        y[r] = grt_q15_requant(s0, codes[r], b[r]);
+        y[r + 1] = grt_q15_requant(s1, codes[r + 1], b[r + 1]);
+        y[r + 2] = grt_q15_requant(s2, codes[r + 2], b[r + 2]);
+        y[r + 3] = grt_q15_requant(s3, codes[r + 3], b[r + 3]);
+    }
+    for (; r < rows; r++) {
+        const int8_t *w = W + r * cols;
+        int32_t s = 0;
+        for (size_t k = 0; k < full; k += 8)
+            s = vmladavaq_s16(s, vldrbq_s16(w + k), vldrhq_s16(x + k));
+        if (full < cols)
+            s = vmladavaq_s16(s, vldrbq_z_s16(w + full, p), vldrhq_z_s16(x + full, p));
+        y[r] = grt_q15_requant(s, codes[r], b[r]);
+    }
+}
+#endif
+
 /* The scalar level (grt_q15_matvec/grt_q15_matmul dispatch to it or to grt_kernels_q15_avx2.c); on a
- * Cortex-M with the DSP extension it uses it (compile time). */
+ * Cortex-M with Helium or the DSP extension it uses them (compile time). */
 void grt_q15_matvec_scalar(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                            const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
 {
-#if GRT_HAVE_ARM_DSP
+#if GRT_HAVE_ARM_MVE
+    if (cols <= MVE_MAX_COLS) {
+        matvec_mve(y, W, codes, b, x, rows, cols);
+        return;
+    }
+#elif GRT_HAVE_ARM_DSP
     if (cols <= DSP_MAX_COLS) {
         matvec_dsp(y, W, codes, b, x, rows, cols);
         return;
