@@ -37,18 +37,29 @@ static inline uint32_t interp_up(const uint16_t *T, uint32_t a, unsigned bits)
     return select_u32(past, GRT_Q15_ONE, T[i] + ((d * f + (1u << (bits - 1))) >> bits));
 }
 
-int32_t grt_q15_sigmoid(int32_t v)
+/* Inline in the layer loops below (a call per element costs a fifth of the work on a small core). */
+static inline int32_t sigmoid_q15(int32_t v)
 {
     uint32_t neg = neg_mask(v), a = ((uint32_t)v ^ neg) - neg; /* |v| (2^31 for INT32_MIN) */
     uint32_t s = interp_up(GRT_Q15_SIGMOID, a, 11);
     return (int32_t)select_u32(neg, GRT_Q15_ONE - s, s); /* s for v >= 0, one - s for v < 0 */
 }
 
-int32_t grt_q15_tanh(int32_t v)
+static inline int32_t tanh_q15(int32_t v)
 {
     uint32_t neg = neg_mask(v), a = ((uint32_t)v ^ neg) - neg;
     uint32_t t = interp_up(GRT_Q15_TANH, a, 10);
     return (int32_t)((t ^ neg) - neg); /* t for v >= 0, -t for v < 0 */
+}
+
+int32_t grt_q15_sigmoid(int32_t v)
+{
+    return sigmoid_q15(v);
+}
+
+int32_t grt_q15_tanh(int32_t v)
+{
+    return tanh_q15(v);
 }
 
 int32_t grt_q15_exp_neg(uint32_t a)
@@ -106,31 +117,44 @@ static inline int64_t dot_q15(const int8_t *restrict w, const int16_t *restrict 
 
 #define ROWS 4 /* rows per pass: each activation is loaded once for all of them */
 
-/* Rows r..r+3 of y for ROWS consecutive rows of W (row length cols), exact sums as dot_q15. */
+/* s[i] += sum of w[i·cols + k]·x[k] for k in [j0, j1), i < ROWS: exact block sums (j1 - j0 <= GRT_Q15_BLOCK,
+ * as in dot_q15). */
+static inline void block4_q15(int32_t s[ROWS], const int8_t *restrict w, size_t cols, const int16_t *restrict x,
+                              size_t j0, size_t j1)
+{
+    const int8_t *restrict w0 = w, *restrict w1 = w + cols, *restrict w2 = w1 + cols, *restrict w3 = w2 + cols;
+    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    for (size_t k = j0; k < j1; k++) {
+        int32_t xk = x[k];
+        s0 += w0[k] * xk;
+        s1 += w1[k] * xk;
+        s2 += w2[k] * xk;
+        s3 += w3[k] * xk;
+    }
+    s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
+}
+
+/* y[0..3] for ROWS consecutive rows of W (row length cols): one int32 sum per row when the row is one
+ * block (the requantization then takes its 32-bit path), int64 sums of block sums otherwise. */
 static void rows4_q15(int32_t *restrict y, const int8_t *restrict w, const uint16_t *restrict codes,
                       const int32_t *restrict b, const int16_t *restrict x, size_t cols)
 {
-    const int8_t *restrict w0 = w, *restrict w1 = w + cols, *restrict w2 = w1 + cols, *restrict w3 = w2 + cols;
-    int64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (size_t j0 = 0; j0 < cols; j0 += GRT_Q15_BLOCK) {
-        size_t j1 = cols - j0 < GRT_Q15_BLOCK ? cols : j0 + GRT_Q15_BLOCK;
-        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0; /* block sums, as dot_q15's */
-        for (size_t k = j0; k < j1; k++) {
-            int32_t xk = x[k];
-            s0 += w0[k] * xk;
-            s1 += w1[k] * xk;
-            s2 += w2[k] * xk;
-            s3 += w3[k] * xk;
-        }
-        a0 += s0;
-        a1 += s1;
-        a2 += s2;
-        a3 += s3;
+    if (cols <= GRT_Q15_BLOCK) {
+        int32_t s[ROWS] = {0, 0, 0, 0};
+        block4_q15(s, w, cols, x, 0, cols);
+        for (size_t i = 0; i < ROWS; i++)
+            y[i] = grt_q15_requant(s[i], codes[i], b[i]);
+        return;
     }
-    y[0] = grt_q15_requant(a0, codes[0], b[0]);
-    y[1] = grt_q15_requant(a1, codes[1], b[1]);
-    y[2] = grt_q15_requant(a2, codes[2], b[2]);
-    y[3] = grt_q15_requant(a3, codes[3], b[3]);
+    int64_t a[ROWS] = {0, 0, 0, 0};
+    for (size_t j0 = 0; j0 < cols; j0 += GRT_Q15_BLOCK) {
+        int32_t s[ROWS] = {0, 0, 0, 0};
+        block4_q15(s, w, cols, x, j0, cols - j0 < GRT_Q15_BLOCK ? cols : j0 + GRT_Q15_BLOCK);
+        for (size_t i = 0; i < ROWS; i++)
+            a[i] += s[i];
+    }
+    for (size_t i = 0; i < ROWS; i++)
+        y[i] = grt_q15_requant(a[i], codes[i], b[i]);
 }
 
 #if GRT_HAVE_ARM_DSP && !GRT_HAVE_ARM_MVE
@@ -297,15 +321,15 @@ static void gates(unsigned act, int32_t *restrict g, const int32_t *restrict gh,
     switch (act) {
     case GRT_ACT_HARD_SIGMOID:
         for (size_t i = 0; i < n; i++)
-            g[i] = grt_q15_hard_sigmoid(grt_q15_sat32((int64_t)g[i] + gh[i]));
+            g[i] = grt_q15_hard_sigmoid(grt_q15_add_sat32(g[i], gh[i]));
         break;
     case GRT_ACT_HARD_SIGMOID_K2:
         for (size_t i = 0; i < n; i++)
-            g[i] = grt_q15_hard_sigmoid_k2(grt_q15_sat32((int64_t)g[i] + gh[i]));
+            g[i] = grt_q15_hard_sigmoid_k2(grt_q15_add_sat32(g[i], gh[i]));
         break;
     default:
         for (size_t i = 0; i < n; i++)
-            g[i] = grt_q15_sigmoid(grt_q15_sat32((int64_t)g[i] + gh[i]));
+            g[i] = sigmoid_q15(grt_q15_add_sat32(g[i], gh[i]));
         break;
     }
 }
@@ -338,7 +362,7 @@ static void gates_row(const grt_layer *L, int32_t *restrict gi, const int32_t *r
     gates(L->gate_activation, gi, gh, 2 * H);
     if (L->reset_after) {
         for (size_t i = 0; i < H; i++)
-            n[i] = grt_q15_tanh(grt_q15_sat32((int64_t)n[i] + grt_q15_rshr((int64_t)gi[i] * gh[2 * H + i], 15)));
+            n[i] = tanh_q15(grt_q15_sat32((int64_t)n[i] + grt_q15_rshr((int64_t)gi[i] * gh[2 * H + i], 15)));
     } else {
         for (size_t i = 0; i < H; i++)
             rh[i] = grt_q15_sat16(grt_q15_rshr((int64_t)gi[i] * h[i], 15));
@@ -354,7 +378,7 @@ static void update_row(const grt_layer *L, int32_t *restrict gi, const int32_t *
     const int32_t *z = gi + H;
     if (!L->reset_after)
         for (size_t i = 0; i < H; i++)
-            n[i] = grt_q15_tanh(grt_q15_sat32((int64_t)n[i] + gh[2 * H + i]));
+            n[i] = tanh_q15(grt_q15_add_sat32(n[i], gh[2 * H + i]));
     for (size_t i = 0; i < H; i++)
         h[i] = grt_q15_sat16((int64_t)n[i] + grt_q15_rshr((int64_t)z[i] * ((int64_t)h[i] - n[i]), 15));
 }

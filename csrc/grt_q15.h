@@ -37,6 +37,17 @@ static inline int32_t grt_q15_sat32(int64_t v)
     return v > GRT_Q15_SAT32 ? GRT_Q15_SAT32 : v < -GRT_Q15_SAT32 ? -GRT_Q15_SAT32 : (int32_t)v;
 }
 
+/* sat32(a + b) for int32 a and b; one saturating add (and a compare) with the Cortex-M DSP extension. */
+static inline int32_t grt_q15_add_sat32(int32_t a, int32_t b)
+{
+#if GRT_HAVE_ARM_DSP
+    int32_t sum = __qadd(a, b); /* saturates to [-2^31, 2^31 - 1]; sat32 also excludes -2^31 */
+    return sum == INT32_MIN ? -GRT_Q15_SAT32 : sum;
+#else
+    return grt_q15_sat32((int64_t)a + b);
+#endif
+}
+
 static inline int16_t grt_q15_sat16(int64_t v)
 {
     return v > 32767 ? (int16_t)32767 : v < -32768 ? (int16_t)-32768 : (int16_t)v;
@@ -144,7 +155,7 @@ static inline int32_t grt_q15_requant(int64_t acc, uint16_t code, int32_t b)
         /* + 2^63 makes the sum non-negative, so the shift never sees a negative value (rshr's rule). */
         uint64_t v = (uint64_t)((int64_t)(int32_t)acc * M2) + 0x80000000u + ((uint64_t)1 << 63);
         int32_t q = (int32_t)((int64_t)(v >> 32) - 0x80000000);
-        return grt_q15_sat32((int64_t)q + b);
+        return grt_q15_add_sat32(q, b);
     }
     return grt_q15_sat32(grt_q15_rshr(acc * m.M, m.sh) + b);
 }

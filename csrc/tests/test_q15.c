@@ -44,6 +44,10 @@ static void test_saturation_and_decode(void)
 {
     CHECK(grt_q15_sat32((int64_t)1 << 40) == MAX32 && grt_q15_sat32(-((int64_t)1 << 40)) == -MAX32);
     CHECK(grt_q15_sat32(MIN32) == -MAX32 && grt_q15_sat32(MAX32) == MAX32 && grt_q15_sat32(-5) == -5);
+    CHECK(grt_q15_add_sat32(MAX32, 1) == MAX32 && grt_q15_add_sat32(MIN32, 0) == -MAX32);
+    CHECK(grt_q15_add_sat32(MIN32, -1) == -MAX32 && grt_q15_add_sat32(-MAX32, -1) == -MAX32);
+    CHECK(grt_q15_add_sat32(MIN32, MAX32) == -1 && grt_q15_add_sat32(5, -7) == -2);
+    CHECK(grt_q15_add_sat32(1 << 30, 1 << 30) == MAX32 && grt_q15_add_sat32(-(1 << 30), -(1 << 30)) == -MAX32);
     CHECK(grt_q15_sat16(40000) == 32767 && grt_q15_sat16(-40000) == -32768 && grt_q15_sat16(-32768) == -32768);
     grt_q15_mult m = grt_q15_decode(0);
     CHECK(m.M == 0 && m.sh == 0);
