@@ -557,3 +557,16 @@ def test_onnx_tensor_data_must_match_its_shape(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match=r"tensor W declares shape \[2, 3\] \(6 values\) "
                                               r"but holds 2"):
         convert(path, verify=False)
+
+
+def test_unparsable_npy_header_is_a_one_line_error(tmp_path: Path) -> None:
+    from gru_rt import convert
+    from gru_rt.errors import ConversionError
+
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (3,\n"  # an open parenthesis
+    member = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+    path = tmp_path / "bad.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("0.W.npy", member)  # NumPy's tokenizer raised TokenError
+    with pytest.raises(ConversionError, match=r"0.W: not a .npy array"):
+        convert(path)

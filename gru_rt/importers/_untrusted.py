@@ -132,14 +132,16 @@ def read_npy(f: IO[bytes], size: int, where: str, weights: bool = True) -> np.nd
     allocated."""
     try:
         version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
             raise ConversionError(f"{where}: .npy format version {version} is not supported")
-    except ValueError as e:
-        raise ConversionError(f"{where}: not a .npy array ({e})") from None
+        shape, fortran, dtype = read_header(f)
+    except ConversionError:
+        raise
+    except Exception as e:  # NumPy's header parser raises ValueError, TokenError, SyntaxError …
+        raise ConversionError(f"{where}: not a .npy array ({type(e).__name__}: "
+                              f"{printable(e)})") from None
     if dtype.hasobject:
         raise ConversionError(f"{where} cannot be read without pickle (it holds Python "
                               f"objects); expected a numeric array")
