@@ -25,7 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 import gru_rt  # noqa: E402
 from gru_rt import _core  # noqa: E402
-from gru_rt.reference import ACTIVATION_FUNCTIONS, reference_run  # noqa: E402
+from gru_rt.reference import (  # noqa: E402
+    ACTIVATION_FUNCTIONS,
+    PARAM_ACTIVATION_FUNCTIONS,
+    reference_run,
+)
 from gru_rt.spec import DenseLayer, GRULayer, ModelSpec  # noqa: E402
 
 F32 = np.float32
@@ -36,7 +40,11 @@ BEST = _core.cpu_info()["best"]
 RANGES: dict[str, tuple[float, float]] = {
     "tanh": (-10.0, 10.0),
     "sigmoid": (-87.0, 30.0),
-    "exp": (-87.0, 88.0),
+    "gelu": (-10.0, 10.0),
+    "gelu_tanh": (-10.0, 10.0),
+    "silu": (-80.0, 30.0),
+    "softplus": (-80.0, 30.0),
+    "elu": (-20.0, 10.0),  # alpha = 1
 }
 
 
@@ -59,39 +67,45 @@ def ulp_error(y: np.ndarray, exact: np.ndarray) -> np.ndarray:
 
 def runtime_activation(act: str, xs: np.ndarray) -> np.ndarray:
     """The runtime's act(x) for each x: a 1 → 1 Dense layer with w = 1, b = 0 (b + 1·x == x)."""
-    spec = ModelSpec([DenseLayer(np.ones((1, 1)), np.zeros(1), activation=act)])
+    alpha = 1.0 if act == "elu" else None
+    spec = ModelSpec([DenseLayer(np.ones((1, 1)), np.zeros(1), activation=act, alpha=alpha)])
     return spec.load().run(xs.reshape(-1, 1)).reshape(-1)
 
 
-def exact_exp(x: np.ndarray) -> np.ndarray:
-    return np.exp(x.astype(np.float64))
+def exact_activation(act: str, x: np.ndarray) -> np.ndarray:
+    """The float64 value (gru_rt/reference.py; elu with alpha 1)."""
+    x64 = x.astype(np.float64)
+    if act == "elu":
+        return PARAM_ACTIVATION_FUNCTIONS["elu"](x64, 1.0)
+    return ACTIVATION_FUNCTIONS[act](x64)
+
+
+def _errors(y: np.ndarray, ref: np.ndarray, xs: np.ndarray) -> str:
+    ulps, absolute = ulp_error(y, ref), np.abs(y.astype(np.float64) - ref)
+    return (f"max {ulps.max():.3g} ulp (at x={xs[np.argmax(ulps)]:.6g}), mean {ulps.mean():.3f} "
+            f"ulp, max abs {absolute.max():.3g}")
 
 
 def measure_activations(stride: int) -> None:
     import torch
+    import torch.nn.functional as F
 
-    exact: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "tanh": lambda x: np.tanh(x.astype(np.float64)),
-        "sigmoid": lambda x: ACTIVATION_FUNCTIONS["sigmoid"](x.astype(np.float64)),
-    }
-    torch_fn = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
+    torch_fn: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu,
+        "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"), "silu": F.silu,
+        "softplus": F.softplus, "elu": F.elu}
     levels = _core.cpu_info()["available"]
-    print(f"activation ulp errors, every {stride}th float32 of the range")
+    print(f"activation errors, every {stride}th float32 of the range")
     for act, (lo, hi) in RANGES.items():
-        if act not in exact:
-            continue
         xs = float_grid(lo, hi, stride)
-        ref = exact[act](xs)
+        ref = exact_activation(act, xs)
         row = [f"{act:8s} [{lo:g}, {hi:g}] ({xs.size} inputs):"]
         for isa in levels:
             _core._select_isa(isa)
-            err = ulp_error(runtime_activation(act, xs), ref)
-            row.append(f"gru_rt {isa} max {err.max():.2f} ulp (at x={xs[np.argmax(err)]:.6g}), "
-                       f"mean {err.mean():.3f}")
+            row.append(f"gru_rt {isa}: {_errors(runtime_activation(act, xs), ref, xs)}")
         with torch.no_grad():
             ty = torch_fn[act](torch.from_numpy(xs)).numpy()
-        err = ulp_error(ty, ref)
-        row.append(f"torch max {err.max():.2f} ulp, mean {err.mean():.3f}")
+        row.append(f"torch: {_errors(ty, ref, xs)}")
         print("\n    ".join(row))
     _core._select_isa(BEST)
 
