@@ -14,6 +14,8 @@ ORT_VERSION ?= 1.32.0
 DASK_VERSION ?= 2026.8.0
 PANDAS_VERSION ?= 3.1.1
 PYARROW_VERSION ?= 26.0.1
+# torch.onnx.export(dynamo=True), the default exporter, in tests/test_import_onnx_exporters.py.
+ONNXSCRIPT_VERSION ?= 0.7.2
 OUT ?= out
 
 FUZZ_SECONDS ?= 60
@@ -52,7 +54,8 @@ demo: setup
 setup-test: $(BIN)/python
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION) keras==$(KERAS_VERSION) h5py==$(H5PY_VERSION) \
 		onnx==$(ONNX_VERSION) onnxruntime==$(ORT_VERSION) 'dask[distributed]==$(DASK_VERSION)' \
-		pandas==$(PANDAS_VERSION) pyarrow==$(PYARROW_VERSION)
+		pandas==$(PANDAS_VERSION) pyarrow==$(PYARROW_VERSION) \
+		onnxscript==$(ONNXSCRIPT_VERSION)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps aeon==$(AEON_VERSION)
 

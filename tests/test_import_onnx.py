@@ -303,8 +303,14 @@ def test_refused_gru_attributes_and_inputs() -> None:
     h0_input = gru_graph(3, 4)
     h0_input.graph.node[0].input.extend(["", "h0"])
     h0_input.graph.input.append(helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, 1, 4]))
-    with pytest.raises(ConversionError, match="the graph has 2 data inputs \\('X', 'h0'\\)"):
+    # A state input is a step graph's; without an output returning the new state it is refused.
+    with pytest.raises(ConversionError, match=r"state input 'h0' feeds the initial state of node "
+                                              r"'gru' \(GRU\), but no graph output returns"):
         convert(h0_input)
+    two_inputs = gru_graph(3, 4)
+    two_inputs.graph.input.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, [1]))
+    with pytest.raises(ConversionError, match=r"the graph has 2 data inputs \('X', 'z'\)"):
+        convert(two_inputs)
 
 
 def test_refused_ops_are_named() -> None:

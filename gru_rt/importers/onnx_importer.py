@@ -17,9 +17,14 @@ input to an output:
   (transA 0, transB 0 or 1; alpha and beta are folded into the weights);
 - `Relu`, `Tanh`, `Sigmoid`, `Softmax` over the last axis, right after a Dense.
 
-Anything else gets an error naming the op type and node name. The GRU weights go through the NumPy
-importer's `Convention` (gate order z, r, h; rows = outputs), so the convention arithmetic lives
-in one place.
+- readouts of the last step: Y_h, torch's h_n[-1] (Concat of the layers' Y_h, Gather of the last)
+  and Gather/Slice at -1 on the time axis (`Model.run(x)[-1]` is then the graph's output);
+- step graphs: state inputs feeding the GRUs' initial_h, outputs returning the new states.
+
+Shape bookkeeping (Shape/Gather/Concat/… feeding Reshape targets and zero states) is resolved by the
+propagation in `onnx_graph.py`. Anything else gets an error naming the op type and node name.
+The GRU weights go through the NumPy importer's `Convention` (gate order z, r, h; rows = outputs),
+so the convention arithmetic lives in one place.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from ..fileio import read_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
 from .numpy_importer import Convention, import_gru
+from .onnx_graph import Dim, Info, Propagation, dims_text
 
 __all__ = ["ONNX_CONVENTION", "import_file", "import_model"]
 
@@ -47,9 +53,16 @@ ONNX_CONVENTION = ("onnx GRU: gates z,r,h; W [1,3H,I], R [1,3H,H], B [1,6H] = Wb
 _GLUE = ("Squeeze", "Unsqueeze", "Reshape", "Flatten", "Transpose", "Identity", "Dropout")
 _ACTS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softmax": "softmax"}
 _SHAPE_OPS = ("Shape", "Size")
-# Ops through which a zero tensor stays zero (for initial_h).
-_ZERO_KEEPING = ("Slice", "Reshape", "Expand", "Squeeze", "Unsqueeze", "Identity", "Cast",
-                 "Transpose", "Tile", "Concat")
+_LOOPS = {
+    "Loop": ("{label} is a Loop: a recurrence written as a loop over the time steps (Keras 3's "
+             "model.export(format='onnx') on the TensorFlow backend writes its GRU so); gru_rt "
+             "does not convert Loop bodies. Convert the Keras model itself "
+             "(gru_rt.convert(model)), or export a graph with the ONNX GRU operator "
+             "(torch.onnx.export, tf2onnx on tf-keras)"),
+    "Scan": ("{label} is a Scan: a recurrence written as a scan over the time steps; gru_rt "
+             "converts the ONNX GRU operator only"),
+    "If": "{label} is an If (a branch on a computed condition); a stream cannot run it",
+}
 _SUPPORTED = ("gru_rt converts GRU (forward), MatMul(+Add), Gemm, Relu, Tanh, Sigmoid, "
               "Softmax(last axis), and Squeeze/Unsqueeze/Reshape/Flatten/Transpose/Identity/"
               "Dropout glue that keeps the features on the last axis")
@@ -77,7 +90,8 @@ def _label(node: Any) -> str:
 
 
 class _Graph:
-    """The graph's constants, producers and consumers, and the nodes the conversion accounts for."""
+    """The graph's producers and consumers, what the propagation knows of every tensor, and the
+    nodes the conversion accounts for."""
 
     def __init__(self, model: Any):
         onnx = _onnx()
@@ -85,104 +99,159 @@ class _Graph:
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                           0)
         self.nodes = list(self.graph.node)
-        self.consts: dict[str, np.ndarray] = {}
+        consts: dict[str, np.ndarray] = {}
         for init in self.graph.initializer:
-            self.consts[init.name] = onnx.numpy_helper.to_array(init)
+            consts[init.name] = onnx.numpy_helper.to_array(init)
         self.producer: dict[str, Any] = {}
         self.consumers: dict[str, list[Any]] = {}
         for node in self.nodes:
             if node.domain not in ("", "ai.onnx"):
                 raise ConversionError(f"{_label(node)} is in the custom domain {node.domain!r}; "
                                       f"{_SUPPORTED}")
+            if node.op_type in _LOOPS:
+                raise ConversionError(_LOOPS[node.op_type].format(label=_label(node)))
             for name in node.output:
                 if name:
                     self.producer[name] = node
             for name in node.input:
                 if name:
                     self.consumers.setdefault(name, []).append(node)
+        self.x, self.state_inputs = _graph_inputs(self, consts)
+        input_dims, hints = _input_dims(self.graph, self.x, self.state_inputs, consts)
+        self.prop = Propagation(self.graph, self.opset, consts, input_dims, hints)
+        self.hints = hints
         self.used: set[int] = set()  # id() of the nodes accounted for
 
+    def info(self, name: str) -> Info:
+        return self.prop.info(name)
+
+    def dims(self, name: str) -> list[Dim] | None:
+        return self.prop.info(name).dims
+
     def const(self, name: str, what: str) -> np.ndarray:
-        """The value of a constant tensor (initializer or Constant node), or an error."""
-        if name in self.consts:
-            return self.consts[name]
+        """The value of a constant tensor (initializer, Constant node or folded glue), or an
+        error."""
+        value = self.info(name).const
+        if value is not None:
+            return value
         node = self.producer.get(name)
-        if node is not None and node.op_type == "Constant":
-            onnx = _onnx()
-            self.used.add(id(node))
-            for a in node.attribute:
-                if a.name == "value":
-                    value = onnx.numpy_helper.to_array(a.t)
-                elif a.name in ("value_float", "value_int", "value_floats", "value_ints"):
-                    value = np.asarray(onnx.helper.get_attribute_value(a))
-                else:
-                    raise ConversionError(f"{_label(node)}: attribute {a.name} is not supported")
-                self.consts[name] = value
-                return value
-        if node is not None and node.op_type == "Identity" and node.input:
-            self.used.add(id(node))
-            return self.const(node.input[0], what)
         where = f"computed by {_label(node)}" if node is not None else "a graph input"
         raise ConversionError(f"{what} {name!r} is {where}, not a constant (initializer); "
                               f"gru_rt needs its value when converting")
 
     def is_zero(self, name: str) -> bool:
-        """True if the tensor is all zeros whatever the input (a zero constant, ConstantOfShape(0),
-        or such a tensor reshaped/sliced/expanded); marks the nodes that compute it as used."""
-        if name in self.consts:
-            return bool(np.all(self.consts[name] == 0))
-        node = self.producer.get(name)
-        if node is None:
-            return False
-        if node.op_type == "Constant":
-            return bool(np.all(self.const(name, "initial_h") == 0))
-        if node.op_type == "ConstantOfShape":
-            value = _attrs(node).get("value")
-            zero = value is None or bool(np.all(_onnx().numpy_helper.to_array(value) == 0))
-            if zero:
-                self.used.add(id(node))
-                self.mark_ancestors(node)
-            return zero
-        if node.op_type in _ZERO_KEEPING and node.input:
-            data = [node.input[0]] if node.op_type != "Concat" else list(node.input)
-            if all(self.is_zero(n) for n in data if n):
-                self.used.add(id(node))
-                self.mark_ancestors(node)
-                return True
-        return False
-
-    def mark_ancestors(self, node: Any) -> None:
-        """Mark everything a node's inputs are computed from (shape arithmetic, constants)."""
-        for name in node.input:
-            parent = self.producer.get(name)
-            if parent is not None and id(parent) not in self.used:
-                self.used.add(id(parent))
-                self.mark_ancestors(parent)
+        """True if the tensor is all zeros whatever the input (a zero constant, or zeros built
+        with ConstantOfShape/Expand and reshaped or sliced)."""
+        info = self.info(name)
+        if info.const is not None:
+            return bool(np.all(info.const == 0))
+        return info.fill == 0.0
 
     def next_nodes(self, name: str) -> list[Any]:
-        """The nodes consuming a tensor of the chain, except shape queries (marked used)."""
-        out = []
-        for node in self.consumers.get(name, []):
-            if node.op_type in _SHAPE_OPS:
-                continue  # only reads the shape: used if what it computes is used
-            out.append(node)
-        return out
+        """The nodes consuming a tensor of the chain, except shape queries."""
+        return [node for node in self.consumers.get(name, []) if node.op_type not in _SHAPE_OPS]
+
+
+_GLUE_THROUGH = ("Slice", "Gather", "Squeeze", "Unsqueeze", "Reshape", "Identity", "Cast")
+
+
+def _trace_to_input(g: _Graph, name: str) -> tuple[str, list[Any]] | None:
+    """The graph input a tensor is cut from through Slice/Gather/Squeeze/… (first inputs only),
+    with the nodes on the way; None if it comes from elsewhere."""
+    path = []
+    inputs = {i.name for i in g.graph.input}
+    while name not in inputs:
+        node = g.producer.get(name)
+        if node is None or node.op_type not in _GLUE_THROUGH:
+            return None
+        path.append(node)
+        name = node.input[0]
+    return name, path
+
+
+def _graph_inputs(g: _Graph, consts: Mapping[str, np.ndarray]) -> tuple[str, list[str]]:
+    """The sequence input and the state inputs (those that feed a GRU's initial_h)."""
+    inputs = [i.name for i in g.graph.input if i.name not in consts]
+    state = []
+    for node in g.nodes:
+        if node.op_type == "GRU" and len(node.input) > 5 and node.input[5]:
+            traced = _trace_to_input(g, node.input[5])
+            if traced is not None and traced[0] not in state:
+                state.append(traced[0])
+    data = [name for name in inputs if name not in state]
+    if len(data) != 1:
+        names = ", ".join(repr(n) for n in inputs) or "none"
+        extra = (f" (state inputs, feeding a GRU's initial_h: "
+                 f"{', '.join(map(repr, state))})" if state else "")
+        raise ConversionError(f"the graph has {len(inputs)} data inputs ({names}){extra}; gru_rt "
+                              f"converts a graph with one sequence input whose weights are "
+                              f"initializers, plus optional state inputs that feed the GRUs' "
+                              f"initial_h")
+    return data[0], [n for n in inputs if n in state]
+
+
+def _input_dims(graph: Any, x: str, state: list[str], consts: Mapping[str, np.ndarray]
+                ) -> tuple[dict[str, list[Dim]], dict[str, int]]:
+    """Each data input's shape with symbols for the sizes that may vary: every axis of the sequence
+    input but the last (the batch and time sizes, even where the exporter fixed them to the
+    example's: their sizes go to `hints`), and the unnamed or named sizes of the state inputs."""
+    dims: dict[str, list[Dim]] = {}
+    hints: dict[str, int] = {}
+    for vi in graph.input:
+        if vi.name not in (x, *state):
+            continue
+        ttype = vi.type.tensor_type
+        if ttype.elem_type not in (1, 10, 11):  # float, float16, double
+            raise ConversionError(f"graph input {vi.name!r} has element type {ttype.elem_type}, "
+                                  f"expected a float type")
+        if not ttype.HasField("shape"):
+            continue
+        shape: list[Dim] = []
+        n = len(ttype.shape.dim)
+        for k, d in enumerate(ttype.shape.dim):
+            fixed = d.dim_value if d.HasField("dim_value") else None
+            if fixed is not None and (vi.name != x or k == n - 1):
+                shape.append(int(fixed))
+                continue
+            sym = d.dim_param if d.HasField("dim_param") and d.dim_param else f"{vi.name}.{k}"
+            if fixed is not None:
+                hints[sym] = int(fixed)
+            shape.append(sym)
+        dims[vi.name] = shape
+    return dims, hints
 
 
 class _Walker:
-    """Follows the chain from the data input, building layers."""
+    """Follows the chain from the sequence input, building layers."""
 
-    def __init__(self, g: _Graph, x: str, rank: int | None, features: int | None):
+    def __init__(self, g: _Graph):
         self.g = g
-        self.cur = x
-        self.rank = rank
-        self.features = features
+        self.cur = g.x
         self.layers: list[Layer] = []
         self.labels: list[str] = []
-        self.last_step_from: Any = None  # the GRU whose Y_h the chain continues with
+        self.grus: list[Any] = []  # the GRU nodes, in layer order
+        # GRU node id -> (state input, initial_h tensor, the nodes cutting it from the input)
+        self.state_from: dict[int, tuple[str, str, list[Any]]] = {}
+        self.time: Dim | None = None  # the time axis' size symbol, from the first GRU's X
+        self.readout = ""  # how the graph's output picks the last step, if it does
         self.dense_open = False  # the last layer is a Dense that may still take a bias/activation
         self.transforms = "none"
         self.notes: list[str] = []  # transformations of the Dense weights
+        self.state_text = ""  # a step graph's state mapping (metadata source.state)
+
+    @property
+    def dims(self) -> list[Dim] | None:
+        return self.g.dims(self.cur)
+
+    @property
+    def rank(self) -> int | None:
+        d = self.dims
+        return None if d is None else len(d)
+
+    @property
+    def features(self) -> int | None:
+        d = self.dims
+        return d[-1] if d and isinstance(d[-1], int) else None
 
     # -- helpers
     def _axis(self, node: Any, axis: int, rank: int | None) -> int:
@@ -197,21 +266,24 @@ class _Walker:
         if self.rank is None:
             raise ConversionError(f"{_label(node)}: the rank of {self.cur!r} is unknown; give the "
                                   f"graph input a typed shape")
-        return self.rank
+        return self.rank  # type: ignore[return-value]
 
     def _feature_mismatch(self, node: Any, need: int) -> None:
         if self.features is not None and need != self.features:
             raise ConversionError(f"{_label(node)} expects {need} input features, but "
                                   f"{self.cur!r} has {self.features}")
 
+    def _is_time(self, d: Dim) -> bool:
+        return self.time is not None and d == self.time
+
     # -- ops
     def gru(self, node: Any) -> str | None:
         g = self.g
         a = _attrs(node)
-        if self.last_step_from is not None:
+        if self.readout:
             raise ConversionError(
-                f"{_label(node)} reads the final state Y_h of {_label(self.last_step_from)} "
-                f"(one vector per sequence), which a stream cannot run; feed it Y instead")
+                f"{_label(node)} reads {self.readout} (one vector per sequence), which a stream "
+                f"cannot run; feed it Y instead")
         direction = a.get("direction", "forward")
         if direction != "forward":
             raise ConversionError(f"{_label(node)}: direction={direction!r} is not supported: a "
@@ -233,6 +305,7 @@ class _Walker:
         if self.rank is not None and self.rank != 3:
             raise ConversionError(f"{_label(node)}: its input X {self.cur!r} has rank "
                                   f"{self.rank}, expected 3")
+        self._time_axis(node, layout)
         w = g.const(inputs[1], f"{_label(node)}: W")
         r = g.const(inputs[2], f"{_label(node)}: R")
         if r.ndim != 3 or r.shape[0] != 1 or r.shape[1] != 3 * r.shape[2] or r.shape[2] == 0:
@@ -256,30 +329,70 @@ class _Walker:
         if inputs[4]:
             raise ConversionError(f"{_label(node)}: sequence_lens {inputs[4]!r} is given; gru_rt "
                                   f"streams every step, so sequence_lens must be absent")
-        if inputs[5] and not g.is_zero(inputs[5]):
-            raise ConversionError(f"{_label(node)}: initial_h {inputs[5]!r} is not a zero "
-                                  f"constant; a gru_rt stream starts from a zero state (set it "
-                                  f"with Stream.state if needed)")
+        self._initial_state(node, inputs[5])
         conv = Convention(gate_order="zrn", layout="out_in", reset="after" if lbr else "before",
                           activation=act, gate_activation=gate)
         layer, self.transforms = import_gru(arrays, conv, node.name)
         self.layers.append(layer)
+        self.grus.append(node)
         self.labels.append(f"{node.name or 'GRU'}(GRU linear_before_reset={lbr},{gate},{act})")
         self.dense_open = False
-        self.features = h
         outs = list(node.output) + [""] * (2 - len(node.output))
         y, y_h = outs[0], outs[1]
         y_next = g.next_nodes(y) if y else []
         yh_next = g.next_nodes(y_h) if y_h else []
-        if y_next and yh_next:
+        stacked = all(n.op_type == "Concat" for n in yh_next)  # the layers' final states
+        if y_next and yh_next and not stacked:
             raise ConversionError(f"{_label(node)}: both Y {y!r} and Y_h {y_h!r} feed other "
                                   f"nodes; only a single chain can be converted")
-        if yh_next or (not y_next and not self._is_output(y) and y_h):
-            self.last_step_from = node
-            self.rank = 3
-            return y_h
-        self.rank = 4
-        return y
+        if y_next or self._is_output(y) or not y_h:
+            return y
+        self.readout = f"the final state Y_h of {_label(node)}"
+        return y_h
+
+    def _time_axis(self, node: Any, layout: int) -> None:
+        """X's time axis must be the first GRU's: glue that moved or merged it changes the order
+        in which steps reach the GRU."""
+        d = self.dims
+        if d is None:
+            return
+        t, b = (d[1], d[0]) if layout else (d[0], d[1])
+        axis = 1 if layout else 0
+        if self.time is None:
+            if isinstance(t, str) and ("*" in t or "reshaped" in t or "[" in t):
+                raise ConversionError(f"{_label(node)}: the time axis {axis} of X {self.cur!r} "
+                                      f"(shape {dims_text(d)}) does not follow one axis of the "
+                                      f"graph input {self.g.x!r}")
+            self.time = t
+            return
+        if t != self.time and not (t == 1 and self.g.hints.get(str(self.time)) == 1):
+            raise ConversionError(f"{_label(node)}: X {self.cur!r} has shape {dims_text(d)}, "
+                                  f"whose time axis {axis} holds {t}, but the first GRU's time "
+                                  f"axis holds {self.time}; the glue between them moved or "
+                                  f"merged the time axis (a size the exporter fixed to the "
+                                  f"example input's can do this)")
+        if isinstance(b, str) and isinstance(self.time, str) and self.time in b.split("*"):
+            raise ConversionError(f"{_label(node)}: the batch axis of X {self.cur!r} (shape "
+                                  f"{dims_text(d)}) holds the time size {self.time}")
+
+    def _initial_state(self, node: Any, name: str) -> None:
+        """initial_h absent, zero, or cut from a state input (a streaming step graph)."""
+        g = self.g
+        if not name or g.is_zero(name):
+            if g.state_inputs:
+                raise ConversionError(f"{_label(node)} starts from a zero state while other GRUs "
+                                      f"take theirs from the state inputs "
+                                      f"({', '.join(map(repr, g.state_inputs))}); a step graph "
+                                      f"must take every GRU's state from an input")
+            return
+        traced = _trace_to_input(g, name)
+        if traced is None or traced[0] not in g.state_inputs:
+            raise ConversionError(f"{_label(node)}: initial_h {name!r} is not a zero constant; "
+                                  f"a gru_rt stream starts from a zero state (set it with "
+                                  f"Stream.state if needed)")
+        for step in traced[1]:
+            g.used.add(id(step))
+        self.state_from[id(node)] = (traced[0], name, traced[1])
 
     def _is_output(self, name: str) -> bool:
         return bool(name) and any(o.name == name for o in self.g.graph.output)
@@ -319,7 +432,6 @@ class _Walker:
 
     def glue(self, node: Any) -> str:
         op, a = node.op_type, _attrs(node)
-        rank = self.rank
         if op in ("Identity", "Dropout"):
             if op == "Dropout" and len(node.output) > 1 and node.output[1] \
                     and self.g.next_nodes(node.output[1]):
@@ -330,7 +442,6 @@ class _Walker:
             if perm is None or perm[-1] != len(perm) - 1:
                 raise ConversionError(f"{_label(node)}: perm {perm} moves the feature axis "
                                       f"(the last); only a transpose that keeps it last converts")
-            self.rank = len(perm)
             return node.output[0]
         if op in ("Squeeze", "Unsqueeze"):
             axes = a.get("axes")
@@ -342,13 +453,11 @@ class _Walker:
                     if self.features == 1:
                         raise ConversionError(f"{_label(node)}: squeezes every size-1 axis, which "
                                               f"would remove the single feature axis")
-                    self.rank = None
                     return node.output[0]
                 r = self._need_rank(node)
                 norm = [self._axis(node, int(x), r) for x in axes]
                 if r - 1 in norm:
                     raise ConversionError(f"{_label(node)}: squeezes the feature axis")
-                self.rank = r - len(norm)
             else:
                 if axes is None:
                     raise ConversionError(f"{_label(node)}: no axes given")
@@ -356,7 +465,6 @@ class _Walker:
                 norm = [self._axis(node, int(x), r) for x in axes]
                 if r - 1 in norm:
                     raise ConversionError(f"{_label(node)}: inserts an axis after the features")
-                self.rank = r
             return node.output[0]
         if op == "Flatten":
             r = self._need_rank(node)
@@ -364,20 +472,114 @@ class _Walker:
             if axis != r - 1:
                 raise ConversionError(f"{_label(node)}: axis {a.get('axis', 1)} merges the "
                                       f"features with other axes; only axis=-1 converts")
-            self.rank = 2
             return node.output[0]
         assert op == "Reshape"
-        shape = [int(v) for v in np.ravel(self.g.const(node.input[1], f"{_label(node)}: shape"))]
-        last = shape[-1] if shape else None
-        if last == 0 and not a.get("allowzero", 0) and rank == len(shape):
-            last = self.features  # copies the input's last dimension
-        if self.features is None or last != self.features:
+        target = self.g.info(node.input[1])
+        shape = (target.const.ravel().tolist() if target.const is not None else target.elems)
+        if shape is None:
+            raise ConversionError(f"{_label(node)}: its target shape {node.input[1]!r} is "
+                                  f"neither a constant nor computed from the input's shape")
+        out = self.g.dims(node.output[0]) or []
+        if self.features is None or not out or out[-1] != self.features:
             raise ConversionError(f"{_label(node)}: reshapes to {shape}; only a reshape whose "
                                   f"last dimension is the feature size "
                                   f"({self.features if self.features is not None else '?'}) "
                                   f"converts")
-        self.rank = len(shape)
+        if any(isinstance(d, str) and "reshaped" in d for d in out):
+            raise ConversionError(
+                f"{_label(node)}: reshapes {dims_text(self.dims)} to {dims_text(shape)}, which "
+                f"does not keep the batch and time axes apart (a size the exporter fixed to the "
+                f"example input's where the input's axis is {self.g.x!r}'s varying size, or "
+                f"axes regrouped); only reshapes that keep, merge or drop size-1 axes convert")
         return node.output[0]
+
+    def gather(self, node: Any) -> str:
+        """Gather at one index: the last time step (a readout), the last layer's final state of a
+        stack, or the only entry of a size-1 axis (a squeeze)."""
+        d = self._need_dims(node)
+        axis = int(_attrs(node).get("axis", 0))
+        axis = axis + len(d) if axis < 0 else axis
+        idx = self.g.const(node.input[1], f"{_label(node)}: indices")
+        if node.input[0] != self.cur or idx.ndim != 0:
+            raise ConversionError(f"{_label(node)}: gathers {node.input[1]!r} of shape "
+                                  f"{idx.shape} from {node.input[0]!r}; only one scalar index of "
+                                  f"the chain's tensor {self.cur!r} converts")
+        if axis == len(d) - 1:
+            raise ConversionError(f"{_label(node)}: gathers on the feature axis")
+        k = int(idx)
+        if self._is_time(d[axis]) and not self.readout:
+            if k != -1 and k != self.g.hints.get(str(d[axis]), 0) - 1:
+                raise ConversionError(f"{_label(node)}: picks time step {k} of {self.cur!r} "
+                                      f"(shape {dims_text(d)}); a stream converts only the last "
+                                      f"step (index -1)")
+            self.readout = f"the last time step (Gather index {k} on axis {axis})"
+            return node.output[0]
+        if d[axis] == 1 and k in (0, -1):
+            return node.output[0]
+        raise ConversionError(f"{_label(node)}: gathers index {k} on axis {axis} of "
+                              f"{self.cur!r} (shape {dims_text(d)}), which is neither the time "
+                              f"axis ({self.time}) nor an axis of size 1")
+
+    def slice(self, node: Any) -> str:
+        """Slice [-1:] on the time axis (the last step, kept as an axis of size 1), or a slice
+        that keeps every axis whole."""
+        d = self._need_dims(node)
+        out = self.g.dims(node.output[0])
+        if out is None or node.input[0] != self.cur:
+            raise ConversionError(f"{_label(node)}: its starts/ends/axes are not constants")
+        changed = [k for k in range(len(d)) if d[k] != out[k]]
+        if not changed:
+            return node.output[0]
+        if len(changed) == 1 and self._is_time(d[changed[0]]) and out[changed[0]] == 1 \
+                and not self.readout:
+            starts, ends = (self.g.info(n).const for n in node.input[1:3])
+            if starts is not None and int(np.ravel(starts)[0]) == -1:
+                self.readout = f"the last time step (Slice [-1:] on axis {changed[0]})"
+                return node.output[0]
+        raise ConversionError(f"{_label(node)}: slices {self.cur!r} from {dims_text(d)} to "
+                              f"{dims_text(out)}; only the last time step ([-1:] on the time "
+                              f"axis {self.time}) converts")
+
+    def concat(self, node: Any) -> str:
+        """The layers' final states stacked (torch's h_n), read by a Gather/Slice of the last
+        layer's: the chain continues with the last layer's final state."""
+        a = _attrs(node)
+        parts = list(node.input)
+        mine = [id(n) for n in self.grus]
+        sources = [self.g.producer.get(p) for p in parts]
+        if not self.readout.startswith("the final state") or any(
+                src is None or src.op_type != "GRU" or id(src) not in mine
+                or len(src.output) < 2 or src.output[1] != p for src, p in zip(sources, parts)):
+            raise ConversionError(f"{_label(node)}: concatenates {', '.join(map(repr, parts))}; "
+                                  f"only the final states Y_h of the chain's GRUs (torch's h_n) "
+                                  f"can be concatenated")
+        if int(a.get("axis", 0)) != 0 or parts[-1] != self.cur:
+            raise ConversionError(f"{_label(node)}: stacks the final states on axis "
+                                  f"{a.get('axis', 0)} with {self.cur!r} at position "
+                                  f"{parts.index(self.cur)}; only axis 0 with the last layer's "
+                                  f"last converts")
+        pick = self.g.next_nodes(node.output[0])
+        n = len(parts)
+        if len(pick) == 1 and pick[0].op_type == "Gather" \
+                and int(_attrs(pick[0]).get("axis", 0)) == 0:
+            k = self.g.const(pick[0].input[1], f"{_label(pick[0])}: indices")
+            if k.ndim == 0 and int(k) in (-1, n - 1):
+                self.g.used.add(id(pick[0]))
+                self.readout = f"the last layer's final state (h_n[-1], {_label(pick[0])})"
+                return pick[0].output[0]
+            what = f"index {k.tolist()}"
+        else:
+            what = ", ".join(_label(p) for p in pick) or "nothing"
+        raise ConversionError(f"{_label(node)} stacks the final states of {n} GRUs; it must be "
+                              f"read by a Gather of the last one (index -1 on axis 0), found "
+                              f"{what}")
+
+    def _need_dims(self, node: Any) -> list[Dim]:
+        d = self.dims
+        if d is None:
+            raise ConversionError(f"{_label(node)}: the shape of {self.cur!r} is unknown; give "
+                                  f"the graph input a typed shape")
+        return d
 
     def matmul(self, node: Any) -> str:
         if node.input[0] != self.cur:
@@ -434,7 +636,6 @@ class _Walker:
     def _dense(self, node: Any, w: np.ndarray, b: np.ndarray, label: str) -> None:
         self.layers.append(DenseLayer(w=w, b=b, name=node.name))
         self.labels.append(f"{node.name or label}({label})")
-        self.features = int(w.shape[0])
         self.dense_open = True
 
     def add(self, node: Any) -> str:
@@ -488,31 +689,17 @@ class _Walker:
             return self.add(node)
         if op in _ACTS:
             return self.activation(node)
+        if op == "Gather":
+            return self.gather(node)
+        if op == "Slice":
+            return self.slice(node)
+        if op == "Concat":
+            return self.concat(node)
         raise ConversionError(f"{_label(node)} cannot be converted: {_SUPPORTED}")
 
 
-def _data_input(g: _Graph) -> tuple[str, int | None, int | None]:
-    inputs = [i for i in g.graph.input if i.name not in g.consts]
-    if len(inputs) != 1:
-        names = ", ".join(repr(i.name) for i in inputs) or "none"
-        raise ConversionError(f"the graph has {len(inputs)} data inputs ({names}); gru_rt "
-                              f"converts a graph with one input (the sequence) whose weights are "
-                              f"initializers")
-    x = inputs[0]
-    ttype = x.type.tensor_type
-    if ttype.elem_type not in (1, 10, 11):  # float, float16, double
-        raise ConversionError(f"graph input {x.name!r} has element type {ttype.elem_type}, "
-                              f"expected a float type")
-    if not ttype.HasField("shape"):
-        return x.name, None, None
-    dims = ttype.shape.dim
-    last = dims[-1].dim_value if dims and dims[-1].HasField("dim_value") else None
-    return x.name, len(dims), last
-
-
-def _walk(g: _Graph) -> tuple[_Walker, str]:
-    x, rank, features = _data_input(g)
-    w = _Walker(g, x, rank, features)
+def _walk(g: _Graph) -> _Walker:
+    w = _Walker(g)
     while True:
         nxt = g.next_nodes(w.cur)
         if not nxt:
@@ -529,22 +716,106 @@ def _walk(g: _Graph) -> tuple[_Walker, str]:
     if w.cur not in outputs:
         raise ConversionError(f"the chain ends at {w.cur!r}, which is not a graph output "
                               f"(outputs: {', '.join(repr(o) for o in outputs)})")
+    state_outputs = _state_outputs(g, w, [o for o in outputs if o != w.cur])
     chain_tensors = {w.cur}
     for node in g.nodes:
         if id(node) in g.used:
             chain_tensors.update(node.output)
     for name in outputs:
-        if name not in chain_tensors:
+        if name not in chain_tensors and name not in state_outputs:
             node = g.producer.get(name)
             raise ConversionError(f"graph output {name!r} is not on the converted chain"
                                   + (f" (it is computed by {_label(node)})" if node else ""))
     for node in g.nodes:
-        if id(node) in g.used or node.op_type == "Constant":
-            continue
-        if node.op_type in _SHAPE_OPS and not any(g.consumers.get(o) for o in node.output):
-            continue
+        if id(node) in g.used or not any(g.info(o).data for o in node.output if o):
+            continue  # on the chain, or constants and shape bookkeeping
         raise ConversionError(f"{_label(node)} is not part of the converted chain; {_SUPPORTED}")
-    return w, x
+    w.state_text = _state_text(g, w, state_outputs)
+    return w
+
+
+def _stacked_states(g: _Graph, name: str) -> list[Any] | None:
+    """The GRUs whose final states Y_h a tensor stacks (Y_h itself, or a Concat on axis 0 of
+    Y_h's), with the nodes on the way marked used; None if it is something else."""
+    node = g.producer.get(name)
+    if node is None:
+        return None
+    if node.op_type == "GRU":
+        return [node] if len(node.output) > 1 and node.output[1] == name else None
+    if node.op_type == "Identity":
+        found = _stacked_states(g, node.input[0])
+    elif node.op_type == "Concat" and int(_attrs(node).get("axis", 0)) == 0:
+        parts = [_stacked_states(g, n) for n in node.input]
+        found = None if any(p is None for p in parts) else [x for p in parts if p for x in p]
+    else:
+        return None
+    if found is not None:
+        g.used.add(id(node))
+    return found
+
+
+def _state_outputs(g: _Graph, w: _Walker, others: list[str]) -> dict[str, list[Any]]:
+    """For a step graph (state inputs feeding initial_h), the outputs holding the new states,
+    each paired with the state input at the same position; every state input needs one."""
+    if not g.state_inputs:
+        return {}
+    fed: dict[str, list[Any]] = {name: [] for name in g.state_inputs}
+    for node in w.grus:
+        fed[w.state_from[id(node)][0]].append(node)
+    found = {name: grus for name in others if (grus := _stacked_states(g, name)) is not None}
+    for name in g.state_inputs:
+        match = [o for o, grus in found.items() if [id(n) for n in grus] == [id(n) for n in
+                                                                          fed[name]]]
+        if not match:
+            layers = ", ".join(_label(n) for n in fed[name])
+            raise ConversionError(f"state input {name!r} feeds the initial state of {layers}, "
+                                  f"but no graph output returns their new states (Y_h, or a "
+                                  f"Concat on axis 0 of them in the same order); outputs: "
+                                  f"{', '.join(map(repr, [o.name for o in g.graph.output]))}")
+    return found
+
+
+def _state_text(g: _Graph, w: _Walker, state_outputs: dict[str, list[Any]]) -> str:
+    """How the stream's state (the layers' states in layer order) maps to the graph's state
+    inputs and outputs; an error if the state inputs do not hold the layers in that order."""
+    if not g.state_inputs:
+        return ""
+    order = [w.state_from[id(n)][0] for n in w.grus]
+    expected = [name for name in g.state_inputs for _ in range(order.count(name))]
+    positions = [_state_positions(g, *w.state_from[id(n)]) for n in w.grus]
+    for name in g.state_inputs:
+        got = [p for n, pos in zip(order, positions) if n == name for p in pos]
+        if order != expected or got != list(range(len(got))):
+            raise ConversionError(
+                f"the state inputs feed the GRUs out of order ({', '.join(f'{_label(n)} <- {i!r}' for n, i in zip(w.grus, order))}); "  # noqa: E501
+                f"gru_rt's stream state is the layers' states in layer order, so the state "
+                f"inputs must hold them in that order")
+    outs = {id(grus[0]): o for o, grus in state_outputs.items()}
+    pairs = [f"{name!r} -> {outs.get(id(next(n for n in w.grus if w.state_from[id(n)][0] == name)), '?')!r}"  # noqa: E501
+             for name in g.state_inputs]
+    return (f"Stream.state = the state inputs {', '.join(map(repr, g.state_inputs))} (batch "
+            f"element 0) flattened and concatenated, layer after layer; new state outputs: "
+            f"{', '.join(pairs)}")
+
+
+def _state_positions(g: _Graph, name: str, h0: str, path: list[Any]) -> list[int]:
+    """Which entries of the state input (one batch element, flattened) a GRU's initial_h takes:
+    the path from the input is run on the entries' own indices."""
+    onnx = _onnx()
+    from onnx.reference import ReferenceEvaluator
+
+    dims = [d if isinstance(d, int) else 1 for d in g.dims(name) or []]
+    feeds = {name: np.arange(int(np.prod(dims)), dtype=np.float32).reshape(dims)}
+    needed = {i for node in path for i in node.input if i and i != name}
+    inits = [onnx.numpy_helper.from_array(g.const(i, f"{_label(path[0])}: input"), i)
+             for i in needed]
+    graph = onnx.helper.make_graph(
+        list(reversed(path)), "state",
+        [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims)],
+        [onnx.helper.make_empty_tensor_value_info(h0)], inits)
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", g.opset)])
+    out = np.asarray(list(ReferenceEvaluator(model).run(None, feeds))[0])
+    return [int(v) for v in out.reshape(-1)]
 
 
 def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
@@ -552,7 +823,7 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
                  metadata: Mapping[str, str] | None = None) -> ModelSpec:
     """A ModelSpec from an onnx.ModelProto (see the module docstring for what converts)."""
     g = _Graph(model)
-    w, x = _walk(g)
+    w = _walk(g)
     if not w.layers:
         raise ConversionError("the graph has no GRU or Dense layer")
     if not any(isinstance(x_, GRULayer) for x_ in w.layers):
@@ -576,11 +847,15 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
         "source.convention": ONNX_CONVENTION,
         "source.transforms": "; ".join([w.transforms, *w.notes]),
         "source.layers": ",".join(w.labels),
-        "source.input": x,
-        "source.output": w.cur + (" (the last step's: Y_h)" if w.last_step_from is not None
-                                  else ""),
+        "source.input": f"{g.x} {dims_text(g.dims(g.x))}"
+                        + (f", time axis {g.dims(g.x).index(w.time)}"  # type: ignore[union-attr]
+                           if w.time in (g.dims(g.x) or []) else ""),
+        "source.output": w.cur + (f" (the last step's: {w.readout}; Model.run(x)[-1] is "
+                                  f"the graph's output)" if w.readout else ""),
         "source.opset": str(g.opset),
     }
+    if w.state_text:
+        meta["source.state"] = w.state_text
     meta.update(metadata or {})
     return ModelSpec(w.layers, meta).validated()
 
