@@ -65,6 +65,8 @@ def make_net(layers: int, batch_first: bool, head: str) -> Any:
 
 
 def quiet_export(*args: Any, **kwargs: Any) -> None:
+    if kwargs.get("dynamo"):
+        kwargs["external_data"] = False  # gru_rt reads weights stored inside the file only
     logging.disable(logging.WARNING)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
