@@ -181,15 +181,7 @@ static inline GRT_AVX2 void rows4_long(int32_t *y, const int8_t *W, const uint16
 {
     const int8_t *w[4];
     rows_of(w, W, r, rows, cols);
-    __m256i acc = dot4_64(w[0], w[1], w[2], w[3], x, cols, xt, end);
-    if (rows - r >= 4) {
-        _mm_storeu_si128((__m128i *)(void *)y, grt_q15_requant4(acc, 0, codes + r, b + r));
-        return;
-    }
-    int64_t a4[4];
-    _mm256_storeu_si256((__m256i *)(void *)a4, acc);
-    for (size_t k = 0; r + k < rows; k++)
-        y[k] = grt_q15_requant(a4[k], codes[r + k], b[r + k]);
+    grt_q15_requant_store4(y, dot4_64(w[0], w[1], w[2], w[3], x, cols, xt, end), 0, codes + r, b + r, rows - r);
 }
 
 GRT_AVX2 void grt_q15_matvec_avx2(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,

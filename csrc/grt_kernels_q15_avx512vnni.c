@@ -130,14 +130,7 @@ static inline GRT_VNNI512 void dot4x4(__m256i out[4], const int8_t *const w[4], 
 static inline GRT_VNNI512 void requant_store(int32_t *y, __m256i acc, size_t n, const uint16_t *codes,
                                              const int32_t *b, size_t k)
 {
-    if (k >= 4) {
-        _mm_storeu_si128((__m128i *)(void *)y, grt_q15_requant4(acc, n <= GRT_Q15_BLOCK, codes, b));
-        return;
-    }
-    int64_t a[4];
-    _mm256_storeu_si256((__m256i *)(void *)a, acc);
-    for (size_t i = 0; i < k; i++)
-        y[i] = grt_q15_requant(a[i], codes[i], b[i]);
+    grt_q15_requant_store4(y, acc, n <= GRT_Q15_BLOCK, codes, b, k);
 }
 
 /* Below this many columns the AVX2 matrix-vector product is faster (the per-pass reduction of the

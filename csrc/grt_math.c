@@ -117,14 +117,21 @@ static void hard_sigmoid_k2_vec(float *restrict v, size_t n)
     }
 }
 
+/* max v[i] in index order (n >= 1), the first of the softmaxes' steps. */
+static inline float max_of(const float *restrict v, size_t n)
+{
+    float m = v[0];
+    for (size_t i = 1; i < n; i++)
+        m = v[i] > m ? v[i] : m;
+    return m;
+}
+
 /* Softmax: subtract the max so exp never overflows; the sum runs in index order (deterministic). */
 static void softmax_vec(float *restrict v, size_t n)
 {
     if (n == 0)
         return;
-    float m = v[0];
-    for (size_t i = 1; i < n; i++)
-        m = v[i] > m ? v[i] : m;
+    float m = max_of(v, n);
     float sum = 0.0f;
     for (size_t i = 0; i < n; i++) {
         v[i] = exp_inline(v[i] - m);
@@ -226,9 +233,7 @@ static void log_softmax_vec(float *restrict v, size_t n)
 {
     if (n == 0)
         return;
-    float m = v[0];
-    for (size_t i = 1; i < n; i++)
-        m = v[i] > m ? v[i] : m;
+    float m = max_of(v, n);
     float sum = 0.0f;
     for (size_t i = 0; i < n; i++)
         sum += exp_inline(v[i] - m);

@@ -38,4 +38,19 @@ static inline GRT_AVX2 __m128i grt_q15_requant4(__m256i acc, int acc_small, cons
     return _mm256_castsi256_si128(v);
 }
 
+/* y[i] = grt_q15_requant(acc[i], codes[i], b[i]) for the k rows of a pass of four (k < 4 at the last
+ * pass: only those rows are read and written); acc_small as for grt_q15_requant4. */
+static inline GRT_AVX2 void grt_q15_requant_store4(int32_t *y, __m256i acc, int acc_small, const uint16_t *codes,
+                                                   const int32_t *b, size_t k)
+{
+    if (k >= 4) {
+        _mm_storeu_si128((__m128i *)(void *)y, grt_q15_requant4(acc, acc_small, codes, b));
+        return;
+    }
+    int64_t a[4];
+    _mm256_storeu_si256((__m256i *)(void *)a, acc);
+    for (size_t i = 0; i < k; i++)
+        y[i] = grt_q15_requant(a[i], codes[i], b[i]);
+}
+
 #endif /* GRT_Q15_REQUANT_AVX2_H */

@@ -96,9 +96,9 @@ def _f32_clip01(t: np.ndarray) -> np.ndarray:
     return np.where(t > _ONE, _ONE, t).astype(F32)
 
 
-def f32_softmax(v: np.ndarray) -> np.ndarray:
-    """Over the last axis: the max subtracted, the sum in index order, then a division."""
-    v = np.asarray(v, F32)
+def _max_exp_sum(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The softmax's parts over the last axis, as the C code computes them: the max m (a
+    comparison chain in index order), e = exp(v − m), and the sum of e in index order."""
     m = v[..., 0].copy()
     for i in range(1, v.shape[-1]):
         m = np.where(v[..., i] > m, v[..., i], m)
@@ -106,6 +106,13 @@ def f32_softmax(v: np.ndarray) -> np.ndarray:
     total = np.zeros(v.shape[:-1], F32)
     for i in range(v.shape[-1]):
         total = (total + e[..., i]).astype(F32)
+    return m, e, total
+
+
+def f32_softmax(v: np.ndarray) -> np.ndarray:
+    """Over the last axis: the max subtracted, the sum in index order, then a division."""
+    v = np.asarray(v, F32)
+    _, e, total = _max_exp_sum(v)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (e / total[..., None]).astype(F32)
 
@@ -206,13 +213,7 @@ def f32_softplus(x: np.ndarray) -> np.ndarray:
 def f32_log_softmax(v: np.ndarray) -> np.ndarray:
     """Over the last axis: the softmax's max and sum, then (v − max) − ln(sum)."""
     v = np.asarray(v, F32)
-    m = v[..., 0].copy()
-    for i in range(1, v.shape[-1]):
-        m = np.where(v[..., i] > m, v[..., i], m)
-    e = f32_exp(v - m[..., None])
-    total = np.zeros(v.shape[:-1], F32)
-    for i in range(v.shape[-1]):
-        total = (total + e[..., i]).astype(F32)
+    m, _, total = _max_exp_sum(v)
     with np.errstate(invalid="ignore"):
         ls = np.where(np.isnan(total), total, _f32_log_ge1(total))
         return ((v - m[..., None]) - ls[..., None]).astype(F32)
