@@ -1215,6 +1215,7 @@ cdef class StreamBatch:
         else:
             result = _check_out(out, (padded.shape[0], padded.shape[1], O), "out",
                                 cnp.NPY_INT16 if int16 else cnp.NPY_FLOAT32)
+            _refuse_overlap(padded, result)  # before the padding rows of out are zeroed
             ys = [result[k] for k in range(len(seqs))]
             for k in range(len(seqs)):
                 ys[k][lens[k]:] = 0

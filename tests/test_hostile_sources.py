@@ -495,6 +495,12 @@ def test_overlapping_inputs_and_outputs_are_refused() -> None:
     batch = model.stream_batch(2)
     with pytest.raises(ValueError, match="out overlaps xs in memory"):
         batch.run(buf[:1200].reshape(2, 200, 3), out=buf[600:1800].reshape(2, 200, 3))
+    # ... also with lengths= (the ragged path, which zeroes out's padding rows first)
+    padded = buf[:1200].reshape(2, 200, 3)
+    before = padded.copy()
+    with pytest.raises(ValueError, match="out overlaps xs in memory"):
+        batch.run(padded, out=buf[600:1800].reshape(2, 200, 3), lengths=[150, 200])
+    assert np.array_equal(padded, before) and not np.any(batch.streams[0].state)
     separate = np.empty((600, 3), np.float32)
     assert np.array_equal(s.run(xs, out=separate), model.run(xs))
 
