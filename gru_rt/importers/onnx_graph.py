@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ConversionError
 
-__all__ = ["Dim", "Info", "Propagation", "dims_text"]
+__all__ = ["Dim", "Info", "Propagation", "dims_text", "node_attributes"]
 
 Dim = Union[int, str]
 # Ops whose output keeps the input's shape and (for a uniform tensor) its fill value.
@@ -132,7 +132,7 @@ class Propagation:
 
     def _symbolic(self, node: Any, ins: list[Info | None]) -> list[Info]:
         op = node.op_type
-        a = _attrs(node)
+        a = node_attributes(node)
         x = ins[0] if ins else None
         if op == "Shape" and x is not None and x.dims is not None:
             r = len(x.dims)
@@ -418,7 +418,8 @@ def _to_array(value: Any) -> np.ndarray:
     return np.asarray(onnx.numpy_helper.to_array(value))
 
 
-def _attrs(node: Any) -> dict[str, Any]:
+def node_attributes(node: Any) -> dict[str, Any]:
+    """A node's attributes by name, strings decoded (the importer's reader too)."""
     import onnx
 
     out = {}

@@ -41,7 +41,7 @@ from ..fileio import read_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
 from .numpy_importer import Convention, import_gru
-from .onnx_graph import Dim, Info, Propagation, dims_text
+from .onnx_graph import Dim, Info, Propagation, dims_text, node_attributes
 
 __all__ = ["ONNX_CONVENTION", "import_file", "import_model"]
 
@@ -70,19 +70,6 @@ _SUPPORTED = ("gru_rt converts GRU (forward), MatMul(+Add), Gemm, Relu, Tanh, Si
 
 def _onnx() -> Any:
     return require("onnx", "reading an ONNX model")
-
-
-def _attrs(node: Any) -> dict[str, Any]:
-    onnx = _onnx()
-    out = {}
-    for a in node.attribute:
-        value = onnx.helper.get_attribute_value(a)
-        if isinstance(value, bytes):
-            value = value.decode()
-        elif isinstance(value, list):
-            value = [v.decode() if isinstance(v, bytes) else v for v in value]
-        out[a.name] = value
-    return out
 
 
 def _label(node: Any) -> str:
@@ -279,7 +266,7 @@ class _Walker:
     # -- ops
     def gru(self, node: Any) -> str | None:
         g = self.g
-        a = _attrs(node)
+        a = node_attributes(node)
         if self.readout:
             raise ConversionError(
                 f"{_label(node)} reads {self.readout} (one vector per sequence), which a stream "
@@ -431,7 +418,7 @@ class _Walker:
         return gate, g.lower()
 
     def glue(self, node: Any) -> str:
-        op, a = node.op_type, _attrs(node)
+        op, a = node.op_type, node_attributes(node)
         if op in ("Identity", "Dropout"):
             if op == "Dropout" and len(node.output) > 1 and node.output[1] \
                     and self.g.next_nodes(node.output[1]):
@@ -497,7 +484,7 @@ class _Walker:
         """Gather at one index: the last time step (a readout), the last layer's final state of a
         stack, or the only entry of a size-1 axis (a squeeze)."""
         d = self._need_dims(node)
-        axis = int(_attrs(node).get("axis", 0))
+        axis = int(node_attributes(node).get("axis", 0))
         axis = axis + len(d) if axis < 0 else axis
         idx = self.g.const(node.input[1], f"{_label(node)}: indices")
         if node.input[0] != self.cur or idx.ndim != 0:
@@ -543,7 +530,7 @@ class _Walker:
     def concat(self, node: Any) -> str:
         """The layers' final states stacked (torch's h_n), read by a Gather/Slice of the last
         layer's: the chain continues with the last layer's final state."""
-        a = _attrs(node)
+        a = node_attributes(node)
         parts = list(node.input)
         mine = [id(n) for n in self.grus]
         sources = [self.g.producer.get(p) for p in parts]
@@ -561,7 +548,7 @@ class _Walker:
         pick = self.g.next_nodes(node.output[0])
         n = len(parts)
         if len(pick) == 1 and pick[0].op_type == "Gather" \
-                and int(_attrs(pick[0]).get("axis", 0)) == 0:
+                and int(node_attributes(pick[0]).get("axis", 0)) == 0:
             k = self.g.const(pick[0].input[1], f"{_label(pick[0])}: indices")
             if k.ndim == 0 and int(k) in (-1, n - 1):
                 self.g.used.add(id(pick[0]))
@@ -595,7 +582,7 @@ class _Walker:
         return node.output[0]
 
     def gemm(self, node: Any) -> str:
-        a = _attrs(node)
+        a = node_attributes(node)
         if node.input[0] != self.cur:
             raise ConversionError(f"{_label(node)} takes {self.cur!r} as its B input; only A "
                                   f"(the features) can be the chain's tensor")
@@ -666,7 +653,7 @@ class _Walker:
         if node.op_type == "Softmax":
             r = self._need_rank(node)
             default = -1 if self.g.opset >= 13 else 1
-            axis = self._axis(node, int(_attrs(node).get("axis", default)), r)
+            axis = self._axis(node, int(node_attributes(node).get("axis", default)), r)
             if axis != r - 1:
                 raise ConversionError(f"{_label(node)}: softmax over axis {axis} of a rank-{r} "
                                       f"tensor; only the feature (last) axis converts")
@@ -744,7 +731,7 @@ def _stacked_states(g: _Graph, name: str) -> list[Any] | None:
         return [node] if len(node.output) > 1 and node.output[1] == name else None
     if node.op_type == "Identity":
         found = _stacked_states(g, node.input[0])
-    elif node.op_type == "Concat" and int(_attrs(node).get("axis", 0)) == 0:
+    elif node.op_type == "Concat" and int(node_attributes(node).get("axis", 0)) == 0:
         parts = [_stacked_states(g, n) for n in node.input]
         found = None if any(p is None for p in parts) else [x for p in parts if p for x in p]
     else:
