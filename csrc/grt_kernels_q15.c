@@ -197,40 +197,108 @@ static inline int32_t smlad_w4(uint32_t w, uint32_t xa, uint32_t xb, int32_t s)
     return __smlad(sxtb16_ror8(w), (int32_t)xb, s);
 }
 
-/* Three rows per pass: with their three weight pointers, sums and the two activation pairs the loop
- * fits the core's registers (four rows spill); every GRU product has 3H rows. */
-#define DSP_ROWS 3
+/* One block of eight columns of two rows (the body of the loop below): the eight activations as the
+ * pairs (x0, x2), (x1, x3), (x4, x6), (x5, x7) in four registers by one ldm, shared by both rows; per
+ * row the eight weights (LOADW: one ldrd where the rows are word-aligned, two ldr otherwise), four
+ * sxtb16, four smlad. */
+#define DSP_MAC4(s, w, lo, hi) \
+    "sxtb16 %[t], " w "\n\t" \
+    "smlad " s ", %[t], " lo ", " s "\n\t" \
+    "sxtb16 " w ", " w ", ror #8\n\t" \
+    "smlad " s ", " w ", " hi ", " s "\n\t"
+#define DSP_BLOCK8(LOADW0, LOADW1) \
+    "ldm %[q]!, {%[a0], %[a1], %[a2], %[a3]}\n\t" \
+    LOADW0 \
+    DSP_MAC4("%[s0]", "%[w0]", "%[a0]", "%[a1]") \
+    DSP_MAC4("%[s0]", "%[w1]", "%[a2]", "%[a3]") \
+    LOADW1 \
+    DSP_MAC4("%[s1]", "%[w0]", "%[a0]", "%[a1]") \
+    DSP_MAC4("%[s1]", "%[w1]", "%[a2]", "%[a3]")
+#define DSP_LDRD(p) "ldrd %[w0], %[w1], [" p "], #8\n\t"
+#define DSP_LDR2(p) "ldr %[w0], [" p "], #4\n\tldr %[w1], [" p "], #4\n\t"
 
+/* The loop over n8 >= 1 blocks of eight columns, unrolled twice (an odd count enters at the second
+ * copy): 1.25 instructions per multiply-accumulate with ldrd. gcc 12 spills registers or reloads the
+ * activations for every row when this is written with intrinsics; the four activation registers are
+ * fixed (r4, r5, r6, r8: ldm wants them ascending). */
+#define DSP_ROWS2_ASM(LOADW0, LOADW1) \
+    __asm__("sub %[t], %[end], %[q]\n\t" /* 16 bytes a block: odd count if bit 4 is set */ \
+            "tst %[t], #16\n\t" \
+            "bne 2f\n" \
+            "1:\n\t" DSP_BLOCK8(LOADW0, LOADW1) \
+            "2:\n\t" DSP_BLOCK8(LOADW0, LOADW1) \
+            "cmp %[q], %[end]\n\t" \
+            "bne 1b" \
+            : [s0] "+r"(s0), [s1] "+r"(s1), [p0] "+r"(p0), [p1] "+r"(p1), [q] "+r"(q), [a0] "=&r"(a0), \
+              [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [w0] "=&r"(wlo), [w1] "=&r"(whi), [t] "=&r"(t) \
+            : [end] "r"(end) \
+            : "cc", "memory")
+
+/* *s0, *s1 = the exact int32 sums of rows w0 and w1 (cols <= 256 columns) with the activations x,
+ * whose pairs for the first 4 * (cols / 4) columns are xp (pairs_dsp). aligned: the rows start on a
+ * word (a constant after inlining: each caller gets the loop of its own loads). */
+static inline __attribute__((always_inline)) void rows2_dsp(int32_t *s0p, int32_t *s1p, const int8_t *w0,
+                                                            const int8_t *w1, const uint32_t *xp,
+                                                            const int16_t *restrict x, size_t cols, int aligned)
+{
+    int32_t s0 = 0, s1 = 0;
+    const int8_t *p0 = w0, *p1 = w1;
+    const uint32_t *q = xp;
+    if (cols >= 8) {
+        const uint32_t *end = xp + 4 * (cols / 8);
+        register uint32_t a0 __asm__("r4"), a1 __asm__("r5"), a2 __asm__("r6"), a3 __asm__("r8");
+        uint32_t wlo, whi, t;
+        if (aligned)
+            DSP_ROWS2_ASM(DSP_LDRD("%[p0]"), DSP_LDRD("%[p1]"));
+        else
+            DSP_ROWS2_ASM(DSP_LDR2("%[p0]"), DSP_LDR2("%[p1]"));
+    }
+    if (cols & 4) { /* one more group of four */
+        uint32_t xa = q[0], xb = q[1];
+        s0 = smlad_w4(load_u32(p0), xa, xb, s0);
+        s1 = smlad_w4(load_u32(p1), xa, xb, s1);
+    }
+    for (size_t k = cols & ~(size_t)3; k < cols; k++) {
+        int32_t xk = x[k];
+        s0 += w0[k] * xk;
+        s1 += w1[k] * xk;
+    }
+    *s0p = s0, *s1p = s1;
+}
+
+/* Rows [0, rows2) (even), two per pass. */
+static inline __attribute__((always_inline)) void passes_dsp(int32_t *restrict y, const int8_t *restrict W,
+                                                             const uint16_t *restrict codes,
+                                                             const int32_t *restrict b, const int16_t *restrict x,
+                                                             const uint32_t *xp, size_t rows2, size_t cols,
+                                                             int aligned)
+{
+    const int8_t *w = W;
+    for (size_t r = 0; r < rows2; r += 2, w += 2 * cols) {
+        int32_t s0, s1;
+        rows2_dsp(&s0, &s1, w, w + cols, xp, x, cols, aligned);
+        y[r] = grt_q15_requant(s0, codes[r], b[r]);
+        y[r + 1] = grt_q15_requant(s1, codes[r + 1], b[r + 1]);
+    }
+}
+
+/* Two rows per pass (an odd last row is paired with itself): the weights are used as stored. */
 static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                        const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
 {
     uint32_t xp[DSP_MAX_COLS / 2];
-    const size_t n4 = cols / 4, tail = 4 * n4;
-    pairs_dsp(xp, x, n4);
-    size_t r = 0;
-    for (; r + DSP_ROWS <= rows; r += DSP_ROWS) {
-        const int8_t *w0 = W + r * cols, *w1 = w0 + cols, *w2 = w1 + cols;
-        int32_t s0 = 0, s1 = 0, s2 = 0;
-        const int8_t *p0 = w0, *p1 = w1, *p2 = w2;
-        for (const uint32_t *q = xp, *end = xp + 2 * n4; q != end; q += 2) {
-            uint32_t xa = q[0], xb = q[1];
-            s0 = smlad_w4(load_u32(p0), xa, xb, s0);
-            s1 = smlad_w4(load_u32(p1), xa, xb, s1);
-            s2 = smlad_w4(load_u32(p2), xa, xb, s2);
-            p0 += 4, p1 += 4, p2 += 4;
-        }
-        for (size_t k = tail; k < cols; k++) {
-            int32_t xk = x[k];
-            s0 += w0[k] * xk;
-            s1 += w1[k] * xk;
-            s2 += w2[k] * xk;
-        }
-        y[r] = grt_q15_requant(s0, codes[r], b[r]);
-        y[r + 1] = grt_q15_requant(s1, codes[r + 1], b[r + 1]);
-        y[r + 2] = grt_q15_requant(s2, codes[r + 2], b[r + 2]);
+    const size_t rows2 = rows & ~(size_t)1;
+    pairs_dsp(xp, x, cols / 4);
+    if ((((uintptr_t)W | cols) & 3u) == 0) /* every row starts on a word: ldrd */
+        passes_dsp(y, W, codes, b, x, xp, rows2, cols, 1);
+    else
+        passes_dsp(y, W, codes, b, x, xp, rows2, cols, 0);
+    if (rows & 1) {
+        const int8_t *w = W + rows2 * cols;
+        int32_t s, unused;
+        rows2_dsp(&s, &unused, w, w, xp, x, cols, 0);
+        y[rows2] = grt_q15_requant(s, codes[rows2], b[rows2]);
     }
-    for (; r < rows; r++)
-        y[r] = grt_q15_requant(dot_q15(W + r * cols, x, cols), codes[r], b[r]);
 }
 #endif
 

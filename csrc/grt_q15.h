@@ -141,22 +141,35 @@ void grt_q15_matmul_neon(int32_t *restrict Y, size_t ldy, const int8_t *restrict
 grt_q15_matvec_fn grt_isa_q15_matvec(grt_isa isa);
 grt_q15_matmul_fn grt_isa_q15_matmul(grt_isa isa);
 
+/* floor((a * m + 2^31) / 2^32): the high word of the product, rounded (smmulr on the DSP extension). */
+static inline int32_t grt_q15_mulhi_round(int32_t a, int32_t m)
+{
+#if GRT_HAVE_ARM_DSP
+    int32_t q;
+    __asm__("smmulr %0, %1, %2" : "=r"(q) : "r"(a), "r"(m));
+    return q;
+#else
+    /* + 2^63 makes the sum non-negative, so the shift never sees a negative value (rshr's rule). */
+    uint64_t v = (uint64_t)((int64_t)a * m) + 0x80000000u + ((uint64_t)1 << 63);
+    return (int32_t)((int64_t)(v >> 32) - 0x80000000);
+#endif
+}
+
 /* sat32(RSHR(acc * M, sh) + b) with the row's multiplier code: |acc * M| < 2^37 * 2^8 = 2^45, plus
  * |b| < 2^31: int64 throughout.
- * The usual case (acc within int32, i.e. rows of fewer than 512 columns, and 9 <= sh <= 32) needs no
- * 64-bit shift, which 32-bit cores pay dearly for: with M2 = M * 2^(32-sh) (exact, < 2^31),
- * RSHR(acc * M, sh) = floor((acc * M2 + 2^31) / 2^32), the high word of one 32x32->64-bit product
- * (smull on Arm) plus a rounding constant; the result is below 2^30 in magnitude. Same integers. */
+ * The usual case (acc within int32, i.e. rows of fewer than 512 columns, and 9 <= sh <= 32, i.e. the
+ * code's exponent e = 134 - sh in [102, 125]) needs no 64-bit shift, which 32-bit cores pay dearly for:
+ * with M2 = M * 2^(32-sh) = M * 2^(e-102) (exact, < 2^31), RSHR(acc * M, sh) = floor((acc * M2 + 2^31) /
+ * 2^32), the rounded high word of one 32x32->64-bit product; the result is below 2^30 in magnitude.
+ * Same integers. */
 static inline int32_t grt_q15_requant(int64_t acc, uint16_t code, int32_t b)
 {
-    grt_q15_mult m = grt_q15_decode(code);
-    if (m.sh >= 9u && m.sh <= 32u && acc >= INT32_MIN && acc <= INT32_MAX) {
-        int32_t M2 = m.M << (32u - m.sh);
-        /* + 2^63 makes the sum non-negative, so the shift never sees a negative value (rshr's rule). */
-        uint64_t v = (uint64_t)((int64_t)(int32_t)acc * M2) + 0x80000000u + ((uint64_t)1 << 63);
-        int32_t q = (int32_t)((int64_t)(v >> 32) - 0x80000000);
-        return grt_q15_add_sat32(q, b);
+    uint32_t up = (((uint32_t)code >> 7) & 255u) - 102u; /* 32 - sh on the 32-bit path (0..23) */
+    if (up <= 23u && acc >= INT32_MIN && acc <= INT32_MAX) {
+        int32_t M2 = (int32_t)((128u + (code & 127u)) << up);
+        return grt_q15_add_sat32(grt_q15_mulhi_round((int32_t)acc, M2), b);
     }
+    grt_q15_mult m = grt_q15_decode(code);
     return grt_q15_sat32(grt_q15_rshr(acc * m.M, m.sh) + b);
 }
 

@@ -206,16 +206,19 @@ static void test_dense_out(void)
 }
 
 /* The product against a plain int64 reference, at sizes around the block length and with extreme
- * values (weights -128/127, inputs -32768/32767, biases INT32_MIN/MAX, every kind of multiplier). */
+ * values (weights -128/127, inputs -32768/32767, biases INT32_MIN/MAX, every kind of multiplier). The
+ * small sizes cover the Cortex-M DSP loop's cases (odd and even numbers of 8-column blocks, a 4-column
+ * group, a tail of 1-3 columns); W starts one byte past an aligned address for every odd index c, so
+ * that rows whose length is a multiple of 4 come both word-aligned and not. */
 static void test_matvec(void)
 {
-    static const size_t colss[] = {1, 7, 255, 256, 257, 511, 512, 513, 1100};
+    static const size_t colss[] = {1, 7, 8, 8, 12, 16, 24, 24, 33, 64, 168, 255, 256, 257, 511, 512, 513, 1100};
     static const uint16_t codes_pool[] = {0, 0x437F, 0x4300, 0x2400, 0x247F, 0x3F80, 0x3B21};
     rng r = {31};
     int ok = 1, matmul_ok = 1;
     for (size_t c = 0; c < sizeof colss / sizeof colss[0]; c++) {
         size_t cols = colss[c], rows = 9, T = 3;
-        int8_t *W = malloc(rows * cols);
+        int8_t *Wmem = malloc(rows * cols + 1), *W = Wmem + (c & 1);
         int16_t *X = malloc(T * cols * sizeof(int16_t));
         int32_t b[9], y[9], Y[3 * 9];
         uint16_t codes[9];
@@ -248,7 +251,7 @@ static void test_matvec(void)
                 }
             }
         }
-        free(W), free(X);
+        free(Wmem), free(X);
     }
     CHECK(ok);
     CHECK(matmul_ok);
