@@ -234,70 +234,75 @@ static inline int32_t smlad_w4(uint32_t w, uint32_t xa, uint32_t xb, int32_t s)
             : [end] "r"(end) \
             : "cc", "memory")
 
-/* *s0, *s1 = the exact int32 sums of rows w0 and w1 (cols <= 256 columns) with the activations x,
- * whose pairs for the first 4 * (cols / 4) columns are xp (pairs_dsp). aligned: the rows start on a
- * word (a constant after inlining: each caller gets the loop of its own loads). */
-static inline __attribute__((always_inline)) void rows2_dsp(int32_t *s0p, int32_t *s1p, const int8_t *w0,
-                                                            const int8_t *w1, const uint32_t *xp,
-                                                            const int16_t *restrict x, size_t cols, int aligned)
+/* The sums of columns [0, 8 * (cols / 8)) (cols >= 8) of rows [0, rows2) (even) into s, two rows per
+ * pass, the second row `second` bytes after the first (cols; 0 pairs a single row with itself); the rest
+ * of each row: leftover_dsp. aligned: the rows start on a word (a constant after inlining: each caller
+ * gets the loop of its own loads). */
+static inline __attribute__((always_inline)) void blocks_dsp(int32_t *restrict s, const int8_t *W, size_t rows2,
+                                                             size_t cols, size_t second, const uint32_t *xp,
+                                                             int aligned)
 {
-    int32_t s0 = 0, s1 = 0;
-    const int8_t *p0 = w0, *p1 = w1;
-    const uint32_t *q = xp;
-    if (cols >= 8) {
-        const uint32_t *end = xp + 4 * (cols / 8);
+    const uint32_t *end = xp + 4 * (cols / 8);
+    const int8_t *p0 = W;
+    const size_t skip = 2 * cols - 8 * (cols / 8); /* from the end of a pass's first row to the next pass */
+    for (int32_t *sp = s, *send = s + rows2; sp != send; sp += 2) {
+        const int8_t *p1 = p0 + second;
+        const uint32_t *q = xp;
+        int32_t s0 = 0, s1 = 0;
         register uint32_t a0 __asm__("r4"), a1 __asm__("r5"), a2 __asm__("r6"), a3 __asm__("r8");
         uint32_t wlo, whi, t;
         if (aligned)
             DSP_ROWS2_ASM(DSP_LDRD("%[p0]"), DSP_LDRD("%[p1]"));
         else
             DSP_ROWS2_ASM(DSP_LDR2("%[p0]"), DSP_LDR2("%[p1]"));
+        sp[0] = s0, sp[1] = s1;
+        p0 += skip;
     }
-    if (cols & 4) { /* one more group of four */
-        uint32_t xa = q[0], xb = q[1];
-        s0 = smlad_w4(load_u32(p0), xa, xb, s0);
-        s1 = smlad_w4(load_u32(p1), xa, xb, s1);
-    }
-    for (size_t k = cols & ~(size_t)3; k < cols; k++) {
-        int32_t xk = x[k];
-        s0 += w0[k] * xk;
-        s1 += w1[k] * xk;
-    }
-    *s0p = s0, *s1p = s1;
 }
 
-/* Rows [0, rows2) (even), two per pass. */
-static inline __attribute__((always_inline)) void passes_dsp(int32_t *restrict y, const int8_t *restrict W,
-                                                             const uint16_t *restrict codes,
-                                                             const int32_t *restrict b, const int16_t *restrict x,
-                                                             const uint32_t *xp, size_t rows2, size_t cols,
-                                                             int aligned)
+/* s + the products of columns [8 * (cols / 8), cols) of the row w. */
+static inline int32_t leftover_dsp(int32_t s, const int8_t *w, const uint32_t *xp, const int16_t *x, size_t cols)
 {
-    const int8_t *w = W;
-    for (size_t r = 0; r < rows2; r += 2, w += 2 * cols) {
-        int32_t s0, s1;
-        rows2_dsp(&s0, &s1, w, w + cols, xp, x, cols, aligned);
-        y[r] = grt_q15_requant(s0, codes[r], b[r]);
-        y[r + 1] = grt_q15_requant(s1, codes[r + 1], b[r + 1]);
+    size_t k = cols & ~(size_t)7;
+    if (cols & 4) { /* one more group of four */
+        s = smlad_w4(load_u32(w + k), xp[k / 2], xp[k / 2 + 1], s);
+        k += 4;
     }
+    for (; k < cols; k++)
+        s += w[k] * x[k];
+    return s;
 }
 
-/* Two rows per pass (an odd last row is paired with itself): the weights are used as stored. */
+#define DSP_CHUNK 32 /* rows whose sums wait on the stack for their requantization */
+
+/* Rows of up to 256 columns (smlad's int32 sums are exact there), DSP_CHUNK at a time: first the sums
+ * of their 8-column blocks, two rows per pass (an odd last row is paired with itself), then the rest of
+ * each row and its requantization. The weights are used as stored. */
 static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                        const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
 {
     uint32_t xp[DSP_MAX_COLS / 2];
-    const size_t rows2 = rows & ~(size_t)1;
+    int32_t s[DSP_CHUNK];
+    const int aligned = (((uintptr_t)W | cols) & 3u) == 0; /* every row starts on a word: ldrd */
     pairs_dsp(xp, x, cols / 4);
-    if ((((uintptr_t)W | cols) & 3u) == 0) /* every row starts on a word: ldrd */
-        passes_dsp(y, W, codes, b, x, xp, rows2, cols, 1);
-    else
-        passes_dsp(y, W, codes, b, x, xp, rows2, cols, 0);
-    if (rows & 1) {
-        const int8_t *w = W + rows2 * cols;
-        int32_t s, unused;
-        rows2_dsp(&s, &unused, w, w, xp, x, cols, 0);
-        y[rows2] = grt_q15_requant(s, codes[rows2], b[rows2]);
+    for (size_t r0 = 0; r0 < rows; r0 += DSP_CHUNK) {
+        const size_t n = rows - r0 < DSP_CHUNK ? rows - r0 : DSP_CHUNK;
+        const int8_t *Wc = W + r0 * cols;
+        if (cols < 8) {
+            grt_memset(s, 0, sizeof s);
+        } else {
+            if (aligned)
+                blocks_dsp(s, Wc, n & ~(size_t)1, cols, cols, xp, 1);
+            else
+                blocks_dsp(s, Wc, n & ~(size_t)1, cols, cols, xp, 0);
+            if (n & 1) /* an odd last row (n < DSP_CHUNK): paired with itself, the second sum unused */
+                blocks_dsp(s + n - 1, Wc + (n - 1) * cols, 2, cols, 0, xp, 0);
+        }
+        if (cols & 7)
+            for (size_t i = 0; i < n; i++)
+                s[i] = leftover_dsp(s[i], Wc + i * cols, xp, x, cols);
+        for (size_t i = 0; i < n; i++)
+            y[r0 + i] = grt_q15_requant(s[i], codes[r0 + i], b[r0 + i]);
     }
 }
 #endif
