@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True,
                    help="Parquet directory for the scores, written all or nothing")
     p.add_argument("--id", required=True, help="the sequence id column")
-    p.add_argument("--time", required=True, help="the time stamp column (sorted per sequence)")
+    p.add_argument("--time", required=True,
+                   help="the time stamp column (increasing along each id's rows)")
     p.add_argument("--features", metavar="A,B,…",
                    help="feature columns in model input order (default: all other columns)")
     p.add_argument("--readout", choices=("last", "all"), default="last",

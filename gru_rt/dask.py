@@ -32,9 +32,12 @@ if TYPE_CHECKING:
 __all__ = ["READOUTS", "ScoreError", "score_array", "score_frame", "score_parquet"]
 
 READOUTS = ("last", "all")
+LIST_CHUNK = 256  # sequences per task when score_array is given a list
 _INSTALL = "pip install 'gru_rt[dask]' (dask[distributed], pandas, pyarrow)"
 _CACHE_SIZE = 8  # models kept loaded per worker process
 _models: dict[str, Model] = {}  # this process's loaded models, by SHA-256 of their bytes
+_ROW = "__gru_rt_row__"  # the column carrying each row's place in the frame through a shuffle
+_PARTITION_SHIFT = 40  # row number = partition << 40 | row within the partition
 
 
 class ScoreError(GruRtError, ValueError):
@@ -98,11 +101,20 @@ def score_array(model: Model | str | os.PathLike[str] | bytes, x: Any, lengths: 
     lengths (N,) integers (NumPy or dask), optional: sequence k is its first lengths[k] steps
     (0 ≤ lengths[k] ≤ T), the padding never stepped through (Model.run's ragged form); "last"
     then takes step lengths[k] - 1 (a length of 0 is refused) and "all" fills the steps past the
-    length with zeros. Returns a lazy dask array (call .compute()); float32.
+    length with zeros. x may also be a list (or tuple) of (T_k, I) arrays, sequences of different
+    lengths (Model.run's list form): they are padded into chunks of LIST_CHUNK sequences with
+    their lengths, so "all" gives the padded (N, max T_k, O) form. Returns a lazy dask array (call
+    .compute()); float32.
     """
     _, da, _ = _import_dask()
     model = _as_model(model)
     _check_readout(readout)
+    if isinstance(x, (list, tuple)):
+        if lengths is not None:
+            raise ScoreError("lengths goes with a padded (N, T, I) array; the sequences of a list "
+                             "have their own lengths")
+        padded, lengths = _padded(x, model.input_size)
+        x = da.from_array(padded, chunks=(LIST_CHUNK, -1, -1))
     x = da.asarray(x)
     if x.ndim != 3 or x.shape[2] != model.input_size:
         raise ScoreError(f"x has shape {x.shape}, expected (N, T, {model.input_size}) for this "
@@ -122,6 +134,25 @@ def score_array(model: Model | str | os.PathLike[str] | bytes, x: Any, lengths: 
                          drop_axis=[1, 2] if readout == "last" else [2],
                          new_axis=[1] if readout == "last" else [2],
                          meta=np.empty((0,) * len(chunks), np.float32))
+
+
+def _padded(sequences: Sequence[Any], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A list of (T_k, width) sequences as (padded (N, max T_k, width) float32, lengths), or a
+    ScoreError naming the first sequence (its index) of another shape."""
+    seqs = [np.asarray(s) for s in sequences]
+    if not seqs:
+        raise ScoreError("the list of sequences is empty")
+    for k, s in enumerate(seqs):
+        if s.ndim != 2 or s.shape[1] != width:
+            raise ScoreError(f"sequence {k} has shape {s.shape}, expected (T, {width}): "
+                             f"{width} features per step for this model")
+        if s.dtype.kind not in "biuf":
+            raise ScoreError(f"sequence {k} has dtype {s.dtype}, expected real numbers")
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    padded = np.zeros((len(seqs), int(lengths.max(initial=0)), width), np.float32)
+    for row, s in zip(padded, seqs):
+        row[:len(s)] = s
+    return padded, lengths
 
 
 def _lengths_array(da: Any, lengths: Any, x: Any) -> Any:
@@ -173,14 +204,18 @@ def score_frame(model: Model | str | os.PathLike[str] | bytes, frame: Any, id: s
     """Score a long-format dask DataFrame: one row per time step, with a sequence id column, a
     time stamp column and feature columns (default: all the others, in frame order).
 
-    Each sequence is its id's rows sorted by time stamp, run from a zero state. When the frame
-    is indexed by the id with known divisions (e.g. read_parquet(..., index=id,
-    calculate_divisions=True) or set_index(id)), every id lies in one partition and the scoring is
-    one map_partitions; otherwise the frame is shuffled on the id first. Output: readout "last", one
-    row per sequence (id, the time of its last step, y0 … y{O-1}); "all", one row per step.
-    float32 outputs; rows come grouped by partition, sorted by id (then time) within each.
+    Each sequence is its id's rows in the frame's row order (partitions in order, rows in order
+    within each), run from a zero state; that order is the order the device saw them, so the time
+    stamps must increase along it: rows out of time order are refused, never re-sorted. When the
+    frame is indexed by the id with known divisions (e.g. read_parquet(..., index=id,
+    calculate_divisions=True) on data written sorted by id), every id lies in one partition and the
+    scoring is one map_partitions; otherwise each row is numbered and the frame shuffled on the id,
+    the numbers restoring the row order after the shuffle. Output: readout "last", one row per
+    sequence (id, the time of its last step, y0 … y{O-1}); "all", one row per step. float32
+    outputs; rows come grouped by partition, sorted by id (then time) within each.
     ScoreError (on compute, from the worker) names the sequence id for NaN or infinite features,
-    a missing or duplicate time stamp; missing columns and a wrong feature count fail at once.
+    a missing, duplicate or out-of-order time stamp; missing columns and a wrong feature count
+    fail at once.
     """
     _, _, dd = _import_dask()
     model = _as_model(model)
@@ -204,10 +239,13 @@ def score_frame(model: Model | str | os.PathLike[str] | bytes, frame: Any, id: s
             raise ScoreError(f"feature column {c!r} is also the id or time column")
         if frame[c].dtype.kind not in "biuf":
             raise ScoreError(f"feature column {c!r} has dtype {frame[c].dtype}, expected numbers")
+    if _ROW in columns:
+        raise ScoreError(f"the frame has a column {_ROW!r}, the name gru_rt.dask gives row numbers")
     if not (indexed and frame.known_divisions):
         if indexed:
             frame = frame.reset_index()
-        frame = frame.shuffle(on=id)
+        meta = frame._meta.assign(**{_ROW: np.empty(0, np.int64)})
+        frame = frame.map_partitions(_number_rows, meta=meta).shuffle(on=id)
     digest, data = _model_key(model)
     empty = frame._meta if id in frame._meta.columns else frame._meta.reset_index()
     meta = _empty_output(empty, id, time, model.output_size)
@@ -231,6 +269,13 @@ def _empty_output(part: pd.DataFrame, id: str, time: str, n_out: int) -> pd.Data
                          np.empty((0, n_out), np.float32))
 
 
+def _number_rows(part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The partition with its rows' places in the whole frame's order (a shuffle loses it)."""
+    number = partition_info["number"] if partition_info else 0
+    rows = np.arange(len(part), dtype=np.int64) + (np.int64(number) << _PARTITION_SHIFT)
+    return part.assign(**{_ROW: rows})
+
+
 def _shown(value: Any) -> str:
     """A sequence id or time stamp for an error message: Python's repr, not NumPy's."""
     if isinstance(value, np.datetime64):
@@ -244,23 +289,22 @@ def _score_partition(part: pd.DataFrame, digest: str, data: bytes, id: str, time
     model = _cached_model(digest, data)
     if id not in part.columns:
         part = part.reset_index()
+    absent = [c for c in (id, time, *features) if c not in part.columns]
+    if absent:  # the Parquet parts of an archive need not share one schema
+        named = id in part.columns and len(part)
+        whose = f"sequence {_shown(part[id].iloc[0])}" if named else "a part of the data"
+        raise ScoreError(f"{whose}: no column {absent} in its part (whose columns are "
+                         f"{[c for c in part.columns if c != _ROW]})")
     if len(part) == 0:
         return _empty_output(part, id, time, model.output_size)
     if part[id].isna().any():
         raise ScoreError(f"{int(part[id].isna().sum())} rows have no sequence id ({id!r} missing)")
-    part = part.sort_values([id, time], kind="stable")
+    # each id's rows together, in the frame's row order (restored from _ROW after a shuffle)
+    part = part.sort_values([id, _ROW] if _ROW in part.columns else id, kind="stable")
     ids = part[id].to_numpy()
     times = part[time].to_numpy()
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    no_time = part[time].isna().to_numpy()
-    if no_time.any():
-        raise ScoreError(f"sequence {_shown(ids[no_time.argmax()])}: a row has no time stamp "
-                         f"({time!r} missing)")
-    same = np.flatnonzero((ids[1:] == ids[:-1]) & (times[1:] == times[:-1]))
-    if same.size:
-        k = int(same[0])
-        raise ScoreError(f"sequence {_shown(ids[k])}: time stamp {_shown(times[k])} appears "
-                         f"twice")
+    _check_times(part, id, time, ids, times, starts)
     x = part[features].to_numpy(dtype=np.float32)
     bad = ~np.isfinite(x)
     if bad.any():
@@ -274,12 +318,50 @@ def _score_partition(part: pd.DataFrame, digest: str, data: bytes, id: str, time
     return _output_frame(part, id, time, ids[starts], times[ends], ys)
 
 
+def _check_times(part: pd.DataFrame, id: str, time: str, ids: np.ndarray, times: np.ndarray,
+                 starts: np.ndarray) -> None:
+    """ScoreError naming the first sequence with a missing, repeated or out-of-order time stamp
+    (part's rows grouped by id, each id's rows in the frame's order, as ids/times/starts say)."""
+    no_time = part[time].isna().to_numpy()
+    if no_time.any():
+        raise ScoreError(f"sequence {_shown(ids[no_time.argmax()])}: a row has no time stamp "
+                         f"({time!r} missing)")
+    repeated = part.duplicated([id, time]).to_numpy()
+    if repeated.any():
+        k = int(repeated.argmax())
+        raise ScoreError(f"sequence {_shown(ids[k])}: time stamp {_shown(times[k])} appears "
+                         f"twice")
+    backwards = np.flatnonzero((ids[1:] == ids[:-1]) & (times[1:] < times[:-1]))
+    if backwards.size:
+        k = int(backwards[0])
+        step = k + 1 - int(starts[np.searchsorted(starts, k, side="right") - 1])
+        raise ScoreError(f"sequence {_shown(ids[k])}: step {step} has time stamp "
+                         f"{_shown(times[k + 1])}, before step {step - 1}'s {_shown(times[k])}; a "
+                         f"sequence's rows must come in time order (docs/SCALE.md, 'Row order')")
+
+
 # --- files (gru-rt score) ----------------------------------------------------------------------
 
 def _overlaps(source: Path, output: Path) -> bool:
     """Whether replacing `output` would touch `source` (the same path, or one inside the other)."""
     a, b = source.resolve(), output.resolve()
     return a == b or b in a.parents or a in b.parents
+
+def _check_parts(source: str, columns: list[str]) -> None:
+    """ScoreError naming the first Parquet file of `source` that lacks one of `columns`: an
+    archive's parts need not share one schema, and Dask reads each part with the first's."""
+    import glob
+
+    import pyarrow.dataset
+
+    paths = sorted(glob.glob(source)) if glob.has_magic(source) else source
+    for fragment in pyarrow.dataset.dataset(paths, format="parquet").get_fragments():
+        names = fragment.physical_schema.names
+        absent = [c for c in columns if c not in names]
+        if absent:
+            raise ScoreError(f"{fragment.path}: no column {absent} (its columns: {names}); "
+                             f"every part of the archive needs the id, time and feature columns")
+
 
 def score_parquet(model: Model | str | os.PathLike[str] | bytes, source: str, output: str | Path,
                   *, id: str, time: str, features: Sequence[str] | None = None,
@@ -298,8 +380,10 @@ def score_parquet(model: Model | str | os.PathLike[str] | bytes, source: str, ou
     output = Path(output)
     if "://" not in source and _overlaps(Path(source), output):
         raise ScoreError(f"output {output} would replace the input {source}; choose another path")
-    scores = score_frame(model, dd.read_parquet(source), id=id, time=time, features=features,
-                         readout=readout)
+    frame = dd.read_parquet(source)
+    scores = score_frame(model, frame, id=id, time=time, features=features, readout=readout)
+    if "://" not in source:  # (remote stores: the read fails on the worker, without the file)
+        _check_parts(source, list(frame.columns) if features is None else [id, time, *features])
     with contextlib.ExitStack() as stack:
         if scheduler is None:
             cluster = stack.enter_context(distributed.LocalCluster(

@@ -108,10 +108,45 @@ def test_score_array_zero_length_with_last_readout_names_the_sequence(client) ->
         y.compute()
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_score_array_list_equals_serial_ragged_run(client, precision: str) -> None:
+    model, x = _model(precision), _inputs(n=600)
+    lengths = np.random.default_rng(4).integers(1, x.shape[1] + 1, x.shape[0])
+    seqs = [x[k, :n] for k, n in enumerate(lengths)]
+    serial = model.run(seqs)  # the list form: a list of (T_k, O)
+    last = grd.score_array(model, seqs)
+    assert last.numblocks[0] == 3  # LIST_CHUNK sequences per task
+    _same_bits(last.compute(), np.stack([y[-1] for y in serial]))
+    every = grd.score_array(model, tuple(seqs), readout="all").compute()
+    for k, y in enumerate(serial):
+        _same_bits(every[k, :len(y)], y)
+        assert not every[k, len(y):].any()
+
+
+def test_score_array_list_errors_name_the_sequence(client) -> None:
+    model, x = _model("f32"), _inputs()
+    seqs = [x[k, :k % 5 + 1] for k in range(len(x))]
+    seqs[6] = np.zeros((4, 5), np.float32)
+    with pytest.raises(grd.ScoreError, match=r"sequence 6 has shape \(4, 5\), expected \(T, 3\): "
+                                             r"3 features per step"):
+        grd.score_array(model, seqs)
+    seqs[6] = np.zeros(3, np.float32)
+    with pytest.raises(grd.ScoreError, match=r"sequence 6 has shape \(3,\), expected \(T, 3\)"):
+        grd.score_array(model, seqs)
+    seqs[6] = np.array([["a", "b", "c"]])
+    with pytest.raises(grd.ScoreError, match="sequence 6 has dtype <U1, expected real numbers"):
+        grd.score_array(model, seqs)
+    with pytest.raises(grd.ScoreError, match="lengths goes with a padded"):
+        grd.score_array(model, seqs[:2], np.array([1, 1]))
+    with pytest.raises(grd.ScoreError, match="the list of sequences is empty"):
+        grd.score_array(model, [])
+
+
 # --- score_frame -------------------------------------------------------------------------------
 
 def _long_frame(n_ids: int = 17, seed: int = 0) -> pd.DataFrame:
-    """Long format, rows shuffled: ids with 1 … 12 steps at irregular increasing times."""
+    """Long format as a log is written: ids with 1 … 12 steps at irregular increasing times, the
+    rows of all ids interleaved in time order."""
     rng = np.random.default_rng(seed)
     rows = []
     for k in range(n_ids):
@@ -120,13 +155,12 @@ def _long_frame(n_ids: int = 17, seed: int = 0) -> pd.DataFrame:
         for t in times:
             rows.append((f"unit{k:03d}", int(t), *rng.normal(size=3)))
     frame = pd.DataFrame(rows, columns=["unit", "t", "a", "b", "c"])
-    return frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    return frame.sort_values("t", kind="stable").reset_index(drop=True)
 
 
 def _serial_frame(model: gru_rt.Model, frame: pd.DataFrame, readout: str) -> pd.DataFrame:
     parts = []
-    for _, g in frame.groupby("unit", sort=True):
-        g = g.sort_values("t")
+    for _, g in frame.groupby("unit", sort=True):  # each id's rows in the frame's order
         ys = model.run(g[["a", "b", "c"]].to_numpy(np.float32))
         if readout == "last":
             g, ys = g.iloc[-1:], ys[-1:]
@@ -161,7 +195,8 @@ def test_score_frame_shuffled_equals_serial(client, precision: str, readout: str
 
 def test_score_frame_indexed_by_id_needs_no_shuffle(client) -> None:
     model, frame = _model("q15"), _long_frame(seed=4)
-    ddf = dd.from_pandas(frame.set_index("unit").sort_index(), npartitions=3, sort=True)
+    ddf = dd.from_pandas(frame.set_index("unit").sort_index(kind="stable"), npartitions=3,
+                         sort=True)
     assert ddf.known_divisions
     scores = grd.score_frame(model, ddf, id="unit", time="t", features=["a", "b", "c"])
     assert not any("shuffle" in str(k) for k in dict(scores.__dask_graph__()))
@@ -183,35 +218,81 @@ def test_score_frame_column_errors(client) -> None:
         grd.score_frame(_model("f32", (1, 3, 2)), ddf, id="t", time="a", features=["unit"])
 
 
-def _damaged(kind: str) -> tuple[pd.DataFrame, int]:
-    """The frame with one fault in sequence unit005, and the time stamp of the damaged row."""
+def _damaged(kind: str) -> tuple[pd.DataFrame, str]:
+    """The frame with one fault in sequence unit005, and the error message naming it."""
     frame = _sorted(_long_frame())
-    row = int(np.flatnonzero(frame["unit"] == "unit005")[1])
-    t = int(frame.loc[row, "t"])
+    rows = np.flatnonzero(frame["unit"] == "unit005")
+    row, t = int(rows[1]), int(frame.loc[rows[1], "t"])
     if kind == "nan":
         frame.loc[row, "b"] = np.nan
-    elif kind == "inf":
+        return frame, f"sequence 'unit005': feature 'b' is nan at time {t}"
+    if kind == "inf":
         frame.loc[row, "c"] = -np.inf
-    elif kind == "duplicate":
+        return frame, f"sequence 'unit005': feature 'c' is -inf at time {t}"
+    if kind == "duplicate":  # the copy far from the original, in the last partition
         frame = pd.concat([frame, frame.iloc[[row]]], ignore_index=True)
-    elif kind == "no time":
-        frame["t"] = frame["t"].astype(float)
-        frame.loc[row, "t"] = np.nan
-    return frame, t
+        return frame, f"sequence 'unit005': time stamp {t} appears twice"
+    if kind == "unsorted":  # its second row moved to the top, a partition before its first
+        t0 = int(frame.loc[rows[0], "t"])
+        frame = pd.concat([frame.iloc[[row]], frame.drop(index=row)], ignore_index=True)
+        return frame, (f"sequence 'unit005': step 1 has time stamp {t0}, before step 0's {t}; a "
+                       f"sequence's rows must come in time order")
+    assert kind == "no time"
+    frame["t"] = frame["t"].astype(float)
+    frame.loc[row, "t"] = np.nan
+    return frame, "sequence 'unit005': a row has no time stamp ('t' missing)"
 
 
-@pytest.mark.parametrize("kind, message", [
-    ("nan", "sequence 'unit005': feature 'b' is nan at time {t}"),
-    ("inf", "sequence 'unit005': feature 'c' is -inf at time {t}"),
-    ("duplicate", "sequence 'unit005': time stamp {t} appears twice"),
-    ("no time", "sequence 'unit005': a row has no time stamp ('t' missing)"),
-])
-def test_score_frame_bad_rows_name_the_sequence(client, kind: str, message: str) -> None:
-    frame, t = _damaged(kind)
-    scores = grd.score_frame(_model("f32"), dd.from_pandas(frame, npartitions=3), id="unit",
-                             time="t")
-    with pytest.raises(grd.ScoreError, match=re.escape(message.format(t=t))):
+@pytest.mark.parametrize("kind", ["nan", "inf", "duplicate", "unsorted", "no time"])
+@pytest.mark.parametrize("indexed", [False, True])
+def test_score_frame_bad_rows_name_the_sequence(client, kind: str, indexed: bool) -> None:
+    frame, message = _damaged(kind)
+    assert frame["unit"].iloc[:1].tolist() != ["unit005"] or kind == "unsorted"
+    if indexed:  # one map_partitions, no shuffle: each id's rows in one partition, in order
+        ddf = dd.from_pandas(frame.set_index("unit").sort_index(kind="stable"), npartitions=3,
+                             sort=True)
+    else:  # numbered, shuffled on the id, put back in row order
+        ddf = dd.from_pandas(frame, npartitions=3)
+    scores = grd.score_frame(_model("f32"), ddf, id="unit", time="t")
+    with pytest.raises(grd.ScoreError, match=re.escape(message)):
         scores.compute()
+
+
+def test_score_partition_restores_the_row_order_a_shuffle_lost() -> None:
+    model, frame = _model("f32"), _long_frame(seed=2)
+    numbered = pd.concat([grd._number_rows(frame.iloc[rows], {"number": k}) for k, rows in
+                          enumerate(np.array_split(np.arange(len(frame)), 3))])
+    assert numbered[grd._ROW].is_monotonic_increasing and numbered[grd._ROW].is_unique
+    scrambled = numbered.sample(frac=1.0, random_state=3)  # as a shuffle may deliver them
+    data = model.to_bytes()
+    got = grd._score_partition(scrambled, "digest-of-this-test", data, "unit", "t",
+                               ["a", "b", "c"], "all")
+    _same_frames(got, _serial_frame(model, frame, "all"))
+    with pytest.raises(grd.ScoreError, match=r"sequence .*: step \d+ has time stamp"):
+        grd._score_partition(scrambled.drop(columns=grd._ROW), "digest-of-this-test", data,
+                             "unit", "t", ["a", "b", "c"], "all")
+
+
+def test_a_part_without_a_feature_column_is_named(tmp_path) -> None:
+    model, frame = _model("f32"), _sorted(_long_frame())
+    parts = tmp_path / "archive"
+    parts.mkdir()
+    first = frame["unit"] < "unit009"
+    frame[first].to_parquet(parts / "part0.parquet", index=False)
+    frame[~first].drop(columns="c").to_parquet(parts / "part1.parquet", index=False)
+    for features in (None, ["a", "b", "c"]):  # (Dask reads part1 with part0's columns)
+        with pytest.raises(grd.ScoreError, match=re.escape(
+                f"{parts / 'part1.parquet'}: no column ['c'] (its columns: ['unit', 't', 'a', "
+                f"'b']); every part of the archive needs the id, time and feature columns")):
+            grd.score_parquet(model, str(parts), tmp_path / "out", id="unit", time="t",
+                              features=features, scheduler="tcp://127.0.0.1:1")  # never reached
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive"]
+    # a partition from another reader: its first sequence is named
+    with pytest.raises(grd.ScoreError, match=re.escape(
+            "sequence 'unit009': no column ['c'] in its part (whose columns are ['unit', 't', "
+            "'a', 'b'])")):
+        grd._score_partition(frame[~first].drop(columns="c"), "digest-of-this-test",
+                             model.to_bytes(), "unit", "t", ["a", "b", "c"], "last")
 
 
 # --- faults ------------------------------------------------------------------------------------
