@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # What the index of a loader diagnosis counts, by the prefix of its field name.
 _INDEX_OWNERS = {"layer": "layer", "tensor": "tensor", "meta": "metadata entry",
                  "padding": "after tensor"}
@@ -51,7 +53,7 @@ def printable(text: object) -> str:
     """`text` with every control character (C0, DEL, C1, line and paragraph separators) written
     as an escape: names read from files are shown with this, so they cannot move the cursor,
     clear a terminal or fake extra lines."""
-    return "".join(_escape(c) for c in str(text))
+    return _UNSAFE.sub(lambda m: _escape(m.group()), str(text))
 
 
 def _escape(c: str) -> str:
@@ -62,3 +64,5 @@ def _escape(c: str) -> str:
 
 
 _BIDI = frozenset((0x200E, 0x200F, 0x2066, 0x2067, 0x2068, 0x2069))  # marks and isolates
+# The characters _escape rewrites, found in one pass (names are mostly plain: no per-character call)
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028-\u202e\u200e\u200f\u2066-\u2069]")
