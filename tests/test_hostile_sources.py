@@ -576,3 +576,72 @@ def test_unparsable_npy_header_is_a_one_line_error(tmp_path: Path) -> None:
         z.writestr("0.W.npy", member)  # NumPy's tokenizer raised TokenError
     with pytest.raises(ConversionError, match=r"0.W: not a .npy array"):
         convert(path)
+
+
+def onnx_gru_file(path: Path, edit: Any) -> Path:
+    """A forward GRU (input 3, hidden 4) as an .onnx file, its node's attributes changed by
+    `edit(attributes)` (a list of onnx AttributeProto) before saving."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)
+             for name, shape in (("W", (1, 12, 3)), ("R", (1, 12, 4)), ("B", (1, 24)))]
+    node = helper.make_node("GRU", ["X", "W", "R", "B"], ["Y"], name="gru", hidden_size=4,
+                            linear_before_reset=1, direction="forward",
+                            activations=["Sigmoid", "Tanh"])
+    edit(node.attribute)
+    graph = helper.make_graph([node], "g",
+                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", 1, 3])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    return path
+
+
+def _attribute(attributes: Any, name: str) -> Any:
+    return next(a for a in attributes if a.name == name)
+
+
+def _retype(name: str, kind: str) -> Any:
+    def edit(attributes: Any) -> None:
+        from onnx import AttributeProto
+
+        _attribute(attributes, name).type = getattr(AttributeProto, kind)
+    return edit
+
+
+def _float_for_int(attributes: Any) -> None:
+    from onnx import AttributeProto
+
+    a = _attribute(attributes, "linear_before_reset")
+    a.type, a.f = AttributeProto.FLOAT, 1.0
+
+
+def _reference(attributes: Any) -> None:
+    _attribute(attributes, "hidden_size").ref_attr_name = "h"
+
+
+def _not_utf8(attributes: Any) -> None:
+    _attribute(attributes, "activations").strings[1] = b"Tan\xff"
+
+
+@pytest.mark.parametrize("edit,message", [
+    # the converter fuzz found this one: `linear_before_reset` with no type raised TypeError
+    (_retype("linear_before_reset", "UNDEFINED"),
+     "attribute 'linear_before_reset' is UNDEFINED, expected INT"),
+    (_float_for_int, "attribute 'linear_before_reset' is FLOAT, expected INT"),
+    (_retype("direction", "INT"), "attribute 'direction' is INT, expected STRING"),
+    (_retype("hidden_size", "INTS"), "attribute 'hidden_size' is INTS, expected INT"),
+    (_retype("activations", "STRING"), "attribute 'activations' is STRING, expected STRINGS"),
+    (_reference, "attribute 'hidden_size' has no value of its own .*a reference"),
+    (_not_utf8, "attribute 'activations': a string that is not UTF-8"),
+], ids=["undefined", "float-for-int", "int-for-string", "ints-for-int", "string-for-strings",
+        "reference", "not-utf8"])
+def test_onnx_attributes_are_read_with_their_type(tmp_path: Path, edit: Any,
+                                                  message: str) -> None:
+    pytest.importorskip("onnx")
+    from gru_rt import convert
+    from gru_rt.errors import ConversionError
+
+    assert convert(onnx_gru_file(tmp_path / "ok.onnx", lambda a: None), verify=False)
+    with pytest.raises(ConversionError, match=r"node 'gru' \(GRU\): " + message):
+        convert(onnx_gru_file(tmp_path / "bad.onnx", edit), verify=False)

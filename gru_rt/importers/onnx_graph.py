@@ -26,7 +26,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from ..errors import ConversionError
+from ..errors import ConversionError, printable
 
 __all__ = ["Dim", "Info", "Propagation", "dims_text", "node_attributes"]
 
@@ -418,16 +418,45 @@ def _to_array(value: Any) -> np.ndarray:
     return np.asarray(onnx.numpy_helper.to_array(value))
 
 
+# The type of each attribute the importers read (onnx.AttributeProto's type names): a name has the
+# same type in every operator they handle. Attributes named elsewhere are decoded by their own type.
+_ATTRIBUTE_TYPES = {
+    "axis": "INT", "start": "INT", "end": "INT", "allowzero": "INT", "transA": "INT",
+    "transB": "INT", "hidden_size": "INT", "layout": "INT", "linear_before_reset": "INT",
+    "alpha": "FLOAT", "beta": "FLOAT", "clip": "FLOAT",
+    "axes": "INTS", "perm": "INTS", "starts": "INTS", "ends": "INTS",
+    "direction": "STRING", "activations": "STRINGS",
+    "activation_alpha": "FLOATS", "activation_beta": "FLOATS", "value": "TENSOR",
+}
+
+
 def node_attributes(node: Any) -> dict[str, Any]:
-    """A node's attributes by name, strings decoded (the importer's reader too)."""
+    """A node's attributes by name, strings decoded (the importers' one reader). Each attribute
+    the importers read must have its type (_ATTRIBUTE_TYPES); ConversionError naming the node, the
+    attribute, the type expected and the type found otherwise, or for an attribute that cannot be
+    decoded (a reference to a function's attribute, no type, strings that are not UTF-8)."""
     import onnx
 
+    kinds = onnx.AttributeProto.AttributeType
     out = {}
     for a in node.attribute:
+        where = (f"node {printable(node.name)!r} ({printable(node.op_type)}): attribute "
+                 f"{printable(a.name)!r}")
+        found = kinds.Name(a.type) if a.type in kinds.values() else f"type {a.type}"
+        expected = _ATTRIBUTE_TYPES.get(a.name)
+        if expected is not None and found != expected:
+            raise ConversionError(f"{where} is {found}, expected {expected}")
+        if a.ref_attr_name or a.type == onnx.AttributeProto.UNDEFINED or found.startswith("type"):
+            raise ConversionError(f"{where} has no value of its own ({found}"
+                                  f"{', a reference' if a.ref_attr_name else ''})")
         value = onnx.helper.get_attribute_value(a)
-        if isinstance(value, bytes):
-            value = value.decode()
-        elif isinstance(value, list):
-            value = [v.decode() if isinstance(v, bytes) else v for v in value]
+        try:
+            if isinstance(value, bytes):
+                value = value.decode()
+            elif isinstance(value, list):
+                value = [v.decode() if isinstance(v, bytes) else v for v in value]
+        except UnicodeDecodeError as e:
+            raise ConversionError(f"{where}: a string that is not UTF-8 ({e.reason} at byte "
+                                  f"{e.start})") from None
         out[a.name] = value
     return out
