@@ -125,6 +125,33 @@ def npz_bomb(path: Path) -> Path:
     return path
 
 
+def heap_objects(data: bytes) -> tuple[int, dict[int, int]]:
+    """Where the file's global heap collection is (the variable-length strings: model_config)
+    and where each of its objects' size field is, by object index (0: the free space)."""
+    at = data.index(b"GCOL")
+    end = at + int.from_bytes(data[at + 8:at + 16], "little")
+    pos, sizes = at + 16, {}
+    while pos + 16 <= end:
+        index, size = int.from_bytes(data[pos:pos + 2], "little"), \
+            int.from_bytes(data[pos + 8:pos + 16], "little")
+        sizes[index] = pos + 8
+        pos += size if index == 0 else 16 + (size + 7) // 8 * 8
+    return at, sizes
+
+
+def h5_heap_damaged(path: Path, index: int | None, size: int) -> Path:
+    """A Keras 2 .h5 whose global heap object `index` (None: the collection itself) declares
+    `size` bytes. Object 0 (the free space) of size 0 is the converter fuzz's finding: libhdf5's
+    walk over the collection stops advancing, in native code, when model_config is read."""
+    data = bytearray(h5_with(path, lambda g: g.create_dataset("kernel", data=np.zeros(3, "<f4")))
+                     .read_bytes())
+    at, sizes = heap_objects(bytes(data))
+    field = at + 8 if index is None else sizes[index]
+    data[field:field + 8] = size.to_bytes(8, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     d = tmp_path_factory.mktemp("hostile")
@@ -159,6 +186,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
         "kernel", shape=(23000, 23000), dtype="<f4", fillvalue=1.0))
     files["h5_fill_only"] = h5_with(d / "fillonly.h5", lambda g: g.create_dataset(
         "kernel", shape=(4, 12), dtype="<f4", fillvalue=1.0))
+    # global heap objects that make libhdf5 loop for ever (free space of 0 bytes, a size whose
+    # padding wraps to 0) or read past the collection or the file
+    files["h5_heap_free_space_0"] = h5_heap_damaged(d / "heap0.h5", 0, 0)
+    files["h5_heap_wraps_to_0"] = h5_heap_damaged(d / "heapwrap.h5", 1, 2**64 - 16)
+    files["h5_heap_object_past_end"] = h5_heap_damaged(d / "heappast.h5", 1, 100000)
+    files["h5_heap_past_file"] = h5_heap_damaged(d / "heapfile.h5", None, 2**40)
 
     weights = d / "weights_ext.h5"
     with h5py.File(weights, "w") as f:
@@ -166,6 +199,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
                          external=[(str(secret), 0, 24)])
     config = json.dumps(keras_config()).encode()
     files["keras_external"] = keras_zip(d / "ext.keras", config, weights.read_bytes())
+    files["keras_heap_free_space_0"] = keras_zip(d / "heap.keras", config,
+                                                 files["h5_heap_free_space_0"].read_bytes())
     files["keras_config_bomb"] = keras_zip(d / "bomb.keras", b" " * (65 * 2**20) + config,
                                            weights.read_bytes())
     files["keras_metadata_list"] = keras_zip(d / "meta.keras", config, b"", b"[]")
@@ -205,7 +240,13 @@ CONVERT_CASES = [
     ("h5_virtual", "is a virtual dataset"),
     ("h5_fill_bomb", "declares shape (23000, 23000) of 4-byte items, which no layer"),
     ("h5_fill_only", "stores no data (only a fill value)"),
+    ("h5_heap_free_space_0", "declares 0 bytes, which libhdf5 would step over for ever"),
+    ("h5_heap_wraps_to_0", "declares 18446744073709551600 bytes, which libhdf5 would step over "
+                           "for ever"),
+    ("h5_heap_object_past_end", "declares 100000 bytes, past its end"),
+    ("h5_heap_past_file", "declares 1099511627776 bytes, past the end of the file"),
     ("keras_external", "stores its data in external file(s)"),
+    ("keras_heap_free_space_0", "(model.weights.h5): damaged HDF5 global heap"),
     ("keras_config_bomb", "member config.json declares 68157"),
     ("keras_metadata_list", "(metadata.json): a JSON list, expected an object"),
     ("keras_deep_config", "(config.json): JSON nested more than 64 levels deep"),

@@ -25,7 +25,8 @@ from ..errors import ConversionError, printable
 from ..fileio import open_regular
 from ..format import MAX_DIM
 
-__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_SOURCE_BYTES", "check_h5_tree",
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_SOURCE_BYTES", "check_h5_global_heaps",
+           "check_h5_tree",
            "check_weight_shape", "load_json", "read_npy", "read_npy_file", "zip_infos",
            "zip_member", "H5_ERRORS", "ZIP_ERRORS", "h5_errors"]
 
@@ -202,6 +203,84 @@ def _check_dataset(h5py: Any, dset: Any, name: str, where: str) -> None:
     if dset.size and dset.id.get_storage_size() == 0:
         raise ConversionError(f"{where}: dataset {name} declares shape {dset.shape} but stores no "
                               f"data (only a fill value); refused")
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_SCAN_BYTES = 2**20
+
+
+def _h5_length_size(f: IO[bytes], size: int) -> int | None:
+    """The superblock's "size of lengths" (2, 4 or 8 bytes), looking where libhdf5 looks (byte 0,
+    512, 1024, 2048, …); None without a superblock (then h5py refuses the file itself)."""
+    at = 0
+    while at + 16 <= size:
+        f.seek(at)
+        head = f.read(16)
+        if head[:8] == _HDF5_SIGNATURE:
+            n = head[14] if head[8] < 2 else head[10]  # versions 0-1 | 2-3
+            return n if n in (2, 4, 8) else None
+        at = 512 if at == 0 else 2 * at
+    return None
+
+
+def _find_all(f: IO[bytes], size: int, needle: bytes) -> Iterator[int]:
+    """The offsets of `needle` in the file, read in blocks (each overlapping the last)."""
+    at, keep = 0, len(needle) - 1
+    while at < size:
+        f.seek(at)
+        block = f.read(_SCAN_BYTES + keep)
+        hit = block.find(needle)
+        while hit >= 0:
+            yield at + hit
+            hit = block.find(needle, hit + 1)
+        at += _SCAN_BYTES
+
+
+def check_h5_global_heaps(f: IO[bytes], where: str) -> None:
+    """Refuse an HDF5 file with a global heap collection (where variable-length strings such as
+    Keras 2's model_config live) whose objects do not tile it exactly, before libhdf5 reads it.
+
+    libhdf5 walks a collection's objects by their declared sizes; the free-space object's size
+    is taken as is, so a size of 0 (or one whose padding wraps around to 0, or that steps back)
+    makes it loop for ever in native code when the string is read, and a size past the end makes
+    it read beyond the collection. Every collection libhdf5 can load starts with "GCOL" and
+    version 1, so each such place in the file is checked; bytes past the end of the file (which
+    libhdf5 reads as zeros) count as damage."""
+    size = f.seek(0, os.SEEK_END)
+    length = _h5_length_size(f, size)
+    if length is not None:
+        for at in _find_all(f, size, b"GCOL"):
+            _check_global_heap(f, at, size, length, where)
+    f.seek(0)
+
+
+def _check_global_heap(f: IO[bytes], at: int, size: int, length: int, where: str) -> None:
+    f.seek(at)
+    head = f.read(8 + length)
+    if len(head) < 8 + length or head[4] != 1:
+        return  # not a collection libhdf5 would load (it checks the version)
+    declared = int.from_bytes(head[8:], "little")
+    bad = f"{where}: damaged HDF5 global heap (the collection at byte {at}"
+    if declared > size - at:
+        raise ConversionError(f"{bad} declares {declared} bytes, past the end of the file); "
+                              f"refused before reading it")
+    end, pos, count, header = at + declared, at + 8 + length, 0, 8 + length
+    wrap = 2**64  # libhdf5 computes in size_t
+    while pos + header <= end:  # a tail too short for an object header is free space
+        f.seek(pos)
+        raw = f.read(header)
+        index, object_size = int.from_bytes(raw[:2], "little"), int.from_bytes(raw[8:], "little")
+        # libhdf5's step in its own (unsigned, wrapping) arithmetic: objects are padded to 8
+        need = object_size if index == 0 else (header + (object_size + 7) // 8 * 8) % wrap
+        if need == 0 or need > end - pos:
+            raise ConversionError(
+                f"{bad}: object {index} at byte {pos} declares {object_size} bytes, "
+                f"{'which libhdf5 would step over for ever' if need == 0 else 'past its end'}"
+                f"); refused before reading it")
+        pos += need
+        count += 1
+        if count > MAX_H5_OBJECTS:
+            raise ConversionError(f"{bad} holds more than {MAX_H5_OBJECTS} objects)")
 
 
 # What h5py raises when libhdf5 meets a damaged file (a bad message, a broken B-tree, a bad filter).
