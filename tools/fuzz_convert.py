@@ -35,7 +35,9 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 SUFFIXES = (".npz", ".safetensors", ".keras", ".h5", ".onnx")
-WORK = Path(tempfile.mkdtemp(prefix="gru_rt_fuzz_convert_"))
+# Each input is written to a file and converted from there: in memory (tmpfs) where there is one.
+WORK = Path(tempfile.mkdtemp(prefix="gru_rt_fuzz_convert_",
+                             dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
 I, H, O = 3, 4, 2  # noqa: E741
 
 
