@@ -17,9 +17,10 @@
 
 /* Run-time dispatch (grt_dispatch.c): grt_matvec_f32 and grt_matmul_f32 call the variant of the
  * active grt_isa level (one level for all precisions: the q8 products below and the q15 ones of
- * grt_q15.h switch with it). Each variant has its own summation order (above: the scalar one; the AVX2
- * and NEON ones are described in grt_kernels_f32_avx2.c and grt_kernels_f32_neon.c), and within a
- * variant matmul is bit-identical to matvec. The levels a build contains: grt_isa.h. */
+ * grt_q15.h switch with it). Each variant has its own summation order (above: the scalar one; the AVX2,
+ * AVX-512 (avx512vnni level) and NEON ones are described in grt_kernels_f32_avx2.c,
+ * grt_kernels_f32_avx512.c and grt_kernels_f32_neon.c), and within a variant matmul is bit-identical
+ * to matvec. The levels a build contains: grt_isa.h. */
 
 typedef void (*grt_matvec_fn)(float *restrict y, const float *restrict W, const float *restrict b,
                               const float *restrict x, size_t rows, size_t cols);
@@ -37,6 +38,13 @@ void grt_matvec_f32_avx2(float *restrict y, const float *restrict W, const float
                          const float *restrict x, size_t rows, size_t cols);
 void grt_matmul_f32_avx2(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
                          const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+#endif
+#if GRT_HAVE_AVX512VNNI
+/* The avx512vnni level's (grt_kernels_f32_avx512.c): only callable when the CPU has AVX-512F/VL. */
+void grt_matvec_f32_avx512(float *restrict y, const float *restrict W, const float *restrict b,
+                           const float *restrict x, size_t rows, size_t cols);
+void grt_matmul_f32_avx512(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
+                           const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
 #endif
 #if GRT_HAVE_NEON
 /* AArch64 (neon and neon_dot levels). */
@@ -67,7 +75,7 @@ void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, cons
  *
  * Summation order of every level (matmul bit-identical to matvec within a level): two partial sums
  * per row, e over the even k and o over the odd k, each in increasing k; y = b + (e + o). The scalar
- * level multiplies and adds (two roundings), the AVX2 and NEON levels fuse them (one rounding). */
+ * level multiplies and adds (two roundings), the AVX2, AVX-512 and NEON levels fuse them (one rounding). */
 void grt_matvec_f32_p8(float *restrict y, const float *restrict P, const float *restrict b,
                        const float *restrict x, size_t rows, size_t cols);
 void grt_matmul_f32_p8(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
@@ -81,6 +89,12 @@ void grt_matvec_f32_p8_avx2(float *restrict y, const float *restrict P, const fl
                             const float *restrict x, size_t rows, size_t cols);
 void grt_matmul_f32_p8_avx2(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
                             const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
+#endif
+#if GRT_HAVE_AVX512VNNI
+void grt_matvec_f32_p8_avx512(float *restrict y, const float *restrict P, const float *restrict b,
+                              const float *restrict x, size_t rows, size_t cols);
+void grt_matmul_f32_p8_avx512(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
+                              const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T);
 #endif
 #if GRT_HAVE_NEON
 void grt_matvec_f32_p8_neon(float *restrict y, const float *restrict P, const float *restrict b,

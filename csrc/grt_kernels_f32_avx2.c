@@ -11,7 +11,11 @@
  * then s = a0 + a1 (lane-wise), s' = s[0:4] + s[4:8], and the dot is (s'0 + s'2) + (s'1 + s'3);
  * the bias is added last. Rows are computed four at a time (eight accumulator chains) and the left-over
  * rows one at a time, with the same per-row operations, so a row's result depends only on that row
- * and x — not on which block it fell in. */
+ * and x — not on which block it fell in.
+ *
+ * Panel8 (order in grt_kernels.h): the matrix-vector product takes four panels per pass (eight
+ * accumulator chains), the matrix product one panel × six steps (twelve chains, each weight vector
+ * loaded once for the six steps); per row and step the same operations. */
 #include "grt_kernels.h"
 
 #if GRT_HAVE_AVX2 && GRT_HAS_F32
@@ -148,7 +152,55 @@ static inline GRT_AVX2 void store_panel(float *y, const float *b, __m256 e, __m2
     _mm256_maskstore_ps(y, m, _mm256_add_ps(_mm256_maskload_ps(b, m), _mm256_add_ps(e, o)));
 }
 
-/* Four consecutive full panels (32 rows) at P: eight accumulator chains, x[k] broadcast once. */
+/* A panel block takes its number of steps as a constant: inlined, each gets its own registers. */
+#define BLOCK_INLINE static inline __attribute__((always_inline)) GRT_AVX2
+
+/* One panel's e and o chains for step x: (e, o) += (w[8k:8k+8]·x[k], w[8k+8:8k+16]·x[k+1]). */
+#define PAIR_FMA(e, o, x)                                                                               \
+    do {                                                                                                \
+        e = _mm256_fmadd_ps(we, _mm256_broadcast_ss((x) + k), e);                                       \
+        o = _mm256_fmadd_ps(wo, _mm256_broadcast_ss((x) + k + 1), o);                                   \
+    } while (0)
+
+/* Y[t·ldy + i] = b[i] + W[i,:]·X[t·ldx, +cols) for the first n rows of one panel P and NT <= 6 steps:
+ * 2·NT accumulator chains in named registers (gcc keeps arrays of them in memory), each weight vector
+ * loaded once for the NT steps. */
+BLOCK_INLINE void panel_block(float *Y, size_t ldy, const float *P, const float *b, const float *X, size_t ldx,
+                              size_t cols, size_t n, const size_t NT)
+{
+    const float *x0 = X, *x1 = X + ldx, *x2 = X + 2 * ldx, *x3 = X + 3 * ldx, *x4 = X + 4 * ldx,
+                *x5 = X + 5 * ldx;
+    __m256 e0 = _mm256_setzero_ps(), e1 = e0, e2 = e0, e3 = e0, e4 = e0, e5 = e0;
+    __m256 o0 = e0, o1 = e0, o2 = e0, o3 = e0, o4 = e0, o5 = e0;
+    size_t k = 0;
+    for (; k + 2 <= cols; k += 2) {
+        __m256 we = _mm256_loadu_ps(P + 8 * k), wo = _mm256_loadu_ps(P + 8 * k + 8);
+        PAIR_FMA(e0, o0, x0);
+        if (NT > 1) PAIR_FMA(e1, o1, x1);
+        if (NT > 2) PAIR_FMA(e2, o2, x2);
+        if (NT > 3) PAIR_FMA(e3, o3, x3);
+        if (NT > 4) PAIR_FMA(e4, o4, x4);
+        if (NT > 5) PAIR_FMA(e5, o5, x5);
+    }
+    if (k < cols) { /* the last even k: e only */
+        __m256 we = _mm256_loadu_ps(P + 8 * k);
+        e0 = _mm256_fmadd_ps(we, _mm256_broadcast_ss(x0 + k), e0);
+        if (NT > 1) e1 = _mm256_fmadd_ps(we, _mm256_broadcast_ss(x1 + k), e1);
+        if (NT > 2) e2 = _mm256_fmadd_ps(we, _mm256_broadcast_ss(x2 + k), e2);
+        if (NT > 3) e3 = _mm256_fmadd_ps(we, _mm256_broadcast_ss(x3 + k), e3);
+        if (NT > 4) e4 = _mm256_fmadd_ps(we, _mm256_broadcast_ss(x4 + k), e4);
+        if (NT > 5) e5 = _mm256_fmadd_ps(we, _mm256_broadcast_ss(x5 + k), e5);
+    }
+    store_panel(Y, b, e0, o0, n);
+    if (NT > 1) store_panel(Y + ldy, b, e1, o1, n);
+    if (NT > 2) store_panel(Y + 2 * ldy, b, e2, o2, n);
+    if (NT > 3) store_panel(Y + 3 * ldy, b, e3, o3, n);
+    if (NT > 4) store_panel(Y + 4 * ldy, b, e4, o4, n);
+    if (NT > 5) store_panel(Y + 5 * ldy, b, e5, o5, n);
+}
+
+/* Four full panels (32 rows) for one step: eight accumulator chains, x[k] broadcast once; per row the
+ * operations of panel_block. */
 static inline GRT_AVX2 void panels4(float *y, const float *P, const float *b, const float *x, size_t cols)
 {
     const float *p0 = P, *p1 = P + 8 * cols, *p2 = P + 16 * cols, *p3 = P + 24 * cols;
@@ -180,53 +232,44 @@ static inline GRT_AVX2 void panels4(float *y, const float *P, const float *b, co
     store_panel(y + 24, b + 24, e3, o3, 8);
 }
 
-/* One panel, its first n rows stored: per row the same operations as in panels4. */
-static inline GRT_AVX2 void panel1(float *y, const float *p, const float *b, const float *x, size_t cols,
-                                   size_t n)
-{
-    __m256 e = _mm256_setzero_ps(), o = e;
-    size_t k = 0;
-    for (; k + 2 <= cols; k += 2) {
-        e = _mm256_fmadd_ps(_mm256_loadu_ps(p + 8 * k), _mm256_broadcast_ss(x + k), e);
-        o = _mm256_fmadd_ps(_mm256_loadu_ps(p + 8 * k + 8), _mm256_broadcast_ss(x + k + 1), o);
-    }
-    if (k < cols)
-        e = _mm256_fmadd_ps(_mm256_loadu_ps(p + 8 * k), _mm256_broadcast_ss(x + k), e);
-    store_panel(y, b, e, o, n);
-}
-
-/* Rows [r, rows) of one product: groups of four full panels, then single panels. */
-static inline GRT_AVX2 void panel_rows(float *y, const float *P, const float *b, const float *x, size_t rows,
-                                       size_t cols)
+GRT_AVX2 void grt_matvec_f32_p8_avx2(float *restrict y, const float *restrict P, const float *restrict b,
+                                     const float *restrict x, size_t rows, size_t cols)
 {
     size_t r = 0;
     for (; r + 32 <= rows; r += 32)
         panels4(y + r, P + r * cols, b + r, x, cols);
     for (; r < rows; r += 8)
-        panel1(y + r, P + r * cols, b + r, x, cols, rows - r < 8 ? rows - r : 8);
+        panel_block(y + r, 0, P + r * cols, b + r, x, 0, cols, rows - r < 8 ? rows - r : 8, 1);
 }
 
-GRT_AVX2 void grt_matvec_f32_p8_avx2(float *restrict y, const float *restrict P, const float *restrict b,
-                                     const float *restrict x, size_t rows, size_t cols)
+/* Steps per chunk of the matrix product: a panel (8·cols floats) stays in L1 while it is used for all
+ * of the chunk's steps, whose inputs stay in L2. */
+#define STEP_CHUNK 64
+
+/* One panel for steps [t, t1) of X and Y (already offset to the panel's rows), six at a time. */
+static inline GRT_AVX2 void panel_steps(float *Y, size_t ldy, const float *P, const float *b, const float *X,
+                                        size_t ldx, size_t cols, size_t n, size_t t, size_t t1)
 {
-    panel_rows(y, P, b, x, rows, cols);
+    for (; t + 6 <= t1; t += 6)
+        panel_block(Y + t * ldy, ldy, P, b, X + t * ldx, ldx, cols, n, 6);
+    switch (t1 - t) {
+    case 5: panel_block(Y + t * ldy, ldy, P, b, X + t * ldx, ldx, cols, n, 5); break;
+    case 4: panel_block(Y + t * ldy, ldy, P, b, X + t * ldx, ldx, cols, n, 4); break;
+    case 3: panel_block(Y + t * ldy, ldy, P, b, X + t * ldx, ldx, cols, n, 3); break;
+    case 2: panel_block(Y + t * ldy, ldy, P, b, X + t * ldx, ldx, cols, n, 2); break;
+    case 1: panel_block(Y + t * ldy, ldy, P, b, X + t * ldx, ldx, cols, n, 1); break;
+    default: break;
+    }
 }
-
-/* Steps per block, and rows per slice: a slice's panels stay in L1 while they are used for the
- * block's steps. */
-#define PANEL_SLICE 32
 
 GRT_AVX2 void grt_matmul_f32_p8_avx2(float *restrict Y, size_t ldy, const float *restrict P,
                                      const float *restrict b, const float *restrict X, size_t ldx,
                                      size_t rows, size_t cols, size_t T)
 {
-    for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
-        size_t t1 = T - t0 < STEP_BLOCK ? T : t0 + STEP_BLOCK;
-        for (size_t r = 0; r < rows; r += PANEL_SLICE) {
-            size_t n = rows - r < PANEL_SLICE ? rows - r : PANEL_SLICE;
-            for (size_t t = t0; t < t1; t++)
-                panel_rows(Y + t * ldy + r, P + r * cols, b + r, X + t * ldx, n, cols);
-        }
+    for (size_t t0 = 0; t0 < T; t0 += STEP_CHUNK) {
+        size_t t1 = T - t0 < STEP_CHUNK ? T : t0 + STEP_CHUNK;
+        for (size_t r = 0; r < rows; r += 8)
+            panel_steps(Y + r, ldy, P + r * cols, b + r, X, ldx, cols, rows - r < 8 ? rows - r : 8, t0, t1);
     }
 }
 

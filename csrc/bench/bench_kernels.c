@@ -21,7 +21,7 @@ static double now_ns(void)
     return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
 
-enum { Q8_MV, Q15_MV, Q8_MM, Q15_MM, N_KINDS };
+enum { Q8_MV, Q15_MV, Q8_MM, Q15_MM, F32_MV, F32_MM, P8_MV, P8_MM, N_KINDS };
 
 static void bench(size_t rows, size_t cols, size_t T, int rounds)
 {
@@ -30,7 +30,13 @@ static void bench(size_t rows, size_t cols, size_t T, int rounds)
     uint16_t *codes = malloc(rows * sizeof(uint16_t));
     float *b = calloc(rows, sizeof(float)), *y = malloc(rows * T * sizeof(float)), *sx = malloc(T * sizeof(float));
     int32_t *bi = calloc(rows, sizeof(int32_t)), *yi = malloc(rows * T * sizeof(int32_t));
+    size_t padded = (rows + 7) / 8 * 8; /* panel8 rows */
+    float *Wf = malloc(padded * cols * sizeof(float)), *xf = malloc(cols * T * sizeof(float));
     srand(1);
+    for (size_t i = 0; i < padded * cols; i++)
+        Wf[i] = (float)(rand() % 2001 - 1000) * 1e-3f;
+    for (size_t i = 0; i < cols * T; i++)
+        xf[i] = (float)(rand() % 2001 - 1000) * 1e-3f;
     for (size_t i = 0; i < rows * cols; i++)
         W[i] = (int8_t)(rand() % 255 - 127);
     for (size_t i = 0; i < rows; i++)
@@ -60,7 +66,17 @@ static void bench(size_t rows, size_t cols, size_t T, int rounds)
             grt_isa_q8_matmul(isa)(y, rows, W, codes, b, x8, sx, rows, cols, T);
             d[Q8_MM] = (now_ns() - t0) / (double)T, t0 = now_ns();
             grt_isa_q15_matmul(isa)(yi, rows, W, codes, bi, x16, cols, rows, cols, T);
-            d[Q15_MM] = (now_ns() - t0) / (double)T;
+            d[Q15_MM] = (now_ns() - t0) / (double)T, t0 = now_ns();
+            for (int i = 0; i < 5; i++)
+                grt_isa_matvec(isa)(y, Wf, b, xf, rows, cols);
+            d[F32_MV] = (now_ns() - t0) / 5, t0 = now_ns();
+            grt_isa_matmul(isa)(y, rows, Wf, b, xf, cols, rows, cols, T);
+            d[F32_MM] = (now_ns() - t0) / (double)T, t0 = now_ns();
+            for (int i = 0; i < 5; i++)
+                grt_isa_matvec_p8(isa)(y, Wf, b, xf, rows, cols);
+            d[P8_MV] = (now_ns() - t0) / 5, t0 = now_ns();
+            grt_isa_matmul_p8(isa)(y, rows, Wf, b, xf, cols, rows, cols, T);
+            d[P8_MM] = (now_ns() - t0) / (double)T;
             for (int j = 0; j < N_KINDS; j++)
                 best[k][j] = d[j] < best[k][j] ? d[j] : best[k][j];
         }
@@ -74,7 +90,13 @@ static void bench(size_t rows, size_t cols, size_t T, int rounds)
                rows, cols, grt_isa_name((grt_isa)k), best[k][Q8_MV], ops / best[k][Q8_MV], best[k][Q15_MV],
                ops / best[k][Q15_MV], T, best[k][Q8_MM], ops / best[k][Q8_MM], best[k][Q15_MM],
                ops / best[k][Q15_MM]);
+        printf("%5zux%-5zu %-10s | f32 %7.0f ns %5.0f GOP/s | panel8 %7.0f ns %5.0f GOP/s | T=%zu, per step: f32 %7.0f "
+               "ns %5.0f GOP/s | panel8 %7.0f ns %5.0f GOP/s\n",
+               rows, cols, grt_isa_name((grt_isa)k), best[k][F32_MV], ops / best[k][F32_MV], best[k][P8_MV],
+               ops / best[k][P8_MV], T, best[k][F32_MM], ops / best[k][F32_MM], best[k][P8_MM],
+               ops / best[k][P8_MM]);
     }
+    free(Wf), free(xf);
     free(W), free(x8), free(x16), free(codes), free(b), free(y), free(sx), free(bi), free(yi);
 }
 

@@ -1,13 +1,15 @@
 /* bench_peak.c — this machine's bounds for a GRU step, measured on one core: read bandwidth from
  * buffers that fit L1, L2, L3 and DRAM (AVX2 256-bit loads, 4 independent accumulators), the f32
- * FMA throughput (10 independent accumulator registers, so the FMA latency is hidden) and the int8
+ * FMA throughput (10 independent accumulator registers, so the FMA latency is hidden; ymm, and zmm where
+ * the CPU has AVX-512) and the int8
  * multiply-add throughput of the AVX2 sequence the q8 kernels use (vpmaddubsw + vpmaddwd + vpaddd) and
  * of the VNNI instructions where the CPU has them (vpdpbusd ymm/zmm, vpdpwssd zmm).
  * docs/BENCHMARKS.md divides the kernels' GB/s and GOP/s by these to give "% of bound".
  *
  *   cc -O2 -std=c99 csrc/bench/bench_peak.c -o bench_peak && ./bench_peak
  *
- * Each figure is the best of 7 rounds (a round lasts about 50 ms): the bound a kernel could reach. */
+ * Each figure is the best of 200 short rounds (about 2 ms for a read, 0.3-1 ms for a compute rate): the
+ * bound a kernel could reach, and on a shared machine the rounds that ran undisturbed. */
 #define _POSIX_C_SOURCE 200112L
 #include <stdint.h>
 #include <stdio.h>
@@ -22,7 +24,7 @@
 #define HAVE_X86 0
 #endif
 
-#define ROUNDS 7
+#define ROUNDS 200
 
 static double now_s(void)
 {
@@ -63,11 +65,11 @@ static double read_gbs(size_t bytes)
         buf[k] = (int32_t)k;
     size_t passes = 1;
     double best = 0;
-    for (;;) { /* calibrate: a round of about 50 ms */
+    for (;;) { /* calibrate: a round of about 2 ms */
         double t0 = now_s();
         for (size_t p = 0; p < passes; p++)
             sink += read_pass(buf, bytes / 4);
-        if (now_s() - t0 > 0.05)
+        if (now_s() - t0 > 0.002)
             break;
         passes *= 2;
     }
@@ -82,39 +84,38 @@ static double read_gbs(size_t bytes)
     return best;
 }
 
-/* 10 independent FMA chains of 8 floats, 160 flops per iteration. The chains are named variables,
- * not an array: gcc -O2 keeps an array of vectors on the stack (one load and store per FMA), which
- * measured the store-forwarding latency instead of the FMA units (36 instead of ~46 GFLOP/s here). */
-#define FMA10(m, c)                                                                                 \
-    a0 = _mm256_fmadd_ps(a0, m, c), a1 = _mm256_fmadd_ps(a1, m, c), a2 = _mm256_fmadd_ps(a2, m, c), \
-    a3 = _mm256_fmadd_ps(a3, m, c), a4 = _mm256_fmadd_ps(a4, m, c), a5 = _mm256_fmadd_ps(a5, m, c), \
-    a6 = _mm256_fmadd_ps(a6, m, c), a7 = _mm256_fmadd_ps(a7, m, c), a8 = _mm256_fmadd_ps(a8, m, c), \
-    a9 = _mm256_fmadd_ps(a9, m, c)
-
-__attribute__((target("avx2,fma"))) static double fma_gflops(void)
-{
-    double best = 0;
-    const long iters = 20 * 1000 * 1000;
-    for (int r = 0; r < ROUNDS; r++) {
-        __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-        __m256 a0 = _mm256_set1_ps(0.0f), a1 = _mm256_set1_ps(1.0f), a2 = _mm256_set1_ps(2.0f),
-               a3 = _mm256_set1_ps(3.0f), a4 = _mm256_set1_ps(4.0f), a5 = _mm256_set1_ps(5.0f),
-               a6 = _mm256_set1_ps(6.0f), a7 = _mm256_set1_ps(7.0f), a8 = _mm256_set1_ps(8.0f),
-               a9 = _mm256_set1_ps(9.0f);
-        double t0 = now_s();
-        for (long k = 0; k < iters; k++)
-            FMA10(m, c);
-        double dt = now_s() - t0;
-        float out[8];
-        __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                                 _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-        _mm256_storeu_ps(out, _mm256_add_ps(s, _mm256_add_ps(a8, a9)));
-        sink += (int64_t)out[0];
-        double g = (double)iters * 160.0 / dt / 1e9;
-        best = g > best ? g : best;
+/* 10 independent FMA chains of LANES floats, 20·LANES flops per iteration (ymm: AVX2 + FMA; zmm:
+ * AVX-512F). The chains are named variables, not an array: gcc -O2 keeps an array of vectors on the
+ * stack (one load and store per FMA), which measured the store-forwarding latency instead of the FMA
+ * units (36 instead of ~46 GFLOP/s here). */
+#define FMA10(fma, m, c)                                                                            \
+    a0 = fma(a0, m, c), a1 = fma(a1, m, c), a2 = fma(a2, m, c), a3 = fma(a3, m, c), a4 = fma(a4, m, c), \
+    a5 = fma(a5, m, c), a6 = fma(a6, m, c), a7 = fma(a7, m, c), a8 = fma(a8, m, c), a9 = fma(a9, m, c)
+#define FMA_RATE(name, target_isa, vec, set1, fma, add, LANES)                                      \
+    __attribute__((target(target_isa))) static double name(void)                                     \
+    {                                                                                                 \
+        double best = 0;                                                                              \
+        const long iters = 200 * 1000;                                                                \
+        for (int r = 0; r < ROUNDS; r++) {                                                            \
+            vec m = set1(0.999999f), c = set1(1e-7f);                                                 \
+            vec a0 = set1(0.0f), a1 = set1(1.0f), a2 = set1(2.0f), a3 = set1(3.0f), a4 = set1(4.0f);  \
+            vec a5 = set1(5.0f), a6 = set1(6.0f), a7 = set1(7.0f), a8 = set1(8.0f), a9 = set1(9.0f);  \
+            double t0 = now_s();                                                                      \
+            for (long k = 0; k < iters; k++)                                                          \
+                FMA10(fma, m, c);                                                                     \
+            double dt = now_s() - t0;                                                                 \
+            vec s = add(add(add(a0, a1), add(a2, a3)), add(add(add(a4, a5), add(a6, a7)), add(a8, a9))); \
+            float out;                                                                                \
+            memcpy(&out, &s, sizeof out);                                                             \
+            sink += (int64_t)out;                                                                     \
+            double g = (double)iters * 20.0 * (LANES) / dt / 1e9;                                     \
+            best = g > best ? g : best;                                                               \
+        }                                                                                             \
+        return best;                                                                                  \
     }
-    return best;
-}
+
+FMA_RATE(fma_gflops, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, 8)
+FMA_RATE(fma512_gflops, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, 16)
 
 /* int8 multiply-adds as the q8 kernels do them: 32 u8×s8 products per vpmaddubsw, summed to int32
  * by vpmaddwd and accumulated; 8 independent chains in named variables (as above), each with its own
@@ -124,7 +125,7 @@ __attribute__((target("avx2,fma"))) static double fma_gflops(void)
 __attribute__((target("avx2"))) static double int8_gmacs(void)
 {
     double best = 0;
-    const long iters = 10 * 1000 * 1000;
+    const long iters = 100 * 1000;
     for (int r = 0; r < ROUNDS; r++) {
         __m256i x = _mm256_set1_epi8(5), ones = _mm256_set1_epi16(1);
         __m256i w0 = _mm256_set1_epi8(1), w1 = _mm256_set1_epi8(2), w2 = _mm256_set1_epi8(3),
@@ -158,7 +159,7 @@ __attribute__((target("avx2"))) static double int8_gmacs(void)
     __attribute__((target(target_isa))) static double name(void)                                     \
     {                                                                                                 \
         double best = 0;                                                                              \
-        const long iters = 10 * 1000 * 1000;                                                          \
+        const long iters = 100 * 1000;                                                                \
         for (int r = 0; r < ROUNDS; r++) {                                                            \
             vec x = set1(5), one = set1(1), w = set1(3);                                             \
             vec c0 = set1(0), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0;  \
@@ -202,6 +203,8 @@ int main(void)
     for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
         printf("read bandwidth %-15s %7.1f GB/s\n", levels[i].name, read_gbs(levels[i].bytes));
     printf("f32 FMA throughput          %7.1f GFLOP/s\n", fma_gflops());
+    if (__builtin_cpu_supports("avx512f"))
+        printf("f32 FMA throughput zmm      %7.1f GFLOP/s\n", fma512_gflops());
     printf("int8 multiply-add (AVX2)    %7.1f Gmac/s\n", int8_gmacs());
     /* The kernel flags say whether the OS saves the registers too (XCR0). */
     if (__builtin_cpu_supports("avxvnni"))
