@@ -155,6 +155,18 @@ static inline int32_t grt_q15_mulhi_round(int32_t a, int32_t m)
 #endif
 }
 
+/* grt_q15_requant's general path, out of line (each file that uses it gets its copy): the loops around
+ * the usual path keep their registers, and the code is not repeated at every use. */
+#if defined(__GNUC__)
+__attribute__((noinline, cold, unused)) static int32_t grt_q15_requant_wide(int64_t acc, uint16_t code, int32_t b)
+#else
+static inline int32_t grt_q15_requant_wide(int64_t acc, uint16_t code, int32_t b)
+#endif
+{
+    grt_q15_mult m = grt_q15_decode(code);
+    return grt_q15_sat32(grt_q15_rshr(acc * m.M, m.sh) + b);
+}
+
 /* sat32(RSHR(acc * M, sh) + b) with the row's multiplier code: |acc * M| < 2^37 * 2^8 = 2^45, plus
  * |b| < 2^31: int64 throughout.
  * The usual case (acc within int32, i.e. rows of fewer than 512 columns, and 9 <= sh <= 32, i.e. the
@@ -169,8 +181,7 @@ static inline int32_t grt_q15_requant(int64_t acc, uint16_t code, int32_t b)
         int32_t M2 = (int32_t)((128u + (code & 127u)) << up);
         return grt_q15_add_sat32(grt_q15_mulhi_round((int32_t)acc, M2), b);
     }
-    grt_q15_mult m = grt_q15_decode(code);
-    return grt_q15_sat32(grt_q15_rshr(acc * m.M, m.sh) + b);
+    return grt_q15_requant_wide(acc, code, b);
 }
 
 /* Scratch of the q15 GRU recurrence for B rows (the stream's memory for one, the batch work for
