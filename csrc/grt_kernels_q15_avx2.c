@@ -75,58 +75,76 @@ static inline GRT_AVX2 __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i
 /* Columns up to which a row's whole sum fits int32: 271 products of at most 2^22 stay below 2^31. */
 #define ONE_BLOCK (GRT_Q15_BLOCK + 15)
 
-/* The exact dot products of rows w0..w3 (n <= ONE_BLOCK columns each) with x, in int32; xt is x's tail
- * (n mod 16 columns) zero-padded, end the end of the matrix. */
-static inline GRT_AVX2 __m128i dot4_32(const int8_t *w0, const int8_t *w1, const int8_t *w2, const int8_t *w3,
-                                       const int16_t *x, size_t n, __m256i xt, const int8_t *end)
+/* The blocks take their number of steps as a constant: inlined, each gets its own registers. */
+#define BLOCK_INLINE static inline __attribute__((always_inline)) GRT_AVX2
+
+/* The exact int32 sums of rows w[0..3] over columns [j, jb) (multiples of 16, jb - j <= ONE_BLOCK),
+ * plus the row tails (t < 16 columns from jb, against the zero-padded x tails xt0, xt1) when t > 0,
+ * for NT = 1 or 2 steps x0, x1: each widened weight vector serves both steps. Eight accumulators in
+ * named registers (gcc keeps arrays of them in memory). */
+BLOCK_INLINE void sums4(__m128i *s0, __m128i *s1, const int8_t *const w[4], const int16_t *x0, const int16_t *x1,
+                        size_t j, size_t jb, size_t t, __m256i xt0, __m256i xt1, const int8_t *end,
+                        const size_t NT)
 {
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    size_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-        __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(x + j));
-        a0 = mac(a0, load16(w0 + j), xv);
-        a1 = mac(a1, load16(w1 + j), xv);
-        a2 = mac(a2, load16(w2 + j), xv);
-        a3 = mac(a3, load16(w3 + j), xv);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+    for (; j < jb; j += 16) {
+        __m256i u = _mm256_loadu_si256((const __m256i *)(const void *)(x0 + j)), v = u;
+        if (NT > 1)
+            v = _mm256_loadu_si256((const __m256i *)(const void *)(x1 + j));
+        __m256i w0 = _mm256_cvtepi8_epi16(load16(w[0] + j)), w1 = _mm256_cvtepi8_epi16(load16(w[1] + j));
+        __m256i w2 = _mm256_cvtepi8_epi16(load16(w[2] + j)), w3 = _mm256_cvtepi8_epi16(load16(w[3] + j));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(w0, u));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(w1, u));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(w2, u));
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(w3, u));
+        if (NT > 1) {
+            c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(w0, v));
+            c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(w1, v));
+            c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(w2, v));
+            c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(w3, v));
+        }
     }
-    if (j < n) {
-        size_t t = n - j;
-        a0 = mac(a0, w_tail(w0 + j, t, end), xt);
-        a1 = mac(a1, w_tail(w1 + j, t, end), xt);
-        a2 = mac(a2, w_tail(w2 + j, t, end), xt);
-        a3 = mac(a3, w_tail(w3 + j, t, end), xt);
+    if (t > 0) {
+        __m128i w0 = w_tail(w[0] + j, t, end), w1 = w_tail(w[1] + j, t, end);
+        __m128i w2 = w_tail(w[2] + j, t, end), w3 = w_tail(w[3] + j, t, end);
+        a0 = mac(a0, w0, xt0), a1 = mac(a1, w1, xt0), a2 = mac(a2, w2, xt0), a3 = mac(a3, w3, xt0);
+        if (NT > 1)
+            c0 = mac(c0, w0, xt1), c1 = mac(c1, w1, xt1), c2 = mac(c2, w2, xt1), c3 = mac(c3, w3, xt1);
     }
-    return hsum4(a0, a1, a2, a3);
+    *s0 = hsum4(a0, a1, a2, a3);
+    if (NT > 1)
+        *s1 = hsum4(c0, c1, c2, c3);
+}
+
+/* The exact dot products of rows w[0..3] (n <= ONE_BLOCK columns each) with x0 (and x1), in int32; xt0,
+ * xt1 are the x's tails (n mod 16 columns) zero-padded, end the end of the matrix. */
+BLOCK_INLINE void dot4_32(__m128i *s0, __m128i *s1, const int8_t *const w[4], const int16_t *x0, const int16_t *x1,
+                          size_t n, __m256i xt0, __m256i xt1, const int8_t *end, const size_t NT)
+{
+    size_t nfull = n & ~(size_t)15;
+    sums4(s0, s1, w, x0, x1, 0, nfull, n - nfull, xt0, xt1, end, NT);
 }
 
 /* The same for any n, in int64: int32 blocks of GRT_Q15_BLOCK columns (the tail joins the last block, at
  * most ONE_BLOCK columns), each reduced in int32, sign-extended and added up. */
-static inline GRT_AVX2 __m256i dot4_64(const int8_t *w0, const int8_t *w1, const int8_t *w2, const int8_t *w3,
-                                       const int16_t *x, size_t n, __m256i xt, const int8_t *end)
+BLOCK_INLINE void dot4_64(__m256i *s0, __m256i *s1, const int8_t *const w[4], const int16_t *x0, const int16_t *x1,
+                          size_t n, __m256i xt0, __m256i xt1, const int8_t *end, const size_t NT)
 {
     const size_t nfull = n & ~(size_t)15;
-    __m256i acc = _mm256_setzero_si256();
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0;
     size_t j = 0;
     do {
         size_t jb = nfull - j > GRT_Q15_BLOCK ? j + GRT_Q15_BLOCK : nfull;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-        for (; j < jb; j += 16) {
-            __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(x + j));
-            a0 = mac(a0, load16(w0 + j), xv);
-            a1 = mac(a1, load16(w1 + j), xv);
-            a2 = mac(a2, load16(w2 + j), xv);
-            a3 = mac(a3, load16(w3 + j), xv);
-        }
-        if (j == nfull && j < n) {
-            size_t t = n - j;
-            a0 = mac(a0, w_tail(w0 + j, t, end), xt);
-            a1 = mac(a1, w_tail(w1 + j, t, end), xt);
-            a2 = mac(a2, w_tail(w2 + j, t, end), xt);
-            a3 = mac(a3, w_tail(w3 + j, t, end), xt);
-        }
-        acc = _mm256_add_epi64(acc, _mm256_cvtepi32_epi64(hsum4(a0, a1, a2, a3)));
+        __m128i b0, b1 = _mm_setzero_si128();
+        sums4(&b0, &b1, w, x0, x1, j, jb, jb == nfull ? n - nfull : 0, xt0, xt1, end, NT);
+        acc0 = _mm256_add_epi64(acc0, _mm256_cvtepi32_epi64(b0));
+        if (NT > 1)
+            acc1 = _mm256_add_epi64(acc1, _mm256_cvtepi32_epi64(b1));
+        j = jb;
     } while (j < nfull);
-    return acc;
+    *s0 = acc0;
+    if (NT > 1)
+        *s1 = acc1;
 }
 
 /* ---- requantization ----------------------------------------------------------------------------- */
@@ -154,34 +172,49 @@ static inline void rows_of(const int8_t *w[4], const int8_t *W, size_t r, size_t
     w[3] = r + 3 < rows ? w[2] + cols : w[2];
 }
 
-/* Short rows (cols <= ONE_BLOCK): y[j] = the exact int32 sum of row j, for j < rows (requantized later
- * by requant_rows, so that the passes here are short independent chains). */
-static inline GRT_AVX2 void sums_short(int32_t *y, const int8_t *W, const int16_t *x, size_t rows, size_t cols,
-                                       __m256i xt, const int8_t *end)
+/* k <= 4 int32 lanes of s to y. */
+static inline GRT_AVX2 void store_sums(int32_t *y, __m128i s, size_t k)
 {
-    size_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        const int8_t *w = W + r * cols;
-        _mm_storeu_si128((__m128i *)(void *)(y + r), dot4_32(w, w + cols, w + 2 * cols, w + 3 * cols, x, cols, xt, end));
+    if (k >= 4) {
+        _mm_storeu_si128((__m128i *)(void *)y, s);
+        return;
     }
-    if (r < rows) {
+    int32_t s4[4];
+    _mm_storeu_si128((__m128i *)(void *)s4, s);
+    for (size_t i = 0; i < k; i++)
+        y[i] = s4[i];
+}
+
+/* Short rows (cols <= ONE_BLOCK): the exact int32 sums of rows [0, rows) for NT steps (rows of Y, ldy
+ * apart; requantized later by requant_rows, so that the passes here are short independent chains). */
+BLOCK_INLINE void sums_short(int32_t *Y, size_t ldy, const int8_t *W, const int16_t *X, size_t ldx, size_t rows,
+                             size_t cols, const __m256i *xt, const int8_t *end, const size_t NT)
+{
+    for (size_t r = 0; r < rows; r += 4) {
         const int8_t *w[4];
-        int32_t s4[4];
+        __m128i s0, s1 = _mm_setzero_si128();
         rows_of(w, W, r, rows, cols);
-        _mm_storeu_si128((__m128i *)(void *)s4, dot4_32(w[0], w[1], w[2], w[3], x, cols, xt, end));
-        for (size_t k = 0; r + k < rows; k++)
-            y[r + k] = s4[k];
+        dot4_32(&s0, &s1, w, X, NT > 1 ? X + ldx : X, cols, xt[0], xt[NT - 1], end, NT);
+        store_sums(Y + r, s0, rows - r);
+        if (NT > 1)
+            store_sums(Y + ldy + r, s1, rows - r);
     }
 }
 
-/* Long rows: each pass requantizes its own four int64 sums. */
-static inline GRT_AVX2 void rows4_long(int32_t *y, const int8_t *W, const uint16_t *codes, const int32_t *b,
-                                       const int16_t *x, size_t r, size_t rows, size_t cols, __m256i xt,
-                                       const int8_t *end)
+/* Long rows: each pass requantizes its own four int64 sums per step. */
+BLOCK_INLINE void rows_long(int32_t *Y, size_t ldy, const int8_t *W, const uint16_t *codes, const int32_t *b,
+                            const int16_t *X, size_t ldx, size_t rows, size_t cols, const __m256i *xt,
+                            const int8_t *end, const size_t NT)
 {
-    const int8_t *w[4];
-    rows_of(w, W, r, rows, cols);
-    grt_q15_requant_store4(y, dot4_64(w[0], w[1], w[2], w[3], x, cols, xt, end), 0, codes + r, b + r, rows - r);
+    for (size_t r = 0; r < rows; r += 4) {
+        const int8_t *w[4];
+        __m256i s0, s1 = _mm256_setzero_si256();
+        rows_of(w, W, r, rows, cols);
+        dot4_64(&s0, &s1, w, X, NT > 1 ? X + ldx : X, cols, xt[0], xt[NT - 1], end, NT);
+        grt_q15_requant_store4(Y + r, s0, 0, codes + r, b + r, rows - r);
+        if (NT > 1)
+            grt_q15_requant_store4(Y + ldy + r, s1, 0, codes + r, b + r, rows - r);
+    }
 }
 
 GRT_AVX2 void grt_q15_matvec_avx2(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
@@ -192,16 +225,16 @@ GRT_AVX2 void grt_q15_matvec_avx2(int32_t *restrict y, const int8_t *restrict W,
     size_t jt = cols & ~(size_t)15;
     __m256i xt = x_tail(x + jt, cols - jt);
     if (cols <= ONE_BLOCK) {
-        sums_short(y, W, x, rows, cols, xt, end);
+        sums_short(y, 0, W, x, 0, rows, cols, &xt, end, 1);
         requant_rows(y, codes, b, rows);
         return;
     }
-    for (size_t r = 0; r < rows; r += 4)
-        rows4_long(y + r, W, codes, b, x, r, rows, cols, xt, end);
+    rows_long(y, 0, W, codes, b, x, 0, rows, cols, &xt, end, 1);
 }
 
-/* Steps per block: the block's four weight rows stay in L1 while they are used for its steps. */
-#define STEP_BLOCK 8
+/* Steps per chunk: a pass's four weight rows stay in L1 while they are used for the chunk's steps,
+ * two at a time (register blocking: each widened weight vector serves two steps). */
+#define STEP_CHUNK 16
 
 GRT_AVX2 void grt_q15_matmul_avx2(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
                                   const uint16_t *restrict codes, const int32_t *restrict b,
@@ -209,31 +242,31 @@ GRT_AVX2 void grt_q15_matmul_avx2(int32_t *restrict Y, size_t ldy, const int8_t 
 {
     const int8_t *end = W + rows * cols;
     size_t jt = cols & ~(size_t)15;
-    __m256i xt[STEP_BLOCK];
-    for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
-        size_t nt = T - t0 < STEP_BLOCK ? T - t0 : STEP_BLOCK;
+    __m256i xt[STEP_CHUNK];
+    for (size_t t0 = 0; t0 < T; t0 += STEP_CHUNK) {
+        size_t nt = T - t0 < STEP_CHUNK ? T - t0 : STEP_CHUNK;
         for (size_t t = 0; t < nt; t++)
             xt[t] = x_tail(X + (t0 + t) * ldx + jt, cols - jt);
-        if (cols <= ONE_BLOCK) {
-            size_t r = 0;
-            for (; r + 4 <= rows; r += 4) {
-                const int8_t *w = W + r * cols;
-                for (size_t t = 0; t < nt; t++)
-                    _mm_storeu_si128((__m128i *)(void *)(Y + (t0 + t) * ldy + r),
-                                     dot4_32(w, w + cols, w + 2 * cols, w + 3 * cols, X + (t0 + t) * ldx, cols,
-                                             xt[t], end));
+        for (size_t r = 0; r < rows; r += 4) { /* one pass of four rows over the chunk's steps */
+            size_t n = rows - r < 4 ? rows - r : 4;
+            const int8_t *Wr = W + r * cols;
+            size_t t = 0;
+            for (; t < nt; t += 2) {
+                int32_t *Yt = Y + (t0 + t) * ldy + r;
+                const int16_t *Xt = X + (t0 + t) * ldx;
+                if (cols > ONE_BLOCK && t + 1 < nt)
+                    rows_long(Yt, ldy, Wr, codes + r, b + r, Xt, ldx, n, cols, xt + t, end, 2);
+                else if (cols > ONE_BLOCK)
+                    rows_long(Yt, ldy, Wr, codes + r, b + r, Xt, ldx, n, cols, xt + t, end, 1);
+                else if (t + 1 < nt)
+                    sums_short(Yt, ldy, Wr, Xt, ldx, n, cols, xt + t, end, 2);
+                else
+                    sums_short(Yt, ldy, Wr, Xt, ldx, n, cols, xt + t, end, 1);
             }
-            for (size_t t = 0; t < nt; t++) {
-                int32_t *yt = Y + (t0 + t) * ldy;
-                if (r < rows)
-                    sums_short(yt + r, W + r * cols, X + (t0 + t) * ldx, rows - r, cols, xt[t], end);
-                requant_rows(yt, codes, b, rows);
-            }
-            continue;
         }
-        for (size_t r = 0; r < rows; r += 4)
+        if (cols <= ONE_BLOCK)
             for (size_t t = 0; t < nt; t++)
-                rows4_long(Y + (t0 + t) * ldy + r, W, codes, b, X + (t0 + t) * ldx, r, rows, cols, xt[t], end);
+                requant_rows(Y + (t0 + t) * ldy, codes, b, rows);
     }
 }
 
