@@ -273,10 +273,134 @@ static inline int32_t leftover_dsp(int32_t s, const int8_t *w, const uint32_t *x
     return s;
 }
 
+/* ---- the fused pass: rows of a multiple of 8 columns, word-aligned --------------------------------
+ * One assembly function runs every pass of two rows: the 8-column blocks (DSP_BLOCK8's loop, same
+ * registers), then both rows' requantization on its usual path (grt_q15_requant: exponent 102..125,
+ * smmulr, qadd, -2^31 -> -(2^31 - 1)) and one strd of the two outputs; a row whose code is outside that
+ * path calls dsp_requant_slow. Per pass its state lives in a dsp_rows (loaded and stored with ldm/stm),
+ * so the loop needs no other registers: 37 instructions of bookkeeping and requantization per pass. */
+typedef struct dsp_rows {
+    int32_t *y;             /*  0: the next pass's two outputs */
+    const int32_t *y_end;   /*  4 */
+    const uint16_t *codes;  /*  8 */
+    const int32_t *b;       /* 12 */
+    const uint32_t *xp;     /* 16: the activation pairs */
+    size_t cols;            /* 20 */
+    uintptr_t entry;        /* 24: where a pass enters the unrolled loop (set by the function) */
+    const uint32_t *xp_end; /* 28 */
+    const int8_t *W;        /* 32: the first pass's first row */
+} dsp_rows;
+typedef char dsp_rows_layout[offsetof(dsp_rows, W) == 32 ? 1 : -1]; /* the offsets the assembly uses */
+
+void grt_q15_rows2_dsp(dsp_rows *d); /* below; rows2 = y_end - y > 0 even, cols >= 8 a multiple of 8 */
+
+/* The general requantization of one row, for the assembly (AAPCS: acc in r0:r1, code r2, b r3). */
+__attribute__((used)) static int32_t dsp_requant_slow(int64_t acc, uint32_t code, int32_t b)
+{
+    return grt_q15_requant(acc, (uint16_t)code, b);
+}
+
+#define DSP_A_MAC4(s, w, lo, hi) \
+    "sxtb16 r10, " w "\n\t" \
+    "smlad " s ", r10, " lo ", " s "\n\t" \
+    "sxtb16 " w ", " w ", ror #8\n\t" \
+    "smlad " s ", " w ", " hi ", " s "\n\t"
+#define DSP_A_BLOCK8 \
+    "ldm r0!, {r4, r5, r6, r7}\n\t" \
+    "ldrd r8, r9, [r1], #8\n\t" \
+    DSP_A_MAC4("r3", "r8", "r4", "r5") DSP_A_MAC4("r3", "r9", "r6", "r7") \
+    "ldrd r8, r9, [r2], #8\n\t" \
+    DSP_A_MAC4("r11", "r8", "r4", "r5") DSP_A_MAC4("r11", "r9", "r6", "r7")
+/* One row's usual requantization: acc in s, the code in bits [lo, lo + 15) of r8, b in bias -> s. */
+#define DSP_A_REQUANT(s, elo, mlo, bias, slow) \
+    "ubfx r0, r8, #" elo ", #8\n\t" \
+    "sub r0, r0, #102\n\t" \
+    "cmp r0, #23\n\t" \
+    "bhi " slow "\n\t" \
+    "ubfx r2, r8, #" mlo ", #7\n\t" \
+    "add r2, r2, #128\n\t" \
+    "lsl r2, r2, r0\n\t" \
+    "smmulr " s ", " s ", r2\n\t" \
+    "qadd " s ", " s ", " bias "\n\t" \
+    "cmp " s ", #0x80000000\n\t" \
+    "it eq\n\t" \
+    "addeq " s ", " s ", #1\n"
+
+/* Registers: r0 activation pairs, r1/r2 the two rows' weights, r3/r11 their sums, r4-r7 four pairs,
+ * r8/r9 eight weights, r10 sxtb16's result, r12 the end of the pairs, lr the dsp_rows. */
+__asm__(".pushsection .text.grt_q15_rows2_dsp, \"ax\", %progbits\n\t" /* gcc's own section stays current */
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".balign 4\n\t"
+        ".global grt_q15_rows2_dsp\n\t"
+        ".hidden grt_q15_rows2_dsp\n\t"
+        ".type grt_q15_rows2_dsp, %function\n\t"
+        ".thumb_func\n"
+        "grt_q15_rows2_dsp:\n\t"
+        "push {r3-r11, lr}\n\t" /* ten words: the stack stays 8-byte aligned for the calls */
+        "mov lr, r0\n\t"
+        "ldr r12, [lr, #28]\n\t"
+        "ldr r1, [lr, #32]\n\t"
+        "ldr r0, [lr, #16]\n\t"
+        "sub r10, r12, r0\n\t" /* 16 bytes of pairs a block: an odd number of blocks if bit 4 is set */
+        "adr r9, .Lgrt_dsp_b1\n\t"
+        "tst r10, #16\n\t"
+        "it ne\n\t"
+        "adrne r9, .Lgrt_dsp_b2\n\t"
+        "orr r9, r9, #1\n\t" /* a Thumb address for ldr pc */
+        "str r9, [lr, #24]\n"
+        ".Lgrt_dsp_pass:\n\t"
+        "ldrd r0, r2, [lr, #16]\n\t"
+        "add r2, r1, r2\n\t"
+        "movs r3, #0\n\t"
+        "mov r11, #0\n\t"
+        "ldr pc, [lr, #24]\n\t"
+        ".balign 4\n"
+        ".Lgrt_dsp_b1:\n\t" DSP_A_BLOCK8 "\n"
+        ".Lgrt_dsp_b2:\n\t" DSP_A_BLOCK8 "\n\t"
+        "cmp r0, r12\n\t"
+        "bne .Lgrt_dsp_b1\n\t"
+        "mov r1, r2\n\t" /* the next pass's first row */
+        "ldm lr, {r4, r5, r6, r7}\n\t" /* y, y_end, codes, b */
+        "ldr r8, [r6], #4\n\t"
+        "ldrd r9, r10, [r7], #8\n\t"
+        DSP_A_REQUANT("r3", "7", "0", "r9", ".Lgrt_dsp_slow0")
+        ".Lgrt_dsp_back0:\n\t"
+        DSP_A_REQUANT("r11", "23", "16", "r10", ".Lgrt_dsp_slow1")
+        ".Lgrt_dsp_back1:\n\t"
+        "strd r3, r11, [r4], #8\n\t"
+        "stm lr, {r4, r5, r6, r7}\n\t"
+        "cmp r4, r5\n\t"
+        "bne .Lgrt_dsp_pass\n\t"
+        "pop {r3-r11, pc}\n"
+        ".Lgrt_dsp_slow0:\n\t"
+        "push {r1, r2, r12, lr}\n\t"
+        "mov r0, r3\n\t"
+        "asrs r1, r3, #31\n\t"
+        "uxth r2, r8\n\t"
+        "mov r3, r9\n\t"
+        "bl dsp_requant_slow\n\t"
+        "mov r3, r0\n\t"
+        "pop {r1, r2, r12, lr}\n\t"
+        "b .Lgrt_dsp_back0\n"
+        ".Lgrt_dsp_slow1:\n\t"
+        "push {r1, r3, r12, lr}\n\t"
+        "mov r0, r11\n\t"
+        "asrs r1, r11, #31\n\t"
+        "lsrs r2, r8, #16\n\t"
+        "mov r3, r10\n\t"
+        "bl dsp_requant_slow\n\t"
+        "mov r11, r0\n\t"
+        "pop {r1, r3, r12, lr}\n\t"
+        "b .Lgrt_dsp_back1\n\t"
+        ".size grt_q15_rows2_dsp, . - grt_q15_rows2_dsp\n\t"
+        ".popsection");
+
 #define DSP_CHUNK 32 /* rows whose sums wait on the stack for their requantization */
 
-/* Rows of up to 256 columns (smlad's int32 sums are exact there), DSP_CHUNK at a time: first the sums
- * of their 8-column blocks, two rows per pass (an odd last row is paired with itself), then the rest of
+/* Rows of up to 256 columns (smlad's int32 sums are exact there). Pairs of word-aligned rows of a
+ * multiple of 8 columns take the fused pass; any other rows go DSP_CHUNK at a time: first the sums of
+ * their 8-column blocks, two rows per pass (an odd last row is paired with itself), then the rest of
  * each row and its requantization. The weights are used as stored. */
 static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                        const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
@@ -284,8 +408,14 @@ static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint
     uint32_t xp[DSP_MAX_COLS / 2];
     int32_t s[DSP_CHUNK];
     const int aligned = (((uintptr_t)W | cols) & 3u) == 0; /* every row starts on a word: ldrd */
+    size_t first = 0;
     pairs_dsp(xp, x, cols / 4);
-    for (size_t r0 = 0; r0 < rows; r0 += DSP_CHUNK) {
+    if (aligned && cols >= 8 && cols % 8 == 0 && rows >= 2) {
+        first = rows & ~(size_t)1;
+        dsp_rows d = {y, y + first, codes, b, xp, cols, 0, xp + cols / 2, W};
+        grt_q15_rows2_dsp(&d);
+    }
+    for (size_t r0 = first; r0 < rows; r0 += DSP_CHUNK) {
         const size_t n = rows - r0 < DSP_CHUNK ? rows - r0 : DSP_CHUNK;
         const int8_t *Wc = W + r0 * cols;
         if (cols < 8) {
