@@ -86,11 +86,13 @@ const char *grt_role_name(unsigned role)
 }
 
 /* ---- what each (kind, precision) needs ---------------------------------------------------------
- * One table: for each (kind, precision) the layer's tensors in file order (ascending role), each with
- * its dtype and its shape as rules over the layer's dims. n_tensors per layer, role order, dtype and
- * shape checks all come from it. Adding a precision or a kind = adding a recipe here (plus kernels). */
+ * One table, the description of a layer kind: for each (kind, precision) the layer's tensors in file
+ * order (ascending role), each with its dtype and its shape as rules over the layer's dims, and the
+ * elements of hidden state and of gate scratch the kind needs. n_tensors per layer, role order, dtype
+ * and shape checks, the stream sizes (fill_model_sizes) and grt_layer_tensor() all come from it.
+ * Adding a precision or a kind = adding a recipe here (plus kernels). */
 
-enum dim_rule { DIM_ONE, DIM_IN, DIM_OUT, DIM_3OUT };
+enum dim_rule { DIM_ZERO, DIM_ONE, DIM_IN, DIM_OUT, DIM_3OUT };
 
 typedef struct tensor_rule {
     uint8_t role, dtype, rows, cols; /* rows/cols: enum dim_rule */
@@ -98,38 +100,43 @@ typedef struct tensor_rule {
 
 typedef struct layer_recipe {
     uint8_t kind, precision, n_tensors;
+    uint8_t state; /* enum dim_rule: elements of hidden state (float, or int16 for q15) */
+    uint8_t gates; /* enum dim_rule: rows of the gate pre-activations a step computes (scratch) */
     tensor_rule tensors[GRT_ROLE_MAX];
 } layer_recipe;
 
 #define T_(role, dtype, rows, cols) {GRT_ROLE_##role, GRT_DTYPE_##dtype, DIM_##rows, DIM_##cols}
+#define GRU_(precision, n) GRT_LAYER_GRU, GRT_PREC_##precision, n, DIM_OUT, DIM_3OUT
+#define DENSE_(precision, n) GRT_LAYER_DENSE, GRT_PREC_##precision, n, DIM_ZERO, DIM_ZERO
 
 /* Only the precisions this build keeps (gru_rt.h, "Build configuration"): a layer of a dropped one
  * finds no recipe and is refused with GRT_E_PRECISION, like an unknown precision code. */
 static const layer_recipe recipes[] = {
 #if GRT_HAS_F32
-    {GRT_LAYER_GRU, GRT_PREC_F32, 4,
+    {GRU_(F32, 4),
      {T_(W_IH, F32, 3OUT, IN), T_(W_HH, F32, 3OUT, OUT), T_(B_IH, F32, 3OUT, ONE), T_(B_HH, F32, 3OUT, ONE)}},
-    {GRT_LAYER_DENSE, GRT_PREC_F32, 2, {T_(W_IH, F32, OUT, IN), T_(B_IH, F32, OUT, ONE)}},
+    {DENSE_(F32, 2), {T_(W_IH, F32, OUT, IN), T_(B_IH, F32, OUT, ONE)}},
 #endif
 #if GRT_HAS_Q8
-    {GRT_LAYER_GRU, GRT_PREC_Q8, 6,
+    {GRU_(Q8, 6),
      {T_(W_IH, I8, 3OUT, IN), T_(W_HH, I8, 3OUT, OUT), T_(B_IH, F32, 3OUT, ONE), T_(B_HH, F32, 3OUT, ONE),
       T_(W_IH_SCALE, BF16, 3OUT, ONE), T_(W_HH_SCALE, BF16, 3OUT, ONE)}},
-    {GRT_LAYER_DENSE, GRT_PREC_Q8, 3,
-     {T_(W_IH, I8, OUT, IN), T_(B_IH, F32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE)}},
+    {DENSE_(Q8, 3), {T_(W_IH, I8, OUT, IN), T_(B_IH, F32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE)}},
 #endif
 #if GRT_HAS_Q15
-    {GRT_LAYER_GRU, GRT_PREC_Q15, 8,
+    {GRU_(Q15, 8),
      {T_(W_IH, I8, 3OUT, IN), T_(W_HH, I8, 3OUT, OUT), T_(B_IH, I32, 3OUT, ONE), T_(B_HH, I32, 3OUT, ONE),
       T_(W_IH_SCALE, BF16, 3OUT, ONE), T_(W_HH_SCALE, BF16, 3OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
       T_(OUT_SCALE, F32, OUT, ONE)}},
-    {GRT_LAYER_DENSE, GRT_PREC_Q15, 5,
+    {DENSE_(Q15, 5),
      {T_(W_IH, I8, OUT, IN), T_(B_IH, I32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
       T_(OUT_SCALE, F32, OUT, ONE)}},
 #endif
 };
 
 #undef T_
+#undef GRU_
+#undef DENSE_
 
 static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
 {
@@ -139,9 +146,15 @@ static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
     return NULL;
 }
 
+static int known_kind(unsigned kind)
+{
+    return kind == GRT_LAYER_GRU || kind == GRT_LAYER_DENSE;
+}
+
 static uint64_t dim_value(unsigned rule, const grt_layer *L)
 {
     switch (rule) {
+    case DIM_ZERO: return 0;
     case DIM_IN: return L->input_size;
     case DIM_OUT: return L->output_size;
     case DIM_3OUT: return 3u * (uint64_t)L->output_size;
@@ -157,6 +170,28 @@ static uint64_t dtype_size(unsigned dtype)
     case GRT_DTYPE_BF16: return 2;
     default: return 4; /* f32, i32 */
     }
+}
+
+/* Is this tensor a weight matrix stored in panels? */
+static int is_panel_matrix(const grt_layer *L, unsigned role)
+{
+    return L->weight_layout == GRT_LAYOUT_PANEL8 && (role == GRT_ROLE_W_IH || role == GRT_ROLE_W_HH);
+}
+
+/* The tensor a rule gives in layer L (data not set). Sizes are bounded by GRT_MAX_DIM (checked before),
+ * so stored_rows · cols · 4 <= 3·16384² · 4 < 2^32. */
+static grt_tensor_info tensor_info(const grt_layer *L, const tensor_rule *rule)
+{
+    grt_tensor_info t;
+    grt_memset(&t, 0, sizeof t);
+    t.role = rule->role;
+    t.dtype = rule->dtype;
+    t.layout = is_panel_matrix(L, rule->role) ? GRT_LAYOUT_PANEL8 : GRT_LAYOUT_ROW_MAJOR;
+    t.rows = (uint32_t)dim_value(rule->rows, L);
+    t.cols = (uint32_t)dim_value(rule->cols, L);
+    t.stored_rows = t.layout == GRT_LAYOUT_PANEL8 ? (uint32_t)grt_panel_rows(t.rows) : t.rows;
+    t.nbytes = (uint32_t)((uint64_t)t.stored_rows * t.cols * dtype_size(rule->dtype));
+    return t;
 }
 
 /* ---- diagnostics -------------------------------------------------------------------------------- */
@@ -337,6 +372,14 @@ static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
     return GRT_OK;
 }
 
+/* panel8 is an f32 layout; a GRU's gate blocks (H rows each) must start on panel boundaries */
+static int layout_ok(unsigned layout, unsigned kind, unsigned precision, uint32_t output_size)
+{
+    if (layout == GRT_LAYOUT_PANEL8)
+        return precision == GRT_PREC_F32 && (kind != GRT_LAYER_GRU || output_size % GRT_PANEL_ROWS == 0);
+    return layout == GRT_LAYOUT_ROW_MAJOR;
+}
+
 static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
 {
     unsigned reset_after_max = e[L_KIND] == GRT_LAYER_GRU ? 1u : 0u;
@@ -344,11 +387,8 @@ static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.gate_activation", i, e[L_GATE], 0);
     if (e[L_RESET_AFTER] > reset_after_max)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reset_after", i, e[L_RESET_AFTER], 0);
-    /* panel8 is an f32 layout; a GRU's gate blocks (H rows each) must start on panel boundaries */
     unsigned layout = e[L_WEIGHT_LAYOUT];
-    int panel8_ok = e[L_PRECISION] == GRT_PREC_F32 &&
-                    (e[L_KIND] != GRT_LAYER_GRU || grt_rd_u32(e + L_OUTPUT) % GRT_PANEL_ROWS == 0);
-    if (layout > GRT_LAYOUT_PANEL8 || (layout == GRT_LAYOUT_PANEL8 && !panel8_ok))
+    if (!layout_ok(layout, e[L_KIND], e[L_PRECISION], grt_rd_u32(e + L_OUTPUT)))
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.weight_layout", i, layout, GRT_LAYOUT_ROW_MAJOR);
     if (grt_rd_u16(e + L_RESERVED16) != 0)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reserved", i, grt_rd_u16(e + L_RESERVED16), 0);
@@ -378,7 +418,7 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     const uint8_t *e = ld->blob + GRT_HEADER_SIZE + (size_t)i * GRT_LAYER_ENTRY_SIZE;
     grt_layer *L = &m->layers[i];
     grt_status st;
-    if (e[L_KIND] != GRT_LAYER_GRU && e[L_KIND] != GRT_LAYER_DENSE)
+    if (!known_kind(e[L_KIND]))
         return fail_values(ld, GRT_E_LAYER_KIND, "layer.kind", i, e[L_KIND], GRT_LAYER_GRU);
     const layer_recipe *recipe = find_recipe(e[L_KIND], e[L_PRECISION]);
     if (recipe == NULL)
@@ -418,12 +458,6 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
 enum { T_ROLE = 0, T_DTYPE = 1, T_RESERVED16 = 2, T_LAYER = 4, T_ROWS = 8, T_COLS = 12, T_OFFSET = 16,
        T_NBYTES = 20, T_RESERVED_A = 24, T_RESERVED_B = 28 };
 
-/* Is this tensor a weight matrix stored in panels? */
-static int is_panel_matrix(const grt_layer *L, unsigned role)
-{
-    return L->weight_layout == GRT_LAYOUT_PANEL8 && (role == GRT_ROLE_W_IH || role == GRT_ROLE_W_HH);
-}
-
 /* The lanes of a panel8 matrix's last panel past its rows hold zero bytes (like all padding). */
 static grt_status check_panel_padding(loader *ld, const uint8_t *w, uint64_t rows, uint64_t cols, int64_t k)
 {
@@ -456,17 +490,14 @@ static grt_status check_tensor(loader *ld, grt_model *m, uint32_t li, uint32_t j
         grt_rd_u32(e + T_RESERVED_B) != 0)
         return fail(ld, GRT_E_LAYER_FIELD, "tensor.reserved", k);
 
-    uint64_t rows = grt_rd_u32(e + T_ROWS), cols = grt_rd_u32(e + T_COLS);
-    uint64_t want_rows = dim_value(rule->rows, L), want_cols = dim_value(rule->cols, L);
-    if (rows != want_rows)
-        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.rows", k, rows, want_rows);
-    if (cols != want_cols)
-        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.cols", k, cols, want_cols);
-    uint64_t nbytes = grt_rd_u32(e + T_NBYTES);
-    uint64_t stored_rows = is_panel_matrix(L, rule->role) ? grt_panel_rows(rows) : rows;
-    uint64_t want_nbytes = stored_rows * cols * dtype_size(rule->dtype); /* <= 3·16384² · 4 < 2^32 */
-    if (nbytes != want_nbytes)
-        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.nbytes", k, nbytes, want_nbytes);
+    uint64_t rows = grt_rd_u32(e + T_ROWS), cols = grt_rd_u32(e + T_COLS), nbytes = grt_rd_u32(e + T_NBYTES);
+    grt_tensor_info want = tensor_info(L, rule);
+    if (rows != want.rows)
+        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.rows", k, rows, want.rows);
+    if (cols != want.cols)
+        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.cols", k, cols, want.cols);
+    if (nbytes != want.nbytes)
+        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.nbytes", k, nbytes, want.nbytes);
 
     uint64_t offset = grt_rd_u32(e + T_OFFSET);
     uint64_t want_offset = grt_round_up64(*end);
@@ -482,7 +513,7 @@ static grt_status check_tensor(loader *ld, grt_model *m, uint32_t li, uint32_t j
     grt_status st = check_zero(ld, data_offset + *end, data_offset + offset, "padding.data", (int64_t)k - 1);
     if (st)
         return st;
-    if (is_panel_matrix(L, rule->role) &&
+    if (want.layout == GRT_LAYOUT_PANEL8 &&
         (st = check_panel_padding(ld, ld->blob + data_offset + offset, rows, cols, (int64_t)k)))
         return st;
     L->tensor[rule->role] = ld->blob + data_offset + offset;
@@ -677,13 +708,13 @@ static void fill_model_sizes(grt_model *m)
     size_t state = 0, width = 0, gates = 0;
     for (uint32_t i = 0; i < m->n_layers; i++) {
         grt_layer *L = &m->layers[i];
+        const layer_recipe *recipe = find_recipe(L->kind, L->precision);
+        size_t layer_gates = (size_t)dim_value(recipe->gates, L);
         width = L->input_size > width ? L->input_size : width;
         width = L->output_size > width ? L->output_size : width;
-        if (L->kind == GRT_LAYER_GRU) {
-            L->state_offset = state;
-            state += L->output_size;
-            gates = 3u * (size_t)L->output_size > gates ? 3u * (size_t)L->output_size : gates;
-        }
+        gates = layer_gates > gates ? layer_gates : gates;
+        L->state_offset = recipe->state != DIM_ZERO ? state : 0;
+        state += (size_t)dim_value(recipe->state, L);
     }
     m->input_size = m->layers[0].input_size;
     m->output_size = m->layers[m->n_layers - 1].output_size;
@@ -776,4 +807,58 @@ grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key, 
     *key = (const char *)(p + META_ENTRY_HEADER);
     *value = (const char *)(p + META_ENTRY_HEADER + *key_len);
     return GRT_OK;
+}
+
+/* The tensor `role` of layer L (loaded, or described by grt_kind_tensor): GRT_E_TENSOR_ROLE if it has
+ * none. */
+static grt_status find_tensor(const grt_layer *L, unsigned role, grt_tensor_info *out)
+{
+    const layer_recipe *recipe = find_recipe(L->kind, L->precision);
+    for (uint32_t j = 0; j < recipe->n_tensors; j++) {
+        if (recipe->tensors[j].role == role) {
+            *out = tensor_info(L, &recipe->tensors[j]);
+            out->data = L->tensor[role];
+            out->index = L->first_tensor + j;
+            return GRT_OK;
+        }
+    }
+    return GRT_E_TENSOR_ROLE;
+}
+
+grt_status grt_layer_tensor(const grt_model *model, uint32_t layer, unsigned role, grt_tensor_info *out)
+{
+    if (out == NULL)
+        return GRT_E_ARG;
+    grt_memset(out, 0, sizeof *out);
+    if (model == NULL || model->n_layers == 0)
+        return GRT_E_ARG;
+    if (layer >= model->n_layers)
+        return GRT_E_LAYER_COUNT;
+    return find_tensor(&model->layers[layer], role, out);
+}
+
+grt_status grt_kind_tensor(unsigned kind, unsigned precision, unsigned weight_layout, uint32_t input_size,
+                           uint32_t output_size, unsigned role, grt_tensor_info *out)
+{
+    if (out == NULL)
+        return GRT_E_ARG;
+    grt_memset(out, 0, sizeof *out);
+    if (!known_kind(kind))
+        return GRT_E_LAYER_KIND;
+    if (find_recipe(kind, precision) == NULL)
+        return GRT_E_PRECISION;
+    if (input_size == 0 || input_size > GRT_MAX_DIM || output_size == 0 || output_size > GRT_MAX_DIM)
+        return GRT_E_DIMS;
+    if (!layout_ok(weight_layout, kind, precision, output_size))
+        return GRT_E_LAYER_FIELD;
+    grt_layer L;
+    grt_memset(&L, 0, sizeof L); /* no tensors: data stays NULL, first_tensor 0 */
+    L.kind = (uint8_t)kind;
+    L.precision = (uint8_t)precision;
+    L.weight_layout = (uint8_t)weight_layout;
+    L.input_size = input_size;
+    L.output_size = output_size;
+    grt_status st = find_tensor(&L, role, out);
+    out->index = 0; /* no file */
+    return st;
 }

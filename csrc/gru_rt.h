@@ -141,7 +141,7 @@ typedef enum grt_status {
     GRT_E_HEADER,        /* header_size, flags or reserved invalid */
     GRT_E_FILE_SIZE,     /* blob longer than file_size */
     GRT_E_CHECKSUM,      /* CRC-32 mismatch */
-    GRT_E_LAYER_COUNT,   /* n_layers 0 or above GRT_MAX_LAYERS */
+    GRT_E_LAYER_COUNT,   /* n_layers 0 or above GRT_MAX_LAYERS; a layer index >= n_layers */
     GRT_E_TENSOR_COUNT,  /* n_tensors wrong */
     GRT_E_LAYOUT,        /* a region offset/size differs from the rule or runs past the file */
     GRT_E_PADDING,       /* a padding byte is not zero */
@@ -153,7 +153,8 @@ typedef enum grt_status {
     GRT_E_LAYER_FIELD,   /* reset_after, weight_layout, reserved or param field invalid */
     GRT_E_DIMS,          /* a size is 0 or above GRT_MAX_DIM */
     GRT_E_CHAIN,         /* layer input size != previous output size, or tensor ranges not consecutive */
-    GRT_E_TENSOR_ROLE,   /* tensor role/layer not the one expected at its position */
+    GRT_E_TENSOR_ROLE,   /* tensor role/layer not the one expected at its position; a role the layer
+                            does not have (grt_layer_tensor) */
     GRT_E_TENSOR_DTYPE,  /* tensor dtype wrong for its role and precision */
     GRT_E_TENSOR_SHAPE,  /* tensor rows/cols/nbytes wrong */
     GRT_E_TENSOR_ALIGN,  /* tensor offset not a multiple of 64 */
@@ -303,6 +304,43 @@ uint32_t grt_build_max_layers(void);
  * valid as long as the blob). GRT_E_ARG for a NULL argument, an unloaded model or i out of range. */
 grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key, uint32_t *key_len,
                           const char **value, uint32_t *value_len);
+
+/*
+ * The tensors of a layer kind (docs/FORMAT.md, "Tensors"): the loader's table, the one description of
+ * each (kind, precision): which roles a layer has, in file order, and for each its dtype, its shape
+ * from the layer's sizes, and how it is stored.
+ *
+ * grt_layer_tensor: the tensor `role` (grt_role) of layer `layer` of a loaded model. data points into
+ * the blob (valid as long as it is); index is its position in the file's tensor table. rows x cols is
+ * the logical shape (vectors have cols = 1); layout is GRT_LAYOUT_PANEL8 for the w_ih/w_hh of a panel8
+ * layer (data then holds stored_rows = rows rounded up to a multiple of 8, in panels), otherwise
+ * GRT_LAYOUT_ROW_MAJOR (stored_rows = rows); nbytes = stored_rows x cols x the dtype's size.
+ * Errors (then *out is all zero bytes): GRT_E_ARG for a NULL argument or an unloaded model,
+ * GRT_E_LAYER_COUNT for layer >= model->n_layers, GRT_E_TENSOR_ROLE for a role the layer does not have
+ * (e.g. w_hh of a Dense layer, in_scale of an f32 layer, or no role at all).
+ *
+ * grt_kind_tensor: the same description without a model, for a layer of this kind, precision, weight
+ * layout and sizes (a tool checking or writing tensors before a file exists); data is NULL and index 0.
+ * Errors (then *out is all zero bytes): GRT_E_ARG if out is NULL, GRT_E_LAYER_KIND, GRT_E_PRECISION
+ * (unknown, or left out of this build), GRT_E_DIMS (a size 0 or above GRT_MAX_DIM), GRT_E_LAYER_FIELD
+ * (a weight layout the layer may not have: panel8 is for f32 layers, and a GRU's hidden size must be a
+ * multiple of 8), GRT_E_TENSOR_ROLE as above.
+ * Both read only their arguments: safe from any thread.
+ */
+typedef struct grt_tensor_info {
+    const void *data;     /* the tensor inside the blob (grt_layer_tensor), else NULL */
+    uint32_t index;       /* its index in the file's tensor table (grt_layer_tensor), else 0 */
+    uint8_t role;         /* grt_role */
+    uint8_t dtype;        /* grt_dtype */
+    uint8_t layout;       /* grt_weight_layout of this tensor's bytes */
+    uint32_t rows, cols;  /* logical shape; cols = 1 for a vector */
+    uint32_t stored_rows; /* rows in the file: rows, or rows rounded up to 8 for a panel8 matrix */
+    uint32_t nbytes;      /* stored_rows x cols x dtype size */
+} grt_tensor_info;
+
+grt_status grt_layer_tensor(const grt_model *model, uint32_t layer, unsigned role, grt_tensor_info *out);
+grt_status grt_kind_tensor(unsigned kind, unsigned precision, unsigned weight_layout, uint32_t input_size,
+                           uint32_t output_size, unsigned role, grt_tensor_info *out);
 
 /* Bytes of caller memory one stream needs (state + scratch), for any precision; a multiple of 64.
  * 0 for a NULL or unloaded model. The formulas per precision are in docs/EMBEDDING.md ("Memory

@@ -11,6 +11,7 @@
  *   - a load that succeeds with the CRC checked also succeeds with it skipped (and vice versa when the
  *     failure was GRT_E_CHECKSUM, it is the only allowed difference);
  *   - grt_stream_run gives bit-identical outputs to the same number of grt_stream_step calls;
+ *   - grt_layer_tensor finds each layer's n_tensors tensors, inside the blob, and refuses layer n_layers;
  *   - grt_model_meta succeeds for i < meta_count, fails for i == meta_count, and its key/value lie
  *     inside the blob;
  *   - the int16 API returns GRT_E_PRECISION for f32/q8 models; for q15 models grt_stream_run_q15 is
@@ -253,6 +254,26 @@ static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
         uint32_t kl, vl;
         if (grt_model_meta(m, m->meta_count, &k, &kl, &v, &vl) == GRT_OK)
             FAIL("grt_model_meta(meta_count) succeeded");
+    }
+
+    /* the tensor table: every layer's tensors lie inside the blob, as many as it has */
+    for (uint32_t i = 0; i <= m->n_layers; i++) {
+        uint32_t found = 0;
+        for (unsigned role = 0; role <= GRT_ROLE_MAX + 1; role++) {
+            grt_tensor_info t;
+            grt_status st = grt_layer_tensor(m, i, role, &t);
+            if (i == m->n_layers ? st != GRT_E_LAYER_COUNT : st != GRT_OK && st != GRT_E_TENSOR_ROLE)
+                FAIL("grt_layer_tensor(layer %u, role %u) gave %s", i, role, grt_status_name(st));
+            if (st != GRT_OK)
+                continue;
+            const uint8_t *p = t.data;
+            if (p < m->blob || t.nbytes > m->size || p + t.nbytes > m->blob + m->size || t.role != role ||
+                t.index >= m->n_tensors || t.stored_rows < t.rows || t.rows == 0 || t.cols == 0)
+                FAIL("grt_layer_tensor(layer %u, role %u): tensor outside the blob or inconsistent", i, role);
+            found++;
+        }
+        if (i < m->n_layers && found != m->layers[i].n_tensors)
+            FAIL("layer %u: grt_layer_tensor found %u tensors of %u", i, found, m->layers[i].n_tensors);
     }
 
     size_t ssize = grt_stream_size(m);

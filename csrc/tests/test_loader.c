@@ -201,6 +201,115 @@ static void test_valid(void)
     CHECK(GRT_E_TENSOR_VALUE + 1 == GRT_STATUS_COUNT && GRT_E_TENSOR_VALUE == GRT_E_METADATA + 1);
 }
 
+/* ---- grt_layer_tensor / grt_kind_tensor ----------------------------------------------------------
+ * Checked against the file's own tensor table (what the writer wrote): for every layer and every role
+ * 0 … GRT_ROLE_MAX + 1, either the tensor entry of that role in the layer's range (role, dtype, rows,
+ * cols, nbytes, data pointer, index; stored rows from nbytes) or GRT_E_TENSOR_ROLE with *out zeroed; the
+ * present roles are exactly the layer's n_tensors; grt_kind_tensor gives the same description. */
+
+static size_t dtype_bytes(unsigned dtype)
+{
+    return dtype == GRT_DTYPE_I8 ? 1 : dtype == GRT_DTYPE_I16 || dtype == GRT_DTYPE_BF16 ? 2 : 4;
+}
+
+/* Equal but for data and index (and padding bytes). */
+static int same_shape(const grt_tensor_info *a, const grt_tensor_info *b)
+{
+    return a->role == b->role && a->dtype == b->dtype && a->layout == b->layout && a->rows == b->rows &&
+           a->cols == b->cols && a->stored_rows == b->stored_rows && a->nbytes == b->nbytes;
+}
+
+static int tensor_info_matches_file(const grt_model *m, const uint8_t *blob)
+{
+    int ok = 1;
+    grt_tensor_info t, zero;
+    memset(&zero, 0, sizeof zero);
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        const grt_layer *L = &m->layers[i];
+        uint32_t found = 0;
+        for (unsigned role = 0; role <= GRT_ROLE_MAX + 1; role++) {
+            memset(&t, 0xA5, sizeof t);
+            grt_status st = grt_layer_tensor(m, i, role, &t);
+            uint32_t k = L->first_tensor;
+            while (k < L->first_tensor + L->n_tensors && blob[tw_tensor_field(blob, k, 0)] != role)
+                k++;
+            if (k == L->first_tensor + L->n_tensors) {
+                ok &= st == GRT_E_TENSOR_ROLE && memcmp(&t, &zero, sizeof t) == 0;
+                continue;
+            }
+            found++;
+            size_t elem = dtype_bytes(t.dtype);
+            ok &= st == GRT_OK && t.role == role && t.index == k && t.dtype == blob[tw_tensor_field(blob, k, 1)];
+            ok &= t.rows == tw_get_u32(blob, tw_tensor_field(blob, k, 8)) &&
+                  t.cols == tw_get_u32(blob, tw_tensor_field(blob, k, 12)) &&
+                  t.nbytes == tw_get_u32(blob, tw_tensor_field(blob, k, 20));
+            ok &= t.data == blob + tw_tensor_data(blob, k) && t.data == L->tensor[role];
+            ok &= (size_t)t.stored_rows * t.cols * elem == t.nbytes && t.stored_rows >= t.rows;
+            int panel = L->weight_layout == GRT_LAYOUT_PANEL8 && (role == GRT_ROLE_W_IH || role == GRT_ROLE_W_HH);
+            ok &= t.layout == (panel ? GRT_LAYOUT_PANEL8 : GRT_LAYOUT_ROW_MAJOR);
+            ok &= panel ? t.stored_rows % 8 == 0 && t.stored_rows - t.rows < 8 : t.stored_rows == t.rows;
+            grt_tensor_info u;
+            ok &= grt_kind_tensor(L->kind, L->precision, L->weight_layout, L->input_size, L->output_size, role,
+                                  &u) == GRT_OK;
+            ok &= same_shape(&t, &u) && u.data == NULL && u.index == 0;
+        }
+        ok &= found == L->n_tensors;
+    }
+    ok &= grt_layer_tensor(m, m->n_layers, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_COUNT &&
+          memcmp(&t, &zero, sizeof t) == 0;
+    ok &= grt_layer_tensor(m, UINT32_MAX, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_COUNT;
+    return ok;
+}
+
+static void test_layer_tensor(void)
+{
+    grt_model m;
+    grt_tensor_info t;
+    CHECK(grt_model_load(&m, g_base, g_size, 0, NULL) == GRT_OK);
+    CHECK(tensor_info_matches_file(&m, g_base));
+    /* GRU 2→3: w_hh 9x3 f32 at data + 128, tensor 1; Dense 3→2 has no w_hh */
+    CHECK(grt_layer_tensor(&m, 0, GRT_ROLE_W_HH, &t) == GRT_OK && t.rows == 9 && t.cols == 3 &&
+          t.stored_rows == 9 && t.nbytes == 108 && t.dtype == GRT_DTYPE_F32 && t.index == 1 &&
+          t.data == g_base + DATA_OFFSET + 128 && t.layout == GRT_LAYOUT_ROW_MAJOR);
+    CHECK(grt_layer_tensor(&m, 1, GRT_ROLE_B_IH, &t) == GRT_OK && t.rows == 2 && t.cols == 1 && t.index == 5);
+    CHECK(grt_layer_tensor(&m, 1, GRT_ROLE_W_HH, &t) == GRT_E_TENSOR_ROLE && t.data == NULL);
+    CHECK(grt_layer_tensor(&m, 0, GRT_ROLE_IN_SCALE, &t) == GRT_E_TENSOR_ROLE);
+    CHECK(grt_layer_tensor(&m, 2, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_COUNT);
+    CHECK(grt_layer_tensor(NULL, 0, GRT_ROLE_W_IH, &t) == GRT_E_ARG);
+    CHECK(grt_layer_tensor(&m, 0, GRT_ROLE_W_IH, NULL) == GRT_E_ARG);
+    grt_model unloaded;
+    memset(&unloaded, 0, sizeof unloaded);
+    CHECK(grt_layer_tensor(&unloaded, 0, GRT_ROLE_W_IH, &t) == GRT_E_ARG);
+
+    /* Without a model: the same table, and each argument refused with its own status. */
+    CHECK(grt_kind_tensor(GRT_LAYER_GRU, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 5, 8, GRT_ROLE_W_HH, &t) == GRT_OK &&
+          t.rows == 24 && t.cols == 8 && t.stored_rows == 24 && t.nbytes == 768 && t.layout == GRT_LAYOUT_PANEL8 &&
+          t.data == NULL);
+    CHECK(grt_kind_tensor(GRT_LAYER_DENSE, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 8, 3, GRT_ROLE_W_IH, &t) == GRT_OK &&
+          t.rows == 3 && t.stored_rows == 8 && t.nbytes == 256);
+    CHECK(grt_kind_tensor(GRT_LAYER_DENSE, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 8, 3, GRT_ROLE_B_IH, &t) == GRT_OK &&
+          t.rows == 3 && t.stored_rows == 3 && t.layout == GRT_LAYOUT_ROW_MAJOR);
+    CHECK(grt_kind_tensor(0, GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_KIND);
+    CHECK(grt_kind_tensor(3, GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_KIND);
+    CHECK(grt_kind_tensor(GRT_LAYER_GRU, 3, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_PRECISION);
+    CHECK(grt_kind_tensor(GRT_LAYER_GRU, 256 + GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_PRECISION);
+    CHECK(grt_kind_tensor(GRT_LAYER_GRU, GRT_PREC_F32, 0, 0, 3, GRT_ROLE_W_IH, &t) == GRT_E_DIMS);
+    CHECK(grt_kind_tensor(GRT_LAYER_GRU, GRT_PREC_F32, 0, 2, GRT_MAX_DIM + 1, GRT_ROLE_W_IH, &t) == GRT_E_DIMS);
+    CHECK(grt_kind_tensor(GRT_LAYER_GRU, GRT_PREC_F32, 0, GRT_MAX_DIM, GRT_MAX_DIM, GRT_ROLE_W_IH, &t) == GRT_OK &&
+          t.nbytes == 3u * GRT_MAX_DIM * GRT_MAX_DIM * 4u);
+    CHECK(grt_kind_tensor(GRT_LAYER_GRU, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 2, 3, GRT_ROLE_W_IH, &t) ==
+          GRT_E_LAYER_FIELD);
+    CHECK(grt_kind_tensor(GRT_LAYER_GRU, GRT_PREC_F32, 2, 2, 8, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_FIELD);
+    CHECK(grt_kind_tensor(GRT_LAYER_GRU, GRT_PREC_F32, 0, 2, 3, GRT_ROLE_OUT_SCALE, &t) == GRT_E_TENSOR_ROLE);
+    CHECK(grt_kind_tensor(GRT_LAYER_GRU, GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, NULL) == GRT_E_ARG);
+#if GRT_HAS_Q15
+    CHECK(grt_kind_tensor(GRT_LAYER_DENSE, GRT_PREC_Q15, GRT_LAYOUT_ROW_MAJOR, 4, 3, GRT_ROLE_IN_SCALE, &t) ==
+              GRT_OK && t.rows == 4 && t.cols == 1 && t.dtype == GRT_DTYPE_F32 && t.nbytes == 16);
+    CHECK(grt_kind_tensor(GRT_LAYER_DENSE, GRT_PREC_Q15, GRT_LAYOUT_PANEL8, 4, 3, GRT_ROLE_W_IH, &t) ==
+          GRT_E_LAYER_FIELD);
+#endif
+}
+
 /* ---- arguments, header ---------------------------------------------------------------------------- */
 
 static void test_args_and_header(void)
@@ -516,6 +625,7 @@ static void test_panel_layout(void)
     /* logical rows in the table, stored rows (a multiple of 8) in nbytes: w_ih 24x5, dense w 3x8 -> 8x8 */
     CHECK(tw_get_u32(b, tw_tensor_field(b, 0, 8)) == 24 && tw_get_u32(b, tw_tensor_field(b, 0, 20)) == 480);
     CHECK(tw_get_u32(b, tw_tensor_field(b, 4, 8)) == 3 && tw_get_u32(b, tw_tensor_field(b, 4, 20)) == 256);
+    CHECK(tensor_info_matches_file(&m, b));
 
     /* a padding lane of the Dense matrix's last panel (row 3, column 5) */
     size_t lane = tw_tensor_data(b, 4) + 4 * (8 * 5 + 3);
@@ -613,7 +723,7 @@ static void test_quant_valid(void)
     const uint8_t *r_q8[] = {gru_q8, dense_q8};
     CHECK(m.q15 == 0 && m.n_tensors == 9 && m.layers[0].n_tensors == 6 && m.layers[1].n_tensors == 3);
     CHECK(m.layers[0].precision == GRT_PREC_Q8 && m.state_size == 7 && m.max_gates == 21);
-    CHECK(pointers_match(&m, g_q, r_q8));
+    CHECK(pointers_match(&m, g_q, r_q8) && tensor_info_matches_file(&m, g_q));
     CHECK(g_q[tw_tensor_field(g_q, 4, 1)] == GRT_DTYPE_BF16 && tw_get_u32(g_q, tw_tensor_field(g_q, 4, 20)) == 42);
     CHECK(g_q[tw_tensor_field(g_q, 0, 1)] == GRT_DTYPE_I8 && tw_get_u32(g_q, tw_tensor_field(g_q, 0, 20)) == 105);
 
@@ -626,7 +736,7 @@ static void test_quant_valid(void)
     const uint8_t *r_q15[] = {gru_q15, gru_q15, dense_q15};
     CHECK(m.q15 == 1 && m.n_tensors == 21 && m.state_size == 11 && m.layers[1].state_offset == 6);
     CHECK(m.layers[2].first_tensor == 16 && m.layers[2].n_tensors == 5);
-    CHECK(pointers_match(&m, g_q, r_q15));
+    CHECK(pointers_match(&m, g_q, r_q15) && tensor_info_matches_file(&m, g_q));
     CHECK(tw_get_u32(g_q, tw_tensor_data(g_q, 7)) == Q15_UNIT && tw_get_u32(g_q, tw_tensor_data(g_q, 14)) == Q15_UNIT);
     CHECK(g_q[tw_tensor_field(g_q, 2, 1)] == GRT_DTYPE_I32 && g_q[tw_tensor_field(g_q, 6, 1)] == GRT_DTYPE_F32);
 
@@ -639,6 +749,7 @@ static void test_quant_valid(void)
     CHECK(grt_model_load(&m, g_q, g_qsize, 0, NULL) == GRT_OK);
     const uint8_t *r_mixed[] = {dense_f32, gru_q8, gru_f32, dense_q8};
     CHECK(m.q15 == 0 && m.n_tensors == 15 && pointers_match(&m, g_q, r_mixed));
+    CHECK(tensor_info_matches_file(&m, g_q));
 
     /* Every Dense activation at q8 and q15; every gate and reset mode of a q15 GRU. */
     int all_ok = 1;
@@ -809,6 +920,7 @@ void test_loader(void)
     g_size = build(g_base, base_layers, 2, base_meta, 2, NULL);
     CHECK(g_size == DATA_OFFSET + 512);
     test_valid();
+    test_layer_tensor();
     test_args_and_header();
     test_counts_and_layout();
     test_layers();
