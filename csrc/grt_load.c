@@ -187,6 +187,7 @@ static grt_tensor_info tensor_info(const grt_layer *L, const tensor_rule *rule)
     t.role = rule->role;
     t.dtype = rule->dtype;
     t.layout = is_panel_matrix(L, rule->role) ? GRT_LAYOUT_PANEL8 : GRT_LAYOUT_ROW_MAJOR;
+    t.ndim = rule->cols == DIM_ONE ? 1 : 2;
     t.rows = (uint32_t)dim_value(rule->rows, L);
     t.cols = (uint32_t)dim_value(rule->cols, L);
     t.stored_rows = t.layout == GRT_LAYOUT_PANEL8 ? (uint32_t)grt_panel_rows(t.rows) : t.rows;

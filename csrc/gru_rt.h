@@ -312,7 +312,7 @@ grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key, 
  *
  * grt_layer_tensor: the tensor `role` (grt_role) of layer `layer` of a loaded model. data points into
  * the blob (valid as long as it is); index is its position in the file's tensor table. rows x cols is
- * the logical shape (vectors have cols = 1); layout is GRT_LAYOUT_PANEL8 for the w_ih/w_hh of a panel8
+ * the logical shape (vectors have cols = 1 and ndim 1, matrices ndim 2); layout is GRT_LAYOUT_PANEL8 for the w_ih/w_hh of a panel8
  * layer (data then holds stored_rows = rows rounded up to a multiple of 8, in panels), otherwise
  * GRT_LAYOUT_ROW_MAJOR (stored_rows = rows); nbytes = stored_rows x cols x the dtype's size.
  * Errors (then *out is all zero bytes): GRT_E_ARG for a NULL argument or an unloaded model,
@@ -333,6 +333,7 @@ typedef struct grt_tensor_info {
     uint8_t role;         /* grt_role */
     uint8_t dtype;        /* grt_dtype */
     uint8_t layout;       /* grt_weight_layout of this tensor's bytes */
+    uint8_t ndim;         /* 2 for a matrix (w_ih, w_hh: even with 1 column), 1 for a vector */
     uint32_t rows, cols;  /* logical shape; cols = 1 for a vector */
     uint32_t stored_rows; /* rows in the file: rows, or rows rounded up to 8 for a panel8 matrix */
     uint32_t nbytes;      /* stored_rows x cols x dtype size */

@@ -7,6 +7,7 @@ cdef extern from "gru_rt.h" nogil:
         GRT_OK
         GRT_E_ARG
         GRT_E_BUFFER
+        GRT_E_TENSOR_ROLE
         GRT_STATUS_COUNT
 
     enum:
@@ -70,6 +71,18 @@ cdef extern from "gru_rt.h" nogil:
         uint32_t meta_count
         grt_layer layers[32]
 
+    ctypedef struct grt_tensor_info:
+        const void *data
+        uint32_t index
+        uint8_t role
+        uint8_t dtype
+        uint8_t layout
+        uint8_t ndim
+        uint32_t rows
+        uint32_t cols
+        uint32_t stored_rows
+        uint32_t nbytes
+
     ctypedef struct grt_stream:
         const grt_model *model
         void *state
@@ -100,6 +113,11 @@ cdef extern from "gru_rt.h" nogil:
                               grt_diag *diag)
     grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key,
                               uint32_t *key_len, const char **value, uint32_t *value_len)
+    grt_status grt_layer_tensor(const grt_model *model, uint32_t layer, unsigned role,
+                                grt_tensor_info *out)
+    grt_status grt_kind_tensor(unsigned kind, unsigned precision, unsigned weight_layout,
+                               uint32_t input_size, uint32_t output_size, unsigned role,
+                               grt_tensor_info *out)
     size_t grt_stream_size(const grt_model *model)
     grt_status grt_stream_init(grt_stream *stream, const grt_model *model, void *mem,
                                size_t mem_size)

@@ -14,12 +14,16 @@ import numpy as np
 
 from .errors import GruRtError, ModelFormatError
 from .model_info import LayerInfo, format_summary
-from .format import DTYPES, LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS, PRECISIONS, WEIGHT_LAYOUTS
+from .format import (DTYPES, KIND_DENSE, KIND_GRU, LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS,
+                     PRECISIONS, ROLES, WEIGHT_LAYOUTS)
 
 cnp.import_array()
 
 _BLOB_ALIGN = 64
-_KINDS = {GRT_LAYER_GRU: "gru", GRT_LAYER_DENSE: "dense"}
+_KINDS = {KIND_GRU: "gru", KIND_DENSE: "dense"}
+_KIND_CODES = {name: code for code, name in _KINDS.items()}
+_DTYPES = {code: dtype for code, dtype in DTYPES.values()}  # grt_dtype -> NumPy dtype
+_DTYPE_NAMES = {code: name for name, (code, _) in DTYPES.items()}
 _PRECISIONS = {code: name for name, code in PRECISIONS.items()}
 _LAYOUTS = {code: name for name, code in WEIGHT_LAYOUTS.items()}
 _RUN_CHUNK_STEPS = 256  # steps per pass of grt_stream_run: bounds the work buffer, keeps it in cache
@@ -161,15 +165,40 @@ def _from_panels(arr, rows, cols):
 
 
 cdef size_t _step_macs(const grt_model *m):
-    """Multiply-adds of one step: the weight elements of every layer."""
-    cdef size_t macs = 0, rows
+    """Multiply-adds of one step: the weight elements of every layer (its w_ih and w_hh)."""
+    cdef size_t macs = 0
     cdef uint32_t k
-    cdef const grt_layer *L
+    cdef grt_tensor_info t
     for k in range(m.n_layers):
-        L = &m.layers[k]
-        rows = 3 * L.output_size if L.kind == GRT_LAYER_GRU else L.output_size
-        macs += rows * L.input_size + (rows * L.output_size if L.kind == GRT_LAYER_GRU else 0)
+        for role in (GRT_ROLE_W_IH, GRT_ROLE_W_HH):
+            if grt_layer_tensor(m, k, role, &t) == GRT_OK:
+                macs += <size_t>t.rows * t.cols
     return macs
+
+
+cdef tuple _numpy_shape(const grt_tensor_info *t):
+    """A tensor's NumPy shape: (rows, cols) for a matrix, (rows,) for a vector."""
+    return (int(t.rows), int(t.cols)) if t.ndim == 2 else (int(t.rows),)
+
+
+def _kind_tensor(str kind, str precision, str role, uint32_t input_size, uint32_t output_size,
+                 str layout="row-major"):
+    """The C table's description (grt_kind_tensor) of tensor `role` of a layer of this kind,
+    precision, weight layout and sizes: (dtype name, NumPy shape, stored rows, nbytes), or None
+    when such a layer has no such tensor. ValueError for what no layer can be (unknown kind,
+    precision or layout; a size out of range; panel8 where the format does not allow it)."""
+    if role not in ROLES:
+        return None
+    cdef grt_tensor_info t
+    cdef grt_status status = grt_kind_tensor(
+        _KIND_CODES.get(kind, 0), PRECISIONS.get(precision, 255), WEIGHT_LAYOUTS.get(layout, 255),
+        input_size, output_size, ROLES[role], &t)
+    if status == GRT_E_TENSOR_ROLE:
+        return None
+    if status != GRT_OK:
+        raise ValueError(f"a {kind} layer, {precision}, {layout}, {input_size}→{output_size}: "
+                         f"{_cstr(grt_status_name(status))}: {_cstr(grt_status_message(status))}")
+    return _DTYPE_NAMES[t.dtype], _numpy_shape(&t), int(t.stored_rows), int(t.nbytes)
 
 
 cdef inline bint _is_f32_vector(object x, cnp.npy_intp n):
@@ -455,10 +484,11 @@ cdef class Model:
         cdef const grt_layer *L = &self.model.layers[k]
         is_gru = L.kind == GRT_LAYER_GRU
         kind, precision = _KINDS[L.kind], _PRECISIONS[L.precision]
-        weights = 0
-        for role, _, dtype in LAYER_TENSORS[(kind, precision)]:
-            rows, cols = self._tensor_shape(L, role)
-            weights += self._stored_rows(L, role, rows) * cols * DTYPES[dtype][1].itemsize
+        cdef grt_tensor_info t
+        cdef size_t weights = 0
+        for role in range(1, GRT_ROLE_MAX + 1):
+            if grt_layer_tensor(&self.model, k, role, &t) == GRT_OK:
+                weights += t.nbytes
         return LayerInfo(
             index=int(k), kind=kind, precision=precision,
             weight_layout=_LAYOUTS[L.weight_layout],
@@ -469,28 +499,6 @@ cdef class Model:
             state_offset=int(L.state_offset) if is_gru else None,
             weight_bytes=int(weights),
             alpha=_act_alpha(L))
-
-    cdef bint _is_panel_matrix(self, const grt_layer *L, str role):
-        return L.weight_layout == GRT_LAYOUT_PANEL8 and role in ("w_ih", "w_hh")
-
-    cdef size_t _stored_rows(self, const grt_layer *L, str role, size_t rows):
-        """Rows in the file: panel8 weight matrices are padded to whole panels of 8."""
-        if self._is_panel_matrix(L, role):
-            return (rows + PANEL_ROWS - 1) // PANEL_ROWS * PANEL_ROWS
-        return rows
-
-    cdef tuple _tensor_shape(self, const grt_layer *L, str role):
-        """(rows, cols) of a tensor role in a layer (docs/FORMAT.md); vectors have cols = 1."""
-        cdef size_t rows = L.output_size * (3 if L.kind == GRT_LAYER_GRU else 1)
-        if role == "w_ih":
-            return (rows, L.input_size)
-        if role == "w_hh":
-            return (rows, L.output_size)
-        if role == "in_scale":
-            return (L.input_size, 1)
-        if role == "out_scale":
-            return (L.output_size, 1)
-        return (rows, 1)
 
     @property
     def precision(self):
@@ -525,26 +533,21 @@ cdef class Model:
         w_hh_scale, in_scale, out_scale), in place inside the model's buffer, with the dtype the
         file stores (docs/FORMAT.md: float32, int8, int32, or uint16 for bf16 codes). Vectors come
         back 1-D. Matrices are (rows, cols) in row-major order whatever the layer's weight layout:
-        a panel8 matrix comes back as a read-only row-major copy."""
+        a panel8 matrix comes back as a read-only row-major copy. Shapes, dtypes and stored rows
+        are the C loader's (grt_layer_tensor)."""
         if not 0 <= layer < <int>self.model.n_layers:
             raise IndexError(f"layer {layer} out of range (model has {self.model.n_layers})")
+        cdef grt_tensor_info t
         cdef const grt_layer *L = &self.model.layers[layer]
-        kind, precision = _KINDS[L.kind], _PRECISIONS[L.precision]
-        cdef int r
-        for name, _, dtype in LAYER_TENSORS[(kind, precision)]:
-            if name != role:
-                continue
-            for r in range(1, GRT_ROLE_MAX + 1):
-                if _cstr(grt_role_name(r)) == role and L.tensor[r] != NULL:
-                    shape = self._tensor_shape(L, role)
-                    stored = self._stored_rows(L, role, shape[0])
-                    offset = <size_t>(<const char *>L.tensor[r] - <const char *>self.model.blob)
-                    arr = np.frombuffer(self._blob, dtype=DTYPES[dtype][1],
-                                        count=stored * shape[1], offset=offset)
-                    if self._is_panel_matrix(L, role):
-                        return _from_panels(arr, shape[0], shape[1])
-                    return arr.reshape(shape) if shape[1] != 1 else arr
-        raise KeyError(f"layer {layer} ({kind}, {precision}) has no tensor {role!r}")
+        if role not in ROLES or grt_layer_tensor(&self.model, layer, ROLES[role], &t) != GRT_OK:
+            raise KeyError(f"layer {layer} ({_KINDS[L.kind]}, {_PRECISIONS[L.precision]}) has no "
+                           f"tensor {role!r}")
+        offset = <size_t>(<const char *>t.data - <const char *>self.model.blob)
+        arr = np.frombuffer(self._blob, dtype=_DTYPES[t.dtype], count=t.stored_rows * t.cols,
+                            offset=offset)
+        if t.layout == GRT_LAYOUT_PANEL8:
+            return _from_panels(arr, t.rows, t.cols)
+        return arr.reshape(_numpy_shape(&t))
 
     def to_spec(self):
         """The canonical description (gru_rt.spec.ModelSpec) of this model, copied out of the file

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Union, cast
 
 import numpy as np
 
+from ._core import _kind_tensor
 from .errors import ConversionError
 from .format import (
     DENSE_ACTIVATIONS,
@@ -112,32 +113,24 @@ def _check_q15_scale(name: str, scale: np.ndarray, fixed: bool) -> None:
         raise SpecError(f"{name} must be 2^-15 everywhere: this output is Q15")
 
 
-def _tensor_shape(role: str, rows: int, n_in: int, n_out: int) -> tuple[int, ...]:
-    if role == "w_ih":
-        return (rows, n_in)
-    if role == "w_hh":
-        return (rows, n_out)
-    if role == "in_scale":
-        return (n_in,)
-    if role == "out_scale":
-        return (n_out,)
-    return (rows,)
-
-
-def _validated_tensors(layer: Layer, where: str, rows: int) -> dict[str, np.ndarray]:
-    """The layer's tensors by attribute, checked against LAYER_TENSORS for its precision."""
+def _validated_tensors(layer: Layer, where: str) -> dict[str, np.ndarray]:
+    """The layer's tensors by attribute (LAYER_TENSORS for its precision), each checked against the
+    shape and dtype of the C loader's table (_kind_tensor)."""
     table = LAYER_TENSORS[(layer.kind, layer.precision)]
     wanted = {attr for _, attr, _ in table}
     out: dict[str, np.ndarray] = {}
     for attr in QUANT_ATTRS[layer.kind]:
         if attr not in wanted and getattr(layer, attr) is not None:
             raise SpecError(f"{where}: {attr} is set, but {layer.precision} layers have none")
-    for role, attr, dtype in table:
+    for role, attr, _ in table:
         value = getattr(layer, attr)
         name = f"{where}: {attr}"
         if value is None:
             raise SpecError(f"{name} is missing: {layer.precision} layers need it")
-        shape = _tensor_shape(role, rows, layer.input_size, layer.output_size)
+        described = _kind_tensor(layer.kind, layer.precision, role, layer.input_size,
+                                 layer.output_size)
+        assert described is not None  # LAYER_TENSORS lists the C table's roles (test_tensor_table)
+        dtype, shape = described[0], described[1]
         if layer.precision == "f32":
             out[attr] = (_matrix(name, value, (shape[0], shape[1])) if len(shape) == 2
                          else _vector(name, value, shape[0]))
@@ -251,7 +244,7 @@ class GRULayer:
         if self.precision == "q15" and self.activation != "tanh":
             raise SpecError(f"{where}: q15 needs the tanh candidate activation (the state must "
                             f"stay in [-1, 1]), got {self.activation!r}")
-        tensors = _validated_tensors(self, where, 3 * h)
+        tensors = _validated_tensors(self, where)
         return replace(self, reset_after=bool(self.reset_after), **cast("dict[str, Any]", tensors))
 
 
@@ -303,7 +296,7 @@ class DenseLayer:
                             f"{', '.join(Q15_DENSE_ACTIVATIONS)}); use f32 or q8 for this model")
         alpha = _activation_alpha(where, activation, self.alpha if alpha is None else alpha)
         return replace(self, activation=activation, alpha=alpha,
-                       **cast("dict[str, Any]", _validated_tensors(self, where, o)))
+                       **cast("dict[str, Any]", _validated_tensors(self, where)))
 
 
 _WITH_ALPHA = re.compile(r"(\w+)\(alpha=([^()]+)\)")

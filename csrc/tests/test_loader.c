@@ -215,7 +215,8 @@ static size_t dtype_bytes(unsigned dtype)
 /* Equal but for data and index (and padding bytes). */
 static int same_shape(const grt_tensor_info *a, const grt_tensor_info *b)
 {
-    return a->role == b->role && a->dtype == b->dtype && a->layout == b->layout && a->rows == b->rows &&
+    return a->role == b->role && a->dtype == b->dtype && a->layout == b->layout && a->ndim == b->ndim &&
+           a->rows == b->rows &&
            a->cols == b->cols && a->stored_rows == b->stored_rows && a->nbytes == b->nbytes;
 }
 
@@ -247,6 +248,7 @@ static int tensor_info_matches_file(const grt_model *m, const uint8_t *blob)
             ok &= (size_t)t.stored_rows * t.cols * elem == t.nbytes && t.stored_rows >= t.rows;
             int panel = L->weight_layout == GRT_LAYOUT_PANEL8 && (role == GRT_ROLE_W_IH || role == GRT_ROLE_W_HH);
             ok &= t.layout == (panel ? GRT_LAYOUT_PANEL8 : GRT_LAYOUT_ROW_MAJOR);
+            ok &= t.ndim == (role == GRT_ROLE_W_IH || role == GRT_ROLE_W_HH ? 2 : 1);
             ok &= panel ? t.stored_rows % 8 == 0 && t.stored_rows - t.rows < 8 : t.stored_rows == t.rows;
             grt_tensor_info u;
             ok &= grt_kind_tensor(L->kind, L->precision, L->weight_layout, L->input_size, L->output_size, role,
@@ -271,7 +273,8 @@ static void test_layer_tensor(void)
     CHECK(grt_layer_tensor(&m, 0, GRT_ROLE_W_HH, &t) == GRT_OK && t.rows == 9 && t.cols == 3 &&
           t.stored_rows == 9 && t.nbytes == 108 && t.dtype == GRT_DTYPE_F32 && t.index == 1 &&
           t.data == g_base + DATA_OFFSET + 128 && t.layout == GRT_LAYOUT_ROW_MAJOR);
-    CHECK(grt_layer_tensor(&m, 1, GRT_ROLE_B_IH, &t) == GRT_OK && t.rows == 2 && t.cols == 1 && t.index == 5);
+    CHECK(grt_layer_tensor(&m, 1, GRT_ROLE_B_IH, &t) == GRT_OK && t.rows == 2 && t.cols == 1 && t.index == 5 &&
+          t.ndim == 1);
     CHECK(grt_layer_tensor(&m, 1, GRT_ROLE_W_HH, &t) == GRT_E_TENSOR_ROLE && t.data == NULL);
     CHECK(grt_layer_tensor(&m, 0, GRT_ROLE_IN_SCALE, &t) == GRT_E_TENSOR_ROLE);
     CHECK(grt_layer_tensor(&m, 2, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_COUNT);
@@ -287,6 +290,9 @@ static void test_layer_tensor(void)
           t.data == NULL);
     CHECK(grt_kind_tensor(GRT_LAYER_DENSE, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 8, 3, GRT_ROLE_W_IH, &t) == GRT_OK &&
           t.rows == 3 && t.stored_rows == 8 && t.nbytes == 256);
+    /* one input: still a matrix */
+    CHECK(grt_kind_tensor(GRT_LAYER_DENSE, GRT_PREC_F32, 0, 1, 3, GRT_ROLE_W_IH, &t) == GRT_OK && t.cols == 1 &&
+          t.ndim == 2);
     CHECK(grt_kind_tensor(GRT_LAYER_DENSE, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 8, 3, GRT_ROLE_B_IH, &t) == GRT_OK &&
           t.rows == 3 && t.stored_rows == 3 && t.layout == GRT_LAYOUT_ROW_MAJOR);
     CHECK(grt_kind_tensor(0, GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_KIND);

@@ -28,6 +28,9 @@ int main(void)
     const char *key, *value;
     uint32_t key_len, value_len;
     sink += (unsigned)grt_model_meta(&model, 0, &key, &key_len, &value, &value_len);
+    grt_tensor_info tensor;
+    sink += (unsigned)grt_layer_tensor(&model, 0, GRT_ROLE_W_IH, &tensor) + tensor.nbytes;
+    sink += (unsigned)grt_kind_tensor(GRT_LAYER_GRU, GRT_PREC_Q15, 0, 4, 8, GRT_ROLE_B_IH, &tensor);
     sink += (unsigned)grt_stream_size(&model) + (unsigned)grt_run_work_size(&model, 4);
     sink += (unsigned)grt_stream_init(&stream, &model, mem, sizeof mem);
 
