@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ConversionError, printable
 
-__all__ = ["Dim", "Info", "Propagation", "dims_text", "node_attributes"]
+__all__ = ["Dim", "Info", "Propagation", "check_arity", "dims_text", "node_attributes"]
 
 Dim = Union[int, str]
 # Ops whose output keeps the input's shape and (for a uniform tensor) its fill value.
@@ -460,3 +460,27 @@ def node_attributes(node: Any) -> dict[str, Any]:
                                   f"{e.start})") from None
         out[a.name] = value
     return out
+
+
+def check_arity(node: Any, opset: int) -> None:
+    """Refuse a node with no output, or with fewer or more inputs or outputs than its operator's
+    schema (at the model's opset, else the latest) allows: the importers index them. Operators
+    ONNX does not define are left to the importer, which refuses them."""
+    import onnx
+
+    label = f"node {printable(node.name)!r} ({printable(node.op_type)})"
+    if not node.output:
+        raise ConversionError(f"{label} has no output")
+    try:
+        schema = onnx.defs.get_schema(node.op_type, max(opset, 1), node.domain)
+    except onnx.defs.SchemaError:
+        try:
+            schema = onnx.defs.get_schema(node.op_type, node.domain)
+        except onnx.defs.SchemaError:
+            return
+    for kind, have, low, high in (("inputs", len(node.input), schema.min_input, schema.max_input),
+                                  ("outputs", len(node.output), schema.min_output,
+                                   schema.max_output)):
+        if not low <= have <= high:
+            expected = f"{low}" if low == high else f"{low} to {high}"
+            raise ConversionError(f"{label} has {have} {kind}, expected {expected}")

@@ -41,7 +41,7 @@ from ..fileio import read_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
 from .numpy_importer import Convention, import_gru
-from .onnx_graph import Dim, Info, Propagation, dims_text, node_attributes
+from .onnx_graph import Dim, Info, Propagation, check_arity, dims_text, node_attributes
 
 __all__ = ["ONNX_CONVENTION", "import_file", "import_model"]
 
@@ -97,6 +97,7 @@ class _Graph:
                                       f"{_SUPPORTED}")
             if node.op_type in _LOOPS:
                 raise ConversionError(_LOOPS[node.op_type].format(label=_label(node)))
+            check_arity(node, self.opset)
             for name in node.output:
                 if name:
                     self.producer[name] = node
