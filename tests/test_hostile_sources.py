@@ -152,6 +152,28 @@ def h5_heap_damaged(path: Path, index: int | None, size: int) -> Path:
     return path
 
 
+def h5_long_string(path: Path) -> Path:
+    """A Keras 2 .h5 whose model_config (a variable-length string of N bytes in the global heap)
+    declares 2**32 - 16 bytes: libhdf5 allocated and zeroed that much before reading the heap (a
+    converter fuzz finding, 2.2 GB peak)."""
+    data = bytearray(h5_with(path, lambda g: g.create_dataset("kernel", data=np.zeros(3, "<f4")))
+                     .read_bytes())
+    at, sizes = heap_objects(bytes(data))
+    held = int.from_bytes(data[sizes[1]:sizes[1] + 8], "little")
+    value = data.index(held.to_bytes(4, "little") + at.to_bytes(8, "little") + b"\1\0\0\0")
+    data[value:value + 4] = (2**32 - 16).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def h5_compressed_attributes(g: Any) -> None:
+    """A compressed dataset with more attributes than fit its object header: libhdf5 stores them
+    compressed, where no check of the file's bytes sees them."""
+    d = g.create_dataset("kernel", data=np.zeros(30, "<f4"), compression="gzip")
+    for k in range(12):
+        d.attrs[f"a{k}"] = "v" * 20
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     d = tmp_path_factory.mktemp("hostile")
@@ -192,6 +214,13 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     files["h5_heap_wraps_to_0"] = h5_heap_damaged(d / "heapwrap.h5", 1, 2**64 - 16)
     files["h5_heap_object_past_end"] = h5_heap_damaged(d / "heappast.h5", 1, 100000)
     files["h5_heap_past_file"] = h5_heap_damaged(d / "heapfile.h5", None, 2**40)
+    files["h5_heap_long_string"] = h5_long_string(d / "heaplong.h5")
+    files["h5_vlen_dataset"] = h5_with(d / "vlen.h5", lambda g: g.create_dataset(
+        "kernel", data=["a", "b"], dtype=h5py.string_dtype()))
+    with h5py.File(d / "dense.h5", "w", libver="latest") as f:
+        f.attrs["model_config"] = json.dumps(keras_config())
+        h5_compressed_attributes(f.create_group("model_weights").create_group("gru"))
+    files["h5_compressed_attributes"] = d / "dense.h5"
 
     weights = d / "weights_ext.h5"
     with h5py.File(weights, "w") as f:
@@ -245,6 +274,10 @@ CONVERT_CASES = [
                            "for ever"),
     ("h5_heap_object_past_end", "declares 100000 bytes, past its end"),
     ("h5_heap_past_file", "declares 1099511627776 bytes, past the end of the file"),
+    ("h5_heap_long_string", "value 0 declares 4294967280 bytes, but its global heap object holds"),
+    ("h5_vlen_dataset", "dataset /model_weights/gru/kernel holds variable-length values"),
+    ("h5_compressed_attributes", "the attributes of /model_weights/gru/kernel are stored "
+                                 "compressed"),
     ("keras_external", "stores its data in external file(s)"),
     ("keras_heap_free_space_0", "(model.weights.h5): damaged HDF5 global heap"),
     ("keras_config_bomb", "member config.json declares 68157"),
@@ -686,3 +719,35 @@ def test_onnx_attributes_are_read_with_their_type(tmp_path: Path, edit: Any,
     assert convert(onnx_gru_file(tmp_path / "ok.onnx", lambda a: None), verify=False)
     with pytest.raises(ConversionError, match=r"node 'gru' \(GRU\): " + message):
         convert(onnx_gru_file(tmp_path / "bad.onnx", edit), verify=False)
+
+
+def _no_outputs(node: Any) -> None:
+    del node.output[:]
+
+
+def _one_input(node: Any) -> None:
+    del node.input[1:]
+
+
+@pytest.mark.parametrize("edit,message", [
+    (_no_outputs, r"node 'mm' \(MatMul\) has no output"),  # a converter fuzz finding: IndexError
+    (_one_input, r"node 'mm' \(MatMul\) has 1 inputs, expected 2"),
+], ids=["no-output", "one-input"])
+def test_onnx_nodes_need_their_inputs_and_outputs(tmp_path: Path, edit: Any,
+                                                  message: str) -> None:
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from gru_rt import convert
+    from gru_rt.errors import ConversionError
+
+    node = helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")
+    edit(node)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.ones((2, 3), np.float32), "W")])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    with pytest.raises(ConversionError, match=message):
+        convert(path, verify=False)

@@ -17,6 +17,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
@@ -25,8 +26,8 @@ from ..errors import ConversionError, printable
 from ..fileio import open_regular
 from ..format import MAX_DIM
 
-__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_SOURCE_BYTES", "check_h5_global_heaps",
-           "check_h5_tree",
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_SOURCE_BYTES", "check_h5_bytes",
+           "check_h5_tree", "H5_ATTRIBUTES",
            "check_weight_shape", "load_json", "read_npy", "read_npy_file", "zip_infos",
            "zip_member", "H5_ERRORS", "ZIP_ERRORS", "h5_errors"]
 
@@ -197,6 +198,9 @@ def _check_dataset(h5py: Any, dset: Any, name: str, where: str) -> None:
         files = ", ".join(printable(str(e[0])) for e in dset.external)
         raise ConversionError(f"{where}: dataset {name} stores its data in external file(s) "
                               f"{files}; only data inside the file itself is read")
+    if dset.dtype.kind == "O":
+        raise ConversionError(f"{where}: dataset {name} holds variable-length values, which no "
+                              f"weight is; refused before reading it")
     if dset.shape is None:  # a null dataspace holds nothing
         return
     check_weight_shape(f"{where}: dataset {name}", dset.shape, dset.dtype.itemsize)
@@ -207,20 +211,42 @@ def _check_dataset(h5py: Any, dset: Any, name: str, where: str) -> None:
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _SCAN_BYTES = 2**20
+# The attributes the importers read. Their values may be variable-length (h5py stores str that
+# way), kept in a global heap: libhdf5 allocates and zeroes the length each value declares before
+# it looks at the heap, so a 16-byte value can ask for 4 GiB.
+H5_ATTRIBUTES = ("model_config", "keras_version", "weight_names")
+_VLEN = 9  # the datatype class of variable-length sequences and strings
 
 
-def _h5_length_size(f: IO[bytes], size: int) -> int | None:
-    """The superblock's "size of lengths" (2, 4 or 8 bytes), looking where libhdf5 looks (byte 0,
-    512, 1024, 2048, …); None without a superblock (then h5py refuses the file itself)."""
+@dataclass
+class _H5Layout:
+    """What the superblock says about addresses: their sizes, and where address 0 is."""
+
+    offsets: int
+    lengths: int
+    base: int
+
+
+def _h5_layout(f: IO[bytes], size: int) -> _H5Layout | None:
+    """The superblock's sizes of offsets and lengths and base address, looking where libhdf5
+    looks (byte 0, 512, 1024, 2048, …); None without a superblock (h5py then refuses the file)."""
     at = 0
-    while at + 16 <= size:
+    while at + 40 <= size:
         f.seek(at)
-        head = f.read(16)
+        head = f.read(40)
         if head[:8] == _HDF5_SIGNATURE:
-            n = head[14] if head[8] < 2 else head[10]  # versions 0-1 | 2-3
-            return n if n in (2, 4, 8) else None
+            version = head[8]
+            offsets, lengths = (head[13], head[14]) if version < 2 else (head[9], head[10])
+            base_at = {0: 24, 1: 28}.get(version, 12)
+            if offsets not in (2, 4, 8) or lengths not in (2, 4, 8):
+                return None
+            return _H5Layout(offsets, lengths, _uint(head[base_at:base_at + offsets]))
         at = 512 if at == 0 else 2 * at
     return None
+
+
+def _uint(raw: bytes) -> int:
+    return int.from_bytes(raw, "little")
 
 
 def _find_all(f: IO[bytes], size: int, needle: bytes) -> Iterator[int]:
@@ -236,51 +262,126 @@ def _find_all(f: IO[bytes], size: int, needle: bytes) -> Iterator[int]:
         at += _SCAN_BYTES
 
 
-def check_h5_global_heaps(f: IO[bytes], where: str) -> None:
-    """Refuse an HDF5 file with a global heap collection (where variable-length strings such as
-    Keras 2's model_config live) whose objects do not tile it exactly, before libhdf5 reads it.
+def check_h5_bytes(f: IO[bytes], where: str) -> None:
+    """Before libhdf5 reads an HDF5 file: refuse global heap collections (where variable-length
+    strings such as Keras 2's model_config live) whose objects do not tile them exactly, and
+    variable-length values of the attributes the importers read (H5_ATTRIBUTES) that declare more
+    bytes than their heap object holds.
 
-    libhdf5 walks a collection's objects by their declared sizes; the free-space object's size
-    is taken as is, so a size of 0 (or one whose padding wraps around to 0, or that steps back)
-    makes it loop for ever in native code when the string is read, and a size past the end makes
-    it read beyond the collection. Every collection libhdf5 can load starts with "GCOL" and
-    version 1, so each such place in the file is checked; bytes past the end of the file (which
-    libhdf5 reads as zeros) count as damage."""
+    libhdf5 walks a collection's objects by their declared sizes, taking the free-space object's
+    as is: a size of 0 (or one whose padding wraps around to 0) makes it loop for ever, in native
+    code, when a string is read; a size past the end makes it read beyond the collection. Every
+    collection libhdf5 can load starts with "GCOL" and version 1, and every attribute it can find
+    by name has that name in an attribute message, so each such place in the file is checked."""
     size = f.seek(0, os.SEEK_END)
-    length = _h5_length_size(f, size)
-    if length is not None:
+    layout = _h5_layout(f, size)
+    if layout is not None:
+        objects: dict[tuple[int, int], int] = {}
         for at in _find_all(f, size, b"GCOL"):
-            _check_global_heap(f, at, size, length, where)
+            objects.update(_global_heap_objects(f, at, size, layout, where))
+        for name in H5_ATTRIBUTES:
+            for at in _find_all(f, size, name.encode() + b"\0"):
+                _check_attribute_message(f, at, name, layout, objects, where)
     f.seek(0)
 
 
-def _check_global_heap(f: IO[bytes], at: int, size: int, length: int, where: str) -> None:
+def _global_heap_objects(f: IO[bytes], at: int, size: int, layout: _H5Layout,
+                         where: str) -> dict[tuple[int, int], int]:
+    """The objects of the collection at byte `at` ((address, index) → bytes), once they are
+    checked to tile it as libhdf5 walks them; nothing if libhdf5 would not load it."""
+    header = 8 + layout.lengths  # "GCOL", version, 3 reserved, collection size
     f.seek(at)
-    head = f.read(8 + length)
-    if len(head) < 8 + length or head[4] != 1:
-        return  # not a collection libhdf5 would load (it checks the version)
-    declared = int.from_bytes(head[8:], "little")
+    head = f.read(header)
+    if len(head) < header or head[4] != 1:
+        return {}  # not a collection libhdf5 would load (it checks the version)
+    declared = _uint(head[8:])
     bad = f"{where}: damaged HDF5 global heap (the collection at byte {at}"
     if declared > size - at:
         raise ConversionError(f"{bad} declares {declared} bytes, past the end of the file); "
                               f"refused before reading it")
-    end, pos, count, header = at + declared, at + 8 + length, 0, 8 + length
-    wrap = 2**64  # libhdf5 computes in size_t
-    while pos + header <= end:  # a tail too short for an object header is free space
+    end, pos, objects = at + declared, at + header, {}
+    object_header = 8 + layout.lengths  # index, reference count, 4 reserved, size
+    while pos + object_header <= end:  # a tail too short for an object header is free space
         f.seek(pos)
-        raw = f.read(header)
-        index, object_size = int.from_bytes(raw[:2], "little"), int.from_bytes(raw[8:], "little")
-        # libhdf5's step in its own (unsigned, wrapping) arithmetic: objects are padded to 8
-        need = object_size if index == 0 else (header + (object_size + 7) // 8 * 8) % wrap
+        raw = f.read(object_header)
+        index, object_size = _uint(raw[:2]), _uint(raw[8:])
+        # libhdf5's step in its own (size_t, wrapping) arithmetic: objects are padded to 8 bytes
+        need = object_size if index == 0 else (object_header + (object_size + 7) // 8 * 8) % 2**64
         if need == 0 or need > end - pos:
             raise ConversionError(
                 f"{bad}: object {index} at byte {pos} declares {object_size} bytes, "
                 f"{'which libhdf5 would step over for ever' if need == 0 else 'past its end'}"
                 f"); refused before reading it")
+        if index:
+            objects[(at - layout.base, index)] = object_size
         pos += need
-        count += 1
-        if count > MAX_H5_OBJECTS:
+        if len(objects) > MAX_H5_OBJECTS:
             raise ConversionError(f"{bad} holds more than {MAX_H5_OBJECTS} objects)")
+    return objects
+
+
+def _check_attribute_message(f: IO[bytes], at: int, name: str, layout: _H5Layout,
+                             objects: dict[tuple[int, int], int], where: str) -> None:
+    """If `name` at byte `at` is the name of an attribute message (version 1 and 2: an 8-byte
+    prefix; 3: 9 bytes, with no padding after the name), check its variable-length values."""
+    for version, prefix in ((1, 8), (2, 8), (3, 9)):
+        if at < prefix:
+            continue
+        f.seek(at - prefix)
+        head = f.read(prefix)
+        name_size = _uint(head[2:4])
+        if head[0] != version or name_size <= len(name):
+            continue
+        flags = head[1] if version > 1 else 0
+        type_size, space_size = _uint(head[4:6]), _uint(head[6:8])
+        pad = (lambda n: (n + 7) // 8 * 8) if version == 1 else (lambda n: n)
+        f.seek(at + pad(name_size))
+        message = f.read(pad(type_size) + pad(space_size))
+        where_attr = f"{where}: attribute {name} (byte {at})"
+        if flags & 3:
+            raise ConversionError(f"{where_attr} has a shared datatype or dataspace, which Keras "
+                                  f"does not write; refused before reading it")
+        if len(message) < pad(type_size) + pad(space_size) or type_size < 8 or space_size < 4:
+            continue  # cut short: libhdf5 cannot decode it either
+        if message[0] & 0x0F != _VLEN:
+            continue  # fixed-size values: held in the message itself
+        base_size = _uint(message[12:16]) if type_size >= 16 else 1
+        count = _dataspace_count(message[pad(type_size):pad(type_size) + space_size], layout)
+        _check_vlen_values(f, at + pad(name_size) + len(message), count, base_size, layout,
+                           objects, where_attr)
+
+
+def _dataspace_count(space: bytes, layout: _H5Layout) -> int:
+    """How many values a dataspace message declares (scalar: 1, null: 0)."""
+    version, rank = space[0], space[1]
+    if version == 2 and space[3] == 2:
+        return 0
+    start = 8 if version == 1 else 4
+    count = 1
+    for k in range(rank):
+        count *= _uint(space[start + k * layout.lengths:start + (k + 1) * layout.lengths])
+    return count
+
+
+def _check_vlen_values(f: IO[bytes], at: int, count: int, base_size: int, layout: _H5Layout,
+                       objects: dict[tuple[int, int], int], where: str) -> None:
+    """Each value: its length (4 bytes), then the heap address of its data and the object's index
+    in that collection. A length must not declare more bytes than the object holds."""
+    item = 8 + layout.offsets
+    if count > MAX_H5_OBJECTS:
+        raise ConversionError(f"{where} declares {count} values, above the limit of "
+                              f"{MAX_H5_OBJECTS}; refused before reading it")
+    f.seek(at)
+    data = f.read(count * item)
+    for k in range(len(data) // item):
+        raw = data[k * item:(k + 1) * item]
+        length = _uint(raw[:4])
+        heap = (_uint(raw[4:4 + layout.offsets]), _uint(raw[4 + layout.offsets:]))
+        held = objects.get(heap, 0)
+        if length * base_size > held:
+            raise ConversionError(f"{where}: value {k} declares {length * base_size} bytes, but "
+                                  f"its global heap object holds {held}; refused before reading "
+                                  f"it")
 
 
 # What h5py raises when libhdf5 meets a damaged file (a bad message, a broken B-tree, a bad filter).
@@ -299,10 +400,24 @@ def h5_errors(where: str) -> Iterator[None]:
                               f"{printable(e)})") from None
 
 
+_PIPELINE_MESSAGE = 0x0B  # an object header's filter pipeline (HDF5 message type)
+
+
+def _check_attribute_storage(h5py: Any, obj: Any, name: str, where: str) -> None:
+    """Refuse attributes stored densely (in a fractal heap) by an object with a filter pipeline:
+    libhdf5 then compresses them, out of sight of check_h5_bytes. Keras writes neither."""
+    info = h5py.h5o.get_info(obj.id)
+    if info.meta_size.attr.heap_size and info.hdr.mesg.present >> _PIPELINE_MESSAGE & 1:
+        raise ConversionError(f"{where}: the attributes of {name} are stored compressed; "
+                              f"refused before reading them")
+
+
 def check_h5_tree(h5py: Any, root: Any, where: str) -> None:
-    """Refuse soft and external links, external storage, virtual datasets and impossible shapes
-    anywhere in an open HDF5 file, before any dataset is read. Links are examined without being
+    """Refuse soft and external links, external storage, virtual datasets, variable-length
+    datasets, compressed attributes and impossible shapes anywhere in an open HDF5 file, before
+    any dataset or attribute is read. Links are examined without being
     followed; a group reached twice through hard links is visited once."""
+    _check_attribute_storage(h5py, root, "/", where)
     seen = {root.id}
     stack = [("", root)]
     count = 0
@@ -321,6 +436,7 @@ def check_h5_tree(h5py: Any, root: Any, where: str) -> None:
             if count > MAX_H5_OBJECTS:
                 raise ConversionError(f"{where}: more than {MAX_H5_OBJECTS} objects")
             obj = group[key]
+            _check_attribute_storage(h5py, obj, name, where)
             if isinstance(obj, h5py.Dataset):
                 _check_dataset(h5py, obj, name, where)
             elif isinstance(obj, h5py.Group) and obj.id not in seen:

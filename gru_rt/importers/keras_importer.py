@@ -56,7 +56,7 @@ from ._untrusted import (
     MAX_JSON_BYTES,
     MAX_SOURCE_BYTES,
     ZIP_ERRORS,
-    check_h5_global_heaps,
+    check_h5_bytes,
     check_h5_tree,
     h5_errors,
     load_json,
@@ -302,7 +302,7 @@ def _read_h5(source: IO[bytes], arch_override: object, where: str) -> _Arch:
     """Architecture and weights from an HDF5 file object, once the whole file is checked (global
     heaps, no links, external storage or virtual datasets; shapes a layer can hold)."""
     h5py = _h5py()
-    check_h5_global_heaps(source, where)
+    check_h5_bytes(source, where)
     try:
         f = h5py.File(source, "r")
     except H5_ERRORS as e:
@@ -360,7 +360,7 @@ def _read_keras_zip(path: Path) -> _Arch:
     arch = _arch_from_config(top, _major(meta.get("keras_version", "3")), str(path))
     h5py = _h5py()
     where = f"{path} (model.weights.h5)"
-    check_h5_global_heaps(io.BytesIO(weights), where)
+    check_h5_bytes(io.BytesIO(weights), where)
     with h5_errors(where), h5py.File(io.BytesIO(weights), "r") as f:
         check_h5_tree(h5py, f, where)
         _read_v3_weights(f, arch, f"{path} (model.weights.h5)")
