@@ -8,6 +8,10 @@ Per size I×H (one GRU layer, batch 1):
     sequence of 1 and the state fed back;
   - sequence of T steps, per step: gru_rt Model.run; torch.nn.GRU (float and dynamic int8);
     ONNX Runtime's GRU node over the whole sequence.
+LiteRT (--litert-python: the Python of an environment with tensorflow-cpu and ai-edge-litert,
+never a gru_rt or test dependency): bench/litert_peer.py in a child process makes the step and the
+sequence GRU as .tflite files with TensorFlow's converter, f32 and dynamic-range int8, checks them
+against gru_rt f32's outputs and times them with the LiteRT interpreter (XNNPACK, one thread).
 Many streams (gru_rt only, --batch B streams, default 16): StreamBatch.step of B streams, per
 stream, against a single Stream.step; and Model.run of B sequences of --many-seq-len steps, in
 lockstep (the batched path), against the same B runs one after another (the old Model.run); each
@@ -20,6 +24,7 @@ and, if matplotlib is installed, a PNG plot (µs/step vs size, log scale).
     python bench/bench_suite.py --sizes 64x128 --rounds 3 --out /tmp/b
     python bench/bench_suite.py --sizes 16x32,64x128,256x512 --no-peers --batch 16
     python bench/bench_suite.py --sizes 64x128,128x256,256x512 --isa avx2   # + gru_rt at avx2
+    python bench/bench_suite.py --litert-python .venv-bench/bin/python       # + LiteRT
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -282,6 +290,27 @@ def bench_ort(spec: ModelSpec, xs: np.ndarray, calls: int, rounds: int) -> dict[
                       rounds), steps)}
 
 
+def bench_litert(spec: ModelSpec, xs: np.ndarray, calls: int, rounds: int, python: str,
+                 diffs: dict) -> dict[str, dict]:
+    """LiteRT f32 and int8 dynamic-range, step and sequence (bench/litert_peer.py run by `python`);
+    their largest differences from gru_rt f32's outputs go to diffs."""
+    layer = spec.layers[0]
+    ours = gru_rt.load(spec.to_bytes()).run(xs)
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "gru.npz"
+        np.savez(npz, w_ih=layer.w_ih, w_hh=layer.w_hh, b_ih=layer.b_ih, b_hh=layer.b_hh, xs=xs,
+                 ys=ours)
+        done = subprocess.run([python, str(Path(__file__).with_name("litert_peer.py")), str(npz),
+                               "--calls", str(calls), "--rounds", str(rounds)],
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"litert_peer.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    diffs["versions"] = got.pop("versions")
+    diffs.update({k: got.pop(k) for k in list(got) if k.endswith("max_abs_diff")})
+    return got
+
+
 def plot(results: dict, path: Path) -> bool:
     try:
         import matplotlib
@@ -344,6 +373,8 @@ def main() -> None:
     ap.add_argument("--isa", default="", help="comma-separated kernel levels to time gru_rt's "
                     "step and sequence at as well, e.g. avx2,scalar (the columns 'gru_rt q8 "
                     "[avx2]'); the other figures use the active level")
+    ap.add_argument("--litert-python", default="", help="the Python of an environment with "
+                    "tensorflow-cpu and ai-edge-litert: LiteRT f32 and int8 dynamic-range as peers")
     ap.add_argument("--min", action="store_true", help="also print the tables of the fastest "
                     "rounds (steadier than the medians on a loaded machine)")
     args = ap.parse_args()
@@ -368,7 +399,7 @@ def main() -> None:
         machine += f", torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
     results: dict = {"machine": machine, "seq_len": args.seq_len, "rounds": args.rounds,
                      "batch": args.batch, "many_seq_len": args.many_seq_len, "sizes": {},
-                     "order": []}
+                     "order": [], "litert": {}}
     print(machine)
     for size in args.sizes.split(","):
         i, h = (int(v) for v in size.lower().split("x"))
@@ -386,11 +417,17 @@ def main() -> None:
             row.update(bench_many(spec, args.batch, args.many_seq_len, calls, args.rounds))
         for peer in peers:
             row.update(peer(spec, xs, calls, args.rounds))
+        if args.litert_python:
+            results["litert"][size] = {}
+            row.update(bench_litert(spec, xs, calls, args.rounds, args.litert_python,
+                                    results["litert"][size]))
         results["sizes"][size] = row
         for name in row:
             if name not in results["order"]:
                 results["order"].append(name)
         print(f"{size}: " + ", ".join(f"{n} {v['median']:.2f}" for n, v in row.items()), flush=True)
+    for size, notes in results["litert"].items():
+        print(f"LiteRT at {size}: {notes}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "suite.json").write_text(json.dumps(results, indent=2) + "\n")

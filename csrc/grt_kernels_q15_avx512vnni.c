@@ -96,8 +96,27 @@ static inline GRT_VNNI512 __m256i dot4x1(const int8_t *const w[4], const int16_t
     return acc;
 }
 
+/* One 32-column chunk of dot4x4: the four widened weight vectors against one step's x vector. */
+#define DP4(a0, a1, a2, a3, xv)                                                                         \
+    do {                                                                                                \
+        __m512i xv_ = (xv);                                                                             \
+        a0 = DP(a0, w0, xv_), a1 = DP(a1, w1, xv_), a2 = DP(a2, w2, xv_), a3 = DP(a3, w3, xv_);         \
+    } while (0)
+
+/* Columns [j, jb) of dot4x4 (m of them in the last, maybe partial, chunk of 32 columns). */
+#define CHUNK4(m)                                                                                       \
+    do {                                                                                                \
+        __m512i w0 = wload(w[0] + j, m), w1 = wload(w[1] + j, m);                                       \
+        __m512i w2 = wload(w[2] + j, m), w3 = wload(w[3] + j, m);                                       \
+        DP4(a00, a01, a02, a03, xload(x + j, m));                                                       \
+        DP4(a10, a11, a12, a13, xload(x + ldx + j, m));                                                 \
+        DP4(a20, a21, a22, a23, xload(x + 2 * ldx + j, m));                                             \
+        DP4(a30, a31, a32, a33, xload(x + 3 * ldx + j, m));                                             \
+    } while (0)
+
 /* The same for four steps x[0..3] (ldx apart) at once: out[s] for x[s]. Each widened weight vector
- * serves the four steps. */
+ * serves the four steps. Sixteen accumulators in named registers: gcc keeps an array of them in
+ * memory and copies it every chunk. */
 static inline GRT_VNNI512 void dot4x4(__m256i out[4], const int8_t *const w[4], const int16_t *x, size_t ldx,
                                       size_t n)
 {
@@ -105,24 +124,18 @@ static inline GRT_VNNI512 void dot4x4(__m256i out[4], const int8_t *const w[4], 
         out[s] = _mm256_setzero_si256();
     for (size_t j0 = 0; j0 < n; j0 += GRT_Q15_BLOCK) {
         size_t jb = n - j0 < GRT_Q15_BLOCK ? n : j0 + GRT_Q15_BLOCK;
-        __m512i a[4][4];
-        for (int s = 0; s < 4; s++)
-            for (int i = 0; i < 4; i++)
-                a[s][i] = _mm512_setzero_si512();
-        for (size_t j = j0; j < jb; j += 32) {
-            size_t m = jb - j;
-            __m512i w0 = wload(w[0] + j, m), w1 = wload(w[1] + j, m);
-            __m512i w2 = wload(w[2] + j, m), w3 = wload(w[3] + j, m);
-            for (int s = 0; s < 4; s++) {
-                __m512i xv = xload(x + (size_t)s * ldx + j, m);
-                a[s][0] = DP(a[s][0], w0, xv);
-                a[s][1] = DP(a[s][1], w1, xv);
-                a[s][2] = DP(a[s][2], w2, xv);
-                a[s][3] = DP(a[s][3], w3, xv);
-            }
-        }
-        for (int s = 0; s < 4; s++)
-            out[s] = _mm256_add_epi64(out[s], hsum4(a[s][0], a[s][1], a[s][2], a[s][3]));
+        __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00;
+        __m512i a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00;
+        __m512i a33 = a00;
+        size_t j = j0;
+        for (; j + 32 <= jb; j += 32)
+            CHUNK4(32);
+        if (j < jb)
+            CHUNK4(jb - j);
+        out[0] = _mm256_add_epi64(out[0], hsum4(a00, a01, a02, a03));
+        out[1] = _mm256_add_epi64(out[1], hsum4(a10, a11, a12, a13));
+        out[2] = _mm256_add_epi64(out[2], hsum4(a20, a21, a22, a23));
+        out[3] = _mm256_add_epi64(out[3], hsum4(a30, a31, a32, a33));
     }
 }
 

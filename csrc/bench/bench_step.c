@@ -4,7 +4,7 @@
  *
  *   make -C csrc bench                           the default sizes
  *   ./build/bench_step [-s 16x32,64x128] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,f32p8,q8,q15]
- *                      [-i scalar,avx2,avxvnni,avx512vnni,neon,neon_dot] [-b B]
+ *                      [-i scalar,avx2,avxvnni,avx512vnni,neon,neon_dot] [-b B] [-t T]
  *
  * Each cell: the median over ROUNDS rounds of the mean time of one grt_stream_step (the float API, so
  * a q15 step includes its input/output boundary), the steps of a round chosen so that it lasts about
@@ -12,7 +12,9 @@
  * the bytes of the layer's tensors (weights, row scales, biases) read per step / time. With -b B, also
  * grt_streams_step on B streams of the model: ns per stream (one call's time / B, measured the same
  * way, its rounds alternating with the single step's) and the single step's time over it (the
- * speed-up per stream), for the medians and for the fastest rounds. First, per level, the float
+ * speed-up per stream), for the medians and for the fastest rounds. With -t T, also grt_stream_run of
+ * T steps (work for chunks of 256 steps, as Model.run): ns per step and its ratio to the single step,
+ * measured the same way. First, per level, the float
  * activations' cost (tanh, sigmoid: ns per element of grt_act_apply, the best round). */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
@@ -44,12 +46,13 @@ static int cmp_double(const void *a, const void *b)
 
 static volatile float sink;
 
-/* What is timed: one step of a stream, or one batch step of B streams (the stream memories one after
- * the other in mem). */
+/* What is timed: one step of a stream, one batch step of B streams (the stream memories one after
+ * the other in mem), or a run of T steps of one stream. */
 typedef struct stepper {
     grt_stream *streams;
     grt_stream **ptrs;
     size_t B;      /* 0: a single grt_stream_step */
+    size_t T;      /* > 0: grt_stream_run of T steps (x, y: T rows) */
     void *work;
     size_t work_size;
     const float *x; /* B (or one) rows */
@@ -59,7 +62,10 @@ typedef struct stepper {
 
 static void step_once(const stepper *st)
 {
-    if (st->B == 0)
+    if (st->T > 0) {
+        if (grt_stream_run(st->streams, st->x, st->T, st->y, st->work, st->work_size) != GRT_OK)
+            abort();
+    } else if (st->B == 0)
         grt_stream_step(st->streams, st->x, st->y);
     else if (grt_streams_step(st->ptrs, st->B, st->x, st->y, st->work, st->work_size) != GRT_OK)
         abort();
@@ -104,19 +110,22 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Median ns per call of each stepper (b may be NULL) over `rounds` rounds of about ms milliseconds each,
- * the rounds of a and b alternating so that both see the same machine load; fast[k] gets the fastest
- * round of each (steadier than the median on a shared machine). */
-static void time_steps(const stepper *a, const stepper *b, int rounds, double ms, double med[2], double fast[2])
+/* Median ns per call of each stepper (b, c may be NULL) over `rounds` rounds of about ms milliseconds
+ * each, the rounds of a, b and c alternating so that all see the same machine load; fast[k] gets the
+ * fastest round of each (steadier than the median on a shared machine). */
+static void time_steps(const stepper *a, const stepper *b, const stepper *c, int rounds, double ms, double med[3],
+                       double fast[3])
 {
-    double samples[2][MAX_ROUNDS];
-    const stepper *st[2] = {a, b};
-    size_t n[2] = {calls_per_round(a, ms), b ? calls_per_round(b, ms) : 0};
+    double samples[3][MAX_ROUNDS];
+    const stepper *st[3] = {a, b, c};
+    size_t n[3];
+    for (int k = 0; k < 3; k++)
+        n[k] = st[k] ? calls_per_round(st[k], ms) : 0;
     for (int r = 0; r < rounds; r++)
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 3; k++)
             if (st[k])
                 samples[k][r] = one_round(st[k], n[k]);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         if (!st[k])
             continue;
         med[k] = median(samples[k], rounds);
@@ -158,7 +167,7 @@ static int listed(const char *list, const char *name)
 static void usage(const char *argv0)
 {
     fprintf(stderr, "usage: %s [-s IxH,IxH,...] [-r ROUNDS] [-m MS_PER_ROUND] [-p f32,f32p8,q8,q15] "
-                    "[-i scalar,avx2,avxvnni,avx512vnni,neon,neon_dot] [-b B]\n",
+                    "[-i scalar,avx2,avxvnni,avx512vnni,neon,neon_dot] [-b B] [-t T]\n",
             argv0);
     exit(2);
 }
@@ -195,7 +204,7 @@ int main(int argc, char **argv)
 {
     const char *sizes = "16x32,40x64,64x128,128x256,256x512,512x1024", *precs = "f32,f32p8,q8,q15", *isas = NULL;
     int rounds = 9;
-    long batch = 0;
+    long batch = 0, steps = 0;
     double ms = 40.0;
     for (int a = 1; a < argc; a++) {
         if (a + 1 >= argc)
@@ -212,10 +221,12 @@ int main(int argc, char **argv)
             isas = argv[++a];
         else if (strcmp(argv[a], "-b") == 0)
             batch = atol(argv[++a]);
+        else if (strcmp(argv[a], "-t") == 0)
+            steps = atol(argv[++a]);
         else
             usage(argv[0]);
     }
-    if (rounds < 1 || rounds > MAX_ROUNDS || !(ms > 0) || batch < 0 || batch > 4096)
+    if (rounds < 1 || rounds > MAX_ROUNDS || !(ms > 0) || batch < 0 || batch > 4096 || steps < 0 || steps > 100000)
         usage(argv[0]);
 
     const variant *plist[N_VARIANTS];
@@ -253,7 +264,13 @@ int main(int argc, char **argv)
     if (batch)
         printf("with -b %ld: grt_streams_step of %ld streams, ns per stream, and ns/step over it\n", batch, batch);
     printf("%9s %5s %7s | %12s %8s %8s | %12s", "I×H", "prec", "isa", "ns/step", "GOP/s", "GB/s", "min ns/step");
-    printf(batch ? " | %14s %8s | %12s %8s\n" : "\n", "batch ns/strm", "speed-up", "min ns/strm", "min sp-up");
+    if (batch)
+        printf(" | %14s %8s | %12s %8s", "batch ns/strm", "speed-up", "min ns/strm", "min sp-up");
+    if (steps)
+        printf(" | %12s %8s | %12s %8s", "run ns/step", "/step", "min ns/step", "min /step");
+    printf("\n");
+    if (steps)
+        printf("with -t %ld: grt_stream_run of %ld steps, ns per step, and its ratio to ns/step\n", steps, steps);
     for (size_t si = 0; si < ns; si++) {
         size_t I = in[si], H = hid[si];
         double ops = 2.0 * (3.0 * (double)H * (double)I + 3.0 * (double)H * (double)H);
@@ -277,11 +294,15 @@ int main(int argc, char **argv)
             void *smem_base = alloc_shifted(nstreams * ssize, 0, &smem);
             size_t wsize = grt_batch_work_size(&m, B);
             void *work_base = alloc_shifted(wsize, 0, &work);
-            float *x = malloc(nstreams * I * sizeof(float)), *y = malloc(nstreams * H * sizeof(float));
+            size_t rows = nstreams > (size_t)steps ? nstreams : (size_t)steps; /* of x and y */
+            size_t rsize = steps ? grt_run_work_size(&m, 256) : 0;
+            uint8_t *rwork;
+            void *rwork_base = alloc_shifted(rsize ? rsize : 64, 0, &rwork);
+            float *x = malloc(rows * I * sizeof(float)), *y = malloc(rows * H * sizeof(float));
             grt_stream *streams = malloc(nstreams * sizeof(grt_stream));
             grt_stream **ptrs = malloc(nstreams * sizeof(grt_stream *));
             rng r = {42};
-            for (size_t i = 0; i < nstreams * I; i++)
+            for (size_t i = 0; i < rows * I; i++)
                 x[i] = rng_uniform(&r, -1.0f, 1.0f);
             for (size_t li = 0; li < nl; li++) {
                 grt_isa_select(levels[li]);
@@ -292,9 +313,10 @@ int main(int argc, char **argv)
                     }
                     ptrs[b] = &streams[b];
                 }
-                stepper one = {streams, ptrs, 0, NULL, 0, x, y, H}, many = {streams, ptrs, B, work, wsize, x, y, H};
-                double med[2], fast[2];
-                time_steps(&one, B ? &many : NULL, rounds, ms, med, fast);
+                stepper one = {streams, ptrs, 0, 0, NULL, 0, x, y, H}, many = {streams, ptrs, B, 0, work, wsize, x, y, H};
+                stepper run = {streams, ptrs, 0, (size_t)steps, rwork, rsize, x, y, H};
+                double med[3], fast[3];
+                time_steps(&one, B ? &many : NULL, steps ? &run : NULL, rounds, ms, med, fast);
                 double t = med[0];
                 char name[32];
                 snprintf(name, sizeof name, "%zux%zu", I, H);
@@ -303,10 +325,15 @@ int main(int argc, char **argv)
                 if (B)
                     printf(" | %14.1f %7.2fx | %12.1f %7.2fx", med[1] / (double)B, t / (med[1] / (double)B),
                            fast[1] / (double)B, fast[0] / (fast[1] / (double)B));
+                if (steps) {
+                    double T = (double)steps;
+                    printf(" | %12.1f %7.2fx | %12.1f %7.2fx", med[2] / T, med[2] / T / t, fast[2] / T,
+                           fast[2] / T / fast[0]);
+                }
                 printf("\n");
                 fflush(stdout);
             }
-            free(streams), free(ptrs), free(work_base);
+            free(streams), free(ptrs), free(work_base), free(rwork_base);
             free(x), free(y), free(smem_base), free(blob_mem);
         }
     }
