@@ -751,3 +751,18 @@ def test_onnx_nodes_need_their_inputs_and_outputs(tmp_path: Path, edit: Any,
     path.write_bytes(helper.make_model(graph).SerializeToString())
     with pytest.raises(ConversionError, match=message):
         convert(path, verify=False)
+
+
+def test_onnx_text_must_be_utf8(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from gru_rt import convert
+    from gru_rt.errors import ConversionError
+
+    path = onnx_gru_file(tmp_path / "m.onnx", lambda a: None)
+    # the GRU node's name (field 3, 3 bytes) made invalid UTF-8: protobuf then hands it over as
+    # bytes (a converter fuzz finding: TypeError where the layer's name was joined to a message)
+    data = path.read_bytes()
+    assert data.count(b"\x1a\x03gru") == 1
+    path.write_bytes(data.replace(b"\x1a\x03gru", b"\x1a\x03\xffru"))
+    with pytest.raises(ConversionError, match=r"model.graph.node\[0\].name is not UTF-8 text"):
+        convert(path, verify=False)

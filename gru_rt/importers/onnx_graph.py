@@ -28,7 +28,8 @@ import numpy as np
 
 from ..errors import ConversionError, printable
 
-__all__ = ["Dim", "Info", "Propagation", "check_arity", "dims_text", "node_attributes"]
+__all__ = ["Dim", "Info", "Propagation", "check_arity", "check_strings", "dims_text",
+           "node_attributes"]
 
 Dim = Union[int, str]
 # Ops whose output keeps the input's shape and (for a uniform tensor) its fill value.
@@ -484,3 +485,28 @@ def check_arity(node: Any, opset: int) -> None:
         if not low <= have <= high:
             expected = f"{low}" if low == high else f"{low} to {high}"
             raise ConversionError(f"{label} has {have} {kind}, expected {expected}")
+
+
+def check_strings(model: Any, where: str) -> None:
+    """Refuse a model whose text fields (names, op types, attribute strings …) are not UTF-8:
+    protobuf hands such a field over as bytes, which no name comparison or message expects."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    stack = [(model, "model")]
+    while stack:
+        message, path = stack.pop()
+        for field, value in message.ListFields():
+            if field.type not in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_STRING):
+                continue  # numbers and bytes (tensor data): nothing to decode
+            # protobuf >= 5 says is_repeated; older versions only the label
+            repeated = (field.is_repeated if hasattr(field, "is_repeated")
+                        else field.label == field.LABEL_REPEATED)
+            named = [(f"{path}.{field.name}[{k}]" if repeated else f"{path}.{field.name}", item)
+                     for k, item in enumerate(value if repeated else [value])]
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                stack.extend((item, name) for name, item in named)
+                continue
+            for name, item in named:
+                if isinstance(item, bytes):
+                    raise ConversionError(f"{where}: {name} is not UTF-8 text "
+                                          f"({printable(repr(item)[:60])})")

@@ -41,7 +41,15 @@ from ..fileio import read_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
 from .numpy_importer import Convention, import_gru
-from .onnx_graph import Dim, Info, Propagation, check_arity, dims_text, node_attributes
+from .onnx_graph import (
+    Dim,
+    Info,
+    Propagation,
+    check_arity,
+    check_strings,
+    dims_text,
+    node_attributes,
+)
 
 __all__ = ["ONNX_CONVENTION", "import_file", "import_model"]
 
@@ -906,6 +914,7 @@ def import_file(path: str | Path, *, activations: Mapping[str, str] | None = Non
     except Exception as e:  # protobuf raises DecodeError and others for a foreign file
         raise ConversionError(f"cannot read {path} as an ONNX model ({type(e).__name__}: "
                               f"{e})") from None
+    check_strings(model, str(path))
     _check_tensors(onnx, model.graph, path)
     return import_model(model, activations=activations, head_activation=head_activation,
                         metadata=metadata)
