@@ -16,6 +16,8 @@ PANDAS_VERSION ?= 3.1.1
 PYARROW_VERSION ?= 26.0.1
 # torch.onnx.export(dynamo=True), the default exporter, in tests/test_import_onnx_exporters.py.
 ONNXSCRIPT_VERSION ?= 0.7.2
+RAY_VERSION ?= 2.60.0
+PYSPARK_VERSION ?= 4.3.0
 OUT ?= out
 
 FUZZ_SECONDS ?= 60
@@ -24,7 +26,7 @@ FUZZ_SECONDS ?= 60
 # attributes): docs/SECURITY.md, "Fuzzing the converters".
 CONVERT_FUZZ_FORMATS ?= npz,safetensors,keras
 
-.PHONY: demo test setup setup-test ctest lint hardening bench clean
+.PHONY: demo test setup setup-test test-engines ctest lint hardening bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +60,14 @@ setup-test: $(BIN)/python
 		onnxscript==$(ONNXSCRIPT_VERSION)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps aeon==$(AEON_VERSION)
+
+# Issue 19's Ray Data and Spark recipes (examples/score_ray.py, examples/score_spark.py) against
+# Model.run. Not in setup-test: ray is an 80 MB wheel (240 MB installed), pyspark a 460 MB sdist
+# (490 MB installed); Spark also needs a Java 17+ runtime (apt-get install default-jre-headless),
+# its tests skip with that reason without one. About 5 minutes on 2 cores.
+test-engines: setup-test
+	$(BIN)/pip install --quiet 'ray[data]==$(RAY_VERSION)' pyspark==$(PYSPARK_VERSION)
+	$(BIN)/python -m pytest -q tests/test_engines.py
 
 ctest:
 	$(MAKE) -C csrc test
