@@ -1,7 +1,24 @@
 /* grt_crc32.c — CRC-32 (ISO-HDLC, the zlib one: reflected polynomial 0xEDB88320), slice-by-4.
  * The tables are literals (generated once from the polynomial) so there is no init step and no
- * global mutable state. */
+ * global mutable state. GRT_SMALL_CRC: bit by bit instead, without the 4 KB of tables (same results;
+ * for flash-tight builds, at several times the load time). */
 #include "gru_rt.h"
+
+#ifdef GRT_SMALL_CRC
+uint32_t grt_crc32(uint32_t crc, const void *data, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    uint32_t c = ~crc;
+    if (p == NULL)
+        return crc;
+    for (; n > 0; n--, p++) {
+        c ^= *p;
+        for (unsigned k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u))); /* the polynomial where the low bit was set */
+    }
+    return ~c;
+}
+#else
 
 /* crc_table[0] is the classic byte table; crc_table[k][i] is crc_table[0] advanced by k zero bytes,
  * which lets the main loop consume 4 bytes per iteration. */
@@ -205,3 +222,4 @@ uint32_t grt_crc32(uint32_t crc, const void *data, size_t n)
         c = crc_table[0][(c ^ *p) & 0xFFu] ^ (c >> 8);
     return ~c;
 }
+#endif

@@ -187,11 +187,31 @@ static void test_gru_vs_double(void)
 
 #endif /* GRT_HAS_F32 */
 
+/* Check values from the standard and from Python's zlib.crc32, whichever implementation the build has
+ * (slice-by-4 tables, or bit by bit with GRT_SMALL_CRC: `make switches` runs these in both), at every
+ * start alignment and split into two calls at every point of a 300-byte buffer. */
 static void test_crc_vector(void)
 {
+    static uint8_t buf[4099 + 3];
     CHECK_EQ_U(grt_crc32(0, "123456789", 9), 0xCBF43926u);
     CHECK_EQ_U(grt_crc32(grt_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
     CHECK_EQ_U(grt_crc32(0, "", 0), 0);
+    for (unsigned off = 0; off < 4; off++) {
+        uint8_t *p = buf + off;
+        memset(buf, 0, sizeof buf);
+        CHECK_EQ_U(grt_crc32(0, p, 1000), 0x060B1780u); /* zlib.crc32(bytes(1000)) */
+        for (unsigned i = 0; i < 256; i++)
+            p[i] = (uint8_t)i;
+        CHECK_EQ_U(grt_crc32(0, p, 256), 0x29058C73u); /* zlib.crc32(bytes(range(256))) */
+        for (unsigned i = 0; i < 4099; i++)
+            p[i] = (uint8_t)(i * 7 + 3);
+        CHECK_EQ_U(grt_crc32(0, p, 4099), 0x9CE410F9u); /* bytes((i*7+3) & 255 for i in range(4099)) */
+    }
+    int split_ok = 1;
+    const uint32_t whole = grt_crc32(0, buf, 300);
+    for (size_t k = 0; k <= 300; k++)
+        split_ok &= grt_crc32(grt_crc32(0, buf, k), buf + k, 300 - k) == whole;
+    CHECK(split_ok);
 }
 
 void test_kernels(void)
