@@ -7,7 +7,8 @@
  * 16-lane accumulator a = 0; a = fma(w[j:j+16], x[j:j+16], a) for j = 0, 16, ... while j + 16 <= n;
  * the t = n - j < 16 remaining elements are fused into lanes 0..t-1 only (the other lanes keep their
  * value); then s = a[0:8] + a[8:16], q = s[0:4] + s[4:8], dot = (q0 + q2) + (q1 + q3), and the bias
- * is added last.
+ * is added last. Rows of fewer than MIN_COLS columns take the AVX2 products (their order), which are
+ * faster there.
  *
  * Panel8 (weight_layout 1): 16 consecutive floats of a panel are its 8 rows at an even k and at k + 1,
  * so one zmm accumulator holds a row's even-k chain e (lanes 0..7) and odd-k chain o (lanes 8..15)
@@ -103,9 +104,18 @@ BLOCK_INLINE void rows_steps(float *Y, size_t ldy, const float *W, const float *
         rows_block(Y + r, ldy, W + r * cols, b + r, X, ldx, cols, 1, NT);
 }
 
+/* Below this many columns the AVX2 row-major matrix-vector product is faster on Zen cores (one 16-lane
+ * reduction per row of few multiply-adds; 192x64: 0.93x, 96x32: 0.78x; bench_kernels): short rows take
+ * AVX2's products, the matrix product too, so that both keep one order. */
+#define MIN_COLS 128
+
 GRT_AVX512 void grt_matvec_f32_avx512(float *restrict y, const float *restrict W, const float *restrict b,
                                       const float *restrict x, size_t rows, size_t cols)
 {
+    if (cols < MIN_COLS) {
+        grt_matvec_f32_avx2(y, W, b, x, rows, cols);
+        return;
+    }
     rows_steps(y, 0, W, b, x, 0, rows, cols, 1);
 }
 
@@ -113,6 +123,10 @@ GRT_AVX512 void grt_matmul_f32_avx512(float *restrict Y, size_t ldy, const float
                                       const float *restrict b, const float *restrict X, size_t ldx, size_t rows,
                                       size_t cols, size_t T)
 {
+    if (cols < MIN_COLS) {
+        grt_matmul_f32_avx2(Y, ldy, W, b, X, ldx, rows, cols, T);
+        return;
+    }
     for (size_t t0 = 0; t0 < T; t0 += STEP_CHUNK) {
         size_t t1 = T - t0 < STEP_CHUNK ? T : t0 + STEP_CHUNK;
         for (size_t r = 0; r < rows; r += 4) {
