@@ -173,13 +173,16 @@ static inline uint32_t load_u32(const void *p)
     return v;
 }
 
-/* xp[2g], xp[2g+1] = (x[4g], x[4g+2]), (x[4g+1], x[4g+3]) as 16-bit halves (low first), g < n4. */
+/* xp[2g], xp[2g+1] = (x[4g], x[4g+2]), (x[4g+1], x[4g+3]) as 16-bit halves (low first), g < n4: one
+ * pkhbt and one pkhtb (pack halfword bottom-top / top-bottom, the second operand shifted). */
 static void pairs_dsp(uint32_t *restrict xp, const int16_t *restrict x, size_t n4)
 {
     for (size_t g = 0; g < n4; g++) {
-        uint32_t x01 = load_u32(x + 4 * g), x23 = load_u32(x + 4 * g + 2);
-        xp[2 * g] = (x01 & 0xFFFFu) | (x23 << 16);
-        xp[2 * g + 1] = (x01 >> 16) | (x23 & 0xFFFF0000u);
+        uint32_t x01 = load_u32(x + 4 * g), x23 = load_u32(x + 4 * g + 2), lo, hi;
+        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(lo) : "r"(x01), "r"(x23));
+        __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(hi) : "r"(x23), "r"(x01));
+        xp[2 * g] = lo;
+        xp[2 * g + 1] = hi;
     }
 }
 
@@ -197,36 +200,38 @@ static inline int32_t smlad_w4(uint32_t w, uint32_t xa, uint32_t xb, int32_t s)
     return __smlad(sxtb16_ror8(w), (int32_t)xb, s);
 }
 
-/* One block of eight columns of two rows (the body of the loop below): the eight activations as the
- * pairs (x0, x2), (x1, x3), (x4, x6), (x5, x7) in four registers by one ldm, shared by both rows; per
- * row the eight weights (LOADW: one ldrd where the rows are word-aligned, two ldr otherwise), four
- * sxtb16, four smlad. */
-#define DSP_MAC4(s, w, lo, hi) \
-    "sxtb16 %[t], " w "\n\t" \
-    "smlad " s ", %[t], " lo ", " s "\n\t" \
+/* One block of eight columns of two rows (the body of both assembly loops below, given its registers
+ * by name): the eight activations as the pairs (x0, x2), (x1, x3), (x4, x6), (x5, x7) in four
+ * registers a0..a3 by one ldm from q, shared by both rows; per row the eight weights into w0, w1
+ * (LOADW0/LOADW1 from the rows' pointers: one ldrd where the rows are word-aligned, two ldr otherwise),
+ * four sxtb16 (t: a scratch register), four smlad into the row's sum s0 or s1. */
+#define DSP_MAC4(s, w, lo, hi, t) \
+    "sxtb16 " t ", " w "\n\t" \
+    "smlad " s ", " t ", " lo ", " s "\n\t" \
     "sxtb16 " w ", " w ", ror #8\n\t" \
     "smlad " s ", " w ", " hi ", " s "\n\t"
-#define DSP_BLOCK8(LOADW0, LOADW1) \
-    "ldm %[q]!, {%[a0], %[a1], %[a2], %[a3]}\n\t" \
-    LOADW0 \
-    DSP_MAC4("%[s0]", "%[w0]", "%[a0]", "%[a1]") \
-    DSP_MAC4("%[s0]", "%[w1]", "%[a2]", "%[a3]") \
-    LOADW1 \
-    DSP_MAC4("%[s1]", "%[w0]", "%[a0]", "%[a1]") \
-    DSP_MAC4("%[s1]", "%[w1]", "%[a2]", "%[a3]")
-#define DSP_LDRD(p) "ldrd %[w0], %[w1], [" p "], #8\n\t"
-#define DSP_LDR2(p) "ldr %[w0], [" p "], #4\n\tldr %[w1], [" p "], #4\n\t"
+#define DSP_BLOCK8(q, a0, a1, a2, a3, LOADW0, LOADW1, s0, s1, w0, w1, t) \
+    "ldm " q "!, {" a0 ", " a1 ", " a2 ", " a3 "}\n\t" \
+    LOADW0 DSP_MAC4(s0, w0, a0, a1, t) DSP_MAC4(s0, w1, a2, a3, t) \
+    LOADW1 DSP_MAC4(s1, w0, a0, a1, t) DSP_MAC4(s1, w1, a2, a3, t)
+#define DSP_LDRD(w0, w1, p) "ldrd " w0 ", " w1 ", [" p "], #8\n\t"
+#define DSP_LDR2(w0, w1, p) "ldr " w0 ", [" p "], #4\n\tldr " w1 ", [" p "], #4\n\t"
+/* The inline assembly's operands (DSP_ROWS2_ASM). */
+#define DSP_BLOCK8_OPS(LOAD) \
+    DSP_BLOCK8("%[q]", "%[a0]", "%[a1]", "%[a2]", "%[a3]", LOAD("%[w0]", "%[w1]", "%[p0]"), \
+               LOAD("%[w0]", "%[w1]", "%[p1]"), "%[s0]", "%[s1]", "%[w0]", "%[w1]", "%[t]")
 
 /* The loop over n8 >= 1 blocks of eight columns, unrolled twice (an odd count enters at the second
- * copy): 1.25 instructions per multiply-accumulate with ldrd. gcc 12 spills registers or reloads the
+ * copy): 1.25 instructions per multiply-accumulate with ldrd (for rows that the fused pass below does
+ * not take). gcc 12 spills registers or reloads the
  * activations for every row when this is written with intrinsics; the four activation registers are
  * fixed (r4, r5, r6, r8: ldm wants them ascending). */
-#define DSP_ROWS2_ASM(LOADW0, LOADW1) \
+#define DSP_ROWS2_ASM(LOAD) \
     __asm__("sub %[t], %[end], %[q]\n\t" /* 16 bytes a block: odd count if bit 4 is set */ \
             "tst %[t], #16\n\t" \
             "bne 2f\n" \
-            "1:\n\t" DSP_BLOCK8(LOADW0, LOADW1) \
-            "2:\n\t" DSP_BLOCK8(LOADW0, LOADW1) \
+            "1:\n\t" DSP_BLOCK8_OPS(LOAD) \
+            "2:\n\t" DSP_BLOCK8_OPS(LOAD) \
             "cmp %[q], %[end]\n\t" \
             "bne 1b" \
             : [s0] "+r"(s0), [s1] "+r"(s1), [p0] "+r"(p0), [p1] "+r"(p1), [q] "+r"(q), [a0] "=&r"(a0), \
@@ -252,9 +257,9 @@ static inline __attribute__((always_inline)) void blocks_dsp(int32_t *restrict s
         register uint32_t a0 __asm__("r4"), a1 __asm__("r5"), a2 __asm__("r6"), a3 __asm__("r8");
         uint32_t wlo, whi, t;
         if (aligned)
-            DSP_ROWS2_ASM(DSP_LDRD("%[p0]"), DSP_LDRD("%[p1]"));
+            DSP_ROWS2_ASM(DSP_LDRD);
         else
-            DSP_ROWS2_ASM(DSP_LDR2("%[p0]"), DSP_LDR2("%[p1]"));
+            DSP_ROWS2_ASM(DSP_LDR2);
         sp[0] = s0, sp[1] = s1;
         p0 += skip;
     }
@@ -274,23 +279,25 @@ static inline int32_t leftover_dsp(int32_t s, const int8_t *w, const uint32_t *x
 }
 
 /* ---- the fused pass: rows of a multiple of 8 columns, word-aligned --------------------------------
- * One assembly function runs every pass of two rows: the 8-column blocks (DSP_BLOCK8's loop, same
- * registers), then both rows' requantization on its usual path (grt_q15_requant: exponent 102..125,
- * smmulr, qadd, -2^31 -> -(2^31 - 1)) and one strd of the two outputs; a row whose code is outside that
- * path calls dsp_requant_slow. Per pass its state lives in a dsp_rows (loaded and stored with ldm/stm),
- * so the loop needs no other registers: 37 instructions of bookkeeping and requantization per pass. */
+ * One assembly function runs every pass of two rows: the 8-column blocks (DSP_BLOCK8), then both rows'
+ * requantization on its usual path (grt_q15_requant: exponent 102..125, smmulr, qadd, -2^31 ->
+ * -(2^31 - 1)) and one strd of the two outputs; a row whose code is outside that path calls
+ * dsp_requant_slow. Per pass its state lives in a dsp_rows (loaded and stored with ldm/stm),
+ * so the loop needs no other registers: 35 instructions of bookkeeping and requantization per pass. Its
+ * block loop is unrolled four times (a pass enters at the copy that leaves a multiple of four). */
 typedef struct dsp_rows {
-    int32_t *y;             /*  0: the next pass's two outputs */
+    int32_t *y;             /*  0: the next pass's two outputs (y..b: one ldmdb/stmdb from 16) */
     const int32_t *y_end;   /*  4 */
     const uint16_t *codes;  /*  8 */
     const int32_t *b;       /* 12 */
-    const uint32_t *xp;     /* 16: the activation pairs */
+    const uint32_t *xp;     /* 16: the activation pairs (xp..zero: what one ldm starts each pass with) */
     size_t cols;            /* 20 */
-    uintptr_t entry;        /* 24: where a pass enters the unrolled loop (set by the function) */
-    const uint32_t *xp_end; /* 28 */
-    const int8_t *W;        /* 32: the first pass's first row */
+    int32_t zero[2];        /* 24: the two sums' start */
+    uintptr_t entry;        /* 32: where a pass enters the unrolled loop (set by the function) */
+    const uint32_t *xp_end; /* 36 */
+    const int8_t *W;        /* 40: the first pass's first row */
 } dsp_rows;
-typedef char dsp_rows_layout[offsetof(dsp_rows, W) == 32 ? 1 : -1]; /* the offsets the assembly uses */
+typedef char dsp_rows_layout[offsetof(dsp_rows, W) == 40 ? 1 : -1]; /* the offsets the assembly uses */
 
 void grt_q15_rows2_dsp(dsp_rows *d); /* below; rows2 = y_end - y > 0 even, cols >= 8 a multiple of 8 */
 
@@ -300,17 +307,9 @@ __attribute__((used)) static int32_t dsp_requant_slow(int64_t acc, uint32_t code
     return grt_q15_requant(acc, (uint16_t)code, b);
 }
 
-#define DSP_A_MAC4(s, w, lo, hi) \
-    "sxtb16 r10, " w "\n\t" \
-    "smlad " s ", r10, " lo ", " s "\n\t" \
-    "sxtb16 " w ", " w ", ror #8\n\t" \
-    "smlad " s ", " w ", " hi ", " s "\n\t"
 #define DSP_A_BLOCK8 \
-    "ldm r0!, {r4, r5, r6, r7}\n\t" \
-    "ldrd r8, r9, [r1], #8\n\t" \
-    DSP_A_MAC4("r3", "r8", "r4", "r5") DSP_A_MAC4("r3", "r9", "r6", "r7") \
-    "ldrd r8, r9, [r2], #8\n\t" \
-    DSP_A_MAC4("r11", "r8", "r4", "r5") DSP_A_MAC4("r11", "r9", "r6", "r7")
+    DSP_BLOCK8("r0", "r4", "r5", "r6", "r7", DSP_LDRD("r8", "r9", "r1"), DSP_LDRD("r8", "r9", "r2"), "r3", "r11", \
+               "r8", "r9", "r10")
 /* One row's usual requantization: acc in s, the code in bits [lo, lo + 15) of r8, b in bias -> s. */
 #define DSP_A_REQUANT(s, elo, mlo, bias, slow) \
     "ubfx r0, r8, #" elo ", #8\n\t" \
@@ -338,30 +337,37 @@ __asm__(".pushsection .text.grt_q15_rows2_dsp, \"ax\", %progbits\n\t" /* gcc's o
         ".thumb_func\n"
         "grt_q15_rows2_dsp:\n\t"
         "push {r3-r11, lr}\n\t" /* ten words: the stack stays 8-byte aligned for the calls */
-        "mov lr, r0\n\t"
-        "ldr r12, [lr, #28]\n\t"
-        "ldr r1, [lr, #32]\n\t"
-        "ldr r0, [lr, #16]\n\t"
-        "sub r10, r12, r0\n\t" /* 16 bytes of pairs a block: an odd number of blocks if bit 4 is set */
+        "add lr, r0, #16\n\t" /* lr: the dsp_rows' xp */
+        "ldr r12, [lr, #20]\n\t"
+        "ldr r1, [lr, #24]\n\t"
+        "ldr r0, [lr, #0]\n\t"
+        "sub r10, r12, r0\n\t" /* 16 bytes of pairs a block: bits 4-5 are the number of blocks mod 4 */
         "adr r9, .Lgrt_dsp_b1\n\t"
-        "tst r10, #16\n\t"
-        "it ne\n\t"
-        "adrne r9, .Lgrt_dsp_b2\n\t"
+        "ands r10, r10, #48\n\t"
+        "beq 1f\n\t"
+        "adr r9, .Lgrt_dsp_b2\n\t" /* 3 mod 4: the last three copies first */
+        "cmp r10, #48\n\t"
+        "beq 1f\n\t"
+        "adr r9, .Lgrt_dsp_b3\n\t"
+        "cmp r10, #32\n\t"
+        "beq 1f\n\t"
+        "adr r9, .Lgrt_dsp_b4\n"
+        "1:\n\t"
         "orr r9, r9, #1\n\t" /* a Thumb address for ldr pc */
-        "str r9, [lr, #24]\n"
+        "str r9, [lr, #16]\n"
         ".Lgrt_dsp_pass:\n\t"
-        "ldrd r0, r2, [lr, #16]\n\t"
+        "ldm lr, {r0, r2, r3, r11}\n\t" /* xp, cols, 0, 0 */
         "add r2, r1, r2\n\t"
-        "movs r3, #0\n\t"
-        "mov r11, #0\n\t"
-        "ldr pc, [lr, #24]\n\t"
+        "ldr pc, [lr, #16]\n\t"
         ".balign 4\n"
         ".Lgrt_dsp_b1:\n\t" DSP_A_BLOCK8 "\n"
-        ".Lgrt_dsp_b2:\n\t" DSP_A_BLOCK8 "\n\t"
+        ".Lgrt_dsp_b2:\n\t" DSP_A_BLOCK8 "\n"
+        ".Lgrt_dsp_b3:\n\t" DSP_A_BLOCK8 "\n"
+        ".Lgrt_dsp_b4:\n\t" DSP_A_BLOCK8 "\n\t"
         "cmp r0, r12\n\t"
         "bne .Lgrt_dsp_b1\n\t"
         "mov r1, r2\n\t" /* the next pass's first row */
-        "ldm lr, {r4, r5, r6, r7}\n\t" /* y, y_end, codes, b */
+        "ldmdb lr, {r4, r5, r6, r7}\n\t" /* y, y_end, codes, b */
         "ldr r8, [r6], #4\n\t"
         "ldrd r9, r10, [r7], #8\n\t"
         DSP_A_REQUANT("r3", "7", "0", "r9", ".Lgrt_dsp_slow0")
@@ -369,7 +375,7 @@ __asm__(".pushsection .text.grt_q15_rows2_dsp, \"ax\", %progbits\n\t" /* gcc's o
         DSP_A_REQUANT("r11", "23", "16", "r10", ".Lgrt_dsp_slow1")
         ".Lgrt_dsp_back1:\n\t"
         "strd r3, r11, [r4], #8\n\t"
-        "stm lr, {r4, r5, r6, r7}\n\t"
+        "stmdb lr, {r4, r5, r6, r7}\n\t"
         "cmp r4, r5\n\t"
         "bne .Lgrt_dsp_pass\n\t"
         "pop {r3-r11, pc}\n"
@@ -412,7 +418,7 @@ static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint
     pairs_dsp(xp, x, cols / 4);
     if (aligned && cols >= 8 && cols % 8 == 0 && rows >= 2) {
         first = rows & ~(size_t)1;
-        dsp_rows d = {y, y + first, codes, b, xp, cols, 0, xp + cols / 2, W};
+        dsp_rows d = {y, y + first, codes, b, xp, cols, {0, 0}, 0, xp + cols / 2, W};
         grt_q15_rows2_dsp(&d);
     }
     for (size_t r0 = first; r0 < rows; r0 += DSP_CHUNK) {

@@ -207,12 +207,12 @@ static void test_dense_out(void)
 
 /* The product against a plain int64 reference, at sizes around the block length and with extreme
  * values (weights -128/127, inputs -32768/32767, biases INT32_MIN/MAX, every kind of multiplier). The
- * small sizes cover the Cortex-M DSP loop's cases (odd and even numbers of 8-column blocks, a 4-column
- * group, a tail of 1-3 columns); W starts one byte past an aligned address for every odd index c, so
- * that rows whose length is a multiple of 4 come both word-aligned and not. */
+ * small sizes cover the Cortex-M DSP loops' cases (every number of 8-column blocks modulo 4 in the fused
+ * pass, a 4-column group, a tail of 1-3 columns); W starts one byte past an aligned address for every
+ * odd index c, so that rows whose length is a multiple of 4 come both word-aligned and not. */
 static void test_matvec(void)
 {
-    static const size_t colss[] = {1, 7, 8, 8, 12, 16, 24, 24, 33, 64, 168, 255, 256, 257, 511, 512, 513, 1100};
+    static const size_t colss[] = {1, 7, 8, 8, 16, 16, 24, 24, 32, 12, 48, 33, 64, 64, 168, 255, 256, 257, 511, 512, 513, 1100};
     static const uint16_t codes_pool[] = {0, 0x437F, 0x4300, 0x2400, 0x247F, 0x3F80, 0x3B21};
     rng r = {31};
     int ok = 1, matmul_ok = 1;
