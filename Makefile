@@ -21,10 +21,8 @@ PYSPARK_VERSION ?= 4.3.0
 OUT ?= out
 
 FUZZ_SECONDS ?= 60
-# Formats tools/fuzz_convert.py fuzzes in CI. Not yet .h5 (libhdf5 loops for ever reading a crafted
-# variable-length string attribute) nor .onnx (the importer's node checks raise on some malformed
-# attributes): docs/SECURITY.md, "Fuzzing the converters".
-CONVERT_FUZZ_FORMATS ?= npz,safetensors,keras
+# Formats tools/fuzz_convert.py fuzzes in CI (docs/SECURITY.md, "Fuzzing the converters").
+CONVERT_FUZZ_FORMATS ?= npz,safetensors,keras,h5,onnx
 
 .PHONY: demo test setup setup-test test-engines ctest lint hardening bench clean
 
