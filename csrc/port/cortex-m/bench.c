@@ -14,7 +14,15 @@
 #include "bench_models.h"
 #include "gru_rt.h"
 
-#define STEPS 8          /* timed steps per model */
+#ifdef BENCH_TRACE
+/* make mcu-cycles: one step per model between the marks, traced by QEMU (port/cortex-m/cycles.py);
+ * the blob's CRC is not checked, so that the trace stays short. */
+#define STEPS 1
+#define LOAD_FLAGS GRT_LOAD_SKIP_CHECKSUM
+#else
+#define STEPS 8 /* timed steps per model */
+#define LOAD_FLAGS 0
+#endif
 #define MAX_WIDTH 256    /* input or units */
 #define STREAM_BYTES 16384
 
@@ -65,10 +73,26 @@ static uint32_t calibration_ticks(void)
 }
 #endif
 
+#ifdef BENCH_TRACE
+/* The marks around each timed step (cycles.py finds them by address). */
+__attribute__((noinline)) void trace_begin(void)
+{
+    __asm__ volatile("");
+}
+
+__attribute__((noinline)) void trace_end(void)
+{
+    __asm__ volatile("");
+}
+#else
+#define trace_begin() ((void)0)
+#define trace_end() ((void)0)
+#endif
+
 static int bench(unsigned k)
 {
     grt_diag diag;
-    grt_status st = grt_model_load(&model, bench_models[k].blob, bench_models[k].size, 0, &diag);
+    grt_status st = grt_model_load(&model, bench_models[k].blob, bench_models[k].size, LOAD_FLAGS, &diag);
     if (st != GRT_OK || model.input_size > MAX_WIDTH || model.output_size > MAX_WIDTH ||
         grt_stream_size(&model) > STREAM_BYTES) {
         PRINT("bench: model %u: %s %s\n", k, grt_status_name(st), diag.field ? diag.field : "-");
@@ -92,7 +116,9 @@ static int bench(unsigned k)
 #if defined(__arm__)
         uint32_t start = SYST_CVR;
 #endif
+        trace_begin();
         st = grt_stream_step_q15(&stream, x, y);
+        trace_end();
 #if defined(__arm__)
         ticks += ticks_since(start);
 #endif
