@@ -8,7 +8,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from libc.stdint cimport int16_t, uint32_t, uintptr_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -350,6 +350,112 @@ cdef cnp.ndarray _check_out(object out, tuple expected, str name, int typenum=cn
     return arr
 
 
+cdef cnp.ndarray _as_input(object x, tuple expected, str name, bint int16):
+    return _as_i16(x, expected, name) if int16 else _as_f32(x, expected, name)
+
+
+cdef cnp.ndarray _output(object out, tuple shape, bint int16):
+    """out checked as the output of a call (_check_out), or a new array of that shape."""
+    cdef int typenum = cnp.NPY_INT16 if int16 else cnp.NPY_FLOAT32
+    if out is not None:
+        return _check_out(out, shape, "out", typenum)
+    cdef cnp.npy_intp dims[3]
+    cdef int k
+    for k in range(len(shape)):
+        dims[k] = <cnp.npy_intp>shape[k]
+    return cnp.PyArray_EMPTY(len(shape), dims, typenum, 0)
+
+
+cdef int _require_q15(Model model, str what) except -1:
+    """The int16 API exists for q15 models only: ValueError for the others."""
+    if not model.model.q15:
+        raise ValueError(f"{what} needs a q15 model; this one is {model.precision}")
+    return 0
+
+
+# ---- the call protocol: one C call, described, then made by _Caller._call -------------------------
+
+cdef enum _Op:
+    _STEP          # grt_stream_step(_q15)
+    _RUN           # grt_stream_run(_q15)
+    _BATCH_STEP    # grt_streams_step(_q15)
+    _BATCH_RUN     # grt_streams_run(_q15)
+    _BATCH_RAGGED  # grt_streams_run_ragged(_q15)
+
+
+cdef struct _Call:
+    _Op op
+    bint int16               # the _q15 function, on int16 values
+    grt_stream *stream       # _STEP, _RUN
+    grt_stream **streams     # the batch ones: n streams
+    size_t n
+    const void *xs           # inputs; _BATCH_RAGGED: n pointers to each member's rows
+    void *ys                 # outputs; _BATCH_RAGGED: n pointers
+    size_t T                 # steps of _RUN and _BATCH_RUN
+    const size_t *lengths    # _BATCH_RAGGED
+    void *work
+    size_t work_size
+
+
+cdef grt_status _c_call(const _Call *c) noexcept nogil:
+    """The C function a _Call names, with its arguments (the one place that calls them)."""
+    if c.op == _STEP:
+        if c.int16:
+            return grt_stream_step_q15(c.stream, <const int16_t *>c.xs, <int16_t *>c.ys)
+        grt_stream_step(c.stream, <const float *>c.xs, <float *>c.ys)  # cannot fail
+        return GRT_OK
+    if c.op == _RUN:
+        if c.int16:
+            return grt_stream_run_q15(c.stream, <const int16_t *>c.xs, c.T, <int16_t *>c.ys, c.work,
+                                      c.work_size)
+        return grt_stream_run(c.stream, <const float *>c.xs, c.T, <float *>c.ys, c.work, c.work_size)
+    if c.op == _BATCH_STEP:
+        if c.int16:
+            return grt_streams_step_q15(c.streams, c.n, <const int16_t *>c.xs, <int16_t *>c.ys,
+                                        c.work, c.work_size)
+        return grt_streams_step(c.streams, c.n, <const float *>c.xs, <float *>c.ys, c.work,
+                                c.work_size)
+    if c.op == _BATCH_RUN:
+        if c.int16:
+            return grt_streams_run_q15(c.streams, c.n, <const int16_t *>c.xs, c.T, <int16_t *>c.ys,
+                                       c.work, c.work_size)
+        return grt_streams_run(c.streams, c.n, <const float *>c.xs, c.T, <float *>c.ys, c.work,
+                               c.work_size)
+    if c.int16:
+        return grt_streams_run_ragged_q15(c.streams, c.n, <const int16_t **>c.xs, c.lengths,
+                                          <int16_t **>c.ys, c.work, c.work_size)
+    return grt_streams_run_ragged(c.streams, c.n, <const float **>c.xs, c.lengths, <float **>c.ys,
+                                  c.work, c.work_size)
+
+
+cdef class _Caller:
+    """What Stream and StreamBatch share: the protocol of every call into C, written once. _call
+    claims the streams (_claim: RuntimeError if one is in use by another thread; no Python code
+    between the check and the claim), makes the call (with the GIL released when asked), releases
+    them even if the call fails, then raises for a non-OK status. The busy flags are only read and
+    written holding the GIL, so the check itself cannot race."""
+
+    cdef int _claim(self) except -1:
+        raise NotImplementedError
+
+    cdef void _release(self) noexcept:
+        pass
+
+    cdef int _call(self, const _Call *c, bint release_gil, str what) except -1:
+        cdef grt_status status
+        self._claim()
+        try:
+            if release_gil:
+                with nogil:
+                    status = _c_call(c)
+            else:
+                status = _c_call(c)
+        finally:
+            self._release()
+        _check(status, what)
+        return 0
+
+
 cdef class Model:
     """A validated model: a read-only view of a .grt blob owned by this object.
 
@@ -604,56 +710,35 @@ cdef class Model:
         step: (N, O) for many sequences (the classifier readout), (O,) for one.
         With return_state=True, returns (outputs, final_state); for many sequences the final
         states are (N, state_size), each taken after the sequence's own last step."""
-        _check_readout(readout)
-        if lengths is not None or _is_sequence_list(xs):
-            if state is not None:
-                raise ValueError("state is only accepted with a single (T, I) sequence")
-            return self._run_sequences(xs, lengths, readout, return_state, False)
-        arr = np.asarray(xs)
-        if arr.ndim == 3 and readout != "all":
-            if state is not None:
-                raise ValueError("state is only accepted with a single (T, I) sequence")
-            return self._run_sequences(arr, None, readout, return_state, False)
-        if arr.ndim == 3:
-            if state is not None:
-                raise ValueError("state is only accepted with a single (T, I) sequence")
-            return self._run_batch(arr, return_state)
-        s = Stream(self)
-        if state is not None:
-            s.state = state
-        ys = s.run(xs)
-        if readout == "last":
-            ys = _last_outputs([ys], np.array([ys.shape[0]]), self.model.output_size, np.float32)[0]
-        return (ys, s.state) if return_state else ys
+        return self._run(xs, state, lengths, readout, return_state, False)
 
     def run_int16(self, xs, state=None, *, lengths=None, readout="all", bint return_state=False):
         """q15 models: like run() with raw int16 inputs (T, I), (N, T, I) (with or without
         lengths=) or a list of (T_k, I), and int16 outputs: the integer pipeline without the float
         boundary (Model.input_scale/output_scale give the units)."""
-        self._require_q15("run_int16")
+        _require_q15(self, "run_int16")
+        return self._run(xs, state, lengths, readout, return_state, True)
+
+    cdef object _run(self, xs, state, lengths, str readout, bint return_state, bint int16):
+        """run() and run_int16()."""
         _check_readout(readout)
-        if lengths is not None or _is_sequence_list(xs):
-            if state is not None:
-                raise ValueError("state is only accepted with a single (T, I) sequence")
-            return self._run_sequences(xs, lengths, readout, return_state, True)
-        arr = np.asarray(xs)
-        if arr.ndim == 3 and readout != "all":
-            if state is not None:
-                raise ValueError("state is only accepted with a single (T, I) sequence")
-            return self._run_sequences(arr, None, readout, return_state, True)
+        ragged = lengths is not None or _is_sequence_list(xs)
+        arr = None if ragged else np.asarray(xs)
+        if (ragged or arr.ndim == 3) and state is not None:
+            raise ValueError("state is only accepted with a single (T, I) sequence")
+        if ragged or (arr.ndim == 3 and readout != "all"):
+            return self._run_sequences(xs if ragged else arr, lengths, readout, return_state, int16)
         if arr.ndim == 3:
-            if state is not None:
-                raise ValueError("state is only accepted with a single (T, I) sequence")
-            x3 = _as_i16(arr, (None, None, self.model.input_size), "xs")
-            ys = np.empty((x3.shape[0], x3.shape[1], self.model.output_size), dtype=np.int16)
-            states = self._run_groups(x3, ys, True)
+            x3 = _as_input(arr, (None, None, self.model.input_size), "xs", int16)
+            ys = _output(None, (x3.shape[0], x3.shape[1], self.model.output_size), int16)
+            states = self._run_groups(x3, ys, int16)
             return (ys, states) if return_state else ys
-        s = Stream(self)
+        cdef Stream s = Stream(self)
         if state is not None:
             s.state = state
-        ys = s.run_int16(xs)
+        ys = s._run(xs, None, int16)
         if readout == "last":
-            ys = _last_outputs([ys], np.array([ys.shape[0]]), self.model.output_size, np.int16)[0]
+            ys = _last_outputs([ys], np.array([ys.shape[0]]), self.model.output_size, ys.dtype)[0]
         return (ys, s.state) if return_state else ys
 
     cdef object _run_sequences(self, xs, lengths, str readout, bint return_state, bint int16):
@@ -687,22 +772,12 @@ cdef class Model:
                 states[group[k]] = batch.streams[k].state
         return states
 
-    cdef _require_q15(self, str what):
-        if not self.model.q15:
-            raise ValueError(f"{what} needs a q15 model; this one is {self.precision}")
-
-    cdef object _run_batch(self, xs, bint return_state):
-        x3 = _as_f32(xs, (None, None, self.model.input_size), "xs")
-        ys = np.empty((x3.shape[0], x3.shape[1], self.model.output_size), dtype=np.float32)
-        states = self._run_groups(x3, ys, False)
-        return (ys, states) if return_state else ys
-
     cdef object _run_groups(self, x3, ys, bint int16):
         """Run the sequences x3 (N, T, I) from zero states into ys, _RUN_GROUP at a time in
         lockstep; returns the final states (N, state_size)."""
         cdef Py_ssize_t n = x3.shape[0], g0, g1, k
         states = np.empty((n, self.model.state_size), dtype=_state_dtype(&self.model))
-        batch = None
+        cdef StreamBatch batch = None
         for g0 in range(0, n, _RUN_GROUP):
             g1 = min(n, g0 + _RUN_GROUP)
             if batch is None or len(batch) != g1 - g0:
@@ -710,10 +785,7 @@ cdef class Model:
             else:
                 for s in batch.streams:
                     s.reset()
-            if int16:
-                batch.run_int16(x3[g0:g1], out=ys[g0:g1])
-            else:
-                batch.run(x3[g0:g1], out=ys[g0:g1])
+            batch._run(x3[g0:g1], ys[g0:g1], None, "all", int16)
             for k in range(g1 - g0):
                 states[g0 + k] = batch.streams[k].state
         return states
@@ -731,7 +803,7 @@ def _model_from_pickle(data, source, bint verify_checksum):
     return Model.from_buffer(view, verify_checksum=verify_checksum, source=source)
 
 
-cdef class Stream:
+cdef class Stream(_Caller):
     """The state of one live sequence over a Model: step(x) one time step at a time.
 
     Holds a reference to its model (which stays alive as long as the stream).
@@ -761,7 +833,7 @@ cdef class Stream:
     cdef cnp.ndarray _mem
     cdef cnp.ndarray _work
     cdef tuple _x_shape, _y_shape  # expected shapes, built once (step is the hot path)
-    cdef bint _busy  # True while step/run compute without the GIL; only touched holding the GIL
+    cdef bint _busy  # True during a call into C (_Caller._call); only touched holding the GIL
     cdef bint _release_gil  # step()/step_int16() release the GIL only when the step outweighs that
 
     def __cinit__(self, Model model not None):
@@ -782,6 +854,14 @@ cdef class Stream:
             raise RuntimeError("this Stream is in use by another thread; use one stream per thread")
         return 0
 
+    cdef int _claim(self) except -1:
+        self._enter()
+        self._busy = True
+        return 0
+
+    cdef void _release(self) noexcept:
+        self._busy = False
+
     def step(self, x, out=None):
         """One time step: x of shape (input_size,) → output of shape (output_size,).
 
@@ -789,34 +869,37 @@ cdef class Stream:
         is used as is). out: an optional writable C-contiguous float32 array of shape
         (output_size,) to write into (avoids an allocation); it is returned.
         Raises RuntimeError if another thread is using this stream."""
+        return self._step(x, out, False)
+
+    def step_int16(self, x, out=None):
+        """q15 models: one step on raw int16 values (no float boundary): x (input_size,) int16 →
+        (output_size,) int16, in the units of Model.input_scale/output_scale. out: optional
+        writable C-contiguous int16 array. ValueError for a model that is not q15."""
+        return self._step(x, out, True)
+
+    cdef cnp.ndarray _step(self, x, out, bint int16):
+        """step() and step_int16(): one C call (_Caller._call)."""
         self._enter()
         cdef const grt_model *m = self.s.model
+        if int16:
+            _require_q15(self.model, "step_int16")
         cdef cnp.ndarray xa, ya
-        cdef cnp.npy_intp dims[1]
         # The common case (a float32 vector of the right length) without the general conversion.
-        if _is_f32_vector(x, m.input_size):
+        if not int16 and _is_f32_vector(x, m.input_size):
             xa = <cnp.ndarray>x
         else:
-            xa = _as_f32(x, self._x_shape, "x")
-        if out is None:
-            dims[0] = m.output_size
-            ya = cnp.PyArray_EMPTY(1, dims, cnp.NPY_FLOAT32, 0)
-        elif _is_f32_vector(out, m.output_size) and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
+            xa = _as_input(x, self._x_shape, "x", int16)
+        if (not int16 and _is_f32_vector(out, m.output_size)
+                and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)):
             ya = <cnp.ndarray>out
         else:
-            ya = _check_out(out, self._y_shape, "out")
-        cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
-        cdef float *yp = <float *>cnp.PyArray_DATA(ya)
-        # Converting x may have run Python code (and let another thread in): check again, then
-        # claim the stream with no Python code in between. grt_stream_step cannot fail or raise.
-        self._enter()
-        if self._release_gil:
-            self._busy = True
-            with nogil:
-                grt_stream_step(&self.s, xp, yp)
-            self._busy = False
-        else:
-            grt_stream_step(&self.s, xp, yp)
+            ya = _output(out, self._y_shape, int16)
+        cdef _Call c
+        memset(&c, 0, sizeof(c))
+        c.op, c.int16, c.stream = _STEP, int16, &self.s
+        c.xs, c.ys = cnp.PyArray_DATA(xa), cnp.PyArray_DATA(ya)
+        # Converting x may have run Python code (and let another thread in): _call checks again.
+        self._call(&c, self._release_gil, "step_int16" if int16 else "step")
         return ya
 
     def run(self, xs, out=None):
@@ -825,31 +908,32 @@ cdef class Stream:
         (0, output_size) array and leaves the state as it was. Memory use beyond xs and the
         outputs does not grow with T (the work buffer covers 256 steps; longer runs go in chunks).
         Raises RuntimeError if another thread is using this stream."""
+        return self._run(xs, out, False)
+
+    def run_int16(self, xs, out=None):
+        """q15 models: run() on raw int16 values, (T, input_size) → (T, output_size) int16;
+        identical to T calls of step_int16()."""
+        return self._run(xs, out, True)
+
+    cdef cnp.ndarray _run(self, xs, out, bint int16):
+        """run() and run_int16(): one C call (_Caller._call)."""
         self._enter()
         cdef const grt_model *m = self.s.model
-        cdef cnp.ndarray xa = _as_f32(xs, (None, m.input_size), "xs")
+        if int16:
+            _require_q15(self.model, "run_int16")
+        cdef cnp.ndarray xa = _as_input(xs, (None, m.input_size), "xs", int16)
         cdef Py_ssize_t T = xa.shape[0]
-        cdef cnp.ndarray ya
-        if out is None:
-            ya = np.empty((T, m.output_size), dtype=np.float32)
-        else:
-            ya = _check_out(out, (T, m.output_size), "out")
+        cdef cnp.ndarray ya = _output(out, (T, m.output_size), int16)
+        if out is not None:
             _refuse_overlap(xa, ya)
         if self._work is None:
             self._work = _aligned_empty(<Py_ssize_t>grt_run_work_size(m, _RUN_CHUNK_STEPS))
-        cdef void *work = cnp.PyArray_DATA(self._work)
-        cdef size_t work_size = <size_t>self._work.shape[0]
-        cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
-        cdef float *yp = <float *>cnp.PyArray_DATA(ya)
-        cdef grt_status status
-        self._enter()  # see step()
-        self._busy = True
-        try:
-            with nogil:
-                status = grt_stream_run(&self.s, xp, <size_t>T, yp, work, work_size)
-        finally:
-            self._busy = False
-        _check(status, "run")
+        cdef _Call c
+        memset(&c, 0, sizeof(c))
+        c.op, c.int16, c.stream, c.T = _RUN, int16, &self.s, <size_t>T
+        c.xs, c.ys = cnp.PyArray_DATA(xa), cnp.PyArray_DATA(ya)
+        c.work, c.work_size = cnp.PyArray_DATA(self._work), <size_t>self._work.shape[0]
+        self._call(&c, True, "run_int16" if int16 else "run")
         return ya
 
     @property
@@ -863,66 +947,6 @@ cdef class Stream:
         using this stream."""
         self._enter()
         grt_stream_reset(&self.s)
-
-    def step_int16(self, x, out=None):
-        """q15 models: one step on raw int16 values (no float boundary): x (input_size,) int16 →
-        (output_size,) int16, in the units of Model.input_scale/output_scale. out: optional
-        writable C-contiguous int16 array. ValueError for a model that is not q15."""
-        self._enter()
-        cdef const grt_model *m = self.s.model
-        if not m.q15:
-            raise ValueError(f"step_int16 needs a q15 model; this one is {self.model.precision}")
-        cdef cnp.ndarray xa = _as_i16(x, self._x_shape, "x")
-        cdef cnp.ndarray ya
-        if out is None:
-            ya = np.empty(m.output_size, dtype=np.int16)
-        else:
-            ya = _check_out(out, self._y_shape, "out", cnp.NPY_INT16)
-        cdef const int16_t *xp = <const int16_t *>cnp.PyArray_DATA(xa)
-        cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
-        cdef grt_status status
-        self._enter()  # see step()
-        if self._release_gil:
-            self._busy = True
-            with nogil:
-                status = grt_stream_step_q15(&self.s, xp, yp)
-            self._busy = False
-        else:
-            status = grt_stream_step_q15(&self.s, xp, yp)
-        _check(status, "step_int16")
-        return ya
-
-    def run_int16(self, xs, out=None):
-        """q15 models: run() on raw int16 values, (T, input_size) → (T, output_size) int16;
-        identical to T calls of step_int16()."""
-        self._enter()
-        cdef const grt_model *m = self.s.model
-        if not m.q15:
-            raise ValueError(f"run_int16 needs a q15 model; this one is {self.model.precision}")
-        cdef cnp.ndarray xa = _as_i16(xs, (None, m.input_size), "xs")
-        cdef Py_ssize_t T = xa.shape[0]
-        cdef cnp.ndarray ya
-        if out is None:
-            ya = np.empty((T, m.output_size), dtype=np.int16)
-        else:
-            ya = _check_out(out, (T, m.output_size), "out", cnp.NPY_INT16)
-            _refuse_overlap(xa, ya)
-        if self._work is None:
-            self._work = _aligned_empty(<Py_ssize_t>grt_run_work_size(m, _RUN_CHUNK_STEPS))
-        cdef void *work = cnp.PyArray_DATA(self._work)
-        cdef size_t work_size = <size_t>self._work.shape[0]
-        cdef const int16_t *xp = <const int16_t *>cnp.PyArray_DATA(xa)
-        cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
-        cdef grt_status status
-        self._enter()
-        self._busy = True
-        try:
-            with nogil:
-                status = grt_stream_run_q15(&self.s, xp, <size_t>T, yp, work, work_size)
-        finally:
-            self._busy = False
-        _check(status, "run_int16")
-        return ya
 
     @property
     def state(self):
@@ -957,7 +981,7 @@ cdef class Stream:
         return f"<gru_rt.Stream over {self.model!r}>"
 
 
-cdef class StreamBatch:
+cdef class StreamBatch(_Caller):
     """Several streams of one Model stepped together: one call steps them all, reading each weight
     matrix once per step for all of them instead of once per stream (a server with many live
     sessions). Each stream keeps its own state, and stays a normal Stream: it can be stepped, run,
@@ -1056,78 +1080,43 @@ cdef class StreamBatch:
             (<Stream>self._streams[k])._busy = True
         return 0
 
-    cdef void _release(self):
+    cdef void _release(self) noexcept:
         cdef Py_ssize_t k
         for k in range(len(self._streams)):
             (<Stream>self._streams[k])._busy = False
-
-    cdef int _require_q15(self, str what) except -1:
-        if not self.model.model.q15:
-            raise ValueError(f"{what} needs a q15 model; this one is {self.model.precision}")
-        return 0
 
     def step(self, xs, out=None):
         """One time step of every stream: xs (B, input_size), row b feeding streams[b] →
         (B, output_size). xs may be any real array-like (a C-contiguous float32 array is used as
         is); out: an optional writable C-contiguous float32 (B, output_size) array (no allocation
         then), returned. Raises RuntimeError if a member is in use by another thread."""
-        self._check_free()
-        cdef cnp.ndarray xa = _as_f32(xs, self._x_shape, "xs")
-        cdef cnp.ndarray ya
-        cdef cnp.npy_intp dims[2]
-        if out is None:
-            dims[0] = <cnp.npy_intp>self._n
-            dims[1] = self.model.model.output_size
-            ya = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
-        else:
-            ya = _check_out(out, self._y_shape, "out")
-        cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
-        cdef float *yp = <float *>cnp.PyArray_DATA(ya)
-        cdef void *work = cnp.PyArray_DATA(self._work)
-        cdef size_t work_size = <size_t>self._work.shape[0]
-        cdef grt_status status
-        # Converting xs may have run Python code (and let another thread in): check again.
-        if not self._release_gil:  # a short call: the GIL keeps other threads out
-            self._check_free()
-            status = grt_streams_step(self._ptrs, self._n, xp, yp, work, work_size)
-        else:
-            self._claim()
-            try:
-                with nogil:
-                    status = grt_streams_step(self._ptrs, self._n, xp, yp, work, work_size)
-            finally:
-                self._release()
-        _check(status, "StreamBatch.step")
-        return ya
+        return self._step(xs, out, False)
 
     def step_int16(self, xs, out=None):
         """q15 models: step() on raw int16 values, xs (B, input_size) int16 → (B, output_size)
         int16 (out: optional writable C-contiguous int16 array). ValueError for other models."""
+        return self._step(xs, out, True)
+
+    cdef cnp.ndarray _step(self, xs, out, bint int16):
+        """step() and step_int16(): one C call (_Caller._call)."""
         self._check_free()
-        self._require_q15("step_int16")
-        cdef cnp.ndarray xa = _as_i16(xs, self._x_shape, "xs")
-        cdef cnp.ndarray ya
-        if out is None:
-            ya = np.empty(self._y_shape, dtype=np.int16)
-        else:
-            ya = _check_out(out, self._y_shape, "out", cnp.NPY_INT16)
-        cdef const int16_t *xp = <const int16_t *>cnp.PyArray_DATA(xa)
-        cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
-        cdef void *work = cnp.PyArray_DATA(self._work)
-        cdef size_t work_size = <size_t>self._work.shape[0]
-        cdef grt_status status
-        if not self._release_gil:  # see step()
-            self._check_free()
-            status = grt_streams_step_q15(self._ptrs, self._n, xp, yp, work, work_size)
-        else:
-            self._claim()
-            try:
-                with nogil:
-                    status = grt_streams_step_q15(self._ptrs, self._n, xp, yp, work, work_size)
-            finally:
-                self._release()
-        _check(status, "StreamBatch.step_int16")
+        if int16:
+            _require_q15(self.model, "step_int16")
+        cdef cnp.ndarray xa = _as_input(xs, self._x_shape, "xs", int16)
+        cdef cnp.ndarray ya = _output(out, self._y_shape, int16)
+        cdef _Call c = self._batch_call(_BATCH_STEP, int16, self._work)
+        c.xs, c.ys = cnp.PyArray_DATA(xa), cnp.PyArray_DATA(ya)
+        # Converting xs may have run Python code (and let another thread in): _call checks again.
+        self._call(&c, self._release_gil, "StreamBatch.step_int16" if int16 else "StreamBatch.step")
         return ya
+
+    cdef _Call _batch_call(self, _Op op, bint int16, cnp.ndarray work):
+        """A call on every member, with this work buffer (the caller sets xs, ys and T)."""
+        cdef _Call c
+        memset(&c, 0, sizeof(c))
+        c.op, c.int16, c.streams, c.n = op, int16, self._ptrs, self._n
+        c.work, c.work_size = cnp.PyArray_DATA(work), <size_t>work.shape[0]
+        return c
 
     cdef tuple _run_buffers(self, Py_ssize_t T):
         """run()'s work buffer (made on first use) and the output shape for T steps."""
@@ -1148,59 +1137,30 @@ cdef class StreamBatch:
         through). Each stream stops after its own last step, bit-identical to
         streams[b].run(sequence b); the streams still running are stepped together.
         readout='last': each sequence's output at its own last step, (B, output_size)."""
-        _check_readout(readout)
-        if lengths is not None or readout != "all" or _is_sequence_list(xs):
-            return self._run_sequences(xs, out, lengths, readout, False)
-        self._check_free()
-        cdef cnp.ndarray xa = _as_f32(xs, (len(self._streams), None, self.model.model.input_size),
-                                      "xs")
-        cdef Py_ssize_t T = xa.shape[1]
-        work_arr, shape = self._run_buffers(T)
-        cdef cnp.ndarray ya = (np.empty(shape, dtype=np.float32) if out is None
-                               else _check_out(out, shape, "out"))
-        _refuse_overlap(xa, ya)
-        cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
-        cdef float *yp = <float *>cnp.PyArray_DATA(ya)
-        cdef void *work = cnp.PyArray_DATA(<cnp.ndarray>work_arr)
-        cdef size_t work_size = <size_t>(<cnp.ndarray>work_arr).shape[0]
-        cdef grt_status status
-        self._claim()
-        try:
-            with nogil:
-                status = grt_streams_run(self._ptrs, self._n, xp, <size_t>T, yp, work, work_size)
-        finally:
-            self._release()
-        _check(status, "StreamBatch.run")
-        return ya
+        return self._run(xs, out, lengths, readout, False)
 
     def run_int16(self, xs, out=None, *, lengths=None, readout="all"):
         """q15 models: run() on raw int16 values, (B, T, input_size) → (B, T, output_size) int16,
         and the same ragged forms (a list, or padded with lengths=) and readout."""
+        return self._run(xs, out, lengths, readout, True)
+
+    cdef object _run(self, xs, out, lengths, str readout, bint int16):
+        """run() and run_int16(): one C call (_Caller._call), or the ragged forms."""
         self._check_free()
-        self._require_q15("run_int16")
+        if int16:
+            _require_q15(self.model, "run_int16")
         _check_readout(readout)
         if lengths is not None or readout != "all" or _is_sequence_list(xs):
-            return self._run_sequences(xs, out, lengths, readout, True)
-        cdef cnp.ndarray xa = _as_i16(xs, (len(self._streams), None, self.model.model.input_size),
-                                      "xs")
+            return self._run_sequences(xs, out, lengths, readout, int16)
+        cdef cnp.ndarray xa = _as_input(xs, (len(self._streams), None, self.model.model.input_size),
+                                        "xs", int16)
         cdef Py_ssize_t T = xa.shape[1]
-        work_arr, shape = self._run_buffers(T)
-        cdef cnp.ndarray ya = (np.empty(shape, dtype=np.int16) if out is None
-                               else _check_out(out, shape, "out", cnp.NPY_INT16))
+        work, shape = self._run_buffers(T)
+        cdef cnp.ndarray ya = _output(out, shape, int16)
         _refuse_overlap(xa, ya)
-        cdef const int16_t *xp = <const int16_t *>cnp.PyArray_DATA(xa)
-        cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
-        cdef void *work = cnp.PyArray_DATA(<cnp.ndarray>work_arr)
-        cdef size_t work_size = <size_t>(<cnp.ndarray>work_arr).shape[0]
-        cdef grt_status status
-        self._claim()
-        try:
-            with nogil:
-                status = grt_streams_run_q15(self._ptrs, self._n, xp, <size_t>T, yp, work,
-                                             work_size)
-        finally:
-            self._release()
-        _check(status, "StreamBatch.run_int16")
+        cdef _Call c = self._batch_call(_BATCH_RUN, int16, work)
+        c.xs, c.ys, c.T = cnp.PyArray_DATA(xa), cnp.PyArray_DATA(ya), <size_t>T
+        self._call(&c, True, "StreamBatch.run_int16" if int16 else "StreamBatch.run")
         return ya
 
     cdef object _run_sequences(self, xs, out, lengths, str readout, bint int16):
@@ -1234,21 +1194,7 @@ cdef class StreamBatch:
             self._xps[k] = cnp.PyArray_DATA(<cnp.ndarray>seqs[k])
             self._yps[k] = cnp.PyArray_DATA(<cnp.ndarray>ys[k])
             self._lens[k] = <size_t>lens[k]
-        work_arr = self._run_buffers(0)[0]
-        cdef void *work = cnp.PyArray_DATA(<cnp.ndarray>work_arr)
-        cdef size_t work_size = <size_t>(<cnp.ndarray>work_arr).shape[0]
-        cdef grt_status status
-        self._claim()
-        try:
-            with nogil:
-                if int16:
-                    status = grt_streams_run_ragged_q15(self._ptrs, self._n, <const int16_t **>self._xps,
-                                                        self._lens, <int16_t **>self._yps, work,
-                                                        work_size)
-                else:
-                    status = grt_streams_run_ragged(self._ptrs, self._n, <const float **>self._xps,
-                                                    self._lens, <float **>self._yps, work, work_size)
-        finally:
-            self._release()
-        _check(status, "StreamBatch.run_int16" if int16 else "StreamBatch.run")
+        cdef _Call c = self._batch_call(_BATCH_RAGGED, int16, self._run_buffers(0)[0])
+        c.xs, c.ys, c.lengths = <const void *>self._xps, <void *>self._yps, self._lens
+        self._call(&c, True, "StreamBatch.run_int16" if int16 else "StreamBatch.run")
         return 0
