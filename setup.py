@@ -1,6 +1,6 @@
 """Build: the C core as its own static library (its own flags), then the Cython extension over it."""
 
-from glob import glob
+from pathlib import Path
 
 import numpy
 from Cython.Build import cythonize
@@ -11,9 +11,17 @@ from setuptools.command.build_ext import build_ext
 # dispatch). -ffp-contract=off keeps float results identical whether or not the target has FMA.
 CORE_CFLAGS = ["-std=c99", "-O3", "-Wall", "-Wextra", "-ffp-contract=off", "-fPIC"]
 
+
+def core_sources() -> list[str]:
+    """The C core's sources: csrc/sources.txt, the one list the Makefile and CMake read too."""
+    lines = Path("csrc/sources.txt").read_text(encoding="utf-8").splitlines()
+    return [f"csrc/{line}" for line in lines if line.strip() and not line.startswith("#")]
+
+
+# csrc/include holds the public header alone; the internal ones are in csrc (the core's build only).
 core = (
     "gru_rt_core",
-    {"sources": sorted(glob("csrc/grt_*.c")), "include_dirs": ["csrc"], "cflags": CORE_CFLAGS},
+    {"sources": core_sources(), "include_dirs": ["csrc/include", "csrc"], "cflags": CORE_CFLAGS},
 )
 
 
@@ -31,7 +39,7 @@ class BuildExtWithCore(build_ext):
 extension = Extension(
     "gru_rt._core",
     sources=["gru_rt/_core.pyx"],  # links gru_rt_core: build_ext adds build_clib's libraries
-    include_dirs=["csrc", numpy.get_include()],
+    include_dirs=["csrc/include", numpy.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
 )
 

@@ -1,4 +1,4 @@
-# Mirrors csrc/gru_rt.h (the part Python uses). Every extern is nogil: the C core holds no Python state.
+# Mirrors csrc/include/gru_rt.h (the part Python uses). Every extern is nogil: the C core holds no Python state.
 from libc.stdint cimport int16_t, int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 

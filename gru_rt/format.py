@@ -1,7 +1,7 @@
 """Every code, limit and version of the .grt file format, version 1.2 (docs/FORMAT.md): the one
 Python place that states them. It imports nothing from the package (spec, writer, _core and the
 importers import from here), and tests/test_format_constants.py checks each value against the C
-header csrc/gru_rt.h, whose loader enforces them.
+header csrc/include/gru_rt.h, whose loader enforces them.
 
 Only the writer (gru_rt/writer.py) uses the byte layouts; Python never parses a file (the C loader
 is the one reader). Tests that corrupt files on purpose may use the offsets below.

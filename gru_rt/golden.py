@@ -26,7 +26,7 @@ F32 = np.float32
 I64 = np.int64
 
 # ---------------------------------------------------------------------------------------------
-# float32 functions of csrc/grt_math.c, repeated operation by operation
+# float32 functions of csrc/kernels/portable/grt_math.c, repeated operation by operation
 
 
 def _bits(x: object) -> np.ndarray:
@@ -117,7 +117,7 @@ def f32_softmax(v: np.ndarray) -> np.ndarray:
         return (e / total[..., None]).astype(F32)
 
 
-# The 1.3 Dense activations: csrc/grt_math.c's scalar operations, in its order.
+# The 1.3 Dense activations: csrc/kernels/portable/grt_math.c's scalar operations, in its order.
 _SQRT2 = F32(1.41421356237)
 _LOG_POLY = [F32(c) for c in (0.222222222222, 0.285714285714, 0.4, 0.666666666667)]
 _ERF_P = F32(0.3275911)

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 EXAMPLES = ROOT / "examples" / "c"
 CC = shutil.which("cc") or shutil.which("gcc")
-FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", f"-I{CSRC}"]
+# The examples see the public header alone (csrc/include), as an application does.
+FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", f"-I{CSRC / 'include'}"]
 
 pytestmark = pytest.mark.skipif(CC is None, reason="needs a C compiler")
 

@@ -33,12 +33,13 @@ import pytest
 
 import gru_rt
 
+from .c_core import CSRC, INCLUDE_FLAGS, lib_sources
+
 ROOT = Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
 MODEL = ROOT / "examples" / "models" / "japanese_vowels_gru.npz"
-LIB_SOURCES = sorted(str(p) for p in CSRC.glob("grt_*.c"))
+LIB_SOURCES = lib_sources()
 # The library's flags of csrc/Makefile (the example itself as examples/c/Makefile builds it).
-FLAGS = ["-std=c99", "-O3", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", f"-I{CSRC}"]
+FLAGS = ["-std=c99", "-O3", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", *INCLUDE_FLAGS]
 DEBIAN = {"aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu", "qemu-aarch64": "qemu-user",
           "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
           "qemu-system-arm": "qemu-system-arm", "cc": "gcc"}

@@ -19,8 +19,9 @@ import gru_rt
 from gru_rt.quantize import quantize
 from gru_rt.spec import DenseLayer, GRULayer, ModelSpec
 
+from .c_core import INCLUDE_FLAGS, lib_sources
+
 ROOT = Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
 DOC = ROOT / "docs" / "EMBEDDING.md"
 CC = shutil.which("cc") or shutil.which("gcc")
 Q15_ONLY = ["-DGRT_NO_F32", "-DGRT_NO_Q8", "-DGRT_NO_FLOAT_BOUNDARY"]
@@ -63,9 +64,9 @@ def test_minimal_program_compiles_and_matches_python(tmp_path: Path) -> None:
     (tmp_path / "example.c").write_text(_doc_example() + MAIN)
     exe = tmp_path / "example"
     subprocess.run([str(CC), "-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
-                    "-ffp-contract=off", *Q15_ONLY, f"-I{CSRC}", f"-I{tmp_path}",
+                    "-ffp-contract=off", *Q15_ONLY, *INCLUDE_FLAGS, f"-I{tmp_path}",
                     str(tmp_path / "example.c"), str(tmp_path / "kws_model.c"),
-                    *sorted(str(p) for p in CSRC.glob("grt_*.c")), "-o", str(exe)], check=True)
+                    *lib_sources(), "-o", str(exe)], check=True)
 
     model = gru_rt.load(model_path)
     xs = np.random.default_rng(3).integers(-20000, 20000, (2, 20, model.input_size), dtype=np.int16)

@@ -1,7 +1,7 @@
 """gru_rt/format.py against the C header: every code, limit and version the Python side
-states is the value the C loader uses (csrc/gru_rt.h), read from the header's text so that a change
-on either side alone fails here; and the writer refuses what the loader would refuse, so nothing
-writes that cannot load (the metadata count was the case that did)."""
+states is the value the C loader uses (csrc/include/gru_rt.h), read from the header's text so that
+a change on either side alone fails here; and the writer refuses what the loader would refuse, so
+nothing writes that cannot load (the metadata count was the case that did)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from gru_rt import format as fmt
 from gru_rt.spec import DenseLayer, ModelSpec, SpecError
 
-HEADER = Path(__file__).resolve().parent.parent / "csrc" / "gru_rt.h"
+HEADER = Path(__file__).resolve().parent.parent / "csrc" / "include" / "gru_rt.h"
 
 
 def c_constants() -> tuple[dict[str, int], dict[str, int]]:

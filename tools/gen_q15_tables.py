@@ -1,6 +1,6 @@
 """Generate the q15 activation tables (docs/QUANTIZATION.md) as C and as Python.
 
-    python tools/gen_q15_tables.py          # rewrite csrc/grt_q15_tables.c, gru_rt/_q15_tables.py
+    python tools/gen_q15_tables.py          # rewrite the C tables and gru_rt/_q15_tables.py
     python tools/gen_q15_tables.py --check  # exit 1 if either committed file differs
 
 The committed files are the source of truth (the C core and the NumPy golden model read the same
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-C_PATH = ROOT / "csrc" / "grt_q15_tables.c"
+C_PATH = ROOT / "csrc" / "kernels" / "portable" / "grt_q15_tables.c"
 PY_PATH = ROOT / "gru_rt" / "_q15_tables.py"
 
 ONE = 32768  # 1.0 in Q15

@@ -4,7 +4,7 @@
  * stdout, like stream_file.
  *
  *     gru-rt export-c MODEL.grt -o build/model_data      # writes model_data.c / model_data.h
- *     cc -std=c99 -O2 -I../../csrc -Ibuild static_model.c build/model_data.c \
+ *     cc -std=c99 -O2 -I../../csrc/include -Ibuild static_model.c build/model_data.c \
  *        ../../csrc/build/libgru_rt.a -o static_model
  *     ./static_model < frames.f32 > outputs.f32
  */

@@ -9,7 +9,7 @@
  * with a non-zero exit status: 1 for a bad model file (the loader's diagnosis is printed), 2 for
  * usage or I/O errors, 3 for a truncated last frame.
  *
- * Build: cc -std=c99 -O2 -I../../csrc stream_file.c ../../csrc/build/libgru_rt.a -o stream_file
+ * Build: cc -std=c99 -O2 -I../../csrc/include stream_file.c ../../csrc/build/libgru_rt.a -o stream_file
  */
 #include <stdio.h>
 #include <stdlib.h>
