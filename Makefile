@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
-AEON_VERSION ?= 1.6.0
+# The aeon release whose wheel carries the demo data: written once, in examples/ts_datasets.py.
+AEON_VERSION := $(shell sed -n 's/^AEON_VERSION = "\(.*\)"$$/\1/p' examples/ts_datasets.py)
 # Oracles of the Keras and ONNX importers' tests (Keras runs on its torch backend: no TensorFlow).
 KERAS_VERSION ?= 3.15.1
 H5PY_VERSION ?= 3.16.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import platform
 import resource
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ _torch_models: dict[str, Any] = {}
 
 def archive(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(x (n, 29, 12) float32 zero-padded, lengths (n,)): the demo sequences with noise."""
-    from gru_rt.datasets import load_ts_dataset
+    sys.path.insert(0, str(ROOT / "examples"))
+    from ts_datasets import load_ts_dataset
 
     norm = np.load(MODELS / "japanese_vowels_norm.npz")
     seqs = [(s - norm["mean"]) / norm["std"]

@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-from gru_rt.datasets import load_ts_dataset
+from ts_datasets import load_ts_dataset
 
 MODELS = Path(__file__).resolve().parent / "models"
 

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ts_datasets import load_ts_dataset
 
 import gru_rt
-from gru_rt.datasets import load_ts_dataset
 
 MODELS = Path(__file__).resolve().parent / "models"
 

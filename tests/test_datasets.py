@@ -1,15 +1,16 @@
-"""The `.ts` reader (gru_rt.datasets) on small files, and on real data when aeon is installed."""
+"""The `.ts` reader (examples/ts_datasets.py) on small files, and on real data with aeon's."""
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gru_rt import datasets
-from gru_rt.datasets import (
+from examples import ts_datasets as datasets
+from examples.ts_datasets import (
     DatasetNotFoundError,
     TsFormatError,
     dataset_path,
@@ -202,7 +203,8 @@ def test_dataset_path_argument_checks() -> None:
 
 def test_dataset_path_without_aeon(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(datasets.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(DatasetNotFoundError, match=r"pip install --no-deps aeon==1\.6\.0"):
+    hint = f"pip install --no-deps aeon=={datasets.AEON_VERSION}"
+    with pytest.raises(DatasetNotFoundError, match=re.escape(hint)):
         dataset_path("JapaneseVowels", "train")
 
 
@@ -217,7 +219,7 @@ def test_unknown_dataset_lists_what_is_there() -> None:
     aeon_data_or_skip()
     with pytest.raises(DatasetNotFoundError, match="JapaneseVowels") as info:
         dataset_path("NoSuchDataSet", "train")
-    assert "pip install --no-deps aeon==1.6.0" in str(info.value)
+    assert f"pip install --no-deps aeon=={datasets.AEON_VERSION}" in str(info.value)
 
 
 @pytest.mark.parametrize(("split", "count", "per_class"),

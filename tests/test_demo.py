@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gru_rt
-from gru_rt.datasets import DatasetNotFoundError, load_ts_dataset
+from examples.ts_datasets import DatasetNotFoundError, load_ts_dataset
 
 MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 
@@ -19,8 +19,8 @@ MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 def test_split() -> tuple[list[np.ndarray], np.ndarray]:
     try:
         sequences, labels, _ = load_ts_dataset("JapaneseVowels", "test")
-    except DatasetNotFoundError:
-        pytest.skip("aeon's data files are not installed (pip install --no-deps aeon==1.6.0)")
+    except DatasetNotFoundError as exc:
+        pytest.skip(str(exc))  # says what to install
     with np.load(MODELS / "japanese_vowels_norm.npz", allow_pickle=False) as norm:
         mean, std = norm["mean"], norm["std"]
     return [((s - mean) / std).astype(np.float32) for s in sequences], labels

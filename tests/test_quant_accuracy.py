@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import gru_rt
-from gru_rt.datasets import DatasetNotFoundError, load_ts_dataset
+from examples.ts_datasets import DatasetNotFoundError, load_ts_dataset
 from gru_rt.golden import golden_run
 from gru_rt.quantize import quantize
 from gru_rt.reference import reference_layer_outputs
@@ -26,8 +26,8 @@ DEMOS = {"japanese_vowels": "JapaneseVowels", "basic_motions": "BasicMotions"}
 def _split(dataset: str, split: str, name: str) -> tuple[list[np.ndarray], np.ndarray]:
     try:
         seqs, labels, _ = load_ts_dataset(dataset, split)
-    except DatasetNotFoundError:
-        pytest.skip("aeon's data files are not installed (pip install --no-deps aeon==1.6.0)")
+    except DatasetNotFoundError as exc:
+        pytest.skip(str(exc))  # says what to install
     with np.load(MODELS / f"{name}_norm.npz", allow_pickle=False) as norm:
         mean, std = norm["mean"], norm["std"]
     return [((s - mean) / std).astype(np.float32) for s in seqs], np.asarray(labels)

@@ -10,7 +10,8 @@ training split as calibration data, then on the test split measure
 
     python tools/quant_accuracy.py [--json out.json]
 
-Needs the demo data (pip install --no-deps aeon==1.6.0). Results: docs/QUANTIZATION.md.
+Needs the demo data (`make setup` installs it; examples/ts_datasets.py).
+Results: docs/QUANTIZATION.md.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from pathlib import Path
 import numpy as np
 
 import gru_rt
-from gru_rt.datasets import load_ts_dataset
 from gru_rt.golden import golden_run
 from gru_rt.quantize import quantize
 from gru_rt.reference import reference_layer_outputs
 
 MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
+sys.path.insert(0, str(MODELS.parent))  # ts_datasets
+from ts_datasets import load_ts_dataset  # noqa: E402
+
 DEMOS = {"japanese_vowels": "JapaneseVowels", "basic_motions": "BasicMotions"}
 PRECISIONS = ("f32", "q8", "q15")
 REPEATS = 3  # the long stream: the test set this many times over

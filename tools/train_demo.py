@@ -11,7 +11,8 @@ sequence; the GRU is causal, so the padding after it cannot change it).
 * basic_motions: UEA BasicMotions (3-axis accelerometer + gyroscope, 100 steps, 4 activities;
   40 train / 40 test) → GRU(24) → Linear(4). Used by the quantization accuracy tests.
 
-The data is the copy in the aeon wheel (`pip install --no-deps aeon==1.6.0`, never imported).
+The data is the copy in the aeon wheel (`make setup` installs it; examples/ts_datasets.py reads
+it, aeon is never imported).
 Inputs are normalized per channel with the mean/std of all train frames.
 
 Writes, per model, into examples/models/ (or --out):
@@ -48,7 +49,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gru_rt.datasets import AEON_VERSION, dataset_path, load_ts_dataset
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))  # ts_datasets
+from ts_datasets import AEON_VERSION, dataset_path, load_ts_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "examples" / "models"

@@ -40,7 +40,7 @@ MODELS = ROOT / "examples" / "models"
 
 def _utterances(split: str) -> list[np.ndarray] | None:
     try:
-        from gru_rt.datasets import load_ts_dataset
+        from examples.ts_datasets import load_ts_dataset
 
         sequences, _, _ = load_ts_dataset("JapaneseVowels", split)
     except Exception as exc:  # no dataset package or files: the caller falls back

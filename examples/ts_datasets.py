@@ -1,4 +1,9 @@
-"""Real time-series data for the demo and the tests: a strict reader of the `.ts` format.
+"""Real time-series data for the demo, the tools and the tests: a strict reader of the `.ts` format.
+
+Not part of the runtime package (gru_rt needs none of it): the examples import it as `ts_datasets`
+(their own directory is on the path), the tests as `examples.ts_datasets`, the tools and benchmarks
+after putting examples/ on sys.path. AEON_VERSION below is the one place the aeon release is
+written (the Makefile's setup targets read it from here).
 
 The UEA/UCR archive ships its data sets as `.ts` text files; the `aeon` package carries a few of
 them (JapaneseVowels, BasicMotions, ...) inside its wheel, so they are available offline with
@@ -36,7 +41,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import GruRtError
+from gru_rt.errors import GruRtError
 
 __all__ = [
     "AEON_VERSION",
