@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +37,19 @@ def random_spec(sizes: Sequence[int], precision: str = "f32", *, reset_after: bo
     if calibration is None:
         calibration = rng.normal(0, 1, (4, 40, sizes[0]))
     return quantize(spec, precision, calibration)[0]
+
+
+def save_npz(spec: ModelSpec, path: Path) -> None:
+    """A float spec as a NumPy source (.npz in the importer's default convention: the canonical
+    one), so that tests can convert from a file without any framework."""
+    arrays: dict[str, np.ndarray] = {}
+    for k, layer in enumerate(spec.layers):
+        if isinstance(layer, GRULayer):
+            arrays.update({f"{k}.W": layer.w_ih, f"{k}.U": layer.w_hh, f"{k}.b_i": layer.b_ih,
+                           f"{k}.b_h": layer.b_hh})
+        else:
+            arrays.update({f"{k}.W": layer.w, f"{k}.b": layer.b})
+    np.savez(path, **{key: value.astype(np.float32) for key, value in arrays.items()})
 
 
 def unverified_bytes(spec: ModelSpec) -> bytes:

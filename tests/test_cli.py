@@ -1,4 +1,5 @@
-"""The gru-rt command line end to end: convert a PyTorch state dict, inspect it, run it."""
+"""The gru-rt command line end to end: convert a NumPy (.npz) source, inspect it, run it. No
+framework needed (the CLI on a PyTorch state dict against PyTorch: tests/test_torch_parity.py)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,12 @@ import pytest
 
 import gru_rt
 from gru_rt.cli import main
+from gru_rt.reference import reference_run
+from gru_rt.spec import ModelSpec
 
-torch = pytest.importorskip("torch")
+from .models import random_spec, save_npz
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Net(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.gru = torch.nn.GRU(5, 24, num_layers=2, batch_first=True)
-        self.head = torch.nn.Linear(24, 3)
-
-    def forward(self, xs: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.head(self.gru(xs)[0]), dim=-1)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -32,28 +26,27 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory) -> tuple[Path, Path, Net]:
+def converted(tmp_path_factory) -> tuple[Path, Path, ModelSpec]:
+    """A two-layer GRU 5 -> 24 -> 24 with a softmax head to 3, saved as .npz and converted."""
     tmp = tmp_path_factory.mktemp("cli")
-    torch.manual_seed(0)
-    net = Net().eval()
-    state_dict = tmp / "net.pt"
-    torch.save(net.state_dict(), state_dict)
+    spec = random_spec([5, 24, 24, 3], head="softmax", seed=0)
+    source = tmp / "net.npz"
+    save_npz(spec, source)
     model = tmp / "net.grt"
-    done = cli("convert", str(state_dict), "-o", str(model), "--head-activation", "softmax")
+    done = cli("convert", str(source), "-o", str(model), "--head-activation", "softmax")
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout
-    return state_dict, model, net
+    return source, model, spec
 
 
-def test_convert_then_run_matches_torch(converted, tmp_path: Path) -> None:
-    _, model, net = converted
+def test_convert_then_run_matches_reference(converted, tmp_path: Path) -> None:
+    _, model, spec = converted
     xs = np.random.default_rng(1).standard_normal((3, 1000, 5)).astype(np.float32)
     np.save(tmp_path / "in.npy", xs)
     np.save(tmp_path / "one.npy", xs[0].astype(np.float64))
     assert main(["run", str(model), str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy")]) == 0
     assert main(["run", str(model), str(tmp_path / "one.npy"), "-o", str(tmp_path / "o1.npy")]) == 0
-    with torch.no_grad():
-        expected = net(torch.from_numpy(xs)).numpy()
+    expected = np.stack([reference_run(spec, x)[0] for x in xs])
     got = np.load(tmp_path / "out.npy")
     assert got.shape == (3, 1000, 3) and got.dtype == np.float32
     assert np.max(np.abs(got - expected)) <= 1e-5
@@ -80,7 +73,7 @@ def test_info_shows_layers_and_metadata(converted) -> None:
     _, model, _ = converted
     done = cli("info", str(model))
     assert done.returncode == 0, done.stderr
-    for words in ("GRU", "5 → 24", "Dense", "softmax", "verified", "source.framework: torch"):
+    for words in ("GRU", "5 → 24", "Dense", "softmax", "verified", "source.framework: numpy"):
         assert words in done.stdout
 
 

@@ -1,5 +1,6 @@
-"""Run-time kernel dispatch: every instruction-set level the CPU supports matches torch, keeps
-run() == step() bit for bit and agrees with the scalar level; cpu_info and ISA selection."""
+"""Run-time kernel dispatch: every instruction-set level the CPU supports matches the NumPy
+reference, keeps run() == step() bit for bit and agrees with the scalar level; cpu_info and ISA
+selection. No framework needed (each level against PyTorch: tests/test_torch_parity.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ import pytest
 
 import gru_rt
 from gru_rt import _core
+from gru_rt.reference import reference_run
 
-from .test_torch_parity import Stack, perturbed, torch_outputs
-
-torch = pytest.importorskip("torch")
+from .models import random_spec
 
 TOL = 1e-5
 AVAILABLE = gru_rt.cpu_info()["available"]
@@ -134,21 +134,24 @@ def test_env_var_unsupported_isa_fails_import(isa: str) -> None:
 
 
 CASES = [(1, 1, 1, 1), (3, 7, 2, 5), (17, 33, 3, 2), (40, 64, 2, 10), (5, 129, 1, 3)]
+_EXPECTED: dict[tuple[int, ...], tuple[gru_rt.Model, np.ndarray, np.ndarray]] = {}
 
 
-def _module(i: int, h: int, layers: int, o: int) -> torch.nn.Module:
-    torch.manual_seed(i * 1000 + h)
-    return perturbed(Stack(i, h, layers, o), seed=h, scale=1.5).eval()
+def _case(i: int, h: int, layers: int, o: int) -> tuple[gru_rt.Model, np.ndarray, np.ndarray]:
+    """(model, inputs of 1000 steps, the NumPy reference's outputs), computed once per case."""
+    key = (i, h, layers, o)
+    if key not in _EXPECTED:
+        spec = random_spec([i] + [h] * layers + [o], seed=h)
+        xs = np.random.default_rng(h).standard_normal((1000, i)).astype(np.float32)
+        _EXPECTED[key] = (spec.load(), xs, reference_run(spec, xs)[0])
+    return _EXPECTED[key]
 
 
 @pytest.mark.parametrize("isa", ALL_LEVELS)
 @pytest.mark.parametrize("i,h,layers,o", CASES)
-def test_isa_matches_torch_and_scalar(isa: str, i: int, h: int, layers: int, o: int) -> None:
+def test_isa_matches_reference_and_scalar(isa: str, i: int, h: int, layers: int, o: int) -> None:
     _level(isa)
-    module = _module(i, h, layers, o)
-    xs = np.random.default_rng(h).standard_normal((1000, i)).astype(np.float32)
-    expected = torch_outputs(module, xs)
-    model = gru_rt.convert(module).load()
+    model, xs, expected = _case(i, h, layers, o)
 
     _core._select_isa("scalar")
     scalar = model.run(xs)
