@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import format as fmt
+from ._core import _kind_tensor
 from ._version import __version__
 from .spec import DenseLayer, GRULayer, Layer, ModelSpec, SpecError, check_metadata
 
@@ -96,11 +97,14 @@ def _align(n: int) -> int:
 
 
 def _layout_of(layer: Layer) -> int:
-    """panel8 where the format allows it: f32 layers; a GRU's gate blocks must be whole panels."""
-    whole_panels = isinstance(layer, DenseLayer) or layer.hidden_size % fmt.PANEL_ROWS == 0
-    if layer.precision == "f32" and whole_panels:
-        return fmt.WEIGHT_LAYOUT_PANEL8
-    return fmt.WEIGHT_LAYOUT_ROW_MAJOR
+    """panel8 where the format allows it (the C loader's rule, asked through its table: f32 layers;
+    a GRU's gate blocks must be whole panels), else row-major. The layer is validated."""
+    try:
+        _kind_tensor(layer.kind, layer.precision, "w_ih", layer.input_size, layer.output_size,
+                     "panel8")
+    except ValueError:  # GRT_E_LAYER_FIELD: not for this layer
+        return fmt.WEIGHT_LAYOUT_ROW_MAJOR
+    return fmt.WEIGHT_LAYOUT_PANEL8
 
 
 def to_panels(w: np.ndarray) -> np.ndarray:
