@@ -3,7 +3,7 @@
  * FMA throughput (10 independent accumulator registers, so the FMA latency is hidden; ymm, and zmm where
  * the CPU has AVX-512) and the int8
  * multiply-add throughput of the AVX2 sequence the q8 kernels use (vpmaddubsw + vpmaddwd + vpaddd) and
- * of the VNNI instructions where the CPU has them (vpdpbusd ymm/zmm, vpdpwssd zmm).
+ * of the VNNI instructions where the CPU has them (vpdpbusd ymm/zmm, vpdpwssd ymm/zmm).
  * docs/BENCHMARKS.md divides the kernels' GB/s and GOP/s by these to give "% of bound".
  *
  *   cc -O2 -std=c99 csrc/bench/bench_peak.c -o bench_peak && ./bench_peak
@@ -181,6 +181,7 @@ __attribute__((target("avx2"))) static double int8_gmacs(void)
     }
 
 DOT_RATE(vnni_ymm_gmacs, "avx2,avxvnni", __m256i, _mm256_set1_epi8, _mm256_add_epi8, _mm256_dpbusd_avx_epi32, 32)
+DOT_RATE(vnni16_ymm_gmacs, "avx2,avxvnni", __m256i, _mm256_set1_epi16, _mm256_add_epi16, _mm256_dpwssd_avx_epi32, 16)
 DOT_RATE(vnni_zmm_gmacs, "avx512f,avx512bw,avx512vnni", __m512i, _mm512_set1_epi8, _mm512_add_epi8,
          _mm512_dpbusd_epi32, 64)
 DOT_RATE(vnni16_zmm_gmacs, "avx512f,avx512bw,avx512vnni", __m512i, _mm512_set1_epi16, _mm512_add_epi16,
@@ -208,7 +209,10 @@ int main(void)
     printf("int8 multiply-add (AVX2)    %7.1f Gmac/s\n", int8_gmacs());
     /* The kernel flags say whether the OS saves the registers too (XCR0). */
     if (__builtin_cpu_supports("avxvnni"))
+    {
         printf("int8 vpdpbusd ymm (AVX-VNNI) %6.1f Gmac/s\n", vnni_ymm_gmacs());
+        printf("int16 vpdpwssd ymm (AVX-VNNI) %5.1f Gmac/s\n", vnni16_ymm_gmacs());
+    }
     if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) {
         printf("int8 vpdpbusd zmm (AVX-512) %7.1f Gmac/s\n", vnni_zmm_gmacs());
         printf("int16 vpdpwssd zmm (AVX-512) %6.1f Gmac/s\n", vnni16_zmm_gmacs());
