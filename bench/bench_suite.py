@@ -375,6 +375,9 @@ def main() -> None:
                     "[avx2]'); the other figures use the active level")
     ap.add_argument("--litert-python", default="", help="the Python of an environment with "
                     "tensorflow-cpu and ai-edge-litert: LiteRT f32 and int8 dynamic-range as peers")
+    ap.add_argument("--round-us", type=float, default=150_000, help="about how long a round "
+                    "lasts (µs); on a loaded machine rounds shorter than a scheduler slice (~2000) "
+                    "with --min give the undisturbed figures")
     ap.add_argument("--min", action="store_true", help="also print the tables of the fastest "
                     "rounds (steadier than the medians on a loaded machine)")
     args = ap.parse_args()
@@ -405,7 +408,7 @@ def main() -> None:
         i, h = (int(v) for v in size.lower().split("x"))
         spec = random_gru(i, h)
         xs = np.random.default_rng(1).standard_normal((args.seq_len, i)).astype(np.float32)
-        calls = calls_for(i, h)
+        calls = calls_for(i, h, args.round_us)
         row = bench_gru_rt(spec, xs, calls, args.rounds)
         for name in extra_isas:
             _core._select_isa(name)

@@ -88,8 +88,8 @@ static const isa_table tables[GRT_ISA_COUNT] = {
 #endif
     /* The VNNI levels are avx2 with their own q8 and q15 products (the AVX2 q15 recurrence calls the
      * active level's products); avx512vnni has its own f32 products too (AVX-512F/VL, which the level
-     * implies: measured no slower than AVX2's at any size, and the blocked matrix products 2.4-3.6x as
-     * fast, on Zen cores; docs/BENCHMARKS.md). */
+     * implies; on the Zen core measured, no slower than AVX2's at any size and the matrix products
+     * 2.1-2.8x as fast: docs/BENCHMARKS.md). */
 #if GRT_HAVE_AVXVNNI
     {ACT_ENTRIES(avx2) F32_ENTRIES(avx2) Q8_ENTRIES(avx2, avxvnni) Q15_ENTRIES(avxvnni, avx2)},
 #else
