@@ -34,8 +34,12 @@ __all__ = ["Dim", "Info", "Propagation", "check_arity", "check_strings", "dims_t
 Dim = Union[int, str]
 # Ops whose output keeps the input's shape and (for a uniform tensor) its fill value.
 _SAME_SHAPE = ("Identity", "Cast", "Dropout", "Relu", "Tanh", "Sigmoid", "Softmax", "LeakyRelu",
-               "Elu", "Softplus", "HardSigmoid", "LogSoftmax", "Neg", "Abs", "Exp", "Log")
+               "Elu", "Softplus", "HardSigmoid", "LogSoftmax", "Neg", "Abs", "Exp", "Log", "Erf",
+               "Sqrt", "Reciprocal", "Gelu", "Swish", "HardSwish", "Mish", "Selu", "Celu",
+               "Softsign")
 _ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
+# Ops whose output has the broadcast shape of their inputs.
+_BROADCAST = (*_ELEMENTWISE, "Pow", "Greater", "Less", "Max", "Min", "Where")
 _SUBGRAPH_OPS = ("Loop", "Scan", "If")
 
 
@@ -280,9 +284,12 @@ class Propagation:
         if op == "Gemm" and len(ins) > 1 and ins[1] is not None and ins[1].const is not None:
             n = ins[1].const.shape[0 if a.get("transB", 0) else 1]
             return Info(dims=[d[0], int(n)])
-        if op in _ELEMENTWISE and len(ins) == 2 and ins[1] is not None \
-                and ins[1].dims is not None:
-            return Info(dims=_broadcast(list(d), ins[1].dims))
+        if op in _BROADCAST:
+            wide: list[Dim] | None = list(d)
+            for i in ins[1:]:
+                wide = None if wide is None or i is None or i.dims is None \
+                    else _broadcast(wide, i.dims)
+            return Info(dims=wide)
         if op == "Concat":
             axis = int(a.get("axis", 0)) % len(d)
             parts = [i.dims if i is not None else None for i in ins]

@@ -15,7 +15,10 @@ input to an output:
   Identity, Dropout (inference);
 - Dense: `MatMul` by a constant (I, O) matrix with an optional `Add` of a constant bias, or `Gemm`
   (transA 0, transB 0 or 1; alpha and beta are folded into the weights);
-- `Relu`, `Tanh`, `Sigmoid`, `Softmax` over the last axis, right after a Dense.
+- right after a Dense: `Relu`, `Tanh`, `Sigmoid`, `Softmax`/`LogSoftmax` over the last axis,
+  `LeakyRelu`, `Elu`, `Gelu`, `Softplus`, `Swish` (alpha 1), or an activation spelled out in
+  elementwise nodes (GELU's erf and tanh formulas, x*Sigmoid(x) ...): such a group is run on probe
+  points and taken as the activation it equals (`_formula_activation`).
 
 - readouts of the last step: Y_h, torch's h_n[-1] (Concat of the layers' Y_h, Gather of the last)
   and Gather/Slice at -1 on the time axis (`Model.run(x)[-1]` is then the graph's output);
@@ -38,6 +41,8 @@ import numpy as np
 
 from ..errors import ConversionError, printable
 from ..fileio import read_regular
+from ..format import DENSE_ACTIVATIONS
+from ..reference import ACTIVATION_FUNCTIONS
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
 from .numpy_importer import Convention, import_gru
@@ -59,7 +64,24 @@ ONNX_CONVENTION = ("onnx GRU: gates z,r,h; W [1,3H,I], R [1,3H,H], B [1,6H] = Wb
                    " -> reset_after=1")
 
 _GLUE = ("Squeeze", "Unsqueeze", "Reshape", "Flatten", "Transpose", "Identity", "Dropout")
-_ACTS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softmax": "softmax"}
+_ACTS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softmax": "softmax",
+         "LeakyRelu": "leaky_relu", "Elu": "elu", "Gelu": "gelu", "Softplus": "softplus",
+         "LogSoftmax": "log_softmax", "Swish": "silu"}
+# Activation ops with no counterpart among the Dense activations: refused by name.
+_OTHER_ACTS = ("HardSwish", "HardSigmoid", "Selu", "Celu", "Mish", "PRelu", "ThresholdedRelu",
+               "Softsign", "Hardmax", "Clip", "Shrink")
+# Elementwise ops an exporter spells an activation out with (GELU as x*0.5*(1+Erf(x/sqrt 2)) or
+# its tanh form, SiLU as x*Sigmoid(x), Softplus with torch's threshold as Where(x > 20, x,
+# Softplus(x)) ...); their other inputs must be scalar constants.
+_FORMULA_OPS = ("Add", "Sub", "Mul", "Div", "Pow", "Neg", "Erf", "Tanh", "Sigmoid", "Exp", "Log",
+                "Sqrt", "Reciprocal", "Softplus", "Relu", "Abs", "Greater", "Less", "Where", "Max",
+                "Min")
+# What such a formula may compute (a parameterless Dense activation), and its tolerance against
+# the float64 function over _PROBE: float32 rounding of the formula's constants and steps stays
+# below it, and the closest two (gelu and gelu_tanh) differ by 4.7e-4.
+_FORMULA_ACTS = ("relu", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus")
+_FORMULA_TOL = 1e-5
+_PROBE = np.concatenate([np.linspace(-30.0, 30.0, 6001), np.linspace(-1e-3, 1e-3, 201)])
 _SHAPE_OPS = ("Shape", "Size")
 _LOOPS = {
     "Loop": ("{label} is a Loop: a recurrence written as a loop over the time steps (Keras 3's "
@@ -71,9 +93,11 @@ _LOOPS = {
              "converts the ONNX GRU operator only"),
     "If": "{label} is an If (a branch on a computed condition); a stream cannot run it",
 }
-_SUPPORTED = ("gru_rt converts GRU (forward), MatMul(+Add), Gemm, Relu, Tanh, Sigmoid, "
-              "Softmax(last axis), and Squeeze/Unsqueeze/Reshape/Flatten/Transpose/Identity/"
-              "Dropout glue that keeps the features on the last axis")
+_SUPPORTED = ("gru_rt converts GRU (forward), MatMul(+Add), Gemm, the activations Relu, Tanh, "
+              "Sigmoid, Softmax and LogSoftmax (last axis), LeakyRelu, Elu, Gelu, Softplus, "
+              "Swish (alpha 1) and the GELU/SiLU formulas exporters write, and "
+              "Squeeze/Unsqueeze/Reshape/Flatten/Transpose/Identity/Dropout glue that keeps the "
+              "features on the last axis")
 
 
 def _onnx() -> Any:
@@ -648,27 +672,64 @@ class _Walker:
         self.labels[-1] = self.labels[-1][:-1] + "+Add)"
         return node.output[0]
 
-    def activation(self, node: Any) -> str:
-        act = _ACTS[node.op_type]
+    def _open_dense(self, what: str) -> DenseLayer:
+        """The Dense layer an activation applies to: the chain's last layer, with no activation
+        yet."""
         last = self.layers[-1] if self.layers else None
         if not isinstance(last, DenseLayer) or not self.dense_open:
             after = (f"a GRU ({self.labels[-1]})" if isinstance(last, GRULayer)
                      else "the graph input")
-            raise ConversionError(f"{_label(node)} follows {after}, not a Dense layer "
-                                  f"(MatMul/Gemm); an activation converts only right after one")
+            raise ConversionError(f"{what} follows {after}, not a Dense layer (MatMul/Gemm); an "
+                                  f"activation converts only right after one")
         if last.activation != "linear":
-            raise ConversionError(f"{_label(node)}: the Dense layer before it already applies "
+            raise ConversionError(f"{what}: the Dense layer before it already applies "
                                   f"{last.activation}")
-        if node.op_type == "Softmax":
+        return last
+
+    def activation(self, node: Any) -> str:
+        op, a = node.op_type, node_attributes(node)
+        last = self._open_dense(_label(node))
+        act, alpha = _ACTS[op], None
+        if op in ("Softmax", "LogSoftmax"):
             r = self._need_rank(node)
             default = -1 if self.g.opset >= 13 else 1
-            axis = self._axis(node, int(node_attributes(node).get("axis", default)), r)
+            axis = self._axis(node, int(a.get("axis", default)), r)
             if axis != r - 1:
-                raise ConversionError(f"{_label(node)}: softmax over axis {axis} of a rank-{r} "
+                raise ConversionError(f"{_label(node)}: {act} over axis {axis} of a rank-{r} "
                                       f"tensor; only the feature (last) axis converts")
-        last.activation = act
-        self.labels[-1] = self.labels[-1][:-1] + f"+{node.op_type})"
+        elif op in ("LeakyRelu", "Elu"):
+            alpha = float(a.get("alpha", 0.01 if op == "LeakyRelu" else 1.0))
+        elif op == "Gelu":
+            approximate = a.get("approximate", "none")
+            if approximate not in ("none", "tanh"):
+                raise ConversionError(f"{_label(node)}: approximate={approximate!r}, expected "
+                                      f"'none' or 'tanh'")
+            act = "gelu" if approximate == "none" else "gelu_tanh"
+        elif op == "Swish" and float(a.get("alpha", 1.0)) != 1.0:
+            raise ConversionError(f"{_label(node)}: Swish with alpha={a['alpha']} (x*sigmoid"
+                                  f"(alpha*x)); gru_rt's silu is alpha 1")
+        last.activation, last.alpha = act, alpha
+        self.labels[-1] = self.labels[-1][:-1] + f"+{op})"
         return node.output[0]
+
+    def formula(self, nodes: list[Any], out: str) -> str:
+        """An activation spelled out in elementwise nodes (`_formula_region`): the one of
+        _FORMULA_ACTS it computes, or an error naming the nodes."""
+        names = ", ".join(_label(n) for n in nodes)
+        last = self._open_dense(names)
+        act, err = _formula_activation(self.g, self.cur, nodes, out)
+        if act is None:
+            raise ConversionError(
+                f"{names} compute an elementwise function of {self.cur!r} that is none of the "
+                f"Dense activations gru_rt spells out from a formula ({', '.join(_FORMULA_ACTS)};"
+                f" the closest, {err[0]}, differs by {err[1]:.2g}); state it as one ONNX "
+                f"activation op")
+        for node in nodes:
+            self.g.used.add(id(node))
+        last.activation = act
+        self.labels[-1] = self.labels[-1][:-1] + f"+{act} formula: " + "/".join(
+            n.op_type for n in nodes) + ")"
+        return out
 
     def step(self, node: Any) -> str | None:
         self.g.used.add(id(node))
@@ -691,6 +752,9 @@ class _Walker:
             return self.slice(node)
         if op == "Concat":
             return self.concat(node)
+        if op in _OTHER_ACTS:
+            raise ConversionError(f"{_label(node)}: the activation {op} has no counterpart among "
+                                  f"gru_rt's Dense activations ({', '.join(DENSE_ACTIVATIONS)})")
         raise ConversionError(f"{_label(node)} cannot be converted: {_SUPPORTED}")
 
 
@@ -700,6 +764,11 @@ def _walk(g: _Graph) -> _Walker:
         nxt = g.next_nodes(w.cur)
         if not nxt:
             break
+        region = _formula_region(g, w.cur) if len(nxt) > 1 or nxt[0].op_type not in (
+            *_ACTS, "Add") else None
+        if region is not None:
+            w.cur = w.formula(*region)
+            continue
         if len(nxt) > 1:
             raise ConversionError(f"tensor {w.cur!r} feeds {len(nxt)} nodes ("
                                   f"{', '.join(_label(n) for n in nxt)}); only a single chain "
@@ -728,6 +797,71 @@ def _walk(g: _Graph) -> _Walker:
         raise ConversionError(f"{_label(node)} is not part of the converted chain; {_SUPPORTED}")
     w.state_text = _state_text(g, w, state_outputs)
     return w
+
+
+def _formula_region(g: _Graph, x: str) -> tuple[list[Any], str] | None:
+    """The elementwise nodes (_FORMULA_OPS, other inputs scalar constants) that compute a function
+    of tensor x and end in one tensor the rest of the graph reads, with that tensor; None if x
+    does not start such a region."""
+    tensors, nodes = {x}, []
+    for node in g.nodes:  # in topological order
+        ins = [n for n in node.input if n]
+        if node.op_type in _FORMULA_OPS and any(n in tensors for n in ins) and all(
+                n in tensors or _is_scalar_const(g, n) for n in ins):
+            nodes.append(node)
+            tensors.update(o for o in node.output if o)
+    outputs = {o.name for o in g.graph.output}
+    inside = {id(n) for n in nodes}
+    exits = [t for t in tensors if t in outputs or any(
+        id(n) not in inside for n in g.next_nodes(t))]
+    if len(exits) != 1 or exits[0] == x:
+        return None
+    needed, wanted = [], {exits[0]}
+    for node in reversed(nodes):  # the nodes the exit depends on: all of them
+        if wanted.intersection(node.output):
+            needed.append(node)
+            wanted.update(node.input)
+    if len(needed) != len(nodes):  # a branch that ends elsewhere: not one function of x
+        return None
+    return nodes, exits[0]
+
+
+def _is_scalar_const(g: _Graph, name: str) -> bool:
+    value = g.info(name).const
+    return value is not None and value.size == 1
+
+
+def _formula_activation(g: _Graph, x: str, nodes: list[Any], out: str
+                        ) -> tuple[str | None, tuple[str, float]]:
+    """Which of _FORMULA_ACTS the nodes compute from x, by running them (onnx's reference
+    evaluator) on _PROBE; also the closest activation and its largest difference."""
+    onnx = _onnx()
+    from onnx.reference import ReferenceEvaluator
+
+    inside = {o for node in nodes for o in node.output}
+    consts = {n for node in nodes for n in node.input if n and n != x and n not in inside}
+    graph = onnx.helper.make_graph(
+        nodes, "formula", [onnx.helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT,
+                                                              [len(_PROBE)])],
+        [onnx.helper.make_empty_tensor_value_info(out)],
+        [onnx.numpy_helper.from_array(np.asarray(g.info(n).const), n) for n in sorted(consts)])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", g.opset)])
+    try:
+        got = np.asarray(list(ReferenceEvaluator(model).run(None, {x: _PROBE.astype(
+            np.float32)}))[0], np.float64).reshape(-1)
+    except Exception as e:  # a malformed node
+        raise ConversionError(f"{', '.join(_label(n) for n in nodes)}: cannot be evaluated "
+                              f"({type(e).__name__}: {e})") from None
+    if got.shape != _PROBE.shape:
+        return None, ("?", math.inf)
+    errors = {}
+    for act in _FORMULA_ACTS:
+        want = ACTIVATION_FUNCTIONS[act](_PROBE)
+        with np.errstate(invalid="ignore"):
+            diff = np.abs(got - want) / np.maximum(1.0, np.abs(want))
+        errors[act] = float(np.max(diff)) if np.all(np.isfinite(diff)) else math.inf
+    best = min(errors, key=lambda k: errors[k])
+    return (best if errors[best] <= _FORMULA_TOL else None), (best, errors[best])
 
 
 def _stacked_states(g: _Graph, name: str) -> list[Any] | None:
