@@ -55,13 +55,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
     order = [p.strip() for p in args.layers.split(",")] if args.layers is not None else None
     if args.calibration is not None and args.precision == "f32":
         raise UsageError("--calibration applies to --precision q8 or q15")
+    if args.verify_input is not None and args.no_verify:
+        raise UsageError("--verify-input is given with --no-verify")
+    verify_input = _load_verify_input(Path(args.verify_input)) if args.verify_input else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         spec = convert(src, head_activation=args.head_activation,
                        activations=activations or None, convention=args.convention,
                        metadata=metadata or None, architecture=args.architecture, layers=order,
                        precision=args.precision, calibration=args.calibration,
-                       verify=not args.no_verify)
+                       verify=not args.no_verify, verify_input=verify_input)
     for warning in caught:
         print(f"gru-rt: warning: {warning.message}", file=sys.stderr)
     path = spec.save(out, weight_layout=args.weight_layout)
@@ -111,6 +114,18 @@ def _load_input(path: Path) -> np.ndarray:
     if xs.ndim not in (2, 3):
         raise UsageError(f"{path}: shape {xs.shape} must be (T, I) or (N, T, I)")
     return xs
+
+
+def _load_verify_input(path: Path) -> np.ndarray:
+    """The --verify-input sequence as read (its dtype, shape and values are checked by
+    gru_rt.verify, which knows the model's input size)."""
+    from .importers._untrusted import read_npy_file
+
+    try:
+        return read_npy_file(path, "--verify-input .npy file")
+    except ConversionError as e:
+        raise UsageError(f"--verify-input: cannot read {path} as a plain .npy array ({e})") \
+            from None
 
 
 def _load_sequences(path: Path, input_size: int) -> dict[str, np.ndarray]:
@@ -245,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true",
                    help="skip the conversion check (an .onnx file run with onnxruntime against "
                         "the converted model; for weights, the dropped-activation warning)")
+    p.add_argument("--verify-input", metavar="X.npy",
+                   help="the input sequence (T, I) of the conversion check, e.g. real data "
+                        "(default: 100 steps of N(0, 1)); for a source that can be run (.onnx)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("info", help="describe a .grt model: layers, sizes, bytes, metadata; "

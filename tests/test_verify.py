@@ -259,3 +259,58 @@ def test_keras_models_are_verified() -> None:
         step = "every step" if seq else "the last step"
         assert re.fullmatch(rf"yes \(max err [0-9.e+-]+ over {step} of 100 steps\)",
                             spec.metadata["source.verified"])
+
+
+def test_cli_verify_input(tmp_path: Path, capsys: Any) -> None:
+    """gru-rt convert --verify-input X.npy: the check runs on the user's sequence, which is read
+    without pickle and refused by dtype, shape and values."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from gru_rt.cli import main
+
+    rng = np.random.default_rng(9)
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k)
+             for k, s in (("W", (1, 12, 3)), ("R", (1, 12, 4)), ("B", (1, 24)))]
+    graph = helper.make_graph(
+        [helper.make_node("GRU", ["x", "W", "R", "B"], ["Y"], hidden_size=4),
+         helper.make_node("Squeeze", ["Y", "one"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["time", "batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [*inits, numpy_helper.from_array(np.array([1], np.int64), "one")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    src, out = tmp_path / "m.onnx", str(tmp_path / "m.grt")
+    onnx.save(model, str(src))
+
+    def convert_with(xs: Any, *extra: str, name: str = "xs.npy") -> tuple[int, str]:
+        path = tmp_path / name
+        if isinstance(xs, bytes):
+            path.write_bytes(xs)
+        else:
+            np.save(path, xs, allow_pickle=True)
+        code = main(["convert", str(src), "-o", out, "--verify-input", str(path), *extra])
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    code, text = convert_with(rng.standard_normal((37, 3)))  # float64 is taken as float32
+    assert code == 0, text
+    assert "source.verified: yes (max err" in text and "over every step of 37 steps)" in text
+    for xs, found in [
+            (rng.standard_normal((37, 5)), r"verify_input has shape \(37, 5\), expected \(T, 3\)"),
+            (rng.standard_normal((2, 37, 3)), r"verify_input has shape \(2, 37, 3\)"),
+            (np.full((9, 3), np.nan), "verify_input contains NaN or Inf"),
+            (np.ones((9, 3), complex), "verify_input has dtype complex128, expected real"),
+            (np.array([{"a": 1}] * 3, object), r"--verify-input: cannot read .*xs.npy as a plain "
+                                               r"\.npy array"),
+            (b"not an array", r"--verify-input: cannot read .*xs.npy as a plain \.npy array")]:
+        code, text = convert_with(xs)
+        assert code != 0 and re.search(found, text), text
+    code, text = convert_with(rng.standard_normal((37, 3)), "--no-verify")
+    assert code != 0 and "--verify-input is given with --no-verify" in text
+    np.savez(tmp_path / "w.npz", **{"gru.weight_ih_l0": np.zeros((12, 3), np.float32),
+                                    "gru.weight_hh_l0": np.zeros((12, 4), np.float32)})
+    src = tmp_path / "w.npz"
+    code, text = convert_with(rng.standard_normal((37, 3)))
+    assert code != 0 and "verify_input applies to a source that can be run" in text
