@@ -19,13 +19,19 @@ PYARROW_VERSION ?= 26.0.1
 ONNXSCRIPT_VERSION ?= 0.7.2
 RAY_VERSION ?= 2.60.0
 PYSPARK_VERSION ?= 4.3.0
+# ONNX files of the TensorFlow exporters (tf2onnx on tf-keras, Keras 3's export): make test-tf.
+TF_VENV ?= .venv-tf
+TENSORFLOW_VERSION ?= 2.21.0
+TF_KERAS_VERSION ?= 2.21.0
+TF2ONNX_VERSION ?= 1.17.0
+PYTEST_VERSION ?= 9.2.0
 OUT ?= out
 
 FUZZ_SECONDS ?= 60
 # Formats tools/fuzz_convert.py fuzzes in CI (docs/SECURITY.md, "Fuzzing the converters").
 CONVERT_FUZZ_FORMATS ?= npz,safetensors,keras,h5,onnx
 
-.PHONY: demo test setup setup-test test-engines ctest lint hardening bench clean
+.PHONY: demo test test-tf setup setup-test test-engines ctest lint hardening bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +73,18 @@ setup-test: $(BIN)/python
 test-engines: setup-test
 	$(BIN)/pip install --quiet 'ray[data]==$(RAY_VERSION)' pyspark==$(PYSPARK_VERSION)
 	$(BIN)/python -m pytest -q tests/test_engines.py
+
+# tests/test_import_tf_exports.py in its own environment: TensorFlow (about 2 GB) pins its own NumPy
+# and protobuf, so it stays out of .venv. gru_rt is the extension setup-test built in place.
+$(TF_VENV)/bin/python:
+	$(PYTHON) -m venv $(TF_VENV)
+	$(TF_VENV)/bin/python -m pip install --quiet --upgrade pip
+
+test-tf: setup-test $(TF_VENV)/bin/python
+	$(TF_VENV)/bin/pip install --quiet tensorflow==$(TENSORFLOW_VERSION) \
+		tf-keras==$(TF_KERAS_VERSION) tf2onnx==$(TF2ONNX_VERSION) keras==$(KERAS_VERSION) \
+		onnx==$(ONNX_VERSION) onnxruntime==$(ORT_VERSION) pytest==$(PYTEST_VERSION)
+	PYTHONPATH=$(CURDIR) $(TF_VENV)/bin/python -m pytest -q tests/test_import_tf_exports.py
 
 ctest:
 	$(MAKE) -C csrc test

@@ -65,8 +65,7 @@ def _product(a: Dim, b: Dim) -> Dim:
         return b
     if b == 1:
         return a
-    factors = sorted(str(a).split("*") + str(b).split("*"))
-    return "*".join(factors)
+    return f"{a}*{b}"  # in axis order: a reshape may split it back into the same axes only
 
 
 def _as_elems(info: Info) -> list[Dim] | None:
@@ -332,7 +331,7 @@ class Propagation:
 def slice_size(n: Dim, start: int, end: int, step: int, hints: dict[str, int]) -> Dim:
     """The size of n[start:end:step]; a symbol stays symbolic unless the slice is the whole axis
     or a fixed count from one end (e.g. [-1:] is 1)."""
-    big = 2 ** 62
+    big = 2 ** 31 - 1  # INT32_MAX, tf2onnx's "to the end": no axis is that long
     if isinstance(n, int):
         return len(range(n)[slice(start, end, step)])
     if step == 1 and start == 0 and end >= big:
@@ -373,6 +372,8 @@ def reshape_dims(d: list[Dim], target: list[Dim], allowzero: bool,
     if len(middle_out) == 1 and (out[middle_out[0]] == -1 or out[middle_out[0]] == merged
                                  or isinstance(merged, str)):
         out[middle_out[0]] = merged
+    elif len(middle_in) == 1 and "*".join(str(out[k]) for k in middle_out) == middle_in[0]:
+        pass  # merged axes split back into the same axes in the same order (a Tensordot's)
     elif middle_in or middle_out:
         for k in middle_out:  # a split or a regrouping: sizes no longer follow the input's axes
             out[k] = f"reshaped({out[k]})" if isinstance(out[k], int) and out[k] != -1 \
