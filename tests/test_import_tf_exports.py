@@ -34,11 +34,11 @@ T = 500
 N_IN, H, N_OUT = 8, 16, 3
 
 
-def randomize(model: Any, seed: int) -> None:
+def randomize(model: Any, seed: int, scale: float = 0.6) -> None:
     """Weights beyond the initializers' (Keras starts biases at zero, which the exporters fold
     away): every bias non-zero, gates saturating."""
     rng = np.random.default_rng(seed)
-    model.set_weights([(rng.standard_normal(w.shape) * 0.6).astype(np.float32)
+    model.set_weights([(rng.standard_normal(w.shape) * scale).astype(np.float32)
                        for w in model.get_weights()])
 
 
@@ -103,20 +103,76 @@ def test_tf2onnx_gru_op(layers: int, per_step: bool, tmp_path: Path) -> None:
     assert spec.metadata["source.verified"].startswith("yes")
 
 
-def test_tf2onnx_reset_before_is_a_loop(tmp_path: Path) -> None:
-    """tf2onnx writes reset_after=False as a Loop over the steps."""
-    path = tmp_path / "m.onnx"
-    tf2onnx_export(tf_keras_model(1, False, False), path)
-    with pytest.raises(ConversionError, match=r"\(Loop\) is a Loop"):
-        convert(path)
+# A Loop over the time steps: tf2onnx writes a tf-keras GRU with reset_after=False so, Keras 3's
+# export every GRU. gru_rt lowers it to the ONNX GRU operator after matching the body to the cell.
+LOOPS = [("tf2onnx", 1, False, False, "tanh", "sigmoid"),
+         ("tf2onnx", 1, False, True, "tanh", "sigmoid"),
+         ("keras3", 1, True, False, "tanh", "sigmoid"),
+         ("keras3", 1, True, True, "tanh", "sigmoid"),
+         ("keras3", 1, False, False, "tanh", "sigmoid"),
+         ("keras3", 1, False, True, "tanh", "sigmoid"),
+         ("keras3", 2, True, True, "tanh", "sigmoid"),
+         ("keras3", 1, False, True, "relu", "hard_sigmoid"),
+         ("tf2onnx", 1, False, True, "relu", "hard_sigmoid")]
 
 
-@pytest.mark.parametrize("reset_after", [True, False])
-@pytest.mark.parametrize("per_step", [False, True])
-def test_keras3_export_is_a_loop(reset_after: bool, per_step: bool, tmp_path: Path) -> None:
+def keras_model(lib: Any, layers: int, reset_after: bool, per_step: bool, act: str,
+                gate: str) -> Any:
+    inp = lib.Input((None, N_IN))
+    x = inp
+    for k in range(layers):
+        x = lib.layers.GRU(H, reset_after=reset_after, activation=act, recurrent_activation=gate,
+                           return_sequences=per_step or k < layers - 1)(x)
+    model = lib.Model(inp, lib.layers.Dense(N_OUT, activation="softmax")(x))
+    # a relu state is unbounded: at 0.6 it grows to 17 and the recurrence amplifies float32
+    # rounding (gru_rt 7e-4 and ONNX Runtime 1.3e-2 from float64 after 500 steps)
+    randomize(model, 7 * layers + 2 * reset_after + per_step, 0.3 if act == "relu" else 0.6)
+    model(np.zeros((1, 5, N_IN), np.float32))  # Keras 3's export needs a model that was called
+    return model
+
+
+@pytest.mark.parametrize("case", LOOPS, ids=["-".join(map(str, c)) for c in LOOPS])
+def test_gru_loop_matches_onnxruntime(case: tuple[Any, ...], tmp_path: Path) -> None:
+    exporter, layers, reset_after, per_step, act, gate = case
     path = tmp_path / "m.onnx"
-    keras3_model(reset_after, per_step).export(str(path), format="onnx", verbose=False)
-    assert "Loop" in [n.op_type for n in onnx.load(str(path)).graph.node]
-    with pytest.raises(ConversionError, match=r"\(Loop\) is a Loop: .*Keras 3's "
-                                              r"model.export\(format='onnx'\)"):
-        convert(path)
+    if exporter == "keras3":
+        keras_model(keras, layers, reset_after, per_step, act, gate).export(
+            str(path), format="onnx", verbose=False)
+    else:
+        tf2onnx_export(keras_model(tf_keras, layers, reset_after, per_step, act, gate), path)
+    assert [n.op_type for n in onnx.load(str(path)).graph.node].count("Loop") == layers
+    err, spec = check_against_onnxruntime(path, per_step)
+    grus = spec.layers[:layers]
+    assert [(g.reset_after, g.activation) for g in grus] == [(reset_after, act)] * layers
+    assert grus[0].gate_activation == ("sigmoid" if gate == "sigmoid" else (
+        "hard_sigmoid" if exporter == "keras3" else "hard_sigmoid_k2"))
+    print(f"{exporter} {case}: max |gru_rt - onnxruntime| = {err:.2e}")
+    assert err <= TOL
+    assert spec.metadata["source.verified"].startswith("yes")
+
+
+@pytest.mark.parametrize("tamper,found", [
+    ("Sub", r"its body computes no Keras GRU cell of its constants \(the closest, .*differs by"),
+    ("Add", r"its step counter .* does not grow by 1"),
+])
+def test_altered_gru_loop_is_refused(tamper: str, found: str, tmp_path: Path) -> None:
+    """A Keras 3 export whose Loop body is changed: 1 - z becomes 0.5 - z, or the step counter
+    grows by 2; refused naming the Loop and what did not match."""
+    from onnx import numpy_helper
+
+    path = tmp_path / "m.onnx"
+    keras_model(keras, 1, True, True, "tanh", "sigmoid").export(str(path), format="onnx",
+                                                                 verbose=False)
+    model = onnx.load(str(path))
+    loop = next(n for n in model.graph.node if n.op_type == "Loop")
+    body = loop.attribute[0].g
+    consts = {t.name: t for t in body.initializer}
+    node = next(n for n in body.node if n.op_type == tamper and any(i in consts for i in n.input)
+                and (tamper == "Sub" or "Identity" in n.output[0] or "add" in n.name))
+    t = consts[next(i for i in node.input if i in consts)]
+    value = numpy_helper.to_array(t)
+    t.CopyFrom(numpy_helper.from_array((value * 0.5 if tamper == "Sub" else value * 2)
+                                       .astype(value.dtype), t.name))
+    with pytest.raises(ConversionError, match=r"\(Loop\) is a Loop .* that gru_rt does not read "
+                                              r"as a GRU cell: " + found):
+        convert(model)

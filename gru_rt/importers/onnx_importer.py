@@ -23,6 +23,8 @@ input to an output:
 - readouts of the last step: Y_h, torch's h_n[-1] (Concat of the layers' Y_h, Gather of the last)
   and Gather/Slice at -1 on the time axis (`Model.run(x)[-1]` is then the graph's output);
 - step graphs: state inputs feeding the GRUs' initial_h, outputs returning the new states.
+- a GRU written as a `Loop` (Keras 3's export, tf2onnx's reset_after=False): lowered to the `GRU`
+  operator first when its body is a GRU cell (`onnx_loop.py`), else refused naming the Loop.
 
 Shape bookkeeping (Shape/Gather/Concat/… feeding Reshape targets and zero states) is resolved by the
 propagation in `onnx_graph.py`. Anything else gets an error naming the op type and node name.
@@ -55,6 +57,7 @@ from .onnx_graph import (
     dims_text,
     node_attributes,
 )
+from .onnx_loop import lower_gru_loops
 
 __all__ = ["ONNX_CONVENTION", "import_file", "import_model"]
 
@@ -84,11 +87,6 @@ _FORMULA_TOL = 1e-5
 _PROBE = np.concatenate([np.linspace(-30.0, 30.0, 6001), np.linspace(-1e-3, 1e-3, 201)])
 _SHAPE_OPS = ("Shape", "Size")
 _LOOPS = {
-    "Loop": ("{label} is a Loop: a recurrence written as a loop over the time steps (Keras 3's "
-             "model.export(format='onnx') on the TensorFlow backend writes its GRU so); gru_rt "
-             "does not convert Loop bodies. Convert the Keras model itself "
-             "(gru_rt.convert(model)), or export a graph with the ONNX GRU operator "
-             "(torch.onnx.export, tf2onnx on tf-keras)"),
     "Scan": ("{label} is a Scan: a recurrence written as a scan over the time steps; gru_rt "
              "converts the ONNX GRU operator only"),
     "If": "{label} is an If (a branch on a computed condition); a stream cannot run it",
@@ -952,7 +950,8 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
                  head_activation: str | None = None,
                  metadata: Mapping[str, str] | None = None) -> ModelSpec:
     """A ModelSpec from an onnx.ModelProto (see the module docstring for what converts)."""
-    g = _Graph(model)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    g = _Graph(lower_gru_loops(model, opset))
     w = _walk(g)
     if not w.layers:
         raise ConversionError("the graph has no GRU or Dense layer")
