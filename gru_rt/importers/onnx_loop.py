@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..reference import _gru_step
 from .numpy_importer import Convention, import_gru
-from .onnx_graph import Propagation, node_attributes
+from .onnx_graph import Propagation, check_arity, node_attributes
 
 __all__ = ["lower_gru_loops"]
 
@@ -71,6 +71,8 @@ def lower_gru_loops(model: Any, opset: int) -> Any:
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
+    for node in graph.node:  # the propagation and the lowering index nodes' inputs and outputs
+        check_arity(node, opset)
     while True:  # one Loop at a time: a later Loop's input shape comes from the earlier GRU's
         k = next((k for k, n in enumerate(graph.node) if n.op_type == "Loop"), None)
         if k is None:
@@ -105,17 +107,25 @@ def _lower(loop: Any, graph: Any, prop: Propagation, opset: int) -> tuple[list[A
     others = sorted({n.op_type for n in body.node} - set(_BODY_OPS))
     if others:
         raise _refuse(loop, f"its body computes with {', '.join(others)}")
-    ins = list(loop.input) + [""] * (2 - len(loop.input))
+    for node in body.node:
+        check_arity(node, opset)
+    ins = list(loop.input)
     carried_in = [i.name for i in body.input][2:]
     n_carried = len(carried_in)
     body_out = [o.name for o in body.output]
+    if len(body.input) < 2 or len(ins) != 2 + n_carried or len(loop.output) > len(body_out) - 1:
+        raise _refuse(loop, f"its {len(ins)} inputs, {len(loop.output)} outputs and its body's "
+                            f"{len(body.input)} inputs and {len(body_out)} outputs do not "
+                            f"correspond")
     if len(body_out) != 1 + n_carried + 1:
         raise _refuse(loop, f"it has {len(body_out) - 1 - n_carried} scan outputs, expected one "
                             f"(the per-step state)")
     producer = {o: n for n in body.node for o in n.output}
 
-    def source(name: str) -> str:  # through Identity nodes
-        while name in producer and producer[name].op_type == "Identity":
+    def source(name: str) -> str:  # through Identity nodes (a malformed body may loop them)
+        for _ in range(len(body.node)):
+            if name not in producer or producer[name].op_type != "Identity":
+                break
             name = producer[name].input[0]
         return name
 
