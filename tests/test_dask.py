@@ -216,6 +216,10 @@ def test_score_frame_column_errors(client) -> None:
         grd.score_frame(model, ddf, id="unit", time="t", features=["a", "b", "d"])
     with pytest.raises(grd.ScoreError, match="feature column 'unit' has dtype"):
         grd.score_frame(_model("f32", (1, 3, 2)), ddf, id="t", time="a", features=["unit"])
+    with pytest.raises(grd.ScoreError, match="the frame has a column '__gru_rt_row__', the name "
+                                             "gru_rt.dask gives row numbers"):
+        grd.score_frame(model, ddf.assign(__gru_rt_row__=1), id="unit", time="t",
+                        features=["a", "b", "c"])
 
 
 def _damaged(kind: str) -> tuple[pd.DataFrame, str]:
@@ -361,6 +365,20 @@ def test_cli_score_refusals(tmp_path, capsys) -> None:
     assert main(["score", *base, "-o", str(tmp_path / "o"), "--workers", "0"]) == 1
     assert "--workers is 0" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_score_names_the_sequence_out_of_time_order_and_writes_nothing(client, tmp_path,
+                                                                         capsys) -> None:
+    from gru_rt.cli import main
+
+    frame, message = _damaged("unsorted")
+    frame.to_parquet(tmp_path / "data.parquet", index=False)
+    random_spec([3, 6, 2]).save(tmp_path / "m.grt")
+    assert main(["score", str(tmp_path / "m.grt"), str(tmp_path / "data.parquet"), "-o",
+                 str(tmp_path / "out"), "--id", "unit", "--time", "t", "--scheduler",
+                 client.scheduler.address]) == 1
+    assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.parquet", "m.grt"]
 
 
 def test_atomic_directory_removes_its_temp_on_failure(tmp_path) -> None:
