@@ -371,7 +371,8 @@ def score_parquet(model: Model | str | os.PathLike[str] | bytes, source: str, ou
     Parquet directory `output`, written atomically (fileio.atomic_directory: a complete result or
     none). scheduler: a Dask scheduler address (every worker must read `source` and the output's
     parent directory under the same paths); else a LocalCluster of `workers` processes (default:
-    one per CPU) with one thread each. progress: Dask's progress bar on stderr."""
+    one per CPU) with one thread each. progress: Dask's progress bar on stderr. Every local
+    Parquet file's footer is read first: a file lacking a needed column is named at once."""
     _, _, dd = _import_dask()
     import distributed
 
