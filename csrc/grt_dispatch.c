@@ -1,6 +1,6 @@
 /* grt_dispatch.c — run-time choice of the kernel variants (see grt_isa in gru_rt.h): the float
  * activations (f32 and q8), the f32 products, the q8 input quantization and products, the q15
- * products and the q15 GRU recurrence. One process-wide
+ * products and the q15 GRU cell's element-wise steps. One process-wide
  * pointer to a table of kernels, set lazily to the best level on first use; every precision follows the
  * same level. A table holds the entries of the precisions this build keeps (gru_rt.h, "Build
  * configuration"); a level this build lacks (grt_isa.h: AVX2 outside x86-64, NEON outside AArch64, the
@@ -39,7 +39,7 @@ typedef struct isa_table {
 #if GRT_HAS_Q15
     grt_q15_matvec_fn q15_matvec;
     grt_q15_matmul_fn q15_matmul;
-    grt_q15_gru_recur_fn q15_gru_recur;
+    const grt_q15_lanes *q15_lanes;
 #endif
 } isa_table;
 
@@ -60,9 +60,9 @@ typedef struct isa_table {
 #define Q8_ENTRIES(quant, prod)
 #endif
 #if GRT_HAS_Q15
-#define Q15_ENTRIES(prod, recur) grt_q15_matvec_##prod, grt_q15_matmul_##prod, grt_q15_gru_recur_##recur,
+#define Q15_ENTRIES(prod, lanes) grt_q15_matvec_##prod, grt_q15_matmul_##prod, &grt_q15_lanes_##lanes,
 #else
-#define Q15_ENTRIES(prod, recur)
+#define Q15_ENTRIES(prod, lanes)
 #endif
 
 /* A level not in this build: NULL pointers, never selected (supported() says 0). */
@@ -73,8 +73,7 @@ static const isa_table tables[GRT_ISA_COUNT] = {
 #else
     {0},
 #endif
-    /* The NEON levels run the scalar float activations and the scalar q15 recurrence (whose products
-     * dispatch to them); neon_dot differs from neon in the q8 products only (sdot multiplies int8 by
+    /* The NEON levels run the scalar float activations and the scalar q15 element-wise steps; neon_dot differs from neon in the q8 products only (sdot multiplies int8 by
      * int8; q15 inputs are int16). */
 #if GRT_HAVE_NEON
     {ACT_ENTRIES(scalar) F32_ENTRIES(neon) Q8_ENTRIES(neon, neon) Q15_ENTRIES(neon, scalar)},
@@ -86,10 +85,9 @@ static const isa_table tables[GRT_ISA_COUNT] = {
 #else
     {0},
 #endif
-    /* The VNNI levels are avx2 with their own q8 and q15 products (the AVX2 q15 recurrence calls the
-     * active level's products); avx512vnni has its own f32 products too (AVX-512F/VL, which the level
-     * implies; on the Zen core measured, no slower than AVX2's at any size and the matrix products
-     * 2.1-2.8x as fast: docs/BENCHMARKS.md). */
+    /* The VNNI levels are avx2 with their own q8 and q15 products; avx512vnni has its own f32 products
+     * too (AVX-512F/VL, which the level implies; on the Zen core measured, no slower than AVX2's at any
+     * size and the matrix products 2.1-2.8x as fast: docs/BENCHMARKS.md). */
 #if GRT_HAVE_AVXVNNI
     {ACT_ENTRIES(avx2) F32_ENTRIES(avx2) Q8_ENTRIES(avx2, avxvnni) Q15_ENTRIES(avxvnni, avx2)},
 #else
@@ -300,7 +298,10 @@ void grt_matvec_f32_p8(float *restrict y, const float *restrict P, const float *
 void grt_matmul_f32_p8(float *restrict Y, size_t ldy, const float *restrict P, const float *restrict b,
                        const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
 {
-    get_active()->matmul_p8(Y, ldy, P, b, X, ldx, rows, cols, T);
+    if (T == 1)
+        get_active()->matvec_p8(Y, P, b, X, rows, cols);
+    else
+        get_active()->matmul_p8(Y, ldy, P, b, X, ldx, rows, cols, T);
 }
 
 void grt_matvec_f32(float *restrict y, const float *restrict W, const float *restrict b,
@@ -312,7 +313,10 @@ void grt_matvec_f32(float *restrict y, const float *restrict W, const float *res
 void grt_matmul_f32(float *restrict Y, size_t ldy, const float *restrict W, const float *restrict b,
                     const float *restrict X, size_t ldx, size_t rows, size_t cols, size_t T)
 {
-    get_active()->matmul(Y, ldy, W, b, X, ldx, rows, cols, T);
+    if (T == 1)
+        get_active()->matvec(Y, W, b, X, rows, cols);
+    else
+        get_active()->matmul(Y, ldy, W, b, X, ldx, rows, cols, T);
 }
 #endif
 
@@ -350,7 +354,10 @@ void grt_matmul_q8_quantized(float *restrict Y, size_t ldy, const int8_t *restri
                              const int8_t *restrict Xq, const float *restrict sx, size_t rows, size_t cols,
                              size_t T)
 {
-    get_active()->q8_matmul(Y, ldy, W, codes, b, Xq, sx, rows, cols, T);
+    if (T == 1)
+        get_active()->q8_matvec(Y, W, codes, b, Xq, sx[0], rows, cols);
+    else
+        get_active()->q8_matmul(Y, ldy, W, codes, b, Xq, sx, rows, cols, T);
 }
 #endif
 
@@ -366,9 +373,14 @@ grt_q15_matmul_fn grt_isa_q15_matmul(grt_isa isa)
     return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_matmul : 0;
 }
 
-grt_q15_gru_recur_fn grt_isa_q15_gru_recur(grt_isa isa)
+const grt_q15_lanes *grt_isa_q15_lanes(grt_isa isa)
 {
-    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_gru_recur : 0;
+    return (unsigned)isa < GRT_ISA_COUNT ? tables[isa].q15_lanes : 0;
+}
+
+const grt_q15_lanes *grt_q15_lanes_active(void)
+{
+    return get_active()->q15_lanes;
 }
 
 void grt_q15_matvec(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
@@ -381,12 +393,9 @@ void grt_q15_matmul(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
                     const uint16_t *restrict codes, const int32_t *restrict b, const int16_t *restrict X,
                     size_t ldx, size_t rows, size_t cols, size_t T)
 {
-    get_active()->q15_matmul(Y, ldy, W, codes, b, X, ldx, rows, cols, T);
-}
-
-void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h, size_t ldh,
-                       size_t B, grt_q15_gru_scratch s)
-{
-    get_active()->q15_gru_recur(L, gi, ldgi, h, ldh, B, s);
+    if (T == 1)
+        get_active()->q15_matvec(Y, W, codes, b, X, rows, cols);
+    else
+        get_active()->q15_matmul(Y, ldy, W, codes, b, X, ldx, rows, cols, T);
 }
 #endif

@@ -1,5 +1,5 @@
 /* grt_kernels.h — f32 and q8 kernels: matrix-vector and matrix-matrix products with a fixed summation order,
- * and the GRU recurrence. Weights are row-major (weight_layout 0: row r of W starts at W + r·cols)
+ * and the float cells over them (grt_cell_float.c). Weights are row-major (weight_layout 0: row r of W starts at W + r·cols)
  * except f32 layers stored in panel8 (weight_layout 1), which have their own products (below).
  *
  * Scalar summation order (the contract that makes grt_matmul_f32 bit-identical to grt_matvec_f32): each dot
@@ -20,7 +20,8 @@
  * grt_q15.h switch with it). Each variant has its own summation order (above: the scalar one; the AVX2,
  * AVX-512 (avx512vnni level) and NEON ones are described in grt_kernels_f32_avx2.c,
  * grt_kernels_f32_avx512.c and grt_kernels_f32_neon.c), and within a variant matmul is bit-identical
- * to matvec. The levels a build contains: grt_isa.h. */
+ * to matvec: a product of one step (T = 1) takes the level's matvec (every product family here and in
+ * grt_q15.h does). The levels a build contains: grt_isa.h. */
 
 typedef void (*grt_matvec_fn)(float *restrict y, const float *restrict W, const float *restrict b,
                               const float *restrict x, size_t rows, size_t cols);
@@ -105,44 +106,6 @@ void grt_matmul_f32_p8_neon(float *restrict Y, size_t ldy, const float *restrict
 grt_matvec_fn grt_isa_matvec_p8(grt_isa isa);
 grt_matmul_fn grt_isa_matmul_p8(grt_isa isa);
 
-/* The products of a layer's f32 weight matrix in its layout (grt_weight_layout). */
-static inline void grt_matvec_f32_layout(unsigned layout, float *restrict y, const float *restrict W,
-                                         const float *restrict b, const float *restrict x, size_t rows,
-                                         size_t cols)
-{
-    if (layout == GRT_LAYOUT_PANEL8)
-        grt_matvec_f32_p8(y, W, b, x, rows, cols);
-    else
-        grt_matvec_f32(y, W, b, x, rows, cols);
-}
-
-static inline void grt_matmul_f32_layout(unsigned layout, float *restrict Y, size_t ldy,
-                                         const float *restrict W, const float *restrict b,
-                                         const float *restrict X, size_t ldx, size_t rows, size_t cols,
-                                         size_t T)
-{
-    if (layout == GRT_LAYOUT_PANEL8)
-        grt_matmul_f32_p8(Y, ldy, W, b, X, ldx, rows, cols, T);
-    else
-        grt_matmul_f32(Y, ldy, W, b, X, ldx, rows, cols, T);
-}
-
-/* Scratch of the GRU recurrence for B rows: the stream's memory for one row, the batch work for
- * several (grt_stream.c). */
-typedef struct grt_gru_scratch {
-    float *gh; /* B x 3H: U·h + b_hh */
-    float *rh; /* B x H: r ⊙ h (reset_after = 0) */
-} grt_gru_scratch;
-
-/* One GRU update of B independent rows (streams) of a validated f32 GRU layer L: row b of h (H
- * floats at h + b·ldh, updated in place) given its gx = W_ih·x + b_ih (3H floats at gx + b·ldgx,
- * overwritten: they hold the gate values afterwards). The U·h products of all rows are one matrix
- * product in the layer's layout (grt_matmul_f32_layout; a single row grt_matvec_f32_layout: per element
- * the same bits), the gate math runs
- * row by row (grt_gru_float.h): each row's result is bit-identical to a B = 1 update of that row. */
-void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict h, size_t ldh,
-                       size_t B, grt_gru_scratch s);
-
 /* ---- q8 (grt_kernels_q8.c, grt_kernels_q8_{avx2,neon}.c; docs/QUANTIZATION.md, "q8") ------------
  * int8 weights with one bf16 scale code per row, f32 biases; each product's input vector is quantized
  * to int8 on the fly (per step), the dot products are exact int32, and
@@ -151,7 +114,8 @@ void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, size_t ldgx, floa
  * Every level (scalar, AVX2, the VNNI levels, NEON) gives the same bits: the integer dot product is exact, so its order
  * is free, and the float operations (quantization, rescale) are the contract's, in its order, without
  * FMA. grt_q8_quantize, grt_matvec_q8_quantized and grt_matmul_q8_quantized call the variant of the
- * active grt_isa level (grt_dispatch.c); grt_matmul_q8 equals T grt_matvec_q8 calls bit for bit. */
+ * active grt_isa level (grt_dispatch.c); grt_matmul_q8_quantized equals T grt_matvec_q8_quantized calls
+ * bit for bit (T = 1 is one). */
 
 /* The q8 row scale of a bf16 code: the float with these upper 16 bits. */
 float grt_q8_scale(uint16_t code);
@@ -181,13 +145,8 @@ void grt_matmul_q8_quantized(float *restrict Y, size_t ldy, const int8_t *restri
                              const int8_t *restrict Xq, const float *restrict sx, size_t rows, size_t cols,
                              size_t T);
 
-/* Quantize x (cols floats) into xq (scratch, cols bytes), then grt_matvec_q8_quantized. */
-void grt_matvec_q8(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
-                   const float *restrict b, const float *restrict x, size_t rows, size_t cols,
-                   int8_t *restrict xq);
-
 /* T steps: each X row (stride ldx) is quantized into Xq (T x cols bytes) with its scale in sx[t], then
- * Y[t·ldy + r] as grt_matvec_q8 would give it. Y must not overlap the other arrays. */
+ * Y[t·ldy + r] = grt_matmul_q8_quantized's. Y must not overlap the other arrays. */
 void grt_matmul_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, const uint16_t *restrict codes,
                    const float *restrict b, const float *restrict X, size_t ldx, size_t rows, size_t cols,
                    size_t T, int8_t *restrict Xq, float *restrict sx);
@@ -253,17 +212,35 @@ grt_q8_quantize_fn grt_isa_q8_quantize(grt_isa isa);
 grt_q8_matvec_fn grt_isa_q8_matvec(grt_isa isa);
 grt_q8_matmul_fn grt_isa_q8_matmul(grt_isa isa);
 
-typedef struct grt_q8_gru_scratch {
+/* ---- the float cells (grt_cell_float.c): f32 and q8 layers ---------------------------------------- */
+
+/* Y = b + W·X for a layer's weight matrix (`role`: GRT_ROLE_W_IH or GRT_ROLE_W_HH, with its bias and,
+ * q8, its row codes), its rows [row0, row0 + rows) (multiples of 8 in panel8), and B rows of X (ldx
+ * apart) into B rows of Y (ldy apart), in the layer's precision and layout. q8: the X rows are quantized
+ * into xq (B x cols bytes) with their scales in sx (B floats); f32 ignores both. */
+void grt_float_layer_product(const grt_layer *L, unsigned role, size_t row0, size_t rows, float *restrict Y,
+                             size_t ldy, const float *restrict X, size_t ldx, size_t B, int8_t *restrict xq,
+                             float *restrict sx);
+
+/* Scratch of the GRU cell for B rows: the stream's memory for one row, the batch work for several
+ * (grt_stream.c). */
+typedef struct grt_gru_scratch {
     float *gh;  /* B x 3H: U·h + b_hh */
     float *rh;  /* B x H: r ⊙ h (reset_after = 0) */
-    int8_t *hq; /* B x H: the quantized h (or rh) rows */
-    float *sx;  /* B: their scales (B > 1 only: one row goes through grt_matvec_q8) */
-} grt_q8_gru_scratch;
+    int8_t *hq; /* q8: B x H, the quantized h (or rh) rows */
+    float *sx;  /* q8: B, their scales */
+} grt_gru_scratch;
 
-/* The q8 counterpart of grt_gru_recur_f32 (same arguments; L a validated q8 GRU layer): each row of h
- * is quantized for the rows of U it multiplies (all 3H, or r and z when reset_after = 0; then r ⊙ h on
- * its own for the n rows), and the products of all B rows are one grt_matmul_q8. */
-void grt_gru_recur_q8(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict h, size_t ldh,
-                      size_t B, grt_q8_gru_scratch s);
+/* One GRU update of B independent rows (streams) of a validated f32 or q8 GRU layer L: row b of h (H
+ * floats at h + b·ldh, updated in place) given its gx = W_ih·x + b_ih (3H floats at gx + b·ldgx,
+ * overwritten: they hold the gate values afterwards). The U·h products of all rows are one
+ * grt_float_layer_product (q8: h quantized once for the rows it multiplies, all 3H or r and z when
+ * reset_after = 0, then r ⊙ h on its own for the n rows), the gate math runs row by row: each row's
+ * result is bit-identical to a B = 1 update of that row. */
+void grt_gru_recur_float(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict h, size_t ldh,
+                         size_t B, grt_gru_scratch s);
+
+/* The Dense output of n rows y (n x O, the layer's products) in place: its activation. */
+void grt_dense_out_float(const grt_layer *L, float *y, size_t n);
 
 #endif /* GRT_KERNELS_H */

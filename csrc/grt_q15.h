@@ -184,8 +184,38 @@ static inline int32_t grt_q15_requant(int64_t acc, uint16_t code, int32_t b)
     return grt_q15_requant_wide(acc, code, b);
 }
 
-/* Scratch of the q15 GRU recurrence for B rows (the stream's memory for one, the batch work for
- * several). */
+/* ---- the element-wise steps of the GRU cell, per ISA level -----------------------------------------
+ * Over n lanes, each ISA level giving the same integers (the scalar level in grt_kernels_q15.c, the AVX2
+ * one, also the VNNI levels', in grt_kernels_q15_avx2.c; the NEON levels use the scalar one):
+ *   add_act:    g[i] = act(sat32(g[i] + a[i])); act GRT_ACT_TANH, or a gate activation (grt_q15_gate)
+ *   cand_after: n[i] = tanh(sat32(n[i] + RSHR(r[i]·gh[i], 15)))      (reset_after = 1)
+ *   reset:      rh[i] = sat16(RSHR(r[i]·h[i], 15))                     (reset_after = 0)
+ *   update:     h[i] = sat16(n[i] + RSHR(z[i]·(h[i] - n[i]), 15))
+ * Bounds (r, z in [0, 32768], n in [-32768, 32768], g, a, gh within ±(2^31 - 1)): |r·gh| < 2^46 and
+ * |z·(h - n)| <= 2^31, all within int64. */
+typedef struct grt_q15_lanes {
+    void (*add_act)(unsigned act, int32_t *restrict g, const int32_t *restrict a, size_t n);
+    void (*cand_after)(int32_t *restrict n, const int32_t *restrict r, const int32_t *restrict gh, size_t len);
+    void (*reset)(int16_t *restrict rh, const int32_t *restrict r, const int16_t *restrict h, size_t n);
+    void (*update)(int16_t *restrict h, const int32_t *restrict n, const int32_t *restrict z, size_t len);
+} grt_q15_lanes;
+
+extern const grt_q15_lanes grt_q15_lanes_scalar;
+#if GRT_HAVE_AVX2
+extern const grt_q15_lanes grt_q15_lanes_avx2; /* only callable when the CPU has AVX2 */
+#endif
+/* The steps of the active level (grt_dispatch.c), and those of a level (NULL if this build lacks it). */
+const grt_q15_lanes *grt_q15_lanes_active(void);
+const grt_q15_lanes *grt_isa_q15_lanes(grt_isa isa);
+
+/* ---- the cells (grt_cell_q15.c) ----------------------------------------------------------------- */
+
+/* g(W, b; X) of a layer's weight matrix (`role`: GRT_ROLE_W_IH or GRT_ROLE_W_HH, with its row codes and
+ * bias) for its rows [row0, row0 + rows) and B rows of X (ldx apart) into B rows of Y (ldy apart). */
+void grt_q15_layer_product(const grt_layer *L, unsigned role, size_t row0, size_t rows, int32_t *restrict Y,
+                           size_t ldy, const int16_t *restrict X, size_t ldx, size_t B);
+
+/* Scratch of the q15 GRU cell for B rows (the stream's memory for one, the batch work for several). */
 typedef struct grt_q15_gru_scratch {
     int32_t *gh; /* B x 3H: g(W_hh, b_hh; h) */
     int16_t *rh; /* B x H: sat16(RSHR(r * h, 15)) (reset_after = 0) */
@@ -193,48 +223,14 @@ typedef struct grt_q15_gru_scratch {
 
 /* One q15 GRU update of B independent rows (streams): row b of h (H int16 Q15 at h + b*ldh, in place)
  * given its gi = g(W_ih, b_ih; x) (3H int32 Q16 at gi + b*ldgi, overwritten with the gate values). L
- * must be a validated q15 GRU layer. The products of all rows are one grt_q15_matmul (one row:
- * grt_q15_matvec), then the element-wise steps run row by row; each row's integers equal a B = 1
- * update of that row. Calls the variant of the active grt_isa level; every level gives the same
- * integers. */
+ * must be a validated q15 GRU layer. The products of all rows are one grt_q15_matmul, then the
+ * element-wise steps (grt_q15_lanes of the active level) run row by row; each row's integers equal a
+ * B = 1 update of that row, at every level. */
 void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h, size_t ldh,
                        size_t B, grt_q15_gru_scratch s);
-
-typedef void (*grt_q15_gru_recur_fn)(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
-                                     size_t ldh, size_t B, grt_q15_gru_scratch s);
-void grt_q15_gru_recur_scalar(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
-                              size_t ldh, size_t B, grt_q15_gru_scratch s);
-#if GRT_HAVE_AVX2
-/* The AVX2 recurrence (also the VNNI levels'): the products of the active level (grt_q15_matvec/
- * grt_q15_matmul) and its element-wise gate, candidate and update steps on eight
- * lanes (table activations by vpgatherdd). grt_q15_act_avx2 applies one activation to v in place with
- * the same lane code (act GRT_ACT_TANH: tanh; otherwise the gate activation, as grt_q15_gate); for
- * tests. */
-void grt_q15_gru_recur_avx2(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
-                            size_t ldh, size_t B, grt_q15_gru_scratch s);
-void grt_q15_act_avx2(unsigned act, int32_t *v, size_t n);
-#endif
-/* The NEON levels use grt_q15_gru_recur_scalar: its products go through grt_q15_matvec/matmul, i.e. the NEON
- * ones while a NEON level is active; the element-wise part is the portable loop. */
-grt_q15_gru_recur_fn grt_isa_q15_gru_recur(grt_isa isa);
 
 /* The output of a q15 Dense layer from g = g(W, b; x) (O int32): linear/relu sat16 (relu clamps at 0),
  * sigmoid/tanh/hard sigmoids min(act(g), 32767), softmax as in the contract. */
 void grt_q15_dense_out(unsigned act, const int32_t *restrict g, int16_t *restrict y, size_t O);
-
-/* Memory of one q15 chunk of n = c*B rows (c steps of B streams): proj n x max(max_gates, max_width)
- * int32, seq[0]/seq[1] n x max_width int16 each; gru: the recurrence scratch for B rows. */
-typedef struct grt_q15_chunk_mem {
-    int32_t *proj;
-    int16_t *seq[2];
-    grt_q15_gru_scratch gru;
-} grt_q15_chunk_mem;
-
-/* c steps of B streams of a q15 model through every layer. state: B rows of state_size int16 (row b:
- * stream b's state); xs: c*B rows of input_size int16, stream by stream (row b*c + t: step t of
- * stream b; may be mem.seq[1]). Returns the last layer's outputs, c*B rows of output_size int16 in the
- * same order, inside mem.seq. */
-const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, size_t B, const int16_t *xs, size_t c,
-                                 grt_q15_chunk_mem mem);
 
 #endif /* GRT_Q15_H */

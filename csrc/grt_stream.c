@@ -1,14 +1,14 @@
 /* grt_stream.c — streams over a validated model: memory sizes, init/reset, one step, whole sequences in
- * chunks, and batches of streams of one model stepped together, for every precision. The q15 integer
- * step itself is grt_q15_run_chunk (grt_kernels_q15.c); this file only lays out its memory and converts
- * at the float boundary.
+ * chunks, and batches of streams of one model stepped together, for every precision: one loop over the
+ * layers (run_chunk), each layer run by the cells of its precision (grt_cell_float.c, grt_cell_q15.c),
+ * and the float boundary of q15 models.
  *
  * Everything runs as chunks: c steps of B streams, n = c·B rows, ordered stream by stream (row b·c + t
  * is step t of stream b). Per layer, the input projections of the n rows are one matrix product; then
- * the recurrence runs step by step, each step one update of the B streams' rows (grt_gru_recur_f32 and
- * friends: one product per weight matrix for all B rows, then the gate math row by row). Per row the
- * kernels are those of a single step (the products are documented bit-identical to their matrix-vector
- * form), so every way of running gives the same bits:
+ * the recurrence runs step by step, each step one update of the B streams' rows (grt_gru_recur_float,
+ * grt_q15_gru_recur: one product per weight matrix for all B rows, then the gate math row by row). Per
+ * row the kernels are those of a single step (the products are documented bit-identical to their
+ * matrix-vector form), so every way of running gives the same bits:
  *   - grt_stream_step: c = B = 1, in the stream's own memory;
  *   - grt_stream_run: B = 1, c up to what the work buffer holds;
  *   - the batch functions (grt_streams_step/run): the B states are gathered into the work, run as
@@ -25,7 +25,7 @@
  *   rh     max_width   float                  rh     max_width                 int16
  *   buf0/1 max_width   float each             buf0/1 max_width                 int16 each
  *   with a q8 layer, also:
- *   sx     1           float    the scale of the quantized input (a chunk of one step)
+ *   sx     1           float    the scale of the quantized input (a chunk of one step), then of h
  *   xq     max_width   int8     the quantized layer input (a chunk of one step)
  *   hq     max_width   int8     the quantized h or r ⊙ h of the q8 recurrence
  * A single step is a chunk of one row over gx (projections) and buf0/buf1 (sequences); gh, rh and hq
@@ -75,9 +75,18 @@ static int has_q8(const grt_model *m)
     return 0;
 }
 
-static size_t q15_rows(const grt_model *m)
+/* Rows of a chunk's projection region: a q15 Dense layer's products go there too. */
+static size_t proj_rows(const grt_model *m)
 {
+    if (!m->q15)
+        return m->max_gates;
     return m->max_gates > m->max_width ? m->max_gates : m->max_width;
+}
+
+/* Bytes of a state or sequence element: int16 in q15 models, else float. */
+static size_t elem_of(const grt_model *m)
+{
+    return m->q15 ? sizeof(int16_t) : sizeof(float);
 }
 
 static size_t round_line(size_t bytes)
@@ -114,18 +123,16 @@ typedef struct stream_layout {
 static stream_layout layout_of(const grt_model *m)
 {
     stream_layout s;
-    int q15 = m->q15 != 0;
-    size_t act = q15 ? sizeof(int16_t) : sizeof(float); /* state and sequence elements */
-    size_t acc = q15 ? sizeof(int32_t) : sizeof(float); /* projection elements */
+    size_t act = elem_of(m), acc = sizeof(int32_t); /* state and sequence; projection (float or int32) */
     s.state = 0;
     s.gx = s.state + round_line(m->state_size * act);
-    s.gh = s.gx + round_line((q15 ? q15_rows(m) : m->max_gates) * acc);
+    s.gh = s.gx + round_line(proj_rows(m) * acc);
     s.rh = s.gh + round_line(m->max_gates * acc);
     s.buf0 = s.rh + round_line(m->max_width * act);
     s.buf1 = s.buf0 + round_line(m->max_width * act);
     s.sx = s.buf1 + round_line(m->max_width * act);
     s.xq = s.hq = s.total = s.sx;
-    if (!q15 && has_q8(m)) {
+    if (has_q8(m)) {
         s.xq = s.sx + round_line(sizeof(float));
         s.hq = s.xq + round_line(m->max_width);
         s.total = s.hq + round_line(m->max_width);
@@ -159,9 +166,8 @@ void grt_stream_reset(grt_stream *stream)
 {
     if (stream == NULL || stream->model == NULL)
         return;
-    size_t elem = stream->model->q15 ? sizeof(int16_t) : sizeof(float);
     if (stream->model->state_size > 0)
-        grt_memset(stream->state, 0, stream->model->state_size * elem);
+        grt_memset(stream->state, 0, stream->model->state_size * elem_of(stream->model));
 }
 
 /* A region of a stream's scratch (which begins at the gx region). */
@@ -174,10 +180,8 @@ static void *scratch_at(const grt_stream *stream, const stream_layout *s, size_t
 
 static size_t run_bytes_per_step(const grt_model *m)
 {
-    if (m->q15)
-        return q15_rows(m) * sizeof(int32_t) + 2 * m->max_width * sizeof(int16_t);
-    size_t f32 = (m->max_gates + 2 * m->max_width) * sizeof(float);
-    return has_q8(m) ? f32 + sizeof(float) + m->max_width : f32;
+    size_t bytes = proj_rows(m) * sizeof(int32_t) + 2 * m->max_width * elem_of(m);
+    return has_q8(m) ? bytes + sizeof(float) + m->max_width : bytes;
 }
 
 size_t grt_run_work_size(const grt_model *model, size_t chunk_steps)
@@ -205,8 +209,8 @@ typedef struct batch_layout {
 /* 0 if the regions' size overflows size_t. */
 static int batch_layout_of(const grt_model *m, size_t B, batch_layout *bl)
 {
-    int q15 = m->q15 != 0, q8 = !q15 && has_q8(m);
-    size_t act = q15 ? sizeof(int16_t) : sizeof(float);
+    int q8 = has_q8(m);
+    size_t act = elem_of(m);
     size_t *offset[] = {&bl->state, &bl->gh, &bl->rh, &bl->hq, &bl->hsx, &bl->order, &bl->run};
     const size_t row_bytes[] = {m->state_size * act, m->max_gates * sizeof(float) /* or int32 */,
                                 m->max_width * act, q8 ? m->max_width : 0, q8 ? sizeof(float) : 0,
@@ -294,27 +298,178 @@ static void chunk_out(const seq_io *io, const void *out, size_t B, size_t t0, si
         grt_memcpy(out_row(io, b, t0, row_bytes), (const uint8_t *)out + b * c * row_bytes, c * row_bytes);
 }
 
-/* ---- f32 / q8 ------------------------------------------------------------------------------------- */
-#if FLOAT_ACT
+/* ---- the layer loop -------------------------------------------------------------------------------- */
 
+/* Memory of a chunk of n = c·B rows: the n-row regions (from the run work, or the stream's for one row)
+ * and the recurrence scratch of B rows. Elements: float in f32/q8 models; int32 (proj, gh) and int16
+ * (seq, rh) in q15 models. */
 typedef struct chunk_mem {
-    float *proj;       /* n rows: the input projections */
-    float *seq[2];     /* n rows each: layer outputs */
-    float *sx;         /* q8: n scales */
-    int8_t *xq;        /* q8: n × max_width */
-    float *gh, *rh;    /* B rows: the recurrence's scratch */
-    int8_t *hq;        /* q8: B × max_width */
-    float *hsx;        /* q8: B scales (B > 1 only) */
+    void *proj;    /* n rows: the input projections */
+    void *seq[2];  /* n rows each: layer outputs */
+    void *xq, *sx; /* q8: n × max_width int8 (the quantized inputs), n float (their scales) */
+    void *gh, *rh; /* B rows: the recurrence's scratch */
+    void *hq, *hsx; /* q8: B × max_width int8 (the quantized h rows), B float (their scales) */
 } chunk_mem;
+
+/* The cells of a precision on a chunk's memory: the GRU input projections of n rows (3H each, into
+ * w->proj), one GRU update of B rows (grt_gru_recur_float, grt_q15_gru_recur), a whole Dense layer
+ * for n rows. elem: bytes of a state or sequence element; acc: of a projection element. */
+typedef struct precision_cells {
+    size_t elem, acc;
+    void (*project)(const grt_layer *L, const void *in, size_t n, const chunk_mem *w);
+    void (*gru)(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t ldh, size_t B, const chunk_mem *w);
+    void (*dense)(const grt_layer *L, const void *in, void *out, size_t n, const chunk_mem *w);
+} precision_cells;
+
+#if FLOAT_ACT
+static void float_project(const grt_layer *L, const void *in, size_t n, const chunk_mem *w)
+{
+    size_t rows = 3 * (size_t)L->output_size;
+    grt_float_layer_product(L, GRT_ROLE_W_IH, 0, rows, (float *)w->proj, rows, (const float *)in, L->input_size,
+                            n, (int8_t *)w->xq, (float *)w->sx);
+}
+
+static void float_gru(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t ldh, size_t B, const chunk_mem *w)
+{
+    grt_gru_scratch s = {(float *)w->gh, (float *)w->rh, (int8_t *)w->hq, (float *)w->hsx};
+    grt_gru_recur_float(L, (float *)gi, ldgi, (float *)h, ldh, B, s);
+}
+
+/* The products go to the outputs, which the activation then updates in place. */
+static void float_dense(const grt_layer *L, const void *in, void *out, size_t n, const chunk_mem *w)
+{
+    size_t O = L->output_size;
+    grt_float_layer_product(L, GRT_ROLE_W_IH, 0, O, (float *)out, O, (const float *)in, L->input_size, n,
+                            (int8_t *)w->xq, (float *)w->sx);
+    grt_dense_out_float(L, (float *)out, n);
+}
+
+/* f32 and q8 layers (which may mix in a model): each layer's precision picks its products. */
+static const precision_cells float_cells = {sizeof(float), sizeof(float), float_project, float_gru, float_dense};
+#endif
+
+#if GRT_HAS_Q15
+static void q15_project(const grt_layer *L, const void *in, size_t n, const chunk_mem *w)
+{
+    size_t rows = 3 * (size_t)L->output_size;
+    grt_q15_layer_product(L, GRT_ROLE_W_IH, 0, rows, (int32_t *)w->proj, rows, (const int16_t *)in, L->input_size,
+                          n);
+}
+
+static void q15_gru(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t ldh, size_t B, const chunk_mem *w)
+{
+    grt_q15_gru_scratch s = {(int32_t *)w->gh, (int16_t *)w->rh};
+    grt_q15_gru_recur(L, (int32_t *)gi, ldgi, (int16_t *)h, ldh, B, s);
+}
+
+/* The products (int32) go to w->proj, the outputs (int16) to out. */
+static void q15_dense(const grt_layer *L, const void *in, void *out, size_t n, const chunk_mem *w)
+{
+    size_t O = L->output_size;
+    int32_t *g = (int32_t *)w->proj;
+    grt_q15_layer_product(L, GRT_ROLE_W_IH, 0, O, g, O, (const int16_t *)in, L->input_size, n);
+    for (size_t r = 0; r < n; r++)
+        grt_q15_dense_out(L->activation, g + r * O, (int16_t *)out + r * O, O);
+}
+
+static const precision_cells q15_cells = {sizeof(int16_t), sizeof(int32_t), q15_project, q15_gru, q15_dense};
+#endif
+
+/* The cells of each precision of this build (the loader admits no other layer). */
+static const precision_cells *const cells[GRT_PREC_Q15 + 1] = {
+#if GRT_HAS_F32
+    [GRT_PREC_F32] = &float_cells,
+#endif
+#if GRT_HAS_Q8
+    [GRT_PREC_Q8] = &float_cells,
+#endif
+#if GRT_HAS_Q15
+    [GRT_PREC_Q15] = &q15_cells,
+#endif
+};
+
+/* c steps of B streams (state: B rows of state_size elements; xs: c·B rows of input_size, stream by
+ * stream, may be w->seq[1]) through every layer. Returns the last layer's c·B rows of output_size
+ * inside w->seq. */
+static const void *run_chunk(const grt_model *m, void *state, size_t B, const void *xs, size_t c,
+                             const chunk_mem *w)
+{
+    const size_t n = c * B, S = m->state_size;
+    const void *in = xs;
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        const grt_layer *L = &m->layers[l];
+        const precision_cells *k = cells[L->precision];
+        uint8_t *out = (uint8_t *)w->seq[l & 1];
+        if (L->kind == GRT_LAYER_GRU) {
+            size_t rows = 3 * (size_t)L->output_size, row_bytes = L->output_size * k->elem;
+            uint8_t *h = (uint8_t *)state + L->state_offset * k->elem;
+            /* The whole chunk's input projection first: it consumes `in` (even when it is w->seq[1])
+             * before anything writes `out`. Then step t of every stream: projection rows b·c + t, c·rows
+             * apart. */
+            k->project(L, in, n, w);
+            for (size_t t = 0; t < c; t++) {
+                k->gru(L, (uint8_t *)w->proj + t * rows * k->acc, c * rows, h, S, B, w);
+                for (size_t b = 0; b < B; b++)
+                    grt_memcpy(out + (b * c + t) * row_bytes, h + b * S * k->elem, row_bytes);
+            }
+        } else {
+            k->dense(L, in, out, n, w);
+        }
+        in = out;
+    }
+    return in;
+}
+
+/* The chunk's input rows in the model's elements (order as chunk_in): a q15 model's float inputs
+ * (boundary) quantized into buf, else the caller's rows as they are. */
+static const void *model_chunk_in(const grt_model *m, const seq_io *io, int boundary, size_t B, size_t t0,
+                                  size_t c, void *buf)
+{
+    size_t I = m->input_size;
+#if GRT_HAS_Q15 && GRT_HAS_FLOAT_BOUNDARY
+    if (boundary) {
+        int16_t *q = (int16_t *)buf;
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 0; t < c; t++)
+                grt_q15_quantize_input(m, (const float *)(const void *)in_row(io, b, t0 + t, I * sizeof(float)),
+                                       q + (b * c + t) * I);
+        return buf;
+    }
+#else
+    (void)boundary;
+#endif
+    return chunk_in(io, B, t0, c, I * elem_of(m), buf);
+}
+
+/* The chunk's outputs to the caller's rows: dequantized (boundary) or copied. */
+static void model_chunk_out(const grt_model *m, const seq_io *io, int boundary, const void *out, size_t B,
+                            size_t t0, size_t c)
+{
+    size_t O = m->output_size;
+#if GRT_HAS_Q15 && GRT_HAS_FLOAT_BOUNDARY
+    if (boundary) {
+        const int16_t *q = (const int16_t *)out;
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 0; t < c; t++)
+                grt_q15_dequantize_output(m, q + (b * c + t) * O,
+                                          (float *)(void *)out_row(io, b, t0 + t, O * sizeof(float)));
+        return;
+    }
+#else
+    (void)boundary;
+#endif
+    chunk_out(io, out, B, t0, c, O * elem_of(m));
+}
 
 /* The n-row regions of w from the run work. */
 static void work_regions(chunk_mem *w, const grt_model *m, void *work, size_t n)
 {
-    w->proj = (float *)work;
-    w->seq[0] = w->proj + n * m->max_gates;
-    w->seq[1] = w->seq[0] + n * m->max_width;
-    w->sx = w->seq[1] + n * m->max_width;
-    w->xq = (int8_t *)(w->sx + n);
+    uint8_t *p = (uint8_t *)work;
+    w->proj = p;
+    w->seq[0] = p += n * proj_rows(m) * sizeof(int32_t);
+    w->seq[1] = p += n * m->max_width * elem_of(m);
+    w->sx = p += n * m->max_width * elem_of(m);
+    w->xq = p + (has_q8(m) ? n * sizeof(float) : 0);
 }
 
 /* One row in the stream's own memory: a single step, and the recurrence scratch of grt_stream_run. */
@@ -322,161 +477,17 @@ static chunk_mem stream_regions(const grt_stream *stream)
 {
     stream_layout s = layout_of(stream->model);
     chunk_mem w;
-    w.proj = (float *)scratch_at(stream, &s, s.gx);
-    w.seq[0] = (float *)scratch_at(stream, &s, s.buf0);
-    w.seq[1] = (float *)scratch_at(stream, &s, s.buf1);
-    w.sx = (float *)scratch_at(stream, &s, s.sx);
-    w.xq = (int8_t *)scratch_at(stream, &s, s.xq);
-    w.gh = (float *)scratch_at(stream, &s, s.gh);
-    w.rh = (float *)scratch_at(stream, &s, s.rh);
-    w.hq = (int8_t *)scratch_at(stream, &s, s.hq);
-    w.hsx = NULL; /* one row goes through grt_matvec_q8, which keeps no scale */
+    w.proj = scratch_at(stream, &s, s.gx);
+    w.seq[0] = scratch_at(stream, &s, s.buf0);
+    w.seq[1] = scratch_at(stream, &s, s.buf1);
+    w.sx = scratch_at(stream, &s, s.sx);
+    w.xq = scratch_at(stream, &s, s.xq);
+    w.gh = scratch_at(stream, &s, s.gh);
+    w.rh = scratch_at(stream, &s, s.rh);
+    w.hq = scratch_at(stream, &s, s.hq);
+    w.hsx = w.sx; /* the recurrence's one scale: the input projection is done with sx by then */
     return w;
 }
-
-/* c steps of B streams (state: B rows of state_size; xs: c·B rows of input_size, stream by stream, may
- * be w.seq[1]) through every layer. Returns the last layer's c·B rows of output_size inside w.seq. */
-static const float *run_chunk(const grt_model *m, float *state, size_t B, const float *xs, size_t c, chunk_mem w)
-{
-    const size_t n = c * B, S = m->state_size;
-#if GRT_HAS_F32
-    grt_gru_scratch g = {w.gh, w.rh};
-#endif
-#if GRT_HAS_Q8
-    grt_q8_gru_scratch g8 = {w.gh, w.rh, w.hq, w.hsx};
-#endif
-    const float *in = xs;
-    for (uint32_t l = 0; l < m->n_layers; l++) {
-        const grt_layer *L = &m->layers[l];
-        float *out = w.seq[l & 1];
-        size_t I = L->input_size, O = L->output_size;
-        int q8 = L->precision == GRT_PREC_Q8;
-        size_t rows = L->kind == GRT_LAYER_GRU ? 3 * O : O;
-        float *proj = L->kind == GRT_LAYER_GRU ? w.proj : out;
-        const float *b = (const float *)L->tensor[GRT_ROLE_B_IH];
-        /* The loader admits only the precisions of this build: each branch exists when needed. */
-#if GRT_HAS_Q8
-        if (q8)
-            grt_matmul_q8(proj, rows, (const int8_t *)L->tensor[GRT_ROLE_W_IH],
-                          (const uint16_t *)L->tensor[GRT_ROLE_W_IH_SCALE], b, in, I, rows, I, n, w.xq,
-                          w.sx);
-#endif
-#if GRT_HAS_F32
-        if (!q8)
-            grt_matmul_f32_layout(L->weight_layout, proj, rows, (const float *)L->tensor[GRT_ROLE_W_IH], b, in,
-                                  I, rows, I, n);
-#endif
-        if (L->kind == GRT_LAYER_GRU) {
-            float *h = (float *)state + L->state_offset;
-            /* Step t of every stream: projection rows b·c + t, c·rows apart. */
-            for (size_t t = 0; t < c; t++) {
-#if GRT_HAS_Q8
-                if (q8)
-                    grt_gru_recur_q8(L, proj + t * rows, c * rows, h, S, B, g8);
-#endif
-#if GRT_HAS_F32
-                if (!q8)
-                    grt_gru_recur_f32(L, proj + t * rows, c * rows, h, S, B, g);
-#endif
-                for (size_t r = 0; r < B; r++)
-                    grt_memcpy(out + (r * c + t) * O, h + r * S, O * sizeof(float));
-            }
-        } else {
-            for (size_t r = 0; r < n; r++)
-                grt_act_apply_param(L->activation, grt_bits_float(L->act_param), out + r * O, O);
-        }
-        in = out;
-    }
-    return in;
-}
-
-/* Steps [t_begin, t_end) of B streams (their states the B rows of `state`; float rows in io) in chunks
- * of `chunk` steps over w (regions for chunk·B rows). */
-static void float_run_rows(const grt_model *m, float *state, size_t B, const seq_io *io, size_t t_begin,
-                           size_t t_end, size_t chunk, chunk_mem w)
-{
-    size_t I = m->input_size * sizeof(float), O = m->output_size * sizeof(float);
-    for (size_t t0 = t_begin; t0 < t_end; t0 += chunk) {
-        size_t c = t_end - t0 < chunk ? t_end - t0 : chunk;
-        const float *in = (const float *)chunk_in(io, B, t0, c, I, w.seq[1]);
-        chunk_out(io, run_chunk(m, state, B, in, c, w), B, t0, c, O);
-    }
-}
-#endif /* FLOAT_ACT */
-
-/* ---- q15 ------------------------------------------------------------------------------------------- */
-#if GRT_HAS_Q15
-
-static grt_q15_chunk_mem q15_stream_regions(const grt_stream *stream)
-{
-    stream_layout s = layout_of(stream->model);
-    grt_q15_chunk_mem q;
-    q.proj = (int32_t *)scratch_at(stream, &s, s.gx);
-    q.seq[0] = (int16_t *)scratch_at(stream, &s, s.buf0);
-    q.seq[1] = (int16_t *)scratch_at(stream, &s, s.buf1);
-    q.gru.gh = (int32_t *)scratch_at(stream, &s, s.gh);
-    q.gru.rh = (int16_t *)scratch_at(stream, &s, s.rh);
-    return q;
-}
-
-/* The n-row regions of q from the run work. */
-static void q15_work_regions(grt_q15_chunk_mem *q, const grt_model *m, void *work, size_t n)
-{
-    q->proj = (int32_t *)work;
-    q->seq[0] = (int16_t *)(q->proj + n * q15_rows(m));
-    q->seq[1] = q->seq[0] + n * m->max_width;
-}
-
-/* The chunk's int16 input rows (order as chunk_in): quantized from floats into buf (float API), or the
- * int16 inputs themselves. */
-static const int16_t *q15_chunk_in(const grt_model *m, const seq_io *io, int float_api, size_t B, size_t t0,
-                                   size_t c, int16_t *buf)
-{
-    size_t I = m->input_size;
-#if GRT_HAS_FLOAT_BOUNDARY
-    if (float_api) {
-        for (size_t b = 0; b < B; b++)
-            for (size_t t = 0; t < c; t++)
-                grt_q15_quantize_input(m, (const float *)(const void *)in_row(io, b, t0 + t, I * sizeof(float)),
-                                       buf + (b * c + t) * I);
-        return buf;
-    }
-#else
-    (void)float_api;
-#endif
-    return (const int16_t *)chunk_in(io, B, t0, c, I * sizeof(int16_t), buf);
-}
-
-/* The chunk's outputs to ys: dequantized (float API) or copied. */
-static void q15_chunk_out(const grt_model *m, const seq_io *io, int float_api, const int16_t *out, size_t B,
-                          size_t t0, size_t c)
-{
-    size_t O = m->output_size;
-#if GRT_HAS_FLOAT_BOUNDARY
-    if (float_api) {
-        for (size_t b = 0; b < B; b++)
-            for (size_t t = 0; t < c; t++)
-                grt_q15_dequantize_output(m, out + (b * c + t) * O,
-                                          (float *)(void *)out_row(io, b, t0 + t, O * sizeof(float)));
-        return;
-    }
-#else
-    (void)float_api;
-#endif
-    chunk_out(io, out, B, t0, c, O * sizeof(int16_t));
-}
-
-/* float_run_rows for a q15 model: rows float (float_api, converted at the boundary) or int16. */
-static void q15_run_rows(const grt_model *m, int16_t *state, size_t B, const seq_io *io, size_t t_begin,
-                         size_t t_end, int float_api, size_t chunk, grt_q15_chunk_mem q)
-{
-    for (size_t t0 = t_begin; t0 < t_end; t0 += chunk) {
-        size_t c = t_end - t0 < chunk ? t_end - t0 : chunk;
-        const int16_t *in = q15_chunk_in(m, io, float_api, B, t0, c, q.seq[1]);
-        q15_chunk_out(m, io, float_api, grt_q15_run_chunk(m, state, B, in, c, q), B, t0, c);
-    }
-}
-#endif /* GRT_HAS_Q15 */
 
 /* Where a run's memory comes from: the stream's own for what the others leave NULL (a single step is
  * all in the stream; grt_stream_run adds its run work; a batch gives everything from its work). */
@@ -487,37 +498,26 @@ typedef struct run_mem {
 } run_mem;
 
 /* Steps [t_begin, t_end) of B streams whose states are the B rows of `state` (rows in io; int16 with
- * q15_api, else float), in chunks of `chunk` steps, along the model's path. The callers have checked
- * that this build runs the model through this API. */
+ * q15_api, else float, converted at the boundary for a q15 model), in chunks of `chunk` steps. The
+ * callers have checked that this build runs the model through this API. */
 static void run_rows(const grt_model *m, void *state, size_t B, const seq_io *io, size_t t_begin, size_t t_end,
                      int q15_api, size_t chunk, run_mem r)
 {
-    (void)q15_api; /* only the q15 path has two APIs */
-    if (m->q15) {
-#if GRT_HAS_Q15
-        grt_q15_chunk_mem q = r.stream ? q15_stream_regions(r.stream) : (grt_q15_chunk_mem){0};
-        if (r.run)
-            q15_work_regions(&q, m, r.run, chunk * B);
-        if (r.gh) {
-            q.gru.gh = (int32_t *)r.gh;
-            q.gru.rh = (int16_t *)r.rh;
-        }
-        q15_run_rows(m, (int16_t *)state, B, io, t_begin, t_end, !q15_api, chunk, q);
-#endif
-        return;
-    }
-#if FLOAT_ACT
     chunk_mem w = r.stream ? stream_regions(r.stream) : (chunk_mem){0};
     if (r.run)
         work_regions(&w, m, r.run, chunk * B);
     if (r.gh) {
-        w.gh = (float *)r.gh;
-        w.rh = (float *)r.rh;
-        w.hq = (int8_t *)r.hq;
-        w.hsx = (float *)r.hsx;
+        w.gh = r.gh;
+        w.rh = r.rh;
+        w.hq = r.hq;
+        w.hsx = r.hsx;
     }
-    float_run_rows(m, (float *)state, B, io, t_begin, t_end, chunk, w);
-#endif
+    int boundary = m->q15 && !q15_api;
+    for (size_t t0 = t_begin; t0 < t_end; t0 += chunk) {
+        size_t c = t_end - t0 < chunk ? t_end - t0 : chunk;
+        const void *in = model_chunk_in(m, io, boundary, B, t0, c, w.seq[1]);
+        model_chunk_out(m, io, boundary, run_chunk(m, state, B, in, c, &w), B, t0, c);
+    }
 }
 
 /* Padded sequences: stream b's T steps start at row b·T of xs and ys. */
@@ -620,7 +620,7 @@ grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, i
 
 static size_t state_bytes(const grt_model *m)
 {
-    return m->state_size * (m->q15 ? sizeof(int16_t) : sizeof(float));
+    return m->state_size * elem_of(m);
 }
 
 /* Sorting stream indices (heapsort: O(B log B), no allocation) by a key: the state's address (the

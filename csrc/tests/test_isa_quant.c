@@ -105,20 +105,20 @@ static void test_tables(void)
 #if GRT_HAS_Q15
     CHECK(grt_isa_q15_matvec(GRT_ISA_SCALAR) == grt_q15_matvec_scalar);
     CHECK(grt_isa_q15_matmul(GRT_ISA_SCALAR) == grt_q15_matmul_scalar);
-    CHECK(grt_isa_q15_gru_recur(GRT_ISA_SCALAR) == grt_q15_gru_recur_scalar);
+    CHECK(grt_isa_q15_lanes(GRT_ISA_SCALAR) == &grt_q15_lanes_scalar);
 #if GRT_HAVE_AVX2
     CHECK(grt_isa_q15_matvec(GRT_ISA_AVX2) == grt_q15_matvec_avx2);
     CHECK(grt_isa_q15_matmul(GRT_ISA_AVX2) == grt_q15_matmul_avx2);
-    CHECK(grt_isa_q15_gru_recur(GRT_ISA_AVX2) == grt_q15_gru_recur_avx2);
+    CHECK(grt_isa_q15_lanes(GRT_ISA_AVX2) == &grt_q15_lanes_avx2);
 #else
     CHECK(grt_isa_q15_matvec(GRT_ISA_AVX2) == NULL);
 #endif
-#if GRT_HAVE_NEON /* both NEON levels: the NEON products, the scalar recurrence (which dispatches) */
+#if GRT_HAVE_NEON /* both NEON levels: the NEON products, the scalar element-wise steps */
     for (int k = 0; k < 1 + GRT_HAVE_NEON_DOT; k++) {
         grt_isa isa = k ? GRT_ISA_NEON_DOT : GRT_ISA_NEON;
         CHECK(grt_isa_q15_matvec(isa) == grt_q15_matvec_neon);
         CHECK(grt_isa_q15_matmul(isa) == grt_q15_matmul_neon);
-        CHECK(grt_isa_q15_gru_recur(isa) == grt_q15_gru_recur_scalar);
+        CHECK(grt_isa_q15_lanes(isa) == &grt_q15_lanes_scalar);
     }
 #else
     CHECK(grt_isa_q15_matvec(GRT_ISA_NEON) == NULL);
@@ -126,23 +126,23 @@ static void test_tables(void)
 #if !GRT_HAVE_NEON_DOT
     CHECK(grt_isa_q15_matvec(GRT_ISA_NEON_DOT) == NULL);
 #endif
-#if GRT_HAVE_AVXVNNI /* the VNNI levels: their own products, the AVX2 recurrence (which dispatches) */
+#if GRT_HAVE_AVXVNNI /* the VNNI levels: their own products, the AVX2 element-wise steps */
     CHECK(grt_isa_q15_matvec(GRT_ISA_AVXVNNI) == grt_q15_matvec_avxvnni);
     CHECK(grt_isa_q15_matmul(GRT_ISA_AVXVNNI) == grt_q15_matmul_avxvnni);
-    CHECK(grt_isa_q15_gru_recur(GRT_ISA_AVXVNNI) == grt_q15_gru_recur_avx2);
+    CHECK(grt_isa_q15_lanes(GRT_ISA_AVXVNNI) == &grt_q15_lanes_avx2);
 #else
     CHECK(grt_isa_q15_matvec(GRT_ISA_AVXVNNI) == NULL);
 #endif
 #if GRT_HAVE_AVX512VNNI
     CHECK(grt_isa_q15_matvec(GRT_ISA_AVX512VNNI) == grt_q15_matvec_avx512vnni);
     CHECK(grt_isa_q15_matmul(GRT_ISA_AVX512VNNI) == grt_q15_matmul_avx512vnni);
-    CHECK(grt_isa_q15_gru_recur(GRT_ISA_AVX512VNNI) == grt_q15_gru_recur_avx2);
+    CHECK(grt_isa_q15_lanes(GRT_ISA_AVX512VNNI) == &grt_q15_lanes_avx2);
 #else
     CHECK(grt_isa_q15_matvec(GRT_ISA_AVX512VNNI) == NULL);
 #endif
     CHECK(grt_isa_q15_matvec((grt_isa)GRT_ISA_COUNT) == NULL);
     CHECK(grt_isa_q15_matmul((grt_isa)99) == NULL);
-    CHECK(grt_isa_q15_gru_recur((grt_isa)GRT_ISA_COUNT) == NULL);
+    CHECK(grt_isa_q15_lanes((grt_isa)GRT_ISA_COUNT) == NULL);
 #endif
 }
 
@@ -412,21 +412,26 @@ static void test_q15_wide_sum(grt_isa isa)
 /* ---- q15 activations and recurrence ------------------------------------------------------------------ */
 
 #if GRT_HAVE_AVX2
-/* The AVX2 lane activations against the scalar functions: every int32 with a stride (a prime, so all
- * residues of the table index and fraction come by), every table knot ±1 and the extremes, in arrays
- * whose lengths are not multiples of 8. (An exhaustive run over all 2^32 inputs agreed as well.) */
+/* The AVX2 "g = act(sat32(g + a))" step against the scalar functions: every int32 g with a stride (a
+ * prime, so all residues of the table index and fraction come by), every table knot ±1 and the extremes
+ * (a = 0 in those rounds: the activation alone), then with addends that also overflow, in arrays whose
+ * lengths are not multiples of 8. (An exhaustive run of the activations over all 2^32 inputs agreed as
+ * well.) */
 static void test_q15_act_avx2(void)
 {
     static const unsigned acts[] = {GRT_ACT_TANH, GRT_ACT_SIGMOID, GRT_ACT_HARD_SIGMOID, GRT_ACT_HARD_SIGMOID_K2};
     const size_t n = 4099;
-    int32_t *v = xmalloc(n * sizeof(int32_t)), *x = xmalloc(n * sizeof(int32_t));
+    int32_t *v = xmalloc(n * sizeof(int32_t)), *x = xmalloc(n * sizeof(int32_t)), *d = xmalloc(n * sizeof(int32_t));
+    rng r = {77};
     for (size_t a = 0; a < 4; a++) {
         int ok = 1;
         uint64_t u = 0;
         for (int round = 0; round < 300; round++) {
             size_t len = n - (size_t)round % 8;
-            for (size_t i = 0; i < len; i++, u += 1048573u) /* ~2^20: 300 rounds cover the int32 range */
+            for (size_t i = 0; i < len; i++, u += 1048573u) { /* ~2^20: 300 rounds cover the int32 range */
                 x[i] = (int32_t)(uint32_t)u;
+                d[i] = round < 100 ? 0 : (int32_t)rng_u32(&r) / (1 << rng_u32(&r) % 31);
+            }
             if (round < 2) { /* the knots of tanh (round 0) or sigmoid (round 1), and the extremes */
                 size_t k = 0;
                 for (int32_t knot = -514; knot <= 514; knot++) { /* 3·1029 + 5 <= len */
@@ -436,13 +441,15 @@ static void test_q15_act_avx2(void)
                 x[k++] = MAX32, x[k++] = MIN32, x[k++] = MIN32 + 1, x[k++] = -MAX32, x[k++] = 0;
             }
             memcpy(v, x, len * sizeof(int32_t));
-            grt_q15_act_avx2(acts[a], v, len);
-            for (size_t i = 0; i < len; i++)
-                ok &= v[i] == (acts[a] == GRT_ACT_TANH ? grt_q15_tanh(x[i]) : grt_q15_gate(acts[a], x[i]));
+            grt_q15_lanes_avx2.add_act(acts[a], v, d, len);
+            for (size_t i = 0; i < len; i++) {
+                int32_t s = grt_q15_add_sat32(x[i], d[i]);
+                ok &= v[i] == (acts[a] == GRT_ACT_TANH ? grt_q15_tanh(s) : grt_q15_gate(acts[a], s));
+            }
         }
         CHECK(ok);
     }
-    free(v), free(x);
+    free(v), free(x), free(d);
 }
 #endif
 
@@ -478,8 +485,9 @@ static void make_recur_case(recur_case *c, rng *r, size_t H, int reset_after, un
     c->L.tensor[GRT_ROLE_B_HH] = c->bh;
 }
 
-/* The recurrence of a level on RECUR_B rows at once (rows padded apart, as in a batch's state block)
- * vs the scalar one row by row (B = 1) on the same gi and h, three steps in a row (h carried). */
+/* The GRU cell with a level's products and element-wise steps on RECUR_B rows at once (rows padded
+ * apart, as in a batch's state block) vs with the scalar level's, row by row (B = 1), on the same gi
+ * and h, three steps in a row (h carried). */
 #define RECUR_B 3
 
 static void test_q15_recur(grt_isa isa)
@@ -488,7 +496,7 @@ static void test_q15_recur(grt_isa isa)
     static const unsigned gates[] = {GRT_ACT_SIGMOID, GRT_ACT_HARD_SIGMOID, GRT_ACT_HARD_SIGMOID_K2};
     static const int32_t gi_special[] = {MAX32, -MAX32, 0, 1 << 20, -(1 << 20), 65536, -65536};
     static const int16_t h_special[] = {32767, -32768, 0, 16384, -1};
-    grt_q15_gru_recur_fn f = grt_isa_q15_gru_recur(isa);
+    grt_isa prev = grt_isa_active();
     rng r = {4242};
     for (size_t k = 0; k < sizeof Hs / sizeof Hs[0]; k++) {
         const size_t H = Hs[k], B = RECUR_B, ldgi = 3 * H + 5, ldh = H + 2;
@@ -511,9 +519,11 @@ static void test_q15_recur(grt_isa isa)
                                                 : mode == 1 ? (int32_t)rng_u32(&r) : gi_special[rng_u32(&r) % 7];
                         memcpy(gi_a, gi_s, B * ldgi * sizeof(int32_t));
                         grt_q15_gru_scratch sa = {gh_a, rh_a}, ss = {gh_s, rh_s};
-                        f(&c.L, gi_a, ldgi, h_a, ldh, B, sa);
+                        CHECK(grt_isa_select(isa) == GRT_OK);
+                        grt_q15_gru_recur(&c.L, gi_a, ldgi, h_a, ldh, B, sa);
+                        CHECK(grt_isa_select(GRT_ISA_SCALAR) == GRT_OK);
                         for (size_t b = 0; b < B; b++) {
-                            grt_q15_gru_recur_scalar(&c.L, gi_s + b * ldgi, 3 * H, h_s + b * ldh, H, 1, ss);
+                            grt_q15_gru_recur(&c.L, gi_s + b * ldgi, 3 * H, h_s + b * ldh, H, 1, ss);
                             ok &= ra || memcmp(rh_a + b * H, rh_s, H * sizeof(int16_t)) == 0;
                         }
                         /* h and the gate values of every row; the padding between rows untouched */
@@ -530,6 +540,7 @@ static void test_q15_recur(grt_isa isa)
         }
         CHECK(ok);
     }
+    CHECK(grt_isa_select(prev) == GRT_OK);
 }
 
 #endif /* GRT_HAS_Q15 */

@@ -1,6 +1,6 @@
 /* grt_kernels_q15_neon.c — the NEON products of the q15 levels neon and neon_dot (docs/QUANTIZATION.md,
  * "q15"), AArch64 only. (sdot multiplies int8 by int8; the q15 inputs are int16, so both levels use
- * these. The GRU recurrence of both is grt_q15_gru_recur_scalar, whose products come here.)
+ * these. The GRU cell's element-wise steps of both are the scalar ones, grt_q15_lanes_scalar.)
  *
  * Integer-only, like grt_kernels_q15.c: no floating-point type or operation (poisoned below). It cannot
  * take part in `make nofloat` (-mgeneral-regs-only forbids the vector registers it exists for, so that

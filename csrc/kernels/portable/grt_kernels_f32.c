@@ -3,7 +3,6 @@
 #include "grt_kernels.h"
 
 #include "grt_internal.h"
-#include "grt_gru_float.h"
 
 #if GRT_HAS_F32 /* the whole file (GRT_NO_F32: empty) */
 
@@ -94,37 +93,6 @@ void grt_matmul_f32_p8_scalar(float *restrict Y, size_t ldy, const float *restri
                 panel_f32(Y + t * ldy + r, P + r * cols, b + r, X + t * ldx, cols, n);
         }
     }
-}
-
-/* Y = b + W·X (W in `layout`) for `rows` rows of W and B rows of X (ldx apart) into B rows of Y (ldy
- * apart). One row takes the matrix-vector kernel: the same bits as the product (grt_kernels.h),
- * without its blocking. */
-static void products_f32(unsigned layout, float *restrict Y, size_t ldy, const float *restrict W,
-                         const float *restrict b, const float *restrict X, size_t ldx, size_t rows, size_t cols,
-                         size_t B)
-{
-    if (B == 1)
-        grt_matvec_f32_layout(layout, Y, W, b, X, rows, cols);
-    else
-        grt_matmul_f32_layout(layout, Y, ldy, W, b, X, ldx, rows, cols, B);
-}
-
-/* The products of all rows first (each weight row read once for the B rows), then the gate math row by
- * row; reset_after = 0 needs r before U_n·(r ⊙ h), hence a second product between the two row passes. */
-void grt_gru_recur_f32(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict h, size_t ldh,
-                       size_t B, grt_gru_scratch s)
-{
-    const size_t H = L->output_size, G = 3 * H;
-    const float *U = (const float *)L->tensor[GRT_ROLE_W_HH];
-    const float *bh = (const float *)L->tensor[GRT_ROLE_B_HH];
-
-    products_f32(L->weight_layout, s.gh, G, U, bh, h, ldh, L->reset_after ? G : 2 * H, H, B);
-    for (size_t b = 0; b < B; b++)
-        grt_gru_gates_row(L, gx + b * ldgx, s.gh + b * G, h + b * ldh, s.rh + b * H);
-    if (!L->reset_after)
-        products_f32(L->weight_layout, s.gh + 2 * H, G, U + 2 * H * H, bh + 2 * H, s.rh, H, H, H, B);
-    for (size_t b = 0; b < B; b++)
-        grt_gru_update_row(L, gx + b * ldgx, s.gh + b * G, h + b * ldh);
 }
 
 #else

@@ -1,7 +1,7 @@
-/* grt_kernels_q15.c — the q15 integer step (docs/QUANTIZATION.md, "q15"): table activations,
- * requantized int8 x int16 products, the GRU and Dense layers, softmax, and the layer loop of a chunk.
- * The products and the GRU recurrence here are the scalar level: grt_q15_matvec, grt_q15_matmul and
- * grt_q15_gru_recur dispatch to them or to grt_kernels_q15_avx2.c (grt_dispatch.c), with equal results.
+/* grt_kernels_q15.c — the q15 integer kernels (docs/QUANTIZATION.md, "q15"): table activations, and the
+ * scalar level of the requantized int8 x int16 products and of the GRU cell's element-wise steps
+ * (grt_q15_matvec, grt_q15_matmul and grt_q15_lanes_active dispatch to them or to the other levels,
+ * grt_dispatch.c, with equal results). The cells that use them: grt_cell_q15.c.
  *
  * No floating-point type or operation anywhere in this file (`make nofloat` proves it by compiling it
  * with -mgeneral-regs-only). No undefined behaviour for any loaded model and any int16 input: every
@@ -37,7 +37,7 @@ static inline uint32_t interp_up(const uint16_t *T, uint32_t a, unsigned bits)
     return select_u32(past, GRT_Q15_ONE, T[i] + ((d * f + (1u << (bits - 1))) >> bits));
 }
 
-/* Inline in the layer loops below (a call per element costs a fifth of the work on a small core). */
+/* Inline in the element-wise loops below (a call per element costs a fifth of the work on a small core). */
 static inline int32_t sigmoid_q15(int32_t v)
 {
     uint32_t neg = neg_mask(v), a = ((uint32_t)v ^ neg) - neg; /* |v| (2^31 for INT32_MIN) */
@@ -522,184 +522,51 @@ void grt_q15_matmul_scalar(int32_t *restrict Y, size_t ldy, const int8_t *restri
         grt_q15_matvec_scalar(Y + t * ldy, W, codes, b, X + t * ldx, rows, cols);
 }
 
-/* ---- layers ------------------------------------------------------------------------------------- */
+/* ---- the element-wise steps of the GRU cell (grt_q15_lanes, grt_q15.h): the scalar level --------- */
 
-/* g[i] = gate(sat32(g[i] + gh[i])) for i < n, the activation chosen once for the loop. */
-static void gates(unsigned act, int32_t *restrict g, const int32_t *restrict gh, size_t n)
+/* g[i] = act(sat32(g[i] + a[i])), the activation chosen once for the loop. */
+static void add_act_scalar(unsigned act, int32_t *restrict g, const int32_t *restrict a, size_t n)
 {
     switch (act) {
+    case GRT_ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            g[i] = tanh_q15(grt_q15_add_sat32(g[i], a[i]));
+        break;
     case GRT_ACT_HARD_SIGMOID:
         for (size_t i = 0; i < n; i++)
-            g[i] = grt_q15_hard_sigmoid(grt_q15_add_sat32(g[i], gh[i]));
+            g[i] = grt_q15_hard_sigmoid(grt_q15_add_sat32(g[i], a[i]));
         break;
     case GRT_ACT_HARD_SIGMOID_K2:
         for (size_t i = 0; i < n; i++)
-            g[i] = grt_q15_hard_sigmoid_k2(grt_q15_add_sat32(g[i], gh[i]));
+            g[i] = grt_q15_hard_sigmoid_k2(grt_q15_add_sat32(g[i], a[i]));
         break;
     default:
         for (size_t i = 0; i < n; i++)
-            g[i] = sigmoid_q15(grt_q15_add_sat32(g[i], gh[i]));
+            g[i] = sigmoid_q15(grt_q15_add_sat32(g[i], a[i]));
         break;
     }
 }
 
-/* Y = g(W, b; X) for B rows of X (ldx apart) into B rows of Y (ldy apart); one row through the
- * matrix-vector product (the same integers, without the blocking). */
-static void products_q15(int32_t *restrict Y, size_t ldy, const int8_t *restrict W, const uint16_t *restrict codes,
-                         const int32_t *restrict b, const int16_t *restrict X, size_t ldx, size_t rows, size_t cols,
-                         size_t B)
+static void cand_after_scalar(int32_t *restrict n, const int32_t *restrict r, const int32_t *restrict gh,
+                              size_t len)
 {
-    if (B == 1)
-        grt_q15_matvec(Y, W, codes, b, X, rows, cols);
-    else
-        grt_q15_matmul(Y, ldy, W, codes, b, X, ldx, rows, cols, B);
+    for (size_t i = 0; i < len; i++)
+        n[i] = tanh_q15(grt_q15_sat32((int64_t)n[i] + grt_q15_rshr((int64_t)r[i] * gh[i], 15)));
 }
 
-/*
- * Gate blocks of a 3H row: r = [0,H), z = [H,2H), n = [2H,3H). gi holds g(W_ih, b_ih; x) and receives
- * the gate values in place. Bounds: gi, gh in [-(2^31-1), 2^31-1]; r, z in [0, 32768]; n in
- * [-32768, 32768]; |r·gh| < 2^46; |z·(h - n)| <= 2^15·2^16 = 2^31: all in int64.
- */
-
-/* One row: r and z; then n = tanh(n + RSHR(r·gh_n, 15)) (reset_after = 1) or rh = r ⊙ h, the input of
- * the U_n product (reset_after = 0). */
-static void gates_row(const grt_layer *L, int32_t *restrict gi, const int32_t *restrict gh,
-                      const int16_t *restrict h, int16_t *restrict rh)
+static void reset_scalar(int16_t *restrict rh, const int32_t *restrict r, const int16_t *restrict h, size_t n)
 {
-    const size_t H = L->output_size;
-    int32_t *restrict n = gi + 2 * H;
-    gates(L->gate_activation, gi, gh, 2 * H);
-    if (L->reset_after) {
-        for (size_t i = 0; i < H; i++)
-            n[i] = tanh_q15(grt_q15_sat32((int64_t)n[i] + grt_q15_rshr((int64_t)gi[i] * gh[2 * H + i], 15)));
-    } else {
-        for (size_t i = 0; i < H; i++)
-            rh[i] = grt_q15_sat16(grt_q15_rshr((int64_t)gi[i] * h[i], 15));
-    }
+    for (size_t i = 0; i < n; i++)
+        rh[i] = grt_q15_sat16(grt_q15_rshr((int64_t)r[i] * h[i], 15));
 }
 
-/* One row after gates_row (and, with reset_after = 0, the U_n product in gh's n block): the candidate
- * (reset_after = 0) and the new h. */
-static void update_row(const grt_layer *L, int32_t *restrict gi, const int32_t *restrict gh, int16_t *restrict h)
+static void update_scalar(int16_t *restrict h, const int32_t *restrict n, const int32_t *restrict z, size_t len)
 {
-    const size_t H = L->output_size;
-    int32_t *restrict n = gi + 2 * H;
-    const int32_t *z = gi + H;
-    if (!L->reset_after)
-        for (size_t i = 0; i < H; i++)
-            n[i] = tanh_q15(grt_q15_add_sat32(n[i], gh[2 * H + i]));
-    for (size_t i = 0; i < H; i++)
+    for (size_t i = 0; i < len; i++)
         h[i] = grt_q15_sat16((int64_t)n[i] + grt_q15_rshr((int64_t)z[i] * ((int64_t)h[i] - n[i]), 15));
 }
 
-/* The products of all rows first, then the element-wise steps row by row (a second product between
- * the two row passes for reset_after = 0, which needs r first). */
-void grt_q15_gru_recur_scalar(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
-                              size_t ldh, size_t B, grt_q15_gru_scratch s)
-{
-    const size_t H = L->output_size, G = 3 * H;
-    const int8_t *U = (const int8_t *)L->tensor[GRT_ROLE_W_HH];
-    const uint16_t *uc = (const uint16_t *)L->tensor[GRT_ROLE_W_HH_SCALE];
-    const int32_t *bh = (const int32_t *)L->tensor[GRT_ROLE_B_HH];
-
-    products_q15(s.gh, G, U, uc, bh, h, ldh, L->reset_after ? G : 2 * H, H, B);
-    for (size_t b = 0; b < B; b++)
-        gates_row(L, gi + b * ldgi, s.gh + b * G, h + b * ldh, s.rh + b * H);
-    if (!L->reset_after)
-        products_q15(s.gh + 2 * H, G, U + 2 * H * H, uc + 2 * H, bh + 2 * H, s.rh, H, H, H, B);
-    for (size_t b = 0; b < B; b++)
-        update_row(L, gi + b * ldgi, s.gh + b * G, h + b * ldh);
-}
-
-static inline int16_t min_q15(int32_t v)
-{
-    return (int16_t)(v > 32767 ? 32767 : v); /* v >= -32768 for every activation */
-}
-
-/* mx = max g; e_j = exp(-min(mx - g_j, 2^31 - 1)); S = sum e_j >= 32768 (e = 32768 at the max), at most
- * 16384·32768 = 2^29; y_j = min((e_j·32768 + S/2) / S, 32767). e_j is computed twice (cheap, exact). */
-static void softmax_q15(const int32_t *restrict g, int16_t *restrict y, size_t O)
-{
-    int32_t mx = g[0];
-    for (size_t j = 1; j < O; j++)
-        mx = g[j] > mx ? g[j] : mx;
-    uint64_t S = 0;
-    for (size_t j = 0; j < O; j++) {
-        int64_t d = (int64_t)mx - g[j];
-        S += (uint64_t)grt_q15_exp_neg((uint32_t)(d > GRT_Q15_SAT32 ? GRT_Q15_SAT32 : d));
-    }
-    for (size_t j = 0; j < O; j++) {
-        int64_t d = (int64_t)mx - g[j];
-        uint64_t e = (uint64_t)grt_q15_exp_neg((uint32_t)(d > GRT_Q15_SAT32 ? GRT_Q15_SAT32 : d));
-        uint64_t q = (e * 32768u + S / 2u) / S;
-        y[j] = (int16_t)(q > 32767u ? 32767u : q);
-    }
-}
-
-void grt_q15_dense_out(unsigned act, const int32_t *restrict g, int16_t *restrict y, size_t O)
-{
-    switch (act) {
-    case GRT_ACT_RELU:
-        for (size_t j = 0; j < O; j++)
-            y[j] = grt_q15_sat16(g[j] > 0 ? g[j] : 0);
-        break;
-    case GRT_ACT_SIGMOID:
-        for (size_t j = 0; j < O; j++)
-            y[j] = min_q15(grt_q15_sigmoid(g[j]));
-        break;
-    case GRT_ACT_TANH:
-        for (size_t j = 0; j < O; j++)
-            y[j] = min_q15(grt_q15_tanh(g[j]));
-        break;
-    case GRT_ACT_HARD_SIGMOID:
-        for (size_t j = 0; j < O; j++)
-            y[j] = min_q15(grt_q15_hard_sigmoid(g[j]));
-        break;
-    case GRT_ACT_HARD_SIGMOID_K2:
-        for (size_t j = 0; j < O; j++)
-            y[j] = min_q15(grt_q15_hard_sigmoid_k2(g[j]));
-        break;
-    case GRT_ACT_SOFTMAX:
-        softmax_q15(g, y, O);
-        break;
-    default: /* linear */
-        for (size_t j = 0; j < O; j++)
-            y[j] = grt_q15_sat16(g[j]);
-        break;
-    }
-}
-
-const int16_t *grt_q15_run_chunk(const grt_model *m, int16_t *state, size_t B, const int16_t *xs, size_t c,
-                                 grt_q15_chunk_mem mem)
-{
-    const size_t n = c * B, S = m->state_size;
-    const int16_t *in = xs;
-    for (uint32_t l = 0; l < m->n_layers; l++) {
-        const grt_layer *L = &m->layers[l];
-        int16_t *out = mem.seq[l & 1];
-        size_t I = L->input_size, O = L->output_size;
-        size_t rows = L->kind == GRT_LAYER_GRU ? 3 * O : O;
-        /* The whole chunk's input projection first: it consumes `in` (even when it is mem.seq[1])
-         * before anything writes `out`. */
-        products_q15(mem.proj, rows, (const int8_t *)L->tensor[GRT_ROLE_W_IH],
-                     (const uint16_t *)L->tensor[GRT_ROLE_W_IH_SCALE], (const int32_t *)L->tensor[GRT_ROLE_B_IH],
-                     in, I, rows, I, n);
-        if (L->kind == GRT_LAYER_GRU) {
-            int16_t *h = state + L->state_offset;
-            /* Step t of every stream: projection rows b*c + t, c*rows apart. */
-            for (size_t t = 0; t < c; t++) {
-                grt_q15_gru_recur(L, mem.proj + t * rows, c * rows, h, S, B, mem.gru);
-                for (size_t b = 0; b < B; b++)
-                    grt_memcpy(out + (b * c + t) * O, h + b * S, O * sizeof(int16_t));
-            }
-        } else {
-            for (size_t r = 0; r < n; r++)
-                grt_q15_dense_out(L->activation, mem.proj + r * rows, out + r * O, O);
-        }
-        in = out;
-    }
-    return in;
-}
+const grt_q15_lanes grt_q15_lanes_scalar = {add_act_scalar, cand_after_scalar, reset_scalar, update_scalar};
 
 #else
 typedef int grt_no_q15_kernels; /* ISO C forbids an empty translation unit */

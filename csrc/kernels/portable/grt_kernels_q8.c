@@ -1,6 +1,6 @@
 /* grt_kernels_q8.c — the q8 kernels (docs/QUANTIZATION.md, "q8"): per-step input quantization, exact
- * int8 x int8 -> int32 dot products, the float rescale, and the q8 GRU recurrence with the f32
- * activations of grt_math.c.
+ * int8 x int8 -> int32 dot products and the float rescale (the q8 GRU cell, with the f32 activations of
+ * grt_math.c, is grt_cell_float.c).
  *
  * Every float operation is the contract's, in its order (IEEE single, -ffp-contract=off: no FMA):
  *   m = max|x_k| (NaN if any x_k is NaN);  m > 0: inv = 127/m, sx = m/127;  else inv = 0, sx = m
@@ -8,11 +8,10 @@
  *   y_j = b_j + ((float)acc_j · s_j) · sx
  * This file is the scalar level (plain loops; gcc -O3 vectorizes the int8 dot product for the baseline
  * target, and the sum is exact, so any order gives the same integer) and the level-independent parts:
- * grt_matvec_q8/grt_matmul_q8 and the recurrence call grt_q8_quantize and the quantized products, which
- * dispatch to the active level (grt_dispatch.c; the AVX2 level is grt_kernels_q8_avx2.c). */
+ * grt_matmul_q8 calls grt_q8_quantize and the quantized products, which dispatch to the active level
+ * (grt_dispatch.c; the AVX2 level is grt_kernels_q8_avx2.c). */
 #include "grt_internal.h"
 
-#include "grt_gru_float.h"
 #include "grt_kernels.h"
 #include "grt_math.h"
 
@@ -81,14 +80,6 @@ void grt_matvec_q8_scalar(float *restrict y, const int8_t *restrict W, const uin
         y[r] = rescale(dot_i8(W + r * cols, xq, cols), codes[r], b[r], sx);
 }
 
-void grt_matvec_q8(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
-                   const float *restrict b, const float *restrict x, size_t rows, size_t cols,
-                   int8_t *restrict xq)
-{
-    float sx = grt_q8_quantize(xq, x, cols);
-    grt_matvec_q8_quantized(y, W, codes, b, xq, sx, rows, cols);
-}
-
 #define STEP_BLOCK 8 /* steps per weight-row pass (cache reuse only: results do not depend on it) */
 
 void grt_matmul_q8_scalar(float *restrict Y, size_t ldy, const int8_t *restrict W,
@@ -112,37 +103,6 @@ void grt_matmul_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, cons
     for (size_t t = 0; t < T; t++)
         sx[t] = grt_q8_quantize(Xq + t * cols, X + t * ldx, cols);
     grt_matmul_q8_quantized(Y, ldy, W, codes, b, Xq, sx, rows, cols, T);
-}
-
-/* Y = b + W·X (q8) for B rows of X (ldx apart), each quantized into s.hq (one per row, with its scale
- * in s.sx). One row takes grt_matvec_q8: the same bits as the product (grt_kernels.h). */
-static void products_q8(float *restrict Y, size_t ldy, const int8_t *restrict W, const uint16_t *restrict codes,
-                        const float *restrict b, const float *restrict X, size_t ldx, size_t rows, size_t cols,
-                        size_t B, grt_q8_gru_scratch s)
-{
-    if (B == 1)
-        grt_matvec_q8(Y, W, codes, b, X, rows, cols, s.hq);
-    else
-        grt_matmul_q8(Y, ldy, W, codes, b, X, ldx, rows, cols, B, s.hq, s.sx);
-}
-
-/* grt_gru_recur_f32 (grt_kernels_f32.c) with q8 products: h is quantized once for the rows it
- * multiplies (all 3H, or r and z when reset_after = 0), r ⊙ h on its own for the n rows. */
-void grt_gru_recur_q8(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict h, size_t ldh,
-                      size_t B, grt_q8_gru_scratch s)
-{
-    const size_t H = L->output_size, G = 3 * H;
-    const int8_t *U = (const int8_t *)L->tensor[GRT_ROLE_W_HH];
-    const uint16_t *uc = (const uint16_t *)L->tensor[GRT_ROLE_W_HH_SCALE];
-    const float *bh = (const float *)L->tensor[GRT_ROLE_B_HH];
-
-    products_q8(s.gh, G, U, uc, bh, h, ldh, L->reset_after ? G : 2 * H, H, B, s);
-    for (size_t b = 0; b < B; b++)
-        grt_gru_gates_row(L, gx + b * ldgx, s.gh + b * G, h + b * ldh, s.rh + b * H);
-    if (!L->reset_after)
-        products_q8(s.gh + 2 * H, G, U + 2 * H * H, uc + 2 * H, bh + 2 * H, s.rh, H, H, H, B, s);
-    for (size_t b = 0; b < B; b++)
-        grt_gru_update_row(L, gx + b * ldgx, s.gh + b * G, h + b * ldh);
 }
 
 #else

@@ -1,6 +1,7 @@
-/* grt_kernels_q15_avx2.c — the AVX2 level of the q15 products (docs/QUANTIZATION.md, "q15"), compiled
- * for any x86-64 target through function target attributes (the build uses no -march flag) and only
- * called after the dispatcher (grt_dispatch.c) found AVX2 on the CPU.
+/* grt_kernels_q15_avx2.c — the AVX2 level of the q15 products and of the GRU cell's element-wise steps
+ * (docs/QUANTIZATION.md, "q15"; the steps are also the VNNI levels'), compiled for any x86-64 target
+ * through function target attributes (the build uses no -march flag) and only called after the
+ * dispatcher (grt_dispatch.c) found AVX2 on the CPU.
  *
  * Integer-only, like grt_kernels_q15.c: no floating-point type or operation (only __m256i/__m128i
  * integer intrinsics). It cannot take part in `make nofloat` (an x86 file, and -mgeneral-regs-only
@@ -270,8 +271,8 @@ GRT_AVX2 void grt_q15_matmul_avx2(int32_t *restrict Y, size_t ldy, const int8_t 
     }
 }
 
-/* ---- the GRU recurrence ---------------------------------------------------------------------------
- * The scalar recurrence (grt_kernels_q15.c) on eight int32 lanes. Every intermediate fits int32, so the
+/* ---- the GRU cell's element-wise steps (grt_q15_lanes, grt_q15.h) ----------------------------------
+ * The scalar steps (grt_kernels_q15.c) on eight int32 lanes. Every intermediate fits int32, so the
  * int64 sums of the scalar code become exact 32-bit lane arithmetic:
  *   - sat32(a + b): the wrapped sum, replaced by ±(2^31 - 1) on signed overflow, then max with
  *     -(2^31 - 1) (which also catches a sum of exactly -2^31);
@@ -285,29 +286,53 @@ GRT_AVX2 void grt_q15_matmul_avx2(int32_t *restrict Y, size_t ldy, const int8_t 
  *   - r·h (|.| <= 2^30) and z·(h - n) (h - n in [-65536, 65535], z <= 2^15: the product lies in
  *     [-2^31, 2^31 - 2^15], and adding 2^14 stays below 2^31) are plain vpmulld products; RSHR(v, 15) is
  *     (v + 2^14) >> 15 with vpsrad (floor, defined for negative lanes); sat16 is vpackssdw.
- * Lengths that are not a multiple of 8 finish with one padded eight-lane block (zeros in the unused
- * lanes, which are never stored back), so there is no separate scalar tail. */
+ * Lengths that are not a multiple of 8 finish with one partial eight-lane block (masked int32 loads and
+ * stores, int16 through a zero-padded copy; the unused lanes are zeros and never stored back), so
+ * there is no separate scalar tail. */
 
-static inline GRT_AVX2 __m256i load8(const int32_t *p)
+/* All ones in lanes [0, k), zeros in the others (k <= 8). */
+static inline GRT_AVX2 __m256i first_lanes(size_t k)
 {
-    return _mm256_loadu_si256((const __m256i *)(const void *)p);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-static inline GRT_AVX2 void store8(int32_t *p, __m256i v)
+/* The k <= 8 int32 at p (zeros in the other lanes), and the first k lanes of v stored to p. */
+static inline GRT_AVX2 __m256i load8(const int32_t *p, size_t k)
 {
-    _mm256_storeu_si256((__m256i *)(void *)p, v);
+    if (k == 8)
+        return _mm256_loadu_si256((const __m256i *)(const void *)p);
+    return _mm256_maskload_epi32((const int *)(const void *)p, first_lanes(k));
 }
 
-/* 8 int16 sign-extended, and 8 int32 saturated to int16 and stored. */
-static inline GRT_AVX2 __m256i load8_i16(const int16_t *p)
+static inline GRT_AVX2 void store8(int32_t *p, __m256i v, size_t k)
 {
+    if (k == 8)
+        _mm256_storeu_si256((__m256i *)(void *)p, v);
+    else
+        _mm256_maskstore_epi32((int *)(void *)p, first_lanes(k), v);
+}
+
+/* The k <= 8 int16 at p sign-extended, and the first k lanes of v saturated to int16 and stored. */
+static inline GRT_AVX2 __m256i load8_i16(const int16_t *p, size_t k)
+{
+    int16_t buf[8] = {0};
+    if (k < 8) {
+        grt_memcpy(buf, p, k * sizeof(int16_t));
+        p = buf;
+    }
     return _mm256_cvtepi16_epi32(load16(p));
 }
 
-static inline GRT_AVX2 void store8_sat16(int16_t *p, __m256i v)
+static inline GRT_AVX2 void store8_sat16(int16_t *p, __m256i v, size_t k)
 {
-    __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08);
-    _mm_storeu_si128((__m128i *)(void *)p, _mm256_castsi256_si128(packed));
+    __m128i packed = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08));
+    if (k == 8) {
+        _mm_storeu_si128((__m128i *)(void *)p, packed);
+    } else {
+        int16_t buf[8];
+        _mm_storeu_si128((__m128i *)(void *)buf, packed);
+        grt_memcpy(p, buf, k * sizeof(int16_t));
+    }
 }
 
 static inline GRT_AVX2 __m256i sat32_add(__m256i a, __m256i b)
@@ -374,138 +399,68 @@ static inline GRT_AVX2 __m256i rshr15(__m256i v)
     return _mm256_srai_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(1 << 14)), 15);
 }
 
-/* The element-wise steps, on blocks of eight (lanes from i on). */
-enum { STEP_GATES, STEP_CAND_AFTER, STEP_CAND_BEFORE, STEP_RH, STEP_UPDATE, STEP_ACT_TANH, STEP_ACT_GATE };
-
-/* One block of step `op` at element i. a: the array updated in place (int32), b, c: the operands. */
-static inline GRT_AVX2 void step8(int op, unsigned act, int32_t *a, const int32_t *b, const int32_t *c,
-                                  int16_t *h)
+/* Eight lanes of each step (grt_q15.h, grt_q15_lanes). */
+static inline GRT_AVX2 __m256i add_act8(unsigned act, __m256i g, __m256i a)
 {
-    switch (op) {
-    case STEP_GATES: /* a = gate(sat32(a + b)) */
-        store8(a, gate8(act, sat32_add(load8(a), load8(b))));
-        break;
-    case STEP_CAND_AFTER: { /* a = tanh(sat32(a + RSHR(b·c, 15))), b = r, c = gh_n */
-        __m256i r = load8(b), g = load8(c);
-        __m256i hi = _mm256_mullo_epi32(_mm256_add_epi32(r, r), _mm256_srai_epi32(g, 16));
-        __m256i lo = _mm256_mullo_epi32(r, _mm256_and_si256(g, _mm256_set1_epi32(0xFFFF)));
-        __m256i t = _mm256_add_epi32(hi, _mm256_srli_epi32(_mm256_add_epi32(lo, _mm256_set1_epi32(1 << 14)), 15));
-        store8(a, tanh8(sat32_add(load8(a), t)));
-        break;
-    }
-    case STEP_CAND_BEFORE: /* a = tanh(sat32(a + b)) */
-        store8(a, tanh8(sat32_add(load8(a), load8(b))));
-        break;
-    case STEP_RH: /* rh (in h's place: the caller's output) = sat16(RSHR(b·h, 15)); a unused */
-        store8_sat16((int16_t *)(void *)a, rshr15(_mm256_mullo_epi32(load8(b), load8_i16(h))));
-        break;
-    case STEP_UPDATE: { /* h = sat16(a + RSHR(b·(h - a), 15)), a = n, b = z */
-        __m256i n = load8(a);
-        __m256i d = _mm256_sub_epi32(load8_i16(h), n);
-        store8_sat16(h, _mm256_add_epi32(n, rshr15(_mm256_mullo_epi32(load8(b), d))));
-        break;
-    }
-    case STEP_ACT_TANH:
-        store8(a, tanh8(load8(a)));
-        break;
-    default: /* STEP_ACT_GATE */
-        store8(a, gate8(act, load8(a)));
-        break;
+    __m256i v = sat32_add(g, a);
+    return act == GRT_ACT_TANH ? tanh8(v) : gate8(act, v);
+}
+
+static inline GRT_AVX2 __m256i cand_after8(__m256i n, __m256i r, __m256i g)
+{
+    __m256i hi = _mm256_mullo_epi32(_mm256_add_epi32(r, r), _mm256_srai_epi32(g, 16));
+    __m256i lo = _mm256_mullo_epi32(r, _mm256_and_si256(g, _mm256_set1_epi32(0xFFFF)));
+    __m256i t = _mm256_add_epi32(hi, _mm256_srli_epi32(_mm256_add_epi32(lo, _mm256_set1_epi32(1 << 14)), 15));
+    return tanh8(sat32_add(n, t));
+}
+
+static inline GRT_AVX2 __m256i update8(__m256i h, __m256i n, __m256i z)
+{
+    return _mm256_add_epi32(n, rshr15(_mm256_mullo_epi32(z, _mm256_sub_epi32(h, n))));
+}
+
+/* The steps over n lanes run in blocks of eight from lane i: this many lanes (the last block partial). */
+static inline size_t block_lanes(size_t n, size_t i)
+{
+    return n - i < 8 ? n - i : 8;
+}
+
+static GRT_AVX2 void add_act_avx2(unsigned act, int32_t *restrict g, const int32_t *restrict a, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        size_t k = block_lanes(n, i);
+        store8(g + i, add_act8(act, load8(g + i, k), load8(a + i, k)), k);
     }
 }
 
-/* Step `op` over n elements: full blocks in place, the rest through zero-padded copies. For STEP_RH, a
- * is the int16 output array (cast), for STEP_UPDATE h is updated; b, c, h may be NULL when unused. */
-static GRT_AVX2 void steps(int op, unsigned act, int32_t *a, const int32_t *b, const int32_t *c, int16_t *h,
-                           size_t n)
+static GRT_AVX2 void cand_after_avx2(int32_t *restrict n, const int32_t *restrict r, const int32_t *restrict gh,
+                                     size_t len)
 {
-    size_t i = 0;
-    if (op == STEP_RH) {
-        int16_t *out = (int16_t *)(void *)a;
-        for (; i + 8 <= n; i += 8)
-            step8(op, act, (int32_t *)(void *)(out + i), b + i, NULL, h + i);
-        if (i < n) {
-            int32_t b8[8] = {0};
-            int16_t h8[8] = {0}, o8[8];
-            grt_memcpy(b8, b + i, (n - i) * sizeof(int32_t));
-            grt_memcpy(h8, h + i, (n - i) * sizeof(int16_t));
-            step8(op, act, (int32_t *)(void *)o8, b8, NULL, h8);
-            grt_memcpy(out + i, o8, (n - i) * sizeof(int16_t));
-        }
-        return;
-    }
-    for (; i + 8 <= n; i += 8)
-        step8(op, act, a + i, b ? b + i : NULL, c ? c + i : NULL, h ? h + i : NULL);
-    if (i < n) {
-        size_t k = n - i;
-        int32_t a8[8] = {0}, b8[8] = {0}, c8[8] = {0};
-        int16_t h8[8] = {0};
-        grt_memcpy(a8, a + i, k * sizeof(int32_t));
-        if (b)
-            grt_memcpy(b8, b + i, k * sizeof(int32_t));
-        if (c)
-            grt_memcpy(c8, c + i, k * sizeof(int32_t));
-        if (h)
-            grt_memcpy(h8, h + i, k * sizeof(int16_t));
-        step8(op, act, a8, b8, c8, h8);
-        grt_memcpy(a + i, a8, k * sizeof(int32_t));
-        if (h)
-            grt_memcpy(h + i, h8, k * sizeof(int16_t));
+    for (size_t i = 0; i < len; i += 8) {
+        size_t k = block_lanes(len, i);
+        store8(n + i, cand_after8(load8(n + i, k), load8(r + i, k), load8(gh + i, k)), k);
     }
 }
 
-GRT_AVX2 void grt_q15_act_avx2(unsigned act, int32_t *v, size_t n)
+static GRT_AVX2 void reset_avx2(int16_t *restrict rh, const int32_t *restrict r, const int16_t *restrict h,
+                                size_t n)
 {
-    steps(act == GRT_ACT_TANH ? STEP_ACT_TANH : STEP_ACT_GATE, act, v, NULL, NULL, NULL, n);
+    for (size_t i = 0; i < n; i += 8) {
+        size_t k = block_lanes(n, i);
+        store8_sat16(rh + i, rshr15(_mm256_mullo_epi32(load8(r + i, k), load8_i16(h + i, k))), k);
+    }
 }
 
-/* Y = g(W, b; X) for B rows of X; one row through the matrix-vector product (the same integers). The
- * products of the active level: this recurrence is also the VNNI levels'. */
-static GRT_AVX2 void products(int32_t *Y, size_t ldy, const int8_t *W, const uint16_t *codes, const int32_t *b,
-                                   const int16_t *X, size_t ldx, size_t rows, size_t cols, size_t B)
+static GRT_AVX2 void update_avx2(int16_t *restrict h, const int32_t *restrict n, const int32_t *restrict z,
+                                 size_t len)
 {
-    if (B == 1)
-        grt_q15_matvec(Y, W, codes, b, X, rows, cols);
-    else
-        grt_q15_matmul(Y, ldy, W, codes, b, X, ldx, rows, cols, B);
+    for (size_t i = 0; i < len; i += 8) {
+        size_t k = block_lanes(len, i);
+        store8_sat16(h + i, update8(load8_i16(h + i, k), load8(n + i, k), load8(z + i, k)), k);
+    }
 }
 
-/* The scalar gates_row and update_row (grt_kernels_q15.c) on eight lanes. */
-static GRT_AVX2 void gates_row8(const grt_layer *L, int32_t *gi, int32_t *gh, int16_t *h, int16_t *rh)
-{
-    const size_t H = L->output_size;
-    steps(STEP_GATES, L->gate_activation, gi, gh, NULL, NULL, 2 * H);
-    if (L->reset_after)
-        steps(STEP_CAND_AFTER, 0, gi + 2 * H, gi, gh + 2 * H, NULL, H);
-    else
-        steps(STEP_RH, 0, (int32_t *)(void *)rh, gi, NULL, h, H);
-}
-
-static GRT_AVX2 void update_row8(const grt_layer *L, int32_t *gi, int32_t *gh, int16_t *h)
-{
-    const size_t H = L->output_size;
-    if (!L->reset_after)
-        steps(STEP_CAND_BEFORE, 0, gi + 2 * H, gh + 2 * H, NULL, NULL, H);
-    steps(STEP_UPDATE, 0, gi + 2 * H, gi + H, NULL, h, H);
-}
-
-/* grt_q15_gru_recur_scalar step by step (same gate blocks, same scratch use, same row passes). */
-GRT_AVX2 void grt_q15_gru_recur_avx2(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h,
-                                     size_t ldh, size_t B, grt_q15_gru_scratch s)
-{
-    const size_t H = L->output_size, G = 3 * H;
-    const int8_t *U = (const int8_t *)L->tensor[GRT_ROLE_W_HH];
-    const uint16_t *uc = (const uint16_t *)L->tensor[GRT_ROLE_W_HH_SCALE];
-    const int32_t *bh = (const int32_t *)L->tensor[GRT_ROLE_B_HH];
-
-    products(s.gh, G, U, uc, bh, h, ldh, L->reset_after ? G : 2 * H, H, B);
-    for (size_t b = 0; b < B; b++)
-        gates_row8(L, gi + b * ldgi, s.gh + b * G, h + b * ldh, s.rh + b * H);
-    if (!L->reset_after)
-        products(s.gh + 2 * H, G, U + 2 * H * H, uc + 2 * H, bh + 2 * H, s.rh, H, H, H, B);
-    for (size_t b = 0; b < B; b++)
-        update_row8(L, gi + b * ldgi, s.gh + b * G, h + b * ldh);
-}
+const grt_q15_lanes grt_q15_lanes_avx2 = {add_act_avx2, cand_after_avx2, reset_avx2, update_avx2};
 
 #else
 typedef int grt_no_q15_avx2_variant; /* ISO C forbids an empty translation unit */
