@@ -1,8 +1,9 @@
 /* grt_q15.h — the q15 integer pipeline (docs/QUANTIZATION.md, "q15"): activation tables, rounding
- * shifts, requantized matrix products, the GRU and Dense steps and the layer loop of a chunk.
+ * shifts, requantized matrix products and the GRU's element-wise steps per ISA level, and the GRU and
+ * Dense cells over them (the layer loop is grt_stream.c's).
  *
- * Everything declared here is integer-only: grt_kernels_q15.c and grt_q15_tables.c contain no
- * floating-point type or operation (`make nofloat` compiles them with -mgeneral-regs-only). The float
+ * Everything declared here is integer-only: grt_kernels_q15.c, grt_cell_q15.c and grt_q15_tables.c
+ * contain no floating-point type or operation (`make nofloat` compiles them with -mgeneral-regs-only). The float
  * boundary lives in grt_q15_boundary.c. Not part of the public API (the tests use it directly). */
 #ifndef GRT_Q15_H
 #define GRT_Q15_H
@@ -88,7 +89,8 @@ int32_t grt_q15_gate(unsigned act, int32_t v);
 void grt_q15_matvec(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                     const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols);
 
-/* T matvecs: Y[t*ldy + j] for X[t*ldx ...]; per element identical to grt_q15_matvec. */
+/* T matvecs: Y[t*ldy + j] for X[t*ldx ...]; per element identical to grt_q15_matvec (T = 1 calls the
+ * level's matvec). */
 void grt_q15_matmul(int32_t *restrict Y, size_t ldy, const int8_t *restrict W,
                     const uint16_t *restrict codes, const int32_t *restrict b, const int16_t *restrict X,
                     size_t ldx, size_t rows, size_t cols, size_t T);

@@ -2,7 +2,7 @@
  * "q15"): vpdpwssd on 32 columns (zmm), AVX-512BW masked loads for the row tails. Compiled for any
  * x86-64 target through function target attributes and only called after the dispatcher
  * (grt_dispatch.c) found AVX-512F/BW/VL and AVX512_VNNI on the CPU with the OS saving their state. The
- * level's GRU recurrence is the AVX2 one (its products dispatch here).
+ * level's GRU element-wise steps are the AVX2 ones (grt_q15_lanes_avx2).
  *
  * Integer-only, like grt_kernels_q15.c (`make nofloat-x86` checks the object code). Dot products are
  * exact, so equal to the scalar level's: vpmovsxbw widens 32 int8 weights to int16 and vpdpwssd adds
@@ -23,6 +23,7 @@
 #include <immintrin.h>
 
 #include "grt_q15_requant_avx2.h"
+#include "grt_vnni.h"
 
 /* From here on, any floating-point type in this file is a compile error. */
 #pragma GCC poison float double __m128 __m256 __m512 __m128d __m256d __m512d
@@ -45,27 +46,13 @@ static inline GRT_VNNI512 __m512i xload(const int16_t *p, size_t n)
     return _mm512_maskz_loadu_epi16(mask32(n), p);
 }
 
-/* (sum a0, sum a1, sum a2, sum a3) of four sixteen-lane accumulators, sign-extended to int64. */
-static inline GRT_VNNI512 __m256i hsum4(__m512i a0, __m512i a1, __m512i a2, __m512i a3)
-{
-    __m256i b0 = _mm256_add_epi32(_mm512_castsi512_si256(a0), _mm512_extracti64x4_epi64(a0, 1));
-    __m256i b1 = _mm256_add_epi32(_mm512_castsi512_si256(a1), _mm512_extracti64x4_epi64(a1, 1));
-    __m256i b2 = _mm256_add_epi32(_mm512_castsi512_si256(a2), _mm512_extracti64x4_epi64(a2, 1));
-    __m256i b3 = _mm256_add_epi32(_mm512_castsi512_si256(a3), _mm512_extracti64x4_epi64(a3, 1));
-    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(b0, b1), _mm256_hadd_epi32(b2, b3));
-    return _mm256_cvtepi32_epi64(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
-}
-
-/* The four row pointers of the pass at row r (the last pass repeats its last row where rows run out). */
-static inline void rows_of(const int8_t *w[4], const int8_t *W, size_t r, size_t rows, size_t cols)
-{
-    w[0] = W + r * cols;
-    w[1] = r + 1 < rows ? w[0] + cols : w[0];
-    w[2] = r + 2 < rows ? w[1] + cols : w[1];
-    w[3] = r + 3 < rows ? w[2] + cols : w[2];
-}
-
 #define DP(acc, w, x) _mm512_dpwssd_epi32(acc, w, x)
+
+/* The four rows' block sums (grt_vnni_hsum4_512), sign-extended to int64. */
+static inline GRT_VNNI512 __m256i sums64(__m512i a0, __m512i a1, __m512i a2, __m512i a3)
+{
+    return _mm256_cvtepi32_epi64(grt_vnni_hsum4_512(a0, a1, a2, a3));
+}
 
 /* The exact sums of rows w[0..3] (n columns) with x, in int64. Two accumulators per row (even and odd
  * 32-column chunks of a block): one chain of vpdpwssd per row would wait on its latency. */
@@ -90,8 +77,8 @@ static inline GRT_VNNI512 __m256i dot4x1(const int8_t *const w[4], const int16_t
             a2 = DP(a2, wload(w[2] + j, m), xv);
             a3 = DP(a3, wload(w[3] + j, m), xv);
         }
-        acc = _mm256_add_epi64(acc, hsum4(_mm512_add_epi32(a0, b0), _mm512_add_epi32(a1, b1),
-                                          _mm512_add_epi32(a2, b2), _mm512_add_epi32(a3, b3)));
+        acc = _mm256_add_epi64(acc, sums64(_mm512_add_epi32(a0, b0), _mm512_add_epi32(a1, b1),
+                                           _mm512_add_epi32(a2, b2), _mm512_add_epi32(a3, b3)));
     }
     return acc;
 }
@@ -132,10 +119,10 @@ static inline GRT_VNNI512 void dot4x4(__m256i out[4], const int8_t *const w[4], 
             CHUNK4(32);
         if (j < jb)
             CHUNK4(jb - j);
-        out[0] = _mm256_add_epi64(out[0], hsum4(a00, a01, a02, a03));
-        out[1] = _mm256_add_epi64(out[1], hsum4(a10, a11, a12, a13));
-        out[2] = _mm256_add_epi64(out[2], hsum4(a20, a21, a22, a23));
-        out[3] = _mm256_add_epi64(out[3], hsum4(a30, a31, a32, a33));
+        out[0] = _mm256_add_epi64(out[0], sums64(a00, a01, a02, a03));
+        out[1] = _mm256_add_epi64(out[1], sums64(a10, a11, a12, a13));
+        out[2] = _mm256_add_epi64(out[2], sums64(a20, a21, a22, a23));
+        out[3] = _mm256_add_epi64(out[3], sums64(a30, a31, a32, a33));
     }
 }
 
@@ -146,22 +133,17 @@ static inline GRT_VNNI512 void requant_store(int32_t *y, __m256i acc, size_t n, 
     grt_q15_requant_store4(y, acc, n <= GRT_Q15_BLOCK, codes, b, k);
 }
 
-/* Below this many columns the AVX2 matrix-vector product is faster (the per-pass reduction of the
- * wide accumulators outweighs the saved multiply-adds; csrc/bench/bench_kernels.c, docs/BENCHMARKS.md)
- * and gives the same bits: short rows take it. */
-#define MIN_COLS 128
-
 GRT_VNNI512 void grt_q15_matvec_avx512vnni(int32_t *restrict y, const int8_t *restrict W,
                                            const uint16_t *restrict codes, const int32_t *restrict b,
                                            const int16_t *restrict x, size_t rows, size_t cols)
 {
-    if (cols < MIN_COLS) {
+    if (cols < GRT_VNNI_MIN_COLS) {
         grt_q15_matvec_avx2(y, W, codes, b, x, rows, cols);
         return;
     }
     for (size_t r = 0; r < rows; r += 4) {
         const int8_t *w[4];
-        rows_of(w, W, r, rows, cols);
+        grt_vnni_rows4(w, W, r, rows, cols);
         requant_store(y + r, dot4x1(w, x, cols), cols, codes + r, b + r, rows - r);
     }
 }
@@ -178,7 +160,7 @@ GRT_VNNI512 void grt_q15_matmul_avx512vnni(int32_t *restrict Y, size_t ldy, cons
         size_t nt = T - t0 < STEP_BLOCK ? T - t0 : STEP_BLOCK;
         for (size_t r = 0; r < rows; r += 4) {
             const int8_t *w[4];
-            rows_of(w, W, r, rows, cols);
+            grt_vnni_rows4(w, W, r, rows, cols);
             size_t t = 0;
             for (; t + 4 <= nt; t += 4) {
                 __m256i acc[4];

@@ -1,7 +1,7 @@
 /* grt_kernels_q15_avxvnni.c — the q15 products of the avxvnni level (docs/QUANTIZATION.md, "q15"): the
  * VEX vpdpwssd of AVX-VNNI on 16 columns (ymm). Compiled for any x86-64 target through function target
  * attributes and only called after the dispatcher (grt_dispatch.c) found AVX2 and AVX-VNNI on the CPU.
- * The level's GRU recurrence is the AVX2 one (its products dispatch here).
+ * The level's GRU element-wise steps are the AVX2 ones (grt_q15_lanes_avx2).
  *
  * Integer-only (`make nofloat-x86` checks the object code). The arithmetic and its int32 bound are
  * grt_kernels_q15_avx512vnni.c's: exact pair products of int16 lanes (weights widened by vpmovsxbw)
@@ -22,6 +22,7 @@
 #include <immintrin.h>
 
 #include "grt_q15_requant_avx2.h"
+#include "grt_vnni.h"
 
 /* From here on, any floating-point type in this file is a compile error. */
 #pragma GCC poison float double __m128 __m256 __m128d __m256d
@@ -47,22 +48,6 @@ static inline GRT_AVXVNNI __m256i w_tail(const int8_t *p, size_t t, const int8_t
     int8_t buf[16] = {0};
     grt_memcpy(buf, p, t);
     return wload(buf);
-}
-
-/* (sum a0, sum a1, sum a2, sum a3) of four eight-lane accumulators, sign-extended to int64. */
-static inline GRT_AVXVNNI __m256i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
-{
-    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
-    return _mm256_cvtepi32_epi64(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
-}
-
-/* The four row pointers of the pass at row r (the last pass repeats its last row where rows run out). */
-static inline void rows_of(const int8_t *w[4], const int8_t *W, size_t r, size_t rows, size_t cols)
-{
-    w[0] = W + r * cols;
-    w[1] = r + 1 < rows ? w[0] + cols : w[0];
-    w[2] = r + 2 < rows ? w[1] + cols : w[1];
-    w[3] = r + 3 < rows ? w[2] + cols : w[2];
 }
 
 /* One step's x: its full 16-column blocks in place and its zero-padded tail. */
@@ -111,8 +96,9 @@ static inline GRT_AVXVNNI __m256i dot4x1(const int8_t *const w[4], xvec x, size_
             b0 = DP(b0, w_tail(w[0] + j, t, end), x.tail), b1 = DP(b1, w_tail(w[1] + j, t, end), x.tail);
             b2 = DP(b2, w_tail(w[2] + j, t, end), x.tail), b3 = DP(b3, w_tail(w[3] + j, t, end), x.tail);
         }
-        acc = _mm256_add_epi64(acc, hsum4(_mm256_add_epi32(a0, b0), _mm256_add_epi32(a1, b1),
-                                          _mm256_add_epi32(a2, b2), _mm256_add_epi32(a3, b3)));
+        __m128i s = grt_vnni_hsum4(_mm256_add_epi32(a0, b0), _mm256_add_epi32(a1, b1), _mm256_add_epi32(a2, b2),
+                                   _mm256_add_epi32(a3, b3));
+        acc = _mm256_add_epi64(acc, _mm256_cvtepi32_epi64(s));
     } while (j < nfull);
     return acc;
 }
@@ -140,8 +126,8 @@ static inline GRT_AVXVNNI void dot4x2(__m256i out[2], const int8_t *const w[4], 
             a0 = DP(a0, w0, x0.tail), b0 = DP(b0, w0, x1.tail), a1 = DP(a1, w1, x0.tail), b1 = DP(b1, w1, x1.tail);
             a2 = DP(a2, w2, x0.tail), b2 = DP(b2, w2, x1.tail), a3 = DP(a3, w3, x0.tail), b3 = DP(b3, w3, x1.tail);
         }
-        out[0] = _mm256_add_epi64(out[0], hsum4(a0, a1, a2, a3));
-        out[1] = _mm256_add_epi64(out[1], hsum4(b0, b1, b2, b3));
+        out[0] = _mm256_add_epi64(out[0], _mm256_cvtepi32_epi64(grt_vnni_hsum4(a0, a1, a2, a3)));
+        out[1] = _mm256_add_epi64(out[1], _mm256_cvtepi32_epi64(grt_vnni_hsum4(b0, b1, b2, b3)));
     } while (j < nfull);
 }
 
@@ -152,16 +138,11 @@ static inline GRT_AVXVNNI void requant_store(int32_t *y, __m256i acc, size_t n, 
     grt_q15_requant_store4(y, acc, n <= GRT_Q15_BLOCK + 15, codes, b, k);
 }
 
-/* Below this many columns the AVX2 matrix-vector product is faster (the per-pass reduction of the
- * wide accumulators outweighs the saved multiply-adds; csrc/bench/bench_kernels.c, docs/BENCHMARKS.md)
- * and gives the same bits: short rows take it. */
-#define MIN_COLS 128
-
 GRT_AVXVNNI void grt_q15_matvec_avxvnni(int32_t *restrict y, const int8_t *restrict W,
                                         const uint16_t *restrict codes, const int32_t *restrict b,
                                         const int16_t *restrict x, size_t rows, size_t cols)
 {
-    if (cols < MIN_COLS) {
+    if (cols < GRT_VNNI_MIN_COLS) {
         grt_q15_matvec_avx2(y, W, codes, b, x, rows, cols);
         return;
     }
@@ -169,7 +150,7 @@ GRT_AVXVNNI void grt_q15_matvec_avxvnni(int32_t *restrict y, const int8_t *restr
     xvec xv = xvec_of(x, cols);
     for (size_t r = 0; r < rows; r += 4) {
         const int8_t *w[4];
-        rows_of(w, W, r, rows, cols);
+        grt_vnni_rows4(w, W, r, rows, cols);
         requant_store(y + r, dot4x1(w, xv, cols, end), cols, codes + r, b + r, rows - r);
     }
 }
@@ -189,7 +170,7 @@ GRT_AVXVNNI void grt_q15_matmul_avxvnni(int32_t *restrict Y, size_t ldy, const i
             x[t] = xvec_of(X + (t0 + t) * ldx, cols);
         for (size_t r = 0; r < rows; r += 4) {
             const int8_t *w[4];
-            rows_of(w, W, r, rows, cols);
+            grt_vnni_rows4(w, W, r, rows, cols);
             size_t t = 0;
             for (; t + 2 <= nt; t += 2) {
                 __m256i acc[2];

@@ -29,6 +29,8 @@
 
 #include <immintrin.h>
 
+#include "grt_vnni.h"
+
 #define GRT_VNNI512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 /* The first n (<= 64) bytes from p and zeros; nothing past p + n is read. */
@@ -42,35 +44,6 @@ static inline GRT_VNNI512 __m512i load64(const int8_t *p, size_t n)
 static inline GRT_VNNI512 __m512i dp(__m512i acc, __m512i w, __m512i x)
 {
     return _mm512_dpbusd_epi32(acc, _mm512_xor_si512(w, _mm512_set1_epi8(-128)), x);
-}
-
-/* (sum a0, sum a1, sum a2, sum a3) of four sixteen-lane accumulators. */
-static inline GRT_VNNI512 __m128i hsum4(__m512i a0, __m512i a1, __m512i a2, __m512i a3)
-{
-    __m256i b0 = _mm256_add_epi32(_mm512_castsi512_si256(a0), _mm512_extracti64x4_epi64(a0, 1));
-    __m256i b1 = _mm256_add_epi32(_mm512_castsi512_si256(a1), _mm512_extracti64x4_epi64(a1, 1));
-    __m256i b2 = _mm256_add_epi32(_mm512_castsi512_si256(a2), _mm512_extracti64x4_epi64(a2, 1));
-    __m256i b3 = _mm256_add_epi32(_mm512_castsi512_si256(a3), _mm512_extracti64x4_epi64(a3, 1));
-    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(b0, b1), _mm256_hadd_epi32(b2, b3));
-    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-}
-
-/* 128·sum x_k: what the weight offset adds to every row's sum. */
-static inline GRT_VNNI512 __m128i offset_of(const int8_t *x, size_t n)
-{
-    int32_t s = 0;
-    for (size_t k = 0; k < n; k++)
-        s += x[k];
-    return _mm_set1_epi32(128 * s);
-}
-
-/* The four row pointers of the pass at row r (the last pass repeats its last row where rows run out). */
-static inline void rows_of(const int8_t *w[4], const int8_t *W, size_t r, size_t rows, size_t cols)
-{
-    w[0] = W + r * cols;
-    w[1] = r + 1 < rows ? w[0] + cols : w[0];
-    w[2] = r + 2 < rows ? w[1] + cols : w[1];
-    w[3] = r + 3 < rows ? w[2] + cols : w[2];
 }
 
 static inline GRT_VNNI512 __m512i loadu64(const int8_t *p)
@@ -99,8 +72,8 @@ static inline GRT_VNNI512 __m128i dot4x1(const int8_t *const w[4], const int8_t 
         a2 = dp(a2, load64(w[2] + j, m), xv);
         a3 = dp(a3, load64(w[3] + j, m), xv);
     }
-    return hsum4(_mm512_add_epi32(a0, b0), _mm512_add_epi32(a1, b1), _mm512_add_epi32(a2, b2),
-                 _mm512_add_epi32(a3, b3));
+    return grt_vnni_hsum4_512(_mm512_add_epi32(a0, b0), _mm512_add_epi32(a1, b1), _mm512_add_epi32(a2, b2),
+                              _mm512_add_epi32(a3, b3));
 }
 
 /* One 64-column chunk of dot4x4: the four offset weight vectors against step s's x vector. */
@@ -137,10 +110,10 @@ static inline GRT_VNNI512 void dot4x4(__m128i out[4], const int8_t *const w[4], 
         DP4(a20, a21, a22, a23, load64(x[2] + j, m));
         DP4(a30, a31, a32, a33, load64(x[3] + j, m));
     }
-    out[0] = hsum4(a00, a01, a02, a03);
-    out[1] = hsum4(a10, a11, a12, a13);
-    out[2] = hsum4(a20, a21, a22, a23);
-    out[3] = hsum4(a30, a31, a32, a33);
+    out[0] = grt_vnni_hsum4_512(a00, a01, a02, a03);
+    out[1] = grt_vnni_hsum4_512(a10, a11, a12, a13);
+    out[2] = grt_vnni_hsum4_512(a20, a21, a22, a23);
+    out[3] = grt_vnni_hsum4_512(a30, a31, a32, a33);
 }
 
 /* The k (<= 4) rows' b + ((float)(sum - off)·s)·sx from their dpbusd sums. */
@@ -164,23 +137,18 @@ static inline GRT_VNNI512 void rescale_store(float *y, __m128i sum, __m128i off,
     }
 }
 
-/* Below this many columns the AVX2 matrix-vector product is faster (the per-pass reduction of the
- * wide accumulators outweighs the saved multiply-adds; csrc/bench/bench_kernels.c, docs/BENCHMARKS.md)
- * and gives the same bits: short rows take it. */
-#define MIN_COLS 128
-
 GRT_VNNI512 void grt_matvec_q8_avx512vnni(float *restrict y, const int8_t *restrict W,
                                           const uint16_t *restrict codes, const float *restrict b,
                                           const int8_t *restrict xq, float sx, size_t rows, size_t cols)
 {
-    if (cols < MIN_COLS) {
+    if (cols < GRT_VNNI_MIN_COLS) {
         grt_matvec_q8_avx2(y, W, codes, b, xq, sx, rows, cols);
         return;
     }
-    __m128i off = offset_of(xq, cols);
+    __m128i off = grt_vnni_q8_offset(xq, cols);
     for (size_t r = 0; r < rows; r += 4) {
         const int8_t *w[4];
-        rows_of(w, W, r, rows, cols);
+        grt_vnni_rows4(w, W, r, rows, cols);
         rescale_store(y + r, dot4x1(w, xq, cols), off, codes + r, b + r, sx, rows - r);
     }
 }
@@ -197,10 +165,10 @@ GRT_VNNI512 void grt_matmul_q8_avx512vnni(float *restrict Y, size_t ldy, const i
     for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
         size_t nt = T - t0 < STEP_BLOCK ? T - t0 : STEP_BLOCK;
         for (size_t t = 0; t < nt; t++)
-            off[t] = offset_of(Xq + (t0 + t) * cols, cols);
+            off[t] = grt_vnni_q8_offset(Xq + (t0 + t) * cols, cols);
         for (size_t r = 0; r < rows; r += 4) {
             const int8_t *w[4];
-            rows_of(w, W, r, rows, cols);
+            grt_vnni_rows4(w, W, r, rows, cols);
             size_t t = 0;
             for (; t + 4 <= nt; t += 4) {
                 const int8_t *x[4];

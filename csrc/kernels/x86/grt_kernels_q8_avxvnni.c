@@ -19,6 +19,8 @@
 
 #include <immintrin.h>
 
+#include "grt_vnni.h"
+
 #define GRT_AVXVNNI __attribute__((target("avx2,avxvnni")))
 
 static inline GRT_AVXVNNI __m256i load32(const int8_t *p)
@@ -44,31 +46,6 @@ static inline GRT_AVXVNNI __m256i w_tail(const int8_t *p, size_t t, const int8_t
 static inline GRT_AVXVNNI __m256i flip(__m256i w)
 {
     return _mm256_xor_si256(w, _mm256_set1_epi8(-128));
-}
-
-/* (sum a0, sum a1, sum a2, sum a3) of four eight-lane accumulators. */
-static inline GRT_AVXVNNI __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
-{
-    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
-    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-}
-
-/* 128·sum x_k: what the weight offset adds to every row's sum. */
-static inline GRT_AVXVNNI __m128i offset_of(const int8_t *x, size_t n)
-{
-    int32_t s = 0;
-    for (size_t k = 0; k < n; k++)
-        s += x[k];
-    return _mm_set1_epi32(128 * s);
-}
-
-/* The four row pointers of the pass at row r (the last pass repeats its last row where rows run out). */
-static inline void rows_of(const int8_t *w[4], const int8_t *W, size_t r, size_t rows, size_t cols)
-{
-    w[0] = W + r * cols;
-    w[1] = r + 1 < rows ? w[0] + cols : w[0];
-    w[2] = r + 2 < rows ? w[1] + cols : w[1];
-    w[3] = r + 3 < rows ? w[2] + cols : w[2];
 }
 
 /* One step's x: its full 32-column blocks in place and its zero-padded tail. */
@@ -110,8 +87,8 @@ static inline GRT_AVXVNNI __m128i dot4x1(const int8_t *const w[4], xvec x, size_
         b0 = DP(b0, w_tail(w[0] + j, t, end), x.tail), b1 = DP(b1, w_tail(w[1] + j, t, end), x.tail);
         b2 = DP(b2, w_tail(w[2] + j, t, end), x.tail), b3 = DP(b3, w_tail(w[3] + j, t, end), x.tail);
     }
-    return hsum4(_mm256_add_epi32(a0, b0), _mm256_add_epi32(a1, b1), _mm256_add_epi32(a2, b2),
-                 _mm256_add_epi32(a3, b3));
+    return grt_vnni_hsum4(_mm256_add_epi32(a0, b0), _mm256_add_epi32(a1, b1), _mm256_add_epi32(a2, b2),
+                          _mm256_add_epi32(a3, b3));
 }
 
 /* Four rows × two steps: each offset weight vector serves both steps. */
@@ -138,8 +115,8 @@ static inline GRT_AVXVNNI void dot4x2(__m128i out[2], const int8_t *const w[4], 
         a2 = _mm256_dpbusd_avx_epi32(a2, w2, x0.tail), b2 = _mm256_dpbusd_avx_epi32(b2, w2, x1.tail);
         a3 = _mm256_dpbusd_avx_epi32(a3, w3, x0.tail), b3 = _mm256_dpbusd_avx_epi32(b3, w3, x1.tail);
     }
-    out[0] = hsum4(a0, a1, a2, a3);
-    out[1] = hsum4(b0, b1, b2, b3);
+    out[0] = grt_vnni_hsum4(a0, a1, a2, a3);
+    out[1] = grt_vnni_hsum4(b0, b1, b2, b3);
 }
 
 /* The k (<= 4) rows' b + ((float)(sum - off)·s)·sx from their dpbusd sums. */
@@ -159,25 +136,20 @@ static inline GRT_AVXVNNI void rescale_store(float *y, __m128i sum, __m128i off,
         y[i] = b[i] + ((float)a[i] * grt_bits_float((uint32_t)codes[i] << 16)) * sx;
 }
 
-/* Below this many columns the AVX2 matrix-vector product is faster (the per-pass reduction of the
- * wide accumulators outweighs the saved multiply-adds; csrc/bench/bench_kernels.c, docs/BENCHMARKS.md)
- * and gives the same bits: short rows take it. */
-#define MIN_COLS 128
-
 GRT_AVXVNNI void grt_matvec_q8_avxvnni(float *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                                        const float *restrict b, const int8_t *restrict xq, float sx, size_t rows,
                                        size_t cols)
 {
-    if (cols < MIN_COLS) {
+    if (cols < GRT_VNNI_MIN_COLS) {
         grt_matvec_q8_avx2(y, W, codes, b, xq, sx, rows, cols);
         return;
     }
     const int8_t *end = W + rows * cols;
-    __m128i off = offset_of(xq, cols);
+    __m128i off = grt_vnni_q8_offset(xq, cols);
     xvec x = xvec_of(xq, cols);
     for (size_t r = 0; r < rows; r += 4) {
         const int8_t *w[4];
-        rows_of(w, W, r, rows, cols);
+        grt_vnni_rows4(w, W, r, rows, cols);
         rescale_store(y + r, dot4x1(w, x, cols, end), off, codes + r, b + r, sx, rows - r);
     }
 }
@@ -196,12 +168,12 @@ GRT_AVXVNNI void grt_matmul_q8_avxvnni(float *restrict Y, size_t ldy, const int8
     for (size_t t0 = 0; t0 < T; t0 += STEP_BLOCK) {
         size_t nt = T - t0 < STEP_BLOCK ? T - t0 : STEP_BLOCK;
         for (size_t t = 0; t < nt; t++) {
-            off[t] = offset_of(Xq + (t0 + t) * cols, cols);
+            off[t] = grt_vnni_q8_offset(Xq + (t0 + t) * cols, cols);
             x[t] = xvec_of(Xq + (t0 + t) * cols, cols);
         }
         for (size_t r = 0; r < rows; r += 4) {
             const int8_t *w[4];
-            rows_of(w, W, r, rows, cols);
+            grt_vnni_rows4(w, W, r, rows, cols);
             size_t t = 0;
             for (; t + 2 <= nt; t += 2) {
                 __m128i sum[2];
