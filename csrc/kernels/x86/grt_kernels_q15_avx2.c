@@ -419,45 +419,38 @@ static inline GRT_AVX2 __m256i update8(__m256i h, __m256i n, __m256i z)
     return _mm256_add_epi32(n, rshr15(_mm256_mullo_epi32(z, _mm256_sub_epi32(h, n))));
 }
 
-/* The steps over n lanes run in blocks of eight from lane i: this many lanes (the last block partial). */
-static inline size_t block_lanes(size_t n, size_t i)
-{
-    return n - i < 8 ? n - i : 8;
-}
+/* `block` for the n lanes in blocks of eight from lane i, k lanes each: the full blocks (k = 8, so the
+ * loads and stores are plain), then the partial one (k < 8, masked). */
+#define EACH_BLOCK(n, block)                                                                              \
+    do {                                                                                                  \
+        size_t i = 0, k = 8;                                                                              \
+        for (; i + 8 <= (n); i += 8)                                                                      \
+            block;                                                                                        \
+        if ((k = (n) - i) > 0)                                                                            \
+            block;                                                                                        \
+    } while (0)
 
 static GRT_AVX2 void add_act_avx2(unsigned act, int32_t *restrict g, const int32_t *restrict a, size_t n)
 {
-    for (size_t i = 0; i < n; i += 8) {
-        size_t k = block_lanes(n, i);
-        store8(g + i, add_act8(act, load8(g + i, k), load8(a + i, k)), k);
-    }
+    EACH_BLOCK(n, store8(g + i, add_act8(act, load8(g + i, k), load8(a + i, k)), k));
 }
 
 static GRT_AVX2 void cand_after_avx2(int32_t *restrict n, const int32_t *restrict r, const int32_t *restrict gh,
                                      size_t len)
 {
-    for (size_t i = 0; i < len; i += 8) {
-        size_t k = block_lanes(len, i);
-        store8(n + i, cand_after8(load8(n + i, k), load8(r + i, k), load8(gh + i, k)), k);
-    }
+    EACH_BLOCK(len, store8(n + i, cand_after8(load8(n + i, k), load8(r + i, k), load8(gh + i, k)), k));
 }
 
 static GRT_AVX2 void reset_avx2(int16_t *restrict rh, const int32_t *restrict r, const int16_t *restrict h,
                                 size_t n)
 {
-    for (size_t i = 0; i < n; i += 8) {
-        size_t k = block_lanes(n, i);
-        store8_sat16(rh + i, rshr15(_mm256_mullo_epi32(load8(r + i, k), load8_i16(h + i, k))), k);
-    }
+    EACH_BLOCK(n, store8_sat16(rh + i, rshr15(_mm256_mullo_epi32(load8(r + i, k), load8_i16(h + i, k))), k));
 }
 
 static GRT_AVX2 void update_avx2(int16_t *restrict h, const int32_t *restrict n, const int32_t *restrict z,
                                  size_t len)
 {
-    for (size_t i = 0; i < len; i += 8) {
-        size_t k = block_lanes(len, i);
-        store8_sat16(h + i, update8(load8_i16(h + i, k), load8(n + i, k), load8(z + i, k)), k);
-    }
+    EACH_BLOCK(len, store8_sat16(h + i, update8(load8_i16(h + i, k), load8(n + i, k), load8(z + i, k)), k));
 }
 
 const grt_q15_lanes grt_q15_lanes_avx2 = {add_act_avx2, cand_after_avx2, reset_avx2, update_avx2};
