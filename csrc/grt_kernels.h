@@ -1,6 +1,7 @@
 /* grt_kernels.h — f32 and q8 kernels: matrix-vector and matrix-matrix products with a fixed summation order,
- * and the float cells over them (grt_cell_float.c). Weights are row-major (weight_layout 0: row r of W starts at W + r·cols)
- * except f32 layers stored in panel8 (weight_layout 1), which have their own products (below).
+ * and the float cells over them (grt_cell_float.c). Weights are row-major (weight_layout 0: row r of W
+ * starts at W + r·cols) except f32 layers stored in panel8 (weight_layout 1), which have their own
+ * products (below).
  *
  * Scalar summation order (the contract that makes grt_matmul_f32 bit-identical to grt_matvec_f32): each dot
  * product keeps 8 partial sums, acc[k] += w[j+k]·x[j+k] for j = 0, 8, 16, ...; the tail (cols mod 8
