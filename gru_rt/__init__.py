@@ -26,12 +26,22 @@ except ModuleNotFoundError as e:  # the unbuilt source tree: say so (gru_rt._unb
     no_core(e)
 from ._version import __version__
 from .convert import convert
-from .errors import ConversionError, GruRtError, ModelFormatError
+from .errors import (
+    ArgumentError,
+    ConversionError,
+    CoreError,
+    GruRtError,
+    InputError,
+    InputTypeError,
+    MissingDependencyError,
+    ModelFormatError,
+)
 from .model_info import LayerInfo
 from .spec import DenseLayer, GRULayer, ModelSpec, SpecError
 
 __all__ = [
-    "ConversionError", "DenseLayer", "GRULayer", "GruRtError", "LayerInfo", "Model",
+    "ArgumentError", "ConversionError", "CoreError", "DenseLayer", "GRULayer", "GruRtError",
+    "InputError", "InputTypeError", "LayerInfo", "MissingDependencyError", "Model",
     "ModelFormatError", "ModelSpec", "SpecError", "Stream", "StreamBatch", "__version__", "convert",
     "cpu_info", "load",
 ]

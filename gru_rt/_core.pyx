@@ -12,7 +12,8 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from .errors import GruRtError, ModelFormatError
+from .errors import (ArgumentError, CoreError, GruRtError, InputError, InputTypeError,
+                     ModelFormatError)
 from .model_info import LayerInfo, format_summary
 from .format import (DTYPES, KIND_DENSE, KIND_GRU, LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS,
                      PRECISIONS, ROLES, WEIGHT_LAYOUTS)
@@ -81,11 +82,11 @@ def _select_isa(str name):
     while no stream is stepping (tests, start-up). ValueError if unknown or unsupported here."""
     names = _isa_names()
     if name not in names:
-        raise ValueError(f"unknown ISA {name!r}: expected one of {', '.join(names)}")
+        raise ArgumentError(f"unknown ISA {name!r}: expected one of {', '.join(names)}")
     cdef int k = names.index(name)
     if grt_isa_select(<grt_isa>k) != GRT_OK:
-        raise ValueError(f"ISA {name!r} is not supported by this CPU or build "
-                         f"(available: {', '.join(_isa_available())})")
+        raise ArgumentError(f"ISA {name!r} is not supported by this CPU or build "
+                            f"(available: {', '.join(_isa_available())})")
 
 
 cdef _select_isa_from_env():
@@ -105,8 +106,8 @@ _select_isa_from_env()
 cdef _check(grt_status status, str what):
     """Raise for a non-OK status of a call that is not a load (argument or buffer problems)."""
     if status != GRT_OK:
-        raise GruRtError(f"{what}: {_cstr(grt_status_name(status))}: "
-                         f"{_cstr(grt_status_message(status))}")
+        name = _cstr(grt_status_name(status))
+        raise CoreError(name, f"{what}: {name}: {_cstr(grt_status_message(status))}")
 
 
 cdef _raise_load_error(const grt_diag *d, source):
@@ -196,8 +197,9 @@ def _kind_tensor(str kind, str precision, str role, uint32_t input_size, uint32_
     if status == GRT_E_TENSOR_ROLE:
         return None
     if status != GRT_OK:
-        raise ValueError(f"a {kind} layer, {precision}, {layout}, {input_size}→{output_size}: "
-                         f"{_cstr(grt_status_name(status))}: {_cstr(grt_status_message(status))}")
+        raise CoreError(_cstr(grt_status_name(status)),
+                        f"a {kind} layer, {precision}, {layout}, {input_size}→{output_size}: "
+                        f"{_cstr(grt_status_name(status))}: {_cstr(grt_status_message(status))}")
     return _DTYPE_NAMES[t.dtype], _numpy_shape(&t), int(t.stored_rows), int(t.nbytes)
 
 
@@ -221,18 +223,19 @@ cdef bint _shape_matches(cnp.ndarray arr, tuple expected):
 
 cdef _shape_error(str name, cnp.ndarray arr, tuple expected):
     shown = tuple("T" if e is None else e for e in expected)
-    return ValueError(f"{name} has shape {(<object>arr).shape}, expected {shown}")
+    return InputError(f"{name} has shape {(<object>arr).shape}, expected {shown}")
 
 
 cdef cnp.ndarray _as_f32(object x, tuple expected, str name):
-    """x as a C-contiguous float32 array of exactly the expected shape, or ValueError/TypeError."""
+    """x as a C-contiguous float32 array of exactly the expected shape, or InputError (InputTypeError
+    for a dtype that is not real numbers)."""
     cdef cnp.ndarray arr
     if _is_f32_contiguous(x):
         arr = <cnp.ndarray>x  # fast path: no conversion
     else:
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} has dtype {arr.dtype}, expected real numbers (float32 preferred)")
+            raise InputTypeError(f"{name} has dtype {arr.dtype}, expected real numbers (float32 preferred)")
         # (not ascontiguousarray: it turns a 0-d scalar into shape (1,), hiding the wrong rank)
         arr = np.asarray(arr, dtype=np.float32, order="C")
     if not _shape_matches(arr, expected):
@@ -246,9 +249,9 @@ cdef cnp.ndarray _as_i16(object x, tuple expected, str name):
     cdef cnp.ndarray arr = np.asarray(x)
     if arr.dtype != np.int16 or not cnp.PyArray_IS_C_CONTIGUOUS(arr):
         if arr.dtype.kind not in "biu":
-            raise TypeError(f"{name} has dtype {arr.dtype}, expected int16 (raw q15 values)")
+            raise InputTypeError(f"{name} has dtype {arr.dtype}, expected int16 (raw q15 values)")
         if arr.size and (arr.min() < -32768 or arr.max() > 32767):
-            raise ValueError(f"{name} has values outside the int16 range")
+            raise InputError(f"{name} has values outside the int16 range")
         arr = np.asarray(arr, dtype=np.int16, order="C")
     if not _shape_matches(arr, expected):
         raise _shape_error(name, arr, expected)
@@ -260,7 +263,7 @@ cdef _refuse_overlap(cnp.ndarray xa, cnp.ndarray ya):
     sharing memory with xs would be read after it was overwritten. Both arrays are C-contiguous
     here, so the bounds test is exact."""
     if np.may_share_memory(xa, ya):
-        raise ValueError("out overlaps xs in memory; the outputs would overwrite inputs not yet "
+        raise InputError("out overlaps xs in memory; the outputs would overwrite inputs not yet "
                          "read: pass a separate out array (or none)")
 
 
@@ -272,8 +275,8 @@ cdef _state_dtype(const grt_model *m):
 
 cdef _check_readout(object readout):
     if readout not in ("all", "last"):
-        raise ValueError(f"readout={readout!r}: expected 'all' (every step's output) or 'last' (each "
-                         f"sequence's output at its own last step)")
+        raise ArgumentError(f"readout={readout!r}: expected 'all' (every step's output) or 'last' (each "
+                            f"sequence's output at its own last step)")
 
 
 cdef bint _is_sequence_list(object xs):
@@ -285,13 +288,13 @@ cdef object _check_lengths(object lengths, Py_ssize_t n, Py_ssize_t T):
     """lengths as an intp array of n values in [0, T], or TypeError/ValueError naming the culprit."""
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"lengths has dtype {arr.dtype}, expected integers")
+        raise InputTypeError(f"lengths has dtype {arr.dtype}, expected integers")
     if arr.shape != (n,):
-        raise ValueError(f"lengths has shape {arr.shape}, expected ({n},): one length per sequence")
+        raise InputError(f"lengths has shape {arr.shape}, expected ({n},): one length per sequence")
     bad = np.flatnonzero((arr < 0) | (arr > T))
     if bad.size:
         k = int(bad[0])
-        raise ValueError(f"lengths[{k}] is {int(arr[k])}, expected 0 to {T} (the padded length T)")
+        raise InputError(f"lengths[{k}] is {int(arr[k])}, expected 0 to {T} (the padded length T)")
     return arr.astype(np.intp)
 
 
@@ -301,7 +304,7 @@ cdef tuple _sequences(object xs, object lengths, Py_ssize_t width, bint int16):
     (N, T, width) array they are the rows of, or None for a list (read in place either way)."""
     if _is_sequence_list(xs):
         if lengths is not None:
-            raise ValueError("lengths= goes with a padded (N, T, I) array; the sequences of a list "
+            raise InputError("lengths= goes with a padded (N, T, I) array; the sequences of a list "
                              "have their own lengths")
         seqs = [_as_i16(x, (None, width), f"xs[{k}]") if int16
                 else _as_f32(x, (None, width), f"xs[{k}]") for k, x in enumerate(xs)]
@@ -327,7 +330,7 @@ cdef object _last_outputs(list ys, lens, Py_ssize_t width, dtype):
     """readout='last': (N, width), row k the output of sequence k's own last step."""
     empty = np.flatnonzero(lens == 0)
     if empty.size:
-        raise ValueError(f"readout='last': sequence {int(empty[0])} has length 0, so no last step")
+        raise InputError(f"readout='last': sequence {int(empty[0])} has length 0, so no last step")
     last = np.empty((len(ys), width), dtype=dtype)
     cdef Py_ssize_t k
     for k in range(len(ys)):
@@ -337,12 +340,12 @@ cdef object _last_outputs(list ys, lens, Py_ssize_t width, dtype):
 
 cdef cnp.ndarray _check_out(object out, tuple expected, str name, int typenum=cnp.NPY_FLOAT32):
     if not cnp.PyArray_Check(out):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+        raise InputTypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     cdef cnp.ndarray arr = <cnp.ndarray>out
     if not (cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_IS_C_CONTIGUOUS(arr)
             and cnp.PyArray_ISWRITEABLE(arr)):
         want = "float32" if typenum == cnp.NPY_FLOAT32 else "int16"
-        raise ValueError(f"{name} must be a writable C-contiguous {want} array, got dtype "
+        raise InputError(f"{name} must be a writable C-contiguous {want} array, got dtype "
                          f"{arr.dtype}, contiguous={bool(arr.flags.c_contiguous)}, "
                          f"writeable={bool(arr.flags.writeable)}")
     if not _shape_matches(arr, expected):
@@ -369,7 +372,7 @@ cdef cnp.ndarray _output(object out, tuple shape, bint int16):
 cdef int _require_q15(Model model, str what) except -1:
     """The int16 API exists for q15 models only: ValueError for the others."""
     if not model.model.q15:
-        raise ValueError(f"{what} needs a q15 model; this one is {model.precision}")
+        raise InputError(f"{what} needs a q15 model; this one is {model.precision}")
     return 0
 
 
@@ -692,7 +695,7 @@ cdef class Model:
     def stream_batch(self, Py_ssize_t n):
         """A StreamBatch of n new streams (zero states) over this model."""
         if n < 1:
-            raise ValueError(f"a StreamBatch needs at least one stream, got n={n}")
+            raise ArgumentError(f"a StreamBatch needs at least one stream, got n={n}")
         return StreamBatch([Stream(self) for _ in range(n)])
 
     def run(self, xs, state=None, *, lengths=None, readout="all", bint return_state=False):
@@ -725,7 +728,7 @@ cdef class Model:
         ragged = lengths is not None or _is_sequence_list(xs)
         arr = None if ragged else np.asarray(xs)
         if (ragged or arr.ndim == 3) and state is not None:
-            raise ValueError("state is only accepted with a single (T, I) sequence")
+            raise InputError("state is only accepted with a single (T, I) sequence")
         if ragged or (arr.ndim == 3 and readout != "all"):
             return self._run_sequences(xs if ragged else arr, lengths, readout, return_state, int16)
         if arr.ndim == 3:
@@ -819,7 +822,8 @@ cdef class Stream(_Caller):
     Inputs: any real array-like (float, int, unsigned or bool; bool counts as 0/1) is converted to
     a C-contiguous float32 copy; a contiguous float32 array is used as is. Non-contiguous and
     read-only arrays are fine as inputs. Complex, string, object and other non-real dtypes raise
-    TypeError; a wrong shape raises ValueError; both leave the state unchanged.
+    InputTypeError (a TypeError); a wrong shape raises InputError (a ValueError); both leave the
+    state unchanged.
 
     NaN/Inf: inputs are not checked. In f32 and q8 models a NaN (or Inf) input propagates through
     the arithmetic into the outputs and the state (and so into every later step) until reset() or a
@@ -1016,17 +1020,17 @@ cdef class StreamBatch(_Caller):
         self._lens = NULL
         members = tuple(streams)
         if not members:
-            raise ValueError("a StreamBatch needs at least one Stream")
+            raise ArgumentError("a StreamBatch needs at least one Stream")
         cdef Py_ssize_t k
         first = {}
         for k in range(len(members)):
             if not isinstance(members[k], Stream):
                 raise TypeError(f"streams[{k}] is a {type(members[k]).__name__}, not a gru_rt.Stream")
             if (<Stream>members[k]).model is not (<Stream>members[0]).model:
-                raise ValueError(f"streams[{k}] belongs to another Model than streams[0]")
+                raise ArgumentError(f"streams[{k}] belongs to another Model than streams[0]")
             # by identity: a Stream is one state (equal-looking streams are still distinct)
             if first.setdefault(id(members[k]), k) != k:
-                raise ValueError(f"streams[{k}] is the same Stream as streams[{first[id(members[k])]}]")
+                raise ArgumentError(f"streams[{k}] is the same Stream as streams[{first[id(members[k])]}]")
         self._streams = members
         self._n = <size_t>len(members)
         self.model = (<Stream>members[0]).model
@@ -1167,14 +1171,14 @@ cdef class StreamBatch(_Caller):
         """run() of the ragged forms, and of readout='last'."""
         seqs, lens, padded = _sequences(xs, lengths, self.model.model.input_size, int16)
         if len(seqs) != len(self._streams):
-            raise ValueError(f"xs holds {len(seqs)} sequences, this StreamBatch has "
+            raise InputError(f"xs holds {len(seqs)} sequences, this StreamBatch has "
                              f"{len(self._streams)} streams")
         cdef Py_ssize_t O = self.model.model.output_size
         dtype = np.int16 if int16 else np.float32
         if out is None:
             ys, result = _sequence_outputs(lens, padded, O, dtype)
         elif padded is None or readout != "all":
-            raise ValueError("out= goes with a padded (B, T, I) array and readout='all'")
+            raise InputError("out= goes with a padded (B, T, I) array and readout='all'")
         else:
             result = _check_out(out, (padded.shape[0], padded.shape[1], O), "out",
                                 cnp.NPY_INT16 if int16 else cnp.NPY_FLOAT32)

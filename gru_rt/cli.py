@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._version import __version__
-from .errors import ConversionError, GruRtError, printable
+from .errors import ArgumentError, ConversionError, GruRtError, printable
 from .format import PRECISION_NAMES
 
 if TYPE_CHECKING:
     from ._core import Model
 
 
-class UsageError(GruRtError, ValueError):
+class UsageError(ArgumentError):
     """A command-line argument that is well-formed for argparse but wrong for the command."""
 
 
@@ -318,7 +318,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (GruRtError, ValueError, TypeError, OSError, ImportError, KeyError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"gru-rt: error: {printable(message)}", file=sys.stderr)  # names from files
+    except (GruRtError, OSError) as e:  # user errors (errors.py); anything else is a bug
+        print(f"gru-rt: error: {printable(e)}", file=sys.stderr)  # names from files
         return 1

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConversionError, printable
+from .errors import ArgumentError, ConversionError, printable
 from .format import PRECISION_NAMES
 from .importers.convention import Convention
 from .importers.numpy_importer import import_arrays, read_npz
@@ -57,13 +57,13 @@ def _is_onnx_model(source: object) -> bool:
 
 def _refuse_convention(convention: object, what: str) -> None:
     if convention is not None:
-        raise ValueError(f"convention applies to NumPy sources (.npz or a mapping of arrays); "
-                         f"{what} has a fixed convention of its own")
+        raise ArgumentError(f"convention applies to NumPy sources (.npz or a mapping of arrays); "
+                            f"{what} has a fixed convention of its own")
 
 
 def _refuse_option(name: str, value: object, what: str, applies: str) -> None:
     if value is not None:
-        raise ValueError(f"{name} applies to {applies}, not to {what}")
+        raise ArgumentError(f"{name} applies to {applies}, not to {what}")
 
 
 def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
@@ -111,9 +111,10 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
     verify_input: the input sequence (T, I) of that check (default: 100 steps of N(0, 1), seed 0).
     """
     if precision not in PRECISION_NAMES:
-        raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISION_NAMES)}")
+        raise ArgumentError(f"precision {precision!r}: expected one of "
+                            f"{', '.join(PRECISION_NAMES)}")
     if precision == "f32" and (calibration is not None or calibration_lengths is not None):
-        raise ValueError("calibration applies to precision q8 or q15, not f32")
+        raise ArgumentError("calibration applies to precision q8 or q15, not f32")
     try:
         spec = _import(source, activations=activations, head_activation=head_activation,
                        convention=convention, metadata=metadata, architecture=architecture,
@@ -163,8 +164,8 @@ def _verified(source: Any, spec: ModelSpec, verify: bool, verify_input: object,
     kind, runnable, why = _runnable(source)
     if kind is None:
         if verify_input is not None:
-            raise ValueError(f"verify_input applies to a source that can be run (a module or "
-                             f"model object, an .onnx file), not to {why}")
+            raise ArgumentError(f"verify_input applies to a source that can be run (a module or "
+                                f"model object, an .onnx file), not to {why}")
         if verify and why == "weights only":
             warning = check.dropped_activation(spec)
             if warning is not None:
@@ -172,7 +173,7 @@ def _verified(source: Any, spec: ModelSpec, verify: bool, verify_input: object,
         return f"no ({why})"
     if not verify:
         if verify_input is not None:
-            raise ValueError("verify_input is given with verify=False")
+            raise ArgumentError("verify_input is given with verify=False")
         return "no (verify=False)"
     if kind == "onnx":
         reason = check.onnx_runnable(runnable)
@@ -218,7 +219,7 @@ def _import(source: Any, *, activations: Mapping[Any, str] | None,
         return _convert_path(Path(source), convention, architecture, layers, options)
     if isinstance(source, Mapping):
         if not source:
-            raise ValueError("the mapping of weights is empty")
+            raise ConversionError("the mapping of weights is empty")
         if any(isinstance(v, Mapping) for v in source.values()):
             return _checkpoint(source, "the checkpoint", convention, architecture, options)
         return _named_arrays(source, "the arrays", convention, architecture, options)
@@ -342,6 +343,6 @@ def _convert_path(path: Path, convention: object, architecture: object,
         return onnx_importer.import_file(path, **options)
     if suffix == ".npz":
         return _named_arrays(read_npz(path), str(path), convention, architecture, options)
-    raise ValueError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; accepted: "
-                     f".pt/.pth and .safetensors (a PyTorch state dict), .npz (a NumPy archive), "
-                     f".keras and .h5 (Keras), .onnx")
+    raise ConversionError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; accepted: "
+                          f".pt/.pth and .safetensors (a PyTorch state dict), .npz (a NumPy "
+                          f"archive), .keras and .h5 (Keras), .onnx")

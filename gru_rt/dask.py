@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._core import Model
-from .errors import GruRtError
+from .errors import GruRtError, MissingDependencyError
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -52,7 +52,7 @@ def _import_dask() -> tuple[Any, Any, Any]:
         import dask.dataframe
         import pandas  # noqa: F401
     except ImportError as e:
-        raise ImportError(f"gru_rt.dask needs Dask and pandas ({e}): {_INSTALL}") from e
+        raise MissingDependencyError(f"gru_rt.dask needs Dask and pandas ({e}): {_INSTALL}") from e
     return dask, dask.array, dask.dataframe
 
 

@@ -1,4 +1,23 @@
-"""Exceptions of gru_rt. Each also subclasses ValueError so callers may catch either."""
+"""Exceptions of gru_rt: one class per kind of user error, all under GruRtError.
+
+    GruRtError
+    ├── ModelFormatError (ValueError)   a .grt model the C loader refused (status, field, index)
+    ├── CoreError (ValueError)          another C call refused its arguments (status)
+    ├── ConversionError (ValueError)    a source (weights, model file) that cannot become a model
+    │   └── SpecError                   a ModelSpec that breaks a format rule (gru_rt.spec)
+    ├── UnsafeFileError (ValueError)    a path that is not a plain regular file (gru_rt.fileio)
+    ├── InputError (ValueError)         an input array of the wrong shape or values, a bad out=
+    │   └── InputTypeError (TypeError)  ... of the wrong dtype or type
+    ├── ArgumentError (ValueError)      an option or argument value a call does not accept
+    │   └── UsageError                  the same on the command line (gru_rt.cli)
+    ├── ScoreError (ValueError)         data gru_rt.dask cannot score (names the sequence)
+    └── MissingDependencyError (ImportError)  an optional framework/package is not installed
+
+The builtin bases stay for callers that catch ValueError (or TypeError, ImportError). Passing an
+argument of the wrong Python type (not an array) is a TypeError, as everywhere in Python; a
+stream used by two threads at once is a RuntimeError. The command line prints GruRtError (and
+OSError: missing files, permissions) as one line; anything else is a bug and shows a traceback.
+"""
 
 from __future__ import annotations
 
@@ -45,8 +64,32 @@ class ModelFormatError(GruRtError, ValueError):
         return f"{prefix}{self.status}: {message} ({where}{detail})".replace("( ", "(")
 
 
+class CoreError(GruRtError, ValueError):
+    """A C call other than the load returned an error status (status: its name, GRT_E_...)."""
+
+    def __init__(self, status: str, message: str):
+        self.status = status
+        super().__init__(message)
+
+
 class ConversionError(GruRtError, ValueError):
     """Weights that cannot be turned into a model: names the key/module and what was expected."""
+
+
+class InputError(GruRtError, ValueError):
+    """An input array (or out=, lengths=, state) whose shape or values a call cannot take."""
+
+
+class InputTypeError(InputError, TypeError):
+    """An input array of the wrong dtype, or not an array where one is needed."""
+
+
+class ArgumentError(GruRtError, ValueError):
+    """An option or argument value that a call does not accept (names it and what it accepts)."""
+
+
+class MissingDependencyError(GruRtError, ImportError):
+    """An optional package a feature needs is not installed (says what to pip install)."""
 
 
 def printable(text: object) -> str:

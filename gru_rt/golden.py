@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _q15_tables as tables
+from .errors import ArgumentError, InputError, InputTypeError
 from .spec import DenseLayer, GRULayer, Layer, ModelSpec
 
 __all__ = ["GoldenRun", "golden_run", "golden_run_int16", "q15_activation", "q15_quantize_input",
@@ -482,8 +483,8 @@ def _precision(spec: ModelSpec) -> str:
     kinds = {layer.precision for layer in spec.layers}
     if kinds == {"q8"} or kinds == {"q15"}:
         return kinds.pop()
-    raise ValueError(f"the golden model covers all-q8 or all-q15 models, not layers of "
-                     f"{sorted(kinds)}")
+    raise ArgumentError(f"the golden model covers all-q8 or all-q15 models, not layers of "
+                        f"{sorted(kinds)}")
 
 
 def _batched(xs: object, width: int) -> tuple[np.ndarray, bool]:
@@ -492,7 +493,7 @@ def _batched(xs: object, width: int) -> tuple[np.ndarray, bool]:
     if single:
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[2] != width:
-        raise ValueError(f"xs has shape {np.asarray(xs).shape}, expected (T, {width}) or "
+        raise InputError(f"xs has shape {np.asarray(xs).shape}, expected (T, {width}) or "
                          f"(N, T, {width})")
     return arr, single
 
@@ -560,10 +561,10 @@ def golden_run_int16(spec: ModelSpec, xq: object, state: object | None = None) -
     """A q15 model on raw int16 inputs (T, I) or (N, T, I): int16 outputs and states."""
     checked = spec.validated()
     if _precision(checked) != "q15":
-        raise ValueError("int16 inputs need a q15 model")
+        raise InputError("int16 inputs need a q15 model")
     arr = np.asarray(xq)
     if arr.dtype != np.int16:
-        raise TypeError(f"xq has dtype {arr.dtype}, expected int16")
+        raise InputTypeError(f"xq has dtype {arr.dtype}, expected int16")
     x3, single = _batched(arr, checked.input_size)
     st = None if state is None else np.atleast_2d(np.asarray(state))
     ys, s, _ = _run(checked, x3, st, "q15", False)

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import InputError
 from .spec import DenseLayer, GRULayer, Layer, ModelSpec
 
 __all__ = ["ACTIVATION_FUNCTIONS", "PARAM_ACTIVATION_FUNCTIONS", "reference_layer_outputs",
@@ -149,7 +150,7 @@ def _initial_state(spec: ModelSpec, state: object | None) -> np.ndarray:
         return np.zeros(n)
     s = np.array(state, dtype=np.float64)  # a copy: the caller's array is never changed
     if s.shape != (n,):
-        raise ValueError(f"state has shape {s.shape}, expected ({n},)")
+        raise InputError(f"state has shape {s.shape}, expected ({n},)")
     return s
 
 
@@ -190,7 +191,7 @@ def reference_step(spec: ModelSpec, x: object,
     checked = _prepared(spec)
     xv = np.asarray(x, dtype=np.float64)
     if xv.shape != (checked.input_size,):
-        raise ValueError(f"x has shape {xv.shape}, expected ({checked.input_size},)")
+        raise InputError(f"x has shape {xv.shape}, expected ({checked.input_size},)")
     return _step(checked, xv, _initial_state(checked, state))
 
 
@@ -200,7 +201,7 @@ def reference_run(spec: ModelSpec, xs: object,
     checked = _prepared(spec)
     xv = np.asarray(xs, dtype=np.float64)
     if xv.ndim != 2 or xv.shape[1] != checked.input_size:
-        raise ValueError(f"xs has shape {xv.shape}, expected (T, {checked.input_size})")
+        raise InputError(f"xs has shape {xv.shape}, expected (T, {checked.input_size})")
     s = _initial_state(checked, state)
     ys = np.zeros((xv.shape[0], checked.output_size))
     for t in range(xv.shape[0]):
@@ -215,14 +216,14 @@ def reference_layer_outputs(spec: ModelSpec, xs: object,
     checked = _prepared(spec)
     xv = np.asarray(xs, dtype=np.float64)
     if xv.ndim != 3 or xv.shape[2] != checked.input_size:
-        raise ValueError(f"xs has shape {xv.shape}, expected (N, T, {checked.input_size})")
+        raise InputError(f"xs has shape {xv.shape}, expected (N, T, {checked.input_size})")
     n, t = xv.shape[0], xv.shape[1]
     outs = [np.zeros((n, t, layer.output_size)) for layer in checked.layers]
     s = np.zeros((n, state_size(checked)))
     if states is not None:
         s = np.array(states, dtype=np.float64)  # a copy: the caller's array is never changed
         if s.shape != (n, state_size(checked)):
-            raise ValueError(f"states has shape {s.shape}, expected ({n}, {state_size(checked)})")
+            raise InputError(f"states has shape {s.shape}, expected ({n}, {state_size(checked)})")
     for step in range(t):
         trace: list[np.ndarray] = []
         _, s = _step(checked, xv[:, step], s, trace)

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConversionError
+from .errors import ConversionError, InputError
 from .reference import ACTIVATION_FUNCTIONS
 from .spec import DenseLayer, ModelSpec
 
@@ -261,7 +261,7 @@ def _torch_runner(module: Any) -> Iterator[Runner]:
         with torch.no_grad():
             if isinstance(module, torch.nn.GRUCell):  # one step per call: stepped here
                 if xs.ndim != 2:
-                    raise ValueError("an nn.GRUCell is stepped over (T, I) only")
+                    raise InputError("an nn.GRUCell is stepped over (T, I) only")
                 h, steps = None, []
                 for t in range(xs.shape[0]):
                     h = module(xs[t:t + 1], h)
@@ -288,8 +288,8 @@ def _first_tensor(out: Any, tensor_type: type) -> Any:
             if found is not None:
                 return found
     if isinstance(out, dict) or out is None or isinstance(out, (tuple, list)):
-        raise TypeError(f"forward() returned a {type(out).__name__} without a tensor")
-    raise TypeError(f"forward() returned a {type(out).__name__}, not a tensor")
+        raise ConversionError(f"forward() returned a {type(out).__name__} without a tensor")
+    raise ConversionError(f"forward() returned a {type(out).__name__}, not a tensor")
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import numpy as np
 from . import format as fmt
 from ._core import _kind_tensor
 from ._version import __version__
+from .errors import ArgumentError
 from .spec import DenseLayer, GRULayer, Layer, ModelSpec, SpecError, check_metadata
 
 __all__ = ["write_model"]
@@ -41,8 +42,8 @@ def write_model(spec: ModelSpec, weight_layout: str = "auto") -> bytes:
     layer, a GRU whose hidden size is a multiple of 8) in the panel8 layout its kernels read
     fastest, the others row-major; "row-major" stores every layer row-major (docs/FORMAT.md)."""
     if weight_layout not in WEIGHT_LAYOUT_CHOICES:
-        raise ValueError(f"weight_layout {weight_layout!r}: expected one of "
-                         f"{', '.join(WEIGHT_LAYOUT_CHOICES)}")
+        raise ArgumentError(f"weight_layout {weight_layout!r}: expected one of "
+                            f"{', '.join(WEIGHT_LAYOUT_CHOICES)}")
     checked = spec.validated()
     layouts = [_layout_of(layer) if weight_layout == "auto" else fmt.WEIGHT_LAYOUT_ROW_MAJOR
                for layer in checked.layers]

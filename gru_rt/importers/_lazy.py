@@ -6,10 +6,14 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from ..errors import MissingDependencyError
+
 
 def require(module: str, purpose: str, package: str | None = None) -> ModuleType:
-    """Import `module`, or raise ImportError("<purpose> needs <module>: pip install <package>")."""
+    """Import `module`, or raise MissingDependencyError (an ImportError): "<purpose> needs
+    <module>: pip install <package>"."""
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise ImportError(f"{purpose} needs {module}: pip install {package or module}") from e
+        raise MissingDependencyError(f"{purpose} needs {module}: pip install "
+                                     f"{package or module}") from e

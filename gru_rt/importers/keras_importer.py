@@ -47,7 +47,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..errors import ConversionError, printable
+from ..errors import ArgumentError, ConversionError, printable
 from ..fileio import open_regular, read_regular
 from ..spec import DENSE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec, split_activation
 from ._lazy import require
@@ -728,7 +728,7 @@ def import_file(path: str | Path, *, architecture: object = None,
         raise FileNotFoundError(f"no such file: {path}")
     if path.suffix.lower() == ".keras":
         if architecture is not None:
-            raise ValueError(f"{path}: a .keras file holds its architecture; do not pass one")
+            raise ArgumentError(f"{path}: a .keras file holds its architecture; do not pass one")
         arch = _read_keras_zip(path)
     else:
         with open_regular(path, MAX_SOURCE_BYTES, "HDF5 file") as file:

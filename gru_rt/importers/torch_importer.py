@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConversionError, GruRtError, printable
+from ..errors import ConversionError, GruRtError, MissingDependencyError, printable
 from ..fileio import open_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
@@ -68,7 +68,7 @@ def _torch() -> ModuleType:
     torch = require("torch", "converting a PyTorch model")
     found = re.match(r"(\d+)\.(\d+)", str(getattr(torch, "__version__", "")))
     if found is None or (int(found.group(1)), int(found.group(2))) < MIN_TORCH:
-        raise ImportError(
+        raise MissingDependencyError(
             f"converting a PyTorch model needs torch >= {MIN_TORCH[0]}.{MIN_TORCH[1]}, found "
             f"{printable(getattr(torch, '__version__', '?'))}: older versions have known ways "
             f"around torch.load(weights_only=True) (CVE-2025-32434, CVE-2026-24747), so a "
