@@ -2,7 +2,7 @@
  * The tables are literals (generated once from the polynomial) so there is no init step and no
  * global mutable state. GRT_SMALL_CRC: bit by bit instead, without the 4 KB of tables (same results;
  * for flash-tight builds, at several times the load time). */
-#include "gru_rt.h"
+#include "include/gru_rt.h"
 
 #ifdef GRT_SMALL_CRC
 uint32_t grt_crc32(uint32_t crc, const void *data, size_t n)

@@ -3,7 +3,7 @@
 #ifndef GRT_INTERNAL_H
 #define GRT_INTERNAL_H
 
-#include "gru_rt.h"
+#include "include/gru_rt.h"
 
 /* Tensors are read in place as native int8/int16/int32/float arrays: the file is little-endian, so is
  * every supported target. */

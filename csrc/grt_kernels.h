@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "grt_isa.h"
-#include "gru_rt.h"
+#include "include/gru_rt.h"
 
 /* Run-time dispatch (grt_dispatch.c): grt_matvec_f32 and grt_matmul_f32 call the variant of the
  * active grt_isa level (one level for all precisions: the q8 products below and the q15 ones of

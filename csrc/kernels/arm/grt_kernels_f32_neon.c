@@ -15,9 +15,9 @@
  * The panel8 products (weight_layout 1) follow the order of grt_kernels.h with fused multiply-adds
  * (the operations of the AVX2 level): per row e over the even k and o over the odd k in increasing k,
  * y = b + (e + o); a panel's 8 rows are two 4-lane halves. */
-#include "grt_kernels.h"
+#include "../../grt_kernels.h"
 
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
 #if GRT_HAVE_NEON && GRT_HAS_F32
 

@@ -18,9 +18,9 @@
  * Row tails (cols mod 8 columns) use a zero-padded copy of x's tail: weight bytes past the row end
  * then multiply zeros, so the tail load of a row may run into the next row; where it would pass the
  * end of the matrix the tail is copied to a zeroed buffer instead. */
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
-#include "grt_q15.h"
+#include "../../grt_q15.h"
 
 #if GRT_HAVE_NEON && GRT_HAS_Q15
 

@@ -18,10 +18,10 @@
  * step passed in, so the two cannot drift apart. Row tails (cols mod 16 columns) use a zero-padded copy
  * of x's tail: weight bytes past the row end then multiply zeros, so the tail load of a row may run
  * into the next row; where it would pass the end of the matrix the tail is copied to a zeroed buffer. */
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
-#include "grt_kernels.h"
-#include "grt_math.h"
+#include "../../grt_kernels.h"
+#include "../../grt_math.h"
 
 #if GRT_HAVE_NEON && GRT_HAS_Q8
 

@@ -6,10 +6,10 @@
  * The canonical GRU (docs/FORMAT.md). Gate blocks of a 3H row: r = [0,H), z = [H,2H), n = [2H,3H). The
  * update is computed as h' = n + z·(h − n), equal to (1 − z)·n + z·h in exact arithmetic (the form
  * PyTorch uses); it gives exactly n at z = 0 and exactly h at z = 1. */
-#include "grt_kernels.h"
+#include "../../grt_kernels.h"
 
-#include "grt_internal.h"
-#include "grt_math.h"
+#include "../../grt_internal.h"
+#include "../../grt_math.h"
 
 #if GRT_HAS_F32 || GRT_HAS_Q8 /* the whole file */
 

@@ -5,9 +5,9 @@
  *
  * No floating-point type or operation anywhere in this file (`make nofloat` proves it by compiling it
  * with -mgeneral-regs-only). */
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
-#include "grt_q15.h"
+#include "../../grt_q15.h"
 
 #if GRT_HAS_Q15 /* the whole file (GRT_NO_Q15: empty) */
 

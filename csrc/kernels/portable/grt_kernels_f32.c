@@ -1,8 +1,8 @@
 /* grt_kernels_f32.c — the f32 kernels: plain loops with restrict and fixed-width partial sums that
  * gcc/clang -O3 vectorize without -ffast-math. The summation order is documented in grt_kernels.h. */
-#include "grt_kernels.h"
+#include "../../grt_kernels.h"
 
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
 #if GRT_HAS_F32 /* the whole file (GRT_NO_F32: empty) */
 

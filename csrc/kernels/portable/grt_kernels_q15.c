@@ -6,9 +6,9 @@
  * No floating-point type or operation anywhere in this file (`make nofloat` proves it by compiling it
  * with -mgeneral-regs-only). No undefined behaviour for any loaded model and any int16 input: every
  * sum is bounded (see the comments) and no negative value is ever shifted right (grt_q15_rshr). */
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
-#include "grt_q15.h"
+#include "../../grt_q15.h"
 
 #if GRT_HAS_Q15 /* the whole file (GRT_NO_Q15: empty) */
 

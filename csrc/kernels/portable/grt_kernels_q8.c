@@ -10,10 +10,10 @@
  * target, and the sum is exact, so any order gives the same integer) and the level-independent parts:
  * grt_matmul_q8 calls grt_q8_quantize and the quantized products, which dispatch to the active level
  * (grt_dispatch.c; the AVX2 level is grt_kernels_q8_avx2.c). */
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
-#include "grt_kernels.h"
-#include "grt_math.h"
+#include "../../grt_kernels.h"
+#include "../../grt_math.h"
 
 #if GRT_HAS_Q8 /* the whole file (GRT_NO_Q8: empty) */
 

@@ -5,11 +5,11 @@
  * following float code into each arm. gcc 12 -O3 (no -march) still keeps these loops scalar
  * (measured: tanh 3.5 ns, sigmoid 2.0 ns per element), so grt_math_avx2.c repeats the same operations
  * on eight lanes. The scheme and its constants are described in grt_math.h. */
-#include "grt_math.h"
+#include "../../grt_math.h"
 
 #include <stdint.h>
 
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
 #if GRT_HAS_F32 || GRT_HAS_Q8 /* float activations (GRT_NO_F32 and GRT_NO_Q8: empty) */
 

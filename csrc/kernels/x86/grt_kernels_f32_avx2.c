@@ -16,7 +16,7 @@
  * Panel8 (order in grt_kernels.h): the matrix-vector product takes four panels per pass (eight
  * accumulator chains), the matrix product one panel × six steps (twelve chains, each weight vector
  * loaded once for the six steps); per row and step the same operations. */
-#include "grt_kernels.h"
+#include "../../grt_kernels.h"
 
 #if GRT_HAVE_AVX2 && GRT_HAS_F32
 

@@ -24,7 +24,7 @@
  * Bounds: the matrix-vector product reads 4 bytes of weights per multiply-add and is bound by the cache
  * level the matrix fits in; the matrix product (up to four steps per weight load) by the zmm FMA rate
  * (bench_peak.c). */
-#include "grt_kernels.h"
+#include "../../grt_kernels.h"
 
 #if GRT_HAVE_AVX512VNNI && GRT_HAS_F32
 

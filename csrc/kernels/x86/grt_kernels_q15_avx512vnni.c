@@ -14,9 +14,9 @@
  * Register blocking: four weight rows × four steps (sixteen accumulators) per pass of the matrix
  * product, four rows × one step otherwise; the missing rows of the last pass repeat its last row. The
  * requantization runs on four int64 lanes (grt_q15_requant4). */
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
-#include "grt_q15.h"
+#include "../../grt_q15.h"
 
 #if GRT_HAVE_AVX512VNNI && GRT_HAS_Q15
 

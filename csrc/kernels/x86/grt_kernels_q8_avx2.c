@@ -22,10 +22,10 @@
  * Row tails (cols mod 32 columns) use a zero-padded copy of x's tail: weight bytes past the row end
  * then multiply zeros (vpsignb gives 0 where x is 0), so the tail load of a row may run into the next
  * row; where it would pass the end of the matrix the tail is copied to a zeroed buffer instead. */
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
-#include "grt_kernels.h"
-#include "grt_math.h"
+#include "../../grt_kernels.h"
+#include "../../grt_math.h"
 
 #if GRT_HAVE_AVX2 && GRT_HAS_Q8
 

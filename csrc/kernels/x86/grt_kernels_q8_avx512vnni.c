@@ -20,10 +20,10 @@
  *   - The rescale b + ((float)acc·s)·sx is the scalar operations in the scalar order on four lanes; the
  *     target includes FMA (AVX-512F implies it), so an empty asm keeps the product from being fused
  *     with the addition even in a build without -ffp-contract=off. */
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
-#include "grt_kernels.h"
-#include "grt_math.h"
+#include "../../grt_kernels.h"
+#include "../../grt_math.h"
 
 #if GRT_HAVE_AVX512VNNI && GRT_HAS_Q8
 

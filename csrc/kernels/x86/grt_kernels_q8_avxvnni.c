@@ -10,10 +10,10 @@
  * offset weight bytes past the row end then multiply zeros, so the tail load of a row may run into the
  * next row; where it would pass the end of the matrix the tail is copied to a zeroed buffer instead.
  * The rescale is the scalar operations in the scalar order (target without FMA). */
-#include "grt_internal.h"
+#include "../../grt_internal.h"
 
-#include "grt_kernels.h"
-#include "grt_math.h"
+#include "../../grt_kernels.h"
+#include "../../grt_math.h"
 
 #if GRT_HAVE_AVXVNNI && GRT_HAS_Q8
 

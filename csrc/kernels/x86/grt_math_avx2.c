@@ -4,9 +4,9 @@
  * the same NaN behaviour). So the f32 kernels and the q8 contract (whose golden model repeats the
  * scalar float operations) give the same bits at every level. The constants are grt_math.h's. Only
  * called after the dispatcher (grt_dispatch.c) found AVX2 on the CPU. */
-#include "grt_math.h"
+#include "../../grt_math.h"
 
-#include "grt_kernels.h"
+#include "../../grt_kernels.h"
 
 #if GRT_HAVE_AVX2 && (GRT_HAS_F32 || GRT_HAS_Q8)
 

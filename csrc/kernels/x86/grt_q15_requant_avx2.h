@@ -1,8 +1,13 @@
 /* grt_q15_requant_avx2.h — grt_q15_requant on four int64 lanes with AVX2, for the x86 q15 product files
- * (grt_kernels_q15_avx2.c and the VNNI levels). Integer-only. Include after <immintrin.h>. Not part of
- * the public API. */
+ * (grt_kernels_q15_avx2.c and the VNNI levels). Integer-only. x86 only (its
+ * includers guard it). Not part of the public API. */
 #ifndef GRT_Q15_REQUANT_AVX2_H
 #define GRT_Q15_REQUANT_AVX2_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "../../grt_q15.h"
 
 #define GRT_AVX2 __attribute__((target("avx2")))
 

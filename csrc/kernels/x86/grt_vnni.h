@@ -1,14 +1,15 @@
 /* grt_vnni.h — what the q8 and q15 products of the VNNI levels share (grt_kernels_q{8,15}_avxvnni.c,
  * grt_kernels_q{8,15}_avx512vnni.c): passes of four weight rows, the reduction of their four
  * accumulators, and the row length below which they leave a product to the AVX2 level. Integer-only.
- * Include after <immintrin.h>. Not part of the public API. */
+ * x86 only (its includers guard it). Not part of the public API. */
 #ifndef GRT_VNNI_H
 #define GRT_VNNI_H
 
+#include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "grt_isa.h"
+#include "../../grt_isa.h"
 
 /* Below this many columns the AVX2 matrix-vector product is faster (the per-pass reduction of the
  * wide accumulators outweighs the saved multiply-adds; csrc/bench/bench_kernels.c, docs/BENCHMARKS.md)
