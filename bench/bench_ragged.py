@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
 from bench_step import cpu_name  # the script's folder is on sys.path
 from bench_suite import cpu_flags, random_gru
+from timing import summary
 
 import gru_rt
 from gru_rt.quantize import quantize
@@ -41,7 +41,7 @@ def seconds(fn: Callable[[], object], rounds: int) -> dict[str, float]:
         start = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - start)
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+    return summary(samples)
 
 
 def onnx_ragged_gru(spec: ModelSpec) -> bytes:

@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_step import cpu_name  # the script's folder is on sys.path
+from timing import summary, timed
 
 import gru_rt
 from gru_rt import _core
@@ -65,19 +65,6 @@ def cpu_flags() -> str:
     return " ".join(f for f in wanted if f in flags) or "no AVX2"
 
 
-def timed(fn: Callable[[], object], calls: int, rounds: int) -> dict[str, float]:
-    """µs per call: median, min and max over rounds (after a warm-up)."""
-    for _ in range(max(1, min(calls, 100))):
-        fn()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        samples.append((time.perf_counter() - start) / calls * 1e6)
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
-
-
 def timed_pair(a: Callable[[], object], calls_a: int, b: Callable[[], object], calls_b: int,
                rounds: int) -> tuple[dict[str, float], dict[str, float]]:
     """timed() of a and of b with their rounds alternating, so that both see the same machine load
@@ -93,8 +80,7 @@ def timed_pair(a: Callable[[], object], calls_a: int, b: Callable[[], object], c
             for _ in range(calls):
                 fn()
             samples[k].append((time.perf_counter() - start) / calls * 1e6)
-    a_t, b_t = ({"median": statistics.median(v), "min": min(v), "max": max(v)} for v in samples)
-    return a_t, b_t
+    return summary(samples[0]), summary(samples[1])
 
 
 def per_step(t: dict[str, float], steps: int) -> dict[str, float]:

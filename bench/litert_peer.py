@@ -23,27 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-
-
-def timed(fn: Callable[[], object], calls: int, rounds: int) -> dict[str, float]:
-    """µs per call: median, min and max over rounds (after a warm-up), as bench_suite.timed."""
-    for _ in range(max(1, min(calls, 100))):
-        fn()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        samples.append((time.perf_counter() - start) / calls * 1e6)
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+from timing import timed  # noqa: E402  (the script's folder is on sys.path)
 
 
 def gru_functions(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray,
