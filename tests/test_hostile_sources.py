@@ -405,10 +405,11 @@ def test_hostile_torch_files(tmp_path: Path) -> None:
                   tmp_path / "pt_fifo.grt")
     check_refused(results, "pt_legacy_pickle", "is not a plain state dict (it contains a "
                   "posix.system object)", tmp_path / "pt_legacy_pickle.grt")
-    # torch allocates the declared 12 GB before it compares it with the 8 bytes stored: refused
-    # by the allocator under the limit (without one: untouched pages, then torch's size check)
-    check_refused(results, "pt_legacy_bomb", "as a PyTorch file (RuntimeError: ",
-                  tmp_path / "pt_legacy_bomb.grt")
+    # torch would allocate the declared 12 GB before comparing it with the 8 bytes stored: the
+    # declared sizes are checked first
+    check_refused(results, "pt_legacy_bomb", "as a PyTorch file (old format: storage 0 declares "
+                  "3000000000 elements of 4 bytes; its record says 2 and the file holds 8 more "
+                  "bytes)", tmp_path / "pt_legacy_bomb.grt")
 
 
 def test_legacy_torch_files_convert_and_are_checked(tmp_path: Path) -> None:
@@ -420,8 +421,18 @@ def test_legacy_torch_files_convert_and_are_checked(tmp_path: Path) -> None:
     torch.save({"fc.weight": torch.ones(3, 2), "fc.bias": torch.zeros(3)}, legacy,
                _use_new_zipfile_serialization=False)
     assert convert(legacy, verify=False).layers[0].kind == "dense"
-    with pytest.raises(ConversionError, match="storage has wrong byte size"):
+    gru = tmp_path / "gru.pt"  # several storages, each record checked in turn
+    torch.save(torch.nn.GRU(3, 4, num_layers=2).state_dict(), gru,
+               _use_new_zipfile_serialization=False)
+    assert [layer.kind for layer in convert(gru, verify=False).layers] == ["gru", "gru"]
+    with pytest.raises(ConversionError, match=r"storage 0 declares 100000000 elements of 4 "
+                       r"bytes; its record says 2 and the file holds 8 more bytes"):
         convert(legacy_storage_bomb(tmp_path / "bomb.pt", 10**8), verify=False)  # 400 MB
+    short = tmp_path / "short.pt"  # the last record cut: the file ends before its data
+    short.write_bytes(gru.read_bytes()[:-5])
+    with pytest.raises(ConversionError, match=r"old format: storage \S+ declares \d+ elements "
+                       r"of 4 bytes; its record says \d+ and the file holds \d+ more bytes"):
+        convert(short, verify=False)
 
 
 def test_torch_older_than_2_10_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -832,3 +843,29 @@ def test_onnx_text_must_be_utf8(tmp_path: Path) -> None:
     path.write_bytes(data.replace(b"\x1a\x03gru", b"\x1a\x03\xffru"))
     with pytest.raises(ConversionError, match=r"model.graph.node\[0\].name is not UTF-8 text"):
         convert(path, verify=False)
+
+
+def test_onnx_weights_behind_a_long_identity_chain(tmp_path: Path) -> None:
+    """Issue 13: weights reached through 5,000 Identity nodes raised RecursionError; the graph
+    walk is iterative, so they convert, and the weights are the initializer's."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from gru_rt import convert
+
+    rng = np.random.default_rng(0)
+    arrays = {"W0": rng.normal(size=(1, 12, 3)), "R": rng.normal(size=(1, 12, 4)),
+              "B": rng.normal(size=(1, 24))}
+    inits = [numpy_helper.from_array(a.astype(np.float32), name) for name, a in arrays.items()]
+    n = 5000
+    nodes = [helper.make_node("Identity", [f"W{i}"], [f"W{i + 1}"]) for i in range(n)]
+    nodes.append(helper.make_node("GRU", ["X", f"W{n}", "R", "B"], ["Y"], name="gru",
+                                  hidden_size=4, linear_before_reset=1))
+    graph = helper.make_graph(nodes, "g",
+                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", 1, 3])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "chain.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    layer = convert(path, verify=False).layers[0]
+    w = arrays["W0"][0].astype(np.float32)  # ONNX gates z, r, h; canonical r, z, n
+    np.testing.assert_array_equal(layer.w_ih, np.concatenate([w[4:8], w[0:4], w[8:12]]))

@@ -45,6 +45,7 @@ from ..fileio import open_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
 from ._untrusted import MAX_SOURCE_BYTES, zip_infos
+from .torch_legacy import check_legacy_storages
 from .convention import BIDIRECTIONAL
 
 __all__ = ["TORCH_CONVENTION", "import_file", "import_module", "import_state_dict"]
@@ -357,7 +358,7 @@ def import_file(path: str | Path, *,
         raise FileNotFoundError(errno.ENOENT, f"no such file: {path}")
     try:
         with open_regular(path, MAX_SOURCE_BYTES, "PyTorch file") as f:
-            _check_zip_sizes(f, str(path))
+            _check_declared_sizes(f, str(path))
             _refuse_torchscript(f, path)
             obj = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -381,13 +382,17 @@ def import_file(path: str | Path, *,
                              metadata={**meta, **(metadata or {})})
 
 
-def _check_zip_sizes(f: Any, where: str) -> None:
-    """A .pt file is a zip archive: refuse members that declare more bytes than any model holds
-    before torch inflates them (an old-format .pt, not a zip, is left to torch.load)."""
+def _check_declared_sizes(f: Any, where: str) -> None:
+    """Refuse what declares more bytes than the file holds before torch allocates it: the members
+    of a .pt zip archive before they are inflated, the storages of an old-format (not zip) file
+    before torch.load allocates them at their declared sizes."""
     if zipfile.is_zipfile(f):
         with zipfile.ZipFile(f) as z:
             zip_infos(z, where)
-    f.seek(0)
+        f.seek(0)
+    else:
+        f.seek(0)
+        check_legacy_storages(f, where)
 
 
 def _check_storage(path: Path, key: str, tensor: Any) -> None:
