@@ -45,8 +45,8 @@ from ..fileio import open_regular
 from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
 from ._lazy import require
 from ._untrusted import MAX_SOURCE_BYTES, zip_infos
-from .torch_legacy import check_legacy_storages
 from .convention import BIDIRECTIONAL
+from .torch_legacy import check_legacy_storages
 
 __all__ = ["TORCH_CONVENTION", "import_file", "import_module", "import_state_dict"]
 
