@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -347,6 +347,20 @@ def _overlaps(source: Path, output: Path) -> bool:
     a, b = source.resolve(), output.resolve()
     return a == b or b in a.parents or a in b.parents
 
+@contextlib.contextmanager
+def _parquet_errors(what: str) -> Iterator[None]:
+    """pyarrow's error (a file missing or not Parquet, a damaged part found while scoring, a part
+    that cannot be written) as a one-line ScoreError saying `what` failed, not a traceback or
+    Dask's wrapping of it."""
+    import pyarrow
+
+    try:
+        yield
+    except (pyarrow.ArrowException, OSError) as e:  # (pyarrow raises OSError for damaged footers)
+        message = str(e).split("Original Message:")[-1].strip().splitlines()[0]
+        raise ScoreError(f"{what}: {message}") from None
+
+
 def _check_parts(source: str, columns: list[str]) -> None:
     """ScoreError naming the first Parquet file of `source` that lacks one of `columns`: an
     archive's parts need not share one schema, and Dask reads each part with the first's."""
@@ -381,10 +395,12 @@ def score_parquet(model: Model | str | os.PathLike[str] | bytes, source: str, ou
     output = Path(output)
     if "://" not in source and _overlaps(Path(source), output):
         raise ScoreError(f"output {output} would replace the input {source}; choose another path")
-    frame = dd.read_parquet(source)
+    with _parquet_errors(f"cannot read {source} as Parquet"):
+        frame = dd.read_parquet(source)
     scores = score_frame(model, frame, id=id, time=time, features=features, readout=readout)
     if "://" not in source:  # (remote stores: the read fails on the worker, without the file)
-        _check_parts(source, list(frame.columns) if features is None else [id, time, *features])
+        with _parquet_errors(f"cannot read {source} as Parquet"):
+            _check_parts(source, list(frame.columns) if features is None else [id, time, *features])
     with contextlib.ExitStack() as stack:
         if scheduler is None:
             cluster = stack.enter_context(distributed.LocalCluster(
@@ -396,5 +412,6 @@ def score_parquet(model: Model | str | os.PathLike[str] | bytes, source: str, ou
             job = client.compute(scores.to_parquet(str(tmp), write_index=False, compute=False))
             if progress:
                 distributed.progress(job)
-            job.result()
+            with _parquet_errors(f"scoring {source} into {output} failed"):
+                job.result()
     return output

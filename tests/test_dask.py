@@ -365,6 +365,13 @@ def test_cli_score_refusals(tmp_path, capsys) -> None:
     assert main(["score", *base, "-o", str(tmp_path / "o"), "--workers", "0"]) == 1
     assert "--workers is 0" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    broken = tmp_path / "broken.parquet"  # pyarrow's ArrowInvalid was a traceback
+    broken.write_bytes(b"PAR1" + bytes(40) + b"PAR1")
+    assert main(["score", str(tmp_path / "m.grt"), str(broken), "--id", "unit", "--time", "t",
+                 "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot read {broken} as Parquet: " in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_score_names_the_sequence_out_of_time_order_and_writes_nothing(client, tmp_path,
