@@ -241,6 +241,13 @@ typedef struct grt_gru_scratch {
 void grt_gru_recur_float(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict h, size_t ldh,
                          size_t B, grt_gru_scratch s);
 
+/* One LSTM update (grt_cell_lstm.c) of B independent rows of a validated f32 or q8 LSTM layer L: row b of
+ * hc (h then c, 2H floats at hc + b·ldh, updated in place) given its gx = W_ih·x + b_ih (4H floats at
+ * gx + b·ldgx, overwritten). Scratch as the GRU's (rh unused; gh B x 4H). Each row's result is
+ * bit-identical to a B = 1 update of that row. */
+void grt_lstm_recur_float(const grt_layer *L, float *restrict gx, size_t ldgx, float *restrict hc, size_t ldh,
+                          size_t B, grt_gru_scratch s);
+
 /* The Dense output of n rows y (n x O, the layer's products) in place: its activation. */
 void grt_dense_out_float(const grt_layer *L, float *y, size_t n);
 

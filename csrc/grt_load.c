@@ -92,7 +92,7 @@ const char *grt_role_name(unsigned role)
  * and shape checks, the stream sizes (fill_model_sizes) and grt_layer_tensor() all come from it.
  * Adding a precision or a kind = adding a recipe here (plus kernels). */
 
-enum dim_rule { DIM_ZERO, DIM_ONE, DIM_IN, DIM_OUT, DIM_3OUT };
+enum dim_rule { DIM_ZERO, DIM_ONE, DIM_IN, DIM_OUT, DIM_3OUT, DIM_2OUT, DIM_4OUT };
 
 typedef struct tensor_rule {
     uint8_t role, dtype, rows, cols; /* rows/cols: enum dim_rule */
@@ -108,6 +108,7 @@ typedef struct layer_recipe {
 #define T_(role, dtype, rows, cols) {GRT_ROLE_##role, GRT_DTYPE_##dtype, DIM_##rows, DIM_##cols}
 #define GRU_(precision, n) GRT_LAYER_GRU, GRT_PREC_##precision, n, DIM_OUT, DIM_3OUT
 #define DENSE_(precision, n) GRT_LAYER_DENSE, GRT_PREC_##precision, n, DIM_ZERO, DIM_ZERO
+#define LSTM_(precision, n) GRT_LAYER_LSTM, GRT_PREC_##precision, n, DIM_2OUT, DIM_4OUT /* state h, c */
 
 /* Only the precisions this build keeps (gru_rt.h, "Build configuration"): a layer of a dropped one
  * finds no recipe and is refused with GRT_E_PRECISION, like an unknown precision code. */
@@ -116,12 +117,17 @@ static const layer_recipe recipes[] = {
     {GRU_(F32, 4),
      {T_(W_IH, F32, 3OUT, IN), T_(W_HH, F32, 3OUT, OUT), T_(B_IH, F32, 3OUT, ONE), T_(B_HH, F32, 3OUT, ONE)}},
     {DENSE_(F32, 2), {T_(W_IH, F32, OUT, IN), T_(B_IH, F32, OUT, ONE)}},
+    {LSTM_(F32, 4),
+     {T_(W_IH, F32, 4OUT, IN), T_(W_HH, F32, 4OUT, OUT), T_(B_IH, F32, 4OUT, ONE), T_(B_HH, F32, 4OUT, ONE)}},
 #endif
 #if GRT_HAS_Q8
     {GRU_(Q8, 6),
      {T_(W_IH, I8, 3OUT, IN), T_(W_HH, I8, 3OUT, OUT), T_(B_IH, F32, 3OUT, ONE), T_(B_HH, F32, 3OUT, ONE),
       T_(W_IH_SCALE, BF16, 3OUT, ONE), T_(W_HH_SCALE, BF16, 3OUT, ONE)}},
     {DENSE_(Q8, 3), {T_(W_IH, I8, OUT, IN), T_(B_IH, F32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE)}},
+    {LSTM_(Q8, 6),
+     {T_(W_IH, I8, 4OUT, IN), T_(W_HH, I8, 4OUT, OUT), T_(B_IH, F32, 4OUT, ONE), T_(B_HH, F32, 4OUT, ONE),
+      T_(W_IH_SCALE, BF16, 4OUT, ONE), T_(W_HH_SCALE, BF16, 4OUT, ONE)}},
 #endif
 #if GRT_HAS_Q15
     {GRU_(Q15, 8),
@@ -137,6 +143,7 @@ static const layer_recipe recipes[] = {
 #undef T_
 #undef GRU_
 #undef DENSE_
+#undef LSTM_
 
 static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
 {
@@ -148,7 +155,7 @@ static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
 
 static int known_kind(unsigned kind)
 {
-    return kind == GRT_LAYER_GRU || kind == GRT_LAYER_DENSE;
+    return kind == GRT_LAYER_GRU || kind == GRT_LAYER_DENSE || kind == GRT_LAYER_LSTM;
 }
 
 static uint64_t dim_value(unsigned rule, const grt_layer *L)
@@ -157,7 +164,9 @@ static uint64_t dim_value(unsigned rule, const grt_layer *L)
     case DIM_ZERO: return 0;
     case DIM_IN: return L->input_size;
     case DIM_OUT: return L->output_size;
+    case DIM_2OUT: return 2u * (uint64_t)L->output_size;
     case DIM_3OUT: return 3u * (uint64_t)L->output_size;
+    case DIM_4OUT: return 4u * (uint64_t)L->output_size;
     default: return 1;
     }
 }
@@ -178,8 +187,19 @@ static int is_panel_matrix(const grt_layer *L, unsigned role)
     return L->weight_layout == GRT_LAYOUT_PANEL8 && (role == GRT_ROLE_W_IH || role == GRT_ROLE_W_HH);
 }
 
+/* Bytes of a tensor, in 64 bits: an LSTM's f32 4H x I matrix at GRT_MAX_DIM is 2^32 bytes, one more than a
+ * u32 holds. */
+static uint64_t tensor_bytes(const grt_layer *L, const tensor_rule *rule)
+{
+    uint64_t rows = dim_value(rule->rows, L);
+    if (is_panel_matrix(L, rule->role))
+        rows = grt_panel_rows(rows);
+    return rows * dim_value(rule->cols, L) * dtype_size(rule->dtype);
+}
+
 /* The tensor a rule gives in layer L (data not set). Sizes are bounded by GRT_MAX_DIM (checked before),
- * so stored_rows · cols · 4 <= 3·16384² · 4 < 2^32. */
+ * so rows and cols fit a u32; nbytes is tensor_bytes, which check_tensor has compared with the file's u32
+ * (a tensor of 2^32 bytes or more never loads). */
 static grt_tensor_info tensor_info(const grt_layer *L, const tensor_rule *rule)
 {
     grt_tensor_info t;
@@ -191,7 +211,7 @@ static grt_tensor_info tensor_info(const grt_layer *L, const tensor_rule *rule)
     t.rows = (uint32_t)dim_value(rule->rows, L);
     t.cols = (uint32_t)dim_value(rule->cols, L);
     t.stored_rows = t.layout == GRT_LAYOUT_PANEL8 ? (uint32_t)grt_panel_rows(t.rows) : t.rows;
-    t.nbytes = (uint32_t)((uint64_t)t.stored_rows * t.cols * dtype_size(rule->dtype));
+    t.nbytes = (uint32_t)tensor_bytes(L, rule);
     return t;
 }
 
@@ -337,6 +357,7 @@ enum {
     L_RESERVED32 = 28
 };
 
+/* GRU candidate, LSTM g and c activation */
 static int gru_activation_ok(unsigned a)
 {
     return a == GRT_ACT_TANH || a == GRT_ACT_RELU;
@@ -362,7 +383,7 @@ static int has_act_param(unsigned kind, unsigned act)
 static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
 {
     unsigned act = e[L_ACTIVATION], gate = e[L_GATE];
-    if (e[L_KIND] == GRT_LAYER_GRU) {
+    if (e[L_KIND] == GRT_LAYER_GRU || e[L_KIND] == GRT_LAYER_LSTM) {
         if (!gru_activation_ok(act))
             return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, act, GRT_ACT_TANH);
         if (!gate_activation_ok(gate))
@@ -373,11 +394,11 @@ static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
     return GRT_OK;
 }
 
-/* panel8 is an f32 layout; a GRU's gate blocks (H rows each) must start on panel boundaries */
+/* panel8 is an f32 layout; a GRU's or LSTM's gate blocks (H rows each) must start on panel boundaries */
 static int layout_ok(unsigned layout, unsigned kind, unsigned precision, uint32_t output_size)
 {
     if (layout == GRT_LAYOUT_PANEL8)
-        return precision == GRT_PREC_F32 && (kind != GRT_LAYER_GRU || output_size % GRT_PANEL_ROWS == 0);
+        return precision == GRT_PREC_F32 && (kind == GRT_LAYER_DENSE || output_size % GRT_PANEL_ROWS == 0);
     return layout == GRT_LAYOUT_ROW_MAJOR;
 }
 
@@ -497,8 +518,9 @@ static grt_status check_tensor(loader *ld, grt_model *m, uint32_t li, uint32_t j
         return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.rows", k, rows, want.rows);
     if (cols != want.cols)
         return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.cols", k, cols, want.cols);
-    if (nbytes != want.nbytes)
-        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.nbytes", k, nbytes, want.nbytes);
+    uint64_t want_bytes = tensor_bytes(L, rule);
+    if (nbytes != want_bytes)
+        return fail_values(ld, GRT_E_TENSOR_SHAPE, "tensor.nbytes", k, nbytes, want_bytes);
 
     uint64_t offset = grt_rd_u32(e + T_OFFSET);
     uint64_t want_offset = grt_round_up64(*end);

@@ -311,20 +311,29 @@ typedef struct chunk_mem {
     void *hq, *hsx; /* q8: B × max_width int8 (the quantized h rows), B float (their scales) */
 } chunk_mem;
 
-/* The cells of a precision on a chunk's memory: the GRU input projections of n rows (3H each, into
- * w->proj), one GRU update of B rows (grt_gru_recur_float, grt_q15_gru_recur), a whole Dense layer
- * for n rows. elem: bytes of a state or sequence element; acc: of a projection element. */
+/* The cells of a precision on a chunk's memory: the GRU/LSTM input projections of n rows (gate_rows
+ * each, into w->proj), one GRU or LSTM update of B rows (grt_gru_recur_float, grt_q15_gru_recur,
+ * grt_lstm_recur_float; NULL: the precision has no such layer), a whole Dense layer for n rows. elem:
+ * bytes of a state or sequence element; acc: of a projection element. */
+typedef void (*recur_cell)(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t ldh, size_t B,
+                           const chunk_mem *w);
 typedef struct precision_cells {
     size_t elem, acc;
     void (*project)(const grt_layer *L, const void *in, size_t n, const chunk_mem *w);
-    void (*gru)(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t ldh, size_t B, const chunk_mem *w);
+    recur_cell gru, lstm;
     void (*dense)(const grt_layer *L, const void *in, void *out, size_t n, const chunk_mem *w);
 } precision_cells;
+
+/* Rows of a recurrent layer's gate pre-activations: 3H (GRU r, z, n) or 4H (LSTM i, f, g, o). */
+static size_t gate_rows(const grt_layer *L)
+{
+    return (L->kind == GRT_LAYER_LSTM ? 4u : 3u) * (size_t)L->output_size;
+}
 
 #if FLOAT_ACT
 static void float_project(const grt_layer *L, const void *in, size_t n, const chunk_mem *w)
 {
-    size_t rows = 3 * (size_t)L->output_size;
+    size_t rows = gate_rows(L);
     grt_float_layer_product(L, GRT_ROLE_W_IH, 0, rows, (float *)w->proj, rows, (const float *)in, L->input_size,
                             n, (int8_t *)w->xq, (float *)w->sx);
 }
@@ -333,6 +342,12 @@ static void float_gru(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t
 {
     grt_gru_scratch s = {(float *)w->gh, (float *)w->rh, (int8_t *)w->hq, (float *)w->hsx};
     grt_gru_recur_float(L, (float *)gi, ldgi, (float *)h, ldh, B, s);
+}
+
+static void float_lstm(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t ldh, size_t B, const chunk_mem *w)
+{
+    grt_gru_scratch s = {(float *)w->gh, (float *)w->rh, (int8_t *)w->hq, (float *)w->hsx};
+    grt_lstm_recur_float(L, (float *)gi, ldgi, (float *)h, ldh, B, s);
 }
 
 /* The products go to the outputs, which the activation then updates in place. */
@@ -345,13 +360,14 @@ static void float_dense(const grt_layer *L, const void *in, void *out, size_t n,
 }
 
 /* f32 and q8 layers (which may mix in a model): each layer's precision picks its products. */
-static const precision_cells float_cells = {sizeof(float), sizeof(float), float_project, float_gru, float_dense};
+static const precision_cells float_cells = {sizeof(float), sizeof(float), float_project, float_gru, float_lstm,
+                                            float_dense};
 #endif
 
 #if GRT_HAS_Q15
 static void q15_project(const grt_layer *L, const void *in, size_t n, const chunk_mem *w)
 {
-    size_t rows = 3 * (size_t)L->output_size;
+    size_t rows = gate_rows(L);
     grt_q15_layer_product(L, GRT_ROLE_W_IH, 0, rows, (int32_t *)w->proj, rows, (const int16_t *)in, L->input_size,
                           n);
 }
@@ -372,7 +388,7 @@ static void q15_dense(const grt_layer *L, const void *in, void *out, size_t n, c
         grt_q15_dense_out(L->activation, g + r * O, (int16_t *)out + r * O, O);
 }
 
-static const precision_cells q15_cells = {sizeof(int16_t), sizeof(int32_t), q15_project, q15_gru, q15_dense};
+static const precision_cells q15_cells = {sizeof(int16_t), sizeof(int32_t), q15_project, q15_gru, NULL, q15_dense};
 #endif
 
 /* The cells of each precision of this build (the loader admits no other layer). */
@@ -400,15 +416,16 @@ static const void *run_chunk(const grt_model *m, void *state, size_t B, const vo
         const grt_layer *L = &m->layers[l];
         const precision_cells *k = cells[L->precision];
         uint8_t *out = (uint8_t *)w->seq[l & 1];
-        if (L->kind == GRT_LAYER_GRU) {
-            size_t rows = 3 * (size_t)L->output_size, row_bytes = L->output_size * k->elem;
-            uint8_t *h = (uint8_t *)state + L->state_offset * k->elem;
+        if (L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM) {
+            size_t rows = gate_rows(L), row_bytes = L->output_size * k->elem;
+            recur_cell recur = L->kind == GRT_LAYER_GRU ? k->gru : k->lstm;
+            uint8_t *h = (uint8_t *)state + L->state_offset * k->elem; /* LSTM: h, then c */
             /* The whole chunk's input projection first: it consumes `in` (even when it is w->seq[1])
              * before anything writes `out`. Then step t of every stream: projection rows b·c + t, c·rows
              * apart. */
             k->project(L, in, n, w);
             for (size_t t = 0; t < c; t++) {
-                k->gru(L, (uint8_t *)w->proj + t * rows * k->acc, c * rows, h, S, B, w);
+                recur(L, (uint8_t *)w->proj + t * rows * k->acc, c * rows, h, S, B, w);
                 for (size_t b = 0; b < B; b++)
                     grt_memcpy(out + (b * c + t) * row_bytes, h + b * S * k->elem, row_bytes);
             }

@@ -37,11 +37,11 @@ from .errors import (
     ModelFormatError,
 )
 from .model_info import LayerInfo
-from .spec import DenseLayer, GRULayer, ModelSpec, SpecError
+from .spec import DenseLayer, GRULayer, LSTMLayer, ModelSpec, SpecError
 
 __all__ = [
     "ArgumentError", "ConversionError", "CoreError", "DenseLayer", "GRULayer", "GruRtError",
-    "InputError", "InputTypeError", "LayerInfo", "MissingDependencyError", "Model",
+    "InputError", "InputTypeError", "LSTMLayer", "LayerInfo", "MissingDependencyError", "Model",
     "ModelFormatError", "ModelSpec", "SpecError", "Stream", "StreamBatch", "__version__", "convert",
     "cpu_info", "load",
 ]

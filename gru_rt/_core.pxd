@@ -13,6 +13,7 @@ cdef extern from "gru_rt.h" nogil:
     enum:
         GRT_LAYER_GRU
         GRT_LAYER_DENSE
+        GRT_LAYER_LSTM
         GRT_ROLE_W_IH
         GRT_ROLE_W_HH
         GRT_ROLE_B_IH

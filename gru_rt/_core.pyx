@@ -15,13 +15,13 @@ import numpy as np
 from .errors import (ArgumentError, CoreError, GruRtError, InputError, InputTypeError,
                      ModelFormatError)
 from .model_info import LayerInfo, format_summary
-from .format import (DTYPES, KIND_DENSE, KIND_GRU, LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS,
+from .format import (DTYPES, KIND_DENSE, KIND_GRU, KIND_LSTM, LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS,
                      PRECISIONS, ROLES, WEIGHT_LAYOUTS)
 
 cnp.import_array()
 
 _BLOB_ALIGN = 64
-_KINDS = {KIND_GRU: "gru", KIND_DENSE: "dense"}
+_KINDS = {KIND_GRU: "gru", KIND_DENSE: "dense", KIND_LSTM: "lstm"}
 _KIND_CODES = {name: code for code, name in _KINDS.items()}
 _DTYPES = {code: dtype for code, dtype in DTYPES.values()}  # grt_dtype -> NumPy dtype
 _DTYPE_NAMES = {code: name for name, (code, _) in DTYPES.items()}
@@ -43,7 +43,7 @@ cdef str _cstr(const char *s):
 
 cdef object _act_alpha(const grt_layer *L):
     """A Dense leaky_relu/elu layer's alpha (the float32 bits in act_param); None for the others."""
-    if L.kind == GRT_LAYER_GRU or _cstr(grt_activation_name(L.activation)) not in PARAM_ACTIVATIONS:
+    if L.kind != GRT_LAYER_DENSE or _cstr(grt_activation_name(L.activation)) not in PARAM_ACTIVATIONS:
         return None
     return float(np.array(L.act_param, np.uint32).view(np.float32))
 
@@ -538,7 +538,8 @@ cdef class Model:
 
     @property
     def state_size(self):
-        """Floats in a stream's state: the hidden vectors of all GRU layers, concatenated."""
+        """Values in a stream's state: the hidden vectors of all GRU layers and the (h, c) pairs of
+        all LSTM layers, concatenated."""
         return int(self.model.state_size)
 
     @property
@@ -592,6 +593,7 @@ cdef class Model:
     cdef object _layer_info(self, uint32_t k):
         cdef const grt_layer *L = &self.model.layers[k]
         is_gru = L.kind == GRT_LAYER_GRU
+        recurrent = L.kind != GRT_LAYER_DENSE
         kind, precision = _KINDS[L.kind], _PRECISIONS[L.precision]
         cdef grt_tensor_info t
         cdef size_t weights = 0
@@ -603,9 +605,9 @@ cdef class Model:
             weight_layout=_LAYOUTS[L.weight_layout],
             input_size=int(L.input_size), output_size=int(L.output_size),
             activation=_cstr(grt_activation_name(L.activation)),
-            gate_activation=_cstr(grt_activation_name(L.gate_activation)) if is_gru else None,
+            gate_activation=_cstr(grt_activation_name(L.gate_activation)) if recurrent else None,
             reset_after=bool(L.reset_after) if is_gru else None,
-            state_offset=int(L.state_offset) if is_gru else None,
+            state_offset=int(L.state_offset) if recurrent else None,
             weight_bytes=int(weights),
             alpha=_act_alpha(L))
 
@@ -661,7 +663,7 @@ cdef class Model:
     def to_spec(self):
         """The canonical description (gru_rt.spec.ModelSpec) of this model, copied out of the file
         (quantized layers keep their stored integers and scales)."""
-        from .spec import DenseLayer, GRULayer, ModelSpec
+        from .spec import DenseLayer, GRULayer, LSTMLayer, ModelSpec
         layers = []
         for info in self.layers:
             k = info.index
@@ -671,6 +673,10 @@ cdef class Model:
                 layers.append(GRULayer(
                     reset_after=info.reset_after, activation=info.activation,
                     gate_activation=info.gate_activation, precision=info.precision, **arrays))
+            elif info.kind == "lstm":
+                layers.append(LSTMLayer(
+                    activation=info.activation, gate_activation=info.gate_activation,
+                    precision=info.precision, **arrays))
             else:
                 layers.append(DenseLayer(activation=info.activation, precision=info.precision,
                                          alpha=info.alpha, **arrays))
@@ -682,7 +688,7 @@ cdef class Model:
 
     def __repr__(self):
         stack = " → ".join(f"{l.kind.upper()}({l.input_size}→{l.output_size}"
-                           f"{'' if l.kind == 'gru' else ', ' + l.activation})"
+                           f"{', ' + l.activation if l.kind == 'dense' else ''})"
                            for l in self.layers)
         return (f"<gru_rt.Model {self.input_size}→{self.output_size}: {stack}; "
                 f"{self.nbytes} bytes>")
@@ -947,15 +953,15 @@ cdef class Stream(_Caller):
         return 0 if self._work is None else int(self._work.shape[0])
 
     def reset(self):
-        """Zero the hidden state of every GRU layer. Raises RuntimeError if another thread is
+        """Zero the state of every recurrent layer. Raises RuntimeError if another thread is
         using this stream."""
         self._enter()
         grt_stream_reset(&self.s)
 
     @property
     def state(self):
-        """A copy of the hidden state: (state_size,), the GRU layers' vectors concatenated in layer
-        order (see Model.layers[k].state_offset); float32 for f32/q8 models, int16 (Q15: value ×
+        """A copy of the hidden state: (state_size,), the GRU layers' vectors and the LSTM layers'
+        (h, c) pairs concatenated in layer order (see Model.layers[k].state_offset); float32 for f32/q8 models, int16 (Q15: value ×
         2^15) for q15 models. Setting it copies a (state_size,) array-like in: real numbers for
         f32/q8, integers within int16 for q15. Both raise RuntimeError if another thread is using
         this stream."""

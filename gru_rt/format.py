@@ -1,4 +1,4 @@
-"""Every code, limit and version of the .grt file format, version 1.2 (docs/FORMAT.md): the one
+"""Every code, limit and version of the .grt file format, version 1.4 (docs/FORMAT.md): the one
 Python place that states them. It imports nothing from the package (spec, writer, _core and the
 importers import from here), and tests/test_format_constants.py checks each value against the C
 header csrc/include/gru_rt.h, whose loader enforces them.
@@ -16,7 +16,7 @@ import numpy as np
 
 MAGIC = b"\x89GRT\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 3
+VERSION_MINOR = 4
 
 HEADER_SIZE = 64
 LAYER_ENTRY_SIZE = 32
@@ -35,6 +35,7 @@ MAX_VALUE_BYTES = 65535  # a metadata value: 0 … 65535 bytes of UTF-8, no NUL
 # ---- codes (append-only) ---------------------------------------------------------------------
 KIND_GRU = 1
 KIND_DENSE = 2
+KIND_LSTM = 3  # 1.4
 PRECISIONS = {"f32": 0, "q8": 1, "q15": 2}
 PRECISION_NAMES = tuple(PRECISIONS)  # ("f32", "q8", "q15")
 QUANTIZED_PRECISIONS = ("q8", "q15")
@@ -58,6 +59,8 @@ ACTIVATIONS = {
 # Which activation codes each place of a layer takes (the loader refuses the others).
 GRU_ACTIVATIONS = ("tanh", "relu")
 GRU_GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_k2")
+LSTM_ACTIVATIONS = GRU_ACTIVATIONS  # of g and of c
+LSTM_GATE_ACTIVATIONS = GRU_GATE_ACTIVATIONS  # of i, f and o
 DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax", "leaky_relu", "elu", "gelu",
                      "gelu_tanh", "silu", "softplus", "log_softmax")
 # Dense activations with a parameter, stored as float32 bits in the layer entry's param field (1.3).
@@ -92,6 +95,11 @@ LAYER_TENSORS: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
                      ("b_hh", "b_hh", "i32"), ("w_ih_scale", "w_ih_scale", "bf16"),
                      ("w_hh_scale", "w_hh_scale", "bf16"), ("in_scale", "in_scale", "f32"),
                      ("out_scale", "out_scale", "f32")),
+    ("lstm", "f32"): (("w_ih", "w_ih", "f32"), ("w_hh", "w_hh", "f32"), ("b_ih", "b_ih", "f32"),
+                      ("b_hh", "b_hh", "f32")),
+    ("lstm", "q8"): (("w_ih", "w_ih", "i8"), ("w_hh", "w_hh", "i8"), ("b_ih", "b_ih", "f32"),
+                     ("b_hh", "b_hh", "f32"), ("w_ih_scale", "w_ih_scale", "bf16"),
+                     ("w_hh_scale", "w_hh_scale", "bf16")),
     ("dense", "f32"): (("w_ih", "w", "f32"), ("b_ih", "b", "f32")),
     ("dense", "q8"): (("w_ih", "w", "i8"), ("b_ih", "b", "f32"), ("w_ih_scale", "w_scale", "bf16")),
     ("dense", "q15"): (("w_ih", "w", "i8"), ("b_ih", "b", "i32"), ("w_ih_scale", "w_scale", "bf16"),

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _q15_tables as tables
 from .errors import ArgumentError, InputError, InputTypeError
-from .spec import DenseLayer, GRULayer, Layer, ModelSpec
+from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, layer_state_size
 
 __all__ = ["GoldenRun", "golden_run", "golden_run_int16", "q15_activation", "q15_quantize_input",
            "q8_quantize"]
@@ -325,6 +325,22 @@ def _q8_gru(layer: GRULayer, x: np.ndarray, h: np.ndarray) -> np.ndarray:
         return (n + (z * (h - n).astype(F32)).astype(F32)).astype(F32)
 
 
+def _q8_lstm(layer: LSTMLayer, x: np.ndarray, hc: np.ndarray) -> np.ndarray:
+    """grt_cell_lstm.c: the new (h, c) rows from x and the old (h, c) rows."""
+    hs = layer.hidden_size
+    assert layer.w_ih_scale is not None and layer.w_hh_scale is not None
+    sigma, phi = F32_ACTIVATIONS[layer.gate_activation], F32_ACTIVATIONS[layer.activation]
+    h, c = hc[:, :hs], hc[:, hs:]
+    with np.errstate(invalid="ignore", over="ignore"):
+        a = (_q8_matvec(layer.w_ih, layer.w_ih_scale, layer.b_ih, x)
+             + _q8_matvec(layer.w_hh, layer.w_hh_scale, layer.b_hh, h)).astype(F32)
+        i, f = sigma(a[:, :hs]), sigma(a[:, hs:2 * hs])
+        g, o = phi(a[:, 2 * hs:3 * hs]), sigma(a[:, 3 * hs:])
+        c_new = ((f * c).astype(F32) + (i * g).astype(F32)).astype(F32)
+        h_new = (o * phi(c_new)).astype(F32)
+    return np.concatenate([h_new, c_new], axis=1)
+
+
 def _q8_dense(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
     assert layer.w_scale is not None
     return f32_dense_activation(layer, _q8_matvec(layer.w, layer.w_scale, layer.b, x))
@@ -499,6 +515,9 @@ def _batched(xs: object, width: int) -> tuple[np.ndarray, bool]:
 
 
 def _layer_step(layer: Layer, precision: str, x: np.ndarray, h: np.ndarray | None) -> np.ndarray:
+    if isinstance(layer, LSTMLayer):  # q8 only (no q15 LSTM)
+        assert h is not None
+        return _q8_lstm(layer, x, h)
     if precision == "q8":
         return _q8_gru(layer, x, h) if isinstance(layer, GRULayer) else _q8_dense(layer, x)  # type: ignore[arg-type]
     return _q15_gru(layer, x, h) if isinstance(layer, GRULayer) else _q15_dense(layer, x)  # type: ignore[arg-type]
@@ -507,7 +526,7 @@ def _layer_step(layer: Layer, precision: str, x: np.ndarray, h: np.ndarray | Non
 def _run(spec: ModelSpec, xs: np.ndarray, state: np.ndarray | None, precision: str,
          keep_layers: bool) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     n, t = xs.shape[0], xs.shape[1]
-    sizes = [layer.hidden_size for layer in spec.layers if isinstance(layer, GRULayer)]
+    sizes = [layer_state_size(layer) for layer in spec.layers]
     sdtype = F32 if precision == "q8" else I64
     s = np.zeros((n, sum(sizes)), sdtype) if state is None else np.array(state, sdtype)
     ys = np.empty((n, t, spec.output_size), sdtype)
@@ -517,11 +536,12 @@ def _run(spec: ModelSpec, xs: np.ndarray, state: np.ndarray | None, precision: s
         x = xs[:, step]
         offset = 0
         for k, layer in enumerate(spec.layers):
-            if isinstance(layer, GRULayer):
-                hs = layer.hidden_size
-                x = _layer_step(layer, precision, x, s[:, offset:offset + hs])
-                s[:, offset:offset + hs] = x
-                offset += hs
+            if isinstance(layer, (GRULayer, LSTMLayer)):
+                n_state, hs = layer_state_size(layer), layer.hidden_size
+                new = _layer_step(layer, precision, x, s[:, offset:offset + n_state])
+                s[:, offset:offset + n_state] = new
+                x = new[:, :hs]
+                offset += n_state
             else:
                 x = _layer_step(layer, precision, x, None)
             if keep_layers:

@@ -16,15 +16,15 @@ class LayerInfo:
     """One layer of a loaded model, as the C loader validated it."""
 
     index: int
-    kind: str  # "gru" or "dense"
+    kind: str  # "gru", "lstm" or "dense"
     precision: str  # "f32", "q8" or "q15"
     weight_layout: str  # "row-major" or "panel8" (docs/FORMAT.md)
     input_size: int
-    output_size: int  # hidden size for a GRU
-    activation: str  # GRU: candidate activation; Dense: output activation
-    gate_activation: str | None  # GRU only
+    output_size: int  # hidden size for a GRU or LSTM
+    activation: str  # GRU: candidate activation; LSTM: that of g and c; Dense: output activation
+    gate_activation: str | None  # GRU and LSTM only
     reset_after: bool | None  # GRU only
-    state_offset: int | None  # GRU only: where its hidden vector starts in Stream.state
+    state_offset: int | None  # GRU, LSTM: where its state (LSTM: h, then c) starts in Stream.state
     weight_bytes: int  # bytes of its tensors in the file
     alpha: float | None = None  # Dense leaky_relu/elu: the activation's parameter (1.3)
 
@@ -33,6 +33,10 @@ class LayerInfo:
             return (f"GRU    {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
                     f"φ={self.activation} σ={self.gate_activation} "
                     f"reset_after={int(bool(self.reset_after))}  {self.weight_bytes} B "
+                    f"{self.weight_layout}")
+        if self.kind == "lstm":
+            return (f"LSTM   {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
+                    f"φ={self.activation} σ={self.gate_activation}  {self.weight_bytes} B "
                     f"{self.weight_layout}")
         act = self.activation if self.alpha is None else f"{self.activation}(alpha={self.alpha:g})"
         return (f"Dense  {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "

@@ -16,8 +16,8 @@ import numpy as np
 from .errors import ConversionError
 from .format import Q15_DENSE_ACTIVATIONS, Q15_FIXED_OUTPUT, QUANTIZED_PRECISIONS
 from .golden import golden_run
-from .reference import reference_layer_outputs
-from .spec import GRULayer, Layer, ModelSpec
+from .reference import reference_layer_run
+from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec
 
 __all__ = ["CALIBRATION_HEADROOM", "DEFAULT_INPUT_RANGE", "QuantReport", "load_calibration",
            "quantize"]
@@ -169,13 +169,9 @@ def _real_steps(run: _SegmentRun, seqs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _reference_segment(spec: ModelSpec) -> _SegmentRun:
-    """The float64 reference as a _SegmentRun: its state is the GRU layers' last outputs."""
-    gru = [k for k, layer in enumerate(spec.layers) if isinstance(layer, GRULayer)]
-
+    """The float64 reference as a _SegmentRun."""
     def run(x3: np.ndarray, states: np.ndarray | None) -> tuple[list[np.ndarray], np.ndarray]:
-        outs = reference_layer_outputs(spec, x3, states)
-        last = [outs[k][:, -1] for k in gru]
-        return outs, np.concatenate(last, axis=1) if last else np.zeros((len(x3), 0))
+        return reference_layer_run(spec, x3, states)
     return run
 
 
@@ -244,7 +240,7 @@ def _bias_i32(values: np.ndarray, where: str) -> np.ndarray:
 
 
 def _q8_layer(layer: Layer) -> Layer:
-    if isinstance(layer, GRULayer):
+    if isinstance(layer, (GRULayer, LSTMLayer)):
         w_ih, s_ih = _q8_matrix(layer.w_ih.astype(np.float64))
         w_hh, s_hh = _q8_matrix(layer.w_hh.astype(np.float64))
         return replace(layer, w_ih=w_ih, w_hh=w_hh, w_ih_scale=s_ih, w_hh_scale=s_hh,
@@ -263,6 +259,9 @@ def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
     """in_scale: float32 real value of one input unit per feature; out_range: the calibrated |y|
     range of a Dense linear/relu layer's outputs (None for Q15-valued outputs)."""
     cols = in_scale.astype(np.float64)
+    if isinstance(layer, LSTMLayer):
+        raise ConversionError(f"{where}: q15 LSTM layers are not implemented yet; quantize this "
+                              f"model to q8 or keep f32")
     if isinstance(layer, GRULayer):
         if layer.activation != "tanh":
             raise ConversionError(f"{where}: q15 needs the tanh candidate activation (the state "
@@ -309,7 +308,7 @@ def _q15_layers(spec: ModelSpec, data: list[np.ndarray], calibrated: bool,
     layers: list[Layer] = []
     for k, layer in enumerate(spec.layers):
         out_range = None
-        if not isinstance(layer, GRULayer) and layer.activation not in Q15_FIXED_OUTPUT:
+        if isinstance(layer, DenseLayer) and layer.activation not in Q15_FIXED_OUTPUT:
             out_range = _ranges(float_outputs[k], (0,))
         q = _q15_layer(layer, in_scale, out_range, _where(k, layer))
         assert q.out_scale is not None
@@ -334,7 +333,7 @@ def _report(spec: ModelSpec, qspec: ModelSpec, precision: str, data: list[np.nda
     report.layers = [_errors(q, f) for q, f in zip(quantized, float_outputs)]
     report.output = _errors(quantized[-1], float_outputs[-1])
     last = spec.layers[-1]
-    if not isinstance(last, GRULayer) and last.output_size >= 2:
+    if isinstance(last, DenseLayer) and last.output_size >= 2:
         agree = np.argmax(quantized[-1], axis=-1) == np.argmax(float_outputs[-1], axis=-1)
         report.argmax_agreement = float(np.mean(agree))
     return report

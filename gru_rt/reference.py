@@ -4,9 +4,10 @@ Written for clarity, not speed: one time step at a time, with the formulas of th
 The weights are the ones the file holds: `spec.validated()` rounds them to float32, and the math
 then runs in float64, so the runtime's float32 results differ from these only by float32 rounding.
 
-State: one flat float64 vector, the hidden vectors of the GRU layers concatenated in layer order
-(the same layout as the runtime's `Stream.state`); its length is `state_size(spec)`. A model without
-GRU layers has a state of length 0. `state=None` means all zeros.
+State: one flat float64 vector, the hidden vectors of the GRU layers and the (h, c) pairs of the
+LSTM layers concatenated in layer order (the same layout as the runtime's `Stream.state`); its
+length is `state_size(spec)`. A model without recurrent layers has a state of length 0.
+`state=None` means all zeros.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError
-from .spec import DenseLayer, GRULayer, Layer, ModelSpec
+from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, layer_state_size
 
 __all__ = ["ACTIVATION_FUNCTIONS", "PARAM_ACTIVATION_FUNCTIONS", "reference_layer_outputs",
-           "reference_run", "reference_step", "state_size"]
+           "reference_layer_run", "reference_run", "reference_step", "state_size"]
 
 
 def _linear(a: np.ndarray) -> np.ndarray:
@@ -111,8 +112,8 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def state_size(spec: ModelSpec) -> int:
-    """Length of the flat state: the sum of the GRU layers' hidden sizes."""
-    return sum(layer.hidden_size for layer in spec.layers if isinstance(layer, GRULayer))
+    """Length of the flat state: H per GRU layer, 2H (h and c) per LSTM layer."""
+    return sum(layer_state_size(layer) for layer in spec.layers)
 
 
 def _f64(a: np.ndarray) -> np.ndarray:
@@ -134,6 +135,19 @@ def _gru_step(layer: GRULayer, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     else:
         n = phi(x @ w[rows_n].T + b_i[rows_n] + (r * h) @ u[rows_n].T + b_h[rows_n])
     return (1.0 - z) * n + z * h
+
+
+def _lstm_step(layer: LSTMLayer, x: np.ndarray, hc: np.ndarray) -> np.ndarray:
+    """The new (h, c) of an LSTM (gates i, f, g, o) from x and the old (h, c), concatenated."""
+    hs = layer.hidden_size
+    sigma = ACTIVATION_FUNCTIONS[layer.gate_activation]
+    phi = ACTIVATION_FUNCTIONS[layer.activation]
+    h, c = hc[..., :hs], hc[..., hs:]
+    a = x @ layer.w_ih.T + layer.b_ih + h @ layer.w_hh.T + layer.b_hh
+    i, f = sigma(a[..., :hs]), sigma(a[..., hs:2 * hs])
+    g, o = phi(a[..., 2 * hs:3 * hs]), sigma(a[..., 3 * hs:])
+    c_new = f * c + i * g
+    return np.concatenate([o * phi(c_new), c_new], axis=-1)
 
 
 def _dense_step(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
@@ -158,7 +172,7 @@ def _prepared(spec: ModelSpec) -> ModelSpec:
     """The validated spec (float32 weights, as in the file) with its arrays widened to float64."""
     layers: list[Layer] = []
     for layer in spec.validated().layers:
-        if isinstance(layer, GRULayer):
+        if isinstance(layer, (GRULayer, LSTMLayer)):
             layers.append(replace(layer, w_ih=_f64(layer.w_ih), w_hh=_f64(layer.w_hh),
                                   b_ih=_f64(layer.b_ih), b_hh=_f64(layer.b_hh)))
         else:
@@ -178,6 +192,12 @@ def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray,
             x = _gru_step(layer, x, state[..., offset:offset + hs])
             new_state[..., offset:offset + hs] = x
             offset += hs
+        elif isinstance(layer, LSTMLayer):
+            hs = layer.hidden_size
+            hc = _lstm_step(layer, x, state[..., offset:offset + 2 * hs])
+            new_state[..., offset:offset + 2 * hs] = hc
+            x = hc[..., :hs]
+            offset += 2 * hs
         else:
             x = _dense_step(layer, x)
         if trace is not None:
@@ -213,6 +233,12 @@ def reference_layer_outputs(spec: ModelSpec, xs: object,
                             states: object | None = None) -> list[np.ndarray]:
     """Every layer's outputs for N sequences at once, each from a zero state (or from states, (N,
     state_size)): xs (N, T, I) → [(N, T, O_l) for each layer], float64."""
+    return reference_layer_run(spec, xs, states)[0]
+
+
+def reference_layer_run(spec: ModelSpec, xs: object,
+                        states: object | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """reference_layer_outputs and the final states (N, state_size)."""
     checked = _prepared(spec)
     xv = np.asarray(xs, dtype=np.float64)
     if xv.ndim != 3 or xv.shape[2] != checked.input_size:
@@ -229,4 +255,4 @@ def reference_layer_outputs(spec: ModelSpec, xs: object,
         _, s = _step(checked, xv[:, step], s, trace)
         for k, y in enumerate(trace):
             outs[k][:, step] = y
-    return outs
+    return outs, s

@@ -1,7 +1,8 @@
 """The canonical, framework-free model description that importers produce and the writer serialises.
 
 Every framework convention is resolved by the importers; here there is one form only, the canonical
-GRU of docs/FORMAT.md (gates r, z, n; h' = (1 - z) * n + z * h) and Dense y = act(W x + b).
+GRU of docs/FORMAT.md (gates r, z, n; h' = (1 - z) * n + z * h), the canonical LSTM (gates i, f, g,
+o; c' = f * c + i * g, h' = o * phi(c')) and Dense y = act(W x + b).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from .format import (
     GRU_ACTIVATIONS,
     GRU_GATE_ACTIVATIONS,
     LAYER_TENSORS,
+    LSTM_ACTIVATIONS,
+    LSTM_GATE_ACTIVATIONS,
     MAX_DIM,
     MAX_KEY_BYTES,
     MAX_LAYERS,
@@ -181,7 +184,8 @@ def _utf8(text: str, what: str) -> bytes:
 def _layer_repr(layer: Layer, matrix: np.ndarray, activations: str) -> str:
     """Kind, name, input → output size (from `matrix`'s shape, "?" where it has none), codes."""
     shape = np.shape(matrix)
-    sizes = f"{shape[1]}→{shape[0] // (3 if layer.kind == 'gru' else 1)}" if len(shape) == 2 \
+    blocks = {"gru": 3, "lstm": 4}.get(layer.kind, 1)
+    sizes = f"{shape[1]}→{shape[0] // blocks}" if len(shape) == 2 \
         else f"? (weights of shape {shape})"
     name = f" {layer.name!r}" if layer.name else ""
     return f"{type(layer).__name__}{name}({sizes}, {activations}, {layer.precision})"
@@ -246,6 +250,60 @@ class GRULayer:
                             f"stay in [-1, 1]), got {self.activation!r}")
         tensors = _validated_tensors(self, where)
         return replace(self, reset_after=bool(self.reset_after), **cast("dict[str, Any]", tensors))
+
+
+@dataclass(repr=False)
+class LSTMLayer:
+    """Canonical LSTM: w_ih (4H, I), w_hh (4H, H), b_ih (4H,), b_hh (4H,); gate blocks i, f, g, o
+    (PyTorch's order). gate_activation σ is that of i, f and o; activation φ that of g and of the
+    cell state in h' = o ⊙ φ(c'). Its part of the stream state is h then c (2H values).
+
+    f32 and q8 (the tensors of a q8 GRULayer); q15 is not available for LSTM layers yet, so
+    in_scale and out_scale stay None."""
+
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    b_ih: np.ndarray
+    b_hh: np.ndarray
+    activation: str = "tanh"
+    gate_activation: str = "sigmoid"
+    precision: str = "f32"
+    name: str = ""
+    w_ih_scale: np.ndarray | None = None
+    w_hh_scale: np.ndarray | None = None
+    in_scale: np.ndarray | None = None
+    out_scale: np.ndarray | None = None
+
+    kind = "lstm"
+
+    @property
+    def input_size(self) -> int:
+        return int(np.shape(self.w_ih)[1])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(np.shape(self.w_hh)[1])
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size
+
+    def __repr__(self) -> str:
+        return _layer_repr(self, self.w_ih, f"{self.activation}/{self.gate_activation}")
+
+    def validated(self, where: str) -> LSTMLayer:
+        if np.ndim(self.w_ih) != 2 or np.ndim(self.w_hh) != 2:
+            raise SpecError(f"{where}: w_ih and w_hh must be 2-D, got shapes "
+                            f"{np.shape(self.w_ih)} and {np.shape(self.w_hh)}")
+        _check_dim(f"{where}: hidden size", self.hidden_size)
+        _check_dim(f"{where}: input size", self.input_size)
+        _check_choice(f"{where}: activation", self.activation, LSTM_ACTIVATIONS)
+        _check_choice(f"{where}: gate_activation", self.gate_activation, LSTM_GATE_ACTIVATIONS)
+        _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))
+        if (self.kind, self.precision) not in LAYER_TENSORS:
+            raise SpecError(f"{where}: LSTM layers exist in f32 and q8 only, not {self.precision} "
+                            f"(q15 LSTM is not implemented)")
+        return replace(self, **cast("dict[str, Any]", _validated_tensors(self, where)))
 
 
 @dataclass(repr=False)
@@ -333,10 +391,20 @@ def _activation_alpha(where: str, activation: str, alpha: float | None) -> float
 
 
 QUANT_ATTRS = {"gru": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
+               "lstm": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
                "dense": ("w_scale", "in_scale", "out_scale")}
 
 
-Layer = Union[GRULayer, DenseLayer]
+Layer = Union[GRULayer, LSTMLayer, DenseLayer]
+RecurrentLayer = Union[GRULayer, LSTMLayer]
+
+
+def layer_state_size(layer: Layer) -> int:
+    """The layer's values in the flat stream state: H for a GRU, h and c (2H) for an LSTM, 0 for
+    a Dense layer."""
+    if isinstance(layer, LSTMLayer):
+        return 2 * layer.hidden_size
+    return layer.hidden_size if isinstance(layer, GRULayer) else 0
 
 
 def _check_precision_mix(layers: list[Layer]) -> None:

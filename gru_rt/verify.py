@@ -114,9 +114,9 @@ _ORDERS = ("batch_first", "time_first", "unbatched")
 
 
 def _torch_order(module: Any) -> tuple[str, ...]:
-    """A module whose first nn.GRU is not batch_first most likely takes (T, 1, I)."""
-    gru_type = sys.modules["torch"].nn.GRU
-    first = next((m for m in module.modules() if isinstance(m, gru_type)), None)
+    """A module whose first nn.GRU or nn.LSTM is not batch_first most likely takes (T, 1, I)."""
+    nn = sys.modules["torch"].nn
+    first = next((m for m in module.modules() if isinstance(m, (nn.GRU, nn.LSTM))), None)
     if first is not None and not first.batch_first:
         return ("time_first", "batch_first", "unbatched")
     return _ORDERS
@@ -259,13 +259,13 @@ def _torch_runner(module: Any) -> Iterator[Runner]:
     def run(x: np.ndarray) -> np.ndarray:
         xs = torch.from_numpy(x).to(dtype)
         with torch.no_grad():
-            if isinstance(module, torch.nn.GRUCell):  # one step per call: stepped here
+            if isinstance(module, (torch.nn.GRUCell, torch.nn.LSTMCell)):  # stepped here
                 if xs.ndim != 2:
-                    raise InputError("an nn.GRUCell is stepped over (T, I) only")
+                    raise InputError(f"an nn.{type(module).__name__} is stepped over (T, I) only")
                 h, steps = None, []
                 for t in range(xs.shape[0]):
-                    h = module(xs[t:t + 1], h)
-                    steps.append(h)
+                    h = module(xs[t:t + 1], h)  # an LSTMCell's state: (h, c)
+                    steps.append(h[0] if isinstance(h, tuple) else h)
                 out = torch.cat(steps)
             else:
                 out = module(xs)

@@ -1,4 +1,4 @@
-"""Serialise a ModelSpec into the .grt bytes of docs/FORMAT.md, version 1.2.
+"""Serialise a ModelSpec into the .grt bytes of docs/FORMAT.md, version 1.4.
 
 The writer is the only Python code that knows the byte layout (constants in gru_rt/format.py); files
 are read by the C loader only. The output is deterministic: the same model gives the same bytes
@@ -17,7 +17,7 @@ from . import format as fmt
 from ._core import _kind_tensor
 from ._version import __version__
 from .errors import ArgumentError
-from .spec import DenseLayer, GRULayer, Layer, ModelSpec, SpecError, check_metadata
+from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, SpecError, check_metadata
 
 __all__ = ["write_model"]
 
@@ -39,7 +39,7 @@ def write_model(spec: ModelSpec, weight_layout: str = "auto") -> bytes:
     """The .grt file for `spec` (validated first; SpecError names what is wrong).
 
     weight_layout: "auto" stores the weight matrices of every f32 layer that allows it (a Dense
-    layer, a GRU whose hidden size is a multiple of 8) in the panel8 layout its kernels read
+    layer, a GRU or LSTM whose hidden size is a multiple of 8) in the panel8 layout its kernels read
     fastest, the others row-major; "row-major" stores every layer row-major (docs/FORMAT.md)."""
     if weight_layout not in WEIGHT_LAYOUT_CHOICES:
         raise ArgumentError(f"weight_layout {weight_layout!r}: expected one of "
@@ -99,7 +99,7 @@ def _align(n: int) -> int:
 
 def _layout_of(layer: Layer) -> int:
     """panel8 where the format allows it (the C loader's rule, asked through its table: f32 layers;
-    a GRU's gate blocks must be whole panels), else row-major. The layer is validated."""
+    a GRU's or LSTM's gate blocks must be whole panels), else row-major. The layer is validated."""
     try:
         _kind_tensor(layer.kind, layer.precision, "w_ih", layer.input_size, layer.output_size,
                      "panel8")
@@ -151,6 +151,9 @@ def _layer_codes(layer: Layer) -> tuple[int, int, int, int]:
     if isinstance(layer, GRULayer):
         return (fmt.KIND_GRU, fmt.ACTIVATIONS[layer.activation],
                 fmt.ACTIVATIONS[layer.gate_activation], int(layer.reset_after))
+    if isinstance(layer, LSTMLayer):
+        return (fmt.KIND_LSTM, fmt.ACTIVATIONS[layer.activation],
+                fmt.ACTIVATIONS[layer.gate_activation], 0)
     assert isinstance(layer, DenseLayer)
     return fmt.KIND_DENSE, fmt.ACTIVATIONS[layer.activation], 0, 0
 

@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from gru_rt.quantize import quantize
-from gru_rt.spec import DenseLayer, GRULayer, Layer, ModelSpec
+from gru_rt.spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec
 
 
 def random_spec(sizes: Sequence[int], precision: str = "f32", *, reset_after: bool = True,
                 act: str = "tanh", gate: str = "sigmoid", head: str = "linear", seed: int = 0,
-                weight_std: float = 0.5, calibration: np.ndarray | None = None) -> ModelSpec:
+                weight_std: float = 0.5, calibration: np.ndarray | None = None,
+                kinds: str | Sequence[str] = "gru") -> ModelSpec:
     """GRU layers for sizes[0] → sizes[1] → … → sizes[-2], then a Dense layer to sizes[-1].
+    kinds: "gru" or "lstm" for every recurrent layer, or one per layer.
 
     Weights are N(0, weight_std²) (the recurrent ones scaled by 1/√H past H = 4, so that larger
     layers stay out of chaos), biases N(0, 0.3²). q8/q15 models are quantized from the float one,
@@ -23,8 +25,16 @@ def random_spec(sizes: Sequence[int], precision: str = "f32", *, reset_after: bo
         raise ValueError(f"sizes {list(sizes)}: expected at least an input and an output size")
     rng = np.random.default_rng(seed)
     layers: list[Layer] = []
-    for i, h in zip(sizes[:-2], sizes[1:-1]):
+    n_rec = len(sizes) - 2
+    kind_list = [kinds] * n_rec if isinstance(kinds, str) else list(kinds)
+    for i, h, kind in zip(sizes[:-2], sizes[1:-1], kind_list):
         recurrent_std = weight_std * min(1.0, 2.0 / np.sqrt(h))
+        if kind == "lstm":
+            layers.append(LSTMLayer(rng.normal(0, weight_std, (4 * h, i)),
+                                    rng.normal(0, recurrent_std, (4 * h, h)),
+                                    rng.normal(0, 0.3, 4 * h), rng.normal(0, 0.3, 4 * h),
+                                    activation=act, gate_activation=gate))
+            continue
         layers.append(GRULayer(rng.normal(0, weight_std, (3 * h, i)),
                                rng.normal(0, recurrent_std, (3 * h, h)),
                                rng.normal(0, 0.3, 3 * h), rng.normal(0, 0.3, 3 * h),

@@ -56,7 +56,8 @@ def test_limits_agree() -> None:
 
 
 def test_codes_agree() -> None:
-    assert c_enum("GRT_LAYER_") == {"gru": fmt.KIND_GRU, "dense": fmt.KIND_DENSE}
+    assert c_enum("GRT_LAYER_") == {"gru": fmt.KIND_GRU, "dense": fmt.KIND_DENSE,
+                                    "lstm": fmt.KIND_LSTM}
     assert c_enum("GRT_PREC_") == fmt.PRECISIONS
     assert c_enum("GRT_ACT_") == fmt.ACTIVATIONS
     assert c_enum("GRT_ROLE_") == fmt.ROLES

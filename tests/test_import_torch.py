@@ -210,8 +210,9 @@ def stack_state(**changes: Any) -> OrderedDict[str, Any]:
     ({"gru__bias_hh_l1": None}, "gru.bias_hh_l1 is missing (expected shape (96,))"),
     ({"gru__weight_hh_l1": None}, "gru.weight_hh_l1 is missing (expected shape (96, 32))"),
     ({"gru__weight_ih_l0": None}, "gru.weight_ih_l0 is missing (expected shape (96, input_size))"),
-    ({"gru__weight_hh_l0": torch.zeros(128, 32)},
-     "gru.weight_hh_l0 has shape (128, 32), expected (96, 32) (3·hidden_size rows"),
+    ({"gru__weight_hh_l0": torch.zeros(160, 32)},
+     "gru.weight_hh_l0 has shape (160, 32), expected (96, 32) (3·hidden_size rows for a GRU or "
+     "4·hidden_size for an LSTM)"),
     ({"gru__weight_hh_l0": torch.zeros(96)},
      "gru.weight_hh_l0 has shape (96,), expected (3·H, H)"),
     ({"fc__weight": torch.zeros(4, 31)},
@@ -222,7 +223,8 @@ def stack_state(**changes: Any) -> OrderedDict[str, Any]:
     ({"gru__weight_ih_l0_reverse": torch.zeros(96, 3)},
      "gru.weight_ih_l0_reverse: a bidirectional GRU cannot run as a stream: its backward "
      "direction reads the sequence from its end"),
-    ({"gru__extra": torch.zeros(3)}, "gru.extra: unexpected key next to the nn.GRU parameters"),
+    ({"gru__extra": torch.zeros(3)},
+     "gru.extra: unexpected key next to the nn.GRU/nn.LSTM parameters"),
     ({"gru__weight_hh_l0": torch.full((96, 32), float("nan"))}, "gru.weight_hh_l0 contains NaN"),
     ({"fc__weight": torch.zeros(4, 32, dtype=torch.int64)}, "fc.weight has dtype torch.int64"),
 ])
@@ -236,7 +238,8 @@ def test_state_dict_errors_name_the_key(changes: dict[str, Any], words: str) -> 
     (nn.BatchNorm1d(4), "bn.running_mean: unexpected key next to the nn.Linear parameters"),
     (nn.Conv2d(3, 8, 3), "bn.weight has shape (8, 3, 3, 3), not the 2-D weight of an nn.Linear"),
     (nn.LayerNorm(4), "bn.weight has shape (4,), not the 2-D weight"),
-    (nn.LSTM(4, 4), "bn.weight_hh_l0 has shape (16, 4), expected (12, 4)"),
+    (nn.RNN(4, 4), "bn.weight_hh_l0 has shape (4, 4), expected (12, 4) (3·hidden_size rows for "
+                   "a GRU (r, z, n) or 4·hidden_size for an LSTM (i, f, g, o); is this an nn.RNN?)"),
 ])
 def test_foreign_layers_in_a_state_dict(module: Any, words: str) -> None:
     state = OrderedDict(nn.GRU(2, 4).state_dict())

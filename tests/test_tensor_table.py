@@ -99,10 +99,15 @@ def test_kind_tensor_shapes() -> None:
     assert _kind_tensor("gru", "q8", "w_hh_scale", 4, 3) == ("bf16", (9,), 9, 18)
     assert _kind_tensor("dense", "q8", "w_hh", 4, 3) is None
     assert _kind_tensor("gru", "f32", "not_a_role", 4, 3) is None
+    assert _kind_tensor("lstm", "f32", "w_hh", 3, 8, "panel8") == ("f32", (32, 8), 32, 1024)
+    assert _kind_tensor("lstm", "q8", "w_ih_scale", 3, 5) == ("bf16", (20,), 20, 40)
+    assert _kind_tensor("lstm", "q8", "in_scale", 3, 5) is None
 
 
 @pytest.mark.parametrize("args,status", [
-    (("lstm", "f32", "w_ih", 3, 8), "GRT_E_LAYER_KIND"),
+    (("rnn", "f32", "w_ih", 3, 8), "GRT_E_LAYER_KIND"),
+    (("lstm", "q15", "w_ih", 3, 8), "GRT_E_PRECISION"),  # no q15 LSTM
+    (("lstm", "f32", "w_ih", 3, 6, "panel8"), "GRT_E_LAYER_FIELD"),
     (("gru", "f16", "w_ih", 3, 8), "GRT_E_PRECISION"),
     (("gru", "f32", "w_ih", 0, 8), "GRT_E_DIMS"),
     (("gru", "f32", "w_ih", 3, 16385), "GRT_E_DIMS"),

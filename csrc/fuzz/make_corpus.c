@@ -199,7 +199,7 @@ static size_t p_padding(uint8_t *b, size_t n)
         b[meta_end] = 1;
     return n;
 }
-static size_t p_kind(uint8_t *b, size_t n) { b[tw_layer_field(0, 0)] = 3; return n; }
+static size_t p_kind(uint8_t *b, size_t n) { b[tw_layer_field(0, 0)] = 255; return n; }
 static size_t p_precision_unknown(uint8_t *b, size_t n) { b[tw_layer_field(0, 1)] = 3; return n; }
 static size_t p_gru_softmax(uint8_t *b, size_t n) { b[tw_layer_field(0, 2)] = GRT_ACT_SOFTMAX; return n; }
 static size_t p_act_unknown(uint8_t *b, size_t n) { b[tw_layer_field(1, 2)] = GRT_ACT_COUNT; return n; }
@@ -448,6 +448,47 @@ static void quantized(void)
     bad_q("bad-q15-scale-role.grt", q15_file, p_q15_scale_role, GRT_E_TENSOR_ROLE);
 }
 
+/* The LSTM kind (1.4): valid f32, q8 and mixed stacks, and one file per rule of its own. */
+#define LSTM(act, gate, i, o) {GRT_LAYER_LSTM, act, gate, 0, i, o, GRT_PREC_F32}
+#define LSTM8(act, gate, i, o) {GRT_LAYER_LSTM, act, gate, 0, i, o, GRT_PREC_Q8}
+
+/* The file of L with one patch (none for field < 0): byte `field` of layer 0's entry set to value, or
+ * with tensor >= 0 the u32 at `field` of that tensor's entry. */
+static void lstm_file(uint8_t *b, const char *name, const tw_layer *L, size_t n_layers, grt_status want,
+                      int tensor, int field, uint32_t value)
+{
+    tw_options panel8 = {0, 0, 0, TW_FILL_RANDOM, 1};
+    size_t n = tw_build(b, CAP, L, n_layers, META, 2, &panel8, 21, 0.5f);
+    if (field >= 0) {
+        if (tensor >= 0)
+            tw_put_u32(b, tw_tensor_field(b, (uint32_t)tensor, (size_t)field), value);
+        else
+            b[tw_layer_field(0, (size_t)field)] = (uint8_t)value;
+        tw_fix_crc(b, n);
+    }
+    expect(name, b, n, 0, want);
+    write_file(name, b, n);
+}
+
+static void lstm_files(void)
+{
+    static uint8_t b[CAP];
+    static const tw_layer one[] = {LSTM(GRT_ACT_TANH, GRT_ACT_SIGMOID, 3, 4)};
+    static const tw_layer stack[] = {LSTM(GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 3, 8),
+                                     GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 5),
+                                     LSTM(GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID_K2, 5, 3), DENSE(GRT_ACT_SOFTMAX, 3, 2)};
+    static const tw_layer q8[] = {LSTM8(GRT_ACT_TANH, GRT_ACT_SIGMOID, 3, 4), LSTM(GRT_ACT_TANH, GRT_ACT_SIGMOID, 4, 8),
+                                  DENSE8(GRT_ACT_LINEAR, 8, 2)};
+    lstm_file(b, "valid-lstm.grt", one, 1, GRT_OK, -1, -1, 0);
+    lstm_file(b, "valid-lstm-gru-lstm-dense-panel8.grt", stack, 4, GRT_OK, -1, -1, 0);
+    lstm_file(b, "valid-lstm-q8-mixed.grt", q8, 3, GRT_OK, -1, -1, 0);
+    lstm_file(b, "bad-lstm-reset-after.grt", one, 1, GRT_E_LAYER_FIELD, -1, 4, 1);
+    lstm_file(b, "bad-lstm-activation.grt", one, 1, GRT_E_ACTIVATION, -1, 2, GRT_ACT_SIGMOID);
+    lstm_file(b, "bad-lstm-q15.grt", one, 1, GRT_E_PRECISION, -1, 1, GRT_PREC_Q15);
+    lstm_file(b, "bad-lstm-reserved.grt", one, 1, GRT_E_LAYER_FIELD, -1, 6, 1);
+    lstm_file(b, "bad-lstm-gru-rows.grt", one, 1, GRT_E_TENSOR_SHAPE, 1, 8, 12); /* w_hh 3H rows */
+}
+
 int main(int argc, char **argv)
 {
     static uint8_t buf[CAP];
@@ -482,6 +523,7 @@ int main(int argc, char **argv)
     }
     malformed();
     quantized();
+    lstm_files();
     printf("make_corpus: wrote %zu bytes to %s, %d problem(s)\n", g_total, g_dir, g_errors);
     return g_errors ? 1 : 0;
 }

@@ -113,8 +113,9 @@ extern "C" {
 #endif
 
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
-#define GRT_VERSION_MINOR 3 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout,
-                             * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax) */
+#define GRT_VERSION_MINOR 4 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout,
+                             * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax), 1.4 the LSTM
+                             * kind */
 
 #define GRT_HEADER_SIZE 64
 #define GRT_LAYER_ENTRY_SIZE 32
@@ -164,7 +165,11 @@ typedef enum grt_status {
     GRT_STATUS_COUNT
 } grt_status;
 
-typedef enum grt_layer_kind { GRT_LAYER_GRU = 1, GRT_LAYER_DENSE = 2 } grt_layer_kind;
+typedef enum grt_layer_kind {
+    GRT_LAYER_GRU = 1,
+    GRT_LAYER_DENSE = 2,
+    GRT_LAYER_LSTM = 3 /* 1.4: gates i, f, g, o; state h then c (2H) */
+} grt_layer_kind;
 
 typedef enum grt_precision { GRT_PREC_F32 = 0, GRT_PREC_Q8 = 1, GRT_PREC_Q15 = 2 } grt_precision;
 
@@ -188,10 +193,10 @@ typedef enum grt_activation {
 } grt_activation;
 
 typedef enum grt_role {
-    GRT_ROLE_W_IH = 1, /* GRU: 3H x I (gates r, z, n); Dense: O x I */
-    GRT_ROLE_W_HH = 2, /* GRU: 3H x H */
-    GRT_ROLE_B_IH = 3, /* GRU: 3H; Dense: O */
-    GRT_ROLE_B_HH = 4, /* GRU: 3H */
+    GRT_ROLE_W_IH = 1, /* GRU: 3H x I (gates r, z, n); LSTM: 4H x I (gates i, f, g, o); Dense: O x I */
+    GRT_ROLE_W_HH = 2, /* GRU: 3H x H; LSTM: 4H x H */
+    GRT_ROLE_B_IH = 3, /* GRU: 3H; LSTM: 4H; Dense: O */
+    GRT_ROLE_B_HH = 4, /* GRU: 3H; LSTM: 4H */
     GRT_ROLE_W_IH_SCALE = 5, /* q8/q15: bf16 code per row of w_ih */
     GRT_ROLE_W_HH_SCALE = 6, /* q8/q15 GRU: bf16 code per row of w_hh */
     GRT_ROLE_IN_SCALE = 7,   /* q15: f32 real value of one input unit, per input feature */
@@ -232,15 +237,16 @@ typedef struct grt_diag {
 typedef struct grt_layer {
     uint8_t kind;            /* grt_layer_kind */
     uint8_t precision;       /* grt_precision */
-    uint8_t activation;      /* GRU: candidate phi; Dense: output activation */
-    uint8_t gate_activation; /* GRU: sigma */
+    uint8_t activation;      /* GRU: candidate phi; LSTM: phi of g and of c; Dense: output activation */
+    uint8_t gate_activation; /* GRU, LSTM: sigma */
     uint8_t reset_after;     /* GRU: 0 or 1 */
     uint8_t weight_layout;   /* grt_weight_layout */
     uint32_t input_size;
-    uint32_t output_size;    /* GRU: hidden size H */
+    uint32_t output_size;    /* GRU, LSTM: hidden size H */
     uint32_t first_tensor;
     uint32_t n_tensors;
-    size_t state_offset;     /* GRU: offset in elements of its hidden state inside a stream's state */
+    size_t state_offset;     /* GRU, LSTM: offset in elements of its state inside a stream's state (LSTM:
+                              * h there, c right after it) */
     const void *tensor[GRT_ROLE_MAX + 1];
     uint32_t act_param;      /* the float32 bits of Dense leaky_relu's negative slope or elu's alpha;
                               * otherwise 0 (1.3; bits, so that the loader stays float-free) */
@@ -257,10 +263,10 @@ typedef struct grt_model {
     uint32_t n_tensors;
     uint32_t input_size;      /* layer 0 input_size */
     uint32_t output_size;     /* last layer output_size */
-    size_t state_size;        /* elements of hidden state (sum of GRU hidden sizes): float for f32/q8
+    size_t state_size;        /* elements of state (H per GRU, 2H per LSTM layer): float for f32/q8
                                  models, int16_t (Q15) for q15 models */
     size_t max_width;         /* largest input/output size of any layer */
-    size_t max_gates;         /* largest 3H of any GRU layer (0 if none) */
+    size_t max_gates;         /* largest 3H of any GRU layer, 4H of any LSTM layer (0 if none) */
     uint32_t meta_count;
     const uint8_t *meta;      /* first metadata entry (after the count) */
     uint32_t meta_size;       /* bytes of the entries (meta_size - 4) */
@@ -272,7 +278,7 @@ typedef struct grt_model {
 typedef struct grt_stream {
     const grt_model *model;
     void *state;   /* model->state_size elements (float, or int16_t when model->q15): the GRU hidden
-                      states, layer by layer */
+                      states and LSTM (h, c) pairs, layer by layer */
     void *scratch; /* per-step working memory */
 } grt_stream;
 
@@ -323,8 +329,8 @@ grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key, 
  * layout and sizes (a tool checking or writing tensors before a file exists); data is NULL and index 0.
  * Errors (then *out is all zero bytes): GRT_E_ARG if out is NULL, GRT_E_LAYER_KIND, GRT_E_PRECISION
  * (unknown, or left out of this build), GRT_E_DIMS (a size 0 or above GRT_MAX_DIM), GRT_E_LAYER_FIELD
- * (a weight layout the layer may not have: panel8 is for f32 layers, and a GRU's hidden size must be a
- * multiple of 8), GRT_E_TENSOR_ROLE as above.
+ * (a weight layout the layer may not have: panel8 is for f32 layers, and a GRU's or LSTM's hidden size
+ * must be a multiple of 8), GRT_E_TENSOR_ROLE as above.
  * Both read only their arguments: safe from any thread.
  */
 typedef struct grt_tensor_info {

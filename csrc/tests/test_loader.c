@@ -296,7 +296,7 @@ static void test_layer_tensor(void)
     CHECK(grt_kind_tensor(GRT_LAYER_DENSE, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 8, 3, GRT_ROLE_B_IH, &t) == GRT_OK &&
           t.rows == 3 && t.stored_rows == 3 && t.layout == GRT_LAYOUT_ROW_MAJOR);
     CHECK(grt_kind_tensor(0, GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_KIND);
-    CHECK(grt_kind_tensor(3, GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_KIND);
+    CHECK(grt_kind_tensor(255, GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_KIND);
     CHECK(grt_kind_tensor(GRT_LAYER_GRU, 3, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_PRECISION);
     CHECK(grt_kind_tensor(GRT_LAYER_GRU, 256 + GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_PRECISION);
     CHECK(grt_kind_tensor(GRT_LAYER_GRU, GRT_PREC_F32, 0, 0, 3, GRT_ROLE_W_IH, &t) == GRT_E_DIMS);
@@ -656,6 +656,65 @@ static void test_panel_layout(void)
 #endif
 }
 
+/* The LSTM kind (1.4): 4H-row tensors, state h and c, its field rules, panel8 like the GRU's. */
+static void test_lstm_layer(void)
+{
+    static const tw_layer layers[] = {
+        {GRT_LAYER_LSTM, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 5, 8, GRT_PREC_F32},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 3, GRT_PREC_F32},
+        {GRT_LAYER_LSTM, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 3, 6, GRT_PREC_F32},
+    };
+    tw_options panel8 = {0, 0, 0, TW_FILL_RANDOM, 1};
+    uint8_t *b;
+    void *mem = alloc_shifted(CAP, 0, &b);
+    size_t size = tw_build(b, CAP, layers, 3, NULL, 0, &panel8, 3, 0.5f);
+    grt_model m;
+    CHECK(size > 0 && grt_model_load(&m, b, size, 0, NULL) == GRT_OK);
+    CHECK(m.layers[0].kind == GRT_LAYER_LSTM && m.layers[0].weight_layout == GRT_LAYOUT_PANEL8 &&
+          m.layers[2].weight_layout == GRT_LAYOUT_ROW_MAJOR); /* H = 6: not whole panels */
+    /* state: h, c of layer 0 (16), h of the GRU (3), h, c of layer 2 (12); gates: 4·8 */
+    CHECK(m.state_size == 31 && m.layers[1].state_offset == 16 && m.layers[2].state_offset == 19 &&
+          m.max_gates == 32);
+    CHECK(tw_get_u32(b, tw_tensor_field(b, 0, 8)) == 32 && tw_get_u32(b, tw_tensor_field(b, 1, 8)) == 32 &&
+          tw_get_u32(b, tw_tensor_field(b, 1, 12)) == 8);
+    CHECK(tensor_info_matches_file(&m, b));
+    grt_tensor_info t;
+    CHECK(grt_kind_tensor(GRT_LAYER_LSTM, GRT_PREC_F32, 0, 5, 6, GRT_ROLE_W_HH, &t) == GRT_OK && t.rows == 24 &&
+          t.cols == 6 && t.nbytes == 576);
+    CHECK(grt_kind_tensor(GRT_LAYER_LSTM, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 5, 6, GRT_ROLE_W_IH, &t) ==
+          GRT_E_LAYER_FIELD);
+    CHECK(grt_kind_tensor(GRT_LAYER_LSTM, GRT_PREC_Q15, 0, 5, 6, GRT_ROLE_W_IH, &t) == GRT_E_PRECISION);
+
+    /* each field rule of the kind */
+    uint8_t *w = g_work;
+    memcpy(w, b, size);
+    tw_put_u8(w, tw_layer_field(0, 4), 1);
+    tw_fix_crc(w, size);
+    EXPECT_V(w, size, GRT_E_LAYER_FIELD, "layer.reset_after", 0, 1, 0);
+    memcpy(w, b, size);
+    tw_put_u8(w, tw_layer_field(2, 2), GRT_ACT_SIGMOID);
+    tw_fix_crc(w, size);
+    EXPECT_V(w, size, GRT_E_ACTIVATION, "layer.activation", 2, GRT_ACT_SIGMOID, GRT_ACT_TANH);
+    memcpy(w, b, size);
+    tw_put_u8(w, tw_layer_field(0, 3), GRT_ACT_TANH);
+    tw_fix_crc(w, size);
+    EXPECT_V(w, size, GRT_E_ACTIVATION, "layer.gate_activation", 0, GRT_ACT_TANH, GRT_ACT_SIGMOID);
+    memcpy(w, b, size);
+    tw_put_u8(w, tw_layer_field(2, 1), GRT_PREC_Q15);
+    tw_fix_crc(w, size);
+    EXPECT_V(w, size, GRT_E_PRECISION, "layer.precision", 2, GRT_PREC_Q15, GRT_PREC_F32);
+    memcpy(w, b, size);
+    tw_put_u16(w, tw_layer_field(0, 6), 1); /* the reserved bytes 6, 7 */
+    tw_fix_crc(w, size);
+    EXPECT_V(w, size, GRT_E_LAYER_FIELD, "layer.reserved", 0, 1, 0);
+    /* a GRU's 3H rows where the LSTM has 4H */
+    memcpy(w, b, size);
+    tw_put_u32(w, tw_tensor_field(w, 0, 8), 24);
+    tw_fix_crc(w, size);
+    EXPECT_V(w, size, GRT_E_TENSOR_SHAPE, "tensor.rows", 0, 24, 32);
+    free(mem);
+}
+
 #if GRT_HAS_Q8 && GRT_HAS_Q15 /* files that mix the precisions */
 
 #define QCAP 16384
@@ -933,6 +992,7 @@ void test_loader(void)
     test_tensors();
     test_metadata();
     test_panel_layout();
+    test_lstm_layer();
 #if GRT_HAS_Q8 && GRT_HAS_Q15
     void *q_mem = alloc_shifted(QCAP, 0, &g_q);
     test_quant_valid();

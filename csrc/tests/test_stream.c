@@ -89,6 +89,13 @@ void test_run_equals_step(void)
         {GRT_LAYER_DENSE, GRT_ACT_SIGMOID, 0, 0, 40, 3, GRT_PREC_F32},
     };
     static const tw_layer dense_only[] = {{GRT_LAYER_DENSE, GRT_ACT_RELU, 0, 0, 7, 3, GRT_PREC_F32}};
+    /* LSTM layers (1.4) of both float precisions, beside a GRU */
+    static const tw_layer lstm[] = {
+        {GRT_LAYER_LSTM, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 6, 17, GRT_PREC_F32},
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 17, 9, GRT_PREC_F32},
+        {GRT_LAYER_LSTM, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 9, 33, GRT_HAS_Q8 ? GRT_PREC_Q8 : GRT_PREC_F32},
+        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 33, 5, GRT_PREC_F32},
+    };
     fixture f;
     CHECK(fixture_load(&f, three, 3, 11, 0.4f));
     check_run_equals_step(&f.m, 50);
@@ -96,6 +103,10 @@ void test_run_equals_step(void)
     free(f.blob_mem);
     CHECK(fixture_load(&f, mixed, 4, 12, 0.3f));
     check_run_equals_step(&f.m, 23);
+    free(f.blob_mem);
+    CHECK(fixture_load(&f, lstm, 4, 14, 0.4f));
+    CHECK(f.m.state_size == 2 * 17 + 9 + 2 * 33 && f.m.max_gates == 4 * 33);
+    check_run_equals_step(&f.m, 37);
     free(f.blob_mem);
     CHECK(fixture_load(&f, dense_only, 1, 13, 1.0f));
     CHECK(f.m.state_size == 0 && f.m.max_gates == 0);

@@ -96,6 +96,12 @@ static size_t dtype_size(uint8_t dtype)
 
 #define MAX_TENSORS (8 * GRT_MAX_LAYERS)
 
+/* Rows of a layer's w_ih: the gate blocks of a recurrent layer (GRU 3, LSTM 4), the outputs of a Dense. */
+static uint32_t gate_rows(const tw_layer *L)
+{
+    return (L->kind == GRT_LAYER_LSTM ? 4u : L->kind == GRT_LAYER_GRU ? 3u : 1u) * L->out;
+}
+
 /* The weight layout tw_build gives a layer. */
 static uint8_t layer_layout(const tw_layer *L, const tw_options *opt)
 {
@@ -109,8 +115,8 @@ static size_t list_tensors(const tw_layer *layers, size_t n_layers, const tw_opt
     size_t k = 0;
     for (size_t i = 0; i < n_layers; i++) {
         const tw_layer *L = &layers[i];
-        uint32_t li = (uint32_t)i, I = L->in, R = L->kind == GRT_LAYER_GRU ? 3 * L->out : L->out;
-        int gru = L->kind == GRT_LAYER_GRU;
+        uint32_t li = (uint32_t)i, I = L->in, R = gate_rows(L);
+        int gru = L->kind != GRT_LAYER_DENSE; /* GRU or LSTM: w_hh and b_hh too */
         uint8_t wt = L->prec == GRT_PREC_Q8 || L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I8 : GRT_DTYPE_F32;
         uint8_t bt = L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I32 : GRT_DTYPE_F32;
         t[k++] = (tw_tensor){GRT_ROLE_W_IH, wt, li, R, I, 0};
@@ -212,8 +218,8 @@ static void q8_biases(writer *w, const float *b, size_t n, uint8_t *p)
 
 static void write_q8_layer(writer *w, const tw_layer *L)
 {
-    int gru = L->kind == GRT_LAYER_GRU;
-    size_t I = L->in, H = L->out, R = gru ? 3 * H : H;
+    int gru = L->kind != GRT_LAYER_DENSE; /* GRU or LSTM */
+    size_t I = L->in, H = L->out, R = gate_rows(L);
     float *Wf = random_floats(w, R * I), *Uf = gru ? random_floats(w, R * H) : NULL;
     float *bi = random_floats(w, R), *bh = gru ? random_floats(w, R) : NULL;
     uint8_t *pw = next_data(w), *pu = gru ? next_data(w) : NULL;

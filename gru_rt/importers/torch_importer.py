@@ -1,24 +1,27 @@
 """PyTorch importer: nn.Module objects and state dicts (in memory or saved with torch.save).
 
 PyTorch's GRU is already the canonical one (gates r, z, n; reset applied after the recurrent
-product; h' = (1 - z) * n + z * h), so the tensors are copied without any transformation.
+product; h' = (1 - z) * n + z * h), and so is its LSTM (gates i, f, g, o), so the tensors are copied
+without any transformation.
 
 A state dict is read as a sequential stack in key order, grouped by module prefix (everything before
 the last dot of a key):
 
-- `weight_ih_l0`, `weight_hh_l0` [, `bias_ih_l0`, `bias_hh_l0`] … `_l{k}`: an nn.GRU of k+1 layers;
-- `weight_ih`, `weight_hh` [, `bias_ih`, `bias_hh`]: an nn.GRUCell;
+- `weight_ih_l0`, `weight_hh_l0` [, `bias_ih_l0`, `bias_hh_l0`] … `_l{k}`: an nn.GRU of k+1 layers,
+  or an nn.LSTM when `weight_hh_l0` has 4·H rows (3·H: a GRU);
+- `weight_ih`, `weight_hh` [, `bias_ih`, `bias_hh`]: an nn.GRUCell (nn.LSTMCell: 4·H rows);
 - a 2-D `weight` [+ `bias`]: an nn.Linear (activation "linear" unless told otherwise).
 
 Anything else is refused with an error naming the key. A module is walked through its leaf modules
-in registration order (which must be the order `forward` applies them): nn.GRU, nn.GRUCell and
-nn.Linear become layers, an activation module (ReLU, Tanh, Sigmoid, Softmax over the last dimension,
-Hardsigmoid, LeakyReLU, ELU, GELU, SiLU, Softplus, LogSoftmax) right after a Linear sets that
-Linear's activation, nn.Dropout and nn.Identity are
-skipped, and any other module is refused. When registration order is not the order `forward`
-applies the modules, `layers=` states the stack (module names or objects, in forward order).
-`bidirectional=True` is refused (a stream cannot run the backward direction); `batch_first` does not
-matter to a stream.
+in registration order (which must be the order `forward` applies them): nn.GRU, nn.GRUCell,
+nn.LSTM, nn.LSTMCell and nn.Linear become layers, an activation module (ReLU, Tanh, Sigmoid,
+Softmax over the last dimension, Hardsigmoid, LeakyReLU, ELU, GELU, SiLU, Softplus, LogSoftmax)
+right after a Linear sets that Linear's activation, nn.Dropout and nn.Identity are skipped, and
+any other module is refused. When registration order is not the order `forward` applies the
+modules, `layers=` states the stack (module names or objects, in forward order).
+`bidirectional=True` is refused (a stream cannot run the backward direction), and so is an LSTM's
+`proj_size > 0` (weight_hr_l{k}: projections are not part of the canonical LSTM); `batch_first` and
+`num_layers` need nothing (each layer of a multi-layer module is a layer of the stack).
 
 A safetensors file (gru_rt.importers.safetensors_reader) is read into NumPy arrays and goes through
 import_state_dict, which then needs no torch.
@@ -42,7 +45,7 @@ import numpy as np
 
 from ..errors import ConversionError, GruRtError, MissingDependencyError, printable
 from ..fileio import open_regular
-from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
+from ..spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec
 from ._lazy import require
 from ._untrusted import MAX_SOURCE_BYTES, zip_infos
 from .convention import BIDIRECTIONAL
@@ -52,11 +55,18 @@ __all__ = ["TORCH_CONVENTION", "import_file", "import_module", "import_state_dic
 
 TORCH_CONVENTION = ("torch.nn.GRU: gates r,z,n; n = tanh(W_in x + b_in + r*(W_hn h + b_hn)); "
                     "h' = (1-z)*n + z*h")
+TORCH_LSTM_CONVENTION = "torch.nn.LSTM: gates i,f,g,o; c' = f*c + i*g; h' = o*tanh(c')"
 
 _GRU_KEY = re.compile(r"(weight|bias)_(ih|hh)_l(\d+)")
+_PROJ_KEY = re.compile(r"weight_hr(_l\d+)?")
 _CELL_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-_SUPPORTED = ("only nn.GRU (weight_ih_l0, weight_hh_l0, …), nn.GRUCell (weight_ih, weight_hh, …) "
-              "and nn.Linear (weight, bias) are supported")
+_SUPPORTED = ("only nn.GRU and nn.LSTM (weight_ih_l0, weight_hh_l0, …), nn.GRUCell and nn.LSTMCell "
+              "(weight_ih, weight_hh, …) and nn.Linear (weight, bias) are supported")
+_PROJECTION = ("an nn.LSTM with proj_size > 0 (a projection of h) is not supported: gru_rt's LSTM "
+               "has no projection; train with proj_size=0")
+_GATES = {"gru": 3, "lstm": 4}  # gate blocks of each recurrent kind
+_MODULE_NAMES = {"gru": "nn.GRU", "lstm": "nn.LSTM", "cell": "nn.GRUCell",
+                 "lstm_cell": "nn.LSTMCell", "linear": "nn.Linear"}
 
 
 # torch.load(weights_only=True) has known bypasses before 2.10 (CVE-2025-32434: code execution
@@ -82,7 +92,7 @@ class _Block:
     """The layers one module (one key prefix) contributes."""
 
     prefix: str
-    kind: str  # "gru", "cell" or "linear"
+    kind: str  # "gru", "lstm", "cell", "lstm_cell" or "linear"
     layers: list[Layer]
     in_key: str  # the key whose shape gives the input size
     out_key: str  # the key whose shape gives the output size
@@ -92,14 +102,14 @@ class _Block:
 
     @property
     def label(self) -> str:
-        name = self.prefix or {"gru": "gru", "cell": "gru_cell", "linear": "linear"}[self.kind]
-        if self.kind == "gru":
+        name = self.prefix or {"cell": "gru_cell"}.get(self.kind, self.kind)
+        if self.kind in _GATES:
             return f"{name}({','.join(f'l{k}' for k in self.gru_layers)})"
         return name
 
     @property
     def description(self) -> str:
-        kind = {"gru": "nn.GRU", "cell": "nn.GRUCell", "linear": "nn.Linear"}[self.kind]
+        kind = _MODULE_NAMES[self.kind]
         return f"{kind} {self.prefix!r}" if self.prefix else kind
 
 
@@ -156,6 +166,8 @@ def _classify(prefix: str, params: dict[str, np.ndarray]) -> _Block:
     for name in params:
         if name.endswith("_reverse"):
             raise ConversionError(f"{_key(prefix, name)}: {BIDIRECTIONAL}")
+        if _PROJ_KEY.fullmatch(name):
+            raise ConversionError(f"{_key(prefix, name)}: {_PROJECTION}")
     if any(_GRU_KEY.fullmatch(name) for name in params):
         return _gru_block(prefix, params)
     if any(name in _CELL_NAMES for name in params):
@@ -174,48 +186,59 @@ def _refuse_extra(prefix: str, params: dict[str, np.ndarray], allowed: set[str],
                                   f"parameters of {prefix!r}; {_SUPPORTED}")
 
 
-def _hidden_size(key: str, w_hh: np.ndarray) -> int:
-    """H from a recurrent weight (3H, H); the error hints at an LSTM/RNN when the rows differ."""
+def _hidden_size(key: str, w_hh: np.ndarray) -> tuple[int, str]:
+    """H and the kind from a recurrent weight: (3H, H) a GRU, (4H, H) an LSTM."""
     if w_hh.ndim != 2 or w_hh.shape[1] == 0:
-        raise ConversionError(f"{key} has shape {_shape(w_hh.shape)}, expected (3·H, H)")
+        raise ConversionError(f"{key} has shape {_shape(w_hh.shape)}, expected (3·H, H) for a "
+                              f"GRU or (4·H, H) for an LSTM")
     h = w_hh.shape[1]
-    _expect(key, w_hh, (3 * h, h), "3·hidden_size rows, gates r, z, n; is this an nn.LSTM or "
-                                   "nn.RNN?" if w_hh.shape[0] in (h, 4 * h) else "")
-    return h
+    if w_hh.shape[0] == 4 * h:
+        return h, "lstm"
+    _expect(key, w_hh, (3 * h, h), "3·hidden_size rows for a GRU (r, z, n) or 4·hidden_size for "
+                                   "an LSTM (i, f, g, o); is this an nn.RNN?"
+            if w_hh.shape[0] == h else "3·hidden_size rows for a GRU or 4·hidden_size for an LSTM")
+    return h, "gru"
 
 
-def _input_size(key: str, w_ih: np.ndarray, h: int) -> int:
+def _input_size(key: str, w_ih: np.ndarray, rows: int) -> int:
     if w_ih.ndim != 2:
-        raise ConversionError(f"{key} has shape {_shape(w_ih.shape)}, expected ({3 * h}, "
+        raise ConversionError(f"{key} has shape {_shape(w_ih.shape)}, expected ({rows}, "
                               f"input_size)")
-    _expect(key, w_ih, (3 * h, w_ih.shape[1]))
+    _expect(key, w_ih, (rows, w_ih.shape[1]))
     return int(w_ih.shape[1])
 
 
 def _gru_layer(prefix: str, params: dict[str, np.ndarray], suffix: str, h: int | None,
-               in_size: int | None, has_bias: bool, name: str) -> GRULayer:
-    """One GRU layer from weight_ih{suffix} etc.; h / in_size None: read them from the weights."""
+               in_size: int | None, has_bias: bool, name: str,
+               kind: str | None = None) -> GRULayer | LSTMLayer:
+    """One GRU or LSTM layer (kind; None: read it from weight_hh's rows) from weight_ih{suffix}
+    etc.; h / in_size None: read them from the weights."""
     keys = {n: _key(prefix, n + suffix) for n in _CELL_NAMES}
     w_hh = params.get("weight_hh" + suffix)
     if w_hh is None:
-        shape = f"({3 * h}, {h})" if h is not None else "(3·H, H)"
+        shape = f"({_GATES[kind]}·H, H)" if kind else "(3·H or 4·H, H)"
+        if h is not None and kind:
+            shape = f"({_GATES[kind] * h}, {h})"
         raise ConversionError(f"{keys['weight_hh']} is missing (expected shape {shape})")
-    if h is None:
-        h = _hidden_size(keys["weight_hh"], w_hh)
-    _expect(keys["weight_hh"], w_hh, (3 * h, h))
+    if h is None or kind is None:
+        h, kind = _hidden_size(keys["weight_hh"], w_hh)
+    rows = _GATES[kind] * h
+    _expect(keys["weight_hh"], w_hh, (rows, h))
     w_ih = params.get("weight_ih" + suffix)
     if w_ih is None:
-        shape = f"({3 * h}, {in_size if in_size is not None else 'input_size'})"
+        shape = f"({rows}, {in_size if in_size is not None else 'input_size'})"
         raise ConversionError(f"{keys['weight_ih']} is missing (expected shape {shape})")
     if in_size is None:
-        in_size = _input_size(keys["weight_ih"], w_ih, h)
-    _expect(keys["weight_ih"], w_ih, (3 * h, in_size))
+        in_size = _input_size(keys["weight_ih"], w_ih, rows)
+    _expect(keys["weight_ih"], w_ih, (rows, in_size))
     biases = []
     for n in ("bias_ih", "bias_hh"):
         b = params.get(n + suffix)
         if b is None and has_bias:
-            raise ConversionError(f"{keys[n]} is missing (expected shape ({3 * h},))")
-        biases.append(np.zeros(3 * h) if b is None else _expect(keys[n], b, (3 * h,)))
+            raise ConversionError(f"{keys[n]} is missing (expected shape ({rows},))")
+        biases.append(np.zeros(rows) if b is None else _expect(keys[n], b, (rows,)))
+    if kind == "lstm":
+        return LSTMLayer(w_ih=w_ih, w_hh=w_hh, b_ih=biases[0], b_hh=biases[1], name=name)
     return GRULayer(w_ih=w_ih, w_hh=w_hh, b_ih=biases[0], b_hh=biases[1], reset_after=True,
                     name=name)
 
@@ -225,28 +248,34 @@ def _gru_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
     for name in params:
         m = _GRU_KEY.fullmatch(name)
         if m is None:
-            raise ConversionError(f"{_key(prefix, name)}: unexpected key next to the nn.GRU "
-                                  f"parameters of {prefix!r}; {_SUPPORTED}")
+            raise ConversionError(f"{_key(prefix, name)}: unexpected key next to the nn.GRU/"
+                                  f"nn.LSTM parameters of {prefix!r}; {_SUPPORTED}")
         indices.add(int(m.group(3)))
     has_bias = any(name.startswith("bias") for name in params)
     layers: list[Layer] = []
     h: int | None = None
     in_size: int | None = None
+    kind: str | None = None  # from layer 0's weight_hh: every layer of the module has it
     for k in range(max(indices) + 1):
         layer = _gru_layer(prefix, params, f"_l{k}", h, in_size, has_bias,
-                           _key(prefix, f"l{k}"))
+                           _key(prefix, f"l{k}"), kind)
         layers.append(layer)
         h = in_size = layer.hidden_size
+        kind = layer.kind
     last = len(layers) - 1
-    return _Block(prefix, "gru", layers, _key(prefix, "weight_ih_l0"),
+    assert kind is not None
+    return _Block(prefix, kind, layers, _key(prefix, "weight_ih_l0"),
                   _key(prefix, f"weight_hh_l{last}"), gru_layers=list(range(last + 1)))
 
 
 def _cell_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
-    _refuse_extra(prefix, params, set(_CELL_NAMES), "nn.GRUCell")
+    _refuse_extra(prefix, params, set(_CELL_NAMES), "nn.GRUCell/nn.LSTMCell")
     has_bias = "bias_ih" in params or "bias_hh" in params
-    layer = _gru_layer(prefix, params, "", None, None, has_bias, prefix or "gru_cell")
-    return _Block(prefix, "cell", [layer], _key(prefix, "weight_ih"), _key(prefix, "weight_hh"))
+    layer = _gru_layer(prefix, params, "", None, None, has_bias, prefix or "cell")
+    if not prefix:
+        layer.name = "gru_cell" if layer.kind == "gru" else "lstm_cell"
+    return _Block(prefix, "cell" if layer.kind == "gru" else "lstm_cell", [layer],
+                  _key(prefix, "weight_ih"), _key(prefix, "weight_hh"))
 
 
 def _linear_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
@@ -305,7 +334,7 @@ def _apply_activations(blocks: list[_Block], activations: Mapping[str, str] | No
         last = blocks[-1]
         if last.kind != "linear":
             raise ConversionError(f"head_activation: the last layer is {last.description}, not "
-                                  f"an nn.Linear (a GRU's output activation is fixed)")
+                                  f"an nn.Linear (a GRU's or LSTM's output activation is fixed)")
         _set_activation(last, head_activation, "head_activation")
     for block in blocks:
         if block.kind == "linear":
@@ -317,7 +346,9 @@ def _apply_activations(blocks: list[_Block], activations: Mapping[str, str] | No
 def _spec(blocks: list[_Block], metadata: Mapping[str, str] | None) -> ModelSpec:
     meta = {
         "source.framework": "torch",
-        "source.convention": TORCH_CONVENTION,
+        "source.convention": TORCH_CONVENTION + (
+            f"; {TORCH_LSTM_CONVENTION}" if any(b.kind in ("lstm", "lstm_cell") for b in blocks)
+            else ""),
         "source.transforms": "none",
         "source.layers": ",".join(printable(b.label) for b in blocks),
     }
@@ -583,10 +614,13 @@ def import_module(module: Any, *,
     for path, m in order:
         if isinstance(m, (nn.Dropout, nn.Identity)):
             continue
-        if isinstance(m, (nn.GRU, nn.GRUCell, nn.Linear)):
-            if isinstance(m, nn.GRU) and m.bidirectional:
-                raise ConversionError(f"module {path!r} (nn.GRU, bidirectional=True): "
-                                      f"{BIDIRECTIONAL}")
+        if isinstance(m, (nn.GRU, nn.GRUCell, nn.LSTM, nn.LSTMCell, nn.Linear)):
+            if isinstance(m, (nn.GRU, nn.LSTM)) and m.bidirectional:
+                raise ConversionError(f"module {path!r} ({_MODULE_NAMES[type(m).__name__.lower()]}"
+                                      f", bidirectional=True): {BIDIRECTIONAL}")
+            if isinstance(m, nn.LSTM) and m.proj_size > 0:
+                raise ConversionError(f"module {path!r} (nn.LSTM, proj_size={m.proj_size}): "
+                                      f"{_PROJECTION}")
             state.update({_key(path, k): v for k, v in m.state_dict().items()})
             previous = (path, m)
             continue
@@ -594,9 +628,9 @@ def import_module(module: Any, *,
         if act is None:
             raise ConversionError(
                 f"module {path!r} ({type(m).__name__}) cannot be converted: gru_rt converts "
-                f"nn.GRU, nn.GRUCell, nn.Linear, an activation (ReLU, Tanh, Sigmoid, Softmax, "
-                f"Hardsigmoid, LeakyReLU, ELU, GELU, SiLU, Softplus, LogSoftmax) right after a "
-                f"Linear, nn.Dropout and nn.Identity")
+                f"nn.GRU, nn.GRUCell, nn.LSTM, nn.LSTMCell, nn.Linear, an activation (ReLU, "
+                f"Tanh, Sigmoid, Softmax, Hardsigmoid, LeakyReLU, ELU, GELU, SiLU, Softplus, "
+                f"LogSoftmax) right after a Linear, nn.Dropout and nn.Identity")
         if previous is None or not isinstance(previous[1], nn.Linear):
             after = (f"{type(previous[1]).__name__} {previous[0]!r}" if previous
                      else "the start of the model")
@@ -619,5 +653,6 @@ def _refuse_unconsumed(module: Any, state: Mapping[str, Any]) -> None:
     for key in module.state_dict():
         if key not in state:
             raise ConversionError(f"{key}: a parameter or buffer outside the supported layers "
-                                  f"(nn.GRU, nn.GRUCell, nn.Linear) cannot be converted (or, "
+                                  f"(nn.GRU, nn.GRUCell, nn.LSTM, nn.LSTMCell, nn.Linear) cannot "
+                                  f"be converted (or, "
                                   f"with layers=, outside the listed modules)")
