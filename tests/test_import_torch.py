@@ -238,8 +238,9 @@ def test_state_dict_errors_name_the_key(changes: dict[str, Any], words: str) -> 
     (nn.BatchNorm1d(4), "bn.running_mean: unexpected key next to the nn.Linear parameters"),
     (nn.Conv2d(3, 8, 3), "bn.weight has shape (8, 3, 3, 3), not the 2-D weight of an nn.Linear"),
     (nn.LayerNorm(4), "bn.weight has shape (4,), not the 2-D weight"),
-    (nn.RNN(4, 4), "bn.weight_hh_l0 has shape (4, 4), expected (12, 4) (3·hidden_size rows for "
-                   "a GRU (r, z, n) or 4·hidden_size for an LSTM (i, f, g, o); is this an nn.RNN?)"),
+    (nn.RNN(4, 4), "bn.weight_hh_l0 has shape (4, 4), expected (12, 4) (3·hidden_size rows "
+                   "for a GRU (r, z, n) or 4·hidden_size for an LSTM (i, f, g, o); is this an "
+                   "nn.RNN?)"),
 ])
 def test_foreign_layers_in_a_state_dict(module: Any, words: str) -> None:
     state = OrderedDict(nn.GRU(2, 4).state_dict())
