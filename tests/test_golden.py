@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,51 @@ def test_tables_match_their_generator() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_q15_tables.py"), "--check"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def _visits(full: int, bits: int, amax: int) -> np.ndarray:
+    """Every input a of a table lookup, as csrc/tests/test_q15.c visits them: all a whose index
+    a >> bits is at most `full` (every entry, every fraction), then for each larger index up to
+    amax >> bits its smallest a, then its largest (there the result does not depend on the
+    fraction)."""
+    mask = (1 << bits) - 1
+    starts = np.arange(full + 1, (amax >> bits) + 1, dtype=np.int64) << bits
+    return np.concatenate([np.arange((full + 1) << bits, dtype=np.int64), starts, starts + mask])
+
+
+def test_trimmed_tables_exhaustive() -> None:
+    """The stored tables stop where their values saturate (tools/gen_q15_tables.py); over every
+    input the lookups see, the golden model's activations equal those over the full tables, and
+    their CRC-32s equal the C core's (csrc/tests/test_q15.c, test_tables_trimmed, same values)."""
+    import importlib.util
+    path = ROOT / "tools" / "gen_q15_tables.py"
+    spec = importlib.util.spec_from_file_location("gen_q15_tables", path)
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    from gru_rt.golden import _interp
+    full = {name: np.array(values, np.int64) for name, values in gen.full_tables().items()}
+    assert all(len(gen.tables()[name]) < len(full[name]) for name in full)  # trimmed, all three
+
+    def crc(*arrays: np.ndarray) -> int:  # int32 little-endian, the arrays' elements interleaved
+        return zlib.crc32(np.stack(arrays, axis=-1).astype("<i4").tobytes())
+
+    a = _visits(512, 11, 2**31 - 1)
+    old = _interp(full["SIGMOID"], a, 11)
+    pos, neg = q15_activation("sigmoid", a), q15_activation("sigmoid", -a)
+    assert np.array_equal(pos, old) and np.array_equal(neg, 32768 - old)
+    assert crc(pos, neg) == 0x00EE1555
+    a = _visits(512, 10, 2**31 - 1)
+    old = _interp(full["TANH"], a, 10)
+    pos, neg = q15_activation("tanh", a), q15_activation("tanh", -a)
+    assert np.array_equal(pos, old) and np.array_equal(neg, -old)
+    assert crc(pos, neg) == 0x1FC0015F
+    a = _visits(1024, 10, 2**32 - 1)
+    e = q15_exp_neg(a)
+    assert np.array_equal(e, np.where((a >> 10) >= 1024, 0, _interp(full["EXP"], a, 10)))
+    assert crc(e) == 0x6F079BE9
+    assert q15_activation("sigmoid", np.array([-(2**31)])).tolist() == [0]
+    assert q15_activation("tanh", np.array([-(2**31)])).tolist() == [-32768]
 
 
 def test_q15_activation_errors_are_within_the_stated_bounds() -> None:

@@ -90,15 +90,107 @@ static void test_requant(void)
 
 static void test_tables(void)
 {
-    CHECK(GRT_Q15_SIGMOID[0] == 16384 && GRT_Q15_SIGMOID[512] == 32768);
-    CHECK(GRT_Q15_TANH[0] == 0 && GRT_Q15_TANH[512] == 32768);
-    CHECK(GRT_Q15_EXP[0] == 32768 && GRT_Q15_EXP[1024] == 0);
+    /* Each table ends at the first entry of its final run (the one before differs). */
+    CHECK(GRT_Q15_SIGMOID[0] == 16384 && GRT_Q15_SIGMOID[GRT_Q15_SIGMOID_LAST] == 32768 &&
+          GRT_Q15_SIGMOID[GRT_Q15_SIGMOID_LAST - 1] == 32767);
+    CHECK(GRT_Q15_TANH[0] == 0 && GRT_Q15_TANH[GRT_Q15_TANH_LAST] == 32768 &&
+          GRT_Q15_TANH[GRT_Q15_TANH_LAST - 1] == 32767);
+    CHECK(GRT_Q15_EXP[0] == 32768 && GRT_Q15_EXP[GRT_Q15_EXP_LAST] == 0 && GRT_Q15_EXP[GRT_Q15_EXP_LAST - 1] == 1);
     int mono = 1;
-    for (int i = 0; i < 512; i++)
-        mono &= GRT_Q15_SIGMOID[i] <= GRT_Q15_SIGMOID[i + 1] && GRT_Q15_TANH[i] <= GRT_Q15_TANH[i + 1];
-    for (int i = 0; i < 1024; i++)
+    for (int i = 0; i < GRT_Q15_SIGMOID_LAST; i++)
+        mono &= GRT_Q15_SIGMOID[i] <= GRT_Q15_SIGMOID[i + 1];
+    for (int i = 0; i < GRT_Q15_TANH_LAST; i++)
+        mono &= GRT_Q15_TANH[i] <= GRT_Q15_TANH[i + 1];
+    for (int i = 0; i < GRT_Q15_EXP_LAST; i++)
         mono &= GRT_Q15_EXP[i] >= GRT_Q15_EXP[i + 1];
     CHECK(mono); /* the interpolation relies on it: all its terms are non-negative */
+}
+
+/* ---- the trimmed tables against the full ones, over every input the lookups see ------------------
+ * A table over the whole domain (sigmoid and tanh 513 entries, exp 1,025: FULL + 1) is the trimmed one
+ * with its last entry repeated; interp_full is the lookup over it as it was before the trim (past FULL:
+ * one, or zero for exp). The inputs a = |v| (or exp's argument) of an activation are visited as: every a
+ * whose index a >> bits is at most FULL (every table entry and every fraction), then for every larger
+ * index up to the largest input, its smallest and its largest a (there the result cannot depend on the
+ * fraction: both lookups return a constant). Over that set the library's lookups must equal interp_full,
+ * and the CRC-32 of the results (int32 little-endian, in that order; sigmoid and tanh as f(a), f(-a)
+ * pairs, a <= 2^31 - 1) must equal the golden model's over the same set (tests/test_golden.py,
+ * test_trimmed_tables_exhaustive, holds the same three values). */
+#define Q15_FULL_SIGMOID 512u
+#define Q15_FULL_TANH 512u
+#define Q15_FULL_EXP 1024u
+#define Q15_CRC_SIGMOID 0x00ee1555u
+#define Q15_CRC_TANH 0x1fc0015fu
+#define Q15_CRC_EXP 0x6f079be9u
+
+static uint32_t interp_full(const uint16_t *T, uint32_t last, uint32_t full, uint32_t a, unsigned bits)
+{
+    uint32_t i = a >> bits, f = a & ((1u << bits) - 1u), half = 1u << (bits - 1);
+    if (i >= full)
+        return T[last];
+    uint32_t lo = T[i < last ? i : last], hi = T[i + 1 < last ? i + 1 : last];
+    return hi >= lo ? lo + (((hi - lo) * f + half) >> bits) : lo - (((lo - hi) * f + half) >> bits);
+}
+
+static uint32_t crc_i32(uint32_t crc, int32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)((uint32_t)v >> 8), (uint8_t)((uint32_t)v >> 16), (uint8_t)((uint32_t)v >> 24)};
+    return grt_crc32(crc, b, sizeof b);
+}
+
+/* The visiting order above: the dense range, then each larger index's smallest a, then its largest. */
+typedef struct visit {
+    uint32_t full, bits;
+    uint64_t amax, a;
+    int phase;
+} visit;
+
+static int visit_next(visit *it, uint32_t *a)
+{
+    const uint64_t mask = ((uint64_t)1 << it->bits) - 1u, dense = (uint64_t)(it->full + 1u) << it->bits;
+    if (it->phase == 0 && it->a >= dense)
+        it->phase = 1, it->a = dense;
+    if (it->phase == 1 && it->a > it->amax)
+        it->phase = 2, it->a = dense + mask;
+    if (it->phase == 2 && it->a > it->amax)
+        return 0;
+    *a = (uint32_t)it->a;
+    it->a += it->phase == 0 ? 1u : mask + 1u;
+    return 1;
+}
+
+static void test_tables_trimmed(void)
+{
+    uint32_t a, crc_s = 0, crc_t = 0, crc_e = 0;
+    int ok = 1;
+    visit s = {Q15_FULL_SIGMOID, 11, MAX32, 0, 0};
+    while (visit_next(&s, &a)) {
+        int32_t y = (int32_t)interp_full(GRT_Q15_SIGMOID, GRT_Q15_SIGMOID_LAST, Q15_FULL_SIGMOID, a, 11);
+        int32_t p = grt_q15_sigmoid((int32_t)a), n = grt_q15_sigmoid(-(int32_t)a);
+        ok &= p == y && n == 32768 - y;
+        crc_s = crc_i32(crc_i32(crc_s, p), n);
+    }
+    visit t = {Q15_FULL_TANH, 10, MAX32, 0, 0};
+    while (visit_next(&t, &a)) {
+        int32_t y = (int32_t)interp_full(GRT_Q15_TANH, GRT_Q15_TANH_LAST, Q15_FULL_TANH, a, 10);
+        int32_t p = grt_q15_tanh((int32_t)a), n = grt_q15_tanh(-(int32_t)a);
+        ok &= p == y && n == -y;
+        crc_t = crc_i32(crc_i32(crc_t, p), n);
+    }
+    visit e = {Q15_FULL_EXP, 10, 0xFFFFFFFFu, 0, 0};
+    while (visit_next(&e, &a)) {
+        int32_t y = grt_q15_exp_neg(a);
+        ok &= y == (int32_t)interp_full(GRT_Q15_EXP, GRT_Q15_EXP_LAST, Q15_FULL_EXP, a, 10);
+        crc_e = crc_i32(crc_e, y);
+    }
+    /* INT32_MIN (|v| = 2^31, outside the visits): the saturated ends. */
+    ok &= grt_q15_sigmoid(MIN32) == 0 && grt_q15_tanh(MIN32) == -32768;
+    CHECK(ok);
+    printf("  q15 tables, trimmed lookups over every input: crc32 sigmoid %08lx tanh %08lx exp %08lx\n",
+           (unsigned long)crc_s, (unsigned long)crc_t, (unsigned long)crc_e);
+    CHECK_EQ_U(crc_s, Q15_CRC_SIGMOID);
+    CHECK_EQ_U(crc_t, Q15_CRC_TANH);
+    CHECK_EQ_U(crc_e, Q15_CRC_EXP);
 }
 
 static void test_activations(void)
@@ -119,7 +211,10 @@ static void test_activations(void)
     CHECK_EQ_U(grt_q15_exp_neg(1324), 32114);                   /* 32260 - (500·300 + 512) >> 10 */
     CHECK_EQ_U(grt_q15_exp_neg(1024), 32260);
 
-    /* Saturation: the table ends (i >= 512 / 1024) and the int32 extremes. */
+    /* Saturation: the domain's ends (i >= 512 / 1024), the trimmed tables' ends and the int32 extremes. */
+    CHECK_EQ_U(grt_q15_sigmoid(GRT_Q15_SIGMOID_LAST << 11), 32768);
+    CHECK_EQ_U(grt_q15_sigmoid((GRT_Q15_SIGMOID_LAST << 11) - 1), 32768); /* rounds up to the last entry */
+    CHECK_EQ_U(grt_q15_tanh((GRT_Q15_TANH_LAST - 1) << 10), 32767);
     CHECK_EQ_U(grt_q15_sigmoid(512 << 11), 32768);
     CHECK_EQ_U(grt_q15_sigmoid(MAX32), 32768);
     CHECK_EQ_U(grt_q15_sigmoid(-MAX32), 0);
@@ -129,7 +224,8 @@ static void test_activations(void)
     CHECK_EQ_U(grt_q15_tanh(512 << 10), 32768);
     CHECK_EQ_U(grt_q15_exp_neg(1024u << 10), 0);
     CHECK_EQ_U(grt_q15_exp_neg(0xFFFFFFFFu), 0);
-    CHECK_EQ_U(grt_q15_exp_neg((1024u << 10) - 1), 0); /* interpolating towards EXP[1024] = 0 */
+    CHECK_EQ_U(grt_q15_exp_neg((1024u << 10) - 1), 0);
+    CHECK_EQ_U(grt_q15_exp_neg((GRT_Q15_EXP_LAST - 1u) << 10), 1); /* EXP[LAST - 1] */
 
     /* Hard sigmoids: x/6 + 1/2 and 0.2x + 1/2 in Q16 -> Q15. */
     CHECK_EQ_U(grt_q15_hard_sigmoid(0), 16384);
@@ -263,6 +359,7 @@ void test_q15(void)
     test_saturation_and_decode();
     test_requant();
     test_tables();
+    test_tables_trimmed();
     test_activations();
     test_dense_out();
     test_matvec();

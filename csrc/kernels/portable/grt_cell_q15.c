@@ -34,6 +34,11 @@ void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, size_t ldgi, in
     const grt_q15_lanes *k = grt_q15_lanes_active();
 
     grt_q15_layer_product(L, GRT_ROLE_W_HH, 0, L->reset_after ? G : 2 * H, s.gh, G, h, ldh, B);
+    if (L->reset_after && L->gate_activation == GRT_ACT_SIGMOID && k->gru_after) {
+        for (size_t b = 0; b < B; b++)
+            k->gru_after(h + b * ldh, gi + b * ldgi, s.gh + b * G, H);
+        return;
+    }
     for (size_t b = 0; b < B; b++) {
         int32_t *g = gi + b * ldgi;
         const int32_t *gh = s.gh + b * G;

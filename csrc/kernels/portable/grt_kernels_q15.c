@@ -14,42 +14,84 @@
 
 /* ---- activations ------------------------------------------------------------------------------ */
 
-/* Branch-free (the sign of a pre-activation is as good as random, and a mispredicted branch per element
- * cost more than the whole computation): masks are all ones or zero. */
-static inline uint32_t neg_mask(int32_t v)
+/* T[i] + ((T[i+1] - T[i]) * f + 2^(bits-1)) >> bits, i = a >> bits, f = the low bits of a, for a
+ * non-decreasing table (all terms non-negative), with a clamped to (last << bits) - 1 first: from i =
+ * last on that gives T[last] (one), because the interpolation towards T[last] rounds to it at the largest
+ * fraction (T[last] - T[last-1] = 1 <= 2^(bits-1)). tests/test_q15.c checks every input against the
+ * lookup over the untrimmed table. One compare for the clamp, no select (a small core's cost). */
+static inline uint32_t interp_up(const uint16_t *T, uint32_t last, uint32_t a, unsigned bits)
 {
-    return 0u - ((uint32_t)v >> 31); /* all ones if v < 0 */
+    const uint32_t top = (last << bits) - 1u;
+    a = a < top ? a : top;
+    uint32_t i = a >> bits, f = a & ((1u << bits) - 1u), lo = T[i];
+    return lo + ((((uint32_t)T[i + 1] - lo) * f + (1u << (bits - 1))) >> bits);
 }
 
-static inline uint32_t select_u32(uint32_t mask, uint32_t a, uint32_t b)
+/* |v| as unsigned (2^31 for INT32_MIN). The sign selections below are conditional moves (cmov, or
+ * an IT block on Thumb-2), not branches. */
+static inline uint32_t abs_u32(int32_t v)
 {
-    return (a & mask) | (b & ~mask); /* mask ? a : b */
-}
-
-/* T[i] + ((T[i+1] - T[i]) * f + 2^(bits-1)) >> bits for a non-decreasing table, i <= 511; 32768 (one)
- * instead where the unclamped index is past the table (i >= 512): all non-negative. */
-static inline uint32_t interp_up(const uint16_t *T, uint32_t a, unsigned bits)
-{
-    uint32_t i = a >> bits, f = a & ((1u << bits) - 1u);
-    uint32_t past = 0u - (uint32_t)(i >= 512u);
-    i = select_u32(past, 511u, i);
-    uint32_t d = (uint32_t)T[i + 1] - T[i];
-    return select_u32(past, GRT_Q15_ONE, T[i] + ((d * f + (1u << (bits - 1))) >> bits));
+    return v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
 }
 
 /* Inline in the element-wise loops below (a call per element costs a fifth of the work on a small core). */
 static inline int32_t sigmoid_q15(int32_t v)
 {
-    uint32_t neg = neg_mask(v), a = ((uint32_t)v ^ neg) - neg; /* |v| (2^31 for INT32_MIN) */
-    uint32_t s = interp_up(GRT_Q15_SIGMOID, a, 11);
-    return (int32_t)select_u32(neg, GRT_Q15_ONE - s, s); /* s for v >= 0, one - s for v < 0 */
+    uint32_t s = interp_up(GRT_Q15_SIGMOID, GRT_Q15_SIGMOID_LAST, abs_u32(v), 11);
+    return v < 0 ? (int32_t)(GRT_Q15_ONE - s) : (int32_t)s;
 }
 
 static inline int32_t tanh_q15(int32_t v)
 {
-    uint32_t neg = neg_mask(v), a = ((uint32_t)v ^ neg) - neg;
-    uint32_t t = interp_up(GRT_Q15_TANH, a, 10);
-    return (int32_t)((t ^ neg) - neg); /* t for v >= 0, -t for v < 0 */
+    int32_t t = (int32_t)interp_up(GRT_Q15_TANH, GRT_Q15_TANH_LAST, abs_u32(v), 10);
+    return v < 0 ? -t : t;
+}
+
+/* sat32(a + b) where only sigmoid_q15 or tanh_q15 reads the sum: on the DSP extension one qadd, whose
+ * -2^31 (where sat32 gives -(2^31 - 1)) both activations map to the same saturated value. */
+static inline int32_t add_sat32_act(int32_t a, int32_t b)
+{
+#if GRT_HAVE_ARM_DSP
+    return __qadd(a, b);
+#else
+    return grt_q15_add_sat32(a, b);
+#endif
+}
+
+/* RSHR(p, 15) for p = u·v within int32 (u, v int32): (p + 2^14) lies in (-2^31, 2^31) wherever it is
+ * used below, so the biased unsigned sum (p + 2^14 + 2^31 mod 2^32) is exact and the shift sees no
+ * negative value: floor((p + 2^14) / 2^15) + 2^16, less 2^16. */
+static inline int32_t rshr15_32(int32_t p)
+{
+    return (int32_t)(((uint32_t)p + 0x80004000u) >> 15) - 65536;
+}
+
+/* n + RSHR(p, 15) under the same bound on p (|n| <= 2^16): on Thumb-2 two instructions, the second an
+ * add with an arithmetic shift of its operand (floor division by 2^15, what RSHR needs). */
+static inline int32_t add_rshr15_32(int32_t n, int32_t p)
+{
+#if defined(__thumb2__)
+    int32_t t;
+    __asm__("add %0, %1, #16384\n\t"
+            "add %0, %2, %0, asr #15"
+            : "=&r"(t)
+            : "r"(p), "r"(n));
+    return t;
+#else
+    return n + rshr15_32(p);
+#endif
+}
+
+/* sat16 of an int32 (ssat on Armv7-M and later). */
+static inline int16_t sat16_32(int32_t v)
+{
+#if defined(__arm__) && defined(__ARM_FEATURE_SAT)
+    int32_t r;
+    __asm__("ssat %0, #16, %1" : "=r"(r) : "r"(v));
+    return (int16_t)r;
+#else
+    return grt_q15_sat16(v);
+#endif
 }
 
 int32_t grt_q15_sigmoid(int32_t v)
@@ -65,7 +107,7 @@ int32_t grt_q15_tanh(int32_t v)
 int32_t grt_q15_exp_neg(uint32_t a)
 {
     uint32_t i = a >> 10, f = a & 1023u;
-    if (i >= 1024u)
+    if (i >= GRT_Q15_EXP_LAST) /* EXP[LAST] = 0 */
         return 0;
     uint32_t d = (uint32_t)GRT_Q15_EXP[i] - GRT_Q15_EXP[i + 1]; /* non-increasing table */
     return (int32_t)(GRT_Q15_EXP[i] - ((d * f + 512u) >> 10));
@@ -530,7 +572,7 @@ static void add_act_scalar(unsigned act, int32_t *restrict g, const int32_t *res
     switch (act) {
     case GRT_ACT_TANH:
         for (size_t i = 0; i < n; i++)
-            g[i] = tanh_q15(grt_q15_add_sat32(g[i], a[i]));
+            g[i] = tanh_q15(add_sat32_act(g[i], a[i]));
         break;
     case GRT_ACT_HARD_SIGMOID:
         for (size_t i = 0; i < n; i++)
@@ -542,31 +584,57 @@ static void add_act_scalar(unsigned act, int32_t *restrict g, const int32_t *res
         break;
     default:
         for (size_t i = 0; i < n; i++)
-            g[i] = sigmoid_q15(grt_q15_add_sat32(g[i], a[i]));
+            g[i] = sigmoid_q15(add_sat32_act(g[i], a[i]));
         break;
     }
 }
 
+/* |r·gh| < 2^15·2^31: int64; the rounded quotient is within ±(2^31 - 1) (r <= 2^15). */
 static void cand_after_scalar(int32_t *restrict n, const int32_t *restrict r, const int32_t *restrict gh,
                               size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        n[i] = tanh_q15(grt_q15_sat32((int64_t)n[i] + grt_q15_rshr((int64_t)r[i] * gh[i], 15)));
+        n[i] = tanh_q15(add_sat32_act(n[i], (int32_t)grt_q15_rshr((int64_t)r[i] * gh[i], 15)));
 }
 
+/* |r·h| <= 2^15·2^15 = 2^30: within int32. */
 static void reset_scalar(int16_t *restrict rh, const int32_t *restrict r, const int16_t *restrict h, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        rh[i] = grt_q15_sat16(grt_q15_rshr((int64_t)r[i] * h[i], 15));
+        rh[i] = sat16_32(add_rshr15_32(0, r[i] * h[i]));
 }
 
+/* z in [0, 2^15], h - n in [-2^16, 2^16 - 1]: z·(h - n) in [-2^31, 2^31 - 2^15], within int32, and so
+ * is n + RSHR(.) (|.| <= 2^17). */
 static void update_scalar(int16_t *restrict h, const int32_t *restrict n, const int32_t *restrict z, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        h[i] = grt_q15_sat16((int64_t)n[i] + grt_q15_rshr((int64_t)z[i] * ((int64_t)h[i] - n[i]), 15));
+        h[i] = sat16_32(add_rshr15_32(n[i], z[i] * (h[i] - n[i])));
 }
 
-const grt_q15_lanes grt_q15_lanes_scalar = {add_act_scalar, cand_after_scalar, reset_scalar, update_scalar};
+/* gcc's induction-variable pass would give each of the six blocks its own pointer, more than a 32-bit
+ * Arm core has registers for (spills in the loop); without it the blocks are offsets of three pointers. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define GRT_FEW_POINTERS __attribute__((optimize("no-ivopts")))
+#else
+#define GRT_FEW_POINTERS
+#endif
+
+/* add_act (sigmoid) of r and z, cand_after and update for one unit at a time: r, z and n stay in registers
+ * (they are still stored as the gate values), one loop instead of three. */
+GRT_FEW_POINTERS static void gru_after_scalar(int16_t *restrict h, int32_t *restrict g, const int32_t *restrict gh, size_t H)
+{
+    for (const int16_t *end = h + H; h != end; h++, g++, gh++) { /* the three blocks at offsets H, 2H */
+        int32_t r = sigmoid_q15(add_sat32_act(g[0], gh[0]));
+        int32_t z = sigmoid_q15(add_sat32_act(g[H], gh[H]));
+        int32_t n = tanh_q15(add_sat32_act(g[2 * H], (int32_t)grt_q15_rshr((int64_t)r * gh[2 * H], 15)));
+        g[0] = r, g[H] = z, g[2 * H] = n;
+        *h = sat16_32(add_rshr15_32(n, z * (*h - n)));
+    }
+}
+
+const grt_q15_lanes grt_q15_lanes_scalar = {add_act_scalar, cand_after_scalar, reset_scalar, update_scalar,
+                                            gru_after_scalar};
 
 #else
 typedef int grt_no_q15_kernels; /* ISO C forbids an empty translation unit */

@@ -276,9 +276,9 @@ GRT_AVX2 void grt_q15_matmul_avx2(int32_t *restrict Y, size_t ldy, const int8_t 
  * int64 sums of the scalar code become exact 32-bit lane arithmetic:
  *   - sat32(a + b): the wrapped sum, replaced by ±(2^31 - 1) on signed overflow, then max with
  *     -(2^31 - 1) (which also catches a sum of exactly -2^31);
- *   - table activations: |v| as unsigned (2^31 for INT32_MIN), i = |v| >> bits clamped to 511 with the
- *     result replaced by one where it was past the table; vpgatherdd at byte offset 2i fetches T[i] and
- *     T[i+1] together (at most bytes 1022..1025 of the 1026-byte tables); (T[i+1] - T[i])·f < 2^16·2^11;
+ *   - table activations: |v| as unsigned (2^31 for INT32_MIN), i = |v| >> bits clamped to LAST - 1 with
+ *     the result replaced by one (the last entry) from i = LAST on; vpgatherdd at byte offset 2i fetches
+ *     T[i] and T[i+1] together (at most the table's last four bytes); (T[i+1] - T[i])·f < 2^16·2^11;
  *   - hard sigmoids: with v = vh·2^16 + vl (vl = the low 16 bits, unsigned), RSHR(v·K, 16) =
  *     vh·K + ((vl·K + 2^15) >> 16), both terms below 2^29;
  *   - reset_after = 1: with g = gh·2^16 + gl, RSHR(r·g, 15) = 2r·gh + ((r·gl + 2^14) >> 15), r <= 2^15:
@@ -344,13 +344,13 @@ static inline GRT_AVX2 __m256i sat32_add(__m256i a, __m256i b)
     return _mm256_max_epi32(s, _mm256_set1_epi32(-0x7FFFFFFF));
 }
 
-/* T[i] + ((T[i+1] - T[i])·f + 2^(bits-1)) >> bits for a = |v| (unsigned), one past the table. */
-#define INTERP8(T, a, bits)                                                                                   \
+/* T[i] + ((T[i+1] - T[i])·f + 2^(bits-1)) >> bits for a = |v| (unsigned), one from i = last on. */
+#define INTERP8(T, last, a, bits)                                                                             \
     do {                                                                                                      \
         __m256i i_ = _mm256_srli_epi32(a, bits);                                                              \
         __m256i f_ = _mm256_and_si256(a, _mm256_set1_epi32((1 << (bits)) - 1));                               \
-        __m256i past_ = _mm256_cmpgt_epi32(i_, _mm256_set1_epi32(511));                                       \
-        __m256i g_ = _mm256_i32gather_epi32((const int *)(const void *)(T), _mm256_min_epi32(i_, _mm256_set1_epi32(511)), 2); \
+        __m256i past_ = _mm256_cmpgt_epi32(i_, _mm256_set1_epi32((last) - 1));                                \
+        __m256i g_ = _mm256_i32gather_epi32((const int *)(const void *)(T), _mm256_min_epi32(i_, _mm256_set1_epi32((last) - 1)), 2); \
         __m256i lo_ = _mm256_and_si256(g_, _mm256_set1_epi32(0xFFFF));                                        \
         __m256i d_ = _mm256_sub_epi32(_mm256_srli_epi32(g_, 16), lo_);                                        \
         __m256i r_ = _mm256_mullo_epi32(d_, f_);                                                              \
@@ -361,14 +361,14 @@ static inline GRT_AVX2 __m256i sat32_add(__m256i a, __m256i b)
 static inline GRT_AVX2 __m256i sigmoid8(__m256i v)
 {
     __m256i neg = _mm256_srai_epi32(v, 31), a = _mm256_sub_epi32(_mm256_xor_si256(v, neg), neg);
-    INTERP8(GRT_Q15_SIGMOID, a, 11);
+    INTERP8(GRT_Q15_SIGMOID, GRT_Q15_SIGMOID_LAST, a, 11);
     return _mm256_blendv_epi8(a, _mm256_sub_epi32(_mm256_set1_epi32(GRT_Q15_ONE), a), neg);
 }
 
 static inline GRT_AVX2 __m256i tanh8(__m256i v)
 {
     __m256i neg = _mm256_srai_epi32(v, 31), a = _mm256_sub_epi32(_mm256_xor_si256(v, neg), neg);
-    INTERP8(GRT_Q15_TANH, a, 10);
+    INTERP8(GRT_Q15_TANH, GRT_Q15_TANH_LAST, a, 10);
     return _mm256_sub_epi32(_mm256_xor_si256(a, neg), neg);
 }
 
@@ -453,7 +453,7 @@ static GRT_AVX2 void update_avx2(int16_t *restrict h, const int32_t *restrict n,
     EACH_BLOCK(len, store8_sat16(h + i, update8(load8_i16(h + i, k), load8(n + i, k), load8(z + i, k)), k));
 }
 
-const grt_q15_lanes grt_q15_lanes_avx2 = {add_act_avx2, cand_after_avx2, reset_avx2, update_avx2};
+const grt_q15_lanes grt_q15_lanes_avx2 = {add_act_avx2, cand_after_avx2, reset_avx2, update_avx2, NULL};
 
 #else
 typedef int grt_no_q15_avx2_variant; /* ISO C forbids an empty translation unit */
