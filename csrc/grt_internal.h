@@ -85,4 +85,8 @@ static inline int grt_has_zero_byte(const uint8_t *p, size_t n)
     return 0;
 }
 
+/* The input mask (grt_mask.c): masked[r] = 1 where row r of rows (n rows of the model's input, in its
+ * elements: float, or int16 for a q15 model) is a masked step of a model with has_mask, else 0. */
+void grt_mask_rows(const grt_model *m, const void *rows, size_t n, uint8_t *masked);
+
 #endif /* GRT_INTERNAL_H */

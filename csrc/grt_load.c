@@ -273,10 +273,14 @@ static grt_status check_header(loader *ld)
     if (hdr(ld, H_HEADER_SIZE) != GRT_HEADER_SIZE)
         return fail_values(ld, GRT_E_HEADER, "header.header_size", -1, hdr(ld, H_HEADER_SIZE),
                            GRT_HEADER_SIZE);
-    if (hdr(ld, H_FLAGS) != 0)
-        return fail_values(ld, GRT_E_HEADER, "header.flags", -1, hdr(ld, H_FLAGS), 0);
-    if (hdr(ld, H_RESERVED) != 0)
+    uint32_t flags = hdr(ld, H_FLAGS);
+    if ((flags & ~GRT_FILE_INPUT_MASK) != 0)
+        return fail_values(ld, GRT_E_HEADER, "header.flags", -1, flags, flags & GRT_FILE_INPUT_MASK);
+    if (!(flags & GRT_FILE_INPUT_MASK) && hdr(ld, H_RESERVED) != 0)
         return fail_values(ld, GRT_E_HEADER, "header.reserved", -1, hdr(ld, H_RESERVED), 0);
+    /* The mask value (1.4): any float32 but a NaN, which no input equals. */
+    if ((flags & GRT_FILE_INPUT_MASK) && (hdr(ld, H_RESERVED) & 0x7fffffffu) > 0x7f800000u)
+        return fail_values(ld, GRT_E_HEADER, "header.mask_value", -1, hdr(ld, H_RESERVED), 0);
     uint32_t file_size = hdr(ld, H_FILE_SIZE);
     if (ld->size < file_size)
         return fail_values(ld, GRT_E_TRUNCATED, "blob.size", -1, ld->size, file_size);
@@ -723,6 +727,22 @@ static grt_status check_values(loader *ld, grt_model *m)
     return GRT_OK;
 }
 
+/* An input mask (header flags bit 0) needs a GRU layer: a masked step is one that keeps the GRU states.
+ * The layer loop keeps a GRU's state on masked steps, not yet an LSTM's (its c is not held): a mask
+ * with an LSTM layer is refused (layer.kind, at that layer). */
+static grt_status check_mask_layers(loader *ld, const grt_model *m)
+{
+    if (!(hdr(ld, H_FLAGS) & GRT_FILE_INPUT_MASK))
+        return GRT_OK;
+    int gru = 0;
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        if (m->layers[i].kind == GRT_LAYER_LSTM)
+            return fail_values(ld, GRT_E_LAYER_KIND, "layer.kind", (int32_t)i, GRT_LAYER_LSTM, GRT_LAYER_GRU);
+        gru |= m->layers[i].kind == GRT_LAYER_GRU;
+    }
+    return gru ? GRT_OK : fail_values(ld, GRT_E_HEADER, "header.flags", -1, hdr(ld, H_FLAGS), 0);
+}
+
 /* ---- the model ---------------------------------------------------------------------------------- */
 
 /* Sizes the stream needs, from the validated layers. */
@@ -775,12 +795,16 @@ static grt_status load_checked(loader *ld, grt_model *m, unsigned flags)
         return fail_values(ld, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, m->n_tensors, next_tensor);
     if ((st = check_tensors(ld, m)) || (st = check_metadata(ld, m)) || (st = check_values(ld, m)))
         return st;
+    if ((st = check_mask_layers(ld, m)))
+        return st;
 
     m->blob = ld->blob;
     m->size = (size_t)ld->size;
     m->version_major = grt_rd_u16(ld->blob + H_VERSION_MAJOR);
     m->version_minor = grt_rd_u16(ld->blob + H_VERSION_MINOR);
     m->checksum = stored_crc;
+    m->has_mask = (uint8_t)(hdr(ld, H_FLAGS) & GRT_FILE_INPUT_MASK);
+    m->mask_bits = m->has_mask ? hdr(ld, H_RESERVED) : 0;
     fill_model_sizes(m);
     return GRT_OK;
 }

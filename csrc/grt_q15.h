@@ -245,4 +245,8 @@ void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, size_t ldgi, in
  * sigmoid/tanh/hard sigmoids min(act(g), 32767), softmax as in the contract. */
 void grt_q15_dense_out(unsigned act, const int32_t *restrict g, int16_t *restrict y, size_t O);
 
+/* The float boundary's quantization of one value (grt_q15_quantize_input) computed in integers from the
+ * float32 bits of the value x and of a positive normal scale s: the input mask's value (grt_mask.c). */
+int16_t grt_q15_quantize_bits(uint32_t x, uint32_t s);
+
 #endif /* GRT_Q15_H */

@@ -28,6 +28,8 @@
  *   sx     1           float    the scale of the quantized input (a chunk of one step), then of h
  *   xq     max_width   int8     the quantized layer input (a chunk of one step)
  *   hq     max_width   int8     the quantized h or r ⊙ h of the q8 recurrence
+ *   with an input mask, also (either kind of model):
+ *   mask   1           uint8    the step's masked flag (grt_mask.c)
  * A single step is a chunk of one row over gx (projections) and buf0/buf1 (sequences); gh, rh and hq
  * are the recurrence's scratch for one row (also during grt_stream_run).
  *
@@ -35,6 +37,7 @@
  * regions one after the other (each n × its per-row size; only the whole is rounded up to 64 bytes):
  *   f32/q8: proj n·max_gates float, seq0/seq1 n·max_width float each, then with a q8 layer
  *           sx n float and xq n·max_width int8;
+ *   with an input mask (both): after those, mask n uint8 (each row's masked flag);
  *   q15:    proj n·max(max_gates, max_width) int32, seq0/seq1 n·max_width int16 each (the float run
  *           quantizes a chunk's inputs into seq1 and dequantizes its outputs from the last sequence).
  *
@@ -117,7 +120,7 @@ static size_t line_sat(size_t bytes)
 /* ---- stream memory ------------------------------------------------------------------------------- */
 
 typedef struct stream_layout {
-    size_t state, gx, gh, rh, buf0, buf1, sx, xq, hq, total; /* byte offsets and total */
+    size_t state, gx, gh, rh, buf0, buf1, sx, xq, hq, mask, total; /* byte offsets and total */
 } stream_layout;
 
 static stream_layout layout_of(const grt_model *m)
@@ -131,12 +134,13 @@ static stream_layout layout_of(const grt_model *m)
     s.buf0 = s.rh + round_line(m->max_width * act);
     s.buf1 = s.buf0 + round_line(m->max_width * act);
     s.sx = s.buf1 + round_line(m->max_width * act);
-    s.xq = s.hq = s.total = s.sx;
+    s.xq = s.hq = s.mask = s.sx;
     if (has_q8(m)) {
         s.xq = s.sx + round_line(sizeof(float));
         s.hq = s.xq + round_line(m->max_width);
-        s.total = s.hq + round_line(m->max_width);
+        s.mask = s.hq + round_line(m->max_width);
     }
+    s.total = s.mask + (m->has_mask ? round_line(1) : 0);
     return s;
 }
 
@@ -180,7 +184,7 @@ static void *scratch_at(const grt_stream *stream, const stream_layout *s, size_t
 
 static size_t run_bytes_per_step(const grt_model *m)
 {
-    size_t bytes = proj_rows(m) * sizeof(int32_t) + 2 * m->max_width * elem_of(m);
+    size_t bytes = proj_rows(m) * sizeof(int32_t) + 2 * m->max_width * elem_of(m) + (m->has_mask ? 1 : 0);
     return has_q8(m) ? bytes + sizeof(float) + m->max_width : bytes;
 }
 
@@ -309,6 +313,7 @@ typedef struct chunk_mem {
     void *xq, *sx; /* q8: n × max_width int8 (the quantized inputs), n float (their scales) */
     void *gh, *rh; /* B rows: the recurrence's scratch */
     void *hq, *hsx; /* q8: B × max_width int8 (the quantized h rows), B float (their scales) */
+    uint8_t *masked; /* n rows: 1 where the step is masked (grt_mask_rows); NULL without an input mask */
 } chunk_mem;
 
 /* The cells of a precision on a chunk's memory: the GRU/LSTM input projections of n rows (gate_rows
@@ -404,6 +409,28 @@ static const precision_cells *const cells[GRT_PREC_Q15 + 1] = {
 #endif
 };
 
+/* The input mask (grt_mask.c) in a layer's recurrence, step t of B streams: before the update, each
+ * masked row's state goes to its output row (free until then: the input was consumed by the projection);
+ * after it, a masked row takes its state back from there, any other row emits its new state. So a masked
+ * step keeps the state and outputs it. masked NULL: no input mask. */
+static void hold_masked(const uint8_t *masked, uint8_t *out, const uint8_t *h, size_t ldh_bytes, size_t row_bytes,
+                        size_t B, size_t c, size_t t)
+{
+    if (masked == NULL)
+        return;
+    for (size_t b = 0; b < B; b++)
+        if (masked[b * c + t])
+            grt_memcpy(out + (b * c + t) * row_bytes, h + b * ldh_bytes, row_bytes);
+}
+
+static void keep_or_emit(const uint8_t *masked, uint8_t *out_row, uint8_t *h_row, size_t row_bytes, size_t r)
+{
+    if (masked != NULL && masked[r])
+        grt_memcpy(h_row, out_row, row_bytes);
+    else
+        grt_memcpy(out_row, h_row, row_bytes);
+}
+
 /* c steps of B streams (state: B rows of state_size elements; xs: c·B rows of input_size, stream by
  * stream, may be w->seq[1]) through every layer. Returns the last layer's c·B rows of output_size
  * inside w->seq. */
@@ -425,9 +452,10 @@ static const void *run_chunk(const grt_model *m, void *state, size_t B, const vo
              * apart. */
             k->project(L, in, n, w);
             for (size_t t = 0; t < c; t++) {
+                hold_masked(w->masked, out, h, S * k->elem, row_bytes, B, c, t);
                 recur(L, (uint8_t *)w->proj + t * rows * k->acc, c * rows, h, S, B, w);
                 for (size_t b = 0; b < B; b++)
-                    grt_memcpy(out + (b * c + t) * row_bytes, h + b * S * k->elem, row_bytes);
+                    keep_or_emit(w->masked, out + (b * c + t) * row_bytes, h + b * S * k->elem, row_bytes, b * c + t);
             }
         } else {
             k->dense(L, in, out, n, w);
@@ -486,7 +514,8 @@ static void work_regions(chunk_mem *w, const grt_model *m, void *work, size_t n)
     w->seq[0] = p += n * proj_rows(m) * sizeof(int32_t);
     w->seq[1] = p += n * m->max_width * elem_of(m);
     w->sx = p += n * m->max_width * elem_of(m);
-    w->xq = p + (has_q8(m) ? n * sizeof(float) : 0);
+    w->xq = p += has_q8(m) ? n * sizeof(float) : 0;
+    w->masked = m->has_mask ? p + (has_q8(m) ? n * m->max_width : 0) : NULL;
 }
 
 /* One row in the stream's own memory: a single step, and the recurrence scratch of grt_stream_run. */
@@ -503,6 +532,7 @@ static chunk_mem stream_regions(const grt_stream *stream)
     w.rh = scratch_at(stream, &s, s.rh);
     w.hq = scratch_at(stream, &s, s.hq);
     w.hsx = w.sx; /* the recurrence's one scale: the input projection is done with sx by then */
+    w.masked = stream->model->has_mask ? (uint8_t *)scratch_at(stream, &s, s.mask) : NULL;
     return w;
 }
 
@@ -533,6 +563,8 @@ static void run_rows(const grt_model *m, void *state, size_t B, const seq_io *io
     for (size_t t0 = t_begin; t0 < t_end; t0 += chunk) {
         size_t c = t_end - t0 < chunk ? t_end - t0 : chunk;
         const void *in = model_chunk_in(m, io, boundary, B, t0, c, w.seq[1]);
+        if (w.masked != NULL)
+            grt_mask_rows(m, in, c * B, w.masked);
         model_chunk_out(m, io, boundary, run_chunk(m, state, B, in, c, &w), B, t0, c);
     }
 }

@@ -67,6 +67,8 @@ cdef extern from "gru_rt.h" nogil:
         uint32_t output_size
         size_t state_size
         uint8_t q15
+        uint8_t has_mask
+        uint32_t mask_bits
         size_t max_width
         size_t max_gates
         uint32_t meta_count

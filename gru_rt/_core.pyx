@@ -628,6 +628,15 @@ cdef class Model:
         return self.tensor(self.model.n_layers - 1, "out_scale").copy() if self.model.q15 else None
 
     @property
+    def input_mask(self):
+        """The input mask value (a float; Keras Masking(mask_value=...)), or None: a step whose
+        input equals it in every feature keeps every GRU state and outputs it again
+        (docs/CONVENTIONS.md, "Masking"; q15: compared after the boundary's quantization)."""
+        if not self.model.has_mask:
+            return None
+        return float(np.array(self.model.mask_bits, np.uint32).view(np.float32))
+
+    @property
     def metadata(self):
         """The file's metadata as a dict of str (read through the C loader)."""
         cdef const char *key
@@ -680,7 +689,7 @@ cdef class Model:
             else:
                 layers.append(DenseLayer(activation=info.activation, precision=info.precision,
                                          alpha=info.alpha, **arrays))
-        return ModelSpec(layers, self.metadata)
+        return ModelSpec(layers, self.metadata, self.input_mask)
 
     def summary(self):
         """A multi-line human-readable description (what `gru-rt info` prints)."""

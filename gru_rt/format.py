@@ -33,6 +33,7 @@ MAX_KEY_BYTES = 255  # a metadata key: 1 … 255 bytes of UTF-8, no NUL
 MAX_VALUE_BYTES = 65535  # a metadata value: 0 … 65535 bytes of UTF-8, no NUL
 
 # ---- codes (append-only) ---------------------------------------------------------------------
+FLAG_INPUT_MASK = 1  # header flags bit 0 (1.4): an input mask, its float32 value at OFF_MASK_VALUE
 KIND_GRU = 1
 KIND_DENSE = 2
 KIND_LSTM = 3  # 1.4
@@ -114,6 +115,7 @@ HEADER = struct.Struct("<8sHHIIIIIIIIIIIII")
 # Header field offsets (bytes from the start of the file).
 OFF_FILE_SIZE = 16
 OFF_CHECKSUM = 20
+OFF_FLAGS = 24
 OFF_N_LAYERS = 28
 OFF_N_TENSORS = 32
 OFF_TENSOR_TABLE_OFFSET = 40
@@ -121,6 +123,7 @@ OFF_META_OFFSET = 44
 OFF_META_SIZE = 48
 OFF_DATA_OFFSET = 52
 OFF_DATA_SIZE = 56
+OFF_MASK_VALUE = 60  # the header's last u32: the input mask value with FLAG_INPUT_MASK (1.4)
 
 # Layer entry: kind, precision, activation, gate_activation, reset_after, weight_layout, reserved
 # (u16), input_size, output_size, first_tensor, n_tensors, param, reserved.

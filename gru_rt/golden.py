@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _q15_tables as tables
 from .errors import ArgumentError, InputError, InputTypeError
-from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, layer_state_size
+from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, layer_state_size, masked_steps
 
 __all__ = ["GoldenRun", "golden_run", "golden_run_int16", "q15_activation", "q15_quantize_input",
            "q8_quantize"]
@@ -523,9 +523,21 @@ def _layer_step(layer: Layer, precision: str, x: np.ndarray, h: np.ndarray | Non
     return _q15_gru(layer, x, h) if isinstance(layer, GRULayer) else _q15_dense(layer, x)  # type: ignore[arg-type]
 
 
+def _masked(spec: ModelSpec, xs: np.ndarray, precision: str) -> np.ndarray:
+    """Which steps of xs (N, T, I) — float for q8, int16 for q15 — are masked (grt_mask.c): a q8
+    model compares the float inputs with the mask value, a q15 model its int16 inputs with the
+    mask value quantized by the boundary, per feature."""
+    if spec.input_mask is None or precision == "q8":
+        return masked_steps(spec.input_mask, xs)
+    first = spec.layers[0]
+    vq = q15_quantize_input(np.full(spec.input_size, spec.input_mask, F32), first.in_scale)  # type: ignore[arg-type]
+    return np.all(xs == vq, axis=-1)
+
+
 def _run(spec: ModelSpec, xs: np.ndarray, state: np.ndarray | None, precision: str,
          keep_layers: bool) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     n, t = xs.shape[0], xs.shape[1]
+    masked = _masked(spec, xs, precision)[..., None]  # (N, T, 1)
     sizes = [layer_state_size(layer) for layer in spec.layers]
     sdtype = F32 if precision == "q8" else I64
     s = np.zeros((n, sum(sizes)), sdtype) if state is None else np.array(state, sdtype)
@@ -538,7 +550,8 @@ def _run(spec: ModelSpec, xs: np.ndarray, state: np.ndarray | None, precision: s
         for k, layer in enumerate(spec.layers):
             if isinstance(layer, (GRULayer, LSTMLayer)):
                 n_state, hs = layer_state_size(layer), layer.hidden_size
-                new = _layer_step(layer, precision, x, s[:, offset:offset + n_state])
+                old = s[:, offset:offset + n_state]
+                new = np.where(masked[:, step], old, _layer_step(layer, precision, x, old))
                 s[:, offset:offset + n_state] = new
                 x = new[:, :hs]
                 offset += n_state

@@ -55,8 +55,11 @@ def format_summary(model: Model) -> str:
         + (" (integer-only step; float only at the input/output boundary)" if q15 else ""),
         f"input {model.input_size} → output {model.output_size}; "
         f"state {model.state_size} {'int16 (Q15)' if q15 else 'float32'} values",
-        "layers:",
     ]
+    if model.input_mask is not None:
+        lines.append(f"input mask: steps equal to {model.input_mask!r} in every feature keep the "
+                     f"state (Keras Masking)")
+    lines.append("layers:")
     lines += [f"  {info.index}: {info.describe()}" for info in model.layers]
     meta = model.metadata
     report = {k: v for k, v in meta.items() if k.startswith("quant.")}

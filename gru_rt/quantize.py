@@ -17,7 +17,7 @@ from .errors import ConversionError
 from .format import Q15_DENSE_ACTIVATIONS, Q15_FIXED_OUTPUT, QUANTIZED_PRECISIONS
 from .golden import golden_run
 from .reference import reference_layer_run
-from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec
+from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, masked_steps
 
 __all__ = ["CALIBRATION_HEADROOM", "DEFAULT_INPUT_RANGE", "QuantReport", "load_calibration",
            "quantize"]
@@ -339,6 +339,22 @@ def _report(spec: ModelSpec, qspec: ModelSpec, precision: str, data: list[np.nda
     return report
 
 
+def _unmasked(spec: ModelSpec, data: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """The calibration sequences without their masked steps, and how many were left out. A
+    masked step keeps every state, so the real steps see the same states without them: they are
+    no calibration data, and their outputs (a repeat) are not counted."""
+    if spec.input_mask is None:
+        return data, 0
+    kept = [x[~masked_steps(spec.input_mask, x)] for x in data]
+    dropped = sum(len(x) for x in data) - sum(len(x) for x in kept)
+    kept = [x for x in kept if len(x) > 0]
+    if not kept:
+        raise ConversionError(f"calibration: every step is masked (equal to the input mask "
+                              f"value {spec.input_mask!r} in every feature): nothing to "
+                              f"calibrate on")
+    return kept, dropped
+
+
 def quantize(spec: ModelSpec, precision: str, calibration: object | None = None,
              calibration_lengths: object | None = None) -> tuple[ModelSpec, QuantReport]:
     """The q8 or q15 version of a float model, and its error report (also in its metadata).
@@ -369,17 +385,20 @@ def quantize(spec: ModelSpec, precision: str, calibration: object | None = None,
             source += f"; inputs assumed within +-{DEFAULT_INPUT_RANGE:g}"
     else:
         data = load_calibration(calibration, checked.input_size, calibration_lengths)
+        data, dropped = _unmasked(checked, data)
         name = str(calibration) if isinstance(calibration, (str, os.PathLike)) else "array"
         lens = {len(x) for x in data}
         source = (f"{name}: {len(data)} sequences x {lens.pop()} steps" if len(lens) == 1 else
                   f"{name}: {len(data)} sequences of {min(lens)} to {max(lens)} steps, "
                   f"{sum(len(x) for x in data)} in all")
+        if dropped:
+            source += f" ({dropped} masked steps left out)"
     float_outputs = _real_steps(_reference_segment(checked), data)
     if precision == "q8":
         layers = [_q8_layer(layer) for layer in checked.layers]
     else:
         layers = _q15_layers(checked, data, calibration is not None, float_outputs)
-    qspec = ModelSpec(layers, dict(checked.metadata)).validated()
+    qspec = ModelSpec(layers, dict(checked.metadata), checked.input_mask).validated()
     report = _report(checked, qspec, precision, data, float_outputs, source)
     qspec.metadata.update(report.metadata())
     return qspec, report

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError
-from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, layer_state_size
+from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, layer_state_size, masked_steps
 
 __all__ = ["ACTIVATION_FUNCTIONS", "PARAM_ACTIVATION_FUNCTIONS", "reference_layer_outputs",
            "reference_layer_run", "reference_run", "reference_step", "state_size"]
@@ -177,24 +177,27 @@ def _prepared(spec: ModelSpec) -> ModelSpec:
                                   b_ih=_f64(layer.b_ih), b_hh=_f64(layer.b_hh)))
         else:
             layers.append(replace(layer, w=_f64(layer.w), b=_f64(layer.b)))
-    return ModelSpec(layers, dict(spec.metadata))
+    return ModelSpec(layers, dict(spec.metadata), spec.validated().input_mask)
 
 
 def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray,
           trace: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One step of x (I,) or (N, I) from state (S,) or (N, S); trace collects each layer's
-    output."""
+    output. A masked step (spec.input_mask) keeps each GRU's state and outputs it."""
+    masked = masked_steps(spec.input_mask, x)[..., None]
     new_state = state.copy()
     offset = 0
     for layer in spec.layers:
         if isinstance(layer, GRULayer):
             hs = layer.hidden_size
-            x = _gru_step(layer, x, state[..., offset:offset + hs])
+            h = state[..., offset:offset + hs]
+            x = np.where(masked, h, _gru_step(layer, x, h))
             new_state[..., offset:offset + hs] = x
             offset += hs
         elif isinstance(layer, LSTMLayer):
             hs = layer.hidden_size
-            hc = _lstm_step(layer, x, state[..., offset:offset + 2 * hs])
+            old = state[..., offset:offset + 2 * hs]
+            hc = np.where(masked, old, _lstm_step(layer, x, old))
             new_state[..., offset:offset + 2 * hs] = hc
             x = hc[..., :hs]
             offset += 2 * hs

@@ -407,6 +407,34 @@ def layer_state_size(layer: Layer) -> int:
     return layer.hidden_size if isinstance(layer, GRULayer) else 0
 
 
+def _checked_mask(value: object, layers: list[Layer]) -> float | None:
+    """The input mask value as a float32 number (stored as float32 bits), or SpecError."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise SpecError(f"input_mask is {value!r}, expected a number (the mask value) or None")
+    v = np.float32(value)
+    if np.isnan(v):
+        raise SpecError("input_mask is NaN: no input equals NaN, so no step would be masked")
+    lstm = [k for k, layer in enumerate(layers) if isinstance(layer, LSTMLayer)]
+    if lstm:
+        raise SpecError(f"input_mask with an LSTM layer (layer {lstm[0]}): the runtime keeps GRU "
+                        f"states on masked steps, not LSTM ones yet")
+    if not any(isinstance(layer, GRULayer) for layer in layers):
+        raise SpecError("input_mask needs a GRU layer: a masked step keeps the GRU states, and "
+                        "this model has none")
+    return float(v)
+
+
+def masked_steps(mask_value: float | None, xs: np.ndarray) -> np.ndarray:
+    """Which steps of xs (..., I) float are masked: equal to mask_value in every feature (as
+    Keras compares; -0 equals 0, NaN never matches). All False without a mask."""
+    xs = np.asarray(xs)
+    if mask_value is None:
+        return np.zeros(xs.shape[:-1], bool)
+    return np.all(np.asarray(xs, np.float32) == np.float32(mask_value), axis=-1)
+
+
 def _check_precision_mix(layers: list[Layer]) -> None:
     """q15 models are integer end to end: all layers q15, each in_scale the previous out_scale."""
     q15 = [layer.precision == "q15" for layer in layers]
@@ -428,6 +456,9 @@ class ModelSpec:
 
     layers: list[Layer]
     metadata: dict[str, str] = field(default_factory=dict)
+    # The input mask (Keras Masking(mask_value=v); docs/CONVENTIONS.md, "Masking"): a step whose
+    # input equals v in every feature keeps every GRU state and outputs it again. None: no mask.
+    input_mask: float | None = None
 
     @property
     def input_size(self) -> int:
@@ -440,7 +471,8 @@ class ModelSpec:
     def __repr__(self) -> str:
         """The layer stack with sizes and the number of metadata entries; no arrays."""
         layers = ", ".join(repr(layer) for layer in self.layers)
-        return f"ModelSpec([{layers}], {len(self.metadata)} metadata entries)"
+        mask = "" if self.input_mask is None else f", input_mask={self.input_mask!r}"
+        return f"ModelSpec([{layers}], {len(self.metadata)} metadata entries{mask})"
 
     def validated(self) -> ModelSpec:
         """A checked copy (float32 arrays, chained sizes, valid codes), or SpecError."""
@@ -456,7 +488,7 @@ class ModelSpec:
             layers.append(checked)
         _check_precision_mix(layers)
         check_metadata(self.metadata)
-        return ModelSpec(layers, dict(self.metadata))
+        return ModelSpec(layers, dict(self.metadata), _checked_mask(self.input_mask, layers))
 
     def to_bytes(self, weight_layout: str = "auto") -> bytes:
         """The .grt file bytes (deterministic). weight_layout: "auto" (the fastest layout each

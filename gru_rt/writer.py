@@ -70,10 +70,10 @@ def write_model(spec: ModelSpec, weight_layout: str = "auto") -> bytes:
     fmt.HEADER.pack_into(
         out, 0, fmt.MAGIC, fmt.VERSION_MAJOR, fmt.VERSION_MINOR, fmt.HEADER_SIZE, file_size,
         0,  # checksum, filled last
-        0,  # flags
+        0 if checked.input_mask is None else fmt.FLAG_INPUT_MASK,  # flags
         len(checked.layers), len(tensors), fmt.HEADER_SIZE, tensor_table_offset, meta_offset,
         len(meta), data_offset, data_size,
-        0,  # reserved
+        0 if checked.input_mask is None else _f32_bits(checked.input_mask),  # the mask value (1.4)
     )
     _pack_layer_table(out, checked.layers, layouts)
     _pack_tensor_table(out, tensor_table_offset, tensors, offsets)
@@ -83,6 +83,10 @@ def write_model(spec: ModelSpec, weight_layout: str = "auto") -> bytes:
         out[start:start + len(tensor.data)] = tensor.data
     fmt.U32.pack_into(out, fmt.OFF_CHECKSUM, zlib.crc32(out))  # the field is still zero
     return bytes(out)
+
+
+def _f32_bits(value: float) -> int:
+    return int(np.array(value, np.float32).view(np.uint32))
 
 
 def _metadata_bytes(metadata: Mapping[str, str]) -> bytes:

@@ -44,6 +44,7 @@ def test_versions_and_sizes_agree() -> None:
     assert C["GRT_LAYER_ENTRY_SIZE"] == fmt.LAYER_ENTRY_SIZE
     assert C["GRT_TENSOR_ENTRY_SIZE"] == fmt.TENSOR_ENTRY_SIZE
     assert C["GRT_ALIGN"] == fmt.ALIGN
+    assert C["GRT_FILE_INPUT_MASK"] == fmt.FLAG_INPUT_MASK
 
 
 def test_limits_agree() -> None:

@@ -180,7 +180,12 @@ static size_t p_trailing(uint8_t *b, size_t n) { memset(b + n, 0, 64); return n 
 static size_t p_magic(uint8_t *b, size_t n) { b[1] = 'g'; return n; }
 static size_t p_version(uint8_t *b, size_t n) { tw_put_u16(b, 8, 2); return n; }
 static size_t p_header_size(uint8_t *b, size_t n) { tw_put_u32(b, 12, 128); return n; }
-static size_t p_flags(uint8_t *b, size_t n) { tw_put_u32(b, 24, 1); return n; }
+static size_t p_flags(uint8_t *b, size_t n) { tw_put_u32(b, 24, 0x80000000u); return n; }
+static size_t p_reserved(uint8_t *b, size_t n) { tw_put_u32(b, 60, 0x3F800000u); return n; }
+/* the input mask (1.4): header flags bit 0, its float32 value at 60 */
+static size_t p_mask_zero(uint8_t *b, size_t n) { tw_put_u32(b, 24, 1); return n; }
+static size_t p_mask_minus1(uint8_t *b, size_t n) { tw_put_u32(b, 24, 1); tw_put_u32(b, 60, 0xBF800000u); return n; }
+static size_t p_mask_nan(uint8_t *b, size_t n) { tw_put_u32(b, 24, 1); tw_put_u32(b, 60, 0x7FC00000u); return n; }
 static size_t p_crc(uint8_t *b, size_t n) { b[20] ^= 0x01; return n; }
 static size_t p_crc_data(uint8_t *b, size_t n) { b[n - 1] ^= 0x80; return n; }
 static size_t p_n_layers0(uint8_t *b, size_t n) { tw_put_u32(b, 28, 0); return n; }
@@ -289,6 +294,9 @@ static void malformed(void)
     bad("bad-version.grt", p_version, 1, 0, GRT_E_VERSION);
     bad("bad-header-size.grt", p_header_size, 1, 0, GRT_E_HEADER);
     bad("bad-flags.grt", p_flags, 1, 0, GRT_E_HEADER);
+    bad("bad-header-reserved.grt", p_reserved, 1, 0, GRT_E_HEADER);
+    bad("bad-mask-value-nan.grt", p_mask_nan, 1, 0, GRT_E_HEADER);
+    bad("valid-mask-zero.grt", p_mask_zero, 1, 0, GRT_OK);
     bad("bad-crc-field.grt", p_crc, 0, 0, GRT_E_CHECKSUM);
     bad("bad-crc-data.grt", p_crc_data, 0, 0, GRT_E_CHECKSUM);
     bad("bad-file-size-field.grt", p_file_size, 1, 0, GRT_E_TRUNCATED);
@@ -356,6 +364,12 @@ static size_t q15_file(uint8_t *buf)
 {
     static const tw_layer L[] = {GRU15(GRT_ACT_SIGMOID, 1, 3, 4), DENSE15(GRT_ACT_SOFTMAX, 4, 2)};
     return tw_build(buf, CAP, L, 2, META, 2, NULL, 9, 0.5f);
+}
+
+static size_t dense_file(uint8_t *buf)
+{
+    static const tw_layer L[] = {DENSE(GRT_ACT_TANH, 3, 2)};
+    return tw_build(buf, CAP, L, 1, NULL, 0, NULL, 10, 0.5f);
 }
 
 static void bad_q(const char *name, size_t (*base)(uint8_t *), patch_fn patch, grt_status want)
@@ -446,6 +460,9 @@ static void quantized(void)
     bad_q("bad-q15-chain.grt", q15_file, p_q15_chain, GRT_E_CHAIN);
     bad_q("bad-q15-bias-dtype.grt", q15_file, p_q15_bias_dtype, GRT_E_TENSOR_DTYPE);
     bad_q("bad-q15-scale-role.grt", q15_file, p_q15_scale_role, GRT_E_TENSOR_ROLE);
+    bad_q("valid-q8-mask.grt", q8_file, p_mask_minus1, GRT_OK);
+    bad_q("valid-q15-mask.grt", q15_file, p_mask_minus1, GRT_OK);
+    bad_q("bad-mask-without-gru.grt", dense_file, p_mask_zero, GRT_E_HEADER);
 }
 
 /* The LSTM kind (1.4): valid f32, q8 and mixed stacks, and one file per rule of its own. */

@@ -115,12 +115,13 @@ extern "C" {
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
 #define GRT_VERSION_MINOR 4 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout,
                              * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax), 1.4 the LSTM
-                             * kind */
+                             * kind and the input mask (GRT_FILE_INPUT_MASK) */
 
 #define GRT_HEADER_SIZE 64
 #define GRT_LAYER_ENTRY_SIZE 32
 #define GRT_TENSOR_ENTRY_SIZE 32
 #define GRT_ALIGN 64 /* tensor alignment inside the file */
+#define GRT_FILE_INPUT_MASK 1u /* header flags bit 0 (1.4): the model has an input mask (grt_model.has_mask) */
 
 #ifndef GRT_MAX_LAYERS
 #define GRT_MAX_LAYERS 32 /* layers per model; sizes grt_model */
@@ -272,6 +273,8 @@ typedef struct grt_model {
     uint32_t meta_size;       /* bytes of the entries (meta_size - 4) */
     grt_layer layers[GRT_MAX_LAYERS];
     uint8_t q15;              /* 1 when the model is integer-only (every layer q15), else 0 */
+    uint8_t has_mask;         /* 1 when the model has an input mask (1.4; see "Input mask" below), else 0 */
+    uint32_t mask_bits;       /* its mask value v as float32 bits (never a NaN); 0 without a mask */
 } grt_model;
 
 /* One live sequence: pointers into caller memory. Fill with grt_stream_init(). */
@@ -362,6 +365,21 @@ grt_status grt_stream_init(grt_stream *stream, const grt_model *model, void *mem
 
 /* Zero every hidden state (float or int16). NULL or an unbound stream: nothing happens. */
 void grt_stream_reset(grt_stream *stream);
+
+/*
+ * Input mask (1.4; Keras Masking(mask_value=v) before the first GRU; docs/CONVENTIONS.md, "Masking"):
+ * in a model with has_mask, a step whose input equals v in every feature is masked: every GRU layer
+ * keeps its state and outputs it again (its previous output, or its initial state before any step),
+ * the layers after the last GRU run on that as usual, and Dense layers before the first GRU do not
+ * matter. So a masked step changes no state and, after a first real step, repeats the previous output.
+ * Every step and run function applies it, per step and per stream (a chunk, batch or ragged run
+ * gives the bits of the steps one by one). f32 and q8 models compare the float input with v (==, so
+ * -0 equals 0 and a NaN input is never masked). q15 models compare the int16 input, given
+ * (grt_*_q15) or made by the float boundary, with v quantized as the boundary quantizes an input
+ * (per feature, with layer 0's in_scale; computed in integers): the float API of a q15 model stays
+ * exactly boundary -> int16 step -> boundary, and a float input within half a quantization step of v
+ * in every feature is masked too.
+ */
 
 /* One time step, any precision: x has model->input_size floats, y receives model->output_size floats.
  * x and y may be the same array but may not overlap the stream's memory. For a q15 model this is

@@ -354,8 +354,31 @@ static void test_args_and_header(void)
         CHECK(grt_model_load(&mm, patch16(10, 7), g_size, 0, NULL) == GRT_OK && mm.version_minor == 7);
     }
     EXPECT_V(patch32(12, 65), g_size, GRT_E_HEADER, "header.header_size", -1, 65, 64);
-    EXPECT_V(patch32(24, 1), g_size, GRT_E_HEADER, "header.flags", -1, 1, 0);
+    EXPECT_V(patch32(24, 0x80000000u), g_size, GRT_E_HEADER, "header.flags", -1, 0x80000000u, 0);
+    EXPECT_V(patch32(24, 0x80000001u), g_size, GRT_E_HEADER, "header.flags", -1, 0x80000001u, 1);
     EXPECT_V(patch32(60, 9), g_size, GRT_E_HEADER, "header.reserved", -1, 9, 0);
+    {   /* the input mask (1.4): flags bit 0, its float32 value at 60; any value but a NaN */
+        const uint32_t values[] = {0, 0x80000000u, 0x3f800000u, 0xc2c80000u, 0x7f800000u, 0xff800000u, 1};
+        for (size_t k = 0; k < sizeof values / sizeof values[0]; k++) {
+            grt_model mm;
+            b = fresh();
+            tw_put_u32(b, 24, 1);
+            tw_put_u32(b, 60, values[k]);
+            tw_fix_crc(b, g_size);
+            CHECK(grt_model_load(&mm, b, g_size, 0, NULL) == GRT_OK && mm.has_mask == 1 &&
+                  mm.mask_bits == values[k]);
+        }
+        const uint32_t nans[] = {0x7fc00000u, 0x7f800001u, 0xffffffffu};
+        for (size_t k = 0; k < sizeof nans / sizeof nans[0]; k++) {
+            b = fresh();
+            tw_put_u32(b, 24, 1);
+            tw_put_u32(b, 60, nans[k]);
+            tw_fix_crc(b, g_size);
+            EXPECT_V(b, g_size, GRT_E_HEADER, "header.mask_value", -1, nans[k], 0);
+        }
+        grt_model mm;
+        CHECK(grt_model_load(&mm, fresh(), g_size, 0, NULL) == GRT_OK && mm.has_mask == 0 && mm.mask_bits == 0);
+    }
 
     /* Trailing byte. */
     b = fresh();
@@ -654,6 +677,14 @@ static void test_panel_layout(void)
     EXPECT_V(b, size, GRT_E_LAYER_FIELD, "layer.weight_layout", 0, 1, 0);
     free(mem);
 #endif
+    /* an input mask without a GRU layer: nothing for a masked step to keep */
+    static const tw_layer dense[] = {{GRT_LAYER_DENSE, GRT_ACT_LINEAR, 0, 0, 4, 3, GRT_PREC_F32}};
+    mem = alloc_shifted(CAP, 0, &b);
+    size = tw_build(b, CAP, dense, 1, NULL, 0, NULL, 3, 0.5f);
+    tw_put_u32(b, 24, 1);
+    tw_fix_crc(b, size);
+    EXPECT_V(b, size, GRT_E_HEADER, "header.flags", -1, 1, 0);
+    free(mem);
 }
 
 /* The LSTM kind (1.4): 4H-row tensors, state h and c, its field rules, panel8 like the GRU's. */

@@ -10,6 +10,9 @@ Supported layers, in a sequential stack (a `Sequential`, or a `Functional` model
 single chain):
 
 - `InputLayer` (skipped);
+- `Masking(mask_value=v)` as the first layer (after `InputLayer`, Dropout-like layers): the model's
+  input mask (ModelSpec.input_mask; a step equal to v in every feature keeps every GRU state and
+  repeats its output, as Keras does); refused anywhere else (it would mask a computed value);
 - `GRU`: reset_after True/False (canonical reset_after 1/0), activation tanh/relu,
   recurrent_activation sigmoid/hard_sigmoid (Keras 3's hard_sigmoid is relu6(x + 3)/6 = gru_rt
   "hard_sigmoid"; Keras 2's is clip(0.2 x + 0.5) = "hard_sigmoid_k2": chosen by the file's Keras
@@ -77,7 +80,8 @@ _AFFINE = ("BatchNormalization", "Normalization", "Rescaling")  # per-feature aÂ
 _WEIGHTED = ("GRU", "Dense", "TimeDistributed", "BatchNormalization", "Normalization")
 _FOLDED = ("Activation", "ReLU", "Softmax", "LeakyReLU", "ELU")
 _MODELS = ("Sequential", "Functional", "Model")
-_SUPPORTED = ("gru_rt converts InputLayer, GRU, Dense (or TimeDistributed(Dense)), "
+_SUPPORTED = ("gru_rt converts InputLayer, Masking (first), GRU, Dense (or "
+              "TimeDistributed(Dense)), "
               "Activation/ReLU/LeakyReLU/ELU/Softmax after a Dense, BatchNormalization/"
               "Normalization/Rescaling "
               "(folded into the adjacent layer) and Dropout-like layers")
@@ -605,10 +609,15 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
     previous: _KLayer | None = None  # last layer that produced a gru_rt layer or was folded
     pending: _Affine | None = None  # an affine map waiting to fold into the next layer's input
     folded: list[str] = []
+    input_mask: float | None = None
     for layer in map(_unwrapped, arch.layers):
         _refuse_foreign(layer)
         cls = layer.class_name
         if cls == "InputLayer" or cls in _IDENTITY:
+            continue
+        if cls == "Masking":
+            input_mask = _masking(layer, input_mask, previous, bool(layers) or pending is not None)
+            previous = layer
             continue
         if cls in _AFFINE:
             affine = _affine(layer)
@@ -671,6 +680,9 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                               f"affine map there has no layer to fold into")
     if not layers:
         raise ConversionError(f"{source}: the model has no GRU or Dense layer")
+    if input_mask is not None and not any(isinstance(x, GRULayer) for x in layers):
+        raise ConversionError(f"{source}: the model has a Masking layer but no GRU, which is "
+                              f"what a mask acts on")
     _apply_activations(layers, activations, head_activation)
     for k, out in enumerate(layers):
         if isinstance(out, DenseLayer):
@@ -688,8 +700,27 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
     }
     if folded:
         meta["source.folded"] = ", ".join(folded) + " (float64)"
+    if input_mask is not None:
+        meta["source.input_mask"] = f"Masking(mask_value={input_mask!r})"
     meta.update(metadata or {})
-    return ModelSpec(layers, meta).validated()
+    return ModelSpec(layers, meta, input_mask).validated()
+
+
+def _masking(layer: _KLayer, earlier: float | None, previous: _KLayer | None,
+             computed: bool) -> float:
+    """The mask value of a Masking layer that comes before any layer computing on the input."""
+    if earlier is not None or computed:
+        after = previous.label if previous is not None else "the input"
+        raise ConversionError(f"{layer.label} follows {after}: gru_rt imports a Masking layer "
+                              f"only as the model's first layer, where it masks the model's "
+                              f"input (a mask on a computed value cannot be converted)")
+    value = layer.config.get("mask_value", 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConversionError(f"{layer.label}: mask_value is {printable(repr(value))}, expected "
+                              f"a number")
+    if value != value:
+        raise ConversionError(f"{layer.label}: mask_value is NaN, which no input equals")
+    return float(value)
 
 
 def _apply_activations(layers: list[Layer], activations: Mapping[str, str] | None,

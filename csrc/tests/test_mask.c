@@ -1,0 +1,86 @@
+/* The input mask's integer quantization (grt_mask.c): grt_q15_quantize_bits equals the float boundary's
+ * formula (round_away(clamp(x / s, ±32767)), float32 division, NaN -> 0), written here again in float,
+ * for random values and scales, ties, signed zeros, subnormals, infinities and NaNs. */
+#include <string.h>
+
+#include "grt_q15.h"
+#include "test_util.h"
+
+#if GRT_HAS_Q15
+
+static float from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint32_t to_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* The boundary's formula (docs/QUANTIZATION.md, "Boundary"), independently in float. */
+static int16_t float_quantize(float x, float s)
+{
+    volatile float v = x / s; /* volatile: one float32 rounding, as the boundary's division */
+    float c = v > 32767.0f ? 32767.0f : v < -32767.0f ? -32767.0f : v;
+    if (c != c)
+        return 0;
+    int32_t t = (int32_t)c;
+    float d = c - (float)t;
+    return (int16_t)(t + (d >= 0.5f) - (d <= -0.5f));
+}
+
+static long g_mismatches;
+
+static void same(uint32_t x, uint32_t s)
+{
+    int16_t want = float_quantize(from_bits(x), from_bits(s)), got = grt_q15_quantize_bits(x, s);
+    if (want != got && g_mismatches++ < 5)
+        fprintf(stderr, "    quantize_bits(0x%08x, 0x%08x) = %d, float division gives %d\n", (unsigned)x,
+                (unsigned)s, got, want);
+}
+
+static uint32_t random_scale(rng *r)
+{
+    uint32_t e = 1 + rng_u32(r) % 254; /* any positive normal */
+    return e << 23 | (rng_u32(r) & 0x7fffffu);
+}
+
+void test_mask(void)
+{
+    rng r = {0x5eed1234u};
+    g_mismatches = 0;
+    for (int i = 0; i < 400000; i++) {
+        uint32_t s = random_scale(&r), x = rng_u32(&r);
+        same(x, s);
+        /* values near the scale's range: x = s·k for k up to ±40000, and the ties (k + 1/2)·s */
+        float k = (float)((int32_t)(rng_u32(&r) % 80001u) - 40000);
+        same(to_bits(k * from_bits(s)), s);
+        same(to_bits((k + 0.5f) * from_bits(s)), s);
+        same(to_bits((k + 0.5f) * from_bits(s)) + 1, s);
+        same(to_bits((k + 0.5f) * from_bits(s)) - 1, s);
+        /* typical calibrated scales (range / 32767) and inputs of a few units */
+        uint32_t s2 = (uint32_t)(100 + rng_u32(&r) % 20) << 23 | (rng_u32(&r) & 0x7fffffu);
+        same(to_bits(rng_uniform(&r, -8.0f, 8.0f)), s2);
+    }
+    const uint32_t specials[] = {0, 0x80000000u, 1, 0x80000001u, 0x007fffffu, 0x7f800000u, 0xff800000u,
+                                 0x7fc00000u, 0xffc00000u, 0x7f7fffffu, 0x3f000000u, 0xbf000000u};
+    for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++)
+        for (uint32_t e = 1; e < 255; e += 7)
+            same(specials[i], e << 23 | 0x12345u);
+    CHECK(g_mismatches == 0);
+    CHECK(grt_q15_quantize_bits(0x3f800000u, 0x38000000u) == 32767); /* 1.0 / 2^-15 clamps */
+    CHECK(grt_q15_quantize_bits(0xbf000000u, 0x3f800000u) == -1);    /* -0.5 -> -1 (away from zero) */
+    CHECK(grt_q15_quantize_bits(0x80000000u, 0x3f800000u) == 0);
+}
+
+#else
+void test_mask(void)
+{
+    SKIPPED("input mask quantization (q15)");
+}
+#endif
