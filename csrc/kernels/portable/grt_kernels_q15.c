@@ -242,7 +242,7 @@ static inline int32_t smlad_w4(uint32_t w, uint32_t xa, uint32_t xb, int32_t s)
     return __smlad(sxtb16_ror8(w), (int32_t)xb, s);
 }
 
-/* One block of eight columns of two rows (the body of both assembly loops below, given its registers
+/* One block of eight columns of two rows (the body of the fused passes' loop below, given its registers
  * by name): the eight activations as the pairs (x0, x2), (x1, x3), (x4, x6), (x5, x7) in four
  * registers a0..a3 by one ldm from q, shared by both rows; per row the eight weights into w0, w1
  * (LOADW0/LOADW1 from the rows' pointers: one ldrd where the rows are word-aligned, two ldr otherwise),
@@ -258,75 +258,31 @@ static inline int32_t smlad_w4(uint32_t w, uint32_t xa, uint32_t xb, int32_t s)
     LOADW1 DSP_MAC4(s1, w0, a0, a1, t) DSP_MAC4(s1, w1, a2, a3, t)
 #define DSP_LDRD(w0, w1, p) "ldrd " w0 ", " w1 ", [" p "], #8\n\t"
 #define DSP_LDR2(w0, w1, p) "ldr " w0 ", [" p "], #4\n\tldr " w1 ", [" p "], #4\n\t"
-/* The inline assembly's operands (DSP_ROWS2_ASM). */
-#define DSP_BLOCK8_OPS(LOAD) \
-    DSP_BLOCK8("%[q]", "%[a0]", "%[a1]", "%[a2]", "%[a3]", LOAD("%[w0]", "%[w1]", "%[p0]"), \
-               LOAD("%[w0]", "%[w1]", "%[p1]"), "%[s0]", "%[s1]", "%[w0]", "%[w1]", "%[t]")
 
-/* The loop over n8 >= 1 blocks of eight columns, unrolled twice (an odd count enters at the second
- * copy): 1.25 instructions per multiply-accumulate with ldrd (for rows that the fused pass below does
- * not take). gcc 12 spills registers or reloads the
- * activations for every row when this is written with intrinsics; the four activation registers are
- * fixed (r4, r5, r6, r8: ldm wants them ascending). */
-#define DSP_ROWS2_ASM(LOAD) \
-    __asm__("sub %[t], %[end], %[q]\n\t" /* 16 bytes a block: odd count if bit 4 is set */ \
-            "tst %[t], #16\n\t" \
-            "bne 2f\n" \
-            "1:\n\t" DSP_BLOCK8_OPS(LOAD) \
-            "2:\n\t" DSP_BLOCK8_OPS(LOAD) \
-            "cmp %[q], %[end]\n\t" \
-            "bne 1b" \
-            : [s0] "+r"(s0), [s1] "+r"(s1), [p0] "+r"(p0), [p1] "+r"(p1), [q] "+r"(q), [a0] "=&r"(a0), \
-              [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [w0] "=&r"(wlo), [w1] "=&r"(whi), [t] "=&r"(t) \
-            : [end] "r"(end) \
-            : "cc", "memory")
-
-/* The sums of columns [0, 8 * (cols / 8)) (cols >= 8) of rows [0, rows2) (even) into s, two rows per
- * pass, the second row `second` bytes after the first (cols; 0 pairs a single row with itself); the rest
- * of each row: leftover_dsp. aligned: the rows start on a word (a constant after inlining: each caller
- * gets the loop of its own loads). */
-static inline __attribute__((always_inline)) void blocks_dsp(int32_t *restrict s, const int8_t *W, size_t rows2,
-                                                             size_t cols, size_t second, const uint32_t *xp,
-                                                             int aligned)
+/* sum_k w[k]·x[k] of one row (the rows the fused passes below do not take): four columns a step
+ * (smlad_w4 over the pairs xp), then the last cols % 4 one at a time. Any alignment. */
+static int32_t row_dsp(const int8_t *w, const uint32_t *xp, const int16_t *x, size_t cols)
 {
-    const uint32_t *end = xp + 4 * (cols / 8);
-    const int8_t *p0 = W;
-    const size_t skip = 2 * cols - 8 * (cols / 8); /* from the end of a pass's first row to the next pass */
-    for (int32_t *sp = s, *send = s + rows2; sp != send; sp += 2) {
-        const int8_t *p1 = p0 + second;
-        const uint32_t *q = xp;
-        int32_t s0 = 0, s1 = 0;
-        register uint32_t a0 __asm__("r4"), a1 __asm__("r5"), a2 __asm__("r6"), a3 __asm__("r8");
-        uint32_t wlo, whi, t;
-        if (aligned)
-            DSP_ROWS2_ASM(DSP_LDRD);
-        else
-            DSP_ROWS2_ASM(DSP_LDR2);
-        sp[0] = s0, sp[1] = s1;
-        p0 += skip;
-    }
-}
-
-/* s + the products of columns [8 * (cols / 8), cols) of the row w. */
-static inline int32_t leftover_dsp(int32_t s, const int8_t *w, const uint32_t *xp, const int16_t *x, size_t cols)
-{
-    size_t k = cols & ~(size_t)7;
-    if (cols & 4) { /* one more group of four */
+    int32_t s = 0;
+    size_t k = 0;
+    for (; k + 4 <= cols; k += 4)
         s = smlad_w4(load_u32(w + k), xp[k / 2], xp[k / 2 + 1], s);
-        k += 4;
-    }
     for (; k < cols; k++)
         s += w[k] * x[k];
     return s;
 }
 
-/* ---- the fused pass: rows of a multiple of 8 columns, word-aligned --------------------------------
+/* ---- the fused passes: every pair of rows of at least 8 columns -----------------------------------
  * One assembly function runs every pass of two rows: the 8-column blocks (DSP_BLOCK8), then both rows'
  * requantization on its usual path (grt_q15_requant: exponent 102..125, smmulr, qadd, -2^31 ->
  * -(2^31 - 1)) and one strd of the two outputs; a row whose code is outside that path calls
  * dsp_requant_slow. Per pass its state lives in a dsp_rows (loaded and stored with ldm/stm),
  * so the loop needs no other registers: 35 instructions of bookkeeping and requantization per pass. Its
- * block loop is unrolled four times (a pass enters at the copy that leaves a multiple of four). */
+ * block loop is unrolled four times (a pass enters at the copy that leaves a multiple of four). Two
+ * functions from the same text: grt_q15_rows2_dsp for word-aligned rows of a multiple of 8 columns (one
+ * ldrd for eight weights), grt_q15_rows2_dsp_any for the others (two ldr, which take any alignment,
+ * then the last cols % 8 columns of both rows one at a time: ldrsh, two ldrsb, two mla). A build for
+ * size (-Os, __OPTIMIZE_SIZE__) has only the second, its loop unrolled twice (about 750 bytes less). */
 typedef struct dsp_rows {
     int32_t *y;             /*  0: the next pass's two outputs (y..b: one ldmdb/stmdb from 16) */
     const int32_t *y_end;   /*  4 */
@@ -338,10 +294,14 @@ typedef struct dsp_rows {
     uintptr_t entry;        /* 32: where a pass enters the unrolled loop (set by the function) */
     const uint32_t *xp_end; /* 36 */
     const int8_t *W;        /* 40: the first pass's first row */
+    const int16_t *x_tail;  /* 44: x[8 * (cols / 8)] (grt_q15_rows2_dsp_any) */
+    size_t tail;            /* 48: cols % 8 (grt_q15_rows2_dsp_any) */
 } dsp_rows;
-typedef char dsp_rows_layout[offsetof(dsp_rows, W) == 40 ? 1 : -1]; /* the offsets the assembly uses */
+typedef char dsp_rows_layout[offsetof(dsp_rows, tail) == 48 ? 1 : -1]; /* the offsets the assembly uses */
 
-void grt_q15_rows2_dsp(dsp_rows *d); /* below; rows2 = y_end - y > 0 even, cols >= 8 a multiple of 8 */
+/* Below; rows2 = y_end - y > 0 even, cols >= 8; grt_q15_rows2_dsp: W word-aligned, cols a multiple of 8. */
+void grt_q15_rows2_dsp(dsp_rows *d);
+void grt_q15_rows2_dsp_any(dsp_rows *d);
 
 /* The general requantization of one row, for the assembly (AAPCS: acc in r0:r1, code r2, b r3). */
 __attribute__((used)) static int32_t dsp_requant_slow(int64_t acc, uint32_t code, int32_t b)
@@ -349,9 +309,24 @@ __attribute__((used)) static int32_t dsp_requant_slow(int64_t acc, uint32_t code
     return grt_q15_requant(acc, (uint16_t)code, b);
 }
 
-#define DSP_A_BLOCK8 \
-    DSP_BLOCK8("r0", "r4", "r5", "r6", "r7", DSP_LDRD("r8", "r9", "r1"), DSP_LDRD("r8", "r9", "r2"), "r3", "r11", \
-               "r8", "r9", "r10")
+#define DSP_A_BLOCK8(LOAD) \
+    DSP_BLOCK8("r0", "r4", "r5", "r6", "r7", LOAD("r8", "r9", "r1"), LOAD("r8", "r9", "r2"), "r3", "r11", "r8", "r9", \
+               "r10")
+/* grt_q15_rows2_dsp_any's last cols % 8 columns of both rows (r1, r2 then point at the next pass's rows). */
+#define DSP_A_TAIL \
+    "ldr r10, [lr, #32]\n\t" /* tail */ \
+    "cmp r10, #0\n\t" \
+    "beq 3f\n\t" \
+    "ldr r0, [lr, #28]\n" /* x_tail */ \
+    "4:\n\t" \
+    "ldrsh r4, [r0], #2\n\t" \
+    "ldrsb r8, [r1], #1\n\t" \
+    "ldrsb r9, [r2], #1\n\t" \
+    "mla r3, r8, r4, r3\n\t" \
+    "mla r11, r9, r4, r11\n\t" \
+    "subs r10, r10, #1\n\t" \
+    "bne 4b\n" \
+    "3:\n\t"
 /* One row's usual requantization: acc in s, the code in bits [lo, lo + 15) of r8, b in bias -> s. */
 #define DSP_A_REQUANT(s, elo, mlo, bias, slow) \
     "ubfx r0, r8, #" elo ", #8\n\t" \
@@ -367,121 +342,129 @@ __attribute__((used)) static int32_t dsp_requant_slow(int64_t acc, uint32_t code
     "it eq\n\t" \
     "addeq " s ", " s ", #1\n"
 
+/* The block loop's copies and where a pass enters them (r9), by the number of blocks (r10 = 16 bytes
+ * a block): four copies, or two where the build is for size (-Os). */
+#if !defined(__OPTIMIZE_SIZE__)
+#define DSP_A_ENTRY(NAME) \
+    "adr r9, .L" NAME "_b1\n\t" \
+    "ands r10, r10, #48\n\t" \
+    "beq 1f\n\t" \
+    "adr r9, .L" NAME "_b2\n\t" /* 3 mod 4: the last three copies first */ \
+    "cmp r10, #48\n\t" \
+    "beq 1f\n\t" \
+    "adr r9, .L" NAME "_b3\n\t" \
+    "cmp r10, #32\n\t" \
+    "beq 1f\n\t" \
+    "adr r9, .L" NAME "_b4\n"
+#define DSP_A_BLOCKS(NAME, LOAD) \
+    ".L" NAME "_b1:\n\t" DSP_A_BLOCK8(LOAD) "\n" \
+    ".L" NAME "_b2:\n\t" DSP_A_BLOCK8(LOAD) "\n" \
+    ".L" NAME "_b3:\n\t" DSP_A_BLOCK8(LOAD) "\n" \
+    ".L" NAME "_b4:\n\t" DSP_A_BLOCK8(LOAD) "\n\t"
+#else
+#define DSP_A_ENTRY(NAME) \
+    "adr r9, .L" NAME "_b1\n\t" \
+    "tst r10, #16\n\t" \
+    "beq 1f\n\t" \
+    "adr r9, .L" NAME "_b2\n" /* an odd number: the last copy first */
+#define DSP_A_BLOCKS(NAME, LOAD) \
+    ".L" NAME "_b1:\n\t" DSP_A_BLOCK8(LOAD) "\n" \
+    ".L" NAME "_b2:\n\t" DSP_A_BLOCK8(LOAD) "\n\t"
+#endif
+
 /* Registers: r0 activation pairs, r1/r2 the two rows' weights, r3/r11 their sums, r4-r7 four pairs,
  * r8/r9 eight weights, r10 sxtb16's result, r12 the end of the pairs, lr the dsp_rows. */
-__asm__(".pushsection .text.grt_q15_rows2_dsp, \"ax\", %progbits\n\t" /* gcc's own section stays current */
-        ".syntax unified\n\t"
-        ".thumb\n\t"
-        ".balign 4\n\t"
-        ".global grt_q15_rows2_dsp\n\t"
-        ".hidden grt_q15_rows2_dsp\n\t"
-        ".type grt_q15_rows2_dsp, %function\n\t"
-        ".thumb_func\n"
-        "grt_q15_rows2_dsp:\n\t"
-        "push {r3-r11, lr}\n\t" /* ten words: the stack stays 8-byte aligned for the calls */
-        "add lr, r0, #16\n\t" /* lr: the dsp_rows' xp */
-        "ldr r12, [lr, #20]\n\t"
-        "ldr r1, [lr, #24]\n\t"
-        "ldr r0, [lr, #0]\n\t"
-        "sub r10, r12, r0\n\t" /* 16 bytes of pairs a block: bits 4-5 are the number of blocks mod 4 */
-        "adr r9, .Lgrt_dsp_b1\n\t"
-        "ands r10, r10, #48\n\t"
-        "beq 1f\n\t"
-        "adr r9, .Lgrt_dsp_b2\n\t" /* 3 mod 4: the last three copies first */
-        "cmp r10, #48\n\t"
-        "beq 1f\n\t"
-        "adr r9, .Lgrt_dsp_b3\n\t"
-        "cmp r10, #32\n\t"
-        "beq 1f\n\t"
-        "adr r9, .Lgrt_dsp_b4\n"
-        "1:\n\t"
-        "orr r9, r9, #1\n\t" /* a Thumb address for ldr pc */
-        "str r9, [lr, #16]\n"
-        ".Lgrt_dsp_pass:\n\t"
-        "ldm lr, {r0, r2, r3, r11}\n\t" /* xp, cols, 0, 0 */
-        "add r2, r1, r2\n\t"
-        "ldr pc, [lr, #16]\n\t"
-        ".balign 4\n"
-        ".Lgrt_dsp_b1:\n\t" DSP_A_BLOCK8 "\n"
-        ".Lgrt_dsp_b2:\n\t" DSP_A_BLOCK8 "\n"
-        ".Lgrt_dsp_b3:\n\t" DSP_A_BLOCK8 "\n"
-        ".Lgrt_dsp_b4:\n\t" DSP_A_BLOCK8 "\n\t"
-        "cmp r0, r12\n\t"
-        "bne .Lgrt_dsp_b1\n\t"
-        "mov r1, r2\n\t" /* the next pass's first row */
-        "ldmdb lr, {r4, r5, r6, r7}\n\t" /* y, y_end, codes, b */
-        "ldr r8, [r6], #4\n\t"
-        "ldrd r9, r10, [r7], #8\n\t"
-        DSP_A_REQUANT("r3", "7", "0", "r9", ".Lgrt_dsp_slow0")
-        ".Lgrt_dsp_back0:\n\t"
-        DSP_A_REQUANT("r11", "23", "16", "r10", ".Lgrt_dsp_slow1")
-        ".Lgrt_dsp_back1:\n\t"
-        "strd r3, r11, [r4], #8\n\t"
-        "stmdb lr, {r4, r5, r6, r7}\n\t"
-        "cmp r4, r5\n\t"
-        "bne .Lgrt_dsp_pass\n\t"
-        "pop {r3-r11, pc}\n"
-        ".Lgrt_dsp_slow0:\n\t"
-        "push {r1, r2, r12, lr}\n\t"
-        "mov r0, r3\n\t"
-        "asrs r1, r3, #31\n\t"
-        "uxth r2, r8\n\t"
-        "mov r3, r9\n\t"
-        "bl dsp_requant_slow\n\t"
-        "mov r3, r0\n\t"
-        "pop {r1, r2, r12, lr}\n\t"
-        "b .Lgrt_dsp_back0\n"
-        ".Lgrt_dsp_slow1:\n\t"
-        "push {r1, r3, r12, lr}\n\t"
-        "mov r0, r11\n\t"
-        "asrs r1, r11, #31\n\t"
-        "lsrs r2, r8, #16\n\t"
-        "mov r3, r10\n\t"
-        "bl dsp_requant_slow\n\t"
-        "mov r11, r0\n\t"
-        "pop {r1, r3, r12, lr}\n\t"
-        "b .Lgrt_dsp_back1\n\t"
-        ".size grt_q15_rows2_dsp, . - grt_q15_rows2_dsp\n\t"
-        ".popsection");
+#define DSP_A_FUNCTION(NAME, LOAD, TAIL) \
+    __asm__(".pushsection .text." NAME ", \"ax\", %progbits\n\t" /* gcc's own section stays current */ \
+        ".syntax unified\n\t" \
+        ".thumb\n\t" \
+        ".balign 4\n\t" \
+        ".global " NAME "\n\t" \
+        ".hidden " NAME "\n\t" \
+        ".type " NAME ", %function\n\t" \
+        ".thumb_func\n" \
+        NAME ":\n\t" \
+        "push {r3-r11, lr}\n\t" /* ten words: the stack stays 8-byte aligned for the calls */ \
+        "add lr, r0, #16\n\t" /* lr: the dsp_rows' xp */ \
+        "ldr r12, [lr, #20]\n\t" \
+        "ldr r1, [lr, #24]\n\t" \
+        "ldr r0, [lr, #0]\n\t" \
+        "sub r10, r12, r0\n\t" /* 16 bytes of pairs a block: bits 4-5 are the number of blocks mod 4 */ \
+        DSP_A_ENTRY(NAME) \
+        "1:\n\t" \
+        "orr r9, r9, #1\n\t" /* a Thumb address for ldr pc */ \
+        "str r9, [lr, #16]\n" \
+        ".L" NAME "_pass:\n\t" \
+        "ldm lr, {r0, r2, r3, r11}\n\t" /* xp, cols, 0, 0 */ \
+        "add r2, r1, r2\n\t" \
+        "ldr pc, [lr, #16]\n\t" \
+        ".balign 4\n" \
+        DSP_A_BLOCKS(NAME, LOAD) \
+        "cmp r0, r12\n\t" \
+        "bne .L" NAME "_b1\n\t" \
+        TAIL \
+        "mov r1, r2\n\t" /* the next pass's first row */ \
+        "ldmdb lr, {r4, r5, r6, r7}\n\t" /* y, y_end, codes, b */ \
+        "ldr r8, [r6], #4\n\t" \
+        "ldrd r9, r10, [r7], #8\n\t" \
+        DSP_A_REQUANT("r3", "7", "0", "r9", ".L" NAME "_slow0") \
+        ".L" NAME "_back0:\n\t" \
+        DSP_A_REQUANT("r11", "23", "16", "r10", ".L" NAME "_slow1") \
+        ".L" NAME "_back1:\n\t" \
+        "strd r3, r11, [r4], #8\n\t" \
+        "stmdb lr, {r4, r5, r6, r7}\n\t" \
+        "cmp r4, r5\n\t" \
+        "bne .L" NAME "_pass\n\t" \
+        "pop {r3-r11, pc}\n" \
+        ".L" NAME "_slow0:\n\t" \
+        "push {r1, r2, r12, lr}\n\t" \
+        "mov r0, r3\n\t" \
+        "asrs r1, r3, #31\n\t" \
+        "uxth r2, r8\n\t" \
+        "mov r3, r9\n\t" \
+        "bl dsp_requant_slow\n\t" \
+        "mov r3, r0\n\t" \
+        "pop {r1, r2, r12, lr}\n\t" \
+        "b .L" NAME "_back0\n" \
+        ".L" NAME "_slow1:\n\t" \
+        "push {r1, r3, r12, lr}\n\t" \
+        "mov r0, r11\n\t" \
+        "asrs r1, r11, #31\n\t" \
+        "lsrs r2, r8, #16\n\t" \
+        "mov r3, r10\n\t" \
+        "bl dsp_requant_slow\n\t" \
+        "mov r11, r0\n\t" \
+        "pop {r1, r3, r12, lr}\n\t" \
+        "b .L" NAME "_back1\n\t" \
+        ".size " NAME ", . - " NAME "\n\t" \
+        ".popsection")
+#if !defined(__OPTIMIZE_SIZE__) /* for size: the second function takes every pair of rows */
+DSP_A_FUNCTION("grt_q15_rows2_dsp", DSP_LDRD, "");
+#endif
+DSP_A_FUNCTION("grt_q15_rows2_dsp_any", DSP_LDR2, DSP_A_TAIL);
 
-#define DSP_CHUNK 32 /* rows whose sums wait on the stack for their requantization */
-
-/* Rows of up to 256 columns (smlad's int32 sums are exact there). Pairs of word-aligned rows of a
- * multiple of 8 columns take the fused pass; any other rows go DSP_CHUNK at a time: first the sums of
- * their 8-column blocks, two rows per pass (an odd last row is paired with itself), then the rest of
- * each row and its requantization. The weights are used as stored. */
+/* Rows of up to 256 columns (smlad's int32 sums are exact there). Every pair of rows of at least 8
+ * columns takes a fused pass; an odd last row, or rows of fewer than 8 columns, row_dsp. The weights
+ * are used as stored. */
 static void matvec_dsp(int32_t *restrict y, const int8_t *restrict W, const uint16_t *restrict codes,
                        const int32_t *restrict b, const int16_t *restrict x, size_t rows, size_t cols)
 {
     uint32_t xp[DSP_MAX_COLS / 2];
-    int32_t s[DSP_CHUNK];
-    const int aligned = (((uintptr_t)W | cols) & 3u) == 0; /* every row starts on a word: ldrd */
     size_t first = 0;
     pairs_dsp(xp, x, cols / 4);
-    if (aligned && cols >= 8 && cols % 8 == 0 && rows >= 2) {
+    if (cols >= 8 && rows >= 2) {
         first = rows & ~(size_t)1;
-        dsp_rows d = {y, y + first, codes, b, xp, cols, {0, 0}, 0, xp + cols / 2, W};
-        grt_q15_rows2_dsp(&d);
+        const size_t full = cols & ~(size_t)7;
+        dsp_rows d = {y, y + first, codes, b, xp, cols, {0, 0}, 0, xp + full / 2, W, x + full, cols - full};
+#if !defined(__OPTIMIZE_SIZE__)
+        if (((uintptr_t)W & 3u) == 0 && full == cols) /* every row starts on a word: ldrd */
+            grt_q15_rows2_dsp(&d);
+        else
+#endif
+            grt_q15_rows2_dsp_any(&d);
     }
-    for (size_t r0 = first; r0 < rows; r0 += DSP_CHUNK) {
-        const size_t n = rows - r0 < DSP_CHUNK ? rows - r0 : DSP_CHUNK;
-        const int8_t *Wc = W + r0 * cols;
-        if (cols < 8) {
-            grt_memset(s, 0, sizeof s);
-        } else {
-            if (aligned)
-                blocks_dsp(s, Wc, n & ~(size_t)1, cols, cols, xp, 1);
-            else
-                blocks_dsp(s, Wc, n & ~(size_t)1, cols, cols, xp, 0);
-            if (n & 1) /* an odd last row (n < DSP_CHUNK): paired with itself, the second sum unused */
-                blocks_dsp(s + n - 1, Wc + (n - 1) * cols, 2, cols, 0, xp, 0);
-        }
-        if (cols & 7)
-            for (size_t i = 0; i < n; i++)
-                s[i] = leftover_dsp(s[i], Wc + i * cols, xp, x, cols);
-        for (size_t i = 0; i < n; i++)
-            y[r0 + i] = grt_q15_requant(s[i], codes[r0 + i], b[r0 + i]);
-    }
+    for (size_t r = first; r < rows; r++)
+        y[r] = grt_q15_requant(row_dsp(W + r * cols, xp, x, cols), codes[r], b[r]);
 }
 #endif
 
