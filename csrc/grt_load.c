@@ -76,13 +76,16 @@ const char *grt_activation_name(unsigned code)
     return code < GRT_ACT_COUNT ? activation_names[code] : "?";
 }
 
-static const char *const role_names[GRT_ROLE_MAX + 1] = {"?",          "w_ih",       "w_hh",
-                                                         "b_ih",       "b_hh",       "w_ih_scale",
-                                                         "w_hh_scale", "in_scale",   "out_scale"};
+static const char *const role_names[GRT_ROLE_MAX + 1] = {
+    [GRT_ROLE_W_IH] = "w_ih",           [GRT_ROLE_W_HH] = "w_hh",           [GRT_ROLE_B_IH] = "b_ih",
+    [GRT_ROLE_B_HH] = "b_hh",           [GRT_ROLE_W_IH_SCALE] = "w_ih_scale", [GRT_ROLE_W_HH_SCALE] = "w_hh_scale",
+    [GRT_ROLE_IN_SCALE] = "in_scale",   [GRT_ROLE_OUT_SCALE] = "out_scale", [GRT_ROLE_GAMMA] = "gamma",
+    [GRT_ROLE_BETA] = "beta",
+};
 
 const char *grt_role_name(unsigned role)
 {
-    return role <= GRT_ROLE_MAX ? role_names[role] : "?";
+    return role <= GRT_ROLE_MAX && role_names[role] != NULL ? role_names[role] : "?";
 }
 
 /* ---- what each (kind, precision) needs ---------------------------------------------------------
@@ -109,6 +112,7 @@ typedef struct layer_recipe {
 #define GRU_(precision, n) GRT_LAYER_GRU, GRT_PREC_##precision, n, DIM_OUT, DIM_3OUT
 #define DENSE_(precision, n) GRT_LAYER_DENSE, GRT_PREC_##precision, n, DIM_ZERO, DIM_ZERO
 #define LSTM_(precision, n) GRT_LAYER_LSTM, GRT_PREC_##precision, n, DIM_2OUT, DIM_4OUT /* state h, c */
+#define NORM_(precision, n) GRT_LAYER_NORM, GRT_PREC_##precision, n, DIM_ZERO, DIM_ZERO
 
 /* Only the precisions this build keeps (gru_rt.h, "Build configuration"): a layer of a dropped one
  * finds no recipe and is refused with GRT_E_PRECISION, like an unknown precision code. */
@@ -119,6 +123,7 @@ static const layer_recipe recipes[] = {
     {DENSE_(F32, 2), {T_(W_IH, F32, OUT, IN), T_(B_IH, F32, OUT, ONE)}},
     {LSTM_(F32, 4),
      {T_(W_IH, F32, 4OUT, IN), T_(W_HH, F32, 4OUT, OUT), T_(B_IH, F32, 4OUT, ONE), T_(B_HH, F32, 4OUT, ONE)}},
+    {NORM_(F32, 2), {T_(GAMMA, F32, OUT, ONE), T_(BETA, F32, OUT, ONE)}},
 #endif
 #if GRT_HAS_Q8
     {GRU_(Q8, 6),
@@ -128,6 +133,7 @@ static const layer_recipe recipes[] = {
     {LSTM_(Q8, 6),
      {T_(W_IH, I8, 4OUT, IN), T_(W_HH, I8, 4OUT, OUT), T_(B_IH, F32, 4OUT, ONE), T_(B_HH, F32, 4OUT, ONE),
       T_(W_IH_SCALE, BF16, 4OUT, ONE), T_(W_HH_SCALE, BF16, 4OUT, ONE)}},
+    {NORM_(Q8, 2), {T_(GAMMA, F32, OUT, ONE), T_(BETA, F32, OUT, ONE)}}, /* float math, as f32 */
 #endif
 #if GRT_HAS_Q15
     {GRU_(Q15, 8),
@@ -137,6 +143,8 @@ static const layer_recipe recipes[] = {
     {DENSE_(Q15, 5),
      {T_(W_IH, I8, OUT, IN), T_(B_IH, I32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
       T_(OUT_SCALE, F32, OUT, ONE)}},
+    {NORM_(Q15, 4),
+     {T_(IN_SCALE, F32, IN, ONE), T_(OUT_SCALE, F32, OUT, ONE), T_(GAMMA, I32, OUT, ONE), T_(BETA, I32, OUT, ONE)}},
 #endif
 };
 
@@ -144,6 +152,7 @@ static const layer_recipe recipes[] = {
 #undef GRU_
 #undef DENSE_
 #undef LSTM_
+#undef NORM_
 
 static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
 {
@@ -155,7 +164,7 @@ static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
 
 static int known_kind(unsigned kind)
 {
-    return kind == GRT_LAYER_GRU || kind == GRT_LAYER_DENSE || kind == GRT_LAYER_LSTM;
+    return kind == GRT_LAYER_GRU || kind == GRT_LAYER_DENSE || kind == GRT_LAYER_LSTM || kind == GRT_LAYER_NORM;
 }
 
 static uint64_t dim_value(unsigned rule, const grt_layer *L)
@@ -378,6 +387,8 @@ static int dense_activation_ok(unsigned a, unsigned precision)
     return a <= GRT_ACT_SOFTMAX || (a >= GRT_ACT_LEAKY_RELU && a < GRT_ACT_COUNT && precision != GRT_PREC_Q15);
 }
 
+#define NORM_EPS_1E5_BITS 0x3727C5ACu /* 1e-5 as float32 bits: the expected value a bad eps reports */
+
 /* Activations whose parameter is the layer entry's param field (the float32 bits of alpha). */
 static int has_act_param(unsigned kind, unsigned act)
 {
@@ -392,7 +403,7 @@ static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
             return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, act, GRT_ACT_TANH);
         if (!gate_activation_ok(gate))
             return fail_values(ld, GRT_E_ACTIVATION, "layer.gate_activation", i, gate, GRT_ACT_SIGMOID);
-    } else if (!dense_activation_ok(act, e[L_PRECISION])) {
+    } else if (e[L_KIND] == GRT_LAYER_NORM ? act != GRT_ACT_LINEAR : !dense_activation_ok(act, e[L_PRECISION])) {
         return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, act, GRT_ACT_LINEAR);
     }
     return GRT_OK;
@@ -402,14 +413,16 @@ static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
 static int layout_ok(unsigned layout, unsigned kind, unsigned precision, uint32_t output_size)
 {
     if (layout == GRT_LAYOUT_PANEL8)
-        return precision == GRT_PREC_F32 && (kind == GRT_LAYER_DENSE || output_size % GRT_PANEL_ROWS == 0);
+        return precision == GRT_PREC_F32 &&
+               (kind == GRT_LAYER_DENSE ||
+                ((kind == GRT_LAYER_GRU || kind == GRT_LAYER_LSTM) && output_size % GRT_PANEL_ROWS == 0));
     return layout == GRT_LAYOUT_ROW_MAJOR;
 }
 
 static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
 {
     unsigned reset_after_max = e[L_KIND] == GRT_LAYER_GRU ? 1u : 0u;
-    if (e[L_KIND] == GRT_LAYER_DENSE && e[L_GATE] != 0)
+    if ((e[L_KIND] == GRT_LAYER_DENSE || e[L_KIND] == GRT_LAYER_NORM) && e[L_GATE] != 0)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.gate_activation", i, e[L_GATE], 0);
     if (e[L_RESET_AFTER] > reset_after_max)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reset_after", i, e[L_RESET_AFTER], 0);
@@ -419,7 +432,13 @@ static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
     if (grt_rd_u16(e + L_RESERVED16) != 0)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reserved", i, grt_rd_u16(e + L_RESERVED16), 0);
     uint32_t param = grt_rd_u32(e + L_PARAM);
-    if (has_act_param(e[L_KIND], e[L_ACTIVATION])) {
+    if (e[L_KIND] == GRT_LAYER_NORM) {
+        /* f32/q8: eps a positive normal float32 (so var + eps > 0 and its rsqrt is finite); q15: any
+         * integer (docs/QUANTIZATION.md) */
+        uint32_t exponent = (param >> 23) & 255u;
+        if (e[L_PRECISION] != GRT_PREC_Q15 && ((param >> 31) != 0 || exponent == 0 || exponent == 255))
+            return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, param, NORM_EPS_1E5_BITS);
+    } else if (has_act_param(e[L_KIND], e[L_ACTIVATION])) {
         if ((param & 0x7F800000u) == 0x7F800000u) /* alpha must be finite */
             return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, param, 0);
     } else if (param != 0) {
@@ -458,6 +477,8 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     uint32_t in = grt_rd_u32(e + L_INPUT), out = grt_rd_u32(e + L_OUTPUT);
     if ((st = check_dim(ld, in, "layer.input_size", i)) || (st = check_dim(ld, out, "layer.output_size", i)))
         return st;
+    if (e[L_KIND] == GRT_LAYER_NORM && out != in) /* a LayerNorm keeps the width */
+        return fail_values(ld, GRT_E_DIMS, "layer.output_size", i, out, in);
     if (i > 0 && in != m->layers[i - 1].output_size)
         return fail_values(ld, GRT_E_CHAIN, "layer.input_size", i, in, m->layers[i - 1].output_size);
     uint32_t first = grt_rd_u32(e + L_FIRST_TENSOR);
@@ -692,6 +713,19 @@ static grt_status check_tensor_values(loader *ld, const grt_layer *L, const tens
     return GRT_OK;
 }
 
+/* A q15 LayerNorm averages its inputs, so they share one unit: every in_scale value equals the first. */
+static grt_status check_norm_in_scale(loader *ld, const grt_layer *L, uint32_t in_scale_index)
+{
+    if (L->kind != GRT_LAYER_NORM || L->precision != GRT_PREC_Q15)
+        return GRT_OK;
+    const uint8_t *in = L->tensor[GRT_ROLE_IN_SCALE];
+    for (uint32_t e = 1; e < L->input_size; e++)
+        if (grt_rd_u32(in + 4 * e) != grt_rd_u32(in))
+            return fail_values(ld, GRT_E_TENSOR_VALUE, "tensor.value", in_scale_index, grt_rd_u32(in + 4 * e),
+                               grt_rd_u32(in));
+    return GRT_OK;
+}
+
 static grt_status check_values(loader *ld, grt_model *m)
 {
     grt_status st;
@@ -715,6 +749,8 @@ static grt_status check_values(loader *ld, grt_model *m)
             if ((st = check_tensor_values(ld, L, rule, L->tensor[rule->role], L->first_tensor + j)))
                 return st;
         }
+        if ((st = check_norm_in_scale(ld, L, in_scale_index)))
+            return st;
         if (L->precision == GRT_PREC_Q15 && i > 0) {
             const uint8_t *in = L->tensor[GRT_ROLE_IN_SCALE];
             const uint8_t *prev = m->layers[i - 1].tensor[GRT_ROLE_OUT_SCALE];

@@ -56,6 +56,7 @@
 #include "grt_internal.h"
 #include "grt_kernels.h"
 #include "grt_math.h"
+#include "grt_norm.h"
 #include "grt_q15.h"
 
 #define FLOAT_ACT (GRT_HAS_F32 || GRT_HAS_Q8)
@@ -324,6 +325,7 @@ typedef void (*recur_cell)(const grt_layer *L, void *gi, size_t ldgi, void *h, s
                            const chunk_mem *w);
 typedef struct precision_cells {
     size_t elem, acc;
+    void (*norm)(const grt_layer *L, const void *in, void *out, size_t n); /* a LayerNorm of n rows */
     void (*project)(const grt_layer *L, const void *in, size_t n, const chunk_mem *w);
     recur_cell gru, lstm;
     void (*dense)(const grt_layer *L, const void *in, void *out, size_t n, const chunk_mem *w);
@@ -364,8 +366,14 @@ static void float_dense(const grt_layer *L, const void *in, void *out, size_t n,
     grt_dense_out_float(L, (float *)out, n);
 }
 
+static void float_norm(const grt_layer *L, const void *in, void *out, size_t n)
+{
+    grt_norm_float(L, (const float *)in, (float *)out, n);
+}
+
 /* f32 and q8 layers (which may mix in a model): each layer's precision picks its products. */
-static const precision_cells float_cells = {sizeof(float), sizeof(float), float_project, float_gru, float_lstm,
+static const precision_cells float_cells = {sizeof(float), sizeof(float), float_norm, float_project, float_gru,
+                                            float_lstm,
                                             float_dense};
 #endif
 
@@ -393,7 +401,13 @@ static void q15_dense(const grt_layer *L, const void *in, void *out, size_t n, c
         grt_q15_dense_out(L->activation, g + r * O, (int16_t *)out + r * O, O);
 }
 
-static const precision_cells q15_cells = {sizeof(int16_t), sizeof(int32_t), q15_project, q15_gru, NULL, q15_dense};
+static void q15_norm(const grt_layer *L, const void *in, void *out, size_t n)
+{
+    grt_norm_q15(L, (const int16_t *)in, (int16_t *)out, n);
+}
+
+static const precision_cells q15_cells = {sizeof(int16_t), sizeof(int32_t), q15_norm, q15_project, q15_gru, NULL,
+                                          q15_dense};
 #endif
 
 /* The cells of each precision of this build (the loader admits no other layer). */
@@ -457,6 +471,8 @@ static const void *run_chunk(const grt_model *m, void *state, size_t B, const vo
                 for (size_t b = 0; b < B; b++)
                     keep_or_emit(w->masked, out + (b * c + t) * row_bytes, h + b * S * k->elem, row_bytes, b * c + t);
             }
+        } else if (L->kind == GRT_LAYER_NORM) {
+            k->norm(L, in, out, n);
         } else {
             k->dense(L, in, out, n, w);
         }

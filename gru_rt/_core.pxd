@@ -14,6 +14,8 @@ cdef extern from "gru_rt.h" nogil:
         GRT_LAYER_GRU
         GRT_LAYER_DENSE
         GRT_LAYER_LSTM
+        GRT_LAYER_NORM
+        GRT_PREC_Q15
         GRT_ROLE_W_IH
         GRT_ROLE_W_HH
         GRT_ROLE_B_IH

@@ -15,13 +15,14 @@ import numpy as np
 from .errors import (ArgumentError, CoreError, GruRtError, InputError, InputTypeError,
                      ModelFormatError)
 from .model_info import LayerInfo, format_summary
-from .format import (DTYPES, KIND_DENSE, KIND_GRU, KIND_LSTM, LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS,
+from .format import (DTYPES, KIND_DENSE, KIND_GRU, KIND_LAYERNORM, KIND_LSTM,
+                     LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS,
                      PRECISIONS, ROLES, WEIGHT_LAYOUTS)
 
 cnp.import_array()
 
 _BLOB_ALIGN = 64
-_KINDS = {KIND_GRU: "gru", KIND_DENSE: "dense", KIND_LSTM: "lstm"}
+_KINDS = {KIND_GRU: "gru", KIND_DENSE: "dense", KIND_LSTM: "lstm", KIND_LAYERNORM: "layernorm"}
 _KIND_CODES = {name: code for code, name in _KINDS.items()}
 _DTYPES = {code: dtype for code, dtype in DTYPES.values()}  # grt_dtype -> NumPy dtype
 _DTYPE_NAMES = {code: name for name, (code, _) in DTYPES.items()}
@@ -46,6 +47,15 @@ cdef object _act_alpha(const grt_layer *L):
     if L.kind != GRT_LAYER_DENSE or _cstr(grt_activation_name(L.activation)) not in PARAM_ACTIVATIONS:
         return None
     return float(np.array(L.act_param, np.uint32).view(np.float32))
+
+
+cdef dict _norm_eps(const grt_layer *L):
+    """A LayerNorm's eps (f32/q8: the float32 bits in act_param) or eps_q (q15: the integer)."""
+    if L.kind != GRT_LAYER_NORM:
+        return {}
+    if L.precision == GRT_PREC_Q15:
+        return {"eps_q": int(L.act_param)}
+    return {"eps": float(np.array(L.act_param, np.uint32).view(np.float32))}
 
 
 def activation_name(unsigned code):
@@ -609,7 +619,7 @@ cdef class Model:
             reset_after=bool(L.reset_after) if is_gru else None,
             state_offset=int(L.state_offset) if recurrent else None,
             weight_bytes=int(weights),
-            alpha=_act_alpha(L))
+            alpha=_act_alpha(L), **_norm_eps(L))
 
     @property
     def precision(self):
@@ -672,13 +682,17 @@ cdef class Model:
     def to_spec(self):
         """The canonical description (gru_rt.spec.ModelSpec) of this model, copied out of the file
         (quantized layers keep their stored integers and scales)."""
-        from .spec import DenseLayer, GRULayer, LSTMLayer, ModelSpec
+        from .spec import DenseLayer, GRULayer, LayerNormLayer, LSTMLayer, ModelSpec
         layers = []
         for info in self.layers:
             k = info.index
             arrays = {attr: self.tensor(k, role).copy()
                       for role, attr, _ in LAYER_TENSORS[(info.kind, info.precision)]}
-            if info.kind == "gru":
+            if info.kind == "layernorm":
+                layers.append(LayerNormLayer(
+                    eps=1e-5 if info.eps is None else info.eps, eps_q=info.eps_q,
+                    precision=info.precision, **arrays))
+            elif info.kind == "gru":
                 layers.append(GRULayer(
                     reset_after=info.reset_after, activation=info.activation,
                     gate_activation=info.gate_activation, precision=info.precision, **arrays))

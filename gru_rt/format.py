@@ -37,6 +37,7 @@ FLAG_INPUT_MASK = 1  # header flags bit 0 (1.4): an input mask, its float32 valu
 KIND_GRU = 1
 KIND_DENSE = 2
 KIND_LSTM = 3  # 1.4
+KIND_LAYERNORM = 6  # 1.4
 PRECISIONS = {"f32": 0, "q8": 1, "q15": 2}
 PRECISION_NAMES = tuple(PRECISIONS)  # ("f32", "q8", "q15")
 QUANTIZED_PRECISIONS = ("q8", "q15")
@@ -79,7 +80,7 @@ PANEL_ROWS = 8
 
 # Tensor roles and dtypes; numpy dtypes are little-endian.
 ROLES = {"w_ih": 1, "w_hh": 2, "b_ih": 3, "b_hh": 4, "w_ih_scale": 5, "w_hh_scale": 6,
-         "in_scale": 7, "out_scale": 8}
+         "in_scale": 7, "out_scale": 8, "gamma": 9, "beta": 10}
 DTYPES: dict[str, tuple[int, np.dtype[Any]]] = {
     "f32": (0, np.dtype("<f4")), "i8": (1, np.dtype("i1")), "i16": (2, np.dtype("<i2")),
     "i32": (3, np.dtype("<i4")), "bf16": (4, np.dtype("<u2"))}
@@ -105,6 +106,11 @@ LAYER_TENSORS: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
     ("dense", "q8"): (("w_ih", "w", "i8"), ("b_ih", "b", "f32"), ("w_ih_scale", "w_scale", "bf16")),
     ("dense", "q15"): (("w_ih", "w", "i8"), ("b_ih", "b", "i32"), ("w_ih_scale", "w_scale", "bf16"),
                        ("in_scale", "in_scale", "f32"), ("out_scale", "out_scale", "f32")),
+    # 1.4: LayerNorm; q8 runs the float math of f32 (no weight matrix to quantize)
+    ("layernorm", "f32"): (("gamma", "gamma", "f32"), ("beta", "beta", "f32")),
+    ("layernorm", "q8"): (("gamma", "gamma", "f32"), ("beta", "beta", "f32")),
+    ("layernorm", "q15"): (("in_scale", "in_scale", "f32"), ("out_scale", "out_scale", "f32"),
+                           ("gamma", "gamma", "i32"), ("beta", "beta", "i32")),
 }
 
 # ---- byte layouts ----------------------------------------------------------------------------

@@ -18,7 +18,16 @@ import numpy as np
 
 from . import _q15_tables as tables
 from .errors import ArgumentError, InputError, InputTypeError
-from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, layer_state_size, masked_steps
+from .spec import (
+    DenseLayer,
+    GRULayer,
+    Layer,
+    LayerNormLayer,
+    LSTMLayer,
+    ModelSpec,
+    layer_state_size,
+    masked_steps,
+)
 
 __all__ = ["GoldenRun", "golden_run", "golden_run_int16", "q15_activation", "q15_quantize_input",
            "q8_quantize"]
@@ -346,6 +355,35 @@ def _q8_dense(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
     return f32_dense_activation(layer, _q8_matvec(layer.w, layer.w_scale, layer.b, x))
 
 
+def f32_rsqrt(v: np.ndarray) -> np.ndarray:
+    """grt_cell_norm.c's 1/sqrt(v): the bit estimate, then three Newton steps."""
+    v = np.asarray(v, F32)
+    half = (F32(0.5) * v).astype(F32)
+    y = _from_bits(np.uint32(0x5F3759DF) - (_bits(v) >> np.uint32(1)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for _ in range(3):
+            y = (y * (F32(1.5) - ((half * y).astype(F32) * y).astype(F32))).astype(F32)
+    return y
+
+
+def _float_layernorm(layer: LayerNormLayer, x: np.ndarray) -> np.ndarray:
+    """f32/q8 LayerNorm rows, float32 operations in grt_cell_norm.c's order."""
+    x = np.asarray(x, F32)
+    d_count = F32(x.shape[-1])
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = np.zeros(x.shape[:-1], F32)
+        for i in range(x.shape[-1]):
+            total = (total + x[..., i]).astype(F32)
+        mean = (total / d_count).astype(F32)
+        dev = (x - mean[..., None]).astype(F32)
+        ss = np.zeros(x.shape[:-1], F32)
+        for i in range(x.shape[-1]):
+            ss = (ss + (dev[..., i] * dev[..., i]).astype(F32)).astype(F32)
+        r = f32_rsqrt(((ss / d_count).astype(F32) + F32(layer.eps)).astype(F32))
+        y = ((dev * r[..., None]).astype(F32) * layer.gamma).astype(F32)
+        return (y + layer.beta).astype(F32)
+
+
 # ---------------------------------------------------------------------------------------------
 # q15
 
@@ -469,6 +507,34 @@ def _q15_dense(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
     return np.minimum(Q15_ACTIVATIONS[layer.activation](g), 32767)
 
 
+def _isqrt(w: np.ndarray) -> np.ndarray:
+    """floor(sqrt(w)) of int64 values in [0, 2^62): a float estimate, corrected exactly."""
+    r = np.sqrt(w.astype(np.float64)).astype(I64)
+    for _ in range(2):
+        r = np.where(r * r > w, r - 1, r)
+        r = np.where((r + 1) * (r + 1) <= w, r + 1, r)
+    return r
+
+
+def _q15_layernorm(layer: LayerNormLayer, x: np.ndarray) -> np.ndarray:
+    """grt_cell_norm_q15.c: integer mean and variance, an integer square root, Q16 x̂."""
+    assert layer.eps_q is not None
+    q = np.asarray(x, I64)
+    d_count = q.shape[-1]
+    s = np.sum(q, axis=-1)
+    w = d_count * np.sum(q * q, axis=-1) - s * s + d_count * d_count * layer.eps_q
+    t = np.zeros_like(w)
+    for _ in range(31):  # scale by 4^t into [2^60, 2^62)
+        low = (w != 0) & (w < 2**60)
+        w = np.where(low, w * 4, w)
+        t = t + low
+    r = _isqrt(w)
+    inv = np.where(w != 0, (2**54 + r // 2) // np.maximum(r, 1), 0)
+    d = d_count * q - s[..., None]
+    xhat = _rshr(d * (I64(1) << t)[..., None] * inv[..., None], 38)
+    return _sat16(_rshr(xhat * layer.gamma.astype(I64), 31) + layer.beta.astype(I64))
+
+
 def q15_quantize_input(x: np.ndarray, in_scale: np.ndarray) -> np.ndarray:
     """The float boundary: round_away(clamp(x / in_scale, ±32767)), NaN → 0; int16."""
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
@@ -515,6 +581,8 @@ def _batched(xs: object, width: int) -> tuple[np.ndarray, bool]:
 
 
 def _layer_step(layer: Layer, precision: str, x: np.ndarray, h: np.ndarray | None) -> np.ndarray:
+    if isinstance(layer, LayerNormLayer):
+        return _float_layernorm(layer, x) if precision == "q8" else _q15_layernorm(layer, x)
     if isinstance(layer, LSTMLayer):  # q8 only (no q15 LSTM)
         assert h is not None
         return _q8_lstm(layer, x, h)

@@ -16,7 +16,7 @@ class LayerInfo:
     """One layer of a loaded model, as the C loader validated it."""
 
     index: int
-    kind: str  # "gru", "lstm" or "dense"
+    kind: str  # "gru", "lstm", "dense" or "layernorm"
     precision: str  # "f32", "q8" or "q15"
     weight_layout: str  # "row-major" or "panel8" (docs/FORMAT.md)
     input_size: int
@@ -27,6 +27,8 @@ class LayerInfo:
     state_offset: int | None  # GRU, LSTM: where its state (LSTM: h, then c) starts in Stream.state
     weight_bytes: int  # bytes of its tensors in the file
     alpha: float | None = None  # Dense leaky_relu/elu: the activation's parameter (1.3)
+    eps: float | None = None  # LayerNorm f32/q8 (1.4)
+    eps_q: int | None = None  # LayerNorm q15: eps in units of in_scale² (1.4)
 
     def describe(self) -> str:
         if self.kind == "gru":
@@ -34,6 +36,10 @@ class LayerInfo:
                     f"φ={self.activation} σ={self.gate_activation} "
                     f"reset_after={int(bool(self.reset_after))}  {self.weight_bytes} B "
                     f"{self.weight_layout}")
+        if self.kind == "layernorm":
+            eps = f"eps={self.eps:g}" if self.eps is not None else f"eps_q={self.eps_q}"
+            return (f"LayerNorm {self.input_size:>2} → {self.output_size:<5} {self.precision:<4} "
+                    f"{eps}  {self.weight_bytes} B")
         if self.kind == "lstm":
             return (f"LSTM   {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
                     f"φ={self.activation} σ={self.gate_activation}  {self.weight_bytes} B "

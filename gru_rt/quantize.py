@@ -17,7 +17,15 @@ from .errors import ConversionError
 from .format import Q15_DENSE_ACTIVATIONS, Q15_FIXED_OUTPUT, QUANTIZED_PRECISIONS
 from .golden import golden_run
 from .reference import reference_layer_run
-from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, masked_steps
+from .spec import (
+    DenseLayer,
+    GRULayer,
+    Layer,
+    LayerNormLayer,
+    LSTMLayer,
+    ModelSpec,
+    masked_steps,
+)
 
 __all__ = ["CALIBRATION_HEADROOM", "DEFAULT_INPUT_RANGE", "QuantReport", "load_calibration",
            "quantize"]
@@ -240,6 +248,8 @@ def _bias_i32(values: np.ndarray, where: str) -> np.ndarray:
 
 
 def _q8_layer(layer: Layer) -> Layer:
+    if isinstance(layer, LayerNormLayer):  # no weight matrix: q8 runs its float math
+        return replace(layer, precision="q8")
     if isinstance(layer, (GRULayer, LSTMLayer)):
         w_ih, s_ih = _q8_matrix(layer.w_ih.astype(np.float64))
         w_hh, s_hh = _q8_matrix(layer.w_hh.astype(np.float64))
@@ -254,14 +264,39 @@ def _ranges(values: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
     return np.where(r > 0, r, 1.0)
 
 
+def _q15_layernorm(layer: LayerNormLayer, in_scale: np.ndarray, out_range: np.ndarray,
+                   where: str, uniform_out: bool) -> LayerNormLayer:
+    """eps in units of in_scale² (uniform: the loader's rule), gamma/out_scale in Q15 and
+    beta/out_scale as int32 (docs/QUANTIZATION.md, "q15 LayerNorm")."""
+    unit = float(in_scale[0])
+    eps_q = round(layer.eps / (unit * unit))
+    if eps_q > 0xFFFFFFFF:
+        raise ConversionError(f"{where}: eps = {layer.eps:g} is {eps_q} units of in_scale², more "
+                              f"than the 32 bits q15 stores; its input range is too small")
+    gamma = layer.gamma.astype(np.float64)
+    out_scale = (out_range / 32767.0).astype(np.float32)
+    # gamma/out_scale·2^15 must fit int32: widen a range too small for its gamma.
+    need = (np.abs(gamma) * 2.0 ** 15 / (2**31 - 1)).astype(np.float32)
+    out_scale = np.maximum(out_scale, np.nextafter(need, np.float32(np.inf)))
+    if uniform_out:  # a LayerNorm follows: one unit for every output
+        out_scale = np.full_like(out_scale, np.max(out_scale))
+    scale = out_scale.astype(np.float64)
+    return replace(layer, gamma=_bias_i32(gamma / scale * 2.0 ** 15, f"{where}: gamma"),
+                   beta=_bias_i32(layer.beta / scale, f"{where}: beta"), eps_q=eps_q,
+                   in_scale=in_scale, out_scale=out_scale, precision="q15")
+
+
 def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
-               where: str) -> Layer:
+               where: str, uniform_out: bool = False) -> Layer:
     """in_scale: float32 real value of one input unit per feature; out_range: the calibrated |y|
     range of a Dense linear/relu layer's outputs (None for Q15-valued outputs)."""
     cols = in_scale.astype(np.float64)
     if isinstance(layer, LSTMLayer):
         raise ConversionError(f"{where}: q15 LSTM layers are not implemented yet; quantize this "
                               f"model to q8 or keep f32")
+    if isinstance(layer, LayerNormLayer):
+        assert out_range is not None
+        return _q15_layernorm(layer, in_scale, out_range, where, uniform_out)
     if isinstance(layer, GRULayer):
         if layer.activation != "tanh":
             raise ConversionError(f"{where}: q15 needs the tanh candidate activation (the state "
@@ -288,6 +323,8 @@ def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
         # A multiplier above 255 (an output range tiny next to its weights): widen that range.
         need = (np.max(np.abs(w), axis=1) / 127.0 / _MAX_MULTIPLIER).astype(np.float32)
         out_scale = np.maximum(out_scale, np.nextafter(need, np.float32(np.inf)))
+        if uniform_out:  # a LayerNorm follows: one unit for every output
+            out_scale = np.full_like(out_scale, np.max(out_scale))
         unit = out_scale.astype(np.float64)
     wq, codes = _q15_matrix(w, unit, f"{where}: w")
     return replace(layer, w=wq, w_scale=codes, b=_bias_i32(layer.b / unit, f"{where}: b"),
@@ -304,13 +341,18 @@ def _q15_layers(spec: ModelSpec, data: list[np.ndarray], calibrated: bool,
         in_range = _ranges(np.concatenate(data), (0,))
     else:
         in_range = np.full(spec.input_size, DEFAULT_INPUT_RANGE)
+    # A LayerNorm's inputs share one unit (they are averaged): the widest range of its features.
+    norm_next = [isinstance(layer, LayerNormLayer) for layer in spec.layers[1:]] + [False]
+    if isinstance(spec.layers[0], LayerNormLayer):
+        in_range = np.full_like(in_range, np.max(in_range))
     in_scale = (in_range / 32767.0).astype(np.float32)
     layers: list[Layer] = []
     for k, layer in enumerate(spec.layers):
         out_range = None
-        if isinstance(layer, DenseLayer) and layer.activation not in Q15_FIXED_OUTPUT:
+        if isinstance(layer, LayerNormLayer) or (
+                isinstance(layer, DenseLayer) and layer.activation not in Q15_FIXED_OUTPUT):
             out_range = _ranges(float_outputs[k], (0,))
-        q = _q15_layer(layer, in_scale, out_range, _where(k, layer))
+        q = _q15_layer(layer, in_scale, out_range, _where(k, layer), norm_next[k])
         assert q.out_scale is not None
         in_scale = q.out_scale
         layers.append(q)

@@ -19,7 +19,16 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError
-from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, layer_state_size, masked_steps
+from .spec import (
+    DenseLayer,
+    GRULayer,
+    Layer,
+    LayerNormLayer,
+    LSTMLayer,
+    ModelSpec,
+    layer_state_size,
+    masked_steps,
+)
 
 __all__ = ["ACTIVATION_FUNCTIONS", "PARAM_ACTIVATION_FUNCTIONS", "reference_layer_outputs",
            "reference_layer_run", "reference_run", "reference_step", "state_size"]
@@ -158,6 +167,12 @@ def _dense_step(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
     return ACTIVATION_FUNCTIONS[layer.activation](a)
 
 
+def _layernorm_step(layer: LayerNormLayer, x: np.ndarray) -> np.ndarray:
+    mean = np.mean(x, axis=-1, keepdims=True)
+    var = np.mean((x - mean) ** 2, axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + layer.eps) * layer.gamma + layer.beta
+
+
 def _initial_state(spec: ModelSpec, state: object | None) -> np.ndarray:
     n = state_size(spec)
     if state is None:
@@ -175,6 +190,8 @@ def _prepared(spec: ModelSpec) -> ModelSpec:
         if isinstance(layer, (GRULayer, LSTMLayer)):
             layers.append(replace(layer, w_ih=_f64(layer.w_ih), w_hh=_f64(layer.w_hh),
                                   b_ih=_f64(layer.b_ih), b_hh=_f64(layer.b_hh)))
+        elif isinstance(layer, LayerNormLayer):
+            layers.append(replace(layer, gamma=_f64(layer.gamma), beta=_f64(layer.beta)))
         else:
             layers.append(replace(layer, w=_f64(layer.w), b=_f64(layer.b)))
     return ModelSpec(layers, dict(spec.metadata), spec.validated().input_mask)
@@ -201,6 +218,8 @@ def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray,
             new_state[..., offset:offset + 2 * hs] = hc
             x = hc[..., :hs]
             offset += 2 * hs
+        elif isinstance(layer, LayerNormLayer):
+            x = _layernorm_step(layer, x)
         else:
             x = _dense_step(layer, x)
         if trace is not None:

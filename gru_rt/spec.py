@@ -140,7 +140,7 @@ def _validated_tensors(layer: Layer, where: str) -> dict[str, np.ndarray]:
         else:
             out[attr] = _quantized(name, value, shape, dtype, layer.precision)
     if layer.precision == "q15":
-        fixed_out = layer.kind == "gru" or layer.activation in Q15_FIXED_OUTPUT
+        fixed_out = layer.kind == "gru" or getattr(layer, "activation", None) in Q15_FIXED_OUTPUT
         _check_q15_scale(f"{where}: in_scale", out["in_scale"], False)
         _check_q15_scale(f"{where}: out_scale", out["out_scale"], fixed_out)
     return out
@@ -390,18 +390,79 @@ def _activation_alpha(where: str, activation: str, alpha: float | None) -> float
     return float(value)
 
 
+@dataclass(repr=False)
+class LayerNormLayer:
+    """LayerNorm over the features (1.4): y = gamma * (x - mean) / sqrt(var + eps) + beta, with the
+    mean and the population variance of each row; gamma, beta (D,). A LayerNorm without an affine
+    part has gamma = 1, beta = 0.
+
+    f32 and q8 (the same float math) hold float32 gamma/beta and eps > 0. q15
+    (docs/QUANTIZATION.md) holds int32 gamma (gamma/out_scale * 2^15) and beta (beta/out_scale),
+    a uniform in_scale, out_scale, and eps as an integer in (in_scale unit)^2 (eps_q)."""
+
+    gamma: np.ndarray
+    beta: np.ndarray
+    eps: float = 1e-5
+    precision: str = "f32"
+    name: str = ""
+    in_scale: np.ndarray | None = None
+    out_scale: np.ndarray | None = None
+    eps_q: int | None = None
+
+    kind = "layernorm"
+
+    @property
+    def input_size(self) -> int:
+        return int(np.shape(self.gamma)[0]) if np.ndim(self.gamma) == 1 else 0
+
+    @property
+    def output_size(self) -> int:
+        return self.input_size
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return (f"LayerNormLayer{name}({self.input_size}, eps={self.eps:g}, "
+                f"{self.precision})")
+
+    def validated(self, where: str) -> LayerNormLayer:
+        if np.ndim(self.gamma) != 1:
+            raise SpecError(f"{where}: gamma must be 1-D, got shape {np.shape(self.gamma)}")
+        _check_dim(f"{where}: size", self.input_size)
+        _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))
+        eps = np.float32(self.eps)
+        if not (np.isfinite(eps) and eps >= np.finfo(np.float32).tiny):
+            raise SpecError(f"{where}: eps is {self.eps!r}, expected a positive normal float32 "
+                            f"(eps = 0 is refused: a constant row would divide by zero)")
+        eps_q = None
+        if self.precision == "q15":
+            if self.eps_q is None or not 0 <= int(self.eps_q) <= 0xFFFFFFFF:
+                raise SpecError(f"{where}: eps_q is {self.eps_q!r}, expected an integer in "
+                                f"0 … 2^32 − 1 (eps in units of in_scale², from the quantizer)")
+            eps_q = int(self.eps_q)
+        elif self.eps_q is not None:
+            raise SpecError(f"{where}: eps_q is set, but {self.precision} layers have none")
+        out = _validated_tensors(self, where)
+        if self.precision == "q15":
+            unit = out["in_scale"].view("<u4")
+            if np.any(unit != unit[0]):
+                raise SpecError(f"{where}: in_scale must be the same for every feature (a q15 "
+                                f"LayerNorm averages its inputs, so they share one unit)")
+        return replace(self, eps=float(eps), eps_q=eps_q, **cast("dict[str, Any]", out))
+
+
 QUANT_ATTRS = {"gru": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
                "lstm": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
-               "dense": ("w_scale", "in_scale", "out_scale")}
+               "dense": ("w_scale", "in_scale", "out_scale"),
+               "layernorm": ("in_scale", "out_scale")}
 
 
-Layer = Union[GRULayer, LSTMLayer, DenseLayer]
+Layer = Union[GRULayer, LSTMLayer, DenseLayer, LayerNormLayer]
 RecurrentLayer = Union[GRULayer, LSTMLayer]
 
 
 def layer_state_size(layer: Layer) -> int:
     """The layer's values in the flat stream state: H for a GRU, h and c (2H) for an LSTM, 0 for
-    a Dense layer."""
+    a Dense or LayerNorm layer."""
     if isinstance(layer, LSTMLayer):
         return 2 * layer.hidden_size
     return layer.hidden_size if isinstance(layer, GRULayer) else 0

@@ -17,7 +17,16 @@ from . import format as fmt
 from ._core import _kind_tensor
 from ._version import __version__
 from .errors import ArgumentError
-from .spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec, SpecError, check_metadata
+from .spec import (
+    DenseLayer,
+    GRULayer,
+    Layer,
+    LayerNormLayer,
+    LSTMLayer,
+    ModelSpec,
+    SpecError,
+    check_metadata,
+)
 
 __all__ = ["write_model"]
 
@@ -144,7 +153,12 @@ def _tensor_offsets(tensors: list[_Tensor]) -> list[int]:
 
 
 def _act_param(layer: Layer) -> int:
-    """The layer entry's param: the float32 bits of a Dense leaky_relu/elu alpha, else 0."""
+    """The layer entry's param: the float32 bits of a Dense leaky_relu/elu alpha or of a f32/q8
+    LayerNorm's eps, a q15 LayerNorm's integer eps_q, else 0."""
+    if isinstance(layer, LayerNormLayer):
+        if layer.eps_q is not None:
+            return layer.eps_q
+        return int(np.array(layer.eps, np.float32).view(np.uint32))
     if isinstance(layer, DenseLayer) and layer.alpha is not None:
         return int(np.array(layer.alpha, np.float32).view(np.uint32))
     return 0
@@ -152,6 +166,8 @@ def _act_param(layer: Layer) -> int:
 
 def _layer_codes(layer: Layer) -> tuple[int, int, int, int]:
     """kind, activation, gate_activation, reset_after."""
+    if isinstance(layer, LayerNormLayer):
+        return fmt.KIND_LAYERNORM, fmt.ACTIVATIONS["linear"], 0, 0
     if isinstance(layer, GRULayer):
         return (fmt.KIND_GRU, fmt.ACTIVATIONS[layer.activation],
                 fmt.ACTIVATIONS[layer.gate_activation], int(layer.reset_after))

@@ -235,9 +235,10 @@ def test_state_dict_errors_name_the_key(changes: dict[str, Any], words: str) -> 
 
 
 @pytest.mark.parametrize("module,words", [
-    (nn.BatchNorm1d(4), "bn.running_mean: unexpected key next to the nn.Linear parameters"),
+    (nn.BatchNorm1d(4), "bn.running_mean: unexpected key next to the nn.LayerNorm parameters"),
     (nn.Conv2d(3, 8, 3), "bn.weight has shape (8, 3, 3, 3), not the 2-D weight of an nn.Linear"),
-    (nn.LayerNorm(4), "bn.weight has shape (4,), not the 2-D weight"),
+    (nn.LayerNorm(5), "bn.weight expects inputs of size 5, but the previous layer nn.GRU outputs "
+                      "size 4"),
     (nn.RNN(4, 4), "bn.weight_hh_l0 has shape (4, 4), expected (12, 4) (3·hidden_size rows "
                    "for a GRU (r, z, n) or 4·hidden_size for an LSTM (i, f, g, o); is this an "
                    "nn.RNN?)"),

@@ -64,6 +64,7 @@ typedef struct valid_spec {
 #define DENSE8(act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o, GRT_PREC_Q8}
 #define GRU15(gate, ra, i, o) {GRT_LAYER_GRU, GRT_ACT_TANH, gate, ra, i, o, GRT_PREC_Q15}
 #define DENSE15(act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o, GRT_PREC_Q15}
+#define NORM(prec, d) {GRT_LAYER_NORM, GRT_ACT_LINEAR, 0, 0, d, d, prec}
 
 static const valid_spec VALID[] = {
     {"valid-gru-tanh-sigmoid-ra1.grt", {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4)}, 1, 0},
@@ -149,6 +150,19 @@ static const valid_spec VALID[] = {
      1},
     {"valid-q15-dense-chain.grt",
      {DENSE15(GRT_ACT_LINEAR, 3, 4), DENSE15(GRT_ACT_RELU, 4, 4), DENSE15(GRT_ACT_TANH, 4, 2)}, 3, 0},
+    /* 1.4 LayerNorm: alone, first, after a GRU, between layers, in each precision */
+    {"valid-norm-f32-1.grt", {NORM(GRT_PREC_F32, 1)}, 1, 0},
+    {"valid-norm-f32-gru-norm-dense.grt",
+     {NORM(GRT_PREC_F32, 3), GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4), NORM(GRT_PREC_F32, 4),
+      DENSE(GRT_ACT_SOFTMAX, 4, 2)},
+     4,
+     1},
+    {"valid-norm-q8-gru-norm.grt", {GRU8(GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 3, 5), NORM(GRT_PREC_Q8, 5)}, 2, 0},
+    {"valid-norm-q15-1.grt", {NORM(GRT_PREC_Q15, 1)}, 1, 0},
+    {"valid-norm-q15-stack.grt",
+     {GRU15(GRT_ACT_SIGMOID, 1, 3, 4), NORM(GRT_PREC_Q15, 4), DENSE15(GRT_ACT_LINEAR, 4, 4), NORM(GRT_PREC_Q15, 4)},
+     4,
+     0},
 };
 
 /* The base file the malformed ones are made from: GRU + Dense softmax with metadata. */
@@ -506,6 +520,53 @@ static void lstm_files(void)
     lstm_file(b, "bad-lstm-gru-rows.grt", one, 1, GRT_E_TENSOR_SHAPE, 1, 8, 12); /* w_hh 3H rows */
 }
 
+/* ---- LayerNorm (1.4) ---------------------------------------------------------------------------------
+ * Bases: f32 LayerNorm 3 + GRU 3->4, and q15 LayerNorm 3 (tensors 0 in_scale, 1 out_scale, 2 gamma,
+ * 3 beta) + GRU 3->4. */
+
+static size_t norm_file(uint8_t *buf)
+{
+    static const tw_layer L[] = {NORM(GRT_PREC_F32, 3), GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 3, 4)};
+    return tw_build(buf, CAP, L, 2, NULL, 0, NULL, 16, 0.5f);
+}
+
+static size_t norm15_file(uint8_t *buf)
+{
+    static const tw_layer L[] = {NORM(GRT_PREC_Q15, 3), GRU15(GRT_ACT_SIGMOID, 1, 3, 4)};
+    return tw_build(buf, CAP, L, 2, NULL, 0, NULL, 17, 0.5f);
+}
+
+static size_t p_norm_eps0(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 24), 0); return n; }
+static size_t p_norm_eps_inf(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 24), 0x7F800000u); return n; }
+static size_t p_norm_eps_neg(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 24), 0xB727C5ACu); return n; }
+static size_t p_norm_width(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 12), 4); return n; }
+static size_t p_norm_gate(uint8_t *b, size_t n) { b[tw_layer_field(0, 3)] = GRT_ACT_SIGMOID; return n; }
+static size_t p_norm_act(uint8_t *b, size_t n) { b[tw_layer_field(0, 2)] = GRT_ACT_TANH; return n; }
+static size_t p_norm_panel8(uint8_t *b, size_t n) { b[tw_layer_field(0, 5)] = GRT_LAYOUT_PANEL8; return n; }
+static size_t p_norm_role(uint8_t *b, size_t n) { b[tw_tensor_field(b, 0, 0)] = GRT_ROLE_BETA; return n; }
+static size_t p_norm15_units(uint8_t *b, size_t n) { put32(b, 0, 2, 0x38000000u); return n; }
+static size_t p_norm15_gamma_dtype(uint8_t *b, size_t n) { b[tw_tensor_field(b, 2, 1)] = GRT_DTYPE_F32; return n; }
+
+static void norms(void)
+{
+    static uint8_t b[CAP];
+    static const tw_layer x15[] = {NORM(GRT_PREC_Q15, 5), GRU15(GRT_ACT_SIGMOID, 0, 5, 3)};
+    tw_options ext = {0, 0, 0, TW_FILL_EXTREME, 0};
+    size_t n = tw_build(b, CAP, x15, 2, NULL, 0, &ext, 18, 0.5f);
+    expect("valid-norm-q15-extreme.grt", b, n, 0, GRT_OK);
+    write_file("valid-norm-q15-extreme.grt", b, n);
+    bad_q("bad-norm-eps-zero.grt", norm_file, p_norm_eps0, GRT_E_LAYER_FIELD);
+    bad_q("bad-norm-eps-inf.grt", norm_file, p_norm_eps_inf, GRT_E_LAYER_FIELD);
+    bad_q("bad-norm-eps-negative.grt", norm_file, p_norm_eps_neg, GRT_E_LAYER_FIELD);
+    bad_q("bad-norm-width.grt", norm_file, p_norm_width, GRT_E_DIMS);
+    bad_q("bad-norm-gate-set.grt", norm_file, p_norm_gate, GRT_E_LAYER_FIELD);
+    bad_q("bad-norm-activation.grt", norm_file, p_norm_act, GRT_E_ACTIVATION);
+    bad_q("bad-norm-panel8.grt", norm_file, p_norm_panel8, GRT_E_LAYER_FIELD);
+    bad_q("bad-norm-role.grt", norm_file, p_norm_role, GRT_E_TENSOR_ROLE);
+    bad_q("bad-norm-q15-mixed-units.grt", norm15_file, p_norm15_units, GRT_E_TENSOR_VALUE);
+    bad_q("bad-norm-q15-gamma-dtype.grt", norm15_file, p_norm15_gamma_dtype, GRT_E_TENSOR_DTYPE);
+}
+
 int main(int argc, char **argv)
 {
     static uint8_t buf[CAP];
@@ -541,6 +602,7 @@ int main(int argc, char **argv)
     malformed();
     quantized();
     lstm_files();
+    norms();
     printf("make_corpus: wrote %zu bytes to %s, %d problem(s)\n", g_total, g_dir, g_errors);
     return g_errors ? 1 : 0;
 }

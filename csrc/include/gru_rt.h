@@ -115,7 +115,7 @@ extern "C" {
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
 #define GRT_VERSION_MINOR 4 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout,
                              * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax), 1.4 the LSTM
-                             * kind and the input mask (GRT_FILE_INPUT_MASK) */
+                             * and LayerNorm kinds and the input mask (GRT_FILE_INPUT_MASK) */
 
 #define GRT_HEADER_SIZE 64
 #define GRT_LAYER_ENTRY_SIZE 32
@@ -169,7 +169,8 @@ typedef enum grt_status {
 typedef enum grt_layer_kind {
     GRT_LAYER_GRU = 1,
     GRT_LAYER_DENSE = 2,
-    GRT_LAYER_LSTM = 3 /* 1.4: gates i, f, g, o; state h then c (2H) */
+    GRT_LAYER_LSTM = 3, /* 1.4: gates i, f, g, o; state h then c (2H) */
+    GRT_LAYER_NORM = 6 /* 1.4: LayerNorm over the features (y = gamma·(x − mean)/sqrt(var + eps) + beta) */
 } grt_layer_kind;
 
 typedef enum grt_precision { GRT_PREC_F32 = 0, GRT_PREC_Q8 = 1, GRT_PREC_Q15 = 2 } grt_precision;
@@ -202,7 +203,9 @@ typedef enum grt_role {
     GRT_ROLE_W_HH_SCALE = 6, /* q8/q15 GRU: bf16 code per row of w_hh */
     GRT_ROLE_IN_SCALE = 7,   /* q15: f32 real value of one input unit, per input feature */
     GRT_ROLE_OUT_SCALE = 8,  /* q15: f32 real value of one output unit, per output */
-    GRT_ROLE_MAX = 8
+    GRT_ROLE_GAMMA = 9,      /* LayerNorm (1.4): scale per feature (q15: int32, see QUANTIZATION.md) */
+    GRT_ROLE_BETA = 10,      /* LayerNorm (1.4): offset per feature (q15: int32 in output units) */
+    GRT_ROLE_MAX = 10
 } grt_role;
 
 /* How a layer's weight matrices (w_ih, w_hh) are stored (docs/FORMAT.md, "Weight layouts"). */
@@ -250,7 +253,8 @@ typedef struct grt_layer {
                               * h there, c right after it) */
     const void *tensor[GRT_ROLE_MAX + 1];
     uint32_t act_param;      /* the float32 bits of Dense leaky_relu's negative slope or elu's alpha;
-                              * otherwise 0 (1.3; bits, so that the loader stays float-free) */
+                              * LayerNorm (1.4): f32/q8 the float32 bits of eps, q15 eps as an integer
+                              * in (input unit)²; otherwise 0 (bits, so that the loader stays float-free) */
 } grt_layer;
 
 /* A validated, read-only view of a model blob. Fill with grt_model_load(); never modify. */

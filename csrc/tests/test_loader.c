@@ -191,7 +191,8 @@ static void test_valid(void)
     CHECK(strcmp(grt_activation_name(GRT_ACT_LOG_SOFTMAX), "log_softmax") == 0);
     CHECK(strcmp(grt_activation_name(GRT_ACT_COUNT), "?") == 0);
     CHECK(strcmp(grt_role_name(GRT_ROLE_B_HH), "b_hh") == 0 && strcmp(grt_role_name(0), "?") == 0 &&
-          strcmp(grt_role_name(9), "?") == 0);
+          strcmp(grt_role_name(GRT_ROLE_MAX + 1), "?") == 0);
+    CHECK(strcmp(grt_role_name(GRT_ROLE_GAMMA), "gamma") == 0 && strcmp(grt_role_name(GRT_ROLE_BETA), "beta") == 0);
     CHECK(strcmp(grt_role_name(GRT_ROLE_W_IH_SCALE), "w_ih_scale") == 0 &&
           strcmp(grt_role_name(GRT_ROLE_W_HH_SCALE), "w_hh_scale") == 0 &&
           strcmp(grt_role_name(GRT_ROLE_IN_SCALE), "in_scale") == 0 &&
@@ -295,6 +296,19 @@ static void test_layer_tensor(void)
           t.ndim == 2);
     CHECK(grt_kind_tensor(GRT_LAYER_DENSE, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 8, 3, GRT_ROLE_B_IH, &t) == GRT_OK &&
           t.rows == 3 && t.stored_rows == 3 && t.layout == GRT_LAYOUT_ROW_MAJOR);
+    /* LayerNorm (1.4): gamma/beta per feature, f32 at f32 and q8, int32 after the scales at q15; no weight
+     * matrix, so no panel8 */
+#if GRT_HAS_Q8
+    CHECK(grt_kind_tensor(GRT_LAYER_NORM, GRT_PREC_Q8, 0, 5, 5, GRT_ROLE_BETA, &t) == GRT_OK && t.rows == 5 &&
+          t.cols == 1 && t.dtype == GRT_DTYPE_F32 && t.nbytes == 20);
+#endif
+#if GRT_HAS_Q15
+    CHECK(grt_kind_tensor(GRT_LAYER_NORM, GRT_PREC_Q15, 0, 5, 5, GRT_ROLE_GAMMA, &t) == GRT_OK &&
+          t.dtype == GRT_DTYPE_I32 && t.rows == 5);
+#endif
+    CHECK(grt_kind_tensor(GRT_LAYER_NORM, GRT_PREC_F32, 0, 5, 5, GRT_ROLE_W_IH, &t) == GRT_E_TENSOR_ROLE);
+    CHECK(grt_kind_tensor(GRT_LAYER_NORM, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 8, 8, GRT_ROLE_GAMMA, &t) ==
+          GRT_E_LAYER_FIELD);
     CHECK(grt_kind_tensor(0, GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_KIND);
     CHECK(grt_kind_tensor(255, GRT_PREC_F32, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_LAYER_KIND);
     CHECK(grt_kind_tensor(GRT_LAYER_GRU, 3, 0, 2, 3, GRT_ROLE_W_IH, &t) == GRT_E_PRECISION);

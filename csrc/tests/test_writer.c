@@ -105,7 +105,8 @@ static uint32_t gate_rows(const tw_layer *L)
 /* The weight layout tw_build gives a layer. */
 static uint8_t layer_layout(const tw_layer *L, const tw_options *opt)
 {
-    int eligible = L->prec == GRT_PREC_F32 && (L->kind == GRT_LAYER_DENSE || L->out % 8 == 0);
+    int eligible = L->prec == GRT_PREC_F32 && L->kind != GRT_LAYER_NORM &&
+                   (L->kind == GRT_LAYER_DENSE || L->out % 8 == 0);
     return opt->panel8 && eligible ? GRT_LAYOUT_PANEL8 : GRT_LAYOUT_ROW_MAJOR;
 }
 
@@ -116,6 +117,16 @@ static size_t list_tensors(const tw_layer *layers, size_t n_layers, const tw_opt
     for (size_t i = 0; i < n_layers; i++) {
         const tw_layer *L = &layers[i];
         uint32_t li = (uint32_t)i, I = L->in, R = gate_rows(L);
+        if (L->kind == GRT_LAYER_NORM) { /* 1.4: [in_scale, out_scale (q15)], gamma, beta */
+            uint8_t gt = L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I32 : GRT_DTYPE_F32;
+            if (L->prec == GRT_PREC_Q15) {
+                t[k++] = (tw_tensor){GRT_ROLE_IN_SCALE, GRT_DTYPE_F32, li, I, 1, 0};
+                t[k++] = (tw_tensor){GRT_ROLE_OUT_SCALE, GRT_DTYPE_F32, li, L->out, 1, 0};
+            }
+            t[k++] = (tw_tensor){GRT_ROLE_GAMMA, gt, li, L->out, 1, 0};
+            t[k++] = (tw_tensor){GRT_ROLE_BETA, gt, li, L->out, 1, 0};
+            continue;
+        }
         int gru = L->kind != GRT_LAYER_DENSE; /* GRU or LSTM: w_hh and b_hh too */
         uint8_t wt = L->prec == GRT_PREC_Q8 || L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I8 : GRT_DTYPE_F32;
         uint8_t bt = L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I32 : GRT_DTYPE_F32;
@@ -328,6 +339,25 @@ static void write_q15_layer(writer *w, const tw_layer *L, int first)
     free(Wf), free(Uf), free(bi), free(bh), free(in_scale), free(out_scale), free(u_scale), free(target);
 }
 
+/* A q15 LayerNorm: in_scale uniform (the chain's, or one value for the first layer), out_scale
+ * 10/32767, gamma/beta random in their units (extreme fill: extreme scales and int32 values). */
+static void write_q15_norm(writer *w, const tw_layer *L, int first)
+{
+    static const uint32_t extreme[] = {0x80000001u, 0x7FFFFFFFu, 0, 1, 0xFFFFFFFFu};
+    size_t D = L->in;
+    float unit_in = !first ? w->chain[0] : w->fill == TW_FILL_EXTREME ? extreme_scale(w) : (float)(3 * 1.25 / 32767);
+    uint8_t *pin = next_data(w), *pout = next_data(w), *pg = next_data(w), *pb = next_data(w);
+    for (size_t j = 0; j < D; j++) {
+        float out = w->fill == TW_FILL_EXTREME ? extreme_scale(w) : (float)(10.0 / 32767);
+        float g = rng_uniform(&w->r, -w->scale, w->scale), b = rng_uniform(&w->r, -w->scale, w->scale);
+        tw_put_u32(pin, 4 * j, tw_f32_bits(unit_in));
+        tw_put_u32(pout, 4 * j, tw_f32_bits(out));
+        tw_put_u32(pg, 4 * j, w->fill == TW_FILL_EXTREME ? pick(w, extreme, 5) : (uint32_t)(int32_t)(g / out * 32768.0f));
+        tw_put_u32(pb, 4 * j, w->fill == TW_FILL_EXTREME ? pick(w, extreme, 5) : (uint32_t)(int32_t)(b / out));
+        w->chain[j] = out;
+    }
+}
+
 /* The same random values in either layout: a panel8 matrix stores row i, column c at
  * (i / 8)·8·cols + 8c + i mod 8, the padding lanes stay zero. */
 static void write_f32_layer(writer *w, size_t n_tensors)
@@ -408,6 +438,9 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
         tw_put_u32(e, 12, layers[i].out);
         tw_put_u32(e, 16, first);
         tw_put_u32(e, 20, counts[i]);
+        if (layers[i].kind == GRT_LAYER_NORM) /* eps: 1e-5 (f32/q8 bits), or eps_q (q15) */
+            tw_put_u32(e, 24, layers[i].prec != GRT_PREC_Q15 ? 0x3727C5ACu
+                              : opt->fill == TW_FILL_EXTREME ? 0xFFFFFFFFu : 1000u);
         first += counts[i];
     }
 
@@ -432,7 +465,11 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
     w.fill = opt->fill;
     w.chain = calloc(GRT_MAX_DIM, sizeof(float));
     for (size_t i = 0; i < n_layers; i++) {
-        if (layers[i].prec == GRT_PREC_Q8)
+        if (layers[i].kind == GRT_LAYER_NORM && layers[i].prec == GRT_PREC_Q15)
+            write_q15_norm(&w, &layers[i], i == 0);
+        else if (layers[i].kind == GRT_LAYER_NORM) /* f32 and q8: float gamma, beta */
+            write_f32_layer(&w, counts[i]);
+        else if (layers[i].prec == GRT_PREC_Q8)
             write_q8_layer(&w, &layers[i]);
         else if (layers[i].prec == GRT_PREC_Q15)
             write_q15_layer(&w, &layers[i], i == 0);

@@ -52,7 +52,15 @@ import numpy as np
 
 from ..errors import ArgumentError, ConversionError, printable
 from ..fileio import open_regular, read_regular
-from ..spec import DENSE_ACTIVATIONS, DenseLayer, GRULayer, Layer, ModelSpec, split_activation
+from ..spec import (
+    DENSE_ACTIVATIONS,
+    DenseLayer,
+    GRULayer,
+    Layer,
+    LayerNormLayer,
+    ModelSpec,
+    split_activation,
+)
 from ._lazy import require
 from ._untrusted import (
     H5_ERRORS,
@@ -77,11 +85,13 @@ KERAS_CONVENTION = ("keras GRU: gates z,r,h; kernel (I,3H), recurrent_kernel (H,
 
 _IDENTITY = ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D")
 _AFFINE = ("BatchNormalization", "Normalization", "Rescaling")  # per-feature a·x + c: folded
-_WEIGHTED = ("GRU", "Dense", "TimeDistributed", "BatchNormalization", "Normalization")
+_WEIGHTED = ("GRU", "Dense", "TimeDistributed", "BatchNormalization", "Normalization",
+             "LayerNormalization")
 _FOLDED = ("Activation", "ReLU", "Softmax", "LeakyReLU", "ELU")
 _MODELS = ("Sequential", "Functional", "Model")
 _SUPPORTED = ("gru_rt converts InputLayer, Masking (first), GRU, Dense (or "
               "TimeDistributed(Dense)), "
+              "LayerNormalization (over the feature axis), "
               "Activation/ReLU/LeakyReLU/ELU/Softmax after a Dense, BatchNormalization/"
               "Normalization/Rescaling "
               "(folded into the adjacent layer) and Dropout-like layers")
@@ -495,6 +505,35 @@ def _folded_activation(layer: _KLayer) -> str:
     return "softmax"
 
 
+def _layernorm(layer: _KLayer) -> LayerNormLayer:
+    """LayerNormalization over the feature axis: gamma if scale, beta if center (in that order),
+    epsilon (default 1e-3)."""
+    cfg = layer.config
+    axis = cfg.get("axis", -1)
+    if axis not in (-1, [-1], (-1,), 2, [2], (2,)):
+        raise ConversionError(f"{layer.label}: axis {axis}; only a LayerNormalization over the "
+                              f"feature axis (-1) converts")
+    if cfg.get("rms_scaling"):
+        raise ConversionError(f"{layer.label}: rms_scaling=True (RMS normalisation) is not "
+                              f"supported; only the standard LayerNormalization converts")
+    names = (["gamma"] if cfg.get("scale", True) else []) + \
+        (["beta"] if cfg.get("center", True) else [])
+    w = [np.asarray(x, np.float64) for x in (layer.weights or [])]
+    if len(w) != len(names) or any(x.ndim != 1 for x in w):
+        raise ConversionError(f"{layer.label}: has weight arrays of shapes "
+                              f"{[_shape(x.shape) for x in w]}, expected "
+                              f"{', '.join(names) or 'none'} (1-D)")
+    got = dict(zip(names, w))
+    if not got:
+        raise ConversionError(f"{layer.label}: scale=False and center=False leave no weights to "
+                              f"give its size; not supported")
+    d = next(iter(got.values())).shape[0]
+    gamma = _expect(layer, "gamma", got["gamma"], (d,)) if "gamma" in got else np.ones(d)
+    beta = _expect(layer, "beta", got["beta"], (d,)) if "beta" in got else np.zeros(d)
+    return LayerNormLayer(gamma=gamma, beta=beta, eps=float(cfg.get("epsilon", 1e-3)),
+                          name=layer.name)
+
+
 def _refuse_foreign(layer: _KLayer) -> None:
     module = layer.module
     if layer.registered_name not in (None, layer.class_name) or (
@@ -646,6 +685,13 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
         elif cls == "Dense":
             layers.append(_dense(layer))
             labels.append(f"{printable(layer.name)}(Dense)")
+        elif cls == "LayerNormalization":
+            if pending is not None:
+                raise ConversionError(f"{pending.label} comes right before {layer.label}: a "
+                                      f"per-feature affine map cannot fold into a "
+                                      f"LayerNormalization's input")
+            layers.append(_layernorm(layer))
+            labels.append(f"{printable(layer.name)}(LayerNormalization)")
         elif cls in _FOLDED:
             act = _folded_activation(layer)
             last = layers[-1] if layers else None

@@ -36,7 +36,7 @@ Dim = Union[int, str]
 _SAME_SHAPE = ("Identity", "Cast", "Dropout", "Relu", "Tanh", "Sigmoid", "Softmax", "LeakyRelu",
                "Elu", "Softplus", "HardSigmoid", "LogSoftmax", "Neg", "Abs", "Exp", "Log", "Erf",
                "Sqrt", "Reciprocal", "Gelu", "Swish", "HardSwish", "Mish", "Selu", "Celu",
-               "Softsign")
+               "Softsign", "LayerNormalization")
 _ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
 # Ops whose output has the broadcast shape of their inputs.
 _BROADCAST = (*_ELEMENTWISE, "Pow", "Greater", "Less", "Max", "Min", "Where")

@@ -45,7 +45,7 @@ from ..errors import ConversionError, printable
 from ..fileio import read_regular
 from ..format import DENSE_ACTIVATIONS
 from ..reference import ACTIVATION_FUNCTIONS
-from ..spec import DenseLayer, GRULayer, Layer, ModelSpec
+from ..spec import DenseLayer, GRULayer, Layer, LayerNormLayer, ModelSpec
 from ._lazy import require
 from .numpy_importer import Convention, import_gru
 from .onnx_graph import (
@@ -91,7 +91,8 @@ _LOOPS = {
              "converts the ONNX GRU operator only"),
     "If": "{label} is an If (a branch on a computed condition); a stream cannot run it",
 }
-_SUPPORTED = ("gru_rt converts GRU (forward), MatMul(+Add), Gemm, the activations Relu, Tanh, "
+_SUPPORTED = ("gru_rt converts GRU (forward), MatMul(+Add), Gemm, LayerNormalization (last axis), "
+              "the activations Relu, Tanh, "
               "Sigmoid, Softmax and LogSoftmax (last axis), LeakyRelu, Elu, Gelu, Softplus, "
               "Swish (alpha 1) and the GELU/SiLU formulas exporters write, and "
               "Squeeze/Unsqueeze/Reshape/Flatten/Transpose/Identity/Dropout glue that keeps the "
@@ -729,11 +730,37 @@ class _Walker:
             n.op_type for n in nodes) + ")"
         return out
 
+    def layernorm(self, node: Any) -> str:
+        """LayerNormalization (opset 17) over the last axis: Scale and B constants of the feature
+        size; the Mean and InvStdDev outputs must be unused."""
+        a = node_attributes(node)
+        r = self._need_rank(node)
+        if self._axis(node, int(a.get("axis", -1)), r) != r - 1:
+            raise ConversionError(f"{_label(node)}: normalises from axis {a.get('axis')} of a "
+                                  f"rank-{r} tensor; only the feature (last) axis converts")
+        if any(o and self.g.next_nodes(o) for o in node.output[1:]):
+            raise ConversionError(f"{_label(node)}: its Mean/InvStdDev outputs are used; only Y "
+                                  f"converts")
+        gamma = np.asarray(self.g.const(node.input[1], f"{_label(node)}: Scale"), np.float64)
+        d = self.features if self.features is not None else gamma.size
+        gamma = self._bias(node, gamma, d)
+        beta = np.zeros(d)
+        if len(node.input) > 2 and node.input[2]:
+            beta = self._bias(node, np.asarray(self.g.const(node.input[2], f"{_label(node)}: B"),
+                                               np.float64), d)
+        self.layers.append(LayerNormLayer(gamma=gamma, beta=beta,
+                                          eps=float(a.get("epsilon", 1e-5)), name=node.name))
+        self.labels.append(f"{node.name or 'LayerNormalization'}(LayerNormalization)")
+        self.dense_open = False
+        return node.output[0]
+
     def step(self, node: Any) -> str | None:
         self.g.used.add(id(node))
         op = node.op_type
         if op == "GRU":
             return self.gru(node)
+        if op == "LayerNormalization":
+            return self.layernorm(node)
         if op in _GLUE:
             return self.glue(node)
         if op == "MatMul":

@@ -10,14 +10,18 @@ the last dot of a key):
 - `weight_ih_l0`, `weight_hh_l0` [, `bias_ih_l0`, `bias_hh_l0`] … `_l{k}`: an nn.GRU of k+1 layers,
   or an nn.LSTM when `weight_hh_l0` has 4·H rows (3·H: a GRU);
 - `weight_ih`, `weight_hh` [, `bias_ih`, `bias_hh`]: an nn.GRUCell (nn.LSTMCell: 4·H rows);
-- a 2-D `weight` [+ `bias`]: an nn.Linear (activation "linear" unless told otherwise).
+- a 2-D `weight` [+ `bias`]: an nn.Linear (activation "linear" unless told otherwise);
+- a 1-D `weight` [+ `bias`]: an nn.LayerNorm over the last dimension, with nn.LayerNorm's default
+  eps = 1e-5 (a state dict does not hold eps; a module gives its own, and a LayerNorm without
+  affine parameters, which has no keys, converts only from the module).
 
 Anything else is refused with an error naming the key. A module is walked through its leaf modules
 in registration order (which must be the order `forward` applies them): nn.GRU, nn.GRUCell,
-nn.LSTM, nn.LSTMCell and nn.Linear become layers, an activation module (ReLU, Tanh, Sigmoid,
-Softmax over the last dimension, Hardsigmoid, LeakyReLU, ELU, GELU, SiLU, Softplus, LogSoftmax)
-right after a Linear sets that Linear's activation, nn.Dropout and nn.Identity are skipped, and
-any other module is refused. When registration order is not the order `forward` applies the
+nn.LSTM, nn.LSTMCell, nn.Linear and nn.LayerNorm (over the last dimension) become layers, an
+activation module (ReLU, Tanh, Sigmoid, Softmax over the last dimension, Hardsigmoid, LeakyReLU,
+ELU, GELU, SiLU, Softplus, LogSoftmax) right after a Linear sets that Linear's activation,
+nn.Dropout and nn.Identity are skipped, and any other module is refused. When registration order
+is not the order `forward` applies the
 modules, `layers=` states the stack (module names or objects, in forward order).
 `bidirectional=True` is refused (a stream cannot run the backward direction), and so is an LSTM's
 `proj_size > 0` (weight_hr_l{k}: projections are not part of the canonical LSTM); `batch_first` and
@@ -45,7 +49,7 @@ import numpy as np
 
 from ..errors import ConversionError, GruRtError, MissingDependencyError, printable
 from ..fileio import open_regular
-from ..spec import DenseLayer, GRULayer, Layer, LSTMLayer, ModelSpec
+from ..spec import DenseLayer, GRULayer, Layer, LayerNormLayer, LSTMLayer, ModelSpec
 from ._lazy import require
 from ._untrusted import MAX_SOURCE_BYTES, zip_infos
 from .convention import BIDIRECTIONAL
@@ -61,12 +65,13 @@ _GRU_KEY = re.compile(r"(weight|bias)_(ih|hh)_l(\d+)")
 _PROJ_KEY = re.compile(r"weight_hr(_l\d+)?")
 _CELL_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 _SUPPORTED = ("only nn.GRU and nn.LSTM (weight_ih_l0, weight_hh_l0, …), nn.GRUCell and nn.LSTMCell "
-              "(weight_ih, weight_hh, …) and nn.Linear (weight, bias) are supported")
+              "(weight_ih, weight_hh, …), nn.Linear (weight, bias) and nn.LayerNorm (1-D weight, "
+              "bias) are supported")
 _PROJECTION = ("an nn.LSTM with proj_size > 0 (a projection of h) is not supported: gru_rt's LSTM "
                "has no projection; train with proj_size=0")
 _GATES = {"gru": 3, "lstm": 4}  # gate blocks of each recurrent kind
 _MODULE_NAMES = {"gru": "nn.GRU", "lstm": "nn.LSTM", "cell": "nn.GRUCell",
-                 "lstm_cell": "nn.LSTMCell", "linear": "nn.Linear"}
+                 "lstm_cell": "nn.LSTMCell", "linear": "nn.Linear", "norm": "nn.LayerNorm"}
 
 
 # torch.load(weights_only=True) has known bypasses before 2.10 (CVE-2025-32434: code execution
@@ -92,7 +97,7 @@ class _Block:
     """The layers one module (one key prefix) contributes."""
 
     prefix: str
-    kind: str  # "gru", "lstm", "cell", "lstm_cell" or "linear"
+    kind: str  # "gru", "lstm", "cell", "lstm_cell", "linear" or "norm"
     layers: list[Layer]
     in_key: str  # the key whose shape gives the input size
     out_key: str  # the key whose shape gives the output size
@@ -102,7 +107,7 @@ class _Block:
 
     @property
     def label(self) -> str:
-        name = self.prefix or {"cell": "gru_cell"}.get(self.kind, self.kind)
+        name = self.prefix or {"cell": "gru_cell", "norm": "layer_norm"}.get(self.kind, self.kind)
         if self.kind in _GATES:
             return f"{name}({','.join(f'l{k}' for k in self.gru_layers)})"
         return name
@@ -172,6 +177,8 @@ def _classify(prefix: str, params: dict[str, np.ndarray]) -> _Block:
         return _gru_block(prefix, params)
     if any(name in _CELL_NAMES for name in params):
         return _cell_block(prefix, params)
+    if "weight" in params and params["weight"].ndim == 1:
+        return _layernorm_block(prefix, params)
     if "weight" in params:
         return _linear_block(prefix, params)
     name = next(iter(params))
@@ -289,6 +296,19 @@ def _linear_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
     b = np.zeros(w.shape[0]) if b is None else _expect(_key(prefix, "bias"), b, (w.shape[0],))
     layer = DenseLayer(w=w, b=b, name=prefix or "linear")
     return _Block(prefix, "linear", [layer], key, key)
+
+
+def _layernorm_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
+    """An nn.LayerNorm over the last dimension: a 1-D weight [+ bias]. A state dict does not hold
+    eps: it is nn.LayerNorm's default, 1e-5 (import_module reads the module's own)."""
+    _refuse_extra(prefix, params, {"weight", "bias"}, "nn.LayerNorm")
+    key = _key(prefix, "weight")
+    gamma = params["weight"]
+    beta = params.get("bias")
+    beta = np.zeros_like(gamma) if beta is None else _expect(_key(prefix, "bias"), beta,
+                                                             gamma.shape)
+    layer = LayerNormLayer(gamma=gamma, beta=beta, eps=1e-5, name=prefix or "layer_norm")
+    return _Block(prefix, "norm", [layer], key, key)
 
 
 def _check_chain(blocks: list[_Block]) -> None:
@@ -608,6 +628,7 @@ def import_module(module: Any, *,
         raise ConversionError(f"the module is a TorchScript module ({type(module).__name__}, from "
                               f"torch.jit.script or torch.jit.trace). {TORCHSCRIPT_ADVICE}")
     state: dict[str, Any] = {}
+    norm_eps: dict[str, float] = {}  # nn.LayerNorm path → its eps
     module_acts: list[tuple[str, str, str]] = []  # (linear prefix, activation, activation module)
     previous: tuple[str, Any] | None = None  # the last layer or activation module seen
     order = _leaves("", module) if layers is None else _stated_order(module, layers)
@@ -624,13 +645,18 @@ def import_module(module: Any, *,
             state.update({_key(path, k): v for k, v in m.state_dict().items()})
             previous = (path, m)
             continue
+        if isinstance(m, nn.LayerNorm):
+            state.update(_layernorm_state(path, m))
+            norm_eps[path] = float(m.eps)
+            previous = (path, m)
+            continue
         act = _activation_name(path, m, torch)
         if act is None:
             raise ConversionError(
                 f"module {path!r} ({type(m).__name__}) cannot be converted: gru_rt converts "
-                f"nn.GRU, nn.GRUCell, nn.LSTM, nn.LSTMCell, nn.Linear, an activation (ReLU, "
-                f"Tanh, Sigmoid, Softmax, Hardsigmoid, LeakyReLU, ELU, GELU, SiLU, Softplus, "
-                f"LogSoftmax) right after a Linear, nn.Dropout and nn.Identity")
+                f"nn.GRU, nn.GRUCell, nn.LSTM, nn.LSTMCell, nn.Linear, nn.LayerNorm, an "
+                f"activation (ReLU, Tanh, Sigmoid, Softmax, Hardsigmoid, LeakyReLU, ELU, GELU, "
+                f"SiLU, Softplus, LogSoftmax) right after a Linear, nn.Dropout and nn.Identity")
         if previous is None or not isinstance(previous[1], nn.Linear):
             after = (f"{type(previous[1]).__name__} {previous[0]!r}" if previous
                      else "the start of the model")
@@ -642,10 +668,27 @@ def import_module(module: Any, *,
     blocks = _blocks({key: _to_numpy(key, value) for key, value in state.items()})
     _check_dtypes(state)
     by_prefix = {b.prefix: b for b in blocks}
+    for path, eps in norm_eps.items():
+        norm = by_prefix[path].layers[0]
+        assert isinstance(norm, LayerNormLayer)
+        norm.eps = eps
     for prefix, act, path in module_acts:
         _set_activation(by_prefix[prefix], act, f"module {path!r}")
     _apply_activations(blocks, activations, head_activation)
     return _spec(blocks, metadata)
+
+
+def _layernorm_state(path: str, m: Any) -> dict[str, Any]:
+    """An nn.LayerNorm's gamma and beta under its path (ones and zeros where it has none); only
+    over the last dimension."""
+    shape = tuple(m.normalized_shape)
+    if len(shape) != 1:
+        raise ConversionError(f"module {path!r} (nn.LayerNorm, normalized_shape={shape}): only a "
+                              f"LayerNorm over the last dimension (one size) can be converted")
+    d = shape[0]
+    weight = m.weight if m.weight is not None else np.ones(d)
+    bias = m.bias if m.bias is not None else np.zeros(d)
+    return {_key(path, "weight"): weight, _key(path, "bias"): bias}
 
 
 def _refuse_unconsumed(module: Any, state: Mapping[str, Any]) -> None:
