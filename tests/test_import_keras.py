@@ -202,12 +202,12 @@ def test_cli_convert_and_run_keras_file(tmp_path: Path, reset_after: bool, gate:
 
 
 def test_cli_error_is_one_line(tmp_path: Path) -> None:
-    model = keras.Sequential([keras.Input((None, 3)), layers.LSTM(4)])
-    model.save(tmp_path / "lstm.keras")
-    done = cli("convert", str(tmp_path / "lstm.keras"), "-o", str(tmp_path / "m.grt"))
+    model = keras.Sequential([keras.Input((None, 3)), layers.SimpleRNN(4, name="rnn")])
+    model.save(tmp_path / "rnn.keras")
+    done = cli("convert", str(tmp_path / "rnn.keras"), "-o", str(tmp_path / "m.grt"))
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
-    assert "layer 'lstm' (LSTM) cannot be converted" in done.stderr
+    assert "layer 'rnn' (SimpleRNN) cannot be converted" in done.stderr
 
 
 # ---- Keras 2 / tf.keras .h5, written with h5py the way Keras 2 writes it -------------------------
@@ -417,7 +417,12 @@ REFUSED = {
                       r"stream: its backward direction reads the sequence from its end"),
     "conv": (lambda: [layers.Conv1D(4, 3, name="conv")],
              r"layer 'conv' \(Conv1D\) cannot be converted"),
-    "lstm": (lambda: [layers.LSTM(4, name="lstm")], r"layer 'lstm' \(LSTM\) cannot be converted"),
+    "rnn": (lambda: [layers.SimpleRNN(4, name="rnn")],
+            r"layer 'rnn' \(SimpleRNN\) cannot be converted"),
+    "lstm_backwards": (lambda: [layers.LSTM(4, go_backwards=True, name="l")],
+                       r"layer 'l' \(LSTM\): go_backwards=True is not supported"),
+    "lstm_gate_tanh": (lambda: [layers.LSTM(4, recurrent_activation="tanh", name="l")],
+                       r"layer 'l' \(LSTM\): recurrent_activation 'tanh' is not supported"),
     "lambda": (lambda: [layers.Lambda(lambda x: x * 2, name="lam")],
                r"layer 'lam' \(Lambda\) cannot be converted"),
     "go_backwards": (lambda: [layers.GRU(4, go_backwards=True, name="g")],

@@ -251,3 +251,41 @@ def test_torch_convert_verifies_lstm_modules() -> None:
                                        torch.nn.LSTM(5, 8, batch_first=True))):
         spec = gru_rt.convert(source)
         assert spec.metadata["source.verified"].startswith("yes (max err"), spec.metadata
+
+
+# ---- Keras ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("act,gate", [("tanh", "sigmoid"), ("relu", "hard_sigmoid")])
+def test_keras_lstm_parity(tmp_path, act: str, gate: str) -> None:  # type: ignore[no-untyped-def]
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("h5py")
+    layers = keras.layers
+    model = keras.Sequential([
+        keras.Input((None, 5)),
+        layers.LSTM(16, return_sequences=True, activation=act, recurrent_activation=gate,
+                    unit_forget_bias=True),
+        layers.GRU(8, return_sequences=True),
+        layers.LSTM(6, use_bias=False, return_sequences=True),
+        layers.Dense(3)])
+    rng = np.random.default_rng(3)
+    scale = 0.5 if act == "tanh" else 0.25
+    model.set_weights([rng.standard_normal(w.shape).astype(np.float32) * scale
+                       for w in model.get_weights()])
+    xs = _xs(T_LONG, 5, seed=4)
+    want = np.asarray(keras.ops.convert_to_numpy(model(xs[None], training=False)))[0]
+    spec = gru_rt.convert(model)
+    assert [layer.kind for layer in spec.layers] == ["lstm", "gru", "lstm", "dense"]
+    assert spec.layers[0].gate_activation == gate  # Keras 3's hard_sigmoid: relu6(x + 3) / 6
+    assert "keras LSTM: gates i,f,c,o" in spec.metadata["source.convention"]
+    assert np.max(np.abs(spec.load().run(xs) - want)) <= 1e-5
+    # a saved .keras file gives the same model
+    model.save(tmp_path / "m.keras")
+    from_file = gru_rt.convert(tmp_path / "m.keras")
+    assert np.max(np.abs(from_file.load().run(xs) - want)) <= 1e-5
+    # return_sequences=False on the last LSTM: the stream's last step is Keras' output
+    last = keras.Sequential([keras.Input((None, 5)), layers.LSTM(7)])
+    last.set_weights([rng.standard_normal(w.shape).astype(np.float32) * 0.5
+                      for w in last.get_weights()])
+    want_last = np.asarray(keras.ops.convert_to_numpy(last(xs[None], training=False)))[0]
+    assert np.max(np.abs(gru_rt.convert(last).load().run(xs)[-1] - want_last)) <= 1e-5

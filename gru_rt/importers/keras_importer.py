@@ -20,6 +20,10 @@ single chain):
   followed by nothing or Dense-like layers: a stream emits the per-step output, whose last step is
   Keras' output); dropout, recurrent_dropout, stateful and unroll do not matter at inference;
   go_backwards and return_state are refused;
+- `LSTM` (format 1.4): the same options as a GRU (activation tanh/relu, recurrent_activation
+  sigmoid/hard_sigmoid, use_bias, return_sequences, go_backwards/return_state refused); its gate
+  order i, f, c, o is the canonical i, f, g, o, so the weights are only transposed (bias → b_ih,
+  b_hh = 0); unit_forget_bias only initialises the bias, which the trained weights already hold;
 - `Dense` (or `TimeDistributed(Dense)`) with activation linear/relu/tanh/sigmoid/softmax/
   leaky_relu/elu/gelu/silu (swish)/softplus/log_softmax; an `Activation`, `ReLU` (plain),
   `LeakyReLU`, `ELU` or `Softmax` (last axis) layer right after a linear Dense is folded into it;
@@ -31,7 +35,7 @@ single chain):
 
 `Bidirectional` is refused in the words torch's bidirectional=True gets (convention.BIDIRECTIONAL),
 a model with several inputs with their names and the layers that merge them. Everything else
-(Conv1D, Attention, LSTM, Lambda, Embedding, nested models, custom
+(Conv1D, Attention, SimpleRNN, Lambda, Embedding, nested models, custom
 classes …) is refused with an error naming the layer and its class.
 
 The GRU weights go through the NumPy importer's `Convention` (preset "keras": gate order z, r, h,
@@ -58,6 +62,7 @@ from ..spec import (
     GRULayer,
     Layer,
     LayerNormLayer,
+    LSTMLayer,
     ModelSpec,
     split_activation,
 )
@@ -82,14 +87,17 @@ __all__ = ["KERAS_CONVENTION", "import_file", "import_model"]
 KERAS_CONVENTION = ("keras GRU: gates z,r,h; kernel (I,3H), recurrent_kernel (H,3H); bias (3H,) "
                     "with reset_after=False, (2,3H) input+recurrent with reset_after=True; "
                     "h' = z*h + (1-z)*hh")
+KERAS_LSTM_CONVENTION = ("keras LSTM: gates i,f,c,o (= i,f,g,o); kernel (I,4H), recurrent_kernel "
+                         "(H,4H), bias (4H,); c' = f*c + i*g, h' = o*act(c')")
 
 _IDENTITY = ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D")
 _AFFINE = ("BatchNormalization", "Normalization", "Rescaling")  # per-feature a·x + c: folded
-_WEIGHTED = ("GRU", "Dense", "TimeDistributed", "BatchNormalization", "Normalization",
+_WEIGHTED = ("GRU", "LSTM", "Dense", "TimeDistributed", "BatchNormalization", "Normalization",
              "LayerNormalization")
+_RECURRENT = ("GRU", "LSTM")
 _FOLDED = ("Activation", "ReLU", "Softmax", "LeakyReLU", "ELU")
 _MODELS = ("Sequential", "Functional", "Model")
-_SUPPORTED = ("gru_rt converts InputLayer, Masking (first), GRU, Dense (or "
+_SUPPORTED = ("gru_rt converts InputLayer, Masking (first), GRU, LSTM, Dense (or "
               "TimeDistributed(Dense)), "
               "LayerNormalization (over the feature axis), "
               "Activation/ReLU/LeakyReLU/ELU/Softmax after a Dense, BatchNormalization/"
@@ -277,7 +285,7 @@ def _read_v3_weights(root: Any, arch: _Arch, where: str) -> None:
         if group is None:
             raise ConversionError(f"{where}: no weights for {layer.label} (no group "
                                   f"layers/{key})")
-        inner = {"GRU": "cell", "TimeDistributed": "layer"}.get(layer.class_name)
+        inner = {"GRU": "cell", "LSTM": "cell", "TimeDistributed": "layer"}.get(layer.class_name)
         if inner is not None:
             group = group.get(inner)
             if group is None:
@@ -415,7 +423,9 @@ def _expect(layer: _KLayer, what: str, arr: np.ndarray, shape: tuple[int, ...]) 
     return arr
 
 
-def _gru(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
+def _recurrent_options(layer: _KLayer, keras_major: int) -> tuple[str, str]:
+    """The activation and gate activation of a GRU or LSTM layer, after refusing what a stream
+    cannot run."""
     cfg = layer.config
     for flag in ("go_backwards", "return_state"):
         if cfg.get(flag):
@@ -433,6 +443,40 @@ def _gru(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
     elif gate != "sigmoid":
         raise ConversionError(f"{layer.label}: recurrent_activation {gate!r} is not supported "
                               f"(sigmoid, hard_sigmoid)")
+    return activation, gate
+
+
+def _lstm(layer: _KLayer, keras_major: int) -> LSTMLayer:
+    activation, gate = _recurrent_options(layer, keras_major)
+    use_bias = bool(layer.config.get("use_bias", True))
+    weights = layer.weights or []
+    if len(weights) != (3 if use_bias else 2):
+        names = "kernel, recurrent_kernel" + (", bias" if use_bias else "")
+        raise ConversionError(f"{layer.label}: has {len(weights)} weight arrays, expected "
+                              f"{names}")
+    kernel, rk = weights[0], weights[1]
+    if rk.ndim != 2 or rk.shape[1] != 4 * rk.shape[0] or rk.shape[0] == 0:
+        raise ConversionError(f"{layer.label}: recurrent_kernel has shape {_shape(rk.shape)}, "
+                              f"expected (H, 4H)")
+    h = rk.shape[0]
+    units = layer.config.get("units")
+    if units is not None and int(units) != h:
+        raise ConversionError(f"{layer.label}: units is {units} but recurrent_kernel has shape "
+                              f"{_shape(rk.shape)}")
+    if kernel.ndim != 2:
+        raise ConversionError(f"{layer.label}: kernel has shape {_shape(kernel.shape)}, "
+                              f"expected (input_size, {4 * h})")
+    _expect(layer, "kernel", kernel, (kernel.shape[0], 4 * h))
+    _expect(layer, "recurrent_kernel", rk, (h, 4 * h))
+    bias = _expect(layer, "bias", weights[2], (4 * h,)) if use_bias else np.zeros(4 * h)
+    return LSTMLayer(w_ih=np.asarray(kernel, np.float64).T, w_hh=np.asarray(rk, np.float64).T,
+                     b_ih=np.asarray(bias, np.float64), b_hh=np.zeros(4 * h),
+                     activation=activation, gate_activation=gate, name=layer.name)
+
+
+def _gru(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
+    cfg = layer.config
+    activation, gate = _recurrent_options(layer, keras_major)
     reset_after = bool(cfg.get("reset_after", keras_major >= 3))
     use_bias = bool(cfg.get("use_bias", True))
     weights = layer.weights or []
@@ -626,7 +670,7 @@ def _fold_input(layer: Layer, affine: _Affine, source: _KLayer) -> Layer:
         w = np.asarray(layer.w, np.float64)
         a, c = affine.sized(w.shape[1], source.label)
         return replace(layer, w=w * a, b=np.asarray(layer.b, np.float64) + w @ c)
-    assert isinstance(layer, GRULayer)
+    assert isinstance(layer, (GRULayer, LSTMLayer))
     w = np.asarray(layer.w_ih, np.float64)
     a, c = affine.sized(w.shape[1], source.label)
     return replace(layer, w_ih=w * a, b_ih=np.asarray(layer.b_ih, np.float64) + w @ c)
@@ -669,17 +713,23 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                 pending = affine if pending is None else pending.then(affine)
                 folded.append(f"{printable(layer.name)}->next layer input")
             continue
-        if cls == "GRU":
+        if cls in _RECURRENT:
             if after_last_step is not None:
                 raise ConversionError(
                     f"{layer.label} follows {after_last_step.label}, which has "
-                    f"return_sequences=False: that feeds one vector to the next GRU (a "
+                    f"return_sequences=False: that feeds one vector to the next {cls} (a "
                     f"RepeatVector-like model), which a stream cannot run; set "
-                    f"return_sequences=True on every GRU but the last")
-            gru, transforms = _gru(layer, arch.keras_major)
-            layers.append(gru)
-            labels.append(f"{printable(layer.name)}(GRU reset_after={int(gru.reset_after)},"
-                          f"{gru.activation},{gru.gate_activation})")
+                    f"return_sequences=True on every recurrent layer but the last")
+            if cls == "LSTM":
+                lstm = _lstm(layer, arch.keras_major)
+                layers.append(lstm)
+                labels.append(f"{printable(layer.name)}(LSTM,{lstm.activation},"
+                              f"{lstm.gate_activation})")
+            else:
+                gru, transforms = _gru(layer, arch.keras_major)
+                layers.append(gru)
+                labels.append(f"{printable(layer.name)}(GRU reset_after={int(gru.reset_after)},"
+                              f"{gru.activation},{gru.gate_activation})")
             if not layer.config.get("return_sequences", False):
                 after_last_step = layer
         elif cls == "Dense":
@@ -716,16 +766,16 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                                   f"Sequential model")
         else:
             raise ConversionError(f"{layer.label} cannot be converted: {_SUPPORTED}")
-        if pending is not None and cls in ("GRU", "Dense"):  # the layer just added takes it
+        if pending is not None and cls in (*_RECURRENT, "Dense"):  # the layer just added takes it
             layers[-1] = _fold_input(layers[-1], pending, layer)
             pending = None
         previous = layer
     if pending is not None:
         raise ConversionError(f"{pending.label} comes after the last layer that can take it in "
-                              f"(a GRU's output, or a Dense with an activation): a per-feature "
-                              f"affine map there has no layer to fold into")
+                              f"(a GRU's or LSTM's output, or a Dense with an activation): a "
+                              f"per-feature affine map there has no layer to fold into")
     if not layers:
-        raise ConversionError(f"{source}: the model has no GRU or Dense layer")
+        raise ConversionError(f"{source}: the model has no GRU, LSTM or Dense layer")
     if input_mask is not None and not any(isinstance(x, GRULayer) for x in layers):
         raise ConversionError(f"{source}: the model has a Masking layer but no GRU, which is "
                               f"what a mask acts on")
@@ -736,10 +786,11 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
     gate_note = {"hard_sigmoid": "hard_sigmoid = relu6(x+3)/6 (Keras 3)",
                  "hard_sigmoid_k2": "hard_sigmoid = clip(0.2x+0.5) (Keras 2)"}
     notes = sorted({gate_note[g.gate_activation] for g in layers
-                    if isinstance(g, GRULayer) and g.gate_activation in gate_note})
+                    if isinstance(g, (GRULayer, LSTMLayer)) and g.gate_activation in gate_note})
+    lstm_note = [KERAS_LSTM_CONVENTION] if any(isinstance(x, LSTMLayer) for x in layers) else []
     meta = {
         "source.framework": f"keras{arch.keras_major}",
-        "source.convention": "; ".join([KERAS_CONVENTION, *notes]),
+        "source.convention": "; ".join([KERAS_CONVENTION, *lstm_note, *notes]),
         "source.transforms": transforms if any(isinstance(x, GRULayer) for x in layers)
         else "transposed in_out->out_in",
         "source.layers": ",".join(labels),
@@ -782,8 +833,8 @@ def _apply_activations(layers: list[Layer], activations: Mapping[str, str] | Non
     if head_activation is not None:
         last = layers[-1]
         if not isinstance(last, DenseLayer):
-            raise ConversionError(f"head_activation: the last layer {last.name!r} is a GRU, not "
-                                  f"a Dense layer")
+            raise ConversionError(f"head_activation: the last layer {last.name!r} is a "
+                                  f"{last.kind.upper()}, not a Dense layer")
         if last.activation not in ("linear", head_activation):
             raise ConversionError(f"head_activation {head_activation!r} conflicts with the "
                                   f"activation {last.activation!r} the model gives its last "
@@ -894,7 +945,7 @@ def _weight_count(layer: _KLayer) -> int:
         inner = cfg.get("layer")
         cfg = inner.get("config", {}) if isinstance(inner, Mapping) else {}
     bias = int(bool(cfg.get("use_bias", True)))
-    return {"GRU": 2 + bias, "Dense": 1 + bias, "TimeDistributed": 1 + bias,
+    return {"GRU": 2 + bias, "LSTM": 2 + bias, "Dense": 1 + bias, "TimeDistributed": 1 + bias,
             "BatchNormalization": 2 + int(bool(cfg.get("scale", True)))
             + int(bool(cfg.get("center", True))),
             "Normalization": 3 if cfg.get("mean") is None else 0}.get(layer.class_name, 0)
@@ -906,7 +957,7 @@ def import_weight_list(weights: Sequence[Any], architecture: object, *,
                        metadata: Mapping[str, str] | None = None,
                        where: str = "the arrays") -> ModelSpec:
     """A ModelSpec from model.get_weights() (a list, or np.savez(path, *model.get_weights()):
-    arr_0, arr_1, …) and the architecture (model.to_json()): each GRU takes kernel,
+    arr_0, arr_1, …) and the architecture (model.to_json()): each GRU or LSTM takes kernel,
     recurrent_kernel [, bias], each Dense kernel [, bias], in layer order."""
     top = _architecture(architecture)
     arch = _arch_from_config(top, _major(top.get("keras_version", "3")), "architecture")
