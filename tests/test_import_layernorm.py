@@ -132,10 +132,14 @@ def test_keras_layernormalization_refusals(tmp_path: Path) -> None:
 
 # ---- ONNX --------------------------------------------------------------------------------------
 
-def test_onnx_layernormalization_matches_onnxruntime(tmp_path: Path) -> None:
+@pytest.mark.parametrize("opset,affine", [(17, True), (16, True), (13, False)])
+def test_onnx_layernormalization_matches_onnxruntime(opset: int, affine: bool,
+                                                     tmp_path: Path) -> None:
+    """Opset 17 has the LayerNormalization op; below it torch writes the ReduceMean/Sub/Pow/
+    ReduceMean/Add/Sqrt/Div(/Mul/Add) formula, which converts as one LayerNorm layer."""
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    net = TorchNet(True, True, 1e-5).eval()
+    net = TorchNet(affine, affine, 1e-4).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(1.5)
@@ -145,10 +149,13 @@ def test_onnx_layernormalization_matches_onnxruntime(tmp_path: Path) -> None:
     import warnings
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.zeros(T, 5),), str(path), dynamo=False, opset_version=17,
-                          input_names=["x"], output_names=["y"])
+        torch.onnx.export(net, (torch.zeros(T, 5),), str(path), dynamo=False,
+                          opset_version=opset, input_names=["x"], output_names=["y"])
     spec = convert(path)
     assert [layer.kind for layer in spec.layers] == ["layernorm", "gru", "layernorm", "dense"]
+    assert all(np.float32(layer.eps) == np.float32(1e-4) for layer in spec.layers
+               if isinstance(layer, LayerNormLayer))
+    assert ("LayerNorm formula" in spec.metadata["source.layers"]) == (opset < 17)
     xs = xs_for(5, seed=6)
     want = ort.InferenceSession(str(path)).run(None, {"x": xs})[0]
     assert np.max(np.abs(spec.load().run(xs) - want)) <= TOL

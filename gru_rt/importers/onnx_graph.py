@@ -283,6 +283,12 @@ class Propagation:
         if op == "Gemm" and len(ins) > 1 and ins[1] is not None and ins[1].const is not None:
             n = ins[1].const.shape[0 if a.get("transB", 0) else 1]
             return Info(dims=[d[0], int(n)])
+        if op == "ReduceMean" and int(a.get("keepdims", 1)):  # LayerNorm formulas (opset < 17)
+            axes = a.get("axes") if "axes" in a else self._const(ins, 1)
+            if axes is None:
+                return Info()
+            kept = {int(k) % len(d) for k in np.ravel(axes)}
+            return Info(dims=[1 if k in kept else v for k, v in enumerate(d)])
         if op in _BROADCAST:
             wide: list[Dim] | None = list(d)
             for i in ins[1:]:

@@ -91,7 +91,8 @@ _LOOPS = {
              "converts the ONNX GRU operator only"),
     "If": "{label} is an If (a branch on a computed condition); a stream cannot run it",
 }
-_SUPPORTED = ("gru_rt converts GRU (forward), MatMul(+Add), Gemm, LayerNormalization (last axis), "
+_SUPPORTED = ("gru_rt converts GRU (forward), MatMul(+Add), Gemm, LayerNormalization (last axis; "
+              "also as the ReduceMean/Sub/Pow/Sqrt/Div formula of opsets below 17), "
               "the activations Relu, Tanh, "
               "Sigmoid, Softmax and LogSoftmax (last axis), LeakyRelu, Elu, Gelu, Softplus, "
               "Swish (alpha 1) and the GELU/SiLU formulas exporters write, and "
@@ -754,6 +755,25 @@ class _Walker:
         self.dense_open = False
         return node.output[0]
 
+    def decomposed_layernorm(self, nodes: list[Any], out: str, eps: float, gamma: str | None,
+                             beta: str | None) -> str:
+        """The LayerNorm of `_decomposed_layernorm`'s nodes, as one layer."""
+        for node in nodes:
+            self.g.used.add(id(node))
+        d = self.features
+        if d is None:
+            raise ConversionError(f"{_label(nodes[0])}: the feature size of {self.cur!r} is "
+                                  f"unknown; give the graph input a typed shape")
+        scale = np.ones(d) if gamma is None else self._bias(
+            nodes[7], np.asarray(self.g.const(gamma, "LayerNorm scale"), np.float64), d)
+        shift = np.zeros(d) if beta is None else self._bias(
+            nodes[-1], np.asarray(self.g.const(beta, "LayerNorm bias"), np.float64), d)
+        self.layers.append(LayerNormLayer(gamma=scale, beta=shift, eps=eps, name=nodes[0].name))
+        self.labels.append(f"{nodes[0].name or 'LayerNorm'}(LayerNorm formula: "
+                           + "/".join(n.op_type for n in nodes) + ")")
+        self.dense_open = False
+        return out
+
     def step(self, node: Any) -> str | None:
         self.g.used.add(id(node))
         op = node.op_type
@@ -789,6 +809,10 @@ def _walk(g: _Graph) -> _Walker:
         nxt = g.next_nodes(w.cur)
         if not nxt:
             break
+        norm = _decomposed_layernorm(g, w.cur, w.rank)
+        if norm is not None:
+            w.cur = w.decomposed_layernorm(*norm)
+            continue
         region = _formula_region(g, w.cur) if len(nxt) > 1 or nxt[0].op_type not in (
             *_ACTS, "Add") else None
         if region is not None:
@@ -822,6 +846,78 @@ def _walk(g: _Graph) -> _Walker:
         raise ConversionError(f"{_label(node)} is not part of the converted chain; {_SUPPORTED}")
     w.state_text = _state_text(g, w, state_outputs)
     return w
+
+
+def _only_reader(g: _Graph, name: str, op: str) -> Any | None:
+    """The one node reading tensor `name`, if it is an `op`; else None."""
+    nxt = g.next_nodes(name)
+    return nxt[0] if len(nxt) == 1 and nxt[0].op_type == op else None
+
+
+def _reduces_last_axis(g: _Graph, node: Any, rank: int | None) -> bool:
+    """A ReduceMean over the last axis only, keeping it (axes as attribute before opset 18, as an
+    input from 18 on)."""
+    a = node_attributes(node)
+    axes = a.get("axes")
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        axes = g.info(node.input[1]).const
+    if axes is None or not int(a.get("keepdims", 1)):
+        return False
+    axes = [int(v) for v in np.asarray(axes).ravel()]
+    return len(axes) == 1 and (axes[0] == -1 or (rank is not None and axes[0] == rank - 1))
+
+
+def _decomposed_layernorm(g: _Graph, x: str, rank: int | None
+                          ) -> tuple[list[Any], str, float, str | None, str | None] | None:
+    """LayerNorm as exporters write it below opset 17: m = ReduceMean(x); d = Sub(x, m);
+    v = ReduceMean(Pow(d, 2)); Div(d, Sqrt(Add(v, eps))), then optionally Mul by gamma and Add of
+    beta (constants). Returns (nodes, output, eps, gamma name, beta name), or None if x does not
+    start exactly this pattern."""
+    nxt = g.next_nodes(x)
+    mean = next((n for n in nxt if n.op_type == "ReduceMean"), None)
+    sub = next((n for n in nxt if n.op_type == "Sub"), None)
+    if len(nxt) != 2 or mean is None or sub is None or not _reduces_last_axis(g, mean, rank):
+        return None
+    if list(sub.input) != [x, mean.output[0]] or g.next_nodes(mean.output[0]) != [sub]:
+        return None
+    d = sub.output[0]
+    readers = g.next_nodes(d)
+    pow_ = next((n for n in readers if n.op_type == "Pow"), None)
+    div = next((n for n in readers if n.op_type == "Div"), None)
+    if len(readers) != 2 or pow_ is None or div is None or div.input[0] != d:
+        return None
+    two = g.info(pow_.input[1]).const
+    if two is None or two.size != 1 or float(two.ravel()[0]) != 2.0:
+        return None
+    var = _only_reader(g, pow_.output[0], "ReduceMean")
+    if var is None or not _reduces_last_axis(g, var, rank):
+        return None
+    add = _only_reader(g, var.output[0], "Add")
+    if add is None:
+        return None
+    eps_name = add.input[1] if add.input[0] == var.output[0] else add.input[0]
+    eps = g.info(eps_name).const
+    sqrt = _only_reader(g, add.output[0], "Sqrt")
+    if eps is None or eps.size != 1 or sqrt is None or list(div.input) != [d, sqrt.output[0]]:
+        return None
+    nodes, out = [mean, sub, pow_, var, add, sqrt, div], div.output[0]
+    gamma = beta = None
+    mul = _only_reader(g, out, "Mul")
+    if mul is not None and out in mul.input:
+        gamma = mul.input[1] if mul.input[0] == out else mul.input[0]
+        if g.info(gamma).const is None:
+            return None
+        nodes.append(mul)
+        out = mul.output[0]
+    bias = _only_reader(g, out, "Add")
+    if bias is not None and out in bias.input:
+        beta = bias.input[1] if bias.input[0] == out else bias.input[0]
+        if g.info(beta).const is not None:
+            nodes.append(bias)
+            out = bias.output[0]
+        else:
+            beta = None
+    return nodes, out, float(eps.ravel()[0]), gamma, beta
 
 
 def _formula_region(g: _Graph, x: str) -> tuple[list[Any], str] | None:
