@@ -23,8 +23,15 @@ static inline uint32_t interp_up(const uint16_t *T, uint32_t last, uint32_t a, u
 {
     const uint32_t top = (last << bits) - 1u;
     a = a < top ? a : top;
-    uint32_t i = a >> bits, f = a & ((1u << bits) - 1u), lo = T[i];
-    return lo + ((((uint32_t)T[i + 1] - lo) * f + (1u << (bits - 1))) >> bits);
+    uint32_t i = a >> bits, f = a & ((1u << bits) - 1u);
+#if defined(__ARM_FEATURE_UNALIGNED) && !defined(__ARM_BIG_ENDIAN)
+    uint32_t w; /* T[i] and T[i + 1] by one ldr (a word at any halfword), freeing a register */
+    grt_memcpy(&w, T + i, sizeof w);
+    uint32_t lo = w & 0xFFFFu, hi = w >> 16;
+#else
+    uint32_t lo = T[i], hi = T[i + 1];
+#endif
+    return lo + (((hi - lo) * f + (1u << (bits - 1))) >> bits);
 }
 
 /* |v| as unsigned (2^31 for INT32_MIN). The sign selections below are conditional moves (cmov, or
