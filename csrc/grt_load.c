@@ -7,6 +7,7 @@
  * read with explicit little-endian byte reads, every region is compared with the blob size before it
  * is read, and all arithmetic on file values is uint64_t on values already bounded by earlier checks.
  * No floating-point operation: float tensor values are checked on their bits (`make nofloat`). */
+#include "grt_inputs.h"
 #include "grt_internal.h"
 
 #define MAGIC_LEN 8
@@ -283,8 +284,9 @@ static grt_status check_header(loader *ld)
         return fail_values(ld, GRT_E_HEADER, "header.header_size", -1, hdr(ld, H_HEADER_SIZE),
                            GRT_HEADER_SIZE);
     uint32_t flags = hdr(ld, H_FLAGS);
-    if ((flags & ~GRT_FILE_INPUT_MASK) != 0)
-        return fail_values(ld, GRT_E_HEADER, "header.flags", -1, flags, flags & GRT_FILE_INPUT_MASK);
+    uint32_t known = GRT_FILE_INPUT_MASK | GRT_FILE_NAMED_INPUTS;
+    if ((flags & ~known) != 0)
+        return fail_values(ld, GRT_E_HEADER, "header.flags", -1, flags, flags & known);
     if (!(flags & GRT_FILE_INPUT_MASK) && hdr(ld, H_RESERVED) != 0)
         return fail_values(ld, GRT_E_HEADER, "header.reserved", -1, hdr(ld, H_RESERVED), 0);
     /* The mask value (1.4): any float32 but a NaN, which no input equals. */
@@ -641,6 +643,35 @@ static grt_status check_metadata(loader *ld, grt_model *m)
     return GRT_OK;
 }
 
+/* ---- named inputs (1.4) ------------------------------------------------------------------------ */
+
+/* With header flag GRT_FILE_NAMED_INPUTS, the metadata entry "model.inputs" (checked metadata) must
+ * exist and name inputs whose widths sum to layer 0's input_size (grt_inputs.c). Without the flag the
+ * model has no named inputs, whatever its metadata holds. */
+static grt_status check_inputs(loader *ld, grt_model *m)
+{
+    if (!(hdr(ld, H_FLAGS) & GRT_FILE_NAMED_INPUTS))
+        return GRT_OK;
+    const uint8_t *p = m->meta;
+    for (uint32_t i = 0; i < m->meta_count; i++) {
+        uint32_t klen = grt_rd_u32(p), vlen = grt_rd_u32(p + 4);
+        const uint8_t *key = p + META_ENTRY_HEADER;
+        if (klen == GRT_INPUTS_KEY_LEN && grt_bytes_equal(key, (const uint8_t *)GRT_INPUTS_KEY, klen)) {
+            grt_inputs_error bad;
+            grt_status st = grt_inputs_check(key + klen, vlen, m->layers[0].input_size, &m->n_inputs, &bad);
+            if (st == GRT_OK) {
+                m->inputs = key + klen;
+                m->inputs_len = vlen;
+                return GRT_OK;
+            }
+            return bad.has_values ? fail_values(ld, st, bad.field, bad.index, bad.actual, bad.expected)
+                                  : fail(ld, st, bad.field, bad.index);
+        }
+        p += META_ENTRY_HEADER + (size_t)klen + vlen;
+    }
+    return fail(ld, GRT_E_METADATA, "inputs.record", -1); /* the flag is set, the entry missing */
+}
+
 /* ---- values ------------------------------------------------------------------------------------
  * Rules on the contents of a structurally valid file (docs/QUANTIZATION.md), on integer bits only:
  *   - a model with a q15 layer has only q15 layers (GRT_E_PRECISION, layer.precision);
@@ -829,7 +860,8 @@ static grt_status load_checked(loader *ld, grt_model *m, unsigned flags)
             return st;
     if (next_tensor != m->n_tensors)
         return fail_values(ld, GRT_E_TENSOR_COUNT, "header.n_tensors", -1, m->n_tensors, next_tensor);
-    if ((st = check_tensors(ld, m)) || (st = check_metadata(ld, m)) || (st = check_values(ld, m)))
+    if ((st = check_tensors(ld, m)) || (st = check_metadata(ld, m)) || (st = check_inputs(ld, m)) ||
+        (st = check_values(ld, m)))
         return st;
     if ((st = check_mask_layers(ld, m)))
         return st;

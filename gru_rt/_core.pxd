@@ -74,7 +74,14 @@ cdef extern from "gru_rt.h" nogil:
         size_t max_width
         size_t max_gates
         uint32_t meta_count
+        uint32_t n_inputs
         grt_layer layers[32]
+
+    ctypedef struct grt_input_info:
+        const char *name
+        uint32_t name_len
+        uint32_t width
+        uint32_t offset
 
     ctypedef struct grt_tensor_info:
         const void *data
@@ -118,6 +125,7 @@ cdef extern from "gru_rt.h" nogil:
                               grt_diag *diag)
     grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key,
                               uint32_t *key_len, const char **value, uint32_t *value_len)
+    grt_status grt_model_input(const grt_model *model, uint32_t i, grt_input_info *out)
     grt_status grt_layer_tensor(const grt_model *model, uint32_t layer, unsigned role,
                                 grt_tensor_info *out)
     grt_status grt_kind_tensor(unsigned kind, unsigned precision, unsigned weight_layout,

@@ -15,6 +15,7 @@ import numpy as np
 from .errors import (ArgumentError, CoreError, GruRtError, InputError, InputTypeError,
                      ModelFormatError)
 from .model_info import LayerInfo, format_summary
+from .inputs import infos as _input_infos, is_per_input, join_inputs
 from .format import (DTYPES, KIND_DENSE, KIND_GRU, KIND_LAYERNORM, KIND_LSTM,
                      LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS,
                      PRECISIONS, ROLES, WEIGHT_LAYOUTS)
@@ -477,6 +478,7 @@ cdef class Model:
     cdef grt_model model
     cdef cnp.ndarray _blob
     cdef readonly object source
+    cdef tuple _inputs  # InputInfo per named input (format 1.4); () when the file names none
 
     def __cinit__(self, *args, **kwargs):
         # Only _from_owned makes models (with this private token), so no unloaded Model exists
@@ -535,12 +537,39 @@ cdef class Model:
         blob.flags.writeable = False  # the C view points into it; freeze it
         self._blob = blob
         self.source = source
+        self._inputs = self._read_inputs()
         return self
+
+    cdef tuple _read_inputs(self):
+        """The named inputs through grt_model_input (the loader checked the record)."""
+        cdef grt_input_info info
+        cdef uint32_t i
+        pairs = []
+        for i in range(self.model.n_inputs):
+            _check(grt_model_input(&self.model, i, &info), "named input")
+            pairs.append((info.name[:info.name_len].decode("utf-8"), int(info.width)))
+        return _input_infos(pairs)
+
+    cdef object _joined(self, x, tuple leads, bint int16, str what):
+        """x, or the one array its per-input form (a dict, or one array per input) joins into."""
+        # Arrays (the common case) go by without a Python call: this is on step()'s path.
+        if type(x) is not dict and (len(self._inputs) < 2 or not isinstance(x, (list, tuple))):
+            return x
+        if is_per_input(self._inputs, self.model.input_size, x):
+            return join_inputs(self._inputs, self.model.input_size, x, leads, int16, what)
+        return x
 
     # --- description -------------------------------------------------------------------------
     @property
     def input_size(self):
         return int(self.model.input_size)
+
+    @property
+    def inputs(self):
+        """The named inputs (format 1.4): one InputInfo(name, width, offset) per input, in the
+        order of the input vector (input elements [offset, offset + width)); () when the file
+        names none. With named inputs, step/run also take {name: array} or one array per input."""
+        return self._inputs
 
     @property
     def output_size(self):
@@ -754,6 +783,7 @@ cdef class Model:
     cdef object _run(self, xs, state, lengths, str readout, bint return_state, bint int16):
         """run() and run_int16()."""
         _check_readout(readout)
+        xs = self._joined(xs, (("T",), ("N", "T")), int16, "xs")
         ragged = lengths is not None or _is_sequence_list(xs)
         arr = None if ragged else np.asarray(xs)
         if (ragged or arr.ndim == 3) and state is not None:
@@ -921,7 +951,7 @@ cdef class Stream(_Caller):
         if not int16 and _is_f32_vector(x, m.input_size):
             xa = <cnp.ndarray>x
         else:
-            xa = _as_input(x, self._x_shape, "x", int16)
+            xa = _as_input(self.model._joined(x, ((),), int16, "x"), self._x_shape, "x", int16)
         if (not int16 and _is_f32_vector(out, m.output_size)
                 and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)):
             ya = <cnp.ndarray>out
@@ -954,7 +984,8 @@ cdef class Stream(_Caller):
         cdef const grt_model *m = self.s.model
         if int16:
             _require_q15(self.model, "run_int16")
-        cdef cnp.ndarray xa = _as_input(xs, (None, m.input_size), "xs", int16)
+        cdef cnp.ndarray xa = _as_input(self.model._joined(xs, (("T",),), int16, "xs"),
+                                        (None, m.input_size), "xs", int16)
         cdef Py_ssize_t T = xa.shape[0]
         cdef cnp.ndarray ya = _output(out, (T, m.output_size), int16)
         if out is not None:
@@ -1135,7 +1166,8 @@ cdef class StreamBatch(_Caller):
         self._check_free()
         if int16:
             _require_q15(self.model, "step_int16")
-        cdef cnp.ndarray xa = _as_input(xs, self._x_shape, "xs", int16)
+        cdef cnp.ndarray xa = _as_input(self.model._joined(xs, (("B",),), int16, "xs"),
+                                        self._x_shape, "xs", int16)
         cdef cnp.ndarray ya = _output(out, self._y_shape, int16)
         cdef _Call c = self._batch_call(_BATCH_STEP, int16, self._work)
         c.xs, c.ys = cnp.PyArray_DATA(xa), cnp.PyArray_DATA(ya)
@@ -1183,6 +1215,7 @@ cdef class StreamBatch(_Caller):
         if int16:
             _require_q15(self.model, "run_int16")
         _check_readout(readout)
+        xs = self.model._joined(xs, (("B", "T"),), int16, "xs")
         if lengths is not None or readout != "all" or _is_sequence_list(xs):
             return self._run_sequences(xs, out, lengths, readout, int16)
         cdef cnp.ndarray xa = _as_input(xs, (len(self._streams), None, self.model.model.input_size),

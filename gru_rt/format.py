@@ -31,9 +31,13 @@ MAX_FILE_SIZE = 2**32 - 1  # every size and offset is a u32
 MAX_META_ENTRIES = 4096
 MAX_KEY_BYTES = 255  # a metadata key: 1 … 255 bytes of UTF-8, no NUL
 MAX_VALUE_BYTES = 65535  # a metadata value: 0 … 65535 bytes of UTF-8, no NUL
+MAX_INPUTS = 64  # named inputs (1.4)
+MAX_INPUT_NAME = 64  # an input's name: 1 … 64 bytes of UTF-8, no control character or '='
 
 # ---- codes (append-only) ---------------------------------------------------------------------
 FLAG_INPUT_MASK = 1  # header flags bit 0 (1.4): an input mask, its float32 value at OFF_MASK_VALUE
+FLAG_NAMED_INPUTS = 2  # header flags bit 1 (1.4): the input vector is named inputs, recorded in
+INPUTS_KEY = "model.inputs"  # this metadata entry, lines "name=width" (FORMAT.md "Named inputs")
 KIND_GRU = 1
 KIND_DENSE = 2
 KIND_LSTM = 3  # 1.4

@@ -8,7 +8,7 @@ o; c' = f * c + i * g, h' = o * phi(c')) and Dense y = act(W x + b).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union, cast
@@ -22,6 +22,7 @@ from .format import (
     DTYPES,
     GRU_ACTIVATIONS,
     GRU_GATE_ACTIVATIONS,
+    INPUTS_KEY,
     LAYER_TENSORS,
     LSTM_ACTIVATIONS,
     LSTM_GATE_ACTIVATIONS,
@@ -496,6 +497,25 @@ def masked_steps(mask_value: float | None, xs: np.ndarray) -> np.ndarray:
     return np.all(np.asarray(xs, np.float32) == np.float32(mask_value), axis=-1)
 
 
+def _named_inputs(metadata: Mapping[str, str], input_size: int) -> tuple[tuple[str, int], ...]:
+    """The (name, width) pairs of the metadata's named-inputs record (() without one), checked as
+    the loader checks it: SpecError if malformed or if the widths do not sum to input_size."""
+    from .inputs import parse_record
+
+    record = metadata.get(INPUTS_KEY)
+    if record is None:
+        return ()
+    try:
+        pairs = parse_record(record)
+    except ValueError as e:
+        raise SpecError(f"metadata {INPUTS_KEY!r} (the named inputs): {e}") from None
+    total = sum(width for _, width in pairs)
+    if total != input_size:
+        raise SpecError(f"metadata {INPUTS_KEY!r}: the input widths sum to {total}, expected "
+                        f"{input_size} (layer 0's input size)")
+    return pairs
+
+
 def _check_precision_mix(layers: list[Layer]) -> None:
     """q15 models are integer end to end: all layers q15, each in_scale the previous out_scale."""
     q15 = [layer.precision == "q15" for layer in layers]
@@ -549,7 +569,31 @@ class ModelSpec:
             layers.append(checked)
         _check_precision_mix(layers)
         check_metadata(self.metadata)
+        _named_inputs(self.metadata, layers[0].input_size)
         return ModelSpec(layers, dict(self.metadata), _checked_mask(self.input_mask, layers))
+
+    @property
+    def inputs(self) -> tuple[tuple[str, int], ...]:
+        """The named inputs (name, width) in the order of the input vector (the metadata entry
+        "model.inputs", docs/FORMAT.md "Named inputs"); () when the model names none. SpecError if
+        the entry is malformed or its widths do not sum to layer 0's input size."""
+        return _named_inputs(self.metadata, self.input_size)
+
+    def with_inputs(self, inputs: Mapping[str, int] | Sequence[tuple[str, int]] | None
+                    ) -> ModelSpec:
+        """A copy whose input vector is these named inputs, in order ({"acc": 3, "gyro": 3} or
+        [("acc", 3), ("gyro", 3)]; the widths sum to the input size), or none (None). The file
+        records them (format 1.4); Stream.step and run then also take {name: array}."""
+        from .inputs import make_record
+
+        metadata = {k: v for k, v in self.metadata.items() if k != INPUTS_KEY}
+        if inputs is not None:
+            try:
+                metadata[INPUTS_KEY] = make_record(inputs)
+            except ValueError as e:
+                raise SpecError(f"named inputs: {e}") from None
+        _named_inputs(metadata, self.input_size)
+        return replace(self, layers=list(self.layers), metadata=metadata)
 
     def to_bytes(self, weight_layout: str = "auto") -> bytes:
         """The .grt file bytes (deterministic). weight_layout: "auto" (the fastest layout each

@@ -164,7 +164,7 @@ def verify_source(kind: str, source: Any, spec: ModelSpec, xs: object | None,
             attempts = _attempts(x, _torch_order(source) if kind == "torch" else _ORDERS[:1])
         runner = {"torch": _torch_runner, "keras": _keras_runner, "onnx": _onnx_runner}[kind]
         outputs, failures = [], []
-        with runner(source) as run:
+        with runner(source, spec.inputs) as run:
             for attempt in attempts:
                 try:
                     outputs.append((attempt, run(attempt.x)))
@@ -245,11 +245,20 @@ def _error(ref: np.ndarray, mine: np.ndarray, layout: str,
 # ---- running each kind of source ---------------------------------------------------------------
 
 Runner = Callable[[np.ndarray], np.ndarray]
+Inputs = Sequence[tuple[str, int]]  # a model's named inputs (ModelSpec.inputs)
+
+
+def _parts(x: np.ndarray, inputs: Inputs) -> dict[str, np.ndarray]:
+    """x split along its last axis into the named inputs, in order (the source takes them apart)."""
+    bounds = np.cumsum([0] + [width for _, width in inputs])
+    return {name: np.ascontiguousarray(x[..., a:b])
+            for (name, _), a, b in zip(inputs, bounds, bounds[1:])}
 
 
 @contextmanager
-def _torch_runner(module: Any) -> Iterator[Runner]:
-    """module in eval mode (Dropout off) for the check; each submodule's mode restored after."""
+def _torch_runner(module: Any, inputs: Inputs) -> Iterator[Runner]:
+    """module in eval mode (Dropout off) for the check; each submodule's mode restored after.
+    With named inputs, forward() gets one tensor per input, in order."""
     torch = sys.modules["torch"]
     param = next(iter(module.parameters()), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
@@ -267,6 +276,8 @@ def _torch_runner(module: Any) -> Iterator[Runner]:
                     h = module(xs[t:t + 1], h)  # an LSTMCell's state: (h, c)
                     steps.append(h[0] if isinstance(h, tuple) else h)
                 out = torch.cat(steps)
+            elif inputs:
+                out = module(*(torch.from_numpy(p).to(dtype) for p in _parts(x, inputs).values()))
             else:
                 out = module(xs)
         return _first_tensor(out, torch.Tensor).to(torch.float64).numpy()
@@ -293,13 +304,14 @@ def _first_tensor(out: Any, tensor_type: type) -> Any:
 
 
 @contextmanager
-def _keras_runner(model: Any) -> Iterator[Runner]:
+def _keras_runner(model: Any, inputs: Inputs) -> Iterator[Runner]:
+    """With named inputs, the model gets {input name: array}."""
     from .importers._lazy import require
 
     keras = require("keras", "verifying a Keras model")
 
     def run(x: np.ndarray) -> np.ndarray:
-        out = model(x, training=False)
+        out = model(_parts(x, inputs) if inputs else x, training=False)
         if isinstance(out, (list, tuple)):
             out = out[0]
         return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64)
@@ -308,7 +320,8 @@ def _keras_runner(model: Any) -> Iterator[Runner]:
 
 
 @contextmanager
-def _onnx_runner(model: Any) -> Iterator[Runner]:
+def _onnx_runner(model: Any, inputs: Inputs) -> Iterator[Runner]:
+    """With named inputs, each graph input gets its part by name."""
     import onnxruntime
 
     data = model if isinstance(model, bytes) else model.SerializeToString()
@@ -319,13 +332,14 @@ def _onnx_runner(model: Any) -> Iterator[Runner]:
                                                providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime does not run every valid graph (GRU layout=1)
         raise _NotRunnable(f"onnxruntime: {_first_line(e)}") from None
-    (inp,) = session.get_inputs()
+    graph_inputs = session.get_inputs()
     first_output = session.get_outputs()[0].name
-    dtype = {"tensor(double)": np.float64, "tensor(float16)": np.float16}.get(inp.type,
-                                                                                np.float32)
+    dtypes = {i.name: {"tensor(double)": np.float64, "tensor(float16)": np.float16}.get(
+        i.type, np.float32) for i in graph_inputs}
 
     def run(x: np.ndarray) -> np.ndarray:
-        out = session.run([first_output], {inp.name: x.astype(dtype)})[0]
+        feeds = _parts(x, inputs) if inputs else {graph_inputs[0].name: x}
+        out = session.run([first_output], {k: v.astype(dtypes[k]) for k, v in feeds.items()})[0]
         return np.asarray(out, dtype=np.float64)
 
     yield run

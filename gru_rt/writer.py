@@ -79,7 +79,8 @@ def write_model(spec: ModelSpec, weight_layout: str = "auto") -> bytes:
     fmt.HEADER.pack_into(
         out, 0, fmt.MAGIC, fmt.VERSION_MAJOR, fmt.VERSION_MINOR, fmt.HEADER_SIZE, file_size,
         0,  # checksum, filled last
-        0 if checked.input_mask is None else fmt.FLAG_INPUT_MASK,  # flags
+        (0 if checked.input_mask is None else fmt.FLAG_INPUT_MASK)
+        | (fmt.FLAG_NAMED_INPUTS if checked.inputs else 0),  # flags
         len(checked.layers), len(tensors), fmt.HEADER_SIZE, tensor_table_offset, meta_offset,
         len(meta), data_offset, data_size,
         0 if checked.input_mask is None else _f32_bits(checked.input_mask),  # the mask value (1.4)

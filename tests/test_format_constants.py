@@ -45,6 +45,9 @@ def test_versions_and_sizes_agree() -> None:
     assert C["GRT_TENSOR_ENTRY_SIZE"] == fmt.TENSOR_ENTRY_SIZE
     assert C["GRT_ALIGN"] == fmt.ALIGN
     assert C["GRT_FILE_INPUT_MASK"] == fmt.FLAG_INPUT_MASK
+    assert C["GRT_FILE_NAMED_INPUTS"] == fmt.FLAG_NAMED_INPUTS
+    assert C["GRT_MAX_INPUTS"] == fmt.MAX_INPUTS
+    assert C["GRT_MAX_INPUT_NAME"] == fmt.MAX_INPUT_NAME
 
 
 def test_limits_agree() -> None:

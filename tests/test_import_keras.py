@@ -486,17 +486,58 @@ def test_functional_branches_are_refused() -> None:
         convert(model)
 
 
-def test_multi_input_model_names_its_inputs_and_the_merge(tmp_path: Path) -> None:
-    a, b = keras.Input((None, 4), name="feat_a"), keras.Input((None, 3), name="feat_b")
-    merged = layers.Concatenate(name="merge")([a, b])
-    model = keras.Model([a, b], layers.GRU(5, name="g")(merged))
-    words = (r"the model has 2 inputs \('feat_a', 'feat_b'\), merged by layer 'merge' "
-             r"\(Concatenate\): gru_rt converts a model with one input sequence")
-    with pytest.raises(ConversionError, match=words):
-        convert(model)
+def _two_input_model(order: tuple[str, str] = ("acc", "gyro")) -> Any:
+    """Two Inputs joined by a Concatenate (in `order`), a GRU, a Dense head."""
+    ins = {"acc": keras.Input((None, 3), name="acc"), "gyro": keras.Input((None, 2), name="gyro")}
+    merged = layers.Concatenate(name="merge")([ins[n] for n in order])
+    x = layers.GRU(6, return_sequences=True, name="g")(merged)
+    return perturbed(keras.Model([ins["acc"], ins["gyro"]], layers.Dense(3, name="d")(x)), 4)
+
+
+@pytest.mark.parametrize("order", [("acc", "gyro"), ("gyro", "acc")])
+def test_multi_input_model_converts_with_named_inputs(tmp_path: Path,
+                                                      order: tuple[str, str]) -> None:
+    model = _two_input_model(order)
+    rng = np.random.default_rng(5)
+    acc = rng.standard_normal((1, T, 3)).astype(np.float32)
+    gyro = rng.standard_normal((1, T, 2)).astype(np.float32)
+    expected = keras_out(model, [acc, gyro])[0]
     model.save(tmp_path / "two.keras")
-    with pytest.raises(ConversionError, match=words):
-        convert(tmp_path / "two.keras")
+    model.save(tmp_path / "two.h5")
+    for source in (model, tmp_path / "two.keras", tmp_path / "two.h5"):
+        spec = convert(source)
+        widths = {"acc": 3, "gyro": 2}
+        assert spec.inputs == tuple((n, widths[n]) for n in order)
+        m = spec.load()
+        assert [(i.name, i.width) for i in m.inputs] == list(spec.inputs)
+        got = m.run({"acc": acc[0], "gyro": gyro[0]})
+        assert float(np.max(np.abs(got - expected))) <= TOL
+        s = m.stream()
+        np.testing.assert_array_equal(np.stack([s.step({"acc": a, "gyro": g})
+                                                for a, g in zip(acc[0], gyro[0])]), got)
+
+
+def test_multi_input_models_refused_unless_concatenated_first() -> None:
+    a, b = keras.Input((None, 4), name="feat_a"), keras.Input((None, 4), name="feat_b")
+    head = "the model has 2 inputs \\('feat_a', 'feat_b'\\): gru_rt converts several inputs"
+    added = keras.Model([a, b], layers.GRU(5, name="g")(layers.Add(name="merge")([a, b])))
+    with pytest.raises(ConversionError, match=head + ".*after the inputs comes layer 'merge' "
+                                                     "\\(Add\\)"):
+        convert(added)
+    on_time = keras.Model([a, b], layers.GRU(5, name="g")(
+        layers.Concatenate(axis=1, name="merge")([a, b])))
+    with pytest.raises(ConversionError, match=head + ".*joins on axis 1, not the feature axis"):
+        convert(on_time)
+    twice = keras.Model([a, b], layers.GRU(5, name="g")(
+        layers.Concatenate(name="merge")([a, a])))
+    with pytest.raises(ConversionError, match=head):
+        convert(twice)
+    branch = layers.GRU(5, return_sequences=True, name="g")(
+        layers.Concatenate(name="merge")([a, b]))
+    skip = keras.Model([a, b], layers.Concatenate(name="late")([branch, a]))
+    with pytest.raises(ConversionError, match="layer 'late' \\(Concatenate\\) takes its input "
+                                              "from 'g', 'feat_a'"):
+        convert(skip)
 
 
 def test_bad_files(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@
  *   - grt_layer_tensor finds each layer's n_tensors tensors, inside the blob, and refuses layer n_layers;
  *   - grt_model_meta succeeds for i < meta_count, fails for i == meta_count, and its key/value lie
  *     inside the blob;
+ *   - grt_model_input succeeds for i < n_inputs with names inside the blob and offsets + widths that
+ *     tile [0, input_size), and fails for i == n_inputs;
  *   - the int16 API returns GRT_E_PRECISION for f32/q8 models; for q15 models grt_stream_run_q15 is
  *     bit-identical to grt_stream_step_q15 calls, and the float step equals quantize -> integer step ->
  *     dequantize;
@@ -254,6 +256,25 @@ static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
         uint32_t kl, vl;
         if (grt_model_meta(m, m->meta_count, &k, &kl, &v, &vl) == GRT_OK)
             FAIL("grt_model_meta(meta_count) succeeded");
+    }
+
+    /* the named inputs (1.4): each inside the blob, and together exactly the input vector */
+    {
+        grt_input_info in;
+        uint32_t next = 0;
+        for (uint32_t i = 0; i < m->n_inputs; i++) {
+            if (grt_model_input(m, i, &in) != GRT_OK)
+                FAIL("grt_model_input(%u) of %u failed", i, m->n_inputs);
+            const uint8_t *nu = (const uint8_t *)in.name;
+            if (in.name_len == 0 || nu < m->blob || nu + in.name_len > m->blob + m->size || in.width == 0 ||
+                in.offset != next)
+                FAIL("input %u: name outside the blob, width 0 or offset %u (expected %u)", i, in.offset, next);
+            next += in.width;
+        }
+        if (m->n_inputs != 0 && next != m->input_size)
+            FAIL("the inputs' widths sum to %u, not input_size %u", next, m->input_size);
+        if (grt_model_input(m, m->n_inputs, &in) == GRT_OK)
+            FAIL("grt_model_input(n_inputs) succeeded");
     }
 
     /* the tensor table: every layer's tensors lie inside the blob, as many as it has */

@@ -567,6 +567,38 @@ static void norms(void)
     bad_q("bad-norm-q15-gamma-dtype.grt", norm15_file, p_norm15_gamma_dtype, GRT_E_TENSOR_DTYPE);
 }
 
+/* ---- named inputs (1.4): header flag GRT_FILE_NAMED_INPUTS and its "model.inputs" record ---------- */
+
+static void named_input_file(const char *name, uint32_t flags, const char *value, grt_status want)
+{
+    static uint8_t b[CAP];
+    static const tw_layer L[] = {GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 3), DENSE(GRT_ACT_SOFTMAX, 3, 2)};
+    tw_meta meta[] = {{"model.inputs", value}, {"tool.name", "gru_rt"}};
+    size_t n = tw_build(b, CAP, L, 2, value ? meta : meta + 1, value ? 2 : 1, NULL, 21, 0.5f);
+    tw_put_u32(b, 24, flags);
+    tw_fix_crc(b, n);
+    expect(name, b, n, 0, want);
+    write_file(name, b, n);
+}
+
+static void named_inputs(void)
+{
+    named_input_file("valid-inputs-two.grt", GRT_FILE_NAMED_INPUTS, "acc=3\ngyro=1", GRT_OK);
+    named_input_file("valid-inputs-utf8.grt", GRT_FILE_NAMED_INPUTS, "\xC3\xA9t\xC3\xA9:0=2\nb c=1\nd=1", GRT_OK);
+    named_input_file("valid-inputs-entry-no-flag.grt", 0, "not a record", GRT_OK);
+    named_input_file("bad-inputs-record-missing.grt", GRT_FILE_NAMED_INPUTS, NULL, GRT_E_METADATA);
+    named_input_file("bad-inputs-flag-unknown.grt", GRT_FILE_NAMED_INPUTS | 4u, "a=4", GRT_E_HEADER);
+    named_input_file("bad-inputs-no-equals.grt", GRT_FILE_NAMED_INPUTS, "a=1\nb", GRT_E_METADATA);
+    named_input_file("bad-inputs-trailing-newline.grt", GRT_FILE_NAMED_INPUTS, "a=4\n", GRT_E_METADATA);
+    named_input_file("bad-inputs-name-empty.grt", GRT_FILE_NAMED_INPUTS, "=4", GRT_E_METADATA);
+    named_input_file("bad-inputs-name-control.grt", GRT_FILE_NAMED_INPUTS, "a\tb=4", GRT_E_METADATA);
+    named_input_file("bad-inputs-name-utf8.grt", GRT_FILE_NAMED_INPUTS, "\xED\xA0\x80=4", GRT_E_METADATA);
+    named_input_file("bad-inputs-name-repeated.grt", GRT_FILE_NAMED_INPUTS, "a=2\na=2", GRT_E_METADATA);
+    named_input_file("bad-inputs-width-zero.grt", GRT_FILE_NAMED_INPUTS, "a=0\nb=4", GRT_E_METADATA);
+    named_input_file("bad-inputs-width-huge.grt", GRT_FILE_NAMED_INPUTS, "a=99999", GRT_E_METADATA);
+    named_input_file("bad-inputs-width-sum.grt", GRT_FILE_NAMED_INPUTS, "a=3\nb=2", GRT_E_METADATA);
+}
+
 int main(int argc, char **argv)
 {
     static uint8_t buf[CAP];
@@ -603,6 +635,7 @@ int main(int argc, char **argv)
     quantized();
     lstm_files();
     norms();
+    named_inputs();
     printf("make_corpus: wrote %zu bytes to %s, %d problem(s)\n", g_total, g_dir, g_errors);
     return g_errors ? 1 : 0;
 }

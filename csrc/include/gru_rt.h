@@ -115,13 +115,16 @@ extern "C" {
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
 #define GRT_VERSION_MINOR 4 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout,
                              * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax), 1.4 the LSTM
-                             * and LayerNorm kinds and the input mask (GRT_FILE_INPUT_MASK) */
+                             * and LayerNorm kinds, the input mask (GRT_FILE_INPUT_MASK) and named
+                             * inputs (GRT_FILE_NAMED_INPUTS) */
 
 #define GRT_HEADER_SIZE 64
 #define GRT_LAYER_ENTRY_SIZE 32
 #define GRT_TENSOR_ENTRY_SIZE 32
 #define GRT_ALIGN 64 /* tensor alignment inside the file */
 #define GRT_FILE_INPUT_MASK 1u /* header flags bit 0 (1.4): the model has an input mask (grt_model.has_mask) */
+#define GRT_FILE_NAMED_INPUTS 2u /* header flags bit 1 (1.4): the metadata entry "model.inputs" names
+                                 * the model's inputs (grt_model_input) */
 
 #ifndef GRT_MAX_LAYERS
 #define GRT_MAX_LAYERS 32 /* layers per model; sizes grt_model */
@@ -131,6 +134,8 @@ extern "C" {
 #define GRT_MAX_META_ENTRIES 4096  /* metadata entries per file */
 #define GRT_MAX_META_KEY 255       /* bytes of a metadata key (at least 1) */
 #define GRT_MAX_META_VALUE 65535   /* bytes of a metadata value */
+#define GRT_MAX_INPUTS 64          /* named inputs per model (1.4, header flag GRT_FILE_NAMED_INPUTS) */
+#define GRT_MAX_INPUT_NAME 64      /* bytes of an input's name (at least 1) */
 
 typedef enum grt_status {
     GRT_OK = 0,
@@ -275,6 +280,9 @@ typedef struct grt_model {
     uint32_t meta_count;
     const uint8_t *meta;      /* first metadata entry (after the count) */
     uint32_t meta_size;       /* bytes of the entries (meta_size - 4) */
+    uint32_t n_inputs;        /* named inputs (1.4): 0 when the file names none (one plain vector) */
+    const uint8_t *inputs;    /* the checked value of the "model.inputs" metadata entry */
+    uint32_t inputs_len;      /* its bytes */
     grt_layer layers[GRT_MAX_LAYERS];
     uint8_t q15;              /* 1 when the model is integer-only (every layer q15), else 0 */
     uint8_t has_mask;         /* 1 when the model has an input mask (1.4; see "Input mask" below), else 0 */
@@ -317,6 +325,24 @@ uint32_t grt_build_max_layers(void);
  * valid as long as the blob). GRT_E_ARG for a NULL argument, an unloaded model or i out of range. */
 grt_status grt_model_meta(const grt_model *model, uint32_t i, const char **key, uint32_t *key_len,
                           const char **value, uint32_t *value_len);
+
+/*
+ * Named inputs (1.4, docs/FORMAT.md "Named inputs"): a model whose input vector is several inputs
+ * concatenated (a multimodal model) names each one. Input i < model->n_inputs (0 for a file that
+ * names none) is model input elements [offset, offset + width), in file order; name points into
+ * the blob (UTF-8, name_len bytes, not NUL-terminated; valid as long as the blob). The loader has
+ * checked the names (1 ... GRT_MAX_INPUT_NAME bytes, unique) and that the widths sum to
+ * input_size. GRT_E_ARG for a NULL argument, an unloaded model or i out of range (then *out is all
+ * zero bytes). Reads only the model: safe from any thread.
+ */
+typedef struct grt_input_info {
+    const char *name;
+    uint32_t name_len;
+    uint32_t width;
+    uint32_t offset;
+} grt_input_info;
+
+grt_status grt_model_input(const grt_model *model, uint32_t i, grt_input_info *out);
 
 /*
  * The tensors of a layer kind (docs/FORMAT.md, "Tensors"): the loader's table, the one description of

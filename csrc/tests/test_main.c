@@ -9,6 +9,7 @@ int main(void)
     test_isa();
     test_isa_quant();
     test_loader();
+    test_inputs();
     test_stream();
     test_batch();
     test_q15();

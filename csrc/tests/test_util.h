@@ -32,6 +32,7 @@ void test_kernels(void);
 void test_isa(void);
 void test_isa_quant(void); /* q8/q15 kernels and models under every level vs scalar */
 void test_loader(void);
+void test_inputs(void); /* named inputs (1.4) */
 void test_stream(void);
 void test_batch(void); /* batches of streams == single streams, sizes, errors */
 void test_fuzz(void);

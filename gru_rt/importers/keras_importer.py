@@ -9,7 +9,10 @@ checks both.
 Supported layers, in a sequential stack (a `Sequential`, or a `Functional` model whose layers form a
 single chain):
 
-- `InputLayer` (skipped);
+- `InputLayer` (skipped); several inputs (a Functional model with several `Input`s) when a
+  `Concatenate` on the feature axis joins all of them, each once, before the first layer: the file
+  then names each input and its width (format 1.4, docs/FORMAT.md "Named inputs"), in the
+  Concatenate's order;
 - `Masking(mask_value=v)` as the first layer (after `InputLayer`, Dropout-like layers): the model's
   input mask (ModelSpec.input_mask; a step equal to v in every feature keeps every GRU state and
   repeats its output, as Keras does); refused anywhere else (it would mask a computed value);
@@ -56,6 +59,8 @@ import numpy as np
 
 from ..errors import ArgumentError, ConversionError, printable
 from ..fileio import open_regular, read_regular
+from ..format import INPUTS_KEY
+from ..inputs import make_record
 from ..spec import (
     DENSE_ACTIVATIONS,
     DenseLayer,
@@ -136,6 +141,7 @@ class _Arch:
     layers: list[_KLayer]
     keras_major: int
     model_class: str
+    inputs: tuple[tuple[str, int], ...] = ()  # named inputs joined by a Concatenate (1.4)
 
 
 # ---- architecture ----------------------------------------------------------------------------
@@ -169,11 +175,13 @@ def _inbound_names(layer_cfg: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def _chain_order(model_cfg: Mapping[str, Any], layers: list[Mapping[str, Any]]) -> None:
-    """Refuse a Functional graph that is not one chain in list order."""
-    _refuse_inputs(model_cfg, layers)
-    previous: str | None = None
-    for cfg in layers:
+def _chain_order(model_cfg: Mapping[str, Any], layers: list[Mapping[str, Any]]
+                 ) -> tuple[tuple[str, int], ...]:
+    """Refuse a Functional graph that is not one chain in list order, after its inputs joined by a
+    Concatenate (then returned: the named inputs, in the order of the joined vector)."""
+    inputs, start = _merged_inputs(model_cfg, layers)
+    previous: str | None = _layer_name(layers[start - 1]) if start else None
+    for cfg in layers[start:]:
         name = _layer_name(cfg)
         inbound = _inbound_names(cfg)
         if previous is None:
@@ -191,21 +199,53 @@ def _chain_order(model_cfg: Mapping[str, Any], layers: list[Mapping[str, Any]]) 
     if previous is not None and outputs and outputs != [previous]:
         raise ConversionError(f"the model's outputs are {outputs}, expected the last layer "
                               f"{previous!r} alone")
+    return inputs
 
 
-def _refuse_inputs(model_cfg: Mapping[str, Any], layers: list[Mapping[str, Any]]) -> None:
-    """A model with several inputs, named with the layers that merge them."""
+def _merged_inputs(model_cfg: Mapping[str, Any], layers: list[Mapping[str, Any]]
+                   ) -> tuple[tuple[tuple[str, int], ...], int]:
+    """A model with several inputs converts when its first layers are their InputLayers and the
+    next one a Concatenate on the feature axis of all of them, each once: then the named inputs
+    (name, width) in the Concatenate's order, and the index of the first layer after it.
+    ((), 0) for a model with one input; ConversionError naming what differs otherwise."""
     inputs = _inbound_names({"inbound_nodes": model_cfg.get("input_layers", [])})
     if len(inputs) <= 1:
-        return
-    merges = [f"layer {_layer_name(c)!r} ({c.get('class_name')})" for c in layers
-              if len(_inbound_names(c)) > 1]
-    raise ConversionError(
-        f"the model has {len(inputs)} inputs ({', '.join(repr(n) for n in inputs)})"
-        + (f", merged by {', '.join(merges)}" if merges else "")
-        + ": gru_rt converts a model with one input sequence and a single chain of layers; "
-          "join the features before the model (one input of their total size) and convert the "
-          "chain after the merge")
+        return (), 0
+    listed = ", ".join(repr(n) for n in inputs)
+    refusal = (f"the model has {len(inputs)} inputs ({listed}): gru_rt converts several inputs "
+               f"when one Concatenate on the last axis joins them all, each once, before the "
+               f"first layer")
+    k = 0
+    while k < len(layers) and layers[k].get("class_name") == "InputLayer":
+        k += 1
+    widths = {_layer_name(cfg): _input_width(cfg) for cfg in layers[:k]}
+    merge: Mapping[str, Any] = layers[k] if k < len(layers) else {}
+    config = merge.get("config")
+    inner: Mapping[str, Any] = config if isinstance(config, Mapping) else {}
+    joined = _inbound_names(merge)
+    if sorted(widths) != sorted(inputs) or merge.get("class_name") != "Concatenate":
+        found = (f"layer {_layer_name(merge)!r} ({merge.get('class_name')})" if merge
+                 else "no layer")
+        raise ConversionError(f"{refusal}; after the inputs comes {found}")
+    if sorted(joined) != sorted(inputs):
+        raise ConversionError(f"{refusal}; layer {_layer_name(merge)!r} joins "
+                              f"{', '.join(repr(n) for n in joined) or 'nothing'}")
+    if inner.get("axis", -1) not in (-1, 2):
+        raise ConversionError(f"{refusal}; layer {_layer_name(merge)!r} joins on axis "
+                              f"{inner.get('axis')!r}, not the feature axis")
+    return tuple((name, widths[name]) for name in joined), k + 1
+
+
+def _input_width(cfg: Mapping[str, Any]) -> int:
+    """The feature width of an InputLayer of (batch, time, features) sequences."""
+    config = cfg.get("config")
+    inner: Mapping[str, Any] = config if isinstance(config, Mapping) else {}
+    shape = inner.get("batch_shape", inner.get("batch_input_shape"))
+    if not isinstance(shape, (list, tuple)) or len(shape) != 3 \
+            or not isinstance(shape[-1], int) or isinstance(shape[-1], bool) or shape[-1] < 1:
+        raise ConversionError(f"input {_layer_name(cfg)!r} has shape {shape!r}, expected "
+                              f"(batch, time, features) with a fixed number of features")
+    return shape[-1]
 
 
 def _layer_name(cfg: Mapping[str, Any]) -> str:
@@ -225,8 +265,9 @@ def _arch_from_config(top: Mapping[str, Any], keras_major: int, where: str) -> _
     layers_cfg = cfg if isinstance(cfg, list) else (cfg or {}).get("layers")  # Keras 2.0: a list
     if not isinstance(layers_cfg, list):
         raise ConversionError(f"{where}: the model config has no list of layers")
+    inputs: tuple[tuple[str, int], ...] = ()
     if model_class != "Sequential":
-        _chain_order(cfg if isinstance(cfg, Mapping) else {}, layers_cfg)
+        inputs = _chain_order(cfg if isinstance(cfg, Mapping) else {}, layers_cfg)
     layers = []
     for lc in layers_cfg:
         if not isinstance(lc, Mapping) or "class_name" not in lc:
@@ -235,7 +276,7 @@ def _arch_from_config(top: Mapping[str, Any], keras_major: int, where: str) -> _
         layers.append(_KLayer(name=_layer_name(lc), class_name=str(lc["class_name"]),
                               config=dict(inner) if isinstance(inner, Mapping) else {},
                               module=lc.get("module"), registered_name=lc.get("registered_name")))
-    return _Arch(layers, keras_major, model_class)
+    return _Arch(layers, keras_major, model_class, inputs)
 
 
 def _architecture(architecture: object) -> Mapping[str, Any]:
@@ -696,8 +737,9 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
     for layer in map(_unwrapped, arch.layers):
         _refuse_foreign(layer)
         cls = layer.class_name
-        if cls == "InputLayer" or cls in _IDENTITY:
-            continue
+        if cls == "InputLayer" or cls in _IDENTITY or (cls == "Concatenate" and arch.inputs
+                                                         and not layers and pending is None):
+            continue  # (the Concatenate that joins the named inputs, checked by _merged_inputs)
         if cls == "Masking":
             input_mask = _masking(layer, input_mask, previous, bool(layers) or pending is not None)
             previous = layer
@@ -799,6 +841,8 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
         meta["source.folded"] = ", ".join(folded) + " (float64)"
     if input_mask is not None:
         meta["source.input_mask"] = f"Masking(mask_value={input_mask!r})"
+    if arch.inputs:
+        meta[INPUTS_KEY] = make_record(arch.inputs)
     meta.update(metadata or {})
     return ModelSpec(layers, meta, input_mask).validated()
 
