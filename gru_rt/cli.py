@@ -35,6 +35,13 @@ def _key_value(text: str, what: str) -> tuple[str, str]:
     return key, value
 
 
+def _input_width(text: str) -> tuple[str, int]:
+    name, width = _key_value(text, "--input")
+    if not (width.isascii() and width.isdigit()):
+        raise UsageError(f"--input {text!r}: the width {width!r} is not a whole number")
+    return name, int(width)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (b.exists() and a.samefile(b))
@@ -52,6 +59,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UsageError(f"output {out} is the calibration file; choose another output path")
     activations = dict(_key_value(t, "--activation") for t in args.activation)
     metadata = dict(_key_value(t, "--meta") for t in args.meta)
+    inputs = [_input_width(t) for t in args.input] or None
     order = [p.strip() for p in args.layers.split(",")] if args.layers is not None else None
     if args.calibration is not None and args.precision == "f32":
         raise UsageError("--calibration applies to --precision q8 or q15")
@@ -64,7 +72,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
                        activations=activations or None, convention=args.convention,
                        metadata=metadata or None, architecture=args.architecture, layers=order,
                        precision=args.precision, calibration=args.calibration,
-                       verify=not args.no_verify, verify_input=verify_input)
+                       verify=not args.no_verify, verify_input=verify_input, inputs=inputs)
     for warning in caught:
         print(f"gru-rt: warning: {warning.message}", file=sys.stderr)
     path = spec.save(out, weight_layout=args.weight_layout)
@@ -128,8 +136,9 @@ def _load_verify_input(path: Path) -> np.ndarray:
             from None
 
 
-def _load_sequences(path: Path, input_size: int) -> dict[str, np.ndarray]:
-    """The sequences of a .npz archive (np.savez), each (T_k, input_size), in archive order."""
+def _load_sequences(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a .npz archive (np.savez) of real numbers, in archive order: sequences
+    (_check_sequences), or one array per named input (_named_input_arrays)."""
     from .importers._untrusted import read_npz_file
 
     try:
@@ -139,10 +148,49 @@ def _load_sequences(path: Path, input_size: int) -> dict[str, np.ndarray]:
     for name, x in seqs.items():
         if x.dtype.kind not in "iuf":
             raise UsageError(f"{path}: {name}: dtype {x.dtype} is not a real number type")
+    return seqs
+
+
+def _check_sequences(seqs: dict[str, np.ndarray], path: Path, input_size: int) -> None:
+    for name, x in seqs.items():
         if x.ndim != 2 or x.shape[1] != input_size:
             raise UsageError(f"{path}: {name}: shape {x.shape}, expected (T, {input_size}) for "
                              f"this model")
-    return seqs
+
+
+def _named_input_arrays(model: Model, arrays: dict[str, np.ndarray]) -> bool:
+    """Does the archive hold the model's named inputs (one array per input name)? Some names but
+    not all is a UsageError naming the difference."""
+    names = [i.name for i in model.inputs]
+    if not names or not set(arrays) & set(names):
+        return False
+    missing = [n for n in names if n not in arrays]
+    extra = [n for n in arrays if n not in names]
+    if missing or extra:
+        raise UsageError(f"the archive holds {', '.join(arrays)}; the model's inputs are "
+                         f"{', '.join(names)}"
+                         + (f" (missing: {', '.join(missing)})" if missing else "")
+                         + (f" (not an input: {', '.join(extra)})" if extra else ""))
+    return True
+
+
+def _run_named(model: Model, arrays: dict[str, np.ndarray], inp: Path, out: Path) -> int:
+    """gru-rt run of a .npz holding one (T, w) or (N, T, w) array per named input: the outputs
+    (T, O) or (N, T, O) in a .npy."""
+    from .fileio import write_atomic
+
+    if out.suffix != ".npy":
+        raise UsageError(f"output {out}: the outputs of named inputs are one array; name it "
+                         f"*.npy")
+    try:
+        ys = model.run(arrays)
+    except ValueError as e:
+        raise UsageError(f"{inp}: {e}") from None
+    buf = io.BytesIO()
+    np.save(buf, ys)
+    write_atomic(out, buf.getvalue())
+    print(f"wrote {out}: outputs {ys.shape} float32 (inputs {', '.join(arrays)})")
+    return 0
 
 
 def _load_lengths(path: Path) -> np.ndarray:
@@ -159,13 +207,17 @@ def _load_lengths(path: Path) -> np.ndarray:
 
 
 def _run_sequences(model: Model, inp: Path, out: Path) -> int:
-    """gru-rt run of a .npz of sequences: a .npz of their outputs under the same names."""
+    """gru-rt run of a .npz of sequences: a .npz of their outputs under the same names; or of a
+    .npz of the model's named inputs: a .npy of the outputs (_run_named)."""
     from .fileio import write_atomic
 
+    seqs = _load_sequences(inp)
+    if _named_input_arrays(model, seqs):
+        return _run_named(model, seqs, inp, out)
     if out.suffix != ".npz":
         raise UsageError(f"output {out}: the outputs of a .npz of sequences are a .npz; name it "
                          f"*.npz")
-    seqs = _load_sequences(inp, model.input_size)
+    _check_sequences(seqs, inp, model.input_size)
     ys = model.run(list(seqs.values()))
     buf = io.BytesIO()
     np.savez(buf, **dict(zip(seqs, ys)))
@@ -246,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "do not determine it")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="extra metadata stored in the file; repeatable")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=WIDTH",
+                   help="a named input of the model's input vector, in order (repeat for each; "
+                        "the widths sum to the input size); `gru-rt run` then takes a .npz with "
+                        "one array per input name")
     p.add_argument("--precision", choices=PRECISION_NAMES, default="f32",
                    help="f32 (default); q8: int8 weights, float gates; q15: integer-only "
                         "(docs/QUANTIZATION.md)")
@@ -283,7 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a model over sequences in a .npy or .npz file")
     p.add_argument("model")
     p.add_argument("input", help="float array (T, I) or (N, T, I) in a .npy file, or sequences "
-                                 "of different lengths (T_k, I) in a .npz (np.savez)")
+                                 "of different lengths (T_k, I) in a .npz (np.savez); for a "
+                                 "model with named inputs also a .npz with one (T, w) or "
+                                 "(N, T, w) array per input name (outputs: a .npy)")
     p.add_argument("-o", "--output", required=True,
                    help="file for the outputs, of the input's shapes: .npy (T, O) or (N, T, O), "
                         "or .npz of (T_k, O) under the input's names; each sequence starts "

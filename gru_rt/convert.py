@@ -77,7 +77,8 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
             calibration: object | None = None,
             calibration_lengths: object | None = None,
             verify: bool = True,
-            verify_input: object | None = None) -> ModelSpec:
+            verify_input: object | None = None,
+            inputs: Mapping[str, int] | Sequence[tuple[str, int]] | None = None) -> ModelSpec:
     """A validated ModelSpec from trained weights, in the chosen precision.
 
     source: a torch.nn.Module; a Keras model (Sequential or a Functional chain); an
@@ -109,6 +110,12 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
         activation (two linear Dense layers in a row) gives a warning. The outcome is in the
         metadata: source.verified. verify=False skips both.
     verify_input: the input sequence (T, I) of that check (default: 100 steps of N(0, 1), seed 0).
+    inputs: the model's input vector as named inputs, in order ({"acc": 3, "gyro": 3}; the widths
+        sum to the input size): the file records them (format 1.4) and step/run then also take
+        {name: array}. For a PyTorch module whose forward() takes one tensor per input and
+        torch.cat-s them on the last axis first (the check runs it so); a Keras model or ONNX graph
+        with several inputs joined by a Concatenate/Concat names them itself (inputs= must then
+        agree).
     """
     if precision not in PRECISION_NAMES:
         raise ArgumentError(f"precision {precision!r}: expected one of "
@@ -127,6 +134,8 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
                               "than this machine can hold)") from None
     for key in [k for k in spec.metadata if k.startswith("source.")]:  # names from the file
         spec.metadata[key] = printable(spec.metadata[key])
+    if inputs is not None:
+        spec = _named_inputs(spec, inputs)
     spec.metadata["source.verified"] = _verified(source, spec, verify, verify_input,
                                                  head_activation)
     if precision == "f32":
@@ -134,6 +143,17 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
     from .quantize import quantize
 
     return quantize(spec, precision, calibration, calibration_lengths)[0]
+
+
+def _named_inputs(spec: ModelSpec, inputs: Mapping[str, int] | Sequence[tuple[str, int]]
+                  ) -> ModelSpec:
+    """spec with the caller's named inputs; ArgumentError if the source named others."""
+    named = spec.with_inputs(inputs)
+    if spec.inputs and spec.inputs != named.inputs:
+        listed = ", ".join(f"{n}={w}" for n, w in spec.inputs)
+        raise ArgumentError(f"inputs={dict(named.inputs)}: the source names its inputs "
+                            f"{listed}; pass the same or none")
+    return named
 
 
 def _runnable(source: Any) -> tuple[str | None, Any, str]:
@@ -176,7 +196,7 @@ def _verified(source: Any, spec: ModelSpec, verify: bool, verify_input: object,
             raise ArgumentError("verify_input is given with verify=False")
         return "no (verify=False)"
     if kind == "onnx":
-        reason = check.onnx_runnable(runnable)
+        reason = check.onnx_runnable(runnable, max(1, len(spec.inputs)))
         if reason is not None:
             return f"no ({reason})"
     result = check.verify_source(kind, runnable, spec, verify_input, head_activation)

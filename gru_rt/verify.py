@@ -126,7 +126,7 @@ def _onnx_attempts(model: Any, input_size: int, given: np.ndarray | None) -> lis
     """An ONNX graph's input may have fixed dimensions (torch.onnx.export with fixed shapes):
     the random input takes them, and both readings of the two leading axes are tried."""
     inits = {t.name for t in model.graph.initializer}
-    (inp,) = [i for i in model.graph.input if i.name not in inits]
+    inp = next(i for i in model.graph.input if i.name not in inits)  # (named inputs: the first)
     dims = [d.dim_value if d.HasField("dim_value") else None
             for d in inp.type.tensor_type.shape.dim]
     if len(dims) not in (2, 3):
@@ -321,7 +321,7 @@ def _keras_runner(model: Any, inputs: Inputs) -> Iterator[Runner]:
 
 @contextmanager
 def _onnx_runner(model: Any, inputs: Inputs) -> Iterator[Runner]:
-    """With named inputs, each graph input gets its part by name."""
+    """A graph with several inputs (the model's named inputs) gets each part by name."""
     import onnxruntime
 
     data = model if isinstance(model, bytes) else model.SerializeToString()
@@ -338,22 +338,24 @@ def _onnx_runner(model: Any, inputs: Inputs) -> Iterator[Runner]:
         i.type, np.float32) for i in graph_inputs}
 
     def run(x: np.ndarray) -> np.ndarray:
-        feeds = _parts(x, inputs) if inputs else {graph_inputs[0].name: x}
+        feeds = _parts(x, inputs) if len(graph_inputs) > 1 else {graph_inputs[0].name: x}
         out = session.run([first_output], {k: v.astype(dtypes[k]) for k, v in feeds.items()})[0]
         return np.asarray(out, dtype=np.float64)
 
     yield run
 
 
-def onnx_runnable(model: Any) -> str | None:
-    """None if onnxruntime can run the check on this model, else why not."""
+def onnx_runnable(model: Any, n_inputs: int = 1) -> str | None:
+    """None if onnxruntime can run the check on this model (with n_inputs data inputs: the named
+    inputs of a multi-input graph), else why not."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         return "onnxruntime is not installed"
     inputs = {i.name for i in model.graph.input} - {t.name for t in model.graph.initializer}
-    if len(inputs) != 1:
-        return f"the graph has {len(inputs)} data inputs; only a one-input graph is run"
+    if len(inputs) not in (1, n_inputs):
+        return (f"the graph has {len(inputs)} data inputs; only a one-input graph, or one whose "
+                f"inputs are the model's named inputs, is run")
     return None
 
 

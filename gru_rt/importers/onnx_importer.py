@@ -43,7 +43,8 @@ import numpy as np
 
 from ..errors import ConversionError, printable
 from ..fileio import read_regular
-from ..format import DENSE_ACTIVATIONS
+from ..format import DENSE_ACTIVATIONS, INPUTS_KEY
+from ..inputs import make_record
 from ..reference import ACTIVATION_FUNCTIONS
 from ..spec import DenseLayer, GRULayer, Layer, LayerNormLayer, ModelSpec
 from ._lazy import require
@@ -57,6 +58,7 @@ from .onnx_graph import (
     dims_text,
     node_attributes,
 )
+from .onnx_inputs import merge_concat_inputs
 from .onnx_loop import lower_gru_loops
 
 __all__ = ["ONNX_CONVENTION", "import_file", "import_model"]
@@ -1074,6 +1076,7 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
                  metadata: Mapping[str, str] | None = None) -> ModelSpec:
     """A ModelSpec from an onnx.ModelProto (see the module docstring for what converts)."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    model, named_inputs = merge_concat_inputs(model)  # several inputs joined by one Concat
     g = _Graph(lower_gru_loops(model, opset))
     w = _walk(g)
     if not w.layers:
@@ -1108,6 +1111,9 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
     }
     if w.state_text:
         meta["source.state"] = w.state_text
+    if named_inputs:
+        meta["source.input"] += " (the Concat of the named inputs)"
+        meta[INPUTS_KEY] = make_record(named_inputs)
     meta.update(metadata or {})
     return ModelSpec(w.layers, meta).validated()
 
