@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import InputError, InputTypeError
+from .errors import ConversionError, InputError, InputTypeError
 from .format import MAX_DIM, MAX_INPUT_NAME, MAX_INPUTS
 
-__all__ = ["InputInfo", "join_inputs", "make_record", "parse_record"]
+__all__ = ["InputInfo", "join_inputs", "make_record", "parse_record", "source_record"]
 
 
 class InputInfo(NamedTuple):
@@ -78,6 +78,15 @@ def checked_inputs(inputs: Mapping[str, int] | Sequence[tuple[str, int]]
 def make_record(inputs: Mapping[str, int] | Sequence[tuple[str, int]]) -> str:
     """The "model.inputs" metadata value of these inputs (ValueError if they are not valid)."""
     return "\n".join(f"{name}={width}" for name, width in checked_inputs(inputs))
+
+
+def source_record(pairs: Sequence[tuple[str, int]], where: str) -> str:
+    """make_record for the inputs an importer found in a source: ConversionError naming them if
+    the format cannot record them (a name with '=' or over 64 bytes, ...)."""
+    try:
+        return make_record(pairs)
+    except ValueError as e:
+        raise ConversionError(f"{where}: the inputs cannot be named in the file: {e}") from None
 
 
 def parse_record(text: str) -> tuple[tuple[str, int], ...]:

@@ -60,7 +60,7 @@ import numpy as np
 from ..errors import ArgumentError, ConversionError, printable
 from ..fileio import open_regular, read_regular
 from ..format import INPUTS_KEY
-from ..inputs import make_record
+from ..inputs import source_record
 from ..spec import (
     DENSE_ACTIVATIONS,
     DenseLayer,
@@ -216,10 +216,12 @@ def _merged_inputs(model_cfg: Mapping[str, Any], layers: list[Mapping[str, Any]]
                f"when one Concatenate on the last axis joins them all, each once, before the "
                f"first layer")
     k = 0
-    while k < len(layers) and layers[k].get("class_name") == "InputLayer":
+    while k < len(layers) and isinstance(layers[k], Mapping) \
+            and layers[k].get("class_name") == "InputLayer":
         k += 1
     widths = {_layer_name(cfg): _input_width(cfg) for cfg in layers[:k]}
-    merge: Mapping[str, Any] = layers[k] if k < len(layers) else {}
+    merge: Mapping[str, Any] = layers[k] if k < len(layers) and isinstance(layers[k], Mapping) \
+        else {}
     config = merge.get("config")
     inner: Mapping[str, Any] = config if isinstance(config, Mapping) else {}
     joined = _inbound_names(merge)
@@ -842,7 +844,7 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
     if input_mask is not None:
         meta["source.input_mask"] = f"Masking(mask_value={input_mask!r})"
     if arch.inputs:
-        meta[INPUTS_KEY] = make_record(arch.inputs)
+        meta[INPUTS_KEY] = source_record(arch.inputs, source)
     meta.update(metadata or {})
     return ModelSpec(layers, meta, input_mask).validated()
 

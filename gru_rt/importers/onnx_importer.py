@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import ConversionError, printable
 from ..fileio import read_regular
 from ..format import DENSE_ACTIVATIONS, INPUTS_KEY
-from ..inputs import make_record
+from ..inputs import source_record
 from ..reference import ACTIVATION_FUNCTIONS
 from ..spec import DenseLayer, GRULayer, Layer, LayerNormLayer, ModelSpec
 from ._lazy import require
@@ -1113,7 +1113,7 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
         meta["source.state"] = w.state_text
     if named_inputs:
         meta["source.input"] += " (the Concat of the named inputs)"
-        meta[INPUTS_KEY] = make_record(named_inputs)
+        meta[INPUTS_KEY] = source_record(named_inputs, "the graph")
     meta.update(metadata or {})
     return ModelSpec(w.layers, meta).validated()
 

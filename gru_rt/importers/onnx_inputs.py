@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConversionError
+from ..errors import ConversionError, printable
 from .onnx_graph import node_attributes
 
 __all__ = ["merge_concat_inputs"]
@@ -36,13 +36,13 @@ def merge_concat_inputs(model: Any) -> tuple[Any, tuple[tuple[str, int], ...]]:
     if len(data) < 2:
         return model, ()
     joins = [n for n in graph.node if n.op_type == "Concat" and len(n.input) >= 2
-             and all(name in data for name in n.input)]
+             and len(n.output) == 1 and n.output[0] and all(name in data for name in n.input)]
     if len(joins) != 1:
         return model, ()
     concat = joins[0]
     names = list(concat.input)
-    where = (f"Concat {concat.name or concat.output[0]!r} of the graph inputs "
-             f"{', '.join(repr(n) for n in names)}")
+    where = (f"Concat {printable(concat.name or concat.output[0])!r} of the graph inputs "
+             f"{', '.join(repr(printable(n)) for n in names)}")
     if len(set(names)) != len(names):
         raise ConversionError(f"{where}: an input is joined twice; each input must appear once")
     widths = [_width(data[n]) for n in names]
@@ -51,15 +51,16 @@ def merge_concat_inputs(model: Any) -> tuple[Any, tuple[tuple[str, int], ...]]:
         raise ConversionError(f"{where}: every joined input needs a typed shape of rank 2 or 3 "
                               f"(the same) with a fixed last axis (its width)")
     rank = ranks.pop()
-    axis = int(node_attributes(concat).get("axis", 0))
-    if axis not in (-1, rank - 1):
+    axis = node_attributes(concat).get("axis", 0)
+    if not isinstance(axis, int) or axis not in (-1, rank - 1):
         raise ConversionError(f"{where}: joins on axis {axis}, not the feature (last) axis; "
                               f"only inputs joined feature by feature form one input vector")
     for node in graph.node:
         if node is not concat and node.op_type != "Shape" and set(node.input) & set(names):
-            raise ConversionError(f"{where}: input {sorted(set(node.input) & set(names))[0]!r} "
-                                  f"also feeds {node.op_type} {node.name!r}; the joined inputs "
-                                  f"must reach the model only through the Concat")
+            shared = printable(sorted(set(node.input) & set(names))[0])
+            raise ConversionError(f"{where}: input {shared!r} also feeds "
+                                  f"{printable(node.op_type)} {printable(node.name)!r}; the joined "
+                                  f"inputs must reach the model only through the Concat")
     if set(data) - set(names):
         return model, ()  # more inputs than the Concat joins (state inputs): not this form
     return _rewritten(model, concat, names, sum(w for w in widths if w is not None)), \
