@@ -96,7 +96,12 @@ const char *grt_role_name(unsigned role)
  * and shape checks, the stream sizes (fill_model_sizes) and grt_layer_tensor() all come from it.
  * Adding a precision or a kind = adding a recipe here (plus kernels). */
 
-enum dim_rule { DIM_ZERO, DIM_ONE, DIM_IN, DIM_OUT, DIM_3OUT, DIM_2OUT, DIM_4OUT };
+enum dim_rule {
+    DIM_ZERO, DIM_ONE, DIM_IN, DIM_OUT, DIM_3OUT, DIM_2OUT, DIM_4OUT,
+    DIM_CONV_COLS,   /* Conv1D weight columns: k·I, or k when depthwise */
+    DIM_CONV_WINDOW, /* Conv1D state: the last (k − 1)·d input frames, (k − 1)·d·I elements */
+    DIM_CONV_SCRATCH /* Conv1D scratch: a row of k·I window values and O products */
+};
 
 typedef struct tensor_rule {
     uint8_t role, dtype, rows, cols; /* rows/cols: enum dim_rule */
@@ -114,6 +119,7 @@ typedef struct layer_recipe {
 #define DENSE_(precision, n) GRT_LAYER_DENSE, GRT_PREC_##precision, n, DIM_ZERO, DIM_ZERO
 #define LSTM_(precision, n) GRT_LAYER_LSTM, GRT_PREC_##precision, n, DIM_2OUT, DIM_4OUT /* state h, c */
 #define NORM_(precision, n) GRT_LAYER_NORM, GRT_PREC_##precision, n, DIM_ZERO, DIM_ZERO
+#define CONV_(precision, n) GRT_LAYER_CONV1D, GRT_PREC_##precision, n, DIM_CONV_WINDOW, DIM_CONV_SCRATCH
 
 /* Only the precisions this build keeps (gru_rt.h, "Build configuration"): a layer of a dropped one
  * finds no recipe and is refused with GRT_E_PRECISION, like an unknown precision code. */
@@ -125,6 +131,7 @@ static const layer_recipe recipes[] = {
     {LSTM_(F32, 4),
      {T_(W_IH, F32, 4OUT, IN), T_(W_HH, F32, 4OUT, OUT), T_(B_IH, F32, 4OUT, ONE), T_(B_HH, F32, 4OUT, ONE)}},
     {NORM_(F32, 2), {T_(GAMMA, F32, OUT, ONE), T_(BETA, F32, OUT, ONE)}},
+    {CONV_(F32, 2), {T_(W_IH, F32, OUT, CONV_COLS), T_(B_IH, F32, OUT, ONE)}},
 #endif
 #if GRT_HAS_Q8
     {GRU_(Q8, 6),
@@ -135,6 +142,7 @@ static const layer_recipe recipes[] = {
      {T_(W_IH, I8, 4OUT, IN), T_(W_HH, I8, 4OUT, OUT), T_(B_IH, F32, 4OUT, ONE), T_(B_HH, F32, 4OUT, ONE),
       T_(W_IH_SCALE, BF16, 4OUT, ONE), T_(W_HH_SCALE, BF16, 4OUT, ONE)}},
     {NORM_(Q8, 2), {T_(GAMMA, F32, OUT, ONE), T_(BETA, F32, OUT, ONE)}}, /* float math, as f32 */
+    {CONV_(Q8, 3), {T_(W_IH, I8, OUT, CONV_COLS), T_(B_IH, F32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE)}},
 #endif
 #if GRT_HAS_Q15
     {GRU_(Q15, 8),
@@ -146,6 +154,9 @@ static const layer_recipe recipes[] = {
       T_(OUT_SCALE, F32, OUT, ONE)}},
     {NORM_(Q15, 4),
      {T_(IN_SCALE, F32, IN, ONE), T_(OUT_SCALE, F32, OUT, ONE), T_(GAMMA, I32, OUT, ONE), T_(BETA, I32, OUT, ONE)}},
+    {CONV_(Q15, 5),
+     {T_(W_IH, I8, OUT, CONV_COLS), T_(B_IH, I32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE),
+      T_(IN_SCALE, F32, IN, ONE), T_(OUT_SCALE, F32, OUT, ONE)}},
 #endif
 };
 
@@ -154,6 +165,7 @@ static const layer_recipe recipes[] = {
 #undef DENSE_
 #undef LSTM_
 #undef NORM_
+#undef CONV_
 
 static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
 {
@@ -165,7 +177,8 @@ static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
 
 static int known_kind(unsigned kind)
 {
-    return kind == GRT_LAYER_GRU || kind == GRT_LAYER_DENSE || kind == GRT_LAYER_LSTM || kind == GRT_LAYER_NORM;
+    return kind == GRT_LAYER_GRU || kind == GRT_LAYER_DENSE || kind == GRT_LAYER_LSTM || kind == GRT_LAYER_NORM ||
+           kind == GRT_LAYER_CONV1D;
 }
 
 static uint64_t dim_value(unsigned rule, const grt_layer *L)
@@ -177,6 +190,9 @@ static uint64_t dim_value(unsigned rule, const grt_layer *L)
     case DIM_2OUT: return 2u * (uint64_t)L->output_size;
     case DIM_3OUT: return 3u * (uint64_t)L->output_size;
     case DIM_4OUT: return 4u * (uint64_t)L->output_size;
+    case DIM_CONV_COLS: return L->depthwise ? L->kernel_size : (uint64_t)L->kernel_size * L->input_size;
+    case DIM_CONV_WINDOW: return (uint64_t)(L->kernel_size - 1u) * L->dilation * L->input_size;
+    case DIM_CONV_SCRATCH: return (uint64_t)L->kernel_size * L->input_size + L->output_size;
     default: return 1;
     }
 }
@@ -369,7 +385,10 @@ static grt_status check_zero(loader *ld, uint64_t begin, uint64_t end, const cha
 enum {
     L_KIND = 0, L_PRECISION = 1, L_ACTIVATION = 2, L_GATE = 3, L_RESET_AFTER = 4, L_WEIGHT_LAYOUT = 5,
     L_RESERVED16 = 6, L_INPUT = 8, L_OUTPUT = 12, L_FIRST_TENSOR = 16, L_N_TENSORS = 20, L_PARAM = 24,
-    L_RESERVED32 = 28
+    L_RESERVED32 = 28,
+    /* Conv1D (1.4): byte 4 (reset_after of a GRU) is `depthwise`; the u32 at 28 holds kernel_size (u16)
+     * and dilation (u16) */
+    L_DEPTHWISE = 4, L_KERNEL = 28, L_DILATION = 30
 };
 
 /* GRU candidate, LSTM g and c activation */
@@ -394,7 +413,7 @@ static int dense_activation_ok(unsigned a, unsigned precision)
 /* Activations whose parameter is the layer entry's param field (the float32 bits of alpha). */
 static int has_act_param(unsigned kind, unsigned act)
 {
-    return kind == GRT_LAYER_DENSE && (act == GRT_ACT_LEAKY_RELU || act == GRT_ACT_ELU);
+    return (kind == GRT_LAYER_DENSE || kind == GRT_LAYER_CONV1D) && (act == GRT_ACT_LEAKY_RELU || act == GRT_ACT_ELU);
 }
 
 static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
@@ -406,6 +425,7 @@ static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
         if (!gate_activation_ok(gate))
             return fail_values(ld, GRT_E_ACTIVATION, "layer.gate_activation", i, gate, GRT_ACT_SIGMOID);
     } else if (e[L_KIND] == GRT_LAYER_NORM ? act != GRT_ACT_LINEAR : !dense_activation_ok(act, e[L_PRECISION])) {
+        /* Dense, and Conv1D (the same set) */
         return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, act, GRT_ACT_LINEAR);
     }
     return GRT_OK;
@@ -414,7 +434,7 @@ static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
 /* panel8 is an f32 layout; a GRU's or LSTM's gate blocks (H rows each) must start on panel boundaries */
 static int layout_ok(unsigned layout, unsigned kind, unsigned precision, uint32_t output_size)
 {
-    if (layout == GRT_LAYOUT_PANEL8)
+    if (layout == GRT_LAYOUT_PANEL8) /* not Conv1D: its products are row-major only */
         return precision == GRT_PREC_F32 &&
                (kind == GRT_LAYER_DENSE ||
                 ((kind == GRT_LAYER_GRU || kind == GRT_LAYER_LSTM) && output_size % GRT_PANEL_ROWS == 0));
@@ -423,11 +443,13 @@ static int layout_ok(unsigned layout, unsigned kind, unsigned precision, uint32_
 
 static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
 {
-    unsigned reset_after_max = e[L_KIND] == GRT_LAYER_GRU ? 1u : 0u;
-    if ((e[L_KIND] == GRT_LAYER_DENSE || e[L_KIND] == GRT_LAYER_NORM) && e[L_GATE] != 0)
+    int conv = e[L_KIND] == GRT_LAYER_CONV1D;
+    unsigned reset_after_max = e[L_KIND] == GRT_LAYER_GRU || conv ? 1u : 0u; /* Conv1D: depthwise 0 or 1 */
+    if ((e[L_KIND] == GRT_LAYER_DENSE || e[L_KIND] == GRT_LAYER_NORM || conv) && e[L_GATE] != 0)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.gate_activation", i, e[L_GATE], 0);
     if (e[L_RESET_AFTER] > reset_after_max)
-        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reset_after", i, e[L_RESET_AFTER], 0);
+        return fail_values(ld, GRT_E_LAYER_FIELD, conv ? "layer.depthwise" : "layer.reset_after", i,
+                           e[L_RESET_AFTER], 0);
     unsigned layout = e[L_WEIGHT_LAYOUT];
     if (!layout_ok(layout, e[L_KIND], e[L_PRECISION], grt_rd_u32(e + L_OUTPUT)))
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.weight_layout", i, layout, GRT_LAYOUT_ROW_MAJOR);
@@ -446,8 +468,30 @@ static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
     } else if (param != 0) {
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, param, 0);
     }
-    if (grt_rd_u32(e + L_RESERVED32) != 0)
+    if (conv) {
+        if (grt_rd_u16(e + L_KERNEL) == 0)
+            return fail_values(ld, GRT_E_LAYER_FIELD, "layer.kernel_size", i, 0, 1);
+        if (grt_rd_u16(e + L_DILATION) == 0)
+            return fail_values(ld, GRT_E_LAYER_FIELD, "layer.dilation", i, 0, 1);
+    } else if (grt_rd_u32(e + L_RESERVED32) != 0) {
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reserved", i, grt_rd_u32(e + L_RESERVED32), 0);
+    }
+    return GRT_OK;
+}
+
+/* A Conv1D layer's sizes (dims already in range): depthwise output_size = m·input_size; the product's
+ * columns k·I within GRT_MAX_DIM; the window (k − 1)·d·I within GRT_MAX_CONV_WINDOW. All < 2^48. */
+static grt_status check_conv(loader *ld, const grt_layer *L, int64_t i)
+{
+    uint64_t cols = (uint64_t)L->kernel_size * L->input_size;
+    if (L->depthwise && L->output_size % L->input_size != 0)
+        return fail_values(ld, GRT_E_DIMS, "layer.output_size", i, L->output_size,
+                           (L->output_size / L->input_size + 1) * (uint64_t)L->input_size);
+    if (cols > GRT_MAX_DIM)
+        return fail_values(ld, GRT_E_DIMS, "layer.kernel_size", i, L->kernel_size, GRT_MAX_DIM / L->input_size);
+    if (dim_value(DIM_CONV_WINDOW, L) > GRT_MAX_CONV_WINDOW)
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.dilation", i, L->dilation,
+                           GRT_MAX_CONV_WINDOW / ((uint64_t)(L->kernel_size - 1u) * L->input_size));
     return GRT_OK;
 }
 
@@ -499,6 +543,15 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     L->first_tensor = first;
     L->n_tensors = n_tensors;
     L->act_param = grt_rd_u32(e + L_PARAM);
+    L->kernel_size = 1;
+    L->dilation = 1;
+    if (L->kind == GRT_LAYER_CONV1D) {
+        L->depthwise = e[L_DEPTHWISE];
+        L->reset_after = 0;
+        L->kernel_size = grt_rd_u16(e + L_KERNEL);
+        L->dilation = grt_rd_u16(e + L_DILATION);
+        return check_conv(ld, L, i);
+    }
     return GRT_OK;
 }
 
@@ -822,6 +875,8 @@ static void fill_model_sizes(grt_model *m)
         size_t layer_gates = (size_t)dim_value(recipe->gates, L);
         width = L->input_size > width ? L->input_size : width;
         width = L->output_size > width ? L->output_size : width;
+        if (L->kind == GRT_LAYER_CONV1D) /* a window row (k·I): q8 quantizes it into the width regions */
+            width = (size_t)L->kernel_size * L->input_size > width ? (size_t)L->kernel_size * L->input_size : width;
         gates = layer_gates > gates ? layer_gates : gates;
         L->state_offset = recipe->state != DIM_ZERO ? state : 0;
         state += (size_t)dim_value(recipe->state, L);
@@ -973,6 +1028,8 @@ grt_status grt_kind_tensor(unsigned kind, unsigned precision, unsigned weight_la
     L.weight_layout = (uint8_t)weight_layout;
     L.input_size = input_size;
     L.output_size = output_size;
+    L.kernel_size = 1; /* a Conv1D described without a file: kernel 1, groups 1 */
+    L.dilation = 1;
     grt_status st = find_tensor(&L, role, out);
     out->index = 0; /* no file */
     return st;

@@ -53,6 +53,7 @@
  * The layouts and sizes are the same in every build configuration (gru_rt.h); the code of a dropped
  * precision is left out: FLOAT_ACT below is the f32/q8 path (float activations), GRT_HAS_Q15 the
  * integer one, GRT_HAS_FLOAT_BOUNDARY the float API of q15 models. */
+#include "grt_conv.h"
 #include "grt_internal.h"
 #include "grt_kernels.h"
 #include "grt_math.h"
@@ -329,6 +330,9 @@ typedef struct precision_cells {
     void (*project)(const grt_layer *L, const void *in, size_t n, const chunk_mem *w);
     recur_cell gru, lstm;
     void (*dense)(const grt_layer *L, const void *in, void *out, size_t n, const chunk_mem *w);
+    /* a Conv1D layer (grt_conv.h) over c steps of B streams; win: their B window states, ldwin apart */
+    void (*conv)(const grt_layer *L, void *win, size_t ldwin, const void *in, void *out, size_t c, size_t B,
+                 const chunk_mem *w);
 } precision_cells;
 
 /* Rows of a recurrent layer's gate pre-activations: 3H (GRU r, z, n) or 4H (LSTM i, f, g, o). */
@@ -371,10 +375,18 @@ static void float_norm(const grt_layer *L, const void *in, void *out, size_t n)
     grt_norm_float(L, (const float *)in, (float *)out, n);
 }
 
+/* The window rows go to w->proj (k·I floats a row: max_gates >= k·I + O), the outputs to out. */
+static void float_conv(const grt_layer *L, void *win, size_t ldwin, const void *in, void *out, size_t c, size_t B,
+                       const chunk_mem *w)
+{
+    grt_conv_float(L, (float *)win, ldwin, (const float *)in, (float *)out, c, B, (float *)w->proj, (int8_t *)w->xq,
+                   (float *)w->sx);
+}
+
 /* f32 and q8 layers (which may mix in a model): each layer's precision picks its products. */
 static const precision_cells float_cells = {sizeof(float), sizeof(float), float_norm, float_project, float_gru,
                                             float_lstm,
-                                            float_dense};
+                                            float_dense, float_conv};
 #endif
 
 #if GRT_HAS_Q15
@@ -406,8 +418,17 @@ static void q15_norm(const grt_layer *L, const void *in, void *out, size_t n)
     grt_norm_q15(L, (const int16_t *)in, (int16_t *)out, n);
 }
 
+/* The products (n·O int32) to w->proj, the window rows (n·k·I int16) after them: max_gates >= k·I + O. */
+static void q15_conv(const grt_layer *L, void *win, size_t ldwin, const void *in, void *out, size_t c, size_t B,
+                     const chunk_mem *w)
+{
+    int32_t *g = (int32_t *)w->proj;
+    grt_conv_q15(L, (int16_t *)win, ldwin, (const int16_t *)in, (int16_t *)out, c, B, g,
+                 (int16_t *)(void *)(g + c * B * L->output_size));
+}
+
 static const precision_cells q15_cells = {sizeof(int16_t), sizeof(int32_t), q15_norm, q15_project, q15_gru, NULL,
-                                          q15_dense};
+                                          q15_dense, q15_conv};
 #endif
 
 /* The cells of each precision of this build (the loader admits no other layer). */
@@ -473,6 +494,8 @@ static const void *run_chunk(const grt_model *m, void *state, size_t B, const vo
             }
         } else if (L->kind == GRT_LAYER_NORM) {
             k->norm(L, in, out, n);
+        } else if (L->kind == GRT_LAYER_CONV1D) {
+            k->conv(L, (uint8_t *)state + L->state_offset * k->elem, S, in, out, c, B, w);
         } else {
             k->dense(L, in, out, n, w);
         }

@@ -55,6 +55,9 @@ cdef extern from "gru_rt.h" nogil:
         size_t state_offset
         const void *tensor[9]
         uint32_t act_param
+        uint16_t kernel_size
+        uint16_t dilation
+        uint8_t depthwise
 
     ctypedef struct grt_model:
         const uint8_t *blob

@@ -16,14 +16,15 @@ from .errors import (ArgumentError, CoreError, GruRtError, InputError, InputType
                      ModelFormatError)
 from .model_info import LayerInfo, format_summary
 from .inputs import infos as _input_infos, is_per_input, join_inputs
-from .format import (DTYPES, KIND_DENSE, KIND_GRU, KIND_LAYERNORM, KIND_LSTM,
+from .format import (DTYPES, KIND_CONV1D, KIND_DENSE, KIND_GRU, KIND_LAYERNORM, KIND_LSTM,
                      LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS,
                      PRECISIONS, ROLES, WEIGHT_LAYOUTS)
 
 cnp.import_array()
 
 _BLOB_ALIGN = 64
-_KINDS = {KIND_GRU: "gru", KIND_DENSE: "dense", KIND_LSTM: "lstm", KIND_LAYERNORM: "layernorm"}
+_KINDS = {KIND_GRU: "gru", KIND_DENSE: "dense", KIND_LSTM: "lstm", KIND_LAYERNORM: "layernorm",
+          KIND_CONV1D: "conv1d"}
 _KIND_CODES = {name: code for code, name in _KINDS.items()}
 _DTYPES = {code: dtype for code, dtype in DTYPES.values()}  # grt_dtype -> NumPy dtype
 _DTYPE_NAMES = {code: name for name, (code, _) in DTYPES.items()}
@@ -44,8 +45,10 @@ cdef str _cstr(const char *s):
 
 
 cdef object _act_alpha(const grt_layer *L):
-    """A Dense leaky_relu/elu layer's alpha (the float32 bits in act_param); None for the others."""
-    if L.kind != GRT_LAYER_DENSE or _cstr(grt_activation_name(L.activation)) not in PARAM_ACTIVATIONS:
+    """A Dense/Conv1D leaky_relu/elu layer's alpha (the float32 bits in act_param); None for the
+    others."""
+    if L.kind not in (GRT_LAYER_DENSE, KIND_CONV1D) \
+            or _cstr(grt_activation_name(L.activation)) not in PARAM_ACTIVATIONS:
         return None
     return float(np.array(L.act_param, np.uint32).view(np.float32))
 
@@ -632,7 +635,8 @@ cdef class Model:
     cdef object _layer_info(self, uint32_t k):
         cdef const grt_layer *L = &self.model.layers[k]
         is_gru = L.kind == GRT_LAYER_GRU
-        recurrent = L.kind != GRT_LAYER_DENSE
+        is_conv = L.kind == KIND_CONV1D
+        recurrent = L.kind != GRT_LAYER_DENSE and not is_conv
         kind, precision = _KINDS[L.kind], _PRECISIONS[L.precision]
         cdef grt_tensor_info t
         cdef size_t weights = 0
@@ -646,9 +650,12 @@ cdef class Model:
             activation=_cstr(grt_activation_name(L.activation)),
             gate_activation=_cstr(grt_activation_name(L.gate_activation)) if recurrent else None,
             reset_after=bool(L.reset_after) if is_gru else None,
-            state_offset=int(L.state_offset) if recurrent else None,
+            state_offset=int(L.state_offset) if recurrent or is_conv else None,
             weight_bytes=int(weights),
-            alpha=_act_alpha(L), **_norm_eps(L))
+            alpha=_act_alpha(L), **_norm_eps(L),
+            kernel_size=int(L.kernel_size) if is_conv else None,
+            dilation=int(L.dilation) if is_conv else None,
+            depthwise=bool(L.depthwise) if is_conv else None)
 
     @property
     def precision(self):
@@ -711,7 +718,7 @@ cdef class Model:
     def to_spec(self):
         """The canonical description (gru_rt.spec.ModelSpec) of this model, copied out of the file
         (quantized layers keep their stored integers and scales)."""
-        from .spec import DenseLayer, GRULayer, LayerNormLayer, LSTMLayer, ModelSpec
+        from .spec import Conv1DLayer, DenseLayer, GRULayer, LayerNormLayer, LSTMLayer, ModelSpec
         layers = []
         for info in self.layers:
             k = info.index
@@ -729,6 +736,11 @@ cdef class Model:
                 layers.append(LSTMLayer(
                     activation=info.activation, gate_activation=info.gate_activation,
                     precision=info.precision, **arrays))
+            elif info.kind == "conv1d":
+                layers.append(Conv1DLayer(
+                    in_channels=info.input_size, kernel_size=info.kernel_size,
+                    dilation=info.dilation, depthwise=info.depthwise, activation=info.activation,
+                    precision=info.precision, alpha=info.alpha, **arrays))
             else:
                 layers.append(DenseLayer(activation=info.activation, precision=info.precision,
                                          alpha=info.alpha, **arrays))

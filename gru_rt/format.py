@@ -42,6 +42,7 @@ KIND_GRU = 1
 KIND_DENSE = 2
 KIND_LSTM = 3  # 1.4
 KIND_LAYERNORM = 6  # 1.4
+KIND_CONV1D = 4  # 1.4: causal Conv1D (docs/FORMAT.md, "Conv1D layers")
 PRECISIONS = {"f32": 0, "q8": 1, "q15": 2}
 PRECISION_NAMES = tuple(PRECISIONS)  # ("f32", "q8", "q15")
 QUANTIZED_PRECISIONS = ("q8", "q15")
@@ -69,6 +70,11 @@ LSTM_ACTIVATIONS = GRU_ACTIVATIONS  # of g and of c
 LSTM_GATE_ACTIVATIONS = GRU_GATE_ACTIVATIONS  # of i, f and o
 DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax", "leaky_relu", "elu", "gelu",
                      "gelu_tanh", "silu", "softplus", "log_softmax")
+# Conv1D layers take the Dense activations (and q15 the Q15_DENSE_ACTIVATIONS); their kernel size
+# and dilation are u16 fields, their window of past frames, (k - 1)·d·I elements, at most
+# MAX_CONV_WINDOW, and their product's columns, k·I, at most MAX_DIM (1.4).
+MAX_CONV_FIELD = 65535
+MAX_CONV_WINDOW = 2**20  # GRT_MAX_CONV_WINDOW
 # Dense activations with a parameter, stored as float32 bits in the layer entry's param field (1.3).
 PARAM_ACTIVATIONS = ("leaky_relu", "elu")
 # Dense activations q15 has a fixed-point form of (the others are float only: f32 and q8).
@@ -116,6 +122,9 @@ LAYER_TENSORS: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
     ("layernorm", "q15"): (("in_scale", "in_scale", "f32"), ("out_scale", "out_scale", "f32"),
                            ("gamma", "gamma", "i32"), ("beta", "beta", "i32")),
 }
+# A Conv1D layer stores what a Dense layer does (its w_ih has k·I columns, or k when depthwise).
+for _precision in PRECISION_NAMES:
+    LAYER_TENSORS[("conv1d", _precision)] = LAYER_TENSORS[("dense", _precision)]
 
 # ---- byte layouts ----------------------------------------------------------------------------
 # Header: magic, version_major, version_minor, header_size, file_size, checksum, flags, n_layers,
@@ -136,7 +145,8 @@ OFF_DATA_SIZE = 56
 OFF_MASK_VALUE = 60  # the header's last u32: the input mask value with FLAG_INPUT_MASK (1.4)
 
 # Layer entry: kind, precision, activation, gate_activation, reset_after, weight_layout, reserved
-# (u16), input_size, output_size, first_tensor, n_tensors, param, reserved.
+# (u16), input_size, output_size, first_tensor, n_tensors, param, reserved. A Conv1D layer (1.4)
+# puts depthwise (0/1) in reset_after's byte and kernel_size | dilation << 16 in the last u32.
 LAYER_ENTRY = struct.Struct("<BBBBBBHIIIIII")
 
 # Tensor entry: role, dtype, reserved (u16), layer, rows, cols, offset, nbytes, reserved[2].

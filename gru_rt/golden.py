@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _q15_tables as tables
+from .conv1d import column_groups, full_weights, window_step
 from .errors import ArgumentError, InputError, InputTypeError
 from .spec import (
+    Conv1DLayer,
     DenseLayer,
     GRULayer,
     Layer,
@@ -229,7 +231,7 @@ def f32_log_softmax(v: np.ndarray) -> np.ndarray:
         return ((v - m[..., None]) - ls[..., None]).astype(F32)
 
 
-def f32_dense_activation(layer: DenseLayer, v: np.ndarray) -> np.ndarray:
+def f32_dense_activation(layer: DenseLayer | Conv1DLayer, v: np.ndarray) -> np.ndarray:
     """A Dense layer's float activation, with its alpha for leaky_relu/elu."""
     if layer.activation == "leaky_relu":
         assert layer.alpha is not None
@@ -382,6 +384,14 @@ def _float_layernorm(layer: LayerNormLayer, x: np.ndarray) -> np.ndarray:
         r = f32_rsqrt(((ss / d_count).astype(F32) + F32(layer.eps)).astype(F32))
         y = ((dev * r[..., None]).astype(F32) * layer.gamma).astype(F32)
         return (y + layer.beta).astype(F32)
+def _q8_conv(layer: Conv1DLayer, rows: np.ndarray) -> np.ndarray:
+    """A Conv1D layer on its window rows: one product per group, each quantizing its own columns
+    (a depthwise layer's channel taps get a scale each), then the Dense activation."""
+    assert layer.w_scale is not None
+    y = np.empty((rows.shape[0], layer.output_size), F32)
+    for out, cols in column_groups(layer):
+        y[:, out] = _q8_matvec(layer.w[out], layer.w_scale[out], layer.b[out], rows[:, cols])
+    return f32_dense_activation(layer, y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,9 +507,12 @@ def _q15_gru(layer: GRULayer, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     return _sat16(n + _rshr(z * (h - n), 15))
 
 
-def _q15_dense(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
+def _q15_dense(layer: DenseLayer | Conv1DLayer, x: np.ndarray) -> np.ndarray:
+    """A Dense layer, or a Conv1D layer on its window rows (the integer sums are exact, so the
+    zeros full_weights fills in for a depthwise layer change nothing)."""
     assert layer.w_scale is not None
-    g = _q15_product(layer.w, layer.w_scale, layer.b, x)
+    w = full_weights(layer, layer.w) if isinstance(layer, Conv1DLayer) else layer.w
+    g = _q15_product(w, layer.w_scale, layer.b, x)
     if layer.activation == "linear":
         return _sat16(g)
     if layer.activation == "relu":
@@ -586,6 +599,8 @@ def _layer_step(layer: Layer, precision: str, x: np.ndarray, h: np.ndarray | Non
     if isinstance(layer, LSTMLayer):  # q8 only (no q15 LSTM)
         assert h is not None
         return _q8_lstm(layer, x, h)
+    if isinstance(layer, Conv1DLayer):  # x: the window rows
+        return _q8_conv(layer, x) if precision == "q8" else _q15_dense(layer, x)
     if precision == "q8":
         return _q8_gru(layer, x, h) if isinstance(layer, GRULayer) else _q8_dense(layer, x)  # type: ignore[arg-type]
     return _q15_gru(layer, x, h) if isinstance(layer, GRULayer) else _q15_dense(layer, x)  # type: ignore[arg-type]
@@ -623,6 +638,11 @@ def _run(spec: ModelSpec, xs: np.ndarray, state: np.ndarray | None, precision: s
                 s[:, offset:offset + n_state] = new
                 x = new[:, :hs]
                 offset += n_state
+            elif isinstance(layer, Conv1DLayer):  # never with a mask (spec.py refuses it)
+                size = layer_state_size(layer)
+                rows, s[:, offset:offset + size] = window_step(layer, s[:, offset:offset + size], x)
+                offset += size
+                x = _layer_step(layer, precision, rows, None)
             else:
                 x = _layer_step(layer, precision, x, None)
             if keep_layers:

@@ -16,7 +16,7 @@ class LayerInfo:
     """One layer of a loaded model, as the C loader validated it."""
 
     index: int
-    kind: str  # "gru", "lstm", "dense" or "layernorm"
+    kind: str  # "gru", "lstm", "dense", "layernorm" or "conv1d"
     precision: str  # "f32", "q8" or "q15"
     weight_layout: str  # "row-major" or "panel8" (docs/FORMAT.md)
     input_size: int
@@ -24,11 +24,14 @@ class LayerInfo:
     activation: str  # GRU: candidate activation; LSTM: that of g and c; Dense: output activation
     gate_activation: str | None  # GRU and LSTM only
     reset_after: bool | None  # GRU only
-    state_offset: int | None  # GRU, LSTM: where its state (LSTM: h, then c) starts in Stream.state
+    state_offset: int | None  # GRU, LSTM (h, then c), Conv1D (its window): where it is in Stream.state
     weight_bytes: int  # bytes of its tensors in the file
-    alpha: float | None = None  # Dense leaky_relu/elu: the activation's parameter (1.3)
+    alpha: float | None = None  # Dense/Conv1D leaky_relu/elu: the activation's parameter (1.3)
     eps: float | None = None  # LayerNorm f32/q8 (1.4)
     eps_q: int | None = None  # LayerNorm q15: eps in units of in_scale² (1.4)
+    kernel_size: int | None = None  # Conv1D only (1.4)
+    dilation: int | None = None  # Conv1D only
+    depthwise: bool | None = None  # Conv1D only: groups = input channels
 
     def describe(self) -> str:
         if self.kind == "gru":
@@ -45,6 +48,11 @@ class LayerInfo:
                     f"φ={self.activation} σ={self.gate_activation}  {self.weight_bytes} B "
                     f"{self.weight_layout}")
         act = self.activation if self.alpha is None else f"{self.activation}(alpha={self.alpha:g})"
+        if self.kind == "conv1d":
+            return (f"Conv1D {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
+                    f"{act} k={self.kernel_size} dilation={self.dilation}"
+                    f"{' depthwise' if self.depthwise else ''} causal  {self.weight_bytes} B "
+                    f"{self.weight_layout}")
         return (f"Dense  {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
                 f"{act}  {self.weight_bytes} B {self.weight_layout}")
 

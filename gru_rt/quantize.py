@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .conv1d import column_groups
 from .errors import ConversionError
 from .format import Q15_DENSE_ACTIVATIONS, Q15_FIXED_OUTPUT, QUANTIZED_PRECISIONS
 from .golden import golden_run
 from .reference import reference_layer_run
 from .spec import (
+    Conv1DLayer,
     DenseLayer,
     GRULayer,
     Layer,
@@ -313,7 +315,13 @@ def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
         raise ConversionError(f"{where}: q15 has no fixed-point {layer.activation!r} (q15 Dense "
                               f"layers take {', '.join(Q15_DENSE_ACTIVATIONS)}); quantize this "
                               f"model to q8, whose Dense activations are float, or keep f32")
-    w = layer.w.astype(np.float64) * cols
+    if isinstance(layer, Conv1DLayer):  # a window row's column i·k + j holds input channel i
+        w = layer.w.astype(np.float64).copy()
+        for rows, window_cols in column_groups(layer):
+            channels = np.arange(layer.input_size).repeat(layer.kernel_size)[window_cols]
+            w[rows] *= cols[channels]
+    else:
+        w = layer.w.astype(np.float64) * cols
     if layer.activation in Q15_FIXED_OUTPUT:
         unit = np.full(layer.output_size, 1.0 / Q16)
         out_scale = np.full(layer.output_size, Q15_UNIT, np.float32)

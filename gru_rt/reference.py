@@ -4,9 +4,10 @@ Written for clarity, not speed: one time step at a time, with the formulas of th
 The weights are the ones the file holds: `spec.validated()` rounds them to float32, and the math
 then runs in float64, so the runtime's float32 results differ from these only by float32 rounding.
 
-State: one flat float64 vector, the hidden vectors of the GRU layers and the (h, c) pairs of the
-LSTM layers concatenated in layer order (the same layout as the runtime's `Stream.state`); its
-length is `state_size(spec)`. A model without recurrent layers has a state of length 0.
+State: one flat float64 vector, the hidden vectors of the GRU layers, the (h, c) pairs of the LSTM
+layers and the input windows of the Conv1D layers concatenated in layer order (the same layout as
+the runtime's `Stream.state`); its length is `state_size(spec)`. A model without such layers has a
+state of length 0.
 `state=None` means all zeros.
 """
 
@@ -18,8 +19,10 @@ from typing import Callable
 
 import numpy as np
 
+from .conv1d import full_weights, window_step
 from .errors import InputError
 from .spec import (
+    Conv1DLayer,
     DenseLayer,
     GRULayer,
     Layer,
@@ -121,7 +124,8 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def state_size(spec: ModelSpec) -> int:
-    """Length of the flat state: H per GRU layer, 2H (h and c) per LSTM layer."""
+    """Length of the flat state: H per GRU layer, 2H (h and c) per LSTM layer, a Conv1D layer's
+    window of (k - 1)·d input frames."""
     return sum(layer_state_size(layer) for layer in spec.layers)
 
 
@@ -159,8 +163,12 @@ def _lstm_step(layer: LSTMLayer, x: np.ndarray, hc: np.ndarray) -> np.ndarray:
     return np.concatenate([o * phi(c_new), c_new], axis=-1)
 
 
-def _dense_step(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
-    a = x @ layer.w.T + layer.b
+def _dense_step(layer: DenseLayer | Conv1DLayer, x: np.ndarray) -> np.ndarray:
+    """A Dense layer, or a Conv1D layer on its window rows (full_weights)."""
+    w = layer.w
+    if isinstance(layer, Conv1DLayer):
+        w = full_weights(layer, w)
+    a = x @ w.T + layer.b
     if layer.activation in PARAM_ACTIVATION_FUNCTIONS:
         assert layer.alpha is not None  # validated: set for leaky_relu and elu
         return PARAM_ACTIVATION_FUNCTIONS[layer.activation](a, layer.alpha)
@@ -192,7 +200,7 @@ def _prepared(spec: ModelSpec) -> ModelSpec:
                                   b_ih=_f64(layer.b_ih), b_hh=_f64(layer.b_hh)))
         elif isinstance(layer, LayerNormLayer):
             layers.append(replace(layer, gamma=_f64(layer.gamma), beta=_f64(layer.beta)))
-        else:
+        else:  # Dense, Conv1D
             layers.append(replace(layer, w=_f64(layer.w), b=_f64(layer.b)))
     return ModelSpec(layers, dict(spec.metadata), spec.validated().input_mask)
 
@@ -220,6 +228,14 @@ def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray,
             offset += 2 * hs
         elif isinstance(layer, LayerNormLayer):
             x = _layernorm_step(layer, x)
+        elif isinstance(layer, Conv1DLayer):
+            size = layer.window * layer.input_size
+            window = state[..., offset:offset + size]
+            rows, nxt = window_step(layer, window.reshape(-1, size),
+                                    x.reshape(-1, layer.input_size))
+            new_state[..., offset:offset + size] = nxt.reshape(window.shape)
+            offset += size
+            x = _dense_step(layer, rows.reshape(*x.shape[:-1], -1))
         else:
             x = _dense_step(layer, x)
         if trace is not None:

@@ -26,6 +26,8 @@ from .format import (
     LAYER_TENSORS,
     LSTM_ACTIVATIONS,
     LSTM_GATE_ACTIVATIONS,
+    MAX_CONV_FIELD,
+    MAX_CONV_WINDOW,
     MAX_DIM,
     MAX_KEY_BYTES,
     MAX_LAYERS,
@@ -135,6 +137,8 @@ def _validated_tensors(layer: Layer, where: str) -> dict[str, np.ndarray]:
                                  layer.output_size)
         assert described is not None  # LAYER_TENSORS lists the C table's roles (test_tensor_table)
         dtype, shape = described[0], described[1]
+        if isinstance(layer, Conv1DLayer) and role == "w_ih":  # the C table describes kernel 1
+            shape = (layer.output_size, layer.weight_cols)
         if layer.precision == "f32":
             out[attr] = (_matrix(name, value, (shape[0], shape[1])) if len(shape) == 2
                          else _vector(name, value, shape[0]))
@@ -188,6 +192,8 @@ def _layer_repr(layer: Layer, matrix: np.ndarray, activations: str) -> str:
     blocks = {"gru": 3, "lstm": 4}.get(layer.kind, 1)
     sizes = f"{shape[1]}→{shape[0] // blocks}" if len(shape) == 2 \
         else f"? (weights of shape {shape})"
+    if isinstance(layer, Conv1DLayer):
+        sizes = f"{layer.in_channels}→{shape[0] if len(shape) == 2 else '?'}"
     name = f" {layer.name!r}" if layer.name else ""
     return f"{type(layer).__name__}{name}({sizes}, {activations}, {layer.precision})"
 
@@ -451,21 +457,109 @@ class LayerNormLayer:
         return replace(self, eps=float(eps), eps_q=eps_q, **cast("dict[str, Any]", out))
 
 
+@dataclass(repr=False)
+class Conv1DLayer:
+    """A causal 1-D convolution over time (1.4, docs/FORMAT.md "Conv1D layers"): at step t,
+
+        y[t] = activation(b + sum over taps j < k of W_j · x[t - (k - 1 - j)·dilation])
+
+    with frames before the first taken as zeros, so that a stream gives at step t exactly the
+    framework's causal (left-padded) output at t. w holds PyTorch's (O, I, k) weight flattened:
+    (O, k·I) with w[o, i·k + j] the weight of tap j (0 = oldest) of input channel i; depthwise
+    (groups = I, O = m·I: output o reads channel o // m only) w is (O, k). Tensors and
+    activations are those of a DenseLayer (w_scale, in_scale per input channel, out_scale)."""
+
+    w: np.ndarray
+    b: np.ndarray
+    in_channels: int
+    kernel_size: int
+    dilation: int = 1
+    depthwise: bool = False
+    activation: str = "linear"
+    precision: str = "f32"
+    name: str = ""
+    w_scale: np.ndarray | None = None
+    in_scale: np.ndarray | None = None
+    out_scale: np.ndarray | None = None
+    alpha: float | None = None
+
+    kind = "conv1d"
+
+    @property
+    def input_size(self) -> int:
+        return int(self.in_channels)
+
+    @property
+    def output_size(self) -> int:
+        return int(np.shape(self.w)[0])
+
+    @property
+    def weight_cols(self) -> int:
+        """Columns of w: k·I, or k when depthwise."""
+        return int(self.kernel_size) * (1 if self.depthwise else int(self.in_channels))
+
+    @property
+    def window(self) -> int:
+        """Past input frames the layer keeps in the stream's state: (k - 1)·dilation."""
+        return (int(self.kernel_size) - 1) * int(self.dilation)
+
+    def __repr__(self) -> str:
+        return _layer_repr(self, self.w, f"k={self.kernel_size} d={self.dilation}"
+                           f"{' depthwise' if self.depthwise else ''}, {self.activation}")
+
+    def validated(self, where: str) -> Conv1DLayer:
+        if np.ndim(self.w) != 2:
+            raise SpecError(f"{where}: w must be 2-D (O, k·I), got shape {np.shape(self.w)}")
+        for name in ("in_channels", "kernel_size", "dilation"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+                raise SpecError(f"{where}: {name} must be an int, got {value!r}")
+        _check_dim(f"{where}: output size", self.output_size)
+        _check_dim(f"{where}: input size", self.input_size)
+        for name in ("kernel_size", "dilation"):
+            if not 1 <= getattr(self, name) <= MAX_CONV_FIELD:
+                raise SpecError(f"{where}: {name} is {getattr(self, name)}, expected 1 … "
+                                f"{MAX_CONV_FIELD}")
+        if self.depthwise and self.output_size % self.input_size:
+            raise SpecError(f"{where}: a depthwise Conv1D has m·I outputs; {self.output_size} is "
+                            f"not a multiple of its {self.input_size} input channels")
+        if self.kernel_size * self.input_size > MAX_DIM:
+            raise SpecError(f"{where}: kernel_size·in_channels is {self.kernel_size} x "
+                            f"{self.input_size}, expected at most {MAX_DIM}")
+        if self.window * self.input_size > MAX_CONV_WINDOW:
+            raise SpecError(f"{where}: the window of (kernel_size - 1)·dilation·in_channels = "
+                            f"{self.window * self.input_size} values is above {MAX_CONV_WINDOW}")
+        activation, alpha = split_activation(self.activation)
+        _check_choice(f"{where}: activation", activation, DENSE_ACTIVATIONS)
+        _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))
+        if self.precision == "q15" and activation not in Q15_DENSE_ACTIVATIONS:
+            raise SpecError(f"{where}: q15 has no fixed-point {activation!r} (only "
+                            f"{', '.join(Q15_DENSE_ACTIVATIONS)}); use f32 or q8 for this model")
+        alpha = _activation_alpha(where, activation, self.alpha if alpha is None else alpha)
+        return replace(self, activation=activation, alpha=alpha, in_channels=int(self.in_channels),
+                       kernel_size=int(self.kernel_size), dilation=int(self.dilation),
+                       depthwise=bool(self.depthwise),
+                       **cast("dict[str, Any]", _validated_tensors(self, where)))
+
+
 QUANT_ATTRS = {"gru": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
                "lstm": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
                "dense": ("w_scale", "in_scale", "out_scale"),
-               "layernorm": ("in_scale", "out_scale")}
+               "layernorm": ("in_scale", "out_scale"),
+               "conv1d": ("w_scale", "in_scale", "out_scale")}
 
 
-Layer = Union[GRULayer, LSTMLayer, DenseLayer, LayerNormLayer]
+Layer = Union[GRULayer, LSTMLayer, DenseLayer, LayerNormLayer, Conv1DLayer]
 RecurrentLayer = Union[GRULayer, LSTMLayer]
 
 
 def layer_state_size(layer: Layer) -> int:
-    """The layer's values in the flat stream state: H for a GRU, h and c (2H) for an LSTM, 0 for
-    a Dense or LayerNorm layer."""
+    """The layer's values in the flat stream state: H for a GRU, h and c (2H) for an LSTM, a
+    Conv1D layer's window ((k - 1)·d frames of I values), 0 for a Dense or LayerNorm layer."""
     if isinstance(layer, LSTMLayer):
         return 2 * layer.hidden_size
+    if isinstance(layer, Conv1DLayer):
+        return layer.window * layer.input_size
     return layer.hidden_size if isinstance(layer, GRULayer) else 0
 
 
@@ -482,6 +576,10 @@ def _checked_mask(value: object, layers: list[Layer]) -> float | None:
     if lstm:
         raise SpecError(f"input_mask with an LSTM layer (layer {lstm[0]}): the runtime keeps GRU "
                         f"states on masked steps, not LSTM ones yet")
+    conv = [k for k, layer in enumerate(layers) if isinstance(layer, Conv1DLayer)]
+    if conv:
+        raise SpecError(f"input_mask with a Conv1D layer (layer {conv[0]}): a masked step would "
+                        f"still enter its window of past frames; the runtime masks GRU states only")
     if not any(isinstance(layer, GRULayer) for layer in layers):
         raise SpecError("input_mask needs a GRU layer: a masked step keeps the GRU states, and "
                         "this model has none")

@@ -18,6 +18,7 @@ from ._core import _kind_tensor
 from ._version import __version__
 from .errors import ArgumentError
 from .spec import (
+    Conv1DLayer,
     DenseLayer,
     GRULayer,
     Layer,
@@ -154,19 +155,19 @@ def _tensor_offsets(tensors: list[_Tensor]) -> list[int]:
 
 
 def _act_param(layer: Layer) -> int:
-    """The layer entry's param: the float32 bits of a Dense leaky_relu/elu alpha or of a f32/q8
-    LayerNorm's eps, a q15 LayerNorm's integer eps_q, else 0."""
+    """The layer entry's param: the float32 bits of a Dense/Conv1D leaky_relu/elu alpha or of a
+    f32/q8 LayerNorm's eps, a q15 LayerNorm's integer eps_q, else 0."""
     if isinstance(layer, LayerNormLayer):
         if layer.eps_q is not None:
             return layer.eps_q
         return int(np.array(layer.eps, np.float32).view(np.uint32))
-    if isinstance(layer, DenseLayer) and layer.alpha is not None:
+    if isinstance(layer, (DenseLayer, Conv1DLayer)) and layer.alpha is not None:
         return int(np.array(layer.alpha, np.float32).view(np.uint32))
     return 0
 
 
 def _layer_codes(layer: Layer) -> tuple[int, int, int, int]:
-    """kind, activation, gate_activation, reset_after."""
+    """kind, activation, gate_activation, reset_after (a Conv1D layer's depthwise)."""
     if isinstance(layer, LayerNormLayer):
         return fmt.KIND_LAYERNORM, fmt.ACTIVATIONS["linear"], 0, 0
     if isinstance(layer, GRULayer):
@@ -175,6 +176,8 @@ def _layer_codes(layer: Layer) -> tuple[int, int, int, int]:
     if isinstance(layer, LSTMLayer):
         return (fmt.KIND_LSTM, fmt.ACTIVATIONS[layer.activation],
                 fmt.ACTIVATIONS[layer.gate_activation], 0)
+    if isinstance(layer, Conv1DLayer):
+        return fmt.KIND_CONV1D, fmt.ACTIVATIONS[layer.activation], 0, int(layer.depthwise)
     assert isinstance(layer, DenseLayer)
     return fmt.KIND_DENSE, fmt.ACTIVATIONS[layer.activation], 0, 0
 
@@ -189,7 +192,8 @@ def _pack_layer_table(out: bytearray, layers: list[Layer], layouts: list[int]) -
             kind, fmt.PRECISIONS[layer.precision], act, gate, reset_after,
             layout, 0, layer.input_size, layer.output_size, first, n,
             _act_param(layer),
-            0,  # reserved
+            # Conv1D: kernel_size | dilation << 16; reserved (0) for the other kinds
+            layer.kernel_size | layer.dilation << 16 if isinstance(layer, Conv1DLayer) else 0,
         )
         first += n
 

@@ -114,8 +114,8 @@ extern "C" {
 
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
 #define GRT_VERSION_MINOR 4 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout,
-                             * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax), 1.4 the LSTM
-                             * and LayerNorm kinds, the input mask (GRT_FILE_INPUT_MASK) and named
+                             * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax), 1.4 the LSTM,
+                             * Conv1D and LayerNorm kinds, the input mask (GRT_FILE_INPUT_MASK) and named
                              * inputs (GRT_FILE_NAMED_INPUTS) */
 
 #define GRT_HEADER_SIZE 64
@@ -174,9 +174,15 @@ typedef enum grt_status {
 typedef enum grt_layer_kind {
     GRT_LAYER_GRU = 1,
     GRT_LAYER_DENSE = 2,
-    GRT_LAYER_LSTM = 3, /* 1.4: gates i, f, g, o; state h then c (2H) */
-    GRT_LAYER_NORM = 6 /* 1.4: LayerNorm over the features (y = gamma·(x − mean)/sqrt(var + eps) + beta) */
+    GRT_LAYER_LSTM = 3,   /* 1.4: gates i, f, g, o; state h then c (2H) */
+    GRT_LAYER_CONV1D = 4, /* 1.4: causal Conv1D (docs/FORMAT.md, "Conv1D layers") */
+    GRT_LAYER_NORM = 6    /* 1.4: LayerNorm over the features (y = gamma·(x − mean)/sqrt(var + eps) + beta) */
 } grt_layer_kind;
+
+/* Conv1D limits (1.4): the kernel and dilation are u16 fields; a layer's window of past input frames,
+ * (kernel_size - 1) * dilation * input_size elements, is part of the stream state, at most this many;
+ * and its product's columns, kernel_size * input_size (kernel_size when depthwise), at most GRT_MAX_DIM. */
+#define GRT_MAX_CONV_WINDOW 1048576u
 
 typedef enum grt_precision { GRT_PREC_F32 = 0, GRT_PREC_Q8 = 1, GRT_PREC_Q15 = 2 } grt_precision;
 
@@ -260,6 +266,9 @@ typedef struct grt_layer {
     uint32_t act_param;      /* the float32 bits of Dense leaky_relu's negative slope or elu's alpha;
                               * LayerNorm (1.4): f32/q8 the float32 bits of eps, q15 eps as an integer
                               * in (input unit)²; otherwise 0 (bits, so that the loader stays float-free) */
+    uint16_t kernel_size;    /* Conv1D (1.4): taps k >= 1; 1 for other kinds */
+    uint16_t dilation;       /* Conv1D: frames between taps d >= 1; 1 for other kinds */
+    uint8_t depthwise;       /* Conv1D: 1 = groups == input_size (output_size = m·input_size), 0 = groups 1 */
 } grt_layer;
 
 /* A validated, read-only view of a model blob. Fill with grt_model_load(); never modify. */
@@ -273,10 +282,11 @@ typedef struct grt_model {
     uint32_t n_tensors;
     uint32_t input_size;      /* layer 0 input_size */
     uint32_t output_size;     /* last layer output_size */
-    size_t state_size;        /* elements of state (H per GRU, 2H per LSTM layer): float for f32/q8
-                                 models, int16_t (Q15) for q15 models */
-    size_t max_width;         /* largest input/output size of any layer */
-    size_t max_gates;         /* largest 3H of any GRU layer, 4H of any LSTM layer (0 if none) */
+    size_t state_size;        /* elements of state (H per GRU, 2H per LSTM layer, a Conv1D layer's input
+                                 window): float for f32/q8 models, int16_t (Q15) for q15 models */
+    size_t max_width;         /* largest input/output size of any layer, or k·I of a Conv1D layer */
+    size_t max_gates;         /* largest 3H of any GRU layer, 4H of any LSTM layer, k·I + O of any Conv1D
+                                 layer (0 if none) */
     uint32_t meta_count;
     const uint8_t *meta;      /* first metadata entry (after the count) */
     uint32_t meta_size;       /* bytes of the entries (meta_size - 4) */
@@ -360,6 +370,8 @@ grt_status grt_model_input(const grt_model *model, uint32_t i, grt_input_info *o
  *
  * grt_kind_tensor: the same description without a model, for a layer of this kind, precision, weight
  * layout and sizes (a tool checking or writing tensors before a file exists); data is NULL and index 0.
+ * A Conv1D layer is described with kernel_size 1 and groups 1 (w_ih O x I); its real w_ih has k·I
+ * columns (k when depthwise), as grt_layer_tensor reports.
  * Errors (then *out is all zero bytes): GRT_E_ARG if out is NULL, GRT_E_LAYER_KIND, GRT_E_PRECISION
  * (unknown, or left out of this build), GRT_E_DIMS (a size 0 or above GRT_MAX_DIM), GRT_E_LAYER_FIELD
  * (a weight layout the layer may not have: panel8 is for f32 layers, and a GRU's or LSTM's hidden size

@@ -26,6 +26,14 @@ modules, `layers=` states the stack (module names or objects, in forward order).
 `bidirectional=True` is refused (a stream cannot run the backward direction), and so is an LSTM's
 `proj_size > 0` (weight_hr_l{k}: projections are not part of the canonical LSTM); `batch_first` and
 `num_layers` need nothing (each layer of a multi-layer module is a layer of the stack).
+nn.Conv1d (1.4) becomes a causal Conv1D layer when the module walk shows it causal: stride 1,
+groups 1 or depthwise (groups = in_channels), zero padding on the left only, either as an
+nn.ConstantPad1d((p, 0), 0.0) / nn.ZeroPad1d((p, 0)) right before it with padding=0, or, when
+forward() makes it causal itself (F.pad(x, (p, 0)), or padding=p and the last p outputs sliced
+off), by naming it in `causal=`; p must be (kernel_size - 1)·dilation; an activation module after
+it sets its activation. The (N, C, T) layout of nn.Conv1d is forward()'s business: the layer reads
+one frame of C channels per step. Strides, "valid"/"same"/two-sided padding and pooling change
+the time rate or look ahead, which a stream cannot do: they are refused with that reason.
 
 A safetensors file (gru_rt.importers.safetensors_reader) is read into NumPy arrays and goes through
 import_state_dict, which then needs no torch.
@@ -49,7 +57,7 @@ import numpy as np
 
 from ..errors import ConversionError, GruRtError, MissingDependencyError, printable
 from ..fileio import open_regular
-from ..spec import DenseLayer, GRULayer, Layer, LayerNormLayer, LSTMLayer, ModelSpec
+from ..spec import Conv1DLayer, DenseLayer, GRULayer, Layer, LayerNormLayer, LSTMLayer, ModelSpec
 from ._lazy import require
 from ._untrusted import MAX_SOURCE_BYTES, zip_infos
 from .convention import BIDIRECTIONAL
@@ -71,7 +79,8 @@ _PROJECTION = ("an nn.LSTM with proj_size > 0 (a projection of h) is not support
                "has no projection; train with proj_size=0")
 _GATES = {"gru": 3, "lstm": 4}  # gate blocks of each recurrent kind
 _MODULE_NAMES = {"gru": "nn.GRU", "lstm": "nn.LSTM", "cell": "nn.GRUCell",
-                 "lstm_cell": "nn.LSTMCell", "linear": "nn.Linear", "norm": "nn.LayerNorm"}
+                 "lstm_cell": "nn.LSTMCell", "linear": "nn.Linear", "norm": "nn.LayerNorm",
+                 "conv": "nn.Conv1d"}
 
 
 # torch.load(weights_only=True) has known bypasses before 2.10 (CVE-2025-32434: code execution
@@ -97,7 +106,7 @@ class _Block:
     """The layers one module (one key prefix) contributes."""
 
     prefix: str
-    kind: str  # "gru", "lstm", "cell", "lstm_cell", "linear" or "norm"
+    kind: str  # "gru", "lstm", "cell", "lstm_cell", "linear", "norm" or "conv"
     layers: list[Layer]
     in_key: str  # the key whose shape gives the input size
     out_key: str  # the key whose shape gives the output size
@@ -107,7 +116,8 @@ class _Block:
 
     @property
     def label(self) -> str:
-        name = self.prefix or {"cell": "gru_cell", "norm": "layer_norm"}.get(self.kind, self.kind)
+        name = self.prefix or {"cell": "gru_cell", "norm": "layer_norm",
+                               "conv": "conv1d"}.get(self.kind, self.kind)
         if self.kind in _GATES:
             return f"{name}({','.join(f'l{k}' for k in self.gru_layers)})"
         return name
@@ -167,7 +177,10 @@ def _group(arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]
     return groups
 
 
-def _classify(prefix: str, params: dict[str, np.ndarray]) -> _Block:
+def _classify(prefix: str, params: dict[str, np.ndarray],
+              convs: Mapping[str, tuple[int, int, int]]) -> _Block:
+    if prefix in convs:
+        return _conv_block(prefix, params, *convs[prefix])
     for name in params:
         if name.endswith("_reverse"):
             raise ConversionError(f"{_key(prefix, name)}: {BIDIRECTIONAL}")
@@ -289,6 +302,10 @@ def _linear_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
     _refuse_extra(prefix, params, {"weight", "bias"}, "nn.Linear")
     key = _key(prefix, "weight")
     w = params["weight"]
+    if w.ndim == 3:
+        raise ConversionError(f"{key} has shape {_shape(w.shape)}: an nn.Conv1d, whose kernel's "
+                              f"dilation, stride and padding a state dict does not record; "
+                              f"convert the nn.Module itself (import_module)")
     if w.ndim != 2:
         raise ConversionError(f"{key} has shape {_shape(w.shape)}, not the 2-D weight of an "
                               f"nn.Linear; {_SUPPORTED}")
@@ -309,6 +326,18 @@ def _layernorm_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
                                                              gamma.shape)
     layer = LayerNormLayer(gamma=gamma, beta=beta, eps=1e-5, name=prefix or "layer_norm")
     return _Block(prefix, "norm", [layer], key, key)
+def _conv_block(prefix: str, params: dict[str, np.ndarray], in_channels: int, dilation: int,
+                groups: int) -> _Block:
+    """An nn.Conv1d already checked causal (import_module): weight (O, I/groups, k) flattened."""
+    _refuse_extra(prefix, params, {"weight", "bias"}, "nn.Conv1d")
+    key = _key(prefix, "weight")
+    w = params["weight"]
+    b = params.get("bias")
+    b = np.zeros(w.shape[0]) if b is None else _expect(_key(prefix, "bias"), b, (w.shape[0],))
+    layer = Conv1DLayer(w=w.reshape(w.shape[0], -1), b=b, in_channels=in_channels,
+                        kernel_size=int(w.shape[2]), dilation=dilation, depthwise=groups > 1,
+                        name=prefix or "conv1d")
+    return _Block(prefix, "conv", [layer], key, key)
 
 
 def _check_chain(blocks: list[_Block]) -> None:
@@ -320,10 +349,11 @@ def _check_chain(blocks: list[_Block]) -> None:
                 f"{before.description} outputs size {have} ({before.out_key})")
 
 
-def _blocks(arrays: Mapping[str, np.ndarray]) -> list[_Block]:
+def _blocks(arrays: Mapping[str, np.ndarray],
+            convs: Mapping[str, tuple[int, int, int]] | None = None) -> list[_Block]:
     if not arrays:
         raise ConversionError(f"the state dict is empty; {_SUPPORTED}")
-    blocks = [_classify(prefix, params) for prefix, params in _group(arrays).items()]
+    blocks = [_classify(prefix, params, convs or {}) for prefix, params in _group(arrays).items()]
     _check_chain(blocks)
     return blocks
 
@@ -341,10 +371,10 @@ def _set_activation(block: _Block, name: str, source: str) -> None:
 def _apply_activations(blocks: list[_Block], activations: Mapping[str, str] | None,
                        head_activation: str | None) -> None:
     by_prefix = {b.prefix: b for b in blocks}
-    linear = [b.prefix for b in blocks if b.kind == "linear"]
+    linear = [b.prefix for b in blocks if b.kind in ("linear", "conv")]
     for prefix, name in (activations or {}).items():
         block = by_prefix.get(prefix)
-        if block is None or block.kind != "linear":
+        if block is None or block.kind not in ("linear", "conv"):
             what = f"is {block.description}, not an nn.Linear" if block else "is not a layer"
             raise ConversionError(
                 f"activations: {prefix!r} {what}; activations apply to the nn.Linear layers: "
@@ -357,9 +387,9 @@ def _apply_activations(blocks: list[_Block], activations: Mapping[str, str] | No
                                   f"an nn.Linear (a GRU's or LSTM's output activation is fixed)")
         _set_activation(last, head_activation, "head_activation")
     for block in blocks:
-        if block.kind == "linear":
+        if block.kind in ("linear", "conv"):
             layer = block.layers[0]
-            assert isinstance(layer, DenseLayer)
+            assert isinstance(layer, (DenseLayer, Conv1DLayer))
             layer.activation = block.activation or "linear"
 
 
@@ -611,16 +641,73 @@ def _stated_order(module: Any, layers: Sequence[Any]) -> list[tuple[str, Any]]:
     return out
 
 
+_NOT_STREAMABLE = ("a stream returns one output per input step from the past only; a stride, "
+                   "pooling, 'valid' or two-sided padding changes the time rate or looks ahead")
+
+
+def _causal_conv(path: str, m: Any, left_pad: int | None,
+                 causal: bool) -> tuple[int, int, int]:
+    """(in_channels, dilation, groups) of an nn.Conv1d that is causal as the walk shows it
+    (left_pad: the zero padding of a pad module right before it), or ConversionError saying why
+    not."""
+    what = f"module {path!r} (nn.Conv1d)"
+    k, d, s = m.kernel_size[0], m.dilation[0], m.stride[0]
+    need = (k - 1) * d
+    if s != 1:
+        raise ConversionError(f"{what} has stride {s}: {_NOT_STREAMABLE}")
+    if m.groups not in (1, m.in_channels):
+        raise ConversionError(f"{what} has groups={m.groups}: gru_rt converts groups 1 and "
+                              f"depthwise (groups = in_channels = {m.in_channels})")
+    if m.padding_mode != "zeros":
+        raise ConversionError(f"{what} has padding_mode={m.padding_mode!r}: a causal Conv1D pads "
+                              f"with zeros")
+    padding = m.padding if isinstance(m.padding, str) else m.padding[0]
+    if padding == "valid":
+        padding = 0
+    if left_pad is not None:
+        if padding != 0 or left_pad != need:
+            raise ConversionError(
+                f"{what} follows a left padding of {left_pad} and has padding={padding!r}: a "
+                f"causal Conv1D needs a left padding of (kernel_size - 1)·dilation = {need} and "
+                f"padding=0")
+    elif not causal or padding not in (0, need):
+        if padding in (0, need):
+            hint = (f"if forward() pads it on the left (F.pad(x, ({need}, 0))) or drops the "
+                    f"last {need} outputs, name it in causal=[{path!r}]")
+        else:
+            hint = f"a causal Conv1D needs padding 0 or {need}"
+        raise ConversionError(f"{what} has padding={padding!r} and no left padding before it: "
+                              f"{_NOT_STREAMABLE}; {hint}")
+    return int(m.in_channels), int(d), int(m.groups)
+
+
+def _left_pad(path: str, m: Any, nn: Any) -> int | None:
+    """The left padding of a zero-padding module (nn.ConstantPad1d((p, 0), 0), nn.ZeroPad1d), or
+    None for another module."""
+    if not isinstance(m, (nn.ConstantPad1d, getattr(nn, "ZeroPad1d", nn.ConstantPad1d))):
+        return None
+    left, right = m.padding
+    if right != 0 or getattr(m, "value", 0.0) != 0.0:
+        raise ConversionError(f"module {path!r} ({type(m).__name__}) pads {m.padding} with "
+                              f"{getattr(m, 'value', 0.0)}: only zeros on the left (p, 0) before "
+                              f"an nn.Conv1d make it causal; {_NOT_STREAMABLE}")
+    return int(left)
+
+
 def import_module(module: Any, *,
                   activations: Mapping[str, str] | None = None,
                   head_activation: str | None = None,
                   metadata: Mapping[str, str] | None = None,
-                  layers: Sequence[Any] | None = None) -> ModelSpec:
+                  layers: Sequence[Any] | None = None,
+                  causal: Sequence[str] = ()) -> ModelSpec:
     """A ModelSpec from an nn.Module, walking its leaf modules in registration order.
 
     layers: when registration order is not the order forward() applies the modules, the modules
     (or their names, as in named_modules()) in forward order; a container stands for its leaves.
     Every parameter of the model must belong to a listed module.
+    causal: the names of nn.Conv1d modules that forward() makes causal itself (F.pad on the left,
+    or padding=(k - 1)·d with the last outputs sliced off); an nn.Conv1d right after a left zero
+    padding module needs no name.
     """
     torch = _torch()
     nn = torch.nn
@@ -632,8 +719,23 @@ def import_module(module: Any, *,
     module_acts: list[tuple[str, str, str]] = []  # (linear prefix, activation, activation module)
     previous: tuple[str, Any] | None = None  # the last layer or activation module seen
     order = _leaves("", module) if layers is None else _stated_order(module, layers)
+    convs: dict[str, tuple[int, int, int]] = {}
+    pad: tuple[str, int] | None = None  # a left zero padding waiting for its nn.Conv1d
     for path, m in order:
         if isinstance(m, (nn.Dropout, nn.Identity)):
+            continue
+        if pad is not None and not isinstance(m, nn.Conv1d):
+            raise ConversionError(f"module {pad[0]!r} pads on the left, but {path!r} "
+                                  f"({type(m).__name__}) follows it, not an nn.Conv1d")
+        left = _left_pad(path, m, nn)
+        if left is not None:
+            pad = (path, left)
+            continue
+        if isinstance(m, nn.Conv1d):
+            convs[path] = _causal_conv(path, m, None if pad is None else pad[1], path in causal)
+            pad = None
+            state.update({_key(path, k): v for k, v in m.state_dict().items()})
+            previous = (path, m)
             continue
         if isinstance(m, (nn.GRU, nn.GRUCell, nn.LSTM, nn.LSTMCell, nn.Linear)):
             if isinstance(m, (nn.GRU, nn.LSTM)) and m.bidirectional:
@@ -650,22 +752,37 @@ def import_module(module: Any, *,
             norm_eps[path] = float(m.eps)
             previous = (path, m)
             continue
+        if type(m).__name__.endswith(("Pool1d", "Pool2d")):
+            raise ConversionError(f"module {path!r} ({type(m).__name__}): {_NOT_STREAMABLE}")
         act = _activation_name(path, m, torch)
         if act is None:
             raise ConversionError(
                 f"module {path!r} ({type(m).__name__}) cannot be converted: gru_rt converts "
-                f"nn.GRU, nn.GRUCell, nn.LSTM, nn.LSTMCell, nn.Linear, nn.LayerNorm, an "
-                f"activation (ReLU, Tanh, Sigmoid, Softmax, Hardsigmoid, LeakyReLU, ELU, GELU, "
-                f"SiLU, Softplus, LogSoftmax) right after a Linear, nn.Dropout and nn.Identity")
-        if previous is None or not isinstance(previous[1], nn.Linear):
+                f"nn.GRU, nn.GRUCell, nn.LSTM, nn.LSTMCell, nn.Linear, nn.LayerNorm, a causal "
+                f"nn.Conv1d, an activation (ReLU, Tanh, Sigmoid, Softmax, Hardsigmoid, LeakyReLU, "
+                f"ELU, GELU, SiLU, Softplus, LogSoftmax) right after a Linear or Conv1d, nn.Dropout "
+                f"and nn.Identity")
+        if previous is None or not isinstance(previous[1], (nn.Linear, nn.Conv1d)):
             after = (f"{type(previous[1]).__name__} {previous[0]!r}" if previous
                      else "the start of the model")
             raise ConversionError(f"module {path!r} ({type(m).__name__}) follows {after}, not an "
-                                  f"nn.Linear; an activation module can only follow a Linear")
+                                  f"nn.Linear or nn.Conv1d; an activation module can only "
+                                  f"follow one of those")
+        if isinstance(previous[1], nn.Conv1d) and act in ("softmax", "log_softmax") \
+                and m.dim != 1:
+            raise ConversionError(f"module {path!r} ({type(m).__name__}, dim={m.dim}) after an "
+                                  f"nn.Conv1d's (N, C, T) output is not over its channels (dim=1)")
         module_acts.append((previous[0], act, path))
         previous = (path, m)
+    if pad is not None:
+        raise ConversionError(f"module {pad[0]!r} pads on the left, but no nn.Conv1d follows it")
+    unknown = sorted(set(causal) - set(convs))
+    if unknown:
+        raise ConversionError(f"causal: {', '.join(repr(p) for p in unknown)} is not an "
+                              f"nn.Conv1d of the model (its nn.Conv1d: "
+                              f"{', '.join(repr(p) for p in convs) or 'none'})")
     _refuse_unconsumed(module, state)
-    blocks = _blocks({key: _to_numpy(key, value) for key, value in state.items()})
+    blocks = _blocks({key: _to_numpy(key, value) for key, value in state.items()}, convs)
     _check_dtypes(state)
     by_prefix = {b.prefix: b for b in blocks}
     for path, eps in norm_eps.items():
