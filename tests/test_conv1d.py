@@ -277,3 +277,55 @@ def test_torch_state_dict_of_a_conv_is_refused() -> None:
 
     with pytest.raises(gru_rt.ConversionError, match="convert the nn.Module itself"):
         import_state_dict(torch.nn.Conv1d(2, 3, 3).state_dict())
+
+
+# ---- Keras importer ----------------------------------------------------------------------------
+
+def _keras_crnn():  # type: ignore[no-untyped-def]
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    model = keras.Sequential([
+        keras.Input((None, 3)),
+        layers.Conv1D(8, 3, padding="causal", dilation_rate=2, activation="relu"),
+        layers.Conv1D(16, 2, padding="causal", dilation_rate=3, groups=8),  # depthwise, m = 2
+        layers.BatchNormalization(),  # folds into the Conv1D's outputs
+        layers.Activation("tanh"),
+        layers.GRU(12, return_sequences=True),
+        layers.Dense(4, activation="softmax")])
+    rng = np.random.default_rng(1)
+    model.layers[2].set_weights([rng.uniform(0.5, 1.5, 16), rng.normal(size=16),
+                                 rng.normal(size=16), rng.uniform(0.5, 1.5, 16)])
+    return keras, model
+
+
+def test_keras_crnn_parity(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gru_rt.importers.keras_importer import import_file, import_model
+
+    keras, model = _keras_crnn()
+    x = np.random.default_rng(2).normal(size=(2, 600, 3)).astype(np.float32)
+    want = np.asarray(model(x, training=False).detach().cpu())
+    spec = import_model(model)
+    assert [layer.kind for layer in spec.layers] == ["conv1d", "conv1d", "gru", "dense"]
+    assert spec.layers[1].depthwise and spec.layers[1].activation == "tanh"
+    assert np.max(np.abs(spec.load().run(x) - want)) <= 1e-5
+    path = tmp_path / "crnn.keras"
+    model.save(path)
+    assert import_file(path).to_bytes() == spec.to_bytes()
+
+
+@pytest.mark.parametrize("build,match", [
+    (lambda L: [L.Conv1D(4, 3)], "padding='valid'.*use padding='causal'"),
+    (lambda L: [L.Conv1D(4, 3, padding="same")], "padding='same'"),
+    (lambda L: [L.Conv1D(4, 3, padding="causal", strides=2)], "strides=2"),
+    (lambda L: [L.Conv1D(4, 1), L.MaxPooling1D(2)], "MaxPooling1D.*changes the time rate"),
+    (lambda L: [L.BatchNormalization(), L.Conv1D(4, 2, padding="causal")],
+     "cannot fold into a causal Conv1D"),
+])
+def test_keras_refuses_what_cannot_stream(build, match: str) -> None:  # type: ignore[no-untyped-def]
+    keras = pytest.importorskip("keras")
+    from gru_rt.importers.keras_importer import import_model
+
+    model = keras.Sequential([keras.Input((None, 3)), *build(keras.layers)])
+    with pytest.raises(gru_rt.ConversionError, match=match):
+        import_model(model)

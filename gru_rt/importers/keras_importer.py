@@ -63,6 +63,7 @@ from ..format import INPUTS_KEY
 from ..inputs import source_record
 from ..spec import (
     DENSE_ACTIVATIONS,
+    Conv1DLayer,
     DenseLayer,
     GRULayer,
     Layer,
@@ -97,15 +98,21 @@ KERAS_LSTM_CONVENTION = ("keras LSTM: gates i,f,c,o (= i,f,g,o); kernel (I,4H), 
 
 _IDENTITY = ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D")
 _AFFINE = ("BatchNormalization", "Normalization", "Rescaling")  # per-feature a·x + c: folded
+_CONV = ("Conv1D", "DepthwiseConv1D")  # causal (1.4): _conv1d
 _WEIGHTED = ("GRU", "LSTM", "Dense", "TimeDistributed", "BatchNormalization", "Normalization",
-             "LayerNormalization")
+             "LayerNormalization", *_CONV)
+_POOLING = ("MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D", "UpSampling1D",
+            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Cropping1D", "ZeroPadding1D")
+_NOT_STREAMABLE = ("a stream returns one output per input step from the past only; a stride, "
+                   "pooling, 'valid' or 'same' padding changes the time rate or looks ahead")
 _RECURRENT = ("GRU", "LSTM")
 _FOLDED = ("Activation", "ReLU", "Softmax", "LeakyReLU", "ELU")
 _MODELS = ("Sequential", "Functional", "Model")
 _SUPPORTED = ("gru_rt converts InputLayer, Masking (first), GRU, LSTM, Dense (or "
               "TimeDistributed(Dense)), "
               "LayerNormalization (over the feature axis), "
-              "Activation/ReLU/LeakyReLU/ELU/Softmax after a Dense, BatchNormalization/"
+              "Conv1D/DepthwiseConv1D with padding='causal', "
+              "Activation/ReLU/LeakyReLU/ELU/Softmax after a Dense or Conv1D, BatchNormalization/"
               "Normalization/Rescaling "
               "(folded into the adjacent layer) and Dropout-like layers")
 
@@ -570,6 +577,55 @@ def _dense(layer: _KLayer) -> DenseLayer:
                       name=layer.name)
 
 
+def _first(value: object) -> int:
+    """A Keras 1-D size: an int or a one-element list/tuple."""
+    return int(value[0] if isinstance(value, (list, tuple)) else value)  # type: ignore[arg-type]
+
+
+def _conv1d(layer: _KLayer) -> Conv1DLayer:
+    """Conv1D (kernel (k, I/groups, O), groups 1 or I) and DepthwiseConv1D (depthwise_kernel
+    (k, I, m), output i·m + q) with padding="causal", stride 1, channels_last."""
+    cfg, depthwise = layer.config, layer.class_name == "DepthwiseConv1D"
+    k, d = _first(cfg.get("kernel_size", 1)), _first(cfg.get("dilation_rate", 1))
+    strides, padding = _first(cfg.get("strides", 1)), str(cfg.get("padding", "valid"))
+    if strides != 1:
+        raise ConversionError(f"{layer.label}: strides={strides}: {_NOT_STREAMABLE}")
+    if padding != "causal" and k > 1:
+        raise ConversionError(f"{layer.label}: padding={padding!r}: {_NOT_STREAMABLE}; use "
+                              f"padding='causal' (a stream sees the past only)")
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise ConversionError(f"{layer.label}: data_format={cfg.get('data_format')!r}; a stream "
+                              f"reads one frame of channels per step (channels_last)")
+    activation = _activation_name(layer, "activation")
+    if split_activation(activation)[0] not in DENSE_ACTIVATIONS:
+        raise ConversionError(f"{layer.label}: activation {activation!r} is not supported "
+                              f"({', '.join(DENSE_ACTIVATIONS)})")
+    use_bias = bool(cfg.get("use_bias", True))
+    weights = layer.weights or []
+    if len(weights) != (2 if use_bias else 1) or weights[0].ndim != 3:
+        raise ConversionError(f"{layer.label}: has weight arrays of shapes "
+                              f"{[_shape(w.shape) for w in weights]}, expected a 3-D kernel"
+                              f"{' and a bias' if use_bias else ''}")
+    kernel = np.asarray(weights[0], np.float64)
+    if depthwise:  # (k, I, m) → rows i·m + q, columns the k taps
+        i = kernel.shape[1]
+        w = kernel.transpose(1, 2, 0).reshape(-1, kernel.shape[0])
+    else:
+        groups = int(cfg.get("groups", 1))
+        i = kernel.shape[1] * groups
+        if groups not in (1, i):
+            raise ConversionError(f"{layer.label}: groups={groups}: gru_rt converts groups 1 "
+                                  f"and depthwise (groups = input channels = {i})")
+        w = kernel.transpose(2, 1, 0).reshape(kernel.shape[2], -1)  # (O, I/groups, k) flattened
+        depthwise = groups > 1
+    if kernel.shape[0] != k:
+        raise ConversionError(f"{layer.label}: kernel has shape {_shape(kernel.shape)}, "
+                              f"expected kernel_size {k} first")
+    b = _expect(layer, "bias", weights[1], (w.shape[0],)) if use_bias else np.zeros(w.shape[0])
+    return Conv1DLayer(w=w, b=b, in_channels=i, kernel_size=k, dilation=d, depthwise=depthwise,
+                       activation=activation, name=layer.name)
+
+
 def _folded_activation(layer: _KLayer) -> str:
     cfg = layer.config
     if layer.class_name == "Activation":
@@ -719,7 +775,8 @@ def _fold_input(layer: Layer, affine: _Affine, source: _KLayer) -> Layer:
     return replace(layer, w_ih=w * a, b_ih=np.asarray(layer.b_ih, np.float64) + w @ c)
 
 
-def _fold_output(layer: DenseLayer, affine: _Affine, source: _KLayer) -> DenseLayer:
+def _fold_output(layer: DenseLayer | Conv1DLayer, affine: _Affine,
+                 source: _KLayer) -> DenseLayer | Conv1DLayer:
     """a·(W x + b) + c of a linear Dense: diag(a)·W and a·b + c."""
     w = np.asarray(layer.w, np.float64)
     a, c = affine.sized(w.shape[0], f"the output of {layer.name!r}")
@@ -749,8 +806,9 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
         if cls in _AFFINE:
             affine = _affine(layer)
             last = layers[-1] if layers else None
-            if pending is None and isinstance(last, DenseLayer) and last.activation == "linear" \
-                    and previous is not None and previous.class_name == "Dense":
+            if pending is None and isinstance(last, (DenseLayer, Conv1DLayer)) \
+                    and last.activation == "linear" and previous is not None \
+                    and previous.class_name in ("Dense", *_CONV):
                 layers[-1] = _fold_output(last, affine, layer)  # Dense → BN (→ Activation)
                 folded.append(f"{printable(layer.name)}->{printable(previous.name)} output")
             else:
@@ -786,14 +844,25 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                                       f"LayerNormalization's input")
             layers.append(_layernorm(layer))
             labels.append(f"{printable(layer.name)}(LayerNormalization)")
+        elif cls in _CONV:
+            if pending is not None:  # its causal zeros would have to be the map's image of 0
+                raise ConversionError(f"{pending.label} comes before {layer.label}: a "
+                                      f"per-feature affine map cannot fold into a causal "
+                                      f"Conv1D's input exactly (its padding frames stay zero)")
+            conv = _conv1d(layer)
+            layers.append(conv)
+            labels.append(f"{printable(layer.name)}({cls} k={conv.kernel_size} "
+                          f"d={conv.dilation})")
+        elif cls in _POOLING:
+            raise ConversionError(f"{layer.label}: {_NOT_STREAMABLE}")
         elif cls in _FOLDED:
             act = _folded_activation(layer)
             last = layers[-1] if layers else None
-            if not isinstance(last, DenseLayer) or previous is None \
-                    or previous.class_name != "Dense":
+            if not isinstance(last, (DenseLayer, Conv1DLayer)) or previous is None \
+                    or previous.class_name not in ("Dense", *_CONV):
                 after = previous.label if previous else "the start of the model"
-                raise ConversionError(f"{layer.label} follows {after}, not a Dense layer; an "
-                                      f"activation layer can only follow a Dense layer")
+                raise ConversionError(f"{layer.label} follows {after}, not a Dense or Conv1D "
+                                      f"layer; an activation layer can only follow one of those")
             if split_activation(act)[0] not in DENSE_ACTIVATIONS:
                 raise ConversionError(f"{layer.label}: activation {act!r} is not supported "
                                       f"({', '.join(DENSE_ACTIVATIONS)})")
@@ -825,7 +894,7 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                               f"what a mask acts on")
     _apply_activations(layers, activations, head_activation)
     for k, out in enumerate(layers):
-        if isinstance(out, DenseLayer):
+        if isinstance(out, (DenseLayer, Conv1DLayer)):
             labels[k] = labels[k][:-1] + f",{out.activation})"
     gate_note = {"hard_sigmoid": "hard_sigmoid = relu6(x+3)/6 (Keras 3)",
                  "hard_sigmoid_k2": "hard_sigmoid = clip(0.2x+0.5) (Keras 2)"}
