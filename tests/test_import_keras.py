@@ -416,7 +416,8 @@ REFUSED = {
                       r"layer 'bi' \(Bidirectional\): a bidirectional GRU cannot run as a "
                       r"stream: its backward direction reads the sequence from its end"),
     "conv": (lambda: [layers.Conv1D(4, 3, name="conv")],
-             r"layer 'conv' \(Conv1D\) cannot be converted"),
+             r"layer 'conv' \(Conv1D\): padding='valid': a stream returns one output per input "
+             r"step from the past only"),
     "rnn": (lambda: [layers.SimpleRNN(4, name="rnn")],
             r"layer 'rnn' \(SimpleRNN\) cannot be converted"),
     "lstm_backwards": (lambda: [layers.LSTM(4, go_backwards=True, name="l")],
@@ -439,7 +440,7 @@ REFUSED = {
     "activation_after_gru": (lambda: [layers.GRU(4, return_sequences=True),
                                       layers.Activation("relu", name="act")],
                              r"layer 'act' \(Activation\) follows layer 'gru.*' \(GRU\), not a "
-                             r"Dense layer"),
+                             r"Dense or Conv1D layer"),
     "two_activations": (lambda: [layers.GRU(4), layers.Dense(2, activation="relu", name="d"),
                                  layers.Activation("softmax", name="act")],
                         r"layer 'act' \(Activation\) applies 'softmax' after layer 'd' \(Dense\), "
