@@ -163,6 +163,19 @@ static const valid_spec VALID[] = {
      {GRU15(GRT_ACT_SIGMOID, 1, 3, 4), NORM(GRT_PREC_Q15, 4), DENSE15(GRT_ACT_LINEAR, 4, 4), NORM(GRT_PREC_Q15, 4)},
      4,
      0},
+    /* causal Conv1D (1.4): windows, dilation, depthwise, kernel 1, in every precision */
+    {"valid-conv1d-gru-dense.grt",
+     {TW_CONV(GRT_PREC_F32, GRT_ACT_RELU, 0, 3, 4, 3, 2), GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5),
+      DENSE(GRT_ACT_SOFTMAX, 5, 2)}, 3, 1},
+    {"valid-conv1d-depthwise-k1.grt",
+     {TW_CONV(GRT_PREC_F32, GRT_ACT_LEAKY_RELU, 1, 3, 6, 4, 3), TW_CONV(GRT_PREC_F32, GRT_ACT_TANH, 0, 6, 2, 1, 1)},
+     2, 0},
+    {"valid-q8-conv1d.grt",
+     {TW_CONV(GRT_PREC_Q8, GRT_ACT_GELU, 0, 3, 4, 2, 5), TW_CONV(GRT_PREC_Q8, GRT_ACT_LINEAR, 1, 4, 8, 3, 1),
+      GRU8(GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 8, 3)}, 3, 0},
+    {"valid-q15-conv1d.grt",
+     {TW_CONV(GRT_PREC_Q15, GRT_ACT_RELU, 0, 3, 4, 3, 2), TW_CONV(GRT_PREC_Q15, GRT_ACT_TANH, 1, 4, 4, 2, 3),
+      GRU15(GRT_ACT_SIGMOID, 1, 4, 3), DENSE15(GRT_ACT_SOFTMAX, 3, 2)}, 4, 1},
 };
 
 /* The base file the malformed ones are made from: GRU + Dense softmax with metadata. */
@@ -599,6 +612,42 @@ static void named_inputs(void)
     named_input_file("bad-inputs-width-sum.grt", GRT_FILE_NAMED_INPUTS, "a=3\nb=2", GRT_E_METADATA);
 }
 
+/* Conv1D (1.4): each field rule broken once, on an f32 Conv1D 3 -> 4 (k 3, d 2) before a GRU. */
+static size_t conv_file(uint8_t *buf)
+{
+    static const tw_layer L[] = {TW_CONV(GRT_PREC_F32, GRT_ACT_RELU, 0, 3, 4, 3, 2),
+                                 GRU(GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 5)};
+    return tw_build(buf, CAP, L, 2, META, 2, NULL, 11, 0.5f);
+}
+
+static size_t p_conv_kernel0(uint8_t *b, size_t n) { tw_put_u16(b, tw_layer_field(0, 28), 0); return n; }
+static size_t p_conv_dilation0(uint8_t *b, size_t n) { tw_put_u16(b, tw_layer_field(0, 30), 0); return n; }
+static size_t p_conv_window(uint8_t *b, size_t n) /* (9 - 1)·65535·3 values > 2^20 */
+{
+    tw_put_u16(b, tw_layer_field(0, 28), 9);
+    tw_put_u16(b, tw_layer_field(0, 30), 65535);
+    return n;
+}
+static size_t p_conv_depthwise2(uint8_t *b, size_t n) { b[tw_layer_field(0, 4)] = 2; return n; }
+static size_t p_conv_depthwise_o(uint8_t *b, size_t n) { b[tw_layer_field(0, 4)] = 1; return n; }
+static size_t p_conv_panel8(uint8_t *b, size_t n) { b[tw_layer_field(0, 5)] = 1; return n; }
+static size_t p_conv_kernel_wide(uint8_t *b, size_t n) { tw_put_u16(b, tw_layer_field(0, 28), 9000); return n; }
+static size_t p_conv_as_dense(uint8_t *b, size_t n) { b[tw_layer_field(0, 0)] = GRT_LAYER_DENSE; return n; }
+static size_t p_gru_conv_field(uint8_t *b, size_t n) { tw_put_u16(b, tw_layer_field(1, 28), 3); return n; }
+
+static void conv1d(void)
+{
+    bad_q("bad-conv1d-kernel-0.grt", conv_file, p_conv_kernel0, GRT_E_LAYER_FIELD);
+    bad_q("bad-conv1d-dilation-0.grt", conv_file, p_conv_dilation0, GRT_E_LAYER_FIELD);
+    bad_q("bad-conv1d-window-too-big.grt", conv_file, p_conv_window, GRT_E_LAYER_FIELD);
+    bad_q("bad-conv1d-depthwise-2.grt", conv_file, p_conv_depthwise2, GRT_E_LAYER_FIELD);
+    bad_q("bad-conv1d-depthwise-outputs.grt", conv_file, p_conv_depthwise_o, GRT_E_DIMS);
+    bad_q("bad-conv1d-panel8.grt", conv_file, p_conv_panel8, GRT_E_LAYER_FIELD);
+    bad_q("bad-conv1d-kernel-wide.grt", conv_file, p_conv_kernel_wide, GRT_E_DIMS);
+    bad_q("bad-conv1d-as-dense.grt", conv_file, p_conv_as_dense, GRT_E_LAYER_FIELD);
+    bad_q("bad-gru-conv1d-field.grt", conv_file, p_gru_conv_field, GRT_E_LAYER_FIELD);
+}
+
 int main(int argc, char **argv)
 {
     static uint8_t buf[CAP];
@@ -636,6 +685,7 @@ int main(int argc, char **argv)
     lstm_files();
     norms();
     named_inputs();
+    conv1d();
     printf("make_corpus: wrote %zu bytes to %s, %d problem(s)\n", g_total, g_dir, g_errors);
     return g_errors ? 1 : 0;
 }

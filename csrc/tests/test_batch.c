@@ -13,6 +13,8 @@
 #define CAP (4 << 20)
 #define GRU_L(prec, act, gate, ra, i, o) {GRT_LAYER_GRU, act, gate, ra, i, o, prec}
 #define DENSE_L(prec, act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o, prec}
+/* a causal Conv1D: kernel k, dilation d, depthwise dw (1.4) */
+#define CONV_L TW_CONV
 #define F GRT_PREC_F32
 #define Q8 GRT_PREC_Q8
 #define Q15 GRT_PREC_Q15
@@ -45,9 +47,20 @@ typedef struct model_case {
     uint32_t panel8; /* tw_options.panel8 */
 } model_case;
 
+/* Conv1D windows (of 4 and 9 frames) in front of a GRU, in each precision. */
+static const tw_layer m_conv[] = {CONV_L(F, GRT_ACT_RELU, 0, 3, 8, 3, 2), GRU_L(F, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 6),
+                                  CONV_L(F, GRT_ACT_TANH, 1, 6, 12, 4, 3), DENSE_L(F, GRT_ACT_SOFTMAX, 12, 4)};
+static const tw_layer m_conv_q8[] = {CONV_L(Q8, GRT_ACT_RELU, 0, 3, 8, 3, 2),
+                                     GRU_L(Q8, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 6),
+                                     CONV_L(Q8, GRT_ACT_TANH, 1, 6, 12, 4, 3), DENSE_L(Q8, GRT_ACT_SOFTMAX, 12, 4)};
+static const tw_layer m_conv_q15[] = {CONV_L(Q15, GRT_ACT_RELU, 0, 3, 8, 3, 2),
+                                      GRU_L(Q15, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 6),
+                                      CONV_L(Q15, GRT_ACT_TANH, 1, 6, 12, 4, 3), DENSE_L(Q15, GRT_ACT_SOFTMAX, 12, 4)};
+
 static const model_case models[] = {{m_f32, 3, "f32", 0},   {m_mixed, 4, "f32+q8", 0}, {m_dense, 1, "dense", 0},
                                     {m_q8, 3, "q8", 0},     {m_q15, 3, "q15", 0},      {m_q15_wide, 2, "q15 wide", 0},
-                                    {m_panel8, 3, "f32 panel8", 1}};
+                                    {m_panel8, 3, "f32 panel8", 1}, {m_conv, 4, "f32 conv1d", 0},
+                                    {m_conv_q8, 4, "q8 conv1d", 0}, {m_conv_q15, 4, "q15 conv1d", 0}};
 #define N_MODELS (sizeof models / sizeof models[0])
 
 static const size_t batch_sizes[] = {1, 2, 3, 7, 16, 33};
@@ -365,7 +378,7 @@ static void test_ragged_errors(const grt_model *m, probe *pr, grt_stream **ok3, 
     float *ys = p.ys;
     const float *xp[3] = {x, x + 2 * I, x + 4 * I};
     float *yp[3] = {ys, ys + 2 * O, ys + 4 * O};
-    size_t lengths[3] = {2, 1, 2}, zeros[3] = {0, 0, 0};
+    size_t lengths[3] = {2, 1, 2}, zeros[3] = {0};
     const int16_t *xp16[3] = {NULL, NULL, NULL};
     int16_t *yp16[3] = {NULL, NULL, NULL};
     EXPECT(grt_streams_run_ragged(NULL, 0, NULL, NULL, NULL, NULL, 0), GRT_OK);

@@ -17,6 +17,7 @@
 #define CAP (4 << 20)
 #define GRU_L(prec, act, gate, ra, i, o) {GRT_LAYER_GRU, act, gate, ra, i, o, prec}
 #define DENSE_L(prec, act, i, o) {GRT_LAYER_DENSE, act, 0, 0, i, o, prec}
+#define CONV_L TW_CONV
 #define MAX32 2147483647
 
 typedef struct fixture {
@@ -479,6 +480,15 @@ static const tw_layer q15_wide[] = {GRU_L(P15, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1,
 static const tw_layer q8_wide[] = {GRU_L(P8, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 1100, 4),
                                    DENSE_L(P8, GRT_ACT_LINEAR, 4, 600)};
 
+/* Conv1D (1.4): windows of 4 and 9 frames, wide windows (k·I = 1200 columns), depthwise. */
+static const tw_layer q8_conv[] = {CONV_L(P8, GRT_ACT_RELU, 0, 3, 8, 3, 2),
+                                   GRU_L(P8, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 6),
+                                   CONV_L(P8, GRT_ACT_TANH, 1, 6, 12, 4, 3), CONV_L(P8, GRT_ACT_LINEAR, 0, 12, 5, 100, 1)};
+static const tw_layer q15_conv[] = {CONV_L(P15, GRT_ACT_RELU, 0, 3, 8, 3, 2),
+                                    GRU_L(P15, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 6),
+                                    CONV_L(P15, GRT_ACT_TANH, 1, 6, 12, 4, 3),
+                                    CONV_L(P15, GRT_ACT_LINEAR, 0, 12, 5, 100, 1)};
+
 typedef struct model_case {
     const char *name;
     const tw_layer *layers;
@@ -490,6 +500,7 @@ static const model_case cases[] = {
     {"q8 stack", q8_stack, 3, 1},     {"q8 stack2", q8_stack2, 4, 1}, {"q8 dense", q8_dense, 2, 1},
     {"mixed f32/q8", mixed, 4, 0},    {"q15 stack", q15_stack, 3, 1}, {"q15 stack2", q15_stack2, 4, 1},
     {"q15 dense", q15_dense, 3, 1},   {"q15 wide", q15_wide, 3, 1},   {"q8 wide", q8_wide, 2, 1},
+    {"q8 conv1d", q8_conv, 4, 0},     {"q15 conv1d", q15_conv, 4, 0},
 };
 
 static void test_models(void)

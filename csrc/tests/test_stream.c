@@ -96,6 +96,13 @@ void test_run_equals_step(void)
         {GRT_LAYER_LSTM, GRT_ACT_RELU, GRT_ACT_HARD_SIGMOID, 0, 9, 33, GRT_HAS_Q8 ? GRT_PREC_Q8 : GRT_PREC_F32},
         {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 33, 5, GRT_PREC_F32},
     };
+    /* Conv1D (1.4): windows of 4, 9 and 0 frames, depthwise, chunks shorter than a window */
+    static const tw_layer conv[] = {
+        TW_CONV(GRT_PREC_F32, GRT_ACT_RELU, 0, 3, 8, 3, 2),
+        {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 8, 6, GRT_PREC_F32},
+        TW_CONV(GRT_PREC_F32, GRT_ACT_TANH, 1, 6, 12, 4, 3),
+        TW_CONV(GRT_PREC_F32, GRT_ACT_SOFTMAX, 0, 12, 4, 1, 1),
+    };
     fixture f;
     CHECK(fixture_load(&f, three, 3, 11, 0.4f));
     check_run_equals_step(&f.m, 50);
@@ -111,6 +118,11 @@ void test_run_equals_step(void)
     CHECK(fixture_load(&f, dense_only, 1, 13, 1.0f));
     CHECK(f.m.state_size == 0 && f.m.max_gates == 0);
     check_run_equals_step(&f.m, 9);
+    free(f.blob_mem);
+    CHECK(fixture_load(&f, conv, 4, 14, 0.5f));
+    CHECK(f.m.state_size == 4 * 3 + 6 + 9 * 6 && f.m.layers[2].state_offset == 12 + 6);
+    check_run_equals_step(&f.m, 30);
+    check_run_equals_step(&f.m, 1);
     free(f.blob_mem);
 }
 

@@ -103,9 +103,33 @@ static uint32_t gate_rows(const tw_layer *L)
 }
 
 /* The weight layout tw_build gives a layer. */
+/* A Conv1D layer's kernel size, dilation and depthwise flag (packed as test_writer.h says). */
+static uint32_t conv_k(const tw_layer *L)
+{
+    return L->gate;
+}
+
+static uint32_t conv_d(const tw_layer *L)
+{
+    return (uint32_t)L->reset_after >> 1;
+}
+
+static int conv_dw(const tw_layer *L)
+{
+    return L->reset_after & 1;
+}
+
+/* Columns of w_ih: I, or a Conv1D's k·I (k when depthwise). */
+static uint32_t w_cols(const tw_layer *L)
+{
+    if (L->kind != GRT_LAYER_CONV1D)
+        return L->in;
+    return conv_dw(L) ? conv_k(L) : conv_k(L) * L->in;
+}
+
 static uint8_t layer_layout(const tw_layer *L, const tw_options *opt)
 {
-    int eligible = L->prec == GRT_PREC_F32 && L->kind != GRT_LAYER_NORM &&
+    int eligible = L->prec == GRT_PREC_F32 && L->kind != GRT_LAYER_NORM && L->kind != GRT_LAYER_CONV1D &&
                    (L->kind == GRT_LAYER_DENSE || L->out % 8 == 0);
     return opt->panel8 && eligible ? GRT_LAYOUT_PANEL8 : GRT_LAYOUT_ROW_MAJOR;
 }
@@ -127,10 +151,10 @@ static size_t list_tensors(const tw_layer *layers, size_t n_layers, const tw_opt
             t[k++] = (tw_tensor){GRT_ROLE_BETA, gt, li, L->out, 1, 0};
             continue;
         }
-        int gru = L->kind != GRT_LAYER_DENSE; /* GRU or LSTM: w_hh and b_hh too */
+        int gru = L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM; /* w_hh and b_hh too */
         uint8_t wt = L->prec == GRT_PREC_Q8 || L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I8 : GRT_DTYPE_F32;
         uint8_t bt = L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I32 : GRT_DTYPE_F32;
-        t[k++] = (tw_tensor){GRT_ROLE_W_IH, wt, li, R, I, 0};
+        t[k++] = (tw_tensor){GRT_ROLE_W_IH, wt, li, R, w_cols(L), 0};
         if (gru)
             t[k++] = (tw_tensor){GRT_ROLE_W_HH, wt, li, R, L->out, 0};
         t[k++] = (tw_tensor){GRT_ROLE_B_IH, bt, li, R, 1, 0};
@@ -229,8 +253,8 @@ static void q8_biases(writer *w, const float *b, size_t n, uint8_t *p)
 
 static void write_q8_layer(writer *w, const tw_layer *L)
 {
-    int gru = L->kind != GRT_LAYER_DENSE; /* GRU or LSTM */
-    size_t I = L->in, H = L->out, R = gate_rows(L);
+    int gru = L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM; /* recurrent */
+    size_t I = w_cols(L), H = L->out, R = gate_rows(L);
     float *Wf = random_floats(w, R * I), *Uf = gru ? random_floats(w, R * H) : NULL;
     float *bi = random_floats(w, R), *bh = gru ? random_floats(w, R) : NULL;
     uint8_t *pw = next_data(w), *pu = gru ? next_data(w) : NULL;
@@ -304,10 +328,11 @@ static void write_q15_layer(writer *w, const tw_layer *L, int first)
 {
     int gru = L->kind == GRT_LAYER_GRU;
     int unit = gru || (L->act != GRT_ACT_LINEAR && L->act != GRT_ACT_RELU);
-    size_t I = L->in, H = L->out, R = gru ? 3 * H : H;
-    float *Wf = random_floats(w, R * I), *Uf = gru ? random_floats(w, R * H) : NULL;
+    size_t I = L->in, H = L->out, R = gru ? 3 * H : H, C = w_cols(L);
+    float *Wf = random_floats(w, R * C), *Uf = gru ? random_floats(w, R * H) : NULL;
     float *bi = random_floats(w, R), *bh = gru ? random_floats(w, R) : NULL;
     float *in_scale = malloc(I * sizeof(float)), *out_scale = malloc(H * sizeof(float));
+    float *col_scale = malloc(C * sizeof(float));
     float *u_scale = malloc(H * sizeof(float));
     double *target = malloc(R * sizeof(double));
     for (size_t k = 0; k < I; k++) {
@@ -327,7 +352,11 @@ static void write_q15_layer(writer *w, const tw_layer *L, int first)
     uint8_t *pbi = next_data(w), *pbh = gru ? next_data(w) : NULL;
     uint8_t *pws = next_data(w), *pus = gru ? next_data(w) : NULL;
     uint8_t *pin = next_data(w), *pout = next_data(w);
-    q15_matrix(w, Wf, R, I, in_scale, target, pw, pws);
+    /* a Conv1D window row's column i·k + j holds channel i (depthwise: the tests' files give every
+     * row channel 0's scale, which loads as well) */
+    for (size_t c = 0; c < C; c++)
+        col_scale[c] = in_scale[L->kind != GRT_LAYER_CONV1D ? c : conv_dw(L) ? 0 : c / conv_k(L)];
+    q15_matrix(w, Wf, R, C, col_scale, target, pw, pws);
     q15_biases(w, bi, target, R, pbi);
     if (gru) {
         q15_matrix(w, Uf, R, H, u_scale, target, pu, pus);
@@ -337,6 +366,7 @@ static void write_q15_layer(writer *w, const tw_layer *L, int first)
     put_floats(pout, out_scale, H);
     memcpy(w->chain, out_scale, H * sizeof(float));
     free(Wf), free(Uf), free(bi), free(bh), free(in_scale), free(out_scale), free(u_scale), free(target);
+    free(col_scale);
 }
 
 /* A q15 LayerNorm: in_scale uniform (the chain's, or one value for the first layer), out_scale
@@ -441,6 +471,12 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
         if (layers[i].kind == GRT_LAYER_NORM) /* eps: 1e-5 (f32/q8 bits), or eps_q (q15) */
             tw_put_u32(e, 24, layers[i].prec != GRT_PREC_Q15 ? 0x3727C5ACu
                               : opt->fill == TW_FILL_EXTREME ? 0xFFFFFFFFu : 1000u);
+        if (layers[i].kind == GRT_LAYER_CONV1D) {
+            e[3] = 0;
+            e[4] = (uint8_t)conv_dw(&layers[i]);
+            tw_put_u16(e, 28, (uint16_t)conv_k(&layers[i]));
+            tw_put_u16(e, 30, (uint16_t)conv_d(&layers[i]));
+        }
         first += counts[i];
     }
 

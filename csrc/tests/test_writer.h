@@ -8,11 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A Conv1D layer (1.4) packs its fields into the GRU ones: gate = kernel size (1 … 255), reset_after =
+ * depthwise | dilation << 1 (dilation 1 … 127); TW_CONV makes one. The file gets them where
+ * docs/FORMAT.md puts them. */
 typedef struct tw_layer {
     uint8_t kind, act, gate, reset_after;
     uint32_t in, out;
     uint8_t prec; /* grt_precision: GRT_PREC_F32 (0), GRT_PREC_Q8, GRT_PREC_Q15 */
 } tw_layer;
+
+#define TW_CONV(prec, act, depthwise, in, out, k, d) \
+    {GRT_LAYER_CONV1D, act, k, (uint8_t)((depthwise) | (d) << 1), in, out, prec}
 
 typedef struct tw_meta {
     const char *key, *value;
