@@ -24,7 +24,7 @@ class LayerInfo:
     activation: str  # GRU: candidate activation; LSTM: that of g and c; Dense: output activation
     gate_activation: str | None  # GRU and LSTM only
     reset_after: bool | None  # GRU only
-    state_offset: int | None  # GRU, LSTM (h, then c), Conv1D (its window): where it is in Stream.state
+    state_offset: int | None  # GRU, LSTM (h, then c), Conv1D (window): where it is in Stream.state
     weight_bytes: int  # bytes of its tensors in the file
     alpha: float | None = None  # Dense/Conv1D leaky_relu/elu: the activation's parameter (1.3)
     eps: float | None = None  # LayerNorm f32/q8 (1.4)

@@ -357,8 +357,8 @@ def _q15_layers(spec: ModelSpec, data: list[np.ndarray], calibrated: bool,
     layers: list[Layer] = []
     for k, layer in enumerate(spec.layers):
         out_range = None
-        if isinstance(layer, LayerNormLayer) or (
-                isinstance(layer, DenseLayer) and layer.activation not in Q15_FIXED_OUTPUT):
+        if isinstance(layer, LayerNormLayer) or (isinstance(layer, (DenseLayer, Conv1DLayer))
+                                                 and layer.activation not in Q15_FIXED_OUTPUT):
             out_range = _ranges(float_outputs[k], (0,))
         q = _q15_layer(layer, in_scale, out_range, _where(k, layer), norm_next[k])
         assert q.out_scale is not None

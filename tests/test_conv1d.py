@@ -329,3 +329,15 @@ def test_keras_refuses_what_cannot_stream(build, match: str) -> None:  # type: i
     model = keras.Sequential([keras.Input((None, 3)), *build(keras.layers)])
     with pytest.raises(gru_rt.ConversionError, match=match):
         import_model(model)
+
+
+def test_cli_info_and_export_c(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from gru_rt.cli import main
+
+    path = tmp_path / "conv.grt"
+    crnn(depthwise=True).save(path)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Conv1D     3 → 6" in out and "k=2 dilation=4 depthwise causal" in out
+    assert main(["export-c", str(path), "-o", str(tmp_path / "conv_model")]) == 0
+    assert (tmp_path / "conv_model.c").read_text().count("0x") > 100

@@ -760,8 +760,8 @@ def import_module(module: Any, *,
                 f"module {path!r} ({type(m).__name__}) cannot be converted: gru_rt converts "
                 f"nn.GRU, nn.GRUCell, nn.LSTM, nn.LSTMCell, nn.Linear, nn.LayerNorm, a causal "
                 f"nn.Conv1d, an activation (ReLU, Tanh, Sigmoid, Softmax, Hardsigmoid, LeakyReLU, "
-                f"ELU, GELU, SiLU, Softplus, LogSoftmax) right after a Linear or Conv1d, nn.Dropout "
-                f"and nn.Identity")
+                f"ELU, GELU, SiLU, Softplus, LogSoftmax) right after a Linear or Conv1d, "
+                f"nn.Dropout and nn.Identity")
         if previous is None or not isinstance(previous[1], (nn.Linear, nn.Conv1d)):
             after = (f"{type(previous[1]).__name__} {previous[0]!r}" if previous
                      else "the start of the model")
