@@ -847,20 +847,16 @@ static grt_status check_values(loader *ld, grt_model *m)
     return GRT_OK;
 }
 
-/* An input mask (header flags bit 0) needs a GRU layer: a masked step is one that keeps the GRU states.
- * The layer loop keeps a GRU's state on masked steps, not yet an LSTM's (its c is not held): a mask
- * with an LSTM layer is refused (layer.kind, at that layer). */
+/* An input mask (header flags bit 0) needs a recurrent layer (GRU or LSTM): a masked step is one that
+ * keeps their states. */
 static grt_status check_mask_layers(loader *ld, const grt_model *m)
 {
     if (!(hdr(ld, H_FLAGS) & GRT_FILE_INPUT_MASK))
         return GRT_OK;
-    int gru = 0;
-    for (uint32_t i = 0; i < m->n_layers; i++) {
-        if (m->layers[i].kind == GRT_LAYER_LSTM)
-            return fail_values(ld, GRT_E_LAYER_KIND, "layer.kind", (int32_t)i, GRT_LAYER_LSTM, GRT_LAYER_GRU);
-        gru |= m->layers[i].kind == GRT_LAYER_GRU;
-    }
-    return gru ? GRT_OK : fail_values(ld, GRT_E_HEADER, "header.flags", -1, hdr(ld, H_FLAGS), 0);
+    for (uint32_t i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == GRT_LAYER_GRU || m->layers[i].kind == GRT_LAYER_LSTM)
+            return GRT_OK;
+    return fail_values(ld, GRT_E_HEADER, "header.flags", -1, hdr(ld, H_FLAGS), 0);
 }
 
 /* ---- the model ---------------------------------------------------------------------------------- */

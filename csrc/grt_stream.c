@@ -444,26 +444,38 @@ static const precision_cells *const cells[GRT_PREC_Q15 + 1] = {
 #endif
 };
 
-/* The input mask (grt_mask.c) in a layer's recurrence, step t of B streams: before the update, each
- * masked row's state goes to its output row (free until then: the input was consumed by the projection);
- * after it, a masked row takes its state back from there, any other row emits its new state. So a masked
- * step keeps the state and outputs it. masked NULL: no input mask. */
-static void hold_masked(const uint8_t *masked, uint8_t *out, const uint8_t *h, size_t ldh_bytes, size_t row_bytes,
-                        size_t B, size_t c, size_t t)
+/* The input mask (grt_mask.c) in a layer's recurrence, step t of B streams (row b's state at state + b·ld
+ * bytes: h, then an LSTM's c). Before the update each masked row's state is held: h in its output row
+ * (free until then: the input was consumed by the projection), an LSTM's c in the rh scratch (B rows of
+ * H: the LSTM update does not use it). After the update a masked row gets it back and outputs h, any
+ * other row outputs its new h. So a masked step keeps the state and repeats h. w->masked NULL: no mask. */
+static void hold_masked(const grt_layer *L, const chunk_mem *w, uint8_t *out, const uint8_t *state, size_t ld,
+                        size_t elem, size_t B, size_t c, size_t t)
 {
-    if (masked == NULL)
-        return;
-    for (size_t b = 0; b < B; b++)
-        if (masked[b * c + t])
-            grt_memcpy(out + (b * c + t) * row_bytes, h + b * ldh_bytes, row_bytes);
+    size_t bytes = L->output_size * elem;
+    for (size_t b = 0; w->masked != NULL && b < B; b++) {
+        if (!w->masked[b * c + t])
+            continue;
+        grt_memcpy(out + (b * c + t) * bytes, state + b * ld, bytes);
+        if (L->kind == GRT_LAYER_LSTM)
+            grt_memcpy((uint8_t *)w->rh + b * bytes, state + b * ld + bytes, bytes);
+    }
 }
 
-static void keep_or_emit(const uint8_t *masked, uint8_t *out_row, uint8_t *h_row, size_t row_bytes, size_t r)
+static void emit_or_restore(const grt_layer *L, const chunk_mem *w, uint8_t *out, uint8_t *state, size_t ld,
+                            size_t elem, size_t B, size_t c, size_t t)
 {
-    if (masked != NULL && masked[r])
-        grt_memcpy(h_row, out_row, row_bytes);
-    else
-        grt_memcpy(out_row, h_row, row_bytes);
+    size_t bytes = L->output_size * elem;
+    for (size_t b = 0; b < B; b++) {
+        uint8_t *y = out + (b * c + t) * bytes, *s = state + b * ld;
+        if (w->masked == NULL || !w->masked[b * c + t]) {
+            grt_memcpy(y, s, bytes);
+            continue;
+        }
+        grt_memcpy(s, y, bytes);
+        if (L->kind == GRT_LAYER_LSTM)
+            grt_memcpy(s + bytes, (const uint8_t *)w->rh + b * bytes, bytes);
+    }
 }
 
 /* c steps of B streams (state: B rows of state_size elements; xs: c·B rows of input_size, stream by
@@ -479,7 +491,7 @@ static const void *run_chunk(const grt_model *m, void *state, size_t B, const vo
         const precision_cells *k = cells[L->precision];
         uint8_t *out = (uint8_t *)w->seq[l & 1];
         if (L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM) {
-            size_t rows = gate_rows(L), row_bytes = L->output_size * k->elem;
+            size_t rows = gate_rows(L);
             recur_cell recur = L->kind == GRT_LAYER_GRU ? k->gru : k->lstm;
             uint8_t *h = (uint8_t *)state + L->state_offset * k->elem; /* LSTM: h, then c */
             /* The whole chunk's input projection first: it consumes `in` (even when it is w->seq[1])
@@ -487,10 +499,9 @@ static const void *run_chunk(const grt_model *m, void *state, size_t B, const vo
              * apart. */
             k->project(L, in, n, w);
             for (size_t t = 0; t < c; t++) {
-                hold_masked(w->masked, out, h, S * k->elem, row_bytes, B, c, t);
+                hold_masked(L, w, out, h, S * k->elem, k->elem, B, c, t);
                 recur(L, (uint8_t *)w->proj + t * rows * k->acc, c * rows, h, S, B, w);
-                for (size_t b = 0; b < B; b++)
-                    keep_or_emit(w->masked, out + (b * c + t) * row_bytes, h + b * S * k->elem, row_bytes, b * c + t);
+                emit_or_restore(L, w, out, h, S * k->elem, k->elem, B, c, t);
             }
         } else if (L->kind == GRT_LAYER_NORM) {
             k->norm(L, in, out, n);

@@ -572,17 +572,14 @@ def _checked_mask(value: object, layers: list[Layer]) -> float | None:
     v = np.float32(value)
     if np.isnan(v):
         raise SpecError("input_mask is NaN: no input equals NaN, so no step would be masked")
-    lstm = [k for k, layer in enumerate(layers) if isinstance(layer, LSTMLayer)]
-    if lstm:
-        raise SpecError(f"input_mask with an LSTM layer (layer {lstm[0]}): the runtime keeps GRU "
-                        f"states on masked steps, not LSTM ones yet")
     conv = [k for k, layer in enumerate(layers) if isinstance(layer, Conv1DLayer)]
     if conv:
         raise SpecError(f"input_mask with a Conv1D layer (layer {conv[0]}): a masked step would "
-                        f"still enter its window of past frames; the runtime masks GRU states only")
-    if not any(isinstance(layer, GRULayer) for layer in layers):
-        raise SpecError("input_mask needs a GRU layer: a masked step keeps the GRU states, and "
-                        "this model has none")
+                        f"still enter its window of past frames; the runtime masks GRU and LSTM "
+                        f"states only")
+    if not any(isinstance(layer, (GRULayer, LSTMLayer)) for layer in layers):
+        raise SpecError("input_mask needs a GRU or LSTM layer: a masked step keeps their states, "
+                        "and this model has none")
     return float(v)
 
 

@@ -213,13 +213,20 @@ def test_header_refusals() -> None:
         gru_rt.load(patched(dense_only, fmt.OFF_FLAGS, fmt.FLAG_INPUT_MASK))  # nothing to keep
 
 
-def test_a_mask_with_an_lstm_is_refused() -> None:
-    lstm = random_spec([3, 4, 5, 2], kinds=["gru", "lstm"], seed=3)
-    with pytest.raises(SpecError, match="LSTM layer"):
-        replace(lstm, input_mask=0.0).validated()
-    with pytest.raises(ModelFormatError, match="layer.kind") as e:
-        gru_rt.load(patched(lstm.to_bytes(), fmt.OFF_FLAGS, fmt.FLAG_INPUT_MASK))
-    assert e.value.index == 1
+@pytest.mark.parametrize("precision", ["f32", "q8"])
+def test_lstm_layers_keep_h_and_c(each_isa: str, precision: str) -> None:
+    float_spec = replace(random_spec([3, 6, 5, 2], kinds=["lstm", "gru"], seed=4), input_mask=0.0)
+    spec = float_spec if precision == "f32" else quantize(float_spec, "q8", masked_batch(0.0, 9))[0]
+    model = spec.load()
+    xs = masked_batch(0.0)
+    ys = model.run(xs)
+    check(spec, ys, expected(spec, xs))
+    np.testing.assert_array_equal(model.stream_batch(len(xs)).run(xs), ys)
+    s = model.stream()
+    s.step(xs[1, 0])
+    state = s.state.copy()  # LSTM h and c, then the GRU's h
+    s.step(np.zeros(3, np.float32))
+    np.testing.assert_array_equal(s.state, state)
 
 
 def test_spec_refusals() -> None:
@@ -228,7 +235,7 @@ def test_spec_refusals() -> None:
         replace(base, input_mask=float("nan")).validated()
     with pytest.raises(SpecError, match="expected a number"):
         replace(base, input_mask="0").validated()  # type: ignore[arg-type]
-    with pytest.raises(SpecError, match="needs a GRU layer"):
+    with pytest.raises(SpecError, match="needs a GRU or LSTM layer"):
         ModelSpec([base.layers[-1]], input_mask=0.0).validated()
     assert replace(base, input_mask=0.1).validated().input_mask == float(np.float32(0.1))
     assert "input_mask=0.0" in repr(replace(base, input_mask=0.0))

@@ -409,11 +409,11 @@ grt_status grt_stream_init(grt_stream *stream, const grt_model *model, void *mem
 void grt_stream_reset(grt_stream *stream);
 
 /*
- * Input mask (1.4; Keras Masking(mask_value=v) before the first GRU; docs/CONVENTIONS.md, "Masking"):
- * in a model with has_mask, a step whose input equals v in every feature is masked: every GRU layer
- * keeps its state and outputs it again (its previous output, or its initial state before any step),
- * the layers after the last GRU run on that as usual, and Dense layers before the first GRU do not
- * matter. So a masked step changes no state and, after a first real step, repeats the previous output.
+ * Input mask (1.4; Keras Masking(mask_value=v) as the first layer; docs/CONVENTIONS.md, "Masking"):
+ * in a model with has_mask, a step whose input equals v in every feature is masked: every GRU and LSTM
+ * layer keeps its state (an LSTM's h and c) and outputs its h again (its previous output, or its
+ * initial state before any step), the layers after the last of them run on that as usual, and what
+ * the layers before the first of them compute is not used. So a masked step changes no state and, after a first real step, repeats the previous output.
  * Every step and run function applies it, per step and per stream (a chunk, batch or ragged run
  * gives the bits of the steps one by one). f32 and q8 models compare the float input with v (==, so
  * -0 equals 0 and a NaN input is never masked). q15 models compare the int16 input, given

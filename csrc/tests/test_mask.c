@@ -1,10 +1,12 @@
 /* The input mask's integer quantization (grt_mask.c): grt_q15_quantize_bits equals the float boundary's
  * formula (round_away(clamp(x / s, ±32767)), float32 division, NaN -> 0), written here again in float,
  * for random values and scales, ties, signed zeros, subnormals, infinities and NaNs. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "grt_q15.h"
 #include "test_util.h"
+#include "test_writer.h"
 
 #if GRT_HAS_Q15
 
@@ -50,7 +52,7 @@ static uint32_t random_scale(rng *r)
     return e << 23 | (rng_u32(r) & 0x7fffffu);
 }
 
-void test_mask(void)
+static void test_quantize_bits(void)
 {
     rng r = {0x5eed1234u};
     g_mismatches = 0;
@@ -78,9 +80,46 @@ void test_mask(void)
     CHECK(grt_q15_quantize_bits(0x80000000u, 0x3f800000u) == 0);
 }
 
-#else
-void test_mask(void)
+#endif
+
+#if GRT_HAS_F32
+/* A masked step through the C API on an LSTM → GRU → Dense f32 model (mask value 0): the state (the
+ * LSTM's h and c, the GRU's h) is unchanged and the output repeats; a step one feature off is real. */
+static void test_masked_step_keeps_state(void)
 {
-    SKIPPED("input mask quantization (q15)");
+    static const tw_layer L[] = {{GRT_LAYER_LSTM, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 3, 5, GRT_PREC_F32},
+                                 {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 5, 4, GRT_PREC_F32},
+                                 {GRT_LAYER_DENSE, GRT_ACT_LINEAR, 0, 0, 4, 2, GRT_PREC_F32}};
+    uint8_t *blob, *mem;
+    void *blob_base = alloc_shifted(16384, 0, &blob), *mem_base = alloc_shifted(16384, 0, &mem);
+    size_t n = tw_build(blob, 16384, L, 3, NULL, 0, NULL, 21, 0.7f);
+    tw_put_u32(blob, 24, GRT_FILE_INPUT_MASK);
+    tw_fix_crc(blob, n);
+    grt_model m;
+    grt_stream s;
+    CHECK(grt_model_load(&m, blob, n, 0, NULL) == GRT_OK && m.has_mask == 1);
+    CHECK(grt_stream_init(&s, &m, mem, 16384) == GRT_OK);
+    float x[3] = {0.5f, -1.0f, 0.25f}, zero[3] = {0, 0, 0}, y[2], y2[2], state[14];
+    grt_stream_step(&s, x, y);
+    memcpy(state, s.state, sizeof state);
+    grt_stream_step(&s, zero, y2);
+    CHECK(memcmp(state, s.state, sizeof state) == 0 && memcmp(y, y2, sizeof y) == 0);
+    zero[2] = 1e-3f;
+    grt_stream_step(&s, zero, y2);
+    CHECK(memcmp(state, s.state, sizeof state) != 0);
+    free(blob_base);
+    free(mem_base);
 }
 #endif
+
+void test_mask(void)
+{
+#if GRT_HAS_Q15
+    test_quantize_bits();
+#else
+    SKIPPED("input mask quantization (q15)");
+#endif
+#if GRT_HAS_F32
+    test_masked_step_keeps_state();
+#endif
+}

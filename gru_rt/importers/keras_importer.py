@@ -889,9 +889,9 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                               f"per-feature affine map there has no layer to fold into")
     if not layers:
         raise ConversionError(f"{source}: the model has no GRU, LSTM or Dense layer")
-    if input_mask is not None and not any(isinstance(x, GRULayer) for x in layers):
-        raise ConversionError(f"{source}: the model has a Masking layer but no GRU, which is "
-                              f"what a mask acts on")
+    if input_mask is not None and not any(isinstance(x, (GRULayer, LSTMLayer)) for x in layers):
+        raise ConversionError(f"{source}: the model has a Masking layer but no GRU or LSTM, "
+                              f"which is what a mask acts on")
     _apply_activations(layers, activations, head_activation)
     for k, out in enumerate(layers):
         if isinstance(out, (DenseLayer, Conv1DLayer)):
