@@ -157,7 +157,11 @@ def join_inputs(inputs: Sequence[InputInfo], input_size: int, x: object,
     arrays: list[np.ndarray] = []
     lead: tuple[int, ...] | None = None
     for info, item in zip(inputs, items):
-        arr = np.asarray(item)
+        try:
+            arr = np.asarray(item)
+        except (ValueError, TypeError) as e:  # ragged nested lists, objects numpy cannot read
+            raise InputTypeError(f"{what}: input {info.name!r} is not an array of numbers "
+                                 f"({e})") from None
         kinds = "biu" if int16 else "biuf"
         if arr.dtype.kind not in kinds:
             want = "integers (raw q15 values)" if int16 else "real numbers"

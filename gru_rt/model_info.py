@@ -70,6 +70,9 @@ def format_summary(model: Model) -> str:
         f"input {model.input_size} → output {model.output_size}; "
         f"state {model.state_size} {'int16 (Q15)' if q15 else 'float32'} values",
     ]
+    if model.inputs:
+        lines.append("named inputs: " + ", ".join(
+            f"{printable(i.name)} [{i.offset}:{i.offset + i.width}]" for i in model.inputs))
     if model.input_mask is not None:
         lines.append(f"input mask: steps equal to {model.input_mask!r} in every feature keep the "
                      f"state (Keras Masking)")

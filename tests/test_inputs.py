@@ -43,6 +43,7 @@ def test_record_written_and_read_back() -> None:
     assert m.metadata[fmt.INPUTS_KEY] == "acc=3\ngyro=2\nmag=1"
     assert m.to_spec().inputs == (("acc", 3), ("gyro", 2), ("mag", 1))
     assert m.to_spec().to_bytes() == blob  # round trip, deterministic
+    assert "named inputs: acc [0:3], gyro [3:5], mag [5:6]" in m.summary()
     # without inputs: flags 0, no record, Model.inputs empty
     plain = random_spec([6, 8, 4]).to_bytes()
     assert fmt.U32.unpack_from(plain, fmt.OFF_FLAGS)[0] == 0
@@ -176,6 +177,8 @@ def test_errors_name_the_input() -> None:
         s.step({**x, "acc": np.zeros((1, 3))})
     with pytest.raises(InputError, match=r"input 'gyro' has shape \(3,\), expected \(2,\)"):
         s.step([np.zeros(3), np.zeros(3), np.zeros(1)])
+    with pytest.raises(InputTypeError, match="input 'acc' is not an array of numbers"):
+        s.step({**x, "acc": [[1.0], [2.0, 3.0]]})
     with pytest.raises(InputTypeError, match="input 'mag' has dtype complex128"):
         s.step({**x, "mag": np.zeros(1, complex)})
     with pytest.raises(InputError, match=r"input 'gyro' has shape \(9, 2\), expected \(10, 2\) "
