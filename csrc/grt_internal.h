@@ -89,4 +89,9 @@ static inline int grt_has_zero_byte(const uint8_t *p, size_t n)
  * elements: float, or int16 for a q15 model) is a masked step of a model with has_mask, else 0. */
 void grt_mask_rows(const grt_model *m, const void *rows, size_t n, uint8_t *masked);
 
+/* One direction of a loaded GRU layer (grt_load.c): a copy of layer `layer` of the model with
+ * output_size the hidden size H, direction forward and no merge, and the tensors of set `dir` (0: the
+ * forward or only set; 1: a bidirectional layer's backward set). Any other layer is copied as is. */
+void grt_layer_direction(const grt_model *model, uint32_t layer, unsigned dir, grt_layer *out);
+
 #endif /* GRT_INTERNAL_H */

@@ -181,15 +181,28 @@ static int known_kind(unsigned kind)
            kind == GRT_LAYER_CONV1D;
 }
 
+/* A layer's rows per direction: a GRU's hidden size H (output_size / 2 for a bidirectional concat
+ * layer, 1.4), a Dense layer's output_size. The recipes' DIM_OUT. */
+static uint64_t layer_units(const grt_layer *L)
+{
+    return L->kind == GRT_LAYER_GRU && L->merge == GRT_MERGE_CONCAT ? L->output_size / 2u : L->output_size;
+}
+
+/* Tensor sets of a layer: two for a bidirectional GRU (forward, then backward; 1.4), else one. */
+static uint32_t layer_directions(const grt_layer *L)
+{
+    return L->direction == GRT_DIR_BIDIRECTIONAL ? 2u : 1u;
+}
+
 static uint64_t dim_value(unsigned rule, const grt_layer *L)
 {
     switch (rule) {
     case DIM_ZERO: return 0;
     case DIM_IN: return L->input_size;
-    case DIM_OUT: return L->output_size;
-    case DIM_2OUT: return 2u * (uint64_t)L->output_size;
-    case DIM_3OUT: return 3u * (uint64_t)L->output_size;
-    case DIM_4OUT: return 4u * (uint64_t)L->output_size;
+    case DIM_OUT: return layer_units(L);
+    case DIM_2OUT: return 2u * layer_units(L);
+    case DIM_3OUT: return 3u * layer_units(L);
+    case DIM_4OUT: return 4u * layer_units(L);
     case DIM_CONV_COLS: return L->depthwise ? L->kernel_size : (uint64_t)L->kernel_size * L->input_size;
     case DIM_CONV_WINDOW: return (uint64_t)(L->kernel_size - 1u) * L->dilation * L->input_size;
     case DIM_CONV_SCRATCH: return (uint64_t)L->kernel_size * L->input_size + L->output_size;
@@ -384,7 +397,7 @@ static grt_status check_zero(loader *ld, uint64_t begin, uint64_t end, const cha
 
 enum {
     L_KIND = 0, L_PRECISION = 1, L_ACTIVATION = 2, L_GATE = 3, L_RESET_AFTER = 4, L_WEIGHT_LAYOUT = 5,
-    L_RESERVED16 = 6, L_INPUT = 8, L_OUTPUT = 12, L_FIRST_TENSOR = 16, L_N_TENSORS = 20, L_PARAM = 24,
+    L_DIRECTION = 6, L_MERGE = 7, L_INPUT = 8, L_OUTPUT = 12, L_FIRST_TENSOR = 16, L_N_TENSORS = 20, L_PARAM = 24,
     L_RESERVED32 = 28,
     /* Conv1D (1.4): byte 4 (reset_after of a GRU) is `depthwise`; the u32 at 28 holds kernel_size (u16)
      * and dilation (u16) */
@@ -441,8 +454,30 @@ static int layout_ok(unsigned layout, unsigned kind, unsigned precision, uint32_
     return layout == GRT_LAYOUT_ROW_MAJOR;
 }
 
+/* 1.4: a GRU's direction (0..2) and, when bidirectional, its merge (1..4; q15 has no sum, whose
+ * Q15 result could leave [-1, 1]; concat needs an even output_size, 2H); Dense: both 0. */
+static grt_status check_direction(loader *ld, const uint8_t *e, int64_t i)
+{
+    unsigned dir = e[L_DIRECTION], merge = e[L_MERGE], gru = e[L_KIND] == GRT_LAYER_GRU;
+    if (dir > (gru ? (unsigned)GRT_DIR_BIDIRECTIONAL : 0u))
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.direction", i, dir, GRT_DIR_FORWARD);
+    if (dir != GRT_DIR_BIDIRECTIONAL) {
+        if (merge != GRT_MERGE_NONE)
+            return fail_values(ld, GRT_E_LAYER_FIELD, "layer.merge", i, merge, GRT_MERGE_NONE);
+        return GRT_OK;
+    }
+    if (merge < GRT_MERGE_CONCAT || merge > GRT_MERGE_MUL ||
+        (merge == GRT_MERGE_SUM && e[L_PRECISION] == GRT_PREC_Q15))
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.merge", i, merge, GRT_MERGE_CONCAT);
+    uint32_t out = grt_rd_u32(e + L_OUTPUT);
+    if (merge == GRT_MERGE_CONCAT && out % 2u != 0)
+        return fail_values(ld, GRT_E_DIMS, "layer.output_size", i, out, out + 1u);
+    return GRT_OK;
+}
+
 static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
 {
+    grt_status st;
     int conv = e[L_KIND] == GRT_LAYER_CONV1D;
     unsigned reset_after_max = e[L_KIND] == GRT_LAYER_GRU || conv ? 1u : 0u; /* Conv1D: depthwise 0 or 1 */
     if ((e[L_KIND] == GRT_LAYER_DENSE || e[L_KIND] == GRT_LAYER_NORM || conv) && e[L_GATE] != 0)
@@ -453,8 +488,8 @@ static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
     unsigned layout = e[L_WEIGHT_LAYOUT];
     if (!layout_ok(layout, e[L_KIND], e[L_PRECISION], grt_rd_u32(e + L_OUTPUT)))
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.weight_layout", i, layout, GRT_LAYOUT_ROW_MAJOR);
-    if (grt_rd_u16(e + L_RESERVED16) != 0)
-        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.reserved", i, grt_rd_u16(e + L_RESERVED16), 0);
+    if ((st = check_direction(ld, e, i)))
+        return st;
     uint32_t param = grt_rd_u32(e + L_PARAM);
     if (e[L_KIND] == GRT_LAYER_NORM) {
         /* f32/q8: eps a positive normal float32 (so var + eps > 0 and its rsqrt is finite); q15: any
@@ -515,11 +550,13 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     if (recipe == NULL)
         return fail_values(ld, GRT_E_PRECISION, "layer.precision", i, e[L_PRECISION],
                            recipes[0].precision);
-    uint32_t n_tensors = grt_rd_u32(e + L_N_TENSORS);
-    if (n_tensors != recipe->n_tensors)
-        return fail_values(ld, GRT_E_TENSOR_COUNT, "layer.n_tensors", i, n_tensors, recipe->n_tensors);
     if ((st = check_activations(ld, e, i)) || (st = check_layer_fields(ld, e, i)))
         return st;
+    /* after the direction check: a bidirectional GRU stores its recipe twice */
+    uint32_t n_tensors = grt_rd_u32(e + L_N_TENSORS);
+    uint32_t want_tensors = recipe->n_tensors * (e[L_DIRECTION] == GRT_DIR_BIDIRECTIONAL ? 2u : 1u);
+    if (n_tensors != want_tensors)
+        return fail_values(ld, GRT_E_TENSOR_COUNT, "layer.n_tensors", i, n_tensors, want_tensors);
     uint32_t in = grt_rd_u32(e + L_INPUT), out = grt_rd_u32(e + L_OUTPUT);
     if ((st = check_dim(ld, in, "layer.input_size", i)) || (st = check_dim(ld, out, "layer.output_size", i)))
         return st;
@@ -530,7 +567,7 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     uint32_t first = grt_rd_u32(e + L_FIRST_TENSOR);
     if (first != *next_tensor)
         return fail_values(ld, GRT_E_CHAIN, "layer.first_tensor", i, first, *next_tensor);
-    *next_tensor += n_tensors; /* <= 32 layers x 8 tensors: no overflow */
+    *next_tensor += n_tensors; /* <= 32 layers x 16 tensors: no overflow */
 
     L->kind = e[L_KIND];
     L->precision = e[L_PRECISION];
@@ -538,6 +575,8 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     L->gate_activation = e[L_GATE];
     L->reset_after = e[L_RESET_AFTER];
     L->weight_layout = e[L_WEIGHT_LAYOUT];
+    L->direction = e[L_DIRECTION];
+    L->merge = e[L_MERGE];
     L->input_size = in;
     L->output_size = out;
     L->first_tensor = first;
@@ -560,6 +599,13 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
 enum { T_ROLE = 0, T_DTYPE = 1, T_RESERVED16 = 2, T_LAYER = 4, T_ROWS = 8, T_COLS = 12, T_OFFSET = 16,
        T_NBYTES = 20, T_RESERVED_A = 24, T_RESERVED_B = 28 };
 
+/* The data of tensor k of a blob whose tensor table has been checked. */
+static const uint8_t *tensor_data(const uint8_t *blob, uint32_t k)
+{
+    const uint8_t *e = blob + grt_rd_u32(blob + H_TENSOR_TABLE) + (size_t)k * GRT_TENSOR_ENTRY_SIZE;
+    return blob + grt_rd_u32(blob + H_DATA_OFFSET) + grt_rd_u32(e + T_OFFSET);
+}
+
 /* The lanes of a panel8 matrix's last panel past its rows hold zero bytes (like all padding). */
 static grt_status check_panel_padding(loader *ld, const uint8_t *w, uint64_t rows, uint64_t cols, int64_t k)
 {
@@ -579,7 +625,8 @@ static grt_status check_panel_padding(loader *ld, const uint8_t *w, uint64_t row
 static grt_status check_tensor(loader *ld, grt_model *m, uint32_t li, uint32_t j, uint64_t *end)
 {
     grt_layer *L = &m->layers[li];
-    const tensor_rule *rule = &find_recipe(L->kind, L->precision)->tensors[j];
+    const layer_recipe *recipe = find_recipe(L->kind, L->precision);
+    const tensor_rule *rule = &recipe->tensors[j % recipe->n_tensors]; /* the backward set repeats it */
     uint32_t k = L->first_tensor + j;
     const uint8_t *e = ld->blob + hdr(ld, H_TENSOR_TABLE) + (size_t)k * GRT_TENSOR_ENTRY_SIZE;
     if (e[T_ROLE] != rule->role)
@@ -619,7 +666,8 @@ static grt_status check_tensor(loader *ld, grt_model *m, uint32_t li, uint32_t j
     if (want.layout == GRT_LAYOUT_PANEL8 &&
         (st = check_panel_padding(ld, ld->blob + data_offset + offset, rows, cols, (int64_t)k)))
         return st;
-    L->tensor[rule->role] = ld->blob + data_offset + offset;
+    if (j < recipe->n_tensors) /* the forward (or only) set; grt_layer_direction finds the backward one */
+        L->tensor[rule->role] = ld->blob + data_offset + offset;
     *end = offset + nbytes;
     return GRT_OK;
 }
@@ -810,6 +858,21 @@ static grt_status check_norm_in_scale(loader *ld, const grt_layer *L, uint32_t i
     return GRT_OK;
 }
 
+/* Layer i > 0 of a q15 model, one direction's in_scale (tensor in_index): equal to the previous layer's
+ * output scales bit for bit (a bidirectional concat layer's outputs are its two directions' in turn,
+ * each with the out_scale of its set, all 2^-15). */
+static grt_status check_q15_chain(loader *ld, const grt_model *m, uint32_t i, uint32_t in_index)
+{
+    const grt_layer *L = &m->layers[i], *P = &m->layers[i - 1];
+    const uint8_t *in = tensor_data(ld->blob, in_index), *prev = P->tensor[GRT_ROLE_OUT_SCALE];
+    uint64_t units = layer_units(P);
+    for (uint32_t e = 0; e < L->input_size; e++) /* == P->output_size */
+        if (grt_rd_u32(in + 4 * e) != grt_rd_u32(prev + 4 * (e % units)))
+            return fail_values(ld, GRT_E_CHAIN, "tensor.in_scale", in_index, grt_rd_u32(in + 4 * e),
+                               grt_rd_u32(prev + 4 * (e % units)));
+    return GRT_OK;
+}
+
 static grt_status check_values(loader *ld, grt_model *m)
 {
     grt_status st;
@@ -826,23 +889,19 @@ static grt_status check_values(loader *ld, grt_model *m)
         if (L->precision == GRT_PREC_Q15 && L->kind == GRT_LAYER_GRU && L->activation != GRT_ACT_TANH)
             return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, L->activation, GRT_ACT_TANH);
         uint32_t in_scale_index = 0;
-        for (uint32_t j = 0; j < L->n_tensors; j++) {
-            const tensor_rule *rule = &recipe->tensors[j];
-            if (rule->role == GRT_ROLE_IN_SCALE)
-                in_scale_index = L->first_tensor + j;
-            if ((st = check_tensor_values(ld, L, rule, L->tensor[rule->role], L->first_tensor + j)))
+        for (uint32_t j = 0; j < L->n_tensors; j++) { /* each direction's set (1.4) */
+            const tensor_rule *rule = &recipe->tensors[j % recipe->n_tensors];
+            uint32_t k = L->first_tensor + j;
+            if (rule->role == GRT_ROLE_IN_SCALE && j < recipe->n_tensors)
+                in_scale_index = k;
+            if ((st = check_tensor_values(ld, L, rule, tensor_data(ld->blob, k), k)))
+                return st;
+            if (L->precision == GRT_PREC_Q15 && i > 0 && rule->role == GRT_ROLE_IN_SCALE &&
+                (st = check_q15_chain(ld, m, i, k)))
                 return st;
         }
         if ((st = check_norm_in_scale(ld, L, in_scale_index)))
             return st;
-        if (L->precision == GRT_PREC_Q15 && i > 0) {
-            const uint8_t *in = L->tensor[GRT_ROLE_IN_SCALE];
-            const uint8_t *prev = m->layers[i - 1].tensor[GRT_ROLE_OUT_SCALE];
-            for (uint32_t e = 0; e < L->input_size; e++) /* == layer i-1's output_size */
-                if (grt_rd_u32(in + 4 * e) != grt_rd_u32(prev + 4 * e))
-                    return fail_values(ld, GRT_E_CHAIN, "tensor.in_scale", in_scale_index,
-                                       grt_rd_u32(in + 4 * e), grt_rd_u32(prev + 4 * e));
-        }
     }
     return GRT_OK;
 }
@@ -875,7 +934,8 @@ static void fill_model_sizes(grt_model *m)
             width = (size_t)L->kernel_size * L->input_size > width ? (size_t)L->kernel_size * L->input_size : width;
         gates = layer_gates > gates ? layer_gates : gates;
         L->state_offset = recipe->state != DIM_ZERO ? state : 0;
-        state += (size_t)dim_value(recipe->state, L);
+        state += (size_t)dim_value(recipe->state, L) * layer_directions(L);
+        m->needs_future |= L->direction != GRT_DIR_FORWARD;
     }
     m->input_size = m->layers[0].input_size;
     m->output_size = m->layers[m->n_layers - 1].output_size;
@@ -991,6 +1051,22 @@ static grt_status find_tensor(const grt_layer *L, unsigned role, grt_tensor_info
     return GRT_E_TENSOR_ROLE;
 }
 
+void grt_layer_direction(const grt_model *model, uint32_t layer, unsigned dir, grt_layer *out)
+{
+    const grt_layer *L = &model->layers[layer];
+    const layer_recipe *recipe = find_recipe(L->kind, L->precision);
+    *out = *L;
+    out->output_size = (uint32_t)layer_units(L);
+    out->direction = GRT_DIR_FORWARD;
+    out->merge = GRT_MERGE_NONE;
+    out->n_tensors = recipe->n_tensors;
+    if (dir == 1) {
+        out->first_tensor = L->first_tensor + recipe->n_tensors;
+        for (uint32_t j = 0; j < recipe->n_tensors; j++)
+            out->tensor[recipe->tensors[j].role] = tensor_data(model->blob, out->first_tensor + j);
+    }
+}
+
 grt_status grt_layer_tensor(const grt_model *model, uint32_t layer, unsigned role, grt_tensor_info *out)
 {
     if (out == NULL)
@@ -1001,6 +1077,23 @@ grt_status grt_layer_tensor(const grt_model *model, uint32_t layer, unsigned rol
     if (layer >= model->n_layers)
         return GRT_E_LAYER_COUNT;
     return find_tensor(&model->layers[layer], role, out);
+}
+
+grt_status grt_layer_tensor_dir(const grt_model *model, uint32_t layer, unsigned dir, unsigned role,
+                               grt_tensor_info *out)
+{
+    if (out == NULL)
+        return GRT_E_ARG;
+    grt_memset(out, 0, sizeof *out);
+    if (model == NULL || model->n_layers == 0)
+        return GRT_E_ARG;
+    if (layer >= model->n_layers)
+        return GRT_E_LAYER_COUNT;
+    if (dir >= layer_directions(&model->layers[layer]))
+        return GRT_E_ARG;
+    grt_layer D;
+    grt_layer_direction(model, layer, dir, &D);
+    return find_tensor(&D, role, out);
 }
 
 grt_status grt_kind_tensor(unsigned kind, unsigned precision, unsigned weight_layout, uint32_t input_size,

@@ -35,9 +35,13 @@ void grt_q15_dequantize_output(const grt_model *model, const int16_t *yq, float 
 {
     if (model == NULL || !model->q15 || yq == NULL || y == NULL)
         return;
-    const float *scale = (const float *)model->layers[model->n_layers - 1].tensor[GRT_ROLE_OUT_SCALE];
+    const grt_layer *last = &model->layers[model->n_layers - 1];
+    const float *scale = (const float *)last->tensor[GRT_ROLE_OUT_SCALE];
+    /* a bidirectional concat GRU: the forward set's out_scale (H values) serves both halves, which
+     * the loader checked are all 2^-15 */
+    size_t units = last->merge == GRT_MERGE_CONCAT ? model->output_size / 2 : model->output_size;
     for (size_t j = 0; j < model->output_size; j++)
-        y[j] = (float)yq[j] * scale[j];
+        y[j] = (float)yq[j] * scale[j % units];
 }
 
 #else

@@ -148,7 +148,7 @@ static stream_layout layout_of(const grt_model *m)
 
 size_t grt_stream_size(const grt_model *model)
 {
-    if (!model_ok(model))
+    if (!model_ok(model) || model->needs_future)
         return 0;
     return layout_of(model).total; /* a multiple of 64 bytes */
 }
@@ -157,6 +157,8 @@ grt_status grt_stream_init(grt_stream *stream, const grt_model *model, void *mem
 {
     if (stream == NULL || !model_ok(model) || mem == NULL)
         return GRT_E_ARG;
+    if (model->needs_future)
+        return GRT_E_LAYER_FIELD; /* a reverse or bidirectional layer: grt_model_run */
     if (!float_aligned(mem) || mem_size < grt_stream_size(model))
         return GRT_E_BUFFER;
     stream_layout s = layout_of(model);
@@ -944,4 +946,150 @@ grt_status grt_streams_run_ragged_q15(grt_stream *const *streams, size_t B, cons
                                       const size_t *lengths, int16_t *const *ys, void *work, size_t work_size)
 {
     return streams_run_ragged(streams, B, 1, (const void *const *)xs, lengths, (void *const *)ys, work, work_size);
+}
+
+/* ---- whole sequences: grt_model_run ------------------------------------------------------------
+ * Layer by layer over all T steps (a reverse layer needs the last step first). Work memory for T
+ * steps: the run work of grt_stream_run for n = T rows (proj, seq0/seq1, with a q8 layer sx and xq,
+ * with an input mask the masked flags), then, each on a 64-byte multiple, one row of recurrence
+ * scratch: h 2·max_width elements (one direction's state: H <= max_width, an LSTM's h and c), gh max_gates int32/float, rh max_width elements, and with a q8
+ * layer hq max_width int8 and hsx one float. Every step uses the cells of the streams, so a forward
+ * layer gives the bits of grt_stream_run. */
+
+typedef struct whole_layout {
+    size_t h, gh, rh, hq, hsx, total; /* byte offsets after the run work of T rows, and the total */
+} whole_layout;
+
+static whole_layout whole_layout_of(const grt_model *m, size_t T)
+{
+    whole_layout wl;
+    size_t act = elem_of(m);
+    int q8 = has_q8(m);
+    size_t run = mul_sat(T, run_bytes_per_step(m));
+    wl.h = line_sat(run);
+    wl.gh = add_sat(wl.h, round_line(2 * m->max_width * act)); /* an LSTM's h and c */
+    wl.rh = add_sat(wl.gh, round_line(m->max_gates * sizeof(int32_t)));
+    wl.hq = add_sat(wl.rh, round_line(m->max_width * act));
+    wl.hsx = add_sat(wl.hq, q8 ? round_line(m->max_width) : 0);
+    wl.total = add_sat(wl.hsx, q8 ? round_line(sizeof(float)) : 0);
+    return wl;
+}
+
+size_t grt_model_run_work_size(const grt_model *model, size_t T)
+{
+    if (!model_ok(model) || T == 0)
+        return 0;
+    size_t total = whole_layout_of(model, T).total;
+    return total > SATURATED_SIZE ? SATURATED_SIZE : total;
+}
+
+/* Step t's h (H elements) into output row y (of the layer's merged outputs): the forward or only
+ * direction (dir 0) writes its part, the backward one (dir 1) its concat half or the merge. */
+static void merge_step(const grt_layer *L, unsigned dir, size_t H, uint8_t *y, const uint8_t *h, size_t elem)
+{
+    if (dir == 0 || L->merge == GRT_MERGE_CONCAT) {
+        grt_memcpy(y + dir * H * elem, h, H * elem);
+        return;
+    }
+#if GRT_HAS_Q15
+    if (L->precision == GRT_PREC_Q15) {
+        int16_t *a = (int16_t *)(void *)y;
+        const int16_t *b = (const int16_t *)(const void *)h;
+        for (size_t j = 0; j < H; j++)
+            a[j] = grt_q15_sat16(L->merge == GRT_MERGE_AVE ? grt_q15_rshr((int64_t)a[j] + b[j], 1)
+                                                           : grt_q15_rshr((int64_t)a[j] * b[j], 15));
+        return;
+    }
+#endif
+#if FLOAT_ACT
+    float *a = (float *)(void *)y;
+    const float *b = (const float *)(const void *)h;
+    for (size_t j = 0; j < H; j++)
+        a[j] = L->merge == GRT_MERGE_SUM ? a[j] + b[j]
+             : L->merge == GRT_MERGE_AVE ? (a[j] + b[j]) * 0.5f
+                                         : a[j] * b[j];
+#endif
+}
+
+/* Recurrent layer l (GRU or LSTM) over the whole sequence (in: T rows, out: T rows of output_size),
+ * each direction from a zero state h (an LSTM's h then c). A masked step (w->masked, the input mask)
+ * keeps the state and outputs it, in either direction, as in run_chunk. */
+static void whole_recurrent(const grt_model *m, uint32_t l, const void *in, size_t T, uint8_t *out, void *h,
+                            const chunk_mem *w)
+{
+    const grt_layer *L = &m->layers[l];
+    const precision_cells *k = cells[L->precision];
+    recur_cell recur = L->kind == GRT_LAYER_GRU ? k->gru : k->lstm;
+    size_t out_bytes = L->output_size * k->elem;
+    unsigned dirs = L->direction == GRT_DIR_BIDIRECTIONAL ? 2u : 1u;
+    for (unsigned dir = 0; dir < dirs; dir++) {
+        grt_layer D;
+        grt_layer_direction(m, l, dir, &D);
+        int backwards = L->direction == GRT_DIR_REVERSE || dir == 1;
+        size_t H = D.output_size, rows = gate_rows(&D), S = L->kind == GRT_LAYER_LSTM ? 2 * H : H;
+        grt_memset(h, 0, S * k->elem);
+        k->project(&D, in, T, w);
+        for (size_t s = 0; s < T; s++) {
+            size_t t = backwards ? T - 1 - s : s;
+            if (w->masked == NULL || !w->masked[t])
+                recur(&D, (uint8_t *)w->proj + t * rows * k->acc, rows, h, S, 1, w);
+            merge_step(L, dir, H, out + t * out_bytes, (const uint8_t *)h, k->elem);
+        }
+    }
+}
+
+static grt_status model_run(const grt_model *m, int q15_api, const void *xs, size_t T, void *ys, void *work,
+                            size_t work_size)
+{
+    if (!model_ok(m))
+        return GRT_E_ARG;
+    if (!api_ok(m, q15_api))
+        return GRT_E_PRECISION;
+    for (uint32_t l = 0; l < m->n_layers; l++)
+        if (m->layers[l].kind == GRT_LAYER_CONV1D) /* its window of past frames: streams only, for now */
+            return GRT_E_LAYER_KIND;
+    if (T == 0)
+        return GRT_OK;
+    if (xs == NULL || ys == NULL || work == NULL)
+        return GRT_E_ARG;
+    if (!float_aligned(work) || work_size < grt_model_run_work_size(m, T) ||
+        grt_model_run_work_size(m, T) == SATURATED_SIZE)
+        return GRT_E_BUFFER;
+    whole_layout wl = whole_layout_of(m, T);
+    uint8_t *p = (uint8_t *)work;
+    chunk_mem w;
+    work_regions(&w, m, work, T);
+    w.gh = p + wl.gh;
+    w.rh = p + wl.rh;
+    w.hq = p + wl.hq;
+    w.hsx = p + wl.hsx;
+    seq_io io = padded_io(xs, T, ys);
+    int boundary = m->q15 && !q15_api;
+    const void *in = model_chunk_in(m, &io, boundary, 1, 0, T, w.seq[1]);
+    if (w.masked != NULL)
+        grt_mask_rows(m, in, T, w.masked);
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        const grt_layer *L = &m->layers[l];
+        uint8_t *out = (uint8_t *)w.seq[l & 1];
+        if (L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM)
+            whole_recurrent(m, l, in, T, out, p + wl.h, &w);
+        else if (L->kind == GRT_LAYER_NORM)
+            cells[L->precision]->norm(L, in, out, T);
+        else
+            cells[L->precision]->dense(L, in, out, T, &w);
+        in = out;
+    }
+    model_chunk_out(m, &io, boundary, in, 1, 0, T);
+    return GRT_OK;
+}
+
+grt_status grt_model_run(const grt_model *model, const float *xs, size_t T, float *ys, void *work, size_t work_size)
+{
+    return model_run(model, 0, xs, T, ys, work, work_size);
+}
+
+grt_status grt_model_run_q15(const grt_model *model, const int16_t *xs, size_t T, int16_t *ys, void *work,
+                             size_t work_size)
+{
+    return model_run(model, 1, xs, T, ys, work, work_size);
 }

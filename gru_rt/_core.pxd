@@ -48,6 +48,8 @@ cdef extern from "gru_rt.h" nogil:
         uint8_t gate_activation
         uint8_t reset_after
         uint8_t weight_layout
+        uint8_t direction
+        uint8_t merge
         uint32_t input_size
         uint32_t output_size
         uint32_t first_tensor
@@ -74,6 +76,7 @@ cdef extern from "gru_rt.h" nogil:
         uint8_t q15
         uint8_t has_mask
         uint32_t mask_bits
+        uint8_t needs_future
         size_t max_width
         size_t max_gates
         uint32_t meta_count
@@ -161,3 +164,10 @@ cdef extern from "gru_rt.h" nogil:
     grt_status grt_streams_run_ragged_q15(grt_stream **streams, size_t B, const int16_t **xs,
                                           const size_t *lengths, int16_t **ys, void *work,
                                           size_t work_size)
+    grt_status grt_layer_tensor_dir(const grt_model *model, uint32_t layer, unsigned dir, unsigned role,
+                                    grt_tensor_info *out)
+    size_t grt_model_run_work_size(const grt_model *model, size_t T)
+    grt_status grt_model_run(const grt_model *model, const float *xs, size_t T, float *ys, void *work,
+                             size_t work_size)
+    grt_status grt_model_run_q15(const grt_model *model, const int16_t *xs, size_t T, int16_t *ys,
+                                 void *work, size_t work_size)

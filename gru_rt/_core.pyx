@@ -16,7 +16,7 @@ from .errors import (ArgumentError, CoreError, GruRtError, InputError, InputType
                      ModelFormatError)
 from .model_info import LayerInfo, format_summary
 from .inputs import infos as _input_infos, is_per_input, join_inputs
-from .format import (DTYPES, KIND_CONV1D, KIND_DENSE, KIND_GRU, KIND_LAYERNORM, KIND_LSTM,
+from .format import (DIRECTIONS, MERGES, DTYPES, KIND_CONV1D, KIND_DENSE, KIND_GRU, KIND_LAYERNORM, KIND_LSTM,
                      LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS,
                      PRECISIONS, ROLES, WEIGHT_LAYOUTS)
 
@@ -30,6 +30,9 @@ _DTYPES = {code: dtype for code, dtype in DTYPES.values()}  # grt_dtype -> NumPy
 _DTYPE_NAMES = {code: name for name, (code, _) in DTYPES.items()}
 _PRECISIONS = {code: name for name, code in PRECISIONS.items()}
 _LAYOUTS = {code: name for name, code in WEIGHT_LAYOUTS.items()}
+_DIRECTION_NAMES = {code: name for name, code in DIRECTIONS.items()}
+_MERGE_NAMES = {code: name for name, code in MERGES.items()}
+_BIDIRECTIONAL = DIRECTIONS["bidirectional"]
 _RUN_CHUNK_STEPS = 256  # steps per pass of grt_stream_run: bounds the work buffer, keeps it in cache
 # Stream.step releases the GIL for models of at least this many multiply-adds per step (about half a
 # microsecond of work): below it, releasing and re-taking the GIL (40-60 ns here, measured by
@@ -651,11 +654,13 @@ cdef class Model:
             gate_activation=_cstr(grt_activation_name(L.gate_activation)) if recurrent else None,
             reset_after=bool(L.reset_after) if is_gru else None,
             state_offset=int(L.state_offset) if recurrent or is_conv else None,
-            weight_bytes=int(weights),
+            weight_bytes=int(weights) * (2 if L.direction == _BIDIRECTIONAL else 1),
             alpha=_act_alpha(L), **_norm_eps(L),
             kernel_size=int(L.kernel_size) if is_conv else None,
             dilation=int(L.dilation) if is_conv else None,
-            depthwise=bool(L.depthwise) if is_conv else None)
+            depthwise=bool(L.depthwise) if is_conv else None,
+            direction=_DIRECTION_NAMES[L.direction] if is_gru else None,
+            merge=_MERGE_NAMES.get(L.merge))
 
     @property
     def precision(self):
@@ -671,7 +676,13 @@ cdef class Model:
     @property
     def output_scale(self):
         """q15 models: the real value of one int16 output unit, per output (float32); else None."""
-        return self.tensor(self.model.n_layers - 1, "out_scale").copy() if self.model.q15 else None
+        if not self.model.q15:
+            return None
+        last = self.model.n_layers - 1
+        scale = self.tensor(last, "out_scale")
+        if self.model.layers[last].merge == MERGES["concat"]:
+            return np.concatenate([scale, self.tensor(last, "out_scale", backward=True)])
+        return scale.copy()
 
     @property
     def input_mask(self):
@@ -694,18 +705,28 @@ cdef class Model:
             out[key[:klen].decode("utf-8", "replace")] = value[:vlen].decode("utf-8", "replace")
         return out
 
-    def tensor(self, int layer, str role):
+    @property
+    def needs_future(self):
+        """True when a layer runs in reverse or both directions: the model then runs whole
+        sequences with run() only (no streams)."""
+        return bool(self.model.needs_future)
+
+    def tensor(self, int layer, str role, *, bint backward=False):
         """A read-only view of one tensor of a layer (role: w_ih, w_hh, b_ih, b_hh, w_ih_scale,
         w_hh_scale, in_scale, out_scale), in place inside the model's buffer, with the dtype the
         file stores (docs/FORMAT.md: float32, int8, int32, or uint16 for bf16 codes). Vectors come
         back 1-D. Matrices are (rows, cols) in row-major order whatever the layer's weight layout:
         a panel8 matrix comes back as a read-only row-major copy. Shapes, dtypes and stored rows
-        are the C loader's (grt_layer_tensor)."""
+        are the C loader's (grt_layer_tensor). backward=True: the backward direction's tensor of a
+        bidirectional GRU layer (grt_layer_tensor_dir)."""
         if not 0 <= layer < <int>self.model.n_layers:
             raise IndexError(f"layer {layer} out of range (model has {self.model.n_layers})")
         cdef grt_tensor_info t
         cdef const grt_layer *L = &self.model.layers[layer]
-        if role not in ROLES or grt_layer_tensor(&self.model, layer, ROLES[role], &t) != GRT_OK:
+        if backward and L.direction != _BIDIRECTIONAL:
+            raise KeyError(f"layer {layer} is not bidirectional: it has no backward tensors")
+        if role not in ROLES or grt_layer_tensor_dir(&self.model, layer, 1 if backward else 0,
+                                                     ROLES[role], &t) != GRT_OK:
             raise KeyError(f"layer {layer} ({_KINDS[L.kind]}, {_PRECISIONS[L.precision]}) has no "
                            f"tensor {role!r}")
         offset = <size_t>(<const char *>t.data - <const char *>self.model.blob)
@@ -722,16 +743,21 @@ cdef class Model:
         layers = []
         for info in self.layers:
             k = info.index
-            arrays = {attr: self.tensor(k, role).copy()
-                      for role, attr, _ in LAYER_TENSORS[(info.kind, info.precision)]}
+            table = LAYER_TENSORS[(info.kind, info.precision)]
+            arrays = {attr: self.tensor(k, role).copy() for role, attr, _ in table}
             if info.kind == "layernorm":
                 layers.append(LayerNormLayer(
                     eps=1e-5 if info.eps is None else info.eps, eps_q=info.eps_q,
                     precision=info.precision, **arrays))
             elif info.kind == "gru":
-                layers.append(GRULayer(
-                    reset_after=info.reset_after, activation=info.activation,
-                    gate_activation=info.gate_activation, precision=info.precision, **arrays))
+                codes = dict(reset_after=info.reset_after, activation=info.activation,
+                             gate_activation=info.gate_activation, precision=info.precision)
+                backward = None
+                if info.direction == "bidirectional":
+                    backward = GRULayer(**codes, **{attr: self.tensor(k, role, backward=True).copy()
+                                                    for role, attr, _ in table})
+                layers.append(GRULayer(**codes, direction=info.direction, merge=info.merge,
+                                       backward=backward, **arrays))
             elif info.kind == "lstm":
                 layers.append(LSTMLayer(
                     activation=info.activation, gate_activation=info.gate_activation,
@@ -796,6 +822,8 @@ cdef class Model:
         """run() and run_int16()."""
         _check_readout(readout)
         xs = self._joined(xs, (("T",), ("N", "T")), int16, "xs")
+        if self.model.needs_future:
+            return self._run_whole(xs, state, lengths, readout, return_state, int16)
         ragged = lengths is not None or _is_sequence_list(xs)
         arr = None if ragged else np.asarray(xs)
         if (ragged or arr.ndim == 3) and state is not None:
@@ -814,6 +842,54 @@ cdef class Model:
         if readout == "last":
             ys = _last_outputs([ys], np.array([ys.shape[0]]), self.model.output_size, ys.dtype)[0]
         return (ys, s.state) if return_state else ys
+
+    cdef object _run_whole(self, xs, state, lengths, str readout, bint return_state, bint int16):
+        """run() of a model that needs the future: each sequence by one grt_model_run (from a zero
+        state; a reverse direction starts at the sequence's own last step)."""
+        if state is not None or return_state:
+            raise InputError(f"{self._future_layer()}: state= and return_state= are for models "
+                             f"that run forward only (streams); run() takes whole sequences here")
+        single = lengths is None and not _is_sequence_list(xs) and np.ndim(xs) == 2
+        seqs, lens, padded = _sequences([xs] if single else xs, lengths, self.model.input_size,
+                                        int16)
+        dtype = np.int16 if int16 else np.float32
+        ys, result = _sequence_outputs(lens, padded, self.model.output_size, dtype)
+        cdef cnp.ndarray work = None
+        cdef cnp.ndarray xa, ya
+        cdef Py_ssize_t k
+        cdef size_t T, need, wsize = 0
+        cdef grt_status status
+        for k in range(len(seqs)):
+            T = <size_t>lens[k]
+            if T == 0:
+                continue
+            need = grt_model_run_work_size(&self.model, T)
+            if work is None or need > wsize:
+                work = _aligned_empty(<Py_ssize_t>need)
+                wsize = need
+            xa, ya = seqs[k], ys[k]
+            with nogil:
+                if int16:
+                    status = grt_model_run_q15(&self.model, <const int16_t *>cnp.PyArray_DATA(xa), T,
+                                               <int16_t *>cnp.PyArray_DATA(ya),
+                                               cnp.PyArray_DATA(work), wsize)
+                else:
+                    status = grt_model_run(&self.model, <const float *>cnp.PyArray_DATA(xa), T,
+                                           <float *>cnp.PyArray_DATA(ya), cnp.PyArray_DATA(work),
+                                           wsize)
+            _check(status, "run_int16" if int16 else "run")
+        if readout == "last":
+            result = _last_outputs(ys, lens, self.model.output_size, dtype)
+        return result[0] if single else result
+
+    cdef str _future_layer(self):
+        """'layer k (gru, bidirectional) needs the whole sequence' for the first such layer."""
+        cdef uint32_t k
+        for k in range(self.model.n_layers):
+            if self.model.layers[k].direction != 0:
+                return (f"layer {k} (gru, {_DIRECTION_NAMES[self.model.layers[k].direction]}) "
+                        f"needs the whole sequence")
+        return "this model runs forward"
 
     cdef object _run_sequences(self, xs, lengths, str readout, bint return_state, bint int16):
         """run() of the ragged forms (a list, or padded with lengths)."""
@@ -914,6 +990,9 @@ cdef class Stream(_Caller):
     def __cinit__(self, Model model not None):
         self.model = model
         self._busy = False
+        if model.model.needs_future:
+            raise ArgumentError(f"{model._future_layer()} (it reads later steps), so a stream cannot "
+                                f"step this model; Model.run(xs) runs it on whole sequences")
         cdef size_t size = grt_stream_size(&model.model)
         self._mem = _aligned_empty(<Py_ssize_t>size)
         _check(grt_stream_init(&self.s, &model.model, cnp.PyArray_DATA(self._mem), size),

@@ -83,6 +83,11 @@ Q15_DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")
 Q15_FIXED_OUTPUT = ("sigmoid", "tanh", "softmax", "hard_sigmoid", "hard_sigmoid_k2")
 Q15_ONE_BITS = 0x38000000  # float32 bits of 2^-15
 
+# GRU direction (layer entry byte 6) and a bidirectional layer's merge (byte 7), 1.4.
+DIRECTIONS = {"forward": 0, "reverse": 1, "bidirectional": 2}
+MERGES = {"concat": 1, "sum": 2, "ave": 3, "mul": 4}  # 0: not bidirectional
+Q15_MERGES = ("concat", "ave", "mul")  # a q15 sum could leave the Q15 range [-1, 1]
+
 WEIGHT_LAYOUT_ROW_MAJOR = 0
 WEIGHT_LAYOUT_PANEL8 = 1  # f32 only: panels of PANEL_ROWS rows, column-interleaved (1.2)
 WEIGHT_LAYOUTS = {"row-major": WEIGHT_LAYOUT_ROW_MAJOR, "panel8": WEIGHT_LAYOUT_PANEL8}
@@ -144,10 +149,11 @@ OFF_DATA_OFFSET = 52
 OFF_DATA_SIZE = 56
 OFF_MASK_VALUE = 60  # the header's last u32: the input mask value with FLAG_INPUT_MASK (1.4)
 
-# Layer entry: kind, precision, activation, gate_activation, reset_after, weight_layout, reserved
-# (u16), input_size, output_size, first_tensor, n_tensors, param, reserved. A Conv1D layer (1.4)
-# puts depthwise (0/1) in reset_after's byte and kernel_size | dilation << 16 in the last u32.
-LAYER_ENTRY = struct.Struct("<BBBBBBHIIIIII")
+# Layer entry: kind, precision, activation, gate_activation, reset_after, weight_layout, direction,
+# merge (1.4; a reserved u16 before), input_size, output_size, first_tensor, n_tensors, param,
+# reserved. A Conv1D layer (1.4) puts depthwise (0/1) in reset_after's byte and kernel_size |
+# dilation << 16 in the last u32.
+LAYER_ENTRY = struct.Struct("<BBBBBBBBIIIIII")
 
 # Tensor entry: role, dtype, reserved (u16), layer, rows, cols, offset, nbytes, reserved[2].
 TENSOR_ENTRY = struct.Struct("<BBHIIIIIII")

@@ -29,6 +29,7 @@ from .spec import (
     ModelSpec,
     layer_state_size,
     masked_steps,
+    output_scale,
 )
 
 __all__ = ["GoldenRun", "golden_run", "golden_run_int16", "q15_activation", "q15_quantize_input",
@@ -615,10 +616,64 @@ def _masked(spec: ModelSpec, xs: np.ndarray, precision: str) -> np.ndarray:
     first = spec.layers[0]
     vq = q15_quantize_input(np.full(spec.input_size, spec.input_mask, F32), first.in_scale)  # type: ignore[arg-type]
     return np.all(xs == vq, axis=-1)
+def _merge(merge: str | None, precision: str, outs: list[np.ndarray]) -> np.ndarray:
+    """A bidirectional layer's outputs from its two directions' (grt_stream.c, merge_step):
+    float32 in q8; q15 ave sat16(RSHR(a + b, 1)) and mul sat16(RSHR(a·b, 15)) (no q15 sum)."""
+    if len(outs) == 1:
+        return outs[0]
+    a, b = outs
+    if merge == "concat":
+        return np.concatenate([a, b], axis=-1)
+    if precision == "q15":
+        return _sat16(_rshr(a + b, 1) if merge == "ave" else _rshr(a * b, 15))
+    if merge == "sum":
+        return (a + b).astype(F32)
+    if merge == "ave":
+        return ((a + b).astype(F32) * F32(0.5)).astype(F32)
+    return (a * b).astype(F32)
+
+
+def _run_whole(spec: ModelSpec, xs: np.ndarray, precision: str,
+               keep_layers: bool) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """A model with a reverse or bidirectional layer: layer by layer over the whole sequences, each
+    direction from a zero state (grt_model_run). The states returned are each direction's last
+    (a backward direction's after step 0)."""
+    n, t = xs.shape[0], xs.shape[1]
+    sdtype = F32 if precision == "q8" else I64
+    masked = _masked(spec, xs, precision)[..., None]  # (N, T, 1): keep the state, output it
+    x = xs
+    per_layer, finals = [], []
+    for layer in spec.layers:
+        if isinstance(layer, (GRULayer, LSTMLayer)):
+            outs = []
+            cells: list[GRULayer | LSTMLayer] = (list(layer.directions)
+                                                 if isinstance(layer, GRULayer) else [layer])
+            for d, cell in enumerate(cells):
+                backwards = getattr(layer, "direction", "forward") == "reverse" or d == 1
+                width = 2 * cell.hidden_size if isinstance(cell, LSTMLayer) else cell.hidden_size
+                h = np.zeros((n, width), sdtype)  # one direction's state (an LSTM's h then c)
+                y = np.empty((n, t, cell.hidden_size), sdtype)
+                for step in (range(t - 1, -1, -1) if backwards else range(t)):
+                    h = np.where(masked[:, step], h, _layer_step(cell, precision, x[:, step], h))
+                    y[:, step] = h[:, :cell.hidden_size]
+                outs.append(y)
+                finals.append(h)
+            x = _merge(getattr(layer, "merge", None), precision, outs)
+        else:
+            x = np.stack([_layer_step(layer, precision, x[:, step], None) for step in range(t)],
+                         axis=1) if t else np.empty((n, 0, layer.output_size), sdtype)
+        per_layer.append(x)
+    s = np.concatenate(finals, axis=1) if finals else np.zeros((n, 0), sdtype)
+    return x, s, per_layer if keep_layers else []
 
 
 def _run(spec: ModelSpec, xs: np.ndarray, state: np.ndarray | None, precision: str,
          keep_layers: bool) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    if spec.needs_future:
+        if state is not None:
+            raise InputError("a model with a reverse or bidirectional layer runs whole sequences "
+                             "from a zero state: state must be None")
+        return _run_whole(spec, xs, precision, keep_layers)
     n, t = xs.shape[0], xs.shape[1]
     masked = _masked(spec, xs, precision)[..., None]  # (N, T, 1)
     sizes = [layer_state_size(layer) for layer in spec.layers]
@@ -667,9 +722,9 @@ def golden_run(spec: ModelSpec, xs: object, state: object | None = None, *,
         first, last = checked.layers[0], checked.layers[-1]
         xq = q15_quantize_input(x3, first.in_scale)  # type: ignore[arg-type]
         ys, s, per = _run(checked, xq, st, "q15", layer_outputs)
-        outs = [q15_dequantize_output(p, layer.out_scale)  # type: ignore[arg-type]
+        outs = [q15_dequantize_output(p, output_scale(layer))  # type: ignore[arg-type]
                 for p, layer in zip(per, checked.layers)]
-        out = GoldenRun(q15_dequantize_output(ys, last.out_scale),  # type: ignore[arg-type]
+        out = GoldenRun(q15_dequantize_output(ys, output_scale(last)),  # type: ignore[arg-type]
                         s.astype(np.int16), outs if layer_outputs else None)
     if single:
         out.outputs, out.state = out.outputs[0], out.state[0]

@@ -32,13 +32,15 @@ class LayerInfo:
     kernel_size: int | None = None  # Conv1D only (1.4)
     dilation: int | None = None  # Conv1D only
     depthwise: bool | None = None  # Conv1D only: groups = input channels
+    direction: str | None = None  # GRU: "forward", "reverse" or "bidirectional" (1.4)
+    merge: str | None = None  # bidirectional GRU: "concat", "sum", "ave" or "mul" (1.4)
 
     def describe(self) -> str:
         if self.kind == "gru":
             return (f"GRU    {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
                     f"φ={self.activation} σ={self.gate_activation} "
-                    f"reset_after={int(bool(self.reset_after))}  {self.weight_bytes} B "
-                    f"{self.weight_layout}")
+                    f"reset_after={int(bool(self.reset_after))}{self._way()}  "
+                    f"{self.weight_bytes} B {self.weight_layout}")
         if self.kind == "layernorm":
             eps = f"eps={self.eps:g}" if self.eps is not None else f"eps_q={self.eps_q}"
             return (f"LayerNorm {self.input_size:>2} → {self.output_size:<5} {self.precision:<4} "
@@ -55,6 +57,11 @@ class LayerInfo:
                     f"{self.weight_layout}")
         return (f"Dense  {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
                 f"{act}  {self.weight_bytes} B {self.weight_layout}")
+
+    def _way(self) -> str:
+        if self.direction in (None, "forward"):
+            return ""
+        return f" {self.direction}" + (f" ({self.merge})" if self.merge else "")
 
 
 def format_summary(model: Model) -> str:

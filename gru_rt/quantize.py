@@ -17,7 +17,7 @@ from .conv1d import column_groups
 from .errors import ConversionError
 from .format import Q15_DENSE_ACTIVATIONS, Q15_FIXED_OUTPUT, QUANTIZED_PRECISIONS
 from .golden import golden_run
-from .reference import reference_layer_run
+from .reference import reference_layer_outputs, reference_layer_run
 from .spec import (
     Conv1DLayer,
     DenseLayer,
@@ -27,6 +27,7 @@ from .spec import (
     LSTMLayer,
     ModelSpec,
     masked_steps,
+    output_scale,
 )
 
 __all__ = ["CALIBRATION_HEADROOM", "DEFAULT_INPUT_RANGE", "QuantReport", "load_calibration",
@@ -178,6 +179,28 @@ def _real_steps(run: _SegmentRun, seqs: list[np.ndarray]) -> list[np.ndarray]:
     return [np.concatenate([f[row, :lens[row]] for row in range(len(seqs))]) for f in full]
 
 
+def _whole_steps(spec: ModelSpec, seqs: list[np.ndarray], golden: bool) -> list[np.ndarray]:
+    """_real_steps for a model with a reverse or bidirectional layer, which runs each sequence
+    whole: every layer's outputs at the real steps, sequence after sequence."""
+    runs: list[list[np.ndarray]] = []
+    for x in seqs:
+        if len(x) and golden:
+            outs = golden_run(spec, x[None], layer_outputs=True).layer_outputs
+            assert outs is not None
+            runs.append(outs)
+        elif len(x):
+            runs.append(reference_layer_outputs(spec, x[None]))
+    return [np.concatenate([run[k][0] for run in runs]) for k in range(len(spec.layers))]
+
+
+def _outputs(spec: ModelSpec, seqs: list[np.ndarray], golden: bool) -> list[np.ndarray]:
+    """Every layer's outputs at the real steps of the sequences (the float64 reference, or the
+    golden model of a quantized spec)."""
+    if spec.needs_future:
+        return _whole_steps(spec, seqs, golden)
+    return _real_steps(_golden_segment(spec) if golden else _reference_segment(spec), seqs)
+
+
 def _reference_segment(spec: ModelSpec) -> _SegmentRun:
     """The float64 reference as a _SegmentRun."""
     def run(x3: np.ndarray, states: np.ndarray | None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -249,14 +272,23 @@ def _bias_i32(values: np.ndarray, where: str) -> np.ndarray:
 # layers
 
 
+def _q8_gru(layer: GRULayer) -> GRULayer:
+    q = _q8_layer(layer)
+    assert isinstance(q, GRULayer)
+    return q
+
+
 def _q8_layer(layer: Layer) -> Layer:
     if isinstance(layer, LayerNormLayer):  # no weight matrix: q8 runs its float math
         return replace(layer, precision="q8")
     if isinstance(layer, (GRULayer, LSTMLayer)):
         w_ih, s_ih = _q8_matrix(layer.w_ih.astype(np.float64))
         w_hh, s_hh = _q8_matrix(layer.w_hh.astype(np.float64))
-        return replace(layer, w_ih=w_ih, w_hh=w_hh, w_ih_scale=s_ih, w_hh_scale=s_hh,
-                       precision="q8")
+        q = replace(layer, w_ih=w_ih, w_hh=w_hh, w_ih_scale=s_ih, w_hh_scale=s_hh,
+                    precision="q8")
+        if isinstance(q, GRULayer) and q.backward is not None:
+            q = replace(q, backward=_q8_gru(q.backward))
+        return q
     w, s = _q8_matrix(layer.w.astype(np.float64))
     return replace(layer, w=w, w_scale=s, precision="q8")
 
@@ -303,6 +335,15 @@ def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
         if layer.activation != "tanh":
             raise ConversionError(f"{where}: q15 needs the tanh candidate activation (the state "
                                   f"must stay in [-1, 1]); this layer uses {layer.activation!r}")
+        if layer.merge == "sum":
+            raise ConversionError(f"{where}: q15 has no bidirectional merge 'sum' (its Q15 result "
+                                  f"could leave [-1, 1]; q15 takes concat, ave and mul); quantize "
+                                  f"this model to q8 or keep f32")
+        back: GRULayer | None = None
+        if layer.backward is not None:
+            q = _q15_layer(layer.backward, in_scale, None, f"{where} backward")
+            assert isinstance(q, GRULayer)
+            back = q
         unit = np.full(3 * layer.hidden_size, 1.0 / Q16)
         w_ih, s_ih = _q15_matrix(layer.w_ih * cols, unit, f"{where}: w_ih")
         w_hh, s_hh = _q15_matrix(layer.w_hh * Q15_UNIT, unit, f"{where}: w_hh")
@@ -310,7 +351,7 @@ def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
         return replace(layer, w_ih=w_ih, w_hh=w_hh, w_ih_scale=s_ih, w_hh_scale=s_hh,
                        b_ih=_bias_i32(layer.b_ih * Q16, f"{where}: b_ih"),
                        b_hh=_bias_i32(layer.b_hh * Q16, f"{where}: b_hh"),
-                       in_scale=in_scale, out_scale=out_scale, precision="q15")
+                       in_scale=in_scale, out_scale=out_scale, precision="q15", backward=back)
     if layer.activation not in Q15_DENSE_ACTIVATIONS:
         raise ConversionError(f"{where}: q15 has no fixed-point {layer.activation!r} (q15 Dense "
                               f"layers take {', '.join(Q15_DENSE_ACTIVATIONS)}); quantize this "
@@ -361,8 +402,9 @@ def _q15_layers(spec: ModelSpec, data: list[np.ndarray], calibrated: bool,
                                                  and layer.activation not in Q15_FIXED_OUTPUT):
             out_range = _ranges(float_outputs[k], (0,))
         q = _q15_layer(layer, in_scale, out_range, _where(k, layer), norm_next[k])
-        assert q.out_scale is not None
-        in_scale = q.out_scale
+        out_scale = output_scale(q)
+        assert out_scale is not None
+        in_scale = out_scale
         layers.append(q)
     return layers
 
@@ -378,7 +420,7 @@ def _errors(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 def _report(spec: ModelSpec, qspec: ModelSpec, precision: str, data: list[np.ndarray],
             float_outputs: list[np.ndarray], source: str) -> QuantReport:
-    quantized = _real_steps(_golden_segment(qspec), data)
+    quantized = _outputs(qspec, data, golden=True)
     report = QuantReport(precision, source, steps=sum(len(x) for x in data))
     report.layers = [_errors(q, f) for q, f in zip(quantized, float_outputs)]
     report.output = _errors(quantized[-1], float_outputs[-1])
@@ -443,7 +485,7 @@ def quantize(spec: ModelSpec, precision: str, calibration: object | None = None,
                   f"{sum(len(x) for x in data)} in all")
         if dropped:
             source += f" ({dropped} masked steps left out)"
-    float_outputs = _real_steps(_reference_segment(checked), data)
+    float_outputs = _outputs(checked, data, golden=False)
     if precision == "q8":
         layers = [_q8_layer(layer) for layer in checked.layers]
     else:

@@ -195,7 +195,9 @@ def _prepared(spec: ModelSpec) -> ModelSpec:
     """The validated spec (float32 weights, as in the file) with its arrays widened to float64."""
     layers: list[Layer] = []
     for layer in spec.validated().layers:
-        if isinstance(layer, (GRULayer, LSTMLayer)):
+        if isinstance(layer, GRULayer):
+            layers.append(_gru_f64(layer))
+        elif isinstance(layer, LSTMLayer):
             layers.append(replace(layer, w_ih=_f64(layer.w_ih), w_hh=_f64(layer.w_hh),
                                   b_ih=_f64(layer.b_ih), b_hh=_f64(layer.b_hh)))
         elif isinstance(layer, LayerNormLayer):
@@ -203,6 +205,60 @@ def _prepared(spec: ModelSpec) -> ModelSpec:
         else:  # Dense, Conv1D
             layers.append(replace(layer, w=_f64(layer.w), b=_f64(layer.b)))
     return ModelSpec(layers, dict(spec.metadata), spec.validated().input_mask)
+
+
+def _gru_f64(layer: GRULayer) -> GRULayer:
+    back = None if layer.backward is None else _gru_f64(layer.backward)
+    return replace(layer, w_ih=_f64(layer.w_ih), w_hh=_f64(layer.w_hh), b_ih=_f64(layer.b_ih),
+                   b_hh=_f64(layer.b_hh), backward=back)
+
+
+def merge_directions(merge: str | None, outs: list[np.ndarray]) -> np.ndarray:
+    """A layer's outputs from its directions' (..., H) outputs (docs/FORMAT.md, merge)."""
+    if len(outs) == 1:
+        return outs[0]
+    a, b = outs
+    if merge == "concat":
+        return np.concatenate([a, b], axis=-1)
+    return {"sum": a + b, "ave": (a + b) / 2, "mul": a * b}[str(merge)]
+
+
+def _whole_sequences(spec: ModelSpec, xv: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Layer by layer over whole sequences xv (N, T, I), each from a zero state, as a model with a
+    reverse or bidirectional layer runs: (every layer's (N, T, O_l) outputs, the final states (N,
+    state_size): each direction's last state, i.e. a backward direction's after step 0)."""
+    n, t = xv.shape[0], xv.shape[1]
+    outs: list[np.ndarray] = []
+    finals: list[np.ndarray] = []
+    masked = masked_steps(spec.input_mask, xv)[..., None]  # a masked step keeps the state
+    x = xv
+    for layer in spec.layers:
+        if isinstance(layer, GRULayer):
+            per_dir = []
+            for d, cell in enumerate(layer.directions):
+                backwards = layer.direction == "reverse" or d == 1
+                h = np.zeros((n, cell.hidden_size))
+                y = np.zeros((n, t, cell.hidden_size))
+                for step in (range(t - 1, -1, -1) if backwards else range(t)):
+                    h = np.where(masked[:, step], h, _gru_step(cell, x[:, step], h))
+                    y[:, step] = h
+                per_dir.append(y)
+                finals.append(h)
+            x = merge_directions(layer.merge, per_dir)
+        elif isinstance(layer, LSTMLayer):  # forward only
+            hc = np.zeros((n, 2 * layer.hidden_size))
+            y = np.zeros((n, t, layer.hidden_size))
+            for step in range(t):
+                hc = np.where(masked[:, step], hc, _lstm_step(layer, x[:, step], hc))
+                y[:, step] = hc[:, :layer.hidden_size]
+            finals.append(hc)
+            x = y
+        elif isinstance(layer, LayerNormLayer):
+            x = _layernorm_step(layer, x)
+        else:
+            x = _dense_step(layer, x)
+        outs.append(x)
+    return outs, np.concatenate(finals, axis=1) if finals else np.zeros((n, 0))
 
 
 def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray,
@@ -243,10 +299,19 @@ def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray,
     return x, new_state
 
 
+def _no_state(state: object | None) -> None:
+    if state is not None:
+        raise InputError("a model with a reverse or bidirectional layer runs whole sequences from "
+                         "a zero state: state must be None")
+
+
 def reference_step(spec: ModelSpec, x: object,
                    state: object | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One time step: (y, new_state), float64. x has shape (I,); state is the flat state or None."""
     checked = _prepared(spec)
+    if checked.needs_future:
+        raise InputError("a model with a reverse or bidirectional layer has no single step: "
+                         "use reference_run on the whole sequence")
     xv = np.asarray(x, dtype=np.float64)
     if xv.shape != (checked.input_size,):
         raise InputError(f"x has shape {xv.shape}, expected ({checked.input_size},)")
@@ -260,6 +325,10 @@ def reference_run(spec: ModelSpec, xs: object,
     xv = np.asarray(xs, dtype=np.float64)
     if xv.ndim != 2 or xv.shape[1] != checked.input_size:
         raise InputError(f"xs has shape {xv.shape}, expected (T, {checked.input_size})")
+    if checked.needs_future:
+        _no_state(state)
+        outs, finals = _whole_sequences(checked, xv[None])
+        return outs[-1][0], finals[0]
     s = _initial_state(checked, state)
     ys = np.zeros((xv.shape[0], checked.output_size))
     for t in range(xv.shape[0]):
@@ -282,6 +351,9 @@ def reference_layer_run(spec: ModelSpec, xs: object,
     if xv.ndim != 3 or xv.shape[2] != checked.input_size:
         raise InputError(f"xs has shape {xv.shape}, expected (N, T, {checked.input_size})")
     n, t = xv.shape[0], xv.shape[1]
+    if checked.needs_future:
+        _no_state(states)
+        return _whole_sequences(checked, xv)
     outs = [np.zeros((n, t, layer.output_size)) for layer in checked.layers]
     s = np.zeros((n, state_size(checked)))
     if states is not None:

@@ -19,6 +19,7 @@ from ._core import _kind_tensor
 from .errors import ConversionError
 from .format import (
     DENSE_ACTIVATIONS,
+    DIRECTIONS,
     DTYPES,
     GRU_ACTIVATIONS,
     GRU_GATE_ACTIVATIONS,
@@ -33,10 +34,12 @@ from .format import (
     MAX_LAYERS,
     MAX_META_ENTRIES,
     MAX_VALUE_BYTES,
+    MERGES,
     PARAM_ACTIVATIONS,
     PRECISIONS,
     Q15_DENSE_ACTIVATIONS,
     Q15_FIXED_OUTPUT,
+    Q15_MERGES,
     Q15_ONE_BITS,
 )
 
@@ -133,8 +136,8 @@ def _validated_tensors(layer: Layer, where: str) -> dict[str, np.ndarray]:
         name = f"{where}: {attr}"
         if value is None:
             raise SpecError(f"{name} is missing: {layer.precision} layers need it")
-        described = _kind_tensor(layer.kind, layer.precision, role, layer.input_size,
-                                 layer.output_size)
+        units = layer.hidden_size if isinstance(layer, GRULayer) else layer.output_size
+        described = _kind_tensor(layer.kind, layer.precision, role, layer.input_size, units)
         assert described is not None  # LAYER_TENSORS lists the C table's roles (test_tensor_table)
         dtype, shape = described[0], described[1]
         if isinstance(layer, Conv1DLayer) and role == "w_ih":  # the C table describes kernel 1
@@ -204,7 +207,14 @@ class GRULayer:
 
     f32 layers hold float32 arrays. q8 and q15 layers (docs/QUANTIZATION.md) hold int8 weights,
     float32 (q8) or int32 (q15) biases, bf16 row-scale codes (uint16) in w_ih_scale/w_hh_scale,
-    and, for q15, the real value of one input/output unit in in_scale/out_scale."""
+    and, for q15, the real value of one input/output unit in in_scale/out_scale.
+
+    direction (format 1.4): "forward" (a stream can step it), "reverse" (from the last step to the
+    first, outputs kept in time order) or "bidirectional": these tensors are the forward direction,
+    `backward` a GRULayer (same sizes, codes and precision, direction "forward") with the backward
+    one's, and `merge` ("concat", "sum", "ave" or "mul") joins their outputs at each step; concat
+    gives 2H outputs, [forward, backward]. A reverse or bidirectional layer needs the whole
+    sequence: such a model runs with Model.run only."""
 
     w_ih: np.ndarray
     w_hh: np.ndarray
@@ -219,6 +229,9 @@ class GRULayer:
     w_hh_scale: np.ndarray | None = None
     in_scale: np.ndarray | None = None
     out_scale: np.ndarray | None = None
+    direction: str = "forward"
+    merge: str | None = None
+    backward: GRULayer | None = None
 
     kind = "gru"
 
@@ -232,13 +245,25 @@ class GRULayer:
 
     @property
     def output_size(self) -> int:
-        return self.hidden_size
+        return 2 * self.hidden_size if self.merge == "concat" else self.hidden_size
+
+    @property
+    def needs_future(self) -> bool:
+        """Does the layer read later steps (reverse or bidirectional)?"""
+        return self.direction != "forward"
+
+    @property
+    def directions(self) -> list[GRULayer]:
+        """The layer's cells in file order: itself, then `backward` when bidirectional."""
+        return [self] if self.backward is None else [self, self.backward]
 
     def __repr__(self) -> str:
         """Kind, sizes and codes, never the arrays (they can be megabytes)."""
+        way = "" if self.direction == "forward" else \
+            f", {self.direction}" + (f" {self.merge}" if self.merge else "")
         return _layer_repr(self, self.w_ih,
                            f"{self.activation}/{self.gate_activation}, "
-                           f"reset_{'after' if self.reset_after else 'before'}")
+                           f"reset_{'after' if self.reset_after else 'before'}{way}")
 
     def validated(self, where: str) -> GRULayer:
         """A copy with contiguous arrays of the stored dtypes, or SpecError naming `where` and the
@@ -256,7 +281,37 @@ class GRULayer:
             raise SpecError(f"{where}: q15 needs the tanh candidate activation (the state must "
                             f"stay in [-1, 1]), got {self.activation!r}")
         tensors = _validated_tensors(self, where)
-        return replace(self, reset_after=bool(self.reset_after), **cast("dict[str, Any]", tensors))
+        backward = self._validated_backward(where)
+        return replace(self, reset_after=bool(self.reset_after), backward=backward,
+                       **cast("dict[str, Any]", tensors))
+
+    def _validated_backward(self, where: str) -> GRULayer | None:
+        """direction/merge checked; the backward direction validated (or None)."""
+        _check_choice(f"{where}: direction", self.direction, tuple(DIRECTIONS))
+        if self.direction != "bidirectional":
+            if self.merge is not None or self.backward is not None:
+                raise SpecError(f"{where}: merge and backward go with direction='bidirectional', "
+                                f"this layer is {self.direction!r}")
+            return None
+        _check_choice(f"{where}: merge", str(self.merge),
+                      Q15_MERGES if self.precision == "q15" else tuple(MERGES))
+        back = self.backward
+        if not isinstance(back, GRULayer) or back.direction != "forward":
+            raise SpecError(f"{where}: a bidirectional layer needs backward=GRULayer(...) with "
+                            f"the backward direction's tensors (direction 'forward')")
+        same = ("reset_after", "activation", "gate_activation", "precision")
+        for attr in same:
+            if getattr(back, attr) != getattr(self, attr):
+                raise SpecError(f"{where}: backward.{attr} is {getattr(back, attr)!r}, expected "
+                                f"{getattr(self, attr)!r} (both directions share it)")
+        if np.shape(back.w_ih) != np.shape(self.w_ih) or np.shape(back.w_hh) != np.shape(self.w_hh):
+            raise SpecError(f"{where}: backward weights have shapes {np.shape(back.w_ih)} and "
+                            f"{np.shape(back.w_hh)}, expected {np.shape(self.w_ih)} and "
+                            f"{np.shape(self.w_hh)} (both directions have the same sizes)")
+        if self.merge == "concat" and 2 * self.hidden_size > MAX_DIM:
+            raise SpecError(f"{where}: concat output size is {2 * self.hidden_size}, expected "
+                            f"at most {MAX_DIM}")
+        return back.validated(f"{where} backward")
 
 
 @dataclass(repr=False)
@@ -542,6 +597,17 @@ class Conv1DLayer:
                        **cast("dict[str, Any]", _validated_tensors(self, where)))
 
 
+def output_scale(layer: Layer) -> np.ndarray | None:
+    """The real value of one unit of each of a q15 layer's outputs (output_size,): its out_scale,
+    or for a bidirectional concat GRU both directions' in turn; None for other precisions."""
+    if layer.out_scale is None:
+        return None
+    if isinstance(layer, GRULayer) and layer.backward is not None and layer.merge == "concat":
+        assert layer.backward.out_scale is not None
+        return np.concatenate([layer.out_scale, layer.backward.out_scale])
+    return layer.out_scale
+
+
 QUANT_ATTRS = {"gru": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
                "lstm": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
                "dense": ("w_scale", "in_scale", "out_scale"),
@@ -554,13 +620,14 @@ RecurrentLayer = Union[GRULayer, LSTMLayer]
 
 
 def layer_state_size(layer: Layer) -> int:
-    """The layer's values in the flat stream state: H for a GRU, h and c (2H) for an LSTM, a
+    """The layer's values in the flat stream state: H for a GRU (2H for a bidirectional one,
+    whose model has no streams), h and c (2H) for an LSTM, a
     Conv1D layer's window ((k - 1)·d frames of I values), 0 for a Dense or LayerNorm layer."""
     if isinstance(layer, LSTMLayer):
         return 2 * layer.hidden_size
     if isinstance(layer, Conv1DLayer):
         return layer.window * layer.input_size
-    return layer.hidden_size if isinstance(layer, GRULayer) else 0
+    return layer.hidden_size * len(layer.directions) if isinstance(layer, GRULayer) else 0
 
 
 def _checked_mask(value: object, layers: list[Layer]) -> float | None:
@@ -618,10 +685,16 @@ def _check_precision_mix(layers: list[Layer]) -> None:
         raise SpecError(f"layers {[k for k, q in enumerate(q15) if not q]} are not q15: a q15 "
                         f"model has only q15 layers (f32 and q8 layers may mix)")
     for k in range(1, len(layers) if all(q15) else 0):
-        prev, cur = layers[k - 1].out_scale, layers[k].in_scale
-        assert prev is not None and cur is not None
-        if not np.array_equal(prev.view("<u4"), cur.view("<u4")):
-            raise SpecError(f"layer {k}: in_scale differs from layer {k - 1}'s out_scale")
+        prev = output_scale(layers[k - 1])
+        for cell in _cells(layers[k]):
+            cur = cell.in_scale
+            assert prev is not None and cur is not None
+            if not np.array_equal(prev.view("<u4"), cur.view("<u4")):
+                raise SpecError(f"layer {k}: in_scale differs from layer {k - 1}'s out_scale")
+
+
+def _cells(layer: Layer) -> list[Layer]:
+    return list(layer.directions) if isinstance(layer, GRULayer) else [layer]
 
 
 @dataclass(repr=False)
@@ -643,6 +716,11 @@ class ModelSpec:
     @property
     def output_size(self) -> int:
         return self.layers[-1].output_size
+
+    @property
+    def needs_future(self) -> bool:
+        """Has the model a reverse or bidirectional layer (whole sequences only)?"""
+        return any(isinstance(layer, GRULayer) and layer.needs_future for layer in self.layers)
 
     def __repr__(self) -> str:
         """The layer stack with sizes and the number of metadata entries; no arrays."""

@@ -115,9 +115,9 @@ def _align(n: int) -> int:
 def _layout_of(layer: Layer) -> int:
     """panel8 where the format allows it (the C loader's rule, asked through its table: f32 layers;
     a GRU's or LSTM's gate blocks must be whole panels), else row-major. The layer is validated."""
+    units = layer.hidden_size if isinstance(layer, GRULayer) else layer.output_size
     try:
-        _kind_tensor(layer.kind, layer.precision, "w_ih", layer.input_size, layer.output_size,
-                     "panel8")
+        _kind_tensor(layer.kind, layer.precision, "w_ih", layer.input_size, units, "panel8")
     except ValueError:  # GRT_E_LAYER_FIELD: not for this layer
         return fmt.WEIGHT_LAYOUT_ROW_MAJOR
     return fmt.WEIGHT_LAYOUT_PANEL8
@@ -134,6 +134,12 @@ def to_panels(w: np.ndarray) -> np.ndarray:
 
 
 def _layer_tensors(k: int, layer: Layer, layout: int) -> list[_Tensor]:
+    """The layer's tensors in file order: its recipe, once per direction (1.4)."""
+    cells = layer.directions if isinstance(layer, GRULayer) else [layer]
+    return [t for cell in cells for t in _cell_tensors(k, cell, layout)]
+
+
+def _cell_tensors(k: int, layer: Layer, layout: int) -> list[_Tensor]:
     tensors = []
     for role, attr, dtype in fmt.LAYER_TENSORS[(layer.kind, layer.precision)]:
         code, np_dtype = fmt.DTYPES[dtype]
@@ -166,31 +172,32 @@ def _act_param(layer: Layer) -> int:
     return 0
 
 
-def _layer_codes(layer: Layer) -> tuple[int, int, int, int]:
-    """kind, activation, gate_activation, reset_after (a Conv1D layer's depthwise)."""
+def _layer_codes(layer: Layer) -> tuple[int, int, int, int, int, int]:
+    """kind, activation, gate_activation, reset_after, direction, merge."""
     if isinstance(layer, LayerNormLayer):
-        return fmt.KIND_LAYERNORM, fmt.ACTIVATIONS["linear"], 0, 0
+        return fmt.KIND_LAYERNORM, fmt.ACTIVATIONS["linear"], 0, 0, 0, 0
     if isinstance(layer, GRULayer):
         return (fmt.KIND_GRU, fmt.ACTIVATIONS[layer.activation],
-                fmt.ACTIVATIONS[layer.gate_activation], int(layer.reset_after))
+                fmt.ACTIVATIONS[layer.gate_activation], int(layer.reset_after),
+                fmt.DIRECTIONS[layer.direction], fmt.MERGES[layer.merge] if layer.merge else 0)
     if isinstance(layer, LSTMLayer):
         return (fmt.KIND_LSTM, fmt.ACTIVATIONS[layer.activation],
-                fmt.ACTIVATIONS[layer.gate_activation], 0)
+                fmt.ACTIVATIONS[layer.gate_activation], 0, 0, 0)
     if isinstance(layer, Conv1DLayer):
-        return fmt.KIND_CONV1D, fmt.ACTIVATIONS[layer.activation], 0, int(layer.depthwise)
+        return fmt.KIND_CONV1D, fmt.ACTIVATIONS[layer.activation], 0, int(layer.depthwise), 0, 0
     assert isinstance(layer, DenseLayer)
-    return fmt.KIND_DENSE, fmt.ACTIVATIONS[layer.activation], 0, 0
+    return fmt.KIND_DENSE, fmt.ACTIVATIONS[layer.activation], 0, 0, 0, 0
 
 
 def _pack_layer_table(out: bytearray, layers: list[Layer], layouts: list[int]) -> None:
     first = 0
     for k, (layer, layout) in enumerate(zip(layers, layouts)):
-        kind, act, gate, reset_after = _layer_codes(layer)
-        n = len(fmt.LAYER_TENSORS[(layer.kind, layer.precision)])
+        kind, act, gate, reset_after, direction, merge = _layer_codes(layer)
+        n = len(fmt.LAYER_TENSORS[(layer.kind, layer.precision)]) * (2 if merge else 1)
         fmt.LAYER_ENTRY.pack_into(
             out, fmt.HEADER_SIZE + fmt.LAYER_ENTRY_SIZE * k,
             kind, fmt.PRECISIONS[layer.precision], act, gate, reset_after,
-            layout, 0, layer.input_size, layer.output_size, first, n,
+            layout, direction, merge, layer.input_size, layer.output_size, first, n,
             _act_param(layer),
             # Conv1D: kernel_size | dilation << 16; reserved (0) for the other kinds
             layer.kernel_size | layer.dilation << 16 if isinstance(layer, Conv1DLayer) else 0,

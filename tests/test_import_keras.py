@@ -411,10 +411,13 @@ class Custom(layers.Layer):  # type: ignore[misc,name-defined]
 
 
 REFUSED = {
-    "bidirectional": (lambda: [layers.Bidirectional(layers.GRU(4, return_sequences=True),
-                                                    name="bi")],
-                      r"layer 'bi' \(Bidirectional\): a bidirectional GRU cannot run as a "
-                      r"stream: its backward direction reads the sequence from its end"),
+    "bidirectional_last_step": (lambda: [layers.Bidirectional(layers.GRU(4), name="bi")],
+                                r"layer 'bi' \(Bidirectional\): return_sequences=False returns "
+                                r"the forward state after the last step next to the backward "
+                                r"state after step 0"),
+    "bidirectional_merge_none": (lambda: [layers.Bidirectional(
+        layers.GRU(4, return_sequences=True), merge_mode=None, name="bi")],
+        r"layer 'bi' \(Bidirectional\): merge_mode=None is not supported"),
     "conv": (lambda: [layers.Conv1D(4, 3, name="conv")],
              r"layer 'conv' \(Conv1D\): padding='valid': a stream returns one output per input "
              r"step from the past only"),

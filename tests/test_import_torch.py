@@ -220,9 +220,8 @@ def stack_state(**changes: Any) -> OrderedDict[str, Any]:
      "(gru.weight_hh_l1)"),
     ({"fc__bias": torch.zeros(5)}, "fc.bias has shape (5,), expected (4,)"),
     ({"fc__scale": torch.zeros(4)}, "fc.scale: unexpected key next to the nn.Linear parameters"),
-    ({"gru__weight_ih_l0_reverse": torch.zeros(96, 3)},
-     "gru.weight_ih_l0_reverse: a bidirectional GRU cannot run as a stream: its backward "
-     "direction reads the sequence from its end"),
+    ({"gru__weight_ih_l0_reverse": torch.zeros(96, 3)},  # bidirectional: the whole set needed
+     "gru.weight_hh_l0_reverse is missing (expected shape (96, 32))"),
     ({"gru__extra": torch.zeros(3)},
      "gru.extra: unexpected key next to the nn.GRU/nn.LSTM parameters"),
     ({"gru__weight_hh_l0": torch.full((96, 32), float("nan"))}, "gru.weight_hh_l0 contains NaN"),
@@ -265,11 +264,9 @@ def test_other_state_dict_refusals() -> None:
 # ---- module refusals -----------------------------------------------------------------------------
 
 def test_module_refusals() -> None:
-    with pytest.raises(ConversionError, match=r"module 'gru' \(nn.GRU, bidirectional=True\): a "
-                                              r"bidirectional GRU cannot run as a stream: its "
-                                              r"backward direction reads the sequence from its "
-                                              r"end"):
-        convert(Stack(2, 3, 1, 1, bidirectional=True))
+    with pytest.raises(ConversionError, match=r"fc.weight expects inputs of size 3, but the "
+                                              r"previous layer nn.GRU 'gru' outputs size 6"):
+        convert(Stack(2, 3, 1, 1, bidirectional=True))  # a Linear sized for one direction
     with pytest.raises(ConversionError, match=r"module '1' \(BatchNorm1d\) cannot be converted"):
         convert(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)))
     with pytest.raises(ConversionError, match=r"module '1' \(Mish\) cannot be converted"):

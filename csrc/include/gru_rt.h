@@ -116,7 +116,7 @@ extern "C" {
 #define GRT_VERSION_MINOR 4 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout,
                              * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax), 1.4 the LSTM,
                              * Conv1D and LayerNorm kinds, the input mask (GRT_FILE_INPUT_MASK) and named
-                             * inputs (GRT_FILE_NAMED_INPUTS) */
+                             * inputs (GRT_FILE_NAMED_INPUTS), the GRU direction and merge */
 
 #define GRT_HEADER_SIZE 64
 #define GRT_LAYER_ENTRY_SIZE 32
@@ -225,6 +225,23 @@ typedef enum grt_weight_layout {
     GRT_LAYOUT_PANEL8 = 1     /* f32 only: panels of 8 rows, column-interleaved (1.2) */
 } grt_weight_layout;
 
+/* Which way a GRU layer runs over a sequence (layer entry byte 6, 1.4; docs/FORMAT.md). A reverse or
+ * bidirectional layer needs the whole sequence: such a model runs with grt_model_run, not streams. */
+typedef enum grt_direction {
+    GRT_DIR_FORWARD = 0,
+    GRT_DIR_REVERSE = 1,      /* from the last step to the first; outputs stay in time order */
+    GRT_DIR_BIDIRECTIONAL = 2 /* a forward and a reverse GRU on the same input, outputs merged */
+} grt_direction;
+
+/* How a bidirectional layer merges its two directions' outputs (byte 7, 1.4; 0 otherwise). */
+typedef enum grt_merge {
+    GRT_MERGE_NONE = 0,
+    GRT_MERGE_CONCAT = 1, /* [forward, backward]: output_size = 2H */
+    GRT_MERGE_SUM = 2,    /* forward + backward (f32 and q8 only) */
+    GRT_MERGE_AVE = 3,    /* (forward + backward) / 2 */
+    GRT_MERGE_MUL = 4     /* forward · backward */
+} grt_merge;
+
 typedef enum grt_dtype {
     GRT_DTYPE_F32 = 0,
     GRT_DTYPE_I8 = 1,
@@ -256,8 +273,10 @@ typedef struct grt_layer {
     uint8_t gate_activation; /* GRU, LSTM: sigma */
     uint8_t reset_after;     /* GRU: 0 or 1 */
     uint8_t weight_layout;   /* grt_weight_layout */
+    uint8_t direction;       /* GRU: grt_direction (1.4); Dense: 0 */
+    uint8_t merge;           /* GRU bidirectional: grt_merge (1.4); otherwise 0 */
     uint32_t input_size;
-    uint32_t output_size;    /* GRU, LSTM: hidden size H */
+    uint32_t output_size;    /* GRU, LSTM: hidden size H (GRU: 2H for a bidirectional concat layer) */
     uint32_t first_tensor;
     uint32_t n_tensors;
     size_t state_offset;     /* GRU, LSTM: offset in elements of its state inside a stream's state (LSTM:
@@ -297,6 +316,8 @@ typedef struct grt_model {
     uint8_t q15;              /* 1 when the model is integer-only (every layer q15), else 0 */
     uint8_t has_mask;         /* 1 when the model has an input mask (1.4; see "Input mask" below), else 0 */
     uint32_t mask_bits;       /* its mask value v as float32 bits (never a NaN); 0 without a mask */
+    uint8_t needs_future;     /* 1 when a layer runs in reverse or both directions: the model runs
+                                 with grt_model_run only (no streams) */
 } grt_model;
 
 /* One live sequence: pointers into caller memory. Fill with grt_stream_init(). */
@@ -391,18 +412,25 @@ typedef struct grt_tensor_info {
 } grt_tensor_info;
 
 grt_status grt_layer_tensor(const grt_model *model, uint32_t layer, unsigned role, grt_tensor_info *out);
+/* grt_layer_tensor for one direction's tensor set (1.4): dir 0 the forward (or only) set, exactly
+ * grt_layer_tensor; dir 1 a bidirectional GRU's backward set (its shapes are those of one direction:
+ * 3H rows). GRT_E_ARG also for dir 1 on a layer with one set. */
+grt_status grt_layer_tensor_dir(const grt_model *model, uint32_t layer, unsigned dir, unsigned role,
+                                grt_tensor_info *out);
 grt_status grt_kind_tensor(unsigned kind, unsigned precision, unsigned weight_layout, uint32_t input_size,
                            uint32_t output_size, unsigned role, grt_tensor_info *out);
 
 /* Bytes of caller memory one stream needs (state + scratch), for any precision; a multiple of 64.
- * 0 for a NULL or unloaded model. The formulas per precision are in docs/EMBEDDING.md ("Memory
+ * 0 for a NULL or unloaded model, and for a model that needs the future (grt_model_run). The formulas per precision are in docs/EMBEDDING.md ("Memory
  * budget"); gru-rt export-c writes the value into the exported header (NAME_STREAM_BYTES). */
 size_t grt_stream_size(const grt_model *model);
 
 /* Bind a stream to a model and caller memory (>= grt_stream_size bytes, float-aligned); state zeroed.
  * The stream keeps pointers to *model and mem (see "Memory and lifetimes"); a stream struct may be
  * re-initialized at any time, and copying one makes a second handle on the same memory (use one).
- * GRT_E_ARG for NULLs or an unloaded model, GRT_E_BUFFER if mem is too small or not float-aligned. */
+ * GRT_E_ARG for NULLs or an unloaded model, GRT_E_LAYER_FIELD for a model with a reverse or
+ * bidirectional layer (it has no streams: grt_model_run), GRT_E_BUFFER if mem is too small or not
+ * float-aligned. */
 grt_status grt_stream_init(grt_stream *stream, const grt_model *model, void *mem, size_t mem_size);
 
 /* Zero every hidden state (float or int16). NULL or an unbound stream: nothing happens. */
@@ -552,6 +580,39 @@ grt_status grt_streams_run_ragged(grt_stream *const *streams, size_t B, const fl
                                   float *const *ys, void *work, size_t work_size);
 grt_status grt_streams_run_ragged_q15(grt_stream *const *streams, size_t B, const int16_t *const *xs,
                                       const size_t *lengths, int16_t *const *ys, void *work, size_t work_size);
+
+/*
+ * Whole sequences (1.4): a model with a reverse or bidirectional GRU layer (model->needs_future)
+ * needs every step of the sequence before its first output, so it has no streams (grt_stream_size
+ * is 0 for it and grt_stream_init returns GRT_E_LAYER_FIELD); it runs here, layer by layer over the
+ * whole sequence. Any model may: for a forward-only model the outputs are bit-identical to
+ * grt_stream_run from a zero state.
+ *
+ * grt_model_run: xs is T x input_size floats (row-major), ys receives T x output_size floats, from a
+ * zero state; for a q15 model each step converts at the float boundary, as grt_stream_step does. A
+ * reverse layer starts at step T - 1 and ends at step 0, writing each output at its own step; a
+ * bidirectional one runs both directions (the forward tensor set, then the backward one) and merges
+ * them per step (grt_merge; q15: ave = sat16(RSHR(a + b, 1)), mul = sat16(RSHR(a·b, 15))). Sequences
+ * of different lengths are separate calls (each with its own T): the backward direction then starts
+ * at each sequence's own last step. work: work_size bytes, float-aligned, at least
+ * grt_model_run_work_size(model, T), used only during the call; the results do not depend on it.
+ * grt_model_run_q15: the same on int16 values (q15 models only), without floating point.
+ * Errors, in this order: GRT_E_ARG for a NULL or unloaded model; GRT_E_PRECISION as grt_stream_run
+ * (the int16 form on a model that is not q15; the float form on a q15 model under
+ * GRT_NO_FLOAT_BOUNDARY); T = 0 is GRT_OK and touches nothing; GRT_E_ARG if xs, ys or work is NULL;
+ * GRT_E_BUFFER if work is misaligned or smaller than grt_model_run_work_size(model, T). xs and ys
+ * must not overlap each other or work. No allocation; reads only the model: any number of threads
+ * may run one model at once, each with its own work.
+ *
+ * grt_model_run_work_size: bytes of that work for T steps (a multiple of 64, saturating instead of
+ * wrapping; 0 for a NULL or unloaded model or T = 0): about T x (max_gates·4 + 2·max_width·elem)
+ * plus one step's scratch (docs/EMBEDDING.md, "Memory budget").
+ */
+size_t grt_model_run_work_size(const grt_model *model, size_t T);
+grt_status grt_model_run(const grt_model *model, const float *xs, size_t T, float *ys, void *work,
+                         size_t work_size);
+grt_status grt_model_run_q15(const grt_model *model, const int16_t *xs, size_t T, int16_t *ys, void *work,
+                             size_t work_size);
 
 /*
  * The float boundary of a q15 model (docs/QUANTIZATION.md), for integer pipelines that convert

@@ -550,7 +550,29 @@ static void test_layers(void)
     /* panel8 on a GRU with H = 3 (not a multiple of 8); an unknown layout code */
     EXPECT_V(patch8(tw_layer_field(0, 5), 1), g_size, GRT_E_LAYER_FIELD, "layer.weight_layout", 0, 1, 0);
     EXPECT_V(patch8(tw_layer_field(1, 5), 2), g_size, GRT_E_LAYER_FIELD, "layer.weight_layout", 1, 2, 0);
-    EXPECT_V(patch16(tw_layer_field(1, 6), 0x100), g_size, GRT_E_LAYER_FIELD, "layer.reserved", 1, 0x100, 0);
+    /* 1.4: direction (byte 6) and merge (byte 7). Layer 0 is a GRU with H = 3, layer 1 a Dense. */
+    EXPECT_V(patch8(tw_layer_field(1, 6), GRT_DIR_REVERSE), g_size, GRT_E_LAYER_FIELD, "layer.direction", 1, 1, 0);
+    EXPECT_V(patch8(tw_layer_field(1, 7), GRT_MERGE_SUM), g_size, GRT_E_LAYER_FIELD, "layer.merge", 1, 2, 0);
+    EXPECT_V(patch8(tw_layer_field(0, 6), 3), g_size, GRT_E_LAYER_FIELD, "layer.direction", 0, 3, 0);
+    EXPECT_V(patch8(tw_layer_field(0, 7), GRT_MERGE_CONCAT), g_size, GRT_E_LAYER_FIELD, "layer.merge", 0, 1, 0);
+    EXPECT_V(patch8(tw_layer_field(0, 6), GRT_DIR_BIDIRECTIONAL), g_size, GRT_E_LAYER_FIELD, "layer.merge", 0, 0,
+             1);
+    {
+        uint8_t *b = patch8(tw_layer_field(0, 6), GRT_DIR_BIDIRECTIONAL);
+        tw_put_u8(b, tw_layer_field(0, 7), 5);
+        tw_fix_crc(b, g_size);
+        EXPECT_V(b, g_size, GRT_E_LAYER_FIELD, "layer.merge", 0, 5, 1);
+        b = patch8(tw_layer_field(0, 6), GRT_DIR_BIDIRECTIONAL);
+        tw_put_u8(b, tw_layer_field(0, 7), GRT_MERGE_CONCAT); /* 2H = 3: odd */
+        tw_fix_crc(b, g_size);
+        EXPECT_V(b, g_size, GRT_E_DIMS, "layer.output_size", 0, 3, 4);
+        b = patch8(tw_layer_field(0, 6), GRT_DIR_BIDIRECTIONAL);
+        tw_put_u8(b, tw_layer_field(0, 7), GRT_MERGE_AVE); /* needs a second tensor set */
+        tw_fix_crc(b, g_size);
+        EXPECT_V(b, g_size, GRT_E_TENSOR_COUNT, "layer.n_tensors", 0, 4, 8);
+        CHECK(grt_model_load(&m, patch8(tw_layer_field(0, 6), GRT_DIR_REVERSE), g_size, 0, NULL) == GRT_OK &&
+              m.needs_future == 1);
+    }
     EXPECT_V(patch32(tw_layer_field(0, 24), 5), g_size, GRT_E_LAYER_FIELD, "layer.param", 0, 5, 0);
     EXPECT_V(patch32(tw_layer_field(1, 24), 0x3C23D70Au), g_size, GRT_E_LAYER_FIELD, "layer.param", 1,
              0x3C23D70Au, 0); /* a parameter on a Dense linear layer */
@@ -749,9 +771,13 @@ static void test_lstm_layer(void)
     tw_fix_crc(w, size);
     EXPECT_V(w, size, GRT_E_PRECISION, "layer.precision", 2, GRT_PREC_Q15, GRT_PREC_F32);
     memcpy(w, b, size);
-    tw_put_u16(w, tw_layer_field(0, 6), 1); /* the reserved bytes 6, 7 */
+    tw_put_u8(w, tw_layer_field(0, 6), GRT_DIR_REVERSE); /* LSTMs run forward only (1.4) */
     tw_fix_crc(w, size);
-    EXPECT_V(w, size, GRT_E_LAYER_FIELD, "layer.reserved", 0, 1, 0);
+    EXPECT_V(w, size, GRT_E_LAYER_FIELD, "layer.direction", 0, 1, 0);
+    memcpy(w, b, size);
+    tw_put_u8(w, tw_layer_field(0, 7), GRT_MERGE_CONCAT);
+    tw_fix_crc(w, size);
+    EXPECT_V(w, size, GRT_E_LAYER_FIELD, "layer.merge", 0, 1, 0);
     /* a GRU's 3H rows where the LSTM has 4H */
     memcpy(w, b, size);
     tw_put_u32(w, tw_tensor_field(w, 0, 8), 24);

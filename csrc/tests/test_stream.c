@@ -71,7 +71,68 @@ static void check_run_equals_step(const grt_model *m, size_t T)
         CHECK(m->state_size == 0 || memcmp(a.state, b.state, m->state_size * sizeof(float)) == 0);
         free(wm);
     }
+    /* the whole-sequence entry point from a zero state: the first T steps, bit for bit */
+    size_t wsize = grt_model_run_work_size(m, T);
+    uint8_t *work;
+    void *wm = alloc_shifted(wsize, 0, &work);
+    memset(ys_run, 0xFF, T * O * sizeof(float));
+    int conv = 0;
+    for (uint32_t l = 0; l < m->n_layers; l++)
+        conv |= m->layers[l].kind == GRT_LAYER_CONV1D;
+    if (conv) { /* not yet: a Conv1D's window runs in streams */
+        CHECK(grt_model_run(m, xs, T, ys_run, work, wsize) == GRT_E_LAYER_KIND);
+    } else {
+        CHECK(grt_model_run(m, xs, T, ys_run, work, wsize) == GRT_OK);
+        CHECK(memcmp(ys_run, ys_step, T * O * sizeof(float)) == 0);
+        CHECK(grt_model_run(m, xs, T, ys_run, work, wsize - 1) == GRT_E_BUFFER);
+        CHECK(grt_model_run(m, xs, T, ys_run, work + 2, wsize) == GRT_E_BUFFER);
+        CHECK(grt_model_run(m, xs, T, NULL, work, wsize) == GRT_E_ARG);
+    }
+    CHECK(conv || grt_model_run(m, NULL, 0, NULL, NULL, 0) == GRT_OK);
+    CHECK(grt_model_run(NULL, xs, T, ys_run, work, wsize) == GRT_E_ARG);
+    CHECK(grt_model_run_q15(m, NULL, T, NULL, work, wsize) == GRT_E_PRECISION);
+    CHECK(grt_model_run_work_size(m, 0) == 0 && grt_model_run_work_size(NULL, T) == 0);
+    free(wm);
     free(ma), free(mb), free(xs), free(ys_step), free(ys_run);
+}
+
+/* A reverse GRU (layer entry byte 6 = 1): grt_model_run of xs equals, reversed in time, a forward
+ * stream over xs reversed in time; such a model has no streams (1.4). */
+static void test_reverse_run(void)
+{
+    static const tw_layer layers[] = {{GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 5, 7, GRT_PREC_F32}};
+    enum { T = 13, I = 5, H = 7 };
+    fixture f;
+    CHECK(fixture_load(&f, layers, 1, 21, 0.5f));
+    float xs[T * I], xr[T * I], ys[T * H], yr[T * H];
+    fill_inputs(xs, T * I, 3);
+    for (size_t t = 0; t < T; t++)
+        memcpy(xr + t * I, xs + (T - 1 - t) * I, I * sizeof(float));
+    size_t ssize = grt_stream_size(&f.m);
+    uint8_t *mem;
+    void *mm = alloc_shifted(ssize, 0, &mem);
+    grt_stream s;
+    CHECK(grt_stream_init(&s, &f.m, mem, ssize) == GRT_OK);
+    step_loop(&s, xr, T, yr);
+    /* the same file with direction = reverse */
+    size_t size = f.m.size;
+    tw_put_u8(f.blob, tw_layer_field(0, 6), GRT_DIR_REVERSE);
+    tw_fix_crc(f.blob, size);
+    CHECK(grt_model_load(&f.m, f.blob, size, 0, NULL) == GRT_OK);
+    CHECK(f.m.needs_future == 1 && f.m.layers[0].direction == GRT_DIR_REVERSE);
+    CHECK(grt_stream_size(&f.m) == 0);
+    CHECK(grt_stream_init(&s, &f.m, mem, ssize) == GRT_E_LAYER_FIELD);
+    size_t wsize = grt_model_run_work_size(&f.m, T);
+    uint8_t *work;
+    void *wm = alloc_shifted(wsize, 0, &work);
+    CHECK(grt_model_run(&f.m, xs, T, ys, work, wsize) == GRT_OK);
+    int same = 1;
+    for (size_t t = 0; t < T; t++)
+        same &= memcmp(ys + t * H, yr + (T - 1 - t) * H, H * sizeof(float)) == 0;
+    CHECK(same);
+    free(wm);
+    free(mm);
+    free(f.blob_mem);
 }
 
 /* Also run by test_isa under every instruction-set level. */
@@ -240,6 +301,7 @@ void test_stream(void)
 {
     test_sizes_and_errors();
     test_run_equals_step();
+    test_reverse_run();
 }
 
 #else

@@ -17,12 +17,11 @@ __all__ = ["BIDIRECTIONAL", "GATES", "PRESETS", "Convention", "canonical_gates",
 
 GATES = "rzn"  # the canonical gate order
 
-# Said by every importer that meets a bidirectional GRU (torch bidirectional=True, Keras
-# Bidirectional, ONNX direction="bidirectional"), so the refusal reads the same everywhere.
-BIDIRECTIONAL = ("a bidirectional GRU cannot run as a stream: its backward direction reads the "
-                 "sequence from its end, so no output exists until the whole sequence is in; "
-                 "gru_rt converts forward GRUs only (train with bidirectional=False, or keep the "
-                 "forward direction alone)")
+# Said by every importer that meets a bidirectional LSTM (reverse and bidirectional GRUs convert:
+# format 1.4), so the refusal reads the same everywhere.
+BIDIRECTIONAL = ("a bidirectional LSTM is not supported: gru_rt runs LSTMs forward only (reverse "
+                 "and bidirectional GRUs convert, and run whole sequences with Model.run); train "
+                 "with bidirectional=False, or keep the forward direction alone")
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "layout": ("out_in", "in_out"),

@@ -36,7 +36,10 @@ single chain):
 - `Dropout`, `SpatialDropout1D`, `GaussianNoise`, `GaussianDropout`, `AlphaDropout` (identity at
   inference).
 
-`Bidirectional` is refused in the words torch's bidirectional=True gets (convention.BIDIRECTIONAL),
+`Bidirectional(GRU(..., return_sequences=True))` with merge_mode concat, sum, ave or mul becomes a
+bidirectional layer (format 1.4; the model then runs whole sequences with Model.run, not streams);
+`return_sequences=False` inside it, and `GRU(go_backwards=True)` (whose outputs Keras returns in
+reversed time order), are refused with the reason. Refused too:
 a model with several inputs with their names and the layers that merge them. Everything else
 (Conv1D, Attention, SimpleRNN, Lambda, Embedding, nested models, custom
 classes …) is refused with an error naming the layer and its class.
@@ -85,7 +88,7 @@ from ._untrusted import (
     zip_infos,
     zip_member,
 )
-from .convention import BIDIRECTIONAL, Convention
+from .convention import Convention
 from .numpy_importer import import_gru
 
 __all__ = ["KERAS_CONVENTION", "import_file", "import_model"]
@@ -100,12 +103,13 @@ _IDENTITY = ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Spa
 _AFFINE = ("BatchNormalization", "Normalization", "Rescaling")  # per-feature a·x + c: folded
 _CONV = ("Conv1D", "DepthwiseConv1D")  # causal (1.4): _conv1d
 _WEIGHTED = ("GRU", "LSTM", "Dense", "TimeDistributed", "BatchNormalization", "Normalization",
-             "LayerNormalization", *_CONV)
+             "LayerNormalization", *_CONV, "Bidirectional")
 _POOLING = ("MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D", "UpSampling1D",
             "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Cropping1D", "ZeroPadding1D")
 _NOT_STREAMABLE = ("a stream returns one output per input step from the past only; a stride, "
                    "pooling, 'valid' or 'same' padding changes the time rate or looks ahead")
 _RECURRENT = ("GRU", "LSTM")
+_KERAS_MERGES = ("concat", "sum", "ave", "mul")  # Bidirectional merge modes gru_rt has
 _FOLDED = ("Activation", "ReLU", "Softmax", "LeakyReLU", "ELU")
 _MODELS = ("Sequential", "Functional", "Model")
 _SUPPORTED = ("gru_rt converts InputLayer, Masking (first), GRU, LSTM, Dense (or "
@@ -335,6 +339,11 @@ def _read_v3_weights(root: Any, arch: _Arch, where: str) -> None:
         if group is None:
             raise ConversionError(f"{where}: no weights for {layer.label} (no group "
                                   f"layers/{key})")
+        if layer.class_name == "Bidirectional":  # forward_layer/cell then backward_layer/cell
+            layer.weights = [w for side in ("forward_layer", "backward_layer")
+                             for w in _v3_vars(group.get(side), f"{where}: layers/{key}/{side}",
+                                               layer, "cell")]
+            continue
         inner = {"GRU": "cell", "LSTM": "cell", "TimeDistributed": "layer"}.get(layer.class_name)
         if inner is not None:
             group = group.get(inner)
@@ -349,6 +358,19 @@ def _read_v3_weights(root: Any, arch: _Arch, where: str) -> None:
             raise ConversionError(f"{where}: the vars of {layer.label} are named {keys}, "
                                   f"expected 0, 1, …")
         layer.weights = [np.asarray(var[k][()]) for k in keys]
+
+
+def _v3_vars(group: Any, where: str, layer: _KLayer, inner: str) -> list[np.ndarray]:
+    """The arrays of group/<inner>/vars/0, 1, … (a Bidirectional side's GRU cell)."""
+    group = None if group is None else group.get(inner)
+    var = None if group is None else group.get("vars")
+    if var is None:
+        raise ConversionError(f"{where}: no {inner}/vars for {layer.label}")
+    keys = sorted(var.keys(), key=lambda k: int(k) if str(k).isdigit() else -1)
+    if [str(k) for k in keys] != [str(i) for i in range(len(keys))]:
+        raise ConversionError(f"{where}: the vars of {layer.label} are named {keys}, "
+                              f"expected 0, 1, …")
+    return [np.asarray(var[k][()]) for k in keys]
 
 
 def _read_legacy_weights(root: Any, arch: _Arch, where: str) -> None:
@@ -479,9 +501,10 @@ def _recurrent_options(layer: _KLayer, keras_major: int) -> tuple[str, str]:
     cfg = layer.config
     for flag in ("go_backwards", "return_state"):
         if cfg.get(flag):
-            why = ("it reads the sequence backwards, which a stream cannot"
-                   if flag == "go_backwards" else "its extra state outputs have no place in a "
-                   "sequential stream")
+            why = ("Keras returns its outputs in reversed time order, the state after step 0 "
+                   "last; a gru_rt reverse layer keeps each output at its own step. "
+                   "Bidirectional(GRU) converts" if flag == "go_backwards"
+                   else "its extra state outputs have no place in a sequential stream")
             raise ConversionError(f"{layer.label}: {flag}=True is not supported ({why})")
     activation = _activation_name(layer, "activation")
     if activation not in ("tanh", "relu"):
@@ -555,6 +578,48 @@ def _gru(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
     conv = Convention(gate_order="zrn", layout="in_out", reset="after" if reset_after else "before",
                       activation=activation, gate_activation=gate)
     return import_gru(arrays, conv, layer.name)
+
+
+def _bidirectional(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
+    """Bidirectional(GRU(return_sequences=True)): the forward GRU's weights then the backward one's
+    (Keras reverses the backward outputs back into time order, as gru_rt does), merged."""
+    cfg = layer.config
+    inner = cfg.get("layer")
+    if not isinstance(inner, Mapping) or inner.get("class_name") != "GRU":
+        what = inner.get("class_name") if isinstance(inner, Mapping) else "?"
+        raise ConversionError(f"{layer.label} wraps a {printable(str(what))}: only "
+                              f"Bidirectional(GRU) can be converted")
+    merge = cfg.get("merge_mode", "concat")
+    if merge not in _KERAS_MERGES:
+        raise ConversionError(f"{layer.label}: merge_mode={merge!r} is not supported "
+                              f"({', '.join(_KERAS_MERGES)}; None returns two outputs)")
+    gru_cfg = dict(inner.get("config") or {})
+    if not gru_cfg.get("return_sequences", False):
+        raise ConversionError(
+            f"{layer.label}: return_sequences=False returns the forward state after the last "
+            f"step next to the backward state after step 0, which is no step's output; gru_rt "
+            f"runs Bidirectional(GRU(..., return_sequences=True)), whose every step it gives "
+            f"(Model.run(..., readout='last') then reads the last step's)")
+    back_cfg = cfg.get("backward_layer")
+    if isinstance(back_cfg, Mapping):
+        back = dict(back_cfg.get("config") or {})
+        for key in ("units", "activation", "recurrent_activation", "use_bias", "reset_after",
+                    "return_sequences", "return_state"):
+            if back.get(key) != gru_cfg.get(key):
+                raise ConversionError(f"{layer.label}: the backward layer's {key} is "
+                                      f"{back.get(key)!r}, the forward one's "
+                                      f"{gru_cfg.get(key)!r}; both directions must match")
+    weights = layer.weights or []
+    half = len(weights) // 2
+    sides = []
+    for k, name in enumerate(("forward", "backward")):
+        side = _KLayer(f"{layer.name}.{name}", "GRU", {**gru_cfg, "go_backwards": False},
+                       weights=weights[k * half:(k + 1) * half] if len(weights) % 2 == 0
+                       else weights)
+        sides.append(_gru(side, keras_major))
+    (fwd, transforms), (bwd, _) = sides
+    return replace(fwd, name=layer.name, direction="bidirectional", merge=merge,
+                   backward=bwd), transforms
 
 
 def _dense(layer: _KLayer) -> DenseLayer:
@@ -772,7 +837,12 @@ def _fold_input(layer: Layer, affine: _Affine, source: _KLayer) -> Layer:
     assert isinstance(layer, (GRULayer, LSTMLayer))
     w = np.asarray(layer.w_ih, np.float64)
     a, c = affine.sized(w.shape[1], source.label)
-    return replace(layer, w_ih=w * a, b_ih=np.asarray(layer.b_ih, np.float64) + w @ c)
+    folded = replace(layer, w_ih=w * a, b_ih=np.asarray(layer.b_ih, np.float64) + w @ c)
+    if isinstance(folded, GRULayer) and folded.backward is not None:  # both directions read x
+        back = _fold_input(folded.backward, affine, source)
+        assert isinstance(back, GRULayer)
+        folded = replace(folded, backward=back)
+    return folded
 
 
 def _fold_output(layer: DenseLayer | Conv1DLayer, affine: _Affine,
@@ -873,13 +943,20 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
             last.activation = act
             labels[-1] = labels[-1][:-1] + f"+{printable(layer.name)})"
         elif cls == "Bidirectional":
-            raise ConversionError(f"{layer.label}: {BIDIRECTIONAL}")
+            if after_last_step is not None:
+                raise ConversionError(f"{layer.label} follows {after_last_step.label}, which has "
+                                      f"return_sequences=False; set return_sequences=True on "
+                                      f"every GRU but the last")
+            gru, transforms = _bidirectional(layer, arch.keras_major)
+            layers.append(gru)
+            labels.append(f"{printable(layer.name)}(Bidirectional GRU merge={gru.merge},"
+                          f"reset_after={int(gru.reset_after)})")
         elif cls in _MODELS:
             raise ConversionError(f"{layer.label} is a nested model; flatten it into one "
                                   f"Sequential model")
         else:
             raise ConversionError(f"{layer.label} cannot be converted: {_SUPPORTED}")
-        if pending is not None and cls in (*_RECURRENT, "Dense"):  # the layer just added takes it
+        if pending is not None and cls in (*_RECURRENT, "Dense", "Bidirectional"):  # the new layer
             layers[-1] = _fold_input(layers[-1], pending, layer)
             pending = None
         previous = layer
@@ -1060,6 +1137,10 @@ def _weight_count(layer: _KLayer) -> int:
         inner = cfg.get("layer")
         cfg = inner.get("config", {}) if isinstance(inner, Mapping) else {}
     bias = int(bool(cfg.get("use_bias", True)))
+    if layer.class_name == "Bidirectional":
+        inner = cfg.get("layer")
+        gru = inner.get("config", {}) if isinstance(inner, Mapping) else {}
+        return 2 * (2 + int(bool(gru.get("use_bias", True))))
     return {"GRU": 2 + bias, "LSTM": 2 + bias, "Dense": 1 + bias, "TimeDistributed": 1 + bias,
             "BatchNormalization": 2 + int(bool(cfg.get("scale", True)))
             + int(bool(cfg.get("center", True))),

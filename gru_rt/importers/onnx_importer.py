@@ -3,7 +3,9 @@
 Read with the `onnx` package (imported only here). The graph must be one chain from its single data
 input to an output:
 
-- `GRU`: direction "forward" (reverse and bidirectional are refused: a stream cannot run them),
+- `GRU`: direction "forward", "reverse" or "bidirectional" (format 1.4: the model then runs whole
+  sequences with Model.run; a bidirectional Y [T, 2, B, H] must be joined into [T, B, 2H] by the
+  Transpose(0, 2, 1, 3) + Reshape torch.onnx.export writes, the concat of the two directions),
   linear_before_reset 0 or 1 (canonical reset_after 0 or 1), layout 0 or 1, optional B, initial_h
   absent or zero (a zero initializer, or the zero state computed with ConstantOfShape as
   torch.onnx.export writes it), sequence_lens absent, clip absent; activations (f, g) = (Sigmoid or
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +259,7 @@ class _Walker:
         self.state_from: dict[int, tuple[str, str, list[Any]]] = {}
         self.time: Dim | None = None  # the time axis' size symbol, from the first GRU's X
         self.readout = ""  # how the graph's output picks the last step, if it does
+        self.directions_axis = False  # a bidirectional GRU's Y: its direction axis still apart
         self.dense_open = False  # the last layer is a Dense that may still take a bias/activation
         self.transforms = "none"
         self.notes: list[str] = []  # transformations of the Dense weights
@@ -307,10 +311,12 @@ class _Walker:
                 f"{_label(node)} reads {self.readout} (one vector per sequence), which a stream "
                 f"cannot run; feed it Y instead")
         direction = a.get("direction", "forward")
-        if direction != "forward":
-            raise ConversionError(f"{_label(node)}: direction={direction!r} is not supported: a "
-                                  f"stream runs forward only (the reverse direction needs future "
-                                  f"inputs)")
+        if isinstance(direction, bytes):
+            direction = direction.decode()
+        if direction not in ("forward", "reverse", "bidirectional"):
+            raise ConversionError(f"{_label(node)}: direction={direction!r}, expected forward, "
+                                  f"reverse or bidirectional")
+        nd = 2 if direction == "bidirectional" else 1
         if "clip" in a:
             raise ConversionError(f"{_label(node)}: the clip attribute ({a['clip']}) is not "
                                   f"supported")
@@ -330,34 +336,43 @@ class _Walker:
         self._time_axis(node, layout)
         w = g.const(inputs[1], f"{_label(node)}: W")
         r = g.const(inputs[2], f"{_label(node)}: R")
-        if r.ndim != 3 or r.shape[0] != 1 or r.shape[1] != 3 * r.shape[2] or r.shape[2] == 0:
+        if r.ndim != 3 or r.shape[0] != nd or r.shape[1] != 3 * r.shape[2] or r.shape[2] == 0:
             raise ConversionError(f"{_label(node)}: R has shape {r.shape}, expected "
-                                  f"(1, 3*hidden_size, hidden_size)")
+                                  f"({nd}, 3*hidden_size, hidden_size)")
         h = int(r.shape[2])
         if int(a.get("hidden_size", h)) != h:
             raise ConversionError(f"{_label(node)}: hidden_size is {a['hidden_size']} but R has "
                                   f"shape {r.shape}")
-        if w.ndim != 3 or w.shape[:2] != (1, 3 * h):
-            raise ConversionError(f"{_label(node)}: W has shape {w.shape}, expected (1, {3 * h}, "
-                                  f"input_size)")
+        if w.ndim != 3 or w.shape[:2] != (nd, 3 * h):
+            raise ConversionError(f"{_label(node)}: W has shape {w.shape}, expected ({nd}, "
+                                  f"{3 * h}, input_size)")
         self._feature_mismatch(node, int(w.shape[2]))
-        arrays = {"W": w[0], "U": r[0]}
+        sets: list[dict[str, np.ndarray]] = [{"W": w[k], "U": r[k]} for k in range(nd)]
         if inputs[3]:
             b = g.const(inputs[3], f"{_label(node)}: B")
-            if b.shape != (1, 6 * h):
+            if b.shape != (nd, 6 * h):
                 raise ConversionError(f"{_label(node)}: B has shape {b.shape}, expected "
-                                      f"(1, {6 * h})")
-            arrays["b"] = b[0]
+                                      f"({nd}, {6 * h})")
+            for k in range(nd):
+                sets[k]["b"] = b[k]
         if inputs[4]:
             raise ConversionError(f"{_label(node)}: sequence_lens {inputs[4]!r} is given; gru_rt "
                                   f"streams every step, so sequence_lens must be absent")
         self._initial_state(node, inputs[5])
         conv = Convention(gate_order="zrn", layout="out_in", reset="after" if lbr else "before",
                           activation=act, gate_activation=gate)
-        layer, self.transforms = import_gru(arrays, conv, node.name)
+        layer, self.transforms = import_gru(sets[0], conv, node.name)
+        if direction == "reverse":
+            layer = replace(layer, direction="reverse")
+        elif direction == "bidirectional":  # Y [T, 2, B, H]: the exporter's Transpose and
+            back, _ = import_gru(sets[1], conv, node.name)  # Reshape make it [T, B, 2H]
+            layer = replace(layer, direction="bidirectional", merge="concat", backward=back)
+            self.directions_axis = True
         self.layers.append(layer)
         self.grus.append(node)
-        self.labels.append(f"{node.name or 'GRU'}(GRU linear_before_reset={lbr},{gate},{act})")
+        way = "" if direction == "forward" else f",{direction}"
+        self.labels.append(f"{node.name or 'GRU'}(GRU linear_before_reset={lbr},{gate},{act}"
+                           f"{way})")
         self.dense_open = False
         outs = list(node.output) + [""] * (2 - len(node.output))
         y, y_h = outs[0], outs[1]
@@ -369,6 +384,11 @@ class _Walker:
                                   f"nodes; only a single chain can be converted")
         if y_next or self._is_output(y) or not y_h:
             return y
+        if direction != "forward":
+            raise ConversionError(f"{_label(node)}: the chain continues through Y_h, the final "
+                                  f"state of its {direction} direction(s), which is no step's "
+                                  f"output; feed Y on instead (Model.run(..., readout='last') "
+                                  f"reads the last step's)")
         self.readout = f"the final state Y_h of {_label(node)}"
         return y_h
 
@@ -421,9 +441,17 @@ class _Walker:
 
     def _gru_activations(self, node: Any, a: dict[str, Any]) -> tuple[str, str]:
         acts = a.get("activations", ["Sigmoid", "Tanh"])
+        acts = [x.decode() if isinstance(x, bytes) else x for x in acts]
+        if len(acts) == 4 and acts[:2] == acts[2:] and \
+                a.get("direction") in ("bidirectional", b"bidirectional"):
+            acts = acts[:2]  # both directions' (f, g), the same
+            half = len(a.get("activation_alpha", [])) // 2
+            a = {**a, "activation_alpha": list(a.get("activation_alpha", []))[:half],
+                 "activation_beta": list(a.get("activation_beta", []))[:len(
+                     a.get("activation_beta", [])) // 2]}
         if len(acts) != 2:
             raise ConversionError(f"{_label(node)}: activations {acts} lists {len(acts)} "
-                                  f"functions, expected 2 (f, g) for a forward GRU")
+                                  f"functions, expected 2 (f, g) per direction, the same in both")
         alphas = list(a.get("activation_alpha", []))
         betas = list(a.get("activation_beta", []))
         f, g = acts
@@ -496,6 +524,8 @@ class _Walker:
                                       f"features with other axes; only axis=-1 converts")
             return node.output[0]
         assert op == "Reshape"
+        if self.directions_axis:
+            return self._merge_directions(node)
         target = self.g.info(node.input[1])
         shape = (target.const.ravel().tolist() if target.const is not None else target.elems)
         if shape is None:
@@ -513,6 +543,24 @@ class _Walker:
                 f"does not keep the batch and time axes apart (a size the exporter fixed to the "
                 f"example input's where the input's axis is {self.g.x!r}'s varying size, or "
                 f"axes regrouped); only reshapes that keep, merge or drop size-1 axes convert")
+        return node.output[0]
+
+    def _merge_directions(self, node: Any) -> str:
+        """A bidirectional GRU's Y, transposed to [..., 2, H]: a Reshape that joins the last two
+        axes into 2H is the concat of the forward and backward outputs (torch.onnx.export's
+        [T, 2, B, H] → Transpose(0, 2, 1, 3) → Reshape(T, B, 2H))."""
+        d, out = self.dims, self.g.dims(node.output[0])
+        gru = self.layers[-1]
+        assert isinstance(gru, GRULayer)
+        h = gru.hidden_size
+        if d is None or out is None or len(d) != 4 or d[-2] != 2 or d[-1] != h \
+                or len(out) != 3 or out[-1] != 2 * h or list(out[:2]) != list(d[:2]):
+            raise ConversionError(
+                f"{_label(node)}: reshapes the bidirectional GRU output {self.cur!r} (shape "
+                f"{dims_text(d)}) to {dims_text(out)}; only a reshape of [time, batch, 2, {h}] "
+                f"(or batch, time) to [time, batch, {2 * h}] converts (forward then backward, as "
+                f"torch.onnx.export writes it)")
+        self.directions_axis = False
         return node.output[0]
 
     def gather(self, node: Any) -> str:
@@ -779,6 +827,11 @@ class _Walker:
     def step(self, node: Any) -> str | None:
         self.g.used.add(id(node))
         op = node.op_type
+        if self.directions_axis and op not in ("Transpose", "Reshape", "Identity"):
+            raise ConversionError(f"{_label(node)} takes the bidirectional GRU output "
+                                  f"{self.cur!r} (shape {dims_text(self.dims)}) with its "
+                                  f"direction axis apart; gru_rt converts the exporters' "
+                                  f"Transpose to [time, batch, 2, H] and Reshape to 2H")
         if op == "GRU":
             return self.gru(node)
         if op == "LayerNormalization":
@@ -829,6 +882,11 @@ def _walk(g: _Graph) -> _Walker:
             break
         w.cur = out
     outputs = [o.name for o in g.graph.output]
+    if w.directions_axis:
+        raise ConversionError(f"the chain ends at {w.cur!r} (shape {dims_text(w.dims)}), a "
+                              f"bidirectional GRU output with its direction axis apart; gru_rt "
+                              f"converts the exporters' Transpose to [time, batch, 2, H] and "
+                              f"Reshape to 2H (the concat of the two directions)")
     if w.cur not in outputs:
         raise ConversionError(f"the chain ends at {w.cur!r}, which is not a graph output "
                               f"(outputs: {', '.join(repr(o) for o in outputs)})")

@@ -23,7 +23,9 @@ ELU, GELU, SiLU, Softplus, LogSoftmax) right after a Linear sets that Linear's a
 nn.Dropout and nn.Identity are skipped, and any other module is refused. When registration order
 is not the order `forward` applies the
 modules, `layers=` states the stack (module names or objects, in forward order).
-`bidirectional=True` is refused (a stream cannot run the backward direction), and so is an LSTM's
+An nn.GRU's `bidirectional=True` (keys `…_l{k}_reverse`) gives bidirectional layers, outputs
+concatenated [forward, backward] as nn.GRU's: such a model runs whole sequences (Model.run), not
+streams. An nn.LSTM's `bidirectional=True` is refused, and so is its
 `proj_size > 0` (weight_hr_l{k}: projections are not part of the canonical LSTM); `batch_first` and
 `num_layers` need nothing (each layer of a multi-layer module is a layer of the stack).
 nn.Conv1d (1.4) becomes a causal Conv1D layer when the module walk shows it causal: stride 1,
@@ -48,7 +50,7 @@ import pickle
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -69,7 +71,7 @@ TORCH_CONVENTION = ("torch.nn.GRU: gates r,z,n; n = tanh(W_in x + b_in + r*(W_hn
                     "h' = (1-z)*n + z*h")
 TORCH_LSTM_CONVENTION = "torch.nn.LSTM: gates i,f,g,o; c' = f*c + i*g; h' = o*tanh(c')"
 
-_GRU_KEY = re.compile(r"(weight|bias)_(ih|hh)_l(\d+)")
+_GRU_KEY = re.compile(r"(weight|bias)_(ih|hh)_l(\d+)(_reverse)?")
 _PROJ_KEY = re.compile(r"weight_hr(_l\d+)?")
 _CELL_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 _SUPPORTED = ("only nn.GRU and nn.LSTM (weight_ih_l0, weight_hh_l0, …), nn.GRUCell and nn.LSTMCell "
@@ -182,8 +184,6 @@ def _classify(prefix: str, params: dict[str, np.ndarray],
     if prefix in convs:
         return _conv_block(prefix, params, *convs[prefix])
     for name in params:
-        if name.endswith("_reverse"):
-            raise ConversionError(f"{_key(prefix, name)}: {BIDIRECTIONAL}")
         if _PROJ_KEY.fullmatch(name):
             raise ConversionError(f"{_key(prefix, name)}: {_PROJECTION}")
     if any(_GRU_KEY.fullmatch(name) for name in params):
@@ -276,11 +276,20 @@ def _gru_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
     h: int | None = None
     in_size: int | None = None
     kind: str | None = None  # from layer 0's weight_hh: every layer of the module has it
+    reverse = {int(m.group(3)) for m in map(_GRU_KEY.fullmatch, params) if m and m.group(4)}
     for k in range(max(indices) + 1):
         layer = _gru_layer(prefix, params, f"_l{k}", h, in_size, has_bias,
                            _key(prefix, f"l{k}"), kind)
+        if reverse and not isinstance(layer, GRULayer):
+            name = next(n for n in params if n.endswith("_reverse"))
+            raise ConversionError(f"{_key(prefix, name)}: {BIDIRECTIONAL}")
+        if reverse:  # nn.GRU bidirectional=True: a _reverse set per layer, outputs concatenated
+            back = _gru_layer(prefix, params, f"_l{k}_reverse", layer.hidden_size,
+                              layer.input_size, has_bias, _key(prefix, f"l{k}_reverse"), "gru")
+            assert isinstance(back, GRULayer) and isinstance(layer, GRULayer)
+            layer = replace(layer, direction="bidirectional", merge="concat", backward=back)
         layers.append(layer)
-        h = in_size = layer.hidden_size
+        h, in_size = layer.hidden_size, layer.output_size
         kind = layer.kind
     last = len(layers) - 1
     assert kind is not None
@@ -738,7 +747,7 @@ def import_module(module: Any, *,
             previous = (path, m)
             continue
         if isinstance(m, (nn.GRU, nn.GRUCell, nn.LSTM, nn.LSTMCell, nn.Linear)):
-            if isinstance(m, (nn.GRU, nn.LSTM)) and m.bidirectional:
+            if isinstance(m, nn.LSTM) and m.bidirectional:
                 raise ConversionError(f"module {path!r} ({_MODULE_NAMES[type(m).__name__.lower()]}"
                                       f", bidirectional=True): {BIDIRECTIONAL}")
             if isinstance(m, nn.LSTM) and m.proj_size > 0:
