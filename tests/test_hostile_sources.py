@@ -711,9 +711,51 @@ def test_onnx_tensor_data_must_match_its_shape(tmp_path: Path) -> None:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [w])
     path = tmp_path / "m.onnx"
     path.write_bytes(helper.make_model(graph).SerializeToString())
-    with pytest.raises(ConversionError, match=r"tensor W declares shape \[2, 3\] \(6 values\) "
-                                              r"but holds 2"):
+    with pytest.raises(ConversionError, match=r"tensor W declares shape \[2, 3\] \(6 values in "
+                                              r"float_data\) but holds 2"):
         convert(path, verify=False)
+    # the converter fuzz: values in a field the type does not read (onnx's to_array raised
+    # ValueError reshaping the empty field), and a type gru_rt does not read
+    for tensor, message in (
+            (TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[2, 3],
+                         int64_data=[1] * 6), r"\(6 values in float_data\) but holds 0"),
+            (TensorProto(name="W", data_type=TensorProto.STRING, dims=[1], string_data=[b"a"]),
+             r"has data type STRING, which gru_rt does not read")):
+        del graph.initializer[:]
+        graph.initializer.append(tensor)
+        path.write_bytes(helper.make_model(graph).SerializeToString())
+        with pytest.raises(ConversionError, match=message):
+            convert(path, verify=False)
+
+
+def test_onnx_values_are_assigned_once_in_order(tmp_path: Path) -> None:
+    """The converter fuzz: a GRU node whose output renamed its own input made a cycle that the
+    walk followed for ever (a hang); ONNX names each value once, in topological order."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from gru_rt import convert
+    from gru_rt.errors import ConversionError
+
+    def model(nodes: list[Any]) -> Path:
+        w = numpy_helper.from_array(np.ones((2, 3), np.float32), "W")
+        graph = helper.make_graph(
+            nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [w])
+        path = tmp_path / "m.onnx"
+        path.write_bytes(helper.make_model(graph).SerializeToString())
+        return path
+
+    mm = helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")
+    with pytest.raises(ConversionError, match="no GRU operator"):  # past the check
+        convert(model([mm]), verify=False)
+    with pytest.raises(ConversionError, match=r"node 'mm' \(MatMul\) writes 'x', which is "
+                                              r"already defined"):
+        convert(model([helper.make_node("MatMul", ["x", "W"], ["x"], name="mm")]), verify=False)
+    with pytest.raises(ConversionError, match=r"node 'mm' \(MatMul\) reads 'h', which no graph "
+                                              r"input, initializer or earlier node defines"):
+        convert(model([helper.make_node("MatMul", ["h", "W"], ["y"], name="mm"),
+                       helper.make_node("Relu", ["x"], ["h"], name="relu")]), verify=False)
 
 
 def test_unparsable_npy_header_is_a_one_line_error(tmp_path: Path) -> None:

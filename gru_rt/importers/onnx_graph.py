@@ -28,8 +28,8 @@ import numpy as np
 
 from ..errors import ConversionError, printable
 
-__all__ = ["Dim", "Info", "Propagation", "check_arity", "check_strings", "dims_text",
-           "node_attributes"]
+__all__ = ["Dim", "Info", "Propagation", "check_arity", "check_single_assignment",
+           "check_strings", "dims_text", "node_attributes"]
 
 Dim = Union[int, str]
 # Ops whose output keeps the input's shape and (for a uniform tensor) its fill value.
@@ -499,6 +499,27 @@ def check_arity(node: Any, opset: int) -> None:
         if not low <= have <= high:
             expected = f"{low}" if low == high else f"{low} to {high}"
             raise ConversionError(f"{label} has {have} {kind}, expected {expected}")
+
+
+def check_single_assignment(graph: Any) -> None:
+    """Refuse a graph that is not in ONNX's required form: each value named once (a graph input,
+    an initializer or one node's output) and defined before a node reads it. A node whose output
+    renames its own input, or reads a later node's output, makes a cycle that the walk from the
+    input to the outputs would follow for ever."""
+    defined = {t.name for t in graph.initializer} | {i.name for i in graph.input}
+    for node in graph.node:
+        label = f"node {node.name!r} ({node.op_type})" if node.name else f"a {node.op_type} node"
+        for name in node.input:
+            if name and name not in defined:
+                raise ConversionError(f"{label} reads {printable(name)!r}, which no graph input, "
+                                      f"initializer or earlier node defines (ONNX nodes are in "
+                                      f"topological order)")
+        for name in node.output:
+            if name in defined:
+                raise ConversionError(f"{label} writes {printable(name)!r}, which is already "
+                                      f"defined (ONNX names each value once)")
+            if name:
+                defined.add(name)
 
 
 def check_strings(model: Any, where: str) -> None:

@@ -57,6 +57,7 @@ from .onnx_graph import (
     Info,
     Propagation,
     check_arity,
+    check_single_assignment,
     check_strings,
     dims_text,
     node_attributes,
@@ -1134,6 +1135,7 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
                  metadata: Mapping[str, str] | None = None) -> ModelSpec:
     """A ModelSpec from an onnx.ModelProto (see the module docstring for what converts)."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    check_single_assignment(model.graph)
     model, named_inputs = merge_concat_inputs(model)  # several inputs joined by one Concat
     g = _Graph(lower_gru_loops(model, opset))
     w = _walk(g)
@@ -1199,22 +1201,29 @@ def _check_tensors(onnx: Any, graph: Any, path: Path) -> None:
             _check_tensor_size(onnx, t, path)
 
 
+# The tensor types gru_rt reads (weights, shapes, constants), each with the typed field that
+# holds its values when there is no raw_data (one value per element).
+_READ_TYPES = ("FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "INT8", "INT16", "INT32", "INT64",
+               "UINT8", "UINT16", "UINT32", "UINT64", "BOOL")
+
+
 def _check_tensor_size(onnx: Any, t: Any, path: Path) -> None:
     name, dims = printable(t.name), list(t.dims)
-    try:
-        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
-    except (KeyError, TypeError, ValueError):
-        raise ConversionError(f"{path}: tensor {name} has data type {t.data_type}, which gru_rt "
-                              f"does not read") from None
+    types = {getattr(onnx.TensorProto, n): n for n in _READ_TYPES}
+    if t.data_type not in types:
+        kind = onnx.TensorProto.DataType.Name(t.data_type) \
+            if t.data_type in onnx.TensorProto.DataType.values() else str(t.data_type)
+        raise ConversionError(f"{path}: tensor {name} has data type {kind}, which gru_rt does "
+                              f"not read (expected one of {', '.join(_READ_TYPES)})")
     if any(n < 0 for n in dims):
         raise ConversionError(f"{path}: tensor {name} has negative dimensions {dims}")
     count = math.prod(dims)
     if t.HasField("raw_data"):
+        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
         have, need, unit = len(t.raw_data), count * itemsize, "bytes"
-    else:
-        fields = (t.float_data, t.int32_data, t.int64_data, t.double_data, t.uint64_data,
-                  t.string_data)
-        have, need, unit = sum(len(f) for f in fields), count, "values"
+    else:  # the values must be in the field the type reads: any other field is ignored by onnx
+        field = onnx.helper.tensor_dtype_to_field(t.data_type)
+        have, need, unit = len(getattr(t, field)), count, f"values in {field}"
     if have != need:
         raise ConversionError(f"{path}: tensor {name} declares shape {dims} ({need} {unit}) but "
                               f"holds {have}")
