@@ -911,3 +911,28 @@ def test_onnx_weights_behind_a_long_identity_chain(tmp_path: Path) -> None:
     layer = convert(path, verify=False).layers[0]
     w = arrays["W0"][0].astype(np.float32)  # ONNX gates z, r, h; canonical r, z, n
     np.testing.assert_array_equal(layer.w_ih, np.concatenate([w[4:8], w[0:4], w[8:12]]))
+
+
+def test_h5_attributes_of_other_types_are_refused_before_reading(tmp_path: Path) -> None:
+    """The converter fuzz: a Keras 2 .h5 whose `keras_version` attribute's type byte became a
+    variable-length sequence crashed libhdf5 (SIGSEGV) when read (tests/data/
+    fuzz_h5_attribute_type.h5, the finding itself). Attribute types are checked first."""
+    h5py = pytest.importorskip("h5py")
+    finding = Path(__file__).parent / "data" / "fuzz_h5_attribute_type.h5"
+    run = subprocess.run([sys.executable, "-m", "gru_rt", "convert", str(finding), "-o",
+                          str(tmp_path / "f.grt")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert "attribute 'keras_version' of / has HDF5 type class 9, expected a number or a " \
+        "string" in run.stderr
+    assert not (tmp_path / "f.grt").exists()
+    from gru_rt import convert
+    from gru_rt.errors import ConversionError
+
+    path = tmp_path / "vlen.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = "2.15.0"
+        ragged = np.empty(1, dtype=h5py.vlen_dtype(np.int32))
+        ragged[0] = np.arange(3, dtype=np.int32)
+        f.attrs.create("ragged", ragged, dtype=ragged.dtype)
+    with pytest.raises(ConversionError, match=r"attribute 'ragged' of / has HDF5 type class 9"):
+        convert(path, verify=False)

@@ -410,6 +410,22 @@ def _check_attribute_storage(h5py: Any, obj: Any, name: str, where: str) -> None
     if info.meta_size.attr.heap_size and info.hdr.mesg.present >> _PIPELINE_MESSAGE & 1:
         raise ConversionError(f"{where}: the attributes of {name} are stored compressed; "
                               f"refused before reading them")
+    _check_attribute_types(h5py, obj, name, where)
+
+
+def _check_attribute_types(h5py: Any, obj: Any, name: str, where: str) -> None:
+    """Refuse attributes of any type but numbers and strings (what Keras writes), by their type
+    alone, before any is read: the converter fuzz found a string attribute whose type byte was
+    changed into a variable-length sequence, which libhdf5 crashes reading (h5py 3.16 / HDF5
+    2.0.0)."""
+    allowed = {h5py.h5t.INTEGER, h5py.h5t.FLOAT, h5py.h5t.STRING}
+    for k in range(h5py.h5a.get_num_attrs(obj.id)):
+        attr = h5py.h5a.open(obj.id, index=k)
+        kind = attr.get_type().get_class()
+        if kind not in allowed:
+            label = printable(attr.get_name().decode("utf-8", "replace"))
+            raise ConversionError(f"{where}: attribute {label!r} of {name} has HDF5 type class "
+                                  f"{kind}, expected a number or a string")
 
 
 def check_h5_tree(h5py: Any, root: Any, where: str) -> None:
