@@ -918,6 +918,27 @@ static grt_status check_mask_layers(loader *ld, const grt_model *m)
     return fail_values(ld, GRT_E_HEADER, "header.flags", -1, hdr(ld, H_FLAGS), 0);
 }
 
+/* A Conv1D layer runs only in streams, one frame at a time: it cannot be in a model that needs
+ * whole sequences (a reverse or bidirectional layer: grt_model_run only), nor in a model with an
+ * input mask (its window would take in the masked frames). Either model could not run at all, or
+ * would run wrong, so such a file is refused. */
+static grt_status check_conv_context(loader *ld, const grt_model *m)
+{
+    int whole = 0;
+    for (uint32_t i = 0; i < m->n_layers; i++)
+        whole |= m->layers[i].direction != GRT_DIR_FORWARD;
+    for (uint32_t i = 0; i < m->n_layers; i++) {
+        if (m->layers[i].kind != GRT_LAYER_CONV1D)
+            continue;
+        if (whole)
+            return fail(ld, GRT_E_LAYER_KIND, "layer.kind (Conv1D in a model with a reverse or "
+                        "bidirectional layer)", i);
+        if (hdr(ld, H_FLAGS) & GRT_FILE_INPUT_MASK)
+            return fail(ld, GRT_E_LAYER_KIND, "layer.kind (Conv1D in a model with an input mask)", i);
+    }
+    return GRT_OK;
+}
+
 /* ---- the model ---------------------------------------------------------------------------------- */
 
 /* Sizes the stream needs, from the validated layers. */
@@ -975,6 +996,8 @@ static grt_status load_checked(loader *ld, grt_model *m, unsigned flags)
         (st = check_values(ld, m)))
         return st;
     if ((st = check_mask_layers(ld, m)))
+        return st;
+    if ((st = check_conv_context(ld, m)))
         return st;
 
     m->blob = ld->blob;

@@ -341,3 +341,17 @@ def test_cli_info_and_export_c(tmp_path, capsys) -> None:  # type: ignore[no-unt
     assert "Conv1D     3 → 6" in out and "k=2 dilation=4 depthwise causal" in out
     assert main(["export-c", str(path), "-o", str(tmp_path / "conv_model")]) == 0
     assert (tmp_path / "conv_model.c").read_text().count("0x") > 100
+
+
+@pytest.mark.parametrize("where,fmt,value,why", [
+    (24, "I", 1, "an input mask"),  # header flags bit 0 (mask value 0.0 at offset 60)
+    (None, "B", 1, "a reverse or bidirectional layer"),  # the GRU's direction byte: reverse
+])
+def test_loader_refuses_conv_where_it_cannot_run(where: int | None, fmt: str, value: int,
+                                                 why: str) -> None:
+    """A Conv1D runs only in streams: with a reverse GRU (whole sequences only) the model could
+    not run at all, and with an input mask its window would take in the masked frames."""
+    data = bytearray(crnn().to_bytes())
+    e = _load_error(put(data, fmt, layer_field(2, 6) if where is None else where, value))
+    assert (e.status, e.field, e.index) == ("GRT_E_LAYER_KIND",
+                                            f"layer.kind (Conv1D in a model with {why})", 0)

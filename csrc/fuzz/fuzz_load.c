@@ -227,6 +227,38 @@ static void exercise_batch(const grt_model *m, grt_stream *s1, grt_stream *s2, c
     free(mem[0]), free(mem[1]), free(work), free(work_one), free(xs), free(yb), free(yt);
 }
 
+/* A model with a reverse or bidirectional layer has no streams (grt_stream_size is 0 and
+ * grt_stream_init refuses it): grt_model_run with grt_model_run_work_size bytes runs it, twice to the
+ * same bits, and refuses a work buffer too small for one step. */
+static void exercise_whole_run(const grt_model *m, const uint8_t *data, size_t size)
+{
+    grt_stream s;
+    float probe[16];
+    if (grt_stream_init(&s, m, probe, sizeof probe) == GRT_OK)
+        FAIL("grt_stream_init accepted a model whose grt_stream_size is 0");
+    size_t in = m->input_size, out = m->output_size, wsize = grt_model_run_work_size(m, RUN_STEPS);
+    void *work = aligned_exact(wsize);
+    float *xs = malloc(RUN_STEPS * in * sizeof(float));
+    float *y1 = malloc(RUN_STEPS * out * sizeof(float)), *y2 = malloc(RUN_STEPS * out * sizeof(float));
+    if (!xs || !y1 || !y2)
+        abort();
+    for (unsigned t = 0; t < RUN_STEPS; t++)
+        fill_inputs(xs + t * in, in, data, size, t % 3);
+    grt_status st = grt_model_run(m, xs, RUN_STEPS, y1, work, wsize);
+    if (st != GRT_E_LAYER_KIND) { /* GRT_E_LAYER_KIND: a kind grt_model_run does not run (Conv1D) */
+        if (st != GRT_OK)
+            FAIL("grt_model_run with grt_model_run_work_size bytes failed: %s", grt_status_name(st));
+        if (grt_model_run(m, xs, RUN_STEPS, y2, work, wsize) != GRT_OK)
+            FAIL("grt_model_run failed the second time");
+        for (size_t i = 0; i < RUN_STEPS * out; i++)
+            if (!same_float(y1[i], y2[i]))
+                FAIL("grt_model_run gave different outputs twice at step %zu output %zu", i / out, i % out);
+        if (grt_model_run(m, xs, RUN_STEPS, y2, work, 3) != GRT_E_BUFFER)
+            FAIL("grt_model_run accepted a 3-byte work buffer");
+    }
+    free(work), free(xs), free(y1), free(y2);
+}
+
 static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
 {
     const grt_model *mm = m;
@@ -298,6 +330,10 @@ static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
     }
 
     size_t ssize = grt_stream_size(m);
+    if (ssize == 0) {
+        exercise_whole_run(m, data, size);
+        return;
+    }
     size_t wsize = grt_run_work_size(m, 2);
     size_t in = m->input_size, out = m->output_size;
     void *mem1 = aligned_exact(ssize), *mem2 = aligned_exact(ssize), *work = aligned_exact(wsize);
