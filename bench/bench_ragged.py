@@ -37,7 +37,7 @@ from timing import summary
 
 import gru_rt
 from gru_rt.quantize import quantize
-from gru_rt.spec import ModelSpec
+from gru_rt.spec import GRULayer, ModelSpec
 
 
 def seconds(fn: Callable[[], object], rounds: int) -> dict[str, float]:
@@ -85,29 +85,62 @@ def onnx_ragged_gru(spec: ModelSpec) -> bytes:
     return model.SerializeToString()
 
 
-def bench_size(i: int, h: int, n: int, min_len: int, max_len: int, rounds: int) -> dict:
-    import onnxruntime as ort
-    import torch
-    from torch.nn.utils.rnn import pack_padded_sequence
-
-    spec = random_gru(i, h)
+def ragged_data(n: int, i: int, min_len: int, max_len: int
+                ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """N sequences of uniform random lengths (seed 0): the list, the zero-padded (N, T, I) batch and
+    the lengths."""
     rng = np.random.default_rng(0)
     lengths = rng.integers(min_len, max_len + 1, n)
     seqs = [rng.standard_normal((int(t), i)).astype(np.float32) for t in lengths]
     padded = np.zeros((n, int(lengths.max()), i), np.float32)
     for k, x in enumerate(seqs):
         padded[k, :len(x)] = x
-    cal = seqs[:32]
+    return seqs, padded, lengths
+
+
+def gru_rt_models(spec: ModelSpec, calibration: list[np.ndarray]) -> dict[str, gru_rt.Model]:
+    """The spec as gru_rt f32, q8 and q15 models (quantized on the calibration sequences)."""
     models = {"gru_rt f32": gru_rt.load(spec.to_bytes())}
     for precision in ("q8", "q15"):
-        models[f"gru_rt {precision}"] = gru_rt.load(quantize(spec, precision, cal)[0].to_bytes())
+        models[f"gru_rt {precision}"] = gru_rt.load(
+            quantize(spec, precision, calibration)[0].to_bytes())
+    return models
 
-    layer = spec.layers[0]
-    gru = torch.nn.GRU(i, h, batch_first=True)
+
+def copy_into_torch(gru: object, cells: list[GRULayer], suffixes: tuple[str, ...]) -> None:
+    """Copy each direction's weights (canonical r, z, n: PyTorch's order) into nn.GRU layer 0."""
+    import torch
+
     with torch.no_grad():
-        for p, arr in ((gru.weight_ih_l0, layer.w_ih), (gru.weight_hh_l0, layer.w_hh),
-                       (gru.bias_ih_l0, layer.b_ih), (gru.bias_hh_l0, layer.b_hh)):
-            p.copy_(torch.from_numpy(np.asarray(arr, np.float32)))
+        for suffix, cell in zip(suffixes, cells):
+            for name, arr in (("weight_ih", cell.w_ih), ("weight_hh", cell.w_hh),
+                              ("bias_ih", cell.b_ih), ("bias_hh", cell.b_hh)):
+                getattr(gru, f"{name}_l0{suffix}").copy_(torch.from_numpy(
+                    np.asarray(arr, np.float32)))
+
+
+def onnxruntime_call(spec: ModelSpec, padded: np.ndarray, lengths: np.ndarray, output: str
+                     ) -> Callable[[], np.ndarray]:
+    """A call that runs onnx_ragged_gru(spec) on one ONNX Runtime thread and returns `output`."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(onnx_ragged_gru(spec), opts, providers=["CPUExecutionProvider"])
+    feed = {"X": np.ascontiguousarray(padded.transpose(1, 0, 2)),
+            "sequence_lens": lengths.astype(np.int32)}
+    return lambda: sess.run([output], feed)[0]
+
+
+def bench_size(i: int, h: int, n: int, min_len: int, max_len: int, rounds: int) -> dict:
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    spec = random_gru(i, h)
+    seqs, padded, lengths = ragged_data(n, i, min_len, max_len)
+    models = gru_rt_models(spec, seqs[:32])
+    gru = torch.nn.GRU(i, h, batch_first=True)
+    copy_into_torch(gru, [spec.layers[0]], ("",))
     x_t, len_t = torch.from_numpy(padded), torch.from_numpy(lengths)
 
     def torch_packed() -> np.ndarray:
@@ -115,14 +148,10 @@ def bench_size(i: int, h: int, n: int, min_len: int, max_len: int, rounds: int) 
             packed = pack_padded_sequence(x_t, len_t, batch_first=True, enforce_sorted=False)
             return gru(packed)[1][0].numpy()
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(onnx_ragged_gru(spec), opts, providers=["CPUExecutionProvider"])
-    feed = {"X": np.ascontiguousarray(padded.transpose(1, 0, 2)),
-            "sequence_lens": lengths.astype(np.int32)}
+    ort_y_h = onnxruntime_call(spec, padded, lengths, "Y_h")
 
     def onnxruntime() -> np.ndarray:
-        return sess.run(["Y_h"], feed)[0][0]
+        return ort_y_h()[0]
 
     # The three compute the same readout (a check that the peers run the same GRU).
     ours = models["gru_rt f32"].run(seqs, readout="last")
@@ -145,30 +174,15 @@ def bench_bidirectional(i: int, h: int, n: int, min_len: int, max_len: int,
     """One bidirectional GRU layer, every step's output of ragged sequences."""
     from dataclasses import replace
 
-    import onnxruntime as ort
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     fwd, back = random_gru(i, h).layers[0], random_gru(i, h, seed=1).layers[0]
     spec = ModelSpec([replace(fwd, direction="bidirectional", merge="concat", backward=back)])
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(min_len, max_len + 1, n)
-    seqs = [rng.standard_normal((int(t), i)).astype(np.float32) for t in lengths]
-    padded = np.zeros((n, int(lengths.max()), i), np.float32)
-    for k, x in enumerate(seqs):
-        padded[k, :len(x)] = x
-    models = {"gru_rt f32": gru_rt.load(spec.to_bytes())}
-    for precision in ("q8", "q15"):
-        models[f"gru_rt {precision}"] = gru_rt.load(quantize(spec, precision, seqs[:32])[0]
-                                                    .to_bytes())
-
+    seqs, padded, lengths = ragged_data(n, i, min_len, max_len)
+    models = gru_rt_models(spec, seqs[:32])
     gru = torch.nn.GRU(i, h, batch_first=True, bidirectional=True)
-    with torch.no_grad():
-        for suffix, cell in (("", fwd), ("_reverse", back)):
-            for name, arr in (("weight_ih", cell.w_ih), ("weight_hh", cell.w_hh),
-                              ("bias_ih", cell.b_ih), ("bias_hh", cell.b_hh)):
-                getattr(gru, f"{name}_l0{suffix}").copy_(torch.from_numpy(
-                    np.asarray(arr, np.float32)))
+    copy_into_torch(gru, [fwd, back], ("", "_reverse"))
     x_t, len_t = torch.from_numpy(padded), torch.from_numpy(lengths)
 
     def torch_packed() -> object:
@@ -176,14 +190,7 @@ def bench_bidirectional(i: int, h: int, n: int, min_len: int, max_len: int,
             return gru(pack_padded_sequence(x_t, len_t, batch_first=True,
                                             enforce_sorted=False))[0]
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(onnx_ragged_gru(spec), opts, providers=["CPUExecutionProvider"])
-    feed = {"X": np.ascontiguousarray(padded.transpose(1, 0, 2)),
-            "sequence_lens": lengths.astype(np.int32)}
-
-    def onnxruntime() -> np.ndarray:
-        return sess.run(["Y"], feed)[0]
+    onnxruntime = onnxruntime_call(spec, padded, lengths, "Y")
 
     # The three compute the same outputs at every real step.
     ours = models["gru_rt f32"].run(seqs)
