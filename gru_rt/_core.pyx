@@ -291,9 +291,10 @@ cdef _state_dtype(const grt_model *m):
 # ---- many sequences: a list of (T_k, I) arrays, or a padded (N, T, I) array with lengths ----------
 
 cdef _check_readout(object readout):
-    if readout not in ("all", "last"):
-        raise ArgumentError(f"readout={readout!r}: expected 'all' (every step's output) or 'last' (each "
-                            f"sequence's output at its own last step)")
+    if readout not in ("all", "last", "first"):
+        raise ArgumentError(f"readout={readout!r}: expected 'all' (every step's output), 'last' (each "
+                            f"sequence's output at its own last step) or 'first' (at step 0: the "
+                            f"readout of a reverse GRU, e.g. Keras GRU(go_backwards=True))")
 
 
 cdef bint _is_sequence_list(object xs):
@@ -343,16 +344,18 @@ cdef tuple _sequence_outputs(lens, padded, Py_ssize_t width, dtype):
     return [full[k] for k in range(full.shape[0])], full
 
 
-cdef object _last_outputs(list ys, lens, Py_ssize_t width, dtype):
-    """readout='last': (N, width), row k the output of sequence k's own last step."""
+cdef object _step_outputs(list ys, lens, Py_ssize_t width, dtype, str readout):
+    """readout='last' ('first'): (N, width), row k the output of sequence k's own last step
+    (its step 0)."""
     empty = np.flatnonzero(lens == 0)
     if empty.size:
-        raise InputError(f"readout='last': sequence {int(empty[0])} has length 0, so no last step")
-    last = np.empty((len(ys), width), dtype=dtype)
+        raise InputError(f"readout={readout!r}: sequence {int(empty[0])} has length 0, so no "
+                         f"{readout} step")
+    out = np.empty((len(ys), width), dtype=dtype)
     cdef Py_ssize_t k
     for k in range(len(ys)):
-        last[k] = ys[k][lens[k] - 1]
-    return last
+        out[k] = ys[k][lens[k] - 1 if readout == "last" else 0]
+    return out
 
 
 cdef cnp.ndarray _check_out(object out, tuple expected, str name, int typenum=cnp.NPY_FLOAT32):
@@ -806,7 +809,9 @@ cdef class Model:
         (T_k, O) arrays, run as the padded form is (sorted by length, the shorter ones leaving
         the lockstep when they end).
         readout='last': instead of every step's output, each sequence's output at its own last
-        step: (N, O) for many sequences (the classifier readout), (O,) for one.
+        step: (N, O) for many sequences (the classifier readout), (O,) for one; readout='first'
+        the same at step 0 (where a reverse GRU has read the whole sequence: Keras
+        GRU(go_backwards=True, return_sequences=False)).
         With return_state=True, returns (outputs, final_state); for many sequences the final
         states are (N, state_size), each taken after the sequence's own last step."""
         return self._run(xs, state, lengths, readout, return_state, False)
@@ -839,8 +844,9 @@ cdef class Model:
         if state is not None:
             s.state = state
         ys = s._run(xs, None, int16)
-        if readout == "last":
-            ys = _last_outputs([ys], np.array([ys.shape[0]]), self.model.output_size, ys.dtype)[0]
+        if readout != "all":
+            ys = _step_outputs([ys], np.array([ys.shape[0]]), self.model.output_size, ys.dtype,
+                               readout)[0]
         return (ys, s.state) if return_state else ys
 
     cdef object _run_whole(self, xs, state, lengths, str readout, bint return_state, bint int16):
@@ -878,8 +884,8 @@ cdef class Model:
                                            <float *>cnp.PyArray_DATA(ya), cnp.PyArray_DATA(work),
                                            wsize)
             _check(status, "run_int16" if int16 else "run")
-        if readout == "last":
-            result = _last_outputs(ys, lens, self.model.output_size, dtype)
+        if readout != "all":
+            result = _step_outputs(ys, lens, self.model.output_size, dtype, readout)
         return result[0] if single else result
 
     cdef str _future_layer(self):
@@ -897,8 +903,8 @@ cdef class Model:
         dtype = np.int16 if int16 else np.float32
         ys, result = _sequence_outputs(lens, padded, self.model.output_size, dtype)
         states = self._run_ragged(seqs, lens, ys, int16)
-        if readout == "last":
-            result = _last_outputs(ys, lens, self.model.output_size, dtype)
+        if readout != "all":
+            result = _step_outputs(ys, lens, self.model.output_size, dtype, readout)
         return (result, states) if return_state else result
 
     cdef object _run_ragged(self, list seqs, lens, list ys, bint int16):
@@ -1292,7 +1298,8 @@ cdef class StreamBatch(_Caller):
         [0, T]) → (B, T, output_size), zero past each length (the padding is never stepped
         through). Each stream stops after its own last step, bit-identical to
         streams[b].run(sequence b); the streams still running are stepped together.
-        readout='last': each sequence's output at its own last step, (B, output_size)."""
+        readout='last': each sequence's output at its own last step, (B, output_size); 'first':
+        at its step 0."""
         return self._run(xs, out, lengths, readout, False)
 
     def run_int16(self, xs, out=None, *, lengths=None, readout="all"):
@@ -1340,7 +1347,7 @@ cdef class StreamBatch(_Caller):
             for k in range(len(seqs)):
                 ys[k][lens[k]:] = 0
         self._run_rows(seqs, lens, ys, int16)
-        return _last_outputs(ys, lens, O, dtype) if readout == "last" else result
+        return _step_outputs(ys, lens, O, dtype, readout) if readout != "all" else result
 
     cdef int _run_rows(self, list seqs, lens, list ys, bint int16) except -1:
         """Stream k runs the first lens[k] rows of seqs[k] into ys[k] (C-contiguous arrays of

@@ -8,18 +8,19 @@ run (a torch.nn.Module, a Keras model, an ONNX model with onnxruntime installed)
 and the converted float model (through the C runtime, Model.run) on the same input sequence and
 refuses a mismatch.
 
-What is compared: the source's output for random input (N(0, 1), seed 0; 100 steps, or the
-fixed sequence length of an ONNX graph; or the caller's verify_input). If it holds one output per
-step ((1, T, O), (T, 1, O), (T, O) …) every step is compared with Model.run; if it holds one output
-per sequence (a model that returns only the last step, fc(out[:, -1]) or fc(h_n[-1])) it is
-compared with the last step of Model.run; any other size is refused. When forward() returns a
-tuple, its first tensor is the output ((out, h_n) of nn.GRU); a bare nn.GRUCell is stepped over
-the sequence. The input layout is not written anywhere either, so the sequence is given as
-(1, T, I) (batch first), (T, 1, I) (time first) and (T, I) in turn (the most likely first: time
-first for a module whose first nn.GRU is not batch_first; Keras: batch first only); the layouts
-the source refuses are skipped, and the check passes if one layout matches (a wrong layout runs
-another recurrence, never the same outputs). A head_activation stated by the caller may be applied
-by the source or not (logits trained with a cross-entropy loss): both are accepted.
+What is compared: the source's output for random input (N(0, 1), seed 0; 100 steps, or the fixed
+sequence length of an ONNX graph; or the caller's verify_input). If it holds one output per step
+((1, T, O), (T, 1, O), (T, O) …) every step is compared with Model.run; if it holds one output per
+sequence (a model that returns only the last step, fc(out[:, -1]) or fc(h_n[-1])) it is compared
+with the last step of Model.run (step 0 when the converter recorded metadata `source.readout`
+"first …": a Keras GRU(go_backwards=True)); any other size is refused. When forward() returns a
+tuple, its first tensor is the output ((out, h_n) of nn.GRU); a bare nn.GRUCell is stepped over the
+sequence. The input layout is not written anywhere either, so the sequence is given as (1, T, I)
+(batch first), (T, 1, I) (time first) and (T, I) in turn (the most likely first: time first for a
+module whose first nn.GRU is not batch_first; Keras: batch first only); the layouts the source
+refuses are skipped, and the check passes if one layout matches (a wrong layout runs another
+recurrence, never the same outputs). A head_activation stated by the caller may be applied by the
+source or not (logits trained with a cross-entropy loss): both are accepted.
 
 Tolerance: max |source − converted| ≤ 1e-4 · max(1, max |source|), over all compared values: f32
 rounding over a recurrence stays far below it (about 1e-6), and any real difference in the
@@ -176,7 +177,8 @@ def verify_source(kind: str, source: Any, spec: ModelSpec, xs: object | None,
         why = f"the source could not be run ({e})"
         return VerifyResult(f"no ({why})", f"conversion not verified: {why}")
     compared = [(a, out, model.run(a.sequences()).astype(np.float64)) for a, out in outputs]
-    return _compare(kind, compared, model.output_size, head_activation)
+    first = str(spec.metadata.get("source.readout", "")).startswith("first")
+    return _compare(kind, compared, model.output_size, head_activation, first)
 
 
 def _first_line(e: Exception) -> str:
@@ -198,9 +200,11 @@ def _reference(attempt: _Attempt, out: np.ndarray, n: int, t: int,
 
 
 def _compare(kind: str, compared: list[tuple[_Attempt, np.ndarray, np.ndarray]], o: int,
-             head_activation: str | None) -> VerifyResult:
+             head_activation: str | None, first: bool = False) -> VerifyResult:
     """Pass if one attempt's output matches; else report the first attempt that gave a
-    comparable output (the attempts are tried most likely first)."""
+    comparable output (the attempts are tried most likely first). first: the source's one
+    output per sequence is the converted model's at step 0 (metadata source.readout 'first',
+    a Keras GRU(go_backwards=True)), not at the last step."""
     results: list[tuple[float, float, str, str]] = []  # (error, tolerance, layout, what)
     sizes = []
     for attempt, out, converted in compared:
@@ -210,9 +214,10 @@ def _compare(kind: str, compared: list[tuple[_Attempt, np.ndarray, np.ndarray]],
             sizes.append(f"{attempt.label} input → output shape {tuple(out.shape)}")
             continue
         ref, per_step = found
-        mine = converted if per_step else converted[:, -1]
+        mine = converted if per_step else converted[:, 0 if first else -1]
         seqs = f" × {n} sequences" if n > 1 else ""
-        what = f"every step of {t} steps{seqs}" if per_step else f"the last step of {t} steps{seqs}"
+        what = f"every step of {t} steps{seqs}" if per_step else \
+            f"the {'first' if first else 'last'} step of {t} steps{seqs}"
         results.append(_error(ref, mine, attempt.label, what))
         if head_activation not in (None, "linear"):  # stated on top of what the source returns
             applied = ACTIVATION_FUNCTIONS[str(head_activation)](ref)

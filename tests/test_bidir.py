@@ -322,3 +322,58 @@ def test_input_mask_holds_both_directions(precision: str, each_isa: str) -> None
     if precision == "f32":
         np.testing.assert_allclose(m.run(seqs[0])[[0, 1, 3, 4, 6, 7]], ref_unmasked, rtol=1e-5,
                                    atol=2e-5)
+
+
+# ---- Keras: GRU(go_backwards=True, return_sequences=False), the output at step 0 ---------------
+
+
+def _keras_backwards_model(keras: Any, mask: bool) -> Any:
+    keras.utils.set_random_seed(3)
+    layers = keras.layers
+    return keras.Sequential([
+        keras.Input((None, 3)), *([layers.Masking(0.0)] if mask else []),
+        layers.GRU(6, return_sequences=True),
+        layers.GRU(5, go_backwards=True),  # Keras' output: the state after step 0
+        layers.Dense(2)])
+
+
+@pytest.mark.parametrize("precision", ["f32", "q8", "q15"])
+def test_keras_go_backwards_is_the_reverse_output_at_step_0(precision: str) -> None:
+    keras = pytest.importorskip("keras")
+    model = _keras_backwards_model(keras, mask=False)
+    seqs = _seqs([9, 2, 14], seed=6)
+    spec = gru_rt.convert(model, precision=precision,
+                          calibration=seqs if precision != "f32" else None)
+    m = spec.load()
+    assert m.layers[1].direction == "reverse" and "readout='first'" in \
+        m.metadata["source.readout"]
+    tol = {"f32": 2e-5, "q8": 0.05, "q15": 0.02}[precision]
+    first = m.run(seqs, readout="first")
+    assert first.shape == (3, 2)
+    for k, x in enumerate(seqs):  # Keras on each sequence alone
+        want = model.predict(x[None], verbose=0)[0]
+        assert np.max(np.abs(first[k] - want)) < tol
+        assert np.array_equal(first[k], m.run(x, readout="first"))
+        assert np.array_equal(first[k], m.run(x)[0])
+    # the last step's output is another number (the reverse GRU after one step), not Keras'
+    assert np.max(np.abs(m.run(seqs[0], readout="last") - first[0])) > 0.1
+
+
+@pytest.mark.parametrize("precision", ["f32", "q8", "q15"])
+def test_keras_go_backwards_with_masking_on_a_padded_batch(precision: str) -> None:
+    keras = pytest.importorskip("keras")
+    model = _keras_backwards_model(keras, mask=True)
+    seqs = _seqs([9, 2, 14, 5], seed=7)
+    padded = np.zeros((4, 14, 3), np.float32)
+    for k, x in enumerate(seqs):
+        padded[k, :len(x)] = x
+    spec = gru_rt.convert(model, precision=precision,
+                          calibration=seqs if precision != "f32" else None)
+    m = spec.load()
+    want = model.predict(padded, verbose=0)  # the zero padding masked, as Keras reads it
+    tol = {"f32": 2e-5, "q8": 0.05, "q15": 0.02}[precision]
+    lengths = [len(x) for x in seqs]
+    assert np.max(np.abs(m.run(padded, lengths=lengths, readout="first") - want)) < tol
+    # the padded rows run through (masked steps keep the zero state): the same bits
+    assert np.array_equal(m.run(padded, readout="first"),
+                          m.run(padded, lengths=lengths, readout="first"))

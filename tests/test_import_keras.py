@@ -429,8 +429,15 @@ REFUSED = {
                        r"layer 'l' \(LSTM\): recurrent_activation 'tanh' is not supported"),
     "lambda": (lambda: [layers.Lambda(lambda x: x * 2, name="lam")],
                r"layer 'lam' \(Lambda\) cannot be converted"),
-    "go_backwards": (lambda: [layers.GRU(4, go_backwards=True, name="g")],
-                     r"layer 'g' \(GRU\): go_backwards=True is not supported"),
+    "go_backwards_sequences": (lambda: [layers.GRU(4, go_backwards=True, return_sequences=True,
+                                               name="g")],
+                               r"layer 'g' \(GRU\): go_backwards=True is not supported \(with "
+                               r"return_sequences=True Keras returns the outputs in reversed "
+                               r"time order"),
+    "bidirectional_go_backwards": (lambda: [layers.Bidirectional(
+        layers.GRU(4, return_sequences=True, go_backwards=True),
+        backward_layer=layers.GRU(4, return_sequences=True), name="bi")],
+        r"layer 'bi' \(Bidirectional\): the wrapped GRU has go_backwards=True"),
     "last_step_into_gru": (lambda: [layers.GRU(4, name="a"), layers.RepeatVector(3),
                                     layers.GRU(4, name="b")],
                            r"layer 'repeat_vector.*' \(RepeatVector\) cannot be converted"),

@@ -22,7 +22,7 @@ single chain):
   version), use_bias False (zero biases), return_sequences True/False (False only for the last GRU,
   followed by nothing or Dense-like layers: a stream emits the per-step output, whose last step is
   Keras' output); dropout, recurrent_dropout, stateful and unroll do not matter at inference;
-  go_backwards and return_state are refused;
+  go_backwards: see below; return_state is refused;
 - `LSTM` (format 1.4): the same options as a GRU (activation tanh/relu, recurrent_activation
   sigmoid/hard_sigmoid, use_bias, return_sequences, go_backwards/return_state refused); its gate
   order i, f, c, o is the canonical i, f, g, o, so the weights are only transposed (bias → b_ih,
@@ -38,8 +38,11 @@ single chain):
 
 `Bidirectional(GRU(..., return_sequences=True))` with merge_mode concat, sum, ave or mul becomes a
 bidirectional layer (format 1.4; the model then runs whole sequences with Model.run, not streams);
-`return_sequences=False` inside it, and `GRU(go_backwards=True)` (whose outputs Keras returns in
-reversed time order), are refused with the reason. Refused too:
+`return_sequences=False` inside it (the forward output after the last step next to the backward
+one after step 0: no step's output) is refused with the reason. `GRU(go_backwards=True,
+return_sequences=False)` becomes a reverse GRU: Keras' output, the state after step 0, is gru_rt's
+output at step 0, `Model.run(x, readout='first')` (metadata `source.readout` says so); with
+return_sequences=True (outputs in reversed time order), and in an LSTM, it is refused. Refused too:
 a model with several inputs with their names and the layers that merge them. Everything else
 (Conv1D, Attention, SimpleRNN, Lambda, Embedding, nested models, custom
 classes …) is refused with an error naming the layer and its class.
@@ -499,13 +502,17 @@ def _recurrent_options(layer: _KLayer, keras_major: int) -> tuple[str, str]:
     """The activation and gate activation of a GRU or LSTM layer, after refusing what a stream
     cannot run."""
     cfg = layer.config
-    for flag in ("go_backwards", "return_state"):
-        if cfg.get(flag):
-            why = ("Keras returns its outputs in reversed time order, the state after step 0 "
-                   "last; a gru_rt reverse layer keeps each output at its own step. "
-                   "Bidirectional(GRU) converts" if flag == "go_backwards"
-                   else "its extra state outputs have no place in a sequential stream")
-            raise ConversionError(f"{layer.label}: {flag}=True is not supported ({why})")
+    if cfg.get("return_state"):
+        raise ConversionError(f"{layer.label}: return_state=True is not supported (its extra "
+                              f"state outputs have no place in a sequential stream)")
+    if cfg.get("go_backwards") and (layer.class_name != "GRU" or cfg.get("return_sequences")):
+        why = ("gru_rt has no reverse LSTM" if layer.class_name != "GRU" else
+               "with return_sequences=True Keras returns the outputs in reversed time order, "
+               "the one after step 0 last, while a gru_rt reverse layer keeps each output at "
+               "its own step, so the next layer would read them in another order; "
+               "return_sequences=False (the output after step 0, Model.run(..., "
+               "readout='first')) and Bidirectional(GRU) convert")
+        raise ConversionError(f"{layer.label}: go_backwards=True is not supported ({why})")
     activation = _activation_name(layer, "activation")
     if activation not in ("tanh", "relu"):
         raise ConversionError(f"{layer.label}: activation {activation!r} is not supported "
@@ -577,7 +584,10 @@ def _gru(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
         arrays["b"] = _expect(layer, f"bias (reset_after={reset_after})", weights[2], bias_shape)
     conv = Convention(gate_order="zrn", layout="in_out", reset="after" if reset_after else "before",
                       activation=activation, gate_activation=gate)
-    return import_gru(arrays, conv, layer.name)
+    gru, transforms = import_gru(arrays, conv, layer.name)
+    if cfg.get("go_backwards"):  # return_sequences=False: its output is the one after step 0
+        gru = replace(gru, direction="reverse")
+    return gru, transforms
 
 
 def _bidirectional(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
@@ -594,6 +604,10 @@ def _bidirectional(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
         raise ConversionError(f"{layer.label}: merge_mode={merge!r} is not supported "
                               f"({', '.join(_KERAS_MERGES)}; None returns two outputs)")
     gru_cfg = dict(inner.get("config") or {})
+    if gru_cfg.get("go_backwards"):
+        raise ConversionError(f"{layer.label}: the wrapped GRU has go_backwards=True, which "
+                              f"makes its forward side run backwards; only go_backwards=False "
+                              f"inside Bidirectional is supported")
     if not gru_cfg.get("return_sequences", False):
         raise ConversionError(
             f"{layer.label}: return_sequences=False returns the forward state after the last "
@@ -863,6 +877,7 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
     pending: _Affine | None = None  # an affine map waiting to fold into the next layer's input
     folded: list[str] = []
     input_mask: float | None = None
+    readout_first = False  # a GRU(go_backwards=True): Keras' output is the one at step 0
     for layer in map(_unwrapped, arch.layers):
         _refuse_foreign(layer)
         cls = layer.class_name
@@ -901,7 +916,9 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
                 gru, transforms = _gru(layer, arch.keras_major)
                 layers.append(gru)
                 labels.append(f"{printable(layer.name)}(GRU reset_after={int(gru.reset_after)},"
-                              f"{gru.activation},{gru.gate_activation})")
+                              f"{gru.activation},{gru.gate_activation}"
+                              + (",go_backwards)" if gru.direction == "reverse" else ")"))
+                readout_first = readout_first or gru.direction == "reverse"
             if not layer.config.get("return_sequences", False):
                 after_last_step = layer
         elif cls == "Dense":
@@ -987,6 +1004,10 @@ def _build(arch: _Arch, activations: Mapping[str, str] | None, head_activation: 
     }
     if folded:
         meta["source.folded"] = ", ".join(folded) + " (float64)"
+    if readout_first:
+        meta["source.readout"] = ("first: the Keras output is Model.run(x, readout='first'), "
+                                  "the output at step 0 (GRU go_backwards=True, "
+                                  "return_sequences=False)")
     if input_mask is not None:
         meta["source.input_mask"] = f"Masking(mask_value={input_mask!r})"
     if arch.inputs:
