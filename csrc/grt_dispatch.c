@@ -251,7 +251,9 @@ unsigned grt_build_features(void)
            (GRT_HAS_FLOAT_BOUNDARY ? GRT_FEATURE_FLOAT_BOUNDARY : 0u) |
            (GRT_HAVE_AVX2 ? GRT_FEATURE_AVX2 : 0u) | (GRT_HAVE_NEON ? GRT_FEATURE_NEON : 0u) |
            (GRT_HAVE_NEON_DOT ? GRT_FEATURE_NEON_DOT : 0u) | (GRT_HAVE_AVXVNNI ? GRT_FEATURE_AVXVNNI : 0u) |
-           (GRT_HAVE_AVX512VNNI ? GRT_FEATURE_AVX512VNNI : 0u);
+           (GRT_HAVE_AVX512VNNI ? GRT_FEATURE_AVX512VNNI : 0u) | (GRT_HAS_LSTM ? GRT_FEATURE_LSTM : 0u) |
+           (GRT_HAS_CONV1D ? GRT_FEATURE_CONV1D : 0u) | (GRT_HAS_LAYERNORM ? GRT_FEATURE_LAYERNORM : 0u) |
+           (GRT_HAS_MASK ? GRT_FEATURE_MASK : 0u) | (GRT_HAS_BIDIR ? GRT_FEATURE_BIDIR : 0u);
 }
 
 /* ---- float activations (f32 and q8) ------------------------------------------------------------- */

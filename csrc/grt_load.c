@@ -128,21 +128,33 @@ static const layer_recipe recipes[] = {
     {GRU_(F32, 4),
      {T_(W_IH, F32, 3OUT, IN), T_(W_HH, F32, 3OUT, OUT), T_(B_IH, F32, 3OUT, ONE), T_(B_HH, F32, 3OUT, ONE)}},
     {DENSE_(F32, 2), {T_(W_IH, F32, OUT, IN), T_(B_IH, F32, OUT, ONE)}},
+#if GRT_HAS_LSTM
     {LSTM_(F32, 4),
      {T_(W_IH, F32, 4OUT, IN), T_(W_HH, F32, 4OUT, OUT), T_(B_IH, F32, 4OUT, ONE), T_(B_HH, F32, 4OUT, ONE)}},
+#endif
+#if GRT_HAS_LAYERNORM
     {NORM_(F32, 2), {T_(GAMMA, F32, OUT, ONE), T_(BETA, F32, OUT, ONE)}},
+#endif
+#if GRT_HAS_CONV1D
     {CONV_(F32, 2), {T_(W_IH, F32, OUT, CONV_COLS), T_(B_IH, F32, OUT, ONE)}},
+#endif
 #endif
 #if GRT_HAS_Q8
     {GRU_(Q8, 6),
      {T_(W_IH, I8, 3OUT, IN), T_(W_HH, I8, 3OUT, OUT), T_(B_IH, F32, 3OUT, ONE), T_(B_HH, F32, 3OUT, ONE),
       T_(W_IH_SCALE, BF16, 3OUT, ONE), T_(W_HH_SCALE, BF16, 3OUT, ONE)}},
     {DENSE_(Q8, 3), {T_(W_IH, I8, OUT, IN), T_(B_IH, F32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE)}},
+#if GRT_HAS_LSTM
     {LSTM_(Q8, 6),
      {T_(W_IH, I8, 4OUT, IN), T_(W_HH, I8, 4OUT, OUT), T_(B_IH, F32, 4OUT, ONE), T_(B_HH, F32, 4OUT, ONE),
       T_(W_IH_SCALE, BF16, 4OUT, ONE), T_(W_HH_SCALE, BF16, 4OUT, ONE)}},
+#endif
+#if GRT_HAS_LAYERNORM
     {NORM_(Q8, 2), {T_(GAMMA, F32, OUT, ONE), T_(BETA, F32, OUT, ONE)}}, /* float math, as f32 */
+#endif
+#if GRT_HAS_CONV1D
     {CONV_(Q8, 3), {T_(W_IH, I8, OUT, CONV_COLS), T_(B_IH, F32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE)}},
+#endif
 #endif
 #if GRT_HAS_Q15
     {GRU_(Q15, 8),
@@ -152,11 +164,15 @@ static const layer_recipe recipes[] = {
     {DENSE_(Q15, 5),
      {T_(W_IH, I8, OUT, IN), T_(B_IH, I32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
       T_(OUT_SCALE, F32, OUT, ONE)}},
+#if GRT_HAS_LAYERNORM
     {NORM_(Q15, 4),
      {T_(IN_SCALE, F32, IN, ONE), T_(OUT_SCALE, F32, OUT, ONE), T_(GAMMA, I32, OUT, ONE), T_(BETA, I32, OUT, ONE)}},
+#endif
+#if GRT_HAS_CONV1D
     {CONV_(Q15, 5),
      {T_(W_IH, I8, OUT, CONV_COLS), T_(B_IH, I32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE),
       T_(IN_SCALE, F32, IN, ONE), T_(OUT_SCALE, F32, OUT, ONE)}},
+#endif
 #endif
 };
 
@@ -175,10 +191,25 @@ static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
     return NULL;
 }
 
+/* The kinds of the format that this build leaves out (gru_rt.h, "Build configuration"): the field a
+ * layer of such a kind is refused with, naming the switch; NULL for a kind the build runs. */
+static const char *dropped_kind(unsigned kind)
+{
+    if (!GRT_HAS_LSTM && kind == GRT_LAYER_LSTM)
+        return "layer.kind (GRT_NO_LSTM)";
+    if (!GRT_HAS_CONV1D && kind == GRT_LAYER_CONV1D)
+        return "layer.kind (GRT_NO_CONV1D)";
+    if (!GRT_HAS_LAYERNORM && kind == GRT_LAYER_NORM)
+        return "layer.kind (GRT_NO_LAYERNORM)";
+    return NULL;
+}
+
+/* A kind of the format that this build runs. */
 static int known_kind(unsigned kind)
 {
-    return kind == GRT_LAYER_GRU || kind == GRT_LAYER_DENSE || kind == GRT_LAYER_LSTM || kind == GRT_LAYER_NORM ||
-           kind == GRT_LAYER_CONV1D;
+    return (kind == GRT_LAYER_GRU || kind == GRT_LAYER_DENSE || kind == GRT_LAYER_LSTM || kind == GRT_LAYER_NORM ||
+            kind == GRT_LAYER_CONV1D) &&
+           dropped_kind(kind) == NULL;
 }
 
 /* A layer's rows per direction: a GRU's hidden size H (output_size / 2 for a bidirectional concat
@@ -316,6 +347,8 @@ static grt_status check_header(loader *ld)
     uint32_t known = GRT_FILE_INPUT_MASK | GRT_FILE_NAMED_INPUTS;
     if ((flags & ~known) != 0)
         return fail_values(ld, GRT_E_HEADER, "header.flags", -1, flags, flags & known);
+    if (!GRT_HAS_MASK && (flags & GRT_FILE_INPUT_MASK))
+        return fail_values(ld, GRT_E_HEADER, "header.flags (GRT_NO_MASK)", -1, flags, flags & ~GRT_FILE_INPUT_MASK);
     if (!(flags & GRT_FILE_INPUT_MASK) && hdr(ld, H_RESERVED) != 0)
         return fail_values(ld, GRT_E_HEADER, "header.reserved", -1, hdr(ld, H_RESERVED), 0);
     /* The mask value (1.4): any float32 but a NaN, which no input equals. */
@@ -461,6 +494,8 @@ static grt_status check_direction(loader *ld, const uint8_t *e, int64_t i)
     unsigned dir = e[L_DIRECTION], merge = e[L_MERGE], gru = e[L_KIND] == GRT_LAYER_GRU;
     if (dir > (gru ? (unsigned)GRT_DIR_BIDIRECTIONAL : 0u))
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.direction", i, dir, GRT_DIR_FORWARD);
+    if (!GRT_HAS_BIDIR && dir != GRT_DIR_FORWARD)
+        return fail_values(ld, GRT_E_LAYER_FIELD, "layer.direction (GRT_NO_BIDIR)", i, dir, GRT_DIR_FORWARD);
     if (dir != GRT_DIR_BIDIRECTIONAL) {
         if (merge != GRT_MERGE_NONE)
             return fail_values(ld, GRT_E_LAYER_FIELD, "layer.merge", i, merge, GRT_MERGE_NONE);
@@ -545,7 +580,8 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     grt_layer *L = &m->layers[i];
     grt_status st;
     if (!known_kind(e[L_KIND]))
-        return fail_values(ld, GRT_E_LAYER_KIND, "layer.kind", i, e[L_KIND], GRT_LAYER_GRU);
+        return fail_values(ld, GRT_E_LAYER_KIND, dropped_kind(e[L_KIND]) ? dropped_kind(e[L_KIND]) : "layer.kind", i,
+                           e[L_KIND], GRT_LAYER_GRU);
     const layer_recipe *recipe = find_recipe(e[L_KIND], e[L_PRECISION]);
     if (recipe == NULL)
         return fail_values(ld, GRT_E_PRECISION, "layer.precision", i, e[L_PRECISION],

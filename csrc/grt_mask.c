@@ -11,6 +11,8 @@
 
 #define FLOAT_ACT (GRT_HAS_F32 || GRT_HAS_Q8)
 
+#if GRT_HAS_MASK /* the whole file (GRT_NO_MASK: empty) */
+
 #if GRT_HAS_Q15
 /* round_away(clamp(x / s, ±32767)) for the float32 bits of x (NaN gives 0, as at the boundary) and of a
  * positive normal s: the quotient rounded to float32 (nearest, ties to even: what the float division
@@ -99,3 +101,6 @@ void grt_mask_rows(const grt_model *m, const void *rows, size_t n, uint8_t *mask
 #endif
     }
 }
+#else
+typedef int grt_no_mask; /* ISO C forbids an empty translation unit */
+#endif

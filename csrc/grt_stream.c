@@ -72,8 +72,17 @@ static int float_aligned(const void *p)
     return (uintptr_t)p % sizeof(float) == 0;
 }
 
+/* A model with an input mask: never in a GRT_NO_MASK build (the loader refuses one), which then
+ * leaves out the code of masked steps. */
+static int has_mask(const grt_model *m)
+{
+    return GRT_HAS_MASK && m->has_mask;
+}
+
 static int has_q8(const grt_model *m)
 {
+    if (!GRT_HAS_Q8)
+        return 0;
     for (uint32_t i = 0; i < m->n_layers; i++)
         if (m->layers[i].precision == GRT_PREC_Q8)
             return 1;
@@ -142,7 +151,7 @@ static stream_layout layout_of(const grt_model *m)
         s.hq = s.xq + round_line(m->max_width);
         s.mask = s.hq + round_line(m->max_width);
     }
-    s.total = s.mask + (m->has_mask ? round_line(1) : 0);
+    s.total = s.mask + (has_mask(m) ? round_line(1) : 0);
     return s;
 }
 
@@ -188,7 +197,7 @@ static void *scratch_at(const grt_stream *stream, const stream_layout *s, size_t
 
 static size_t run_bytes_per_step(const grt_model *m)
 {
-    size_t bytes = proj_rows(m) * sizeof(int32_t) + 2 * m->max_width * elem_of(m) + (m->has_mask ? 1 : 0);
+    size_t bytes = proj_rows(m) * sizeof(int32_t) + 2 * m->max_width * elem_of(m) + (has_mask(m) ? 1 : 0);
     return has_q8(m) ? bytes + sizeof(float) + m->max_width : bytes;
 }
 
@@ -343,6 +352,8 @@ static size_t gate_rows(const grt_layer *L)
     return (L->kind == GRT_LAYER_LSTM ? 4u : 3u) * (size_t)L->output_size;
 }
 
+/* The cells of a kind or feature that the build leaves out (GRT_NO_LSTM, ...) are not compiled, and the
+ * layer loop's branches to them neither: a model needing them is refused by the loader. */
 #if FLOAT_ACT
 static void float_project(const grt_layer *L, const void *in, size_t n, const chunk_mem *w)
 {
@@ -357,11 +368,13 @@ static void float_gru(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t
     grt_gru_recur_float(L, (float *)gi, ldgi, (float *)h, ldh, B, s);
 }
 
+#if GRT_HAS_LSTM
 static void float_lstm(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t ldh, size_t B, const chunk_mem *w)
 {
     grt_gru_scratch s = {(float *)w->gh, (float *)w->rh, (int8_t *)w->hq, (float *)w->hsx};
     grt_lstm_recur_float(L, (float *)gi, ldgi, (float *)h, ldh, B, s);
 }
+#endif
 
 /* The products go to the outputs, which the activation then updates in place. */
 static void float_dense(const grt_layer *L, const void *in, void *out, size_t n, const chunk_mem *w)
@@ -372,11 +385,14 @@ static void float_dense(const grt_layer *L, const void *in, void *out, size_t n,
     grt_dense_out_float(L, (float *)out, n);
 }
 
+#if GRT_HAS_LAYERNORM
 static void float_norm(const grt_layer *L, const void *in, void *out, size_t n)
 {
     grt_norm_float(L, (const float *)in, (float *)out, n);
 }
+#endif
 
+#if GRT_HAS_CONV1D
 /* The window rows go to w->proj (k·I floats a row: max_gates >= k·I + O), the outputs to out. */
 static void float_conv(const grt_layer *L, void *win, size_t ldwin, const void *in, void *out, size_t c, size_t B,
                        const chunk_mem *w)
@@ -384,11 +400,21 @@ static void float_conv(const grt_layer *L, void *win, size_t ldwin, const void *
     grt_conv_float(L, (float *)win, ldwin, (const float *)in, (float *)out, c, B, (float *)w->proj, (int8_t *)w->xq,
                    (float *)w->sx);
 }
+#endif
 
 /* f32 and q8 layers (which may mix in a model): each layer's precision picks its products. */
-static const precision_cells float_cells = {sizeof(float), sizeof(float), float_norm, float_project, float_gru,
-                                            float_lstm,
-                                            float_dense, float_conv};
+static const precision_cells float_cells = {
+    .elem = sizeof(float), .acc = sizeof(float), .project = float_project, .gru = float_gru, .dense = float_dense,
+#if GRT_HAS_LAYERNORM
+    .norm = float_norm,
+#endif
+#if GRT_HAS_LSTM
+    .lstm = float_lstm,
+#endif
+#if GRT_HAS_CONV1D
+    .conv = float_conv,
+#endif
+};
 #endif
 
 #if GRT_HAS_Q15
@@ -415,11 +441,14 @@ static void q15_dense(const grt_layer *L, const void *in, void *out, size_t n, c
         grt_q15_dense_out(L->activation, g + r * O, (int16_t *)out + r * O, O);
 }
 
+#if GRT_HAS_LAYERNORM
 static void q15_norm(const grt_layer *L, const void *in, void *out, size_t n)
 {
     grt_norm_q15(L, (const int16_t *)in, (int16_t *)out, n);
 }
+#endif
 
+#if GRT_HAS_CONV1D
 /* The products (n·O int32) to w->proj, the window rows (n·k·I int16) after them: max_gates >= k·I + O. */
 static void q15_conv(const grt_layer *L, void *win, size_t ldwin, const void *in, void *out, size_t c, size_t B,
                      const chunk_mem *w)
@@ -428,9 +457,17 @@ static void q15_conv(const grt_layer *L, void *win, size_t ldwin, const void *in
     grt_conv_q15(L, (int16_t *)win, ldwin, (const int16_t *)in, (int16_t *)out, c, B, g,
                  (int16_t *)(void *)(g + c * B * L->output_size));
 }
+#endif
 
-static const precision_cells q15_cells = {sizeof(int16_t), sizeof(int32_t), q15_norm, q15_project, q15_gru, NULL,
-                                          q15_dense, q15_conv};
+static const precision_cells q15_cells = {
+    .elem = sizeof(int16_t), .acc = sizeof(int32_t), .project = q15_project, .gru = q15_gru, .dense = q15_dense,
+#if GRT_HAS_LAYERNORM
+    .norm = q15_norm,
+#endif
+#if GRT_HAS_CONV1D
+    .conv = q15_conv,
+#endif
+};
 #endif
 
 /* The cells of each precision of this build (the loader admits no other layer). */
@@ -455,7 +492,7 @@ static void hold_masked(const grt_layer *L, const chunk_mem *w, uint8_t *out, co
                         size_t elem, size_t B, size_t c, size_t t)
 {
     size_t bytes = L->output_size * elem;
-    for (size_t b = 0; w->masked != NULL && b < B; b++) {
+    for (size_t b = 0; GRT_HAS_MASK && w->masked != NULL && b < B; b++) {
         if (!w->masked[b * c + t])
             continue;
         grt_memcpy(out + (b * c + t) * bytes, state + b * ld, bytes);
@@ -470,7 +507,7 @@ static void emit_or_restore(const grt_layer *L, const chunk_mem *w, uint8_t *out
     size_t bytes = L->output_size * elem;
     for (size_t b = 0; b < B; b++) {
         uint8_t *y = out + (b * c + t) * bytes, *s = state + b * ld;
-        if (w->masked == NULL || !w->masked[b * c + t]) {
+        if (!GRT_HAS_MASK || w->masked == NULL || !w->masked[b * c + t]) {
             grt_memcpy(y, s, bytes);
             continue;
         }
@@ -505,9 +542,9 @@ static const void *run_chunk(const grt_model *m, void *state, size_t B, const vo
                 recur(L, (uint8_t *)w->proj + t * rows * k->acc, c * rows, h, S, B, w);
                 emit_or_restore(L, w, out, h, S * k->elem, k->elem, B, c, t);
             }
-        } else if (L->kind == GRT_LAYER_NORM) {
+        } else if (GRT_HAS_LAYERNORM && L->kind == GRT_LAYER_NORM) {
             k->norm(L, in, out, n);
-        } else if (L->kind == GRT_LAYER_CONV1D) {
+        } else if (GRT_HAS_CONV1D && L->kind == GRT_LAYER_CONV1D) {
             k->conv(L, (uint8_t *)state + L->state_offset * k->elem, S, in, out, c, B, w);
         } else {
             k->dense(L, in, out, n, w);
@@ -567,7 +604,7 @@ static void work_regions(chunk_mem *w, const grt_model *m, void *work, size_t n)
     w->seq[1] = p += n * m->max_width * elem_of(m);
     w->sx = p += n * m->max_width * elem_of(m);
     w->xq = p += has_q8(m) ? n * sizeof(float) : 0;
-    w->masked = m->has_mask ? p + (has_q8(m) ? n * m->max_width : 0) : NULL;
+    w->masked = has_mask(m) ? p + (has_q8(m) ? n * m->max_width : 0) : NULL;
 }
 
 /* One row in the stream's own memory: a single step, and the recurrence scratch of grt_stream_run. */
@@ -584,7 +621,7 @@ static chunk_mem stream_regions(const grt_stream *stream)
     w.rh = scratch_at(stream, &s, s.rh);
     w.hq = scratch_at(stream, &s, s.hq);
     w.hsx = w.sx; /* the recurrence's one scale: the input projection is done with sx by then */
-    w.masked = stream->model->has_mask ? (uint8_t *)scratch_at(stream, &s, s.mask) : NULL;
+    w.masked = has_mask(stream->model) ? (uint8_t *)scratch_at(stream, &s, s.mask) : NULL;
     return w;
 }
 
@@ -615,7 +652,7 @@ static void run_rows(const grt_model *m, void *state, size_t B, const seq_io *io
     for (size_t t0 = t_begin; t0 < t_end; t0 += chunk) {
         size_t c = t_end - t0 < chunk ? t_end - t0 : chunk;
         const void *in = model_chunk_in(m, io, boundary, B, t0, c, w.seq[1]);
-        if (w.masked != NULL)
+        if (GRT_HAS_MASK && w.masked != NULL)
             grt_mask_rows(m, in, c * B, w.masked);
         model_chunk_out(m, io, boundary, run_chunk(m, state, B, in, c, &w), B, t0, c);
     }
@@ -987,7 +1024,7 @@ size_t grt_model_run_work_size(const grt_model *model, size_t T)
  * direction (dir 0) writes its part, the backward one (dir 1) its concat half or the merge. */
 static void merge_step(const grt_layer *L, unsigned dir, size_t H, uint8_t *y, const uint8_t *h, size_t elem)
 {
-    if (dir == 0 || L->merge == GRT_MERGE_CONCAT) {
+    if (!GRT_HAS_BIDIR || dir == 0 || L->merge == GRT_MERGE_CONCAT) {
         grt_memcpy(y + dir * H * elem, h, H * elem);
         return;
     }
@@ -1021,17 +1058,17 @@ static void whole_recurrent(const grt_model *m, uint32_t l, const void *in, size
     const precision_cells *k = cells[L->precision];
     recur_cell recur = L->kind == GRT_LAYER_GRU ? k->gru : k->lstm;
     size_t out_bytes = L->output_size * k->elem;
-    unsigned dirs = L->direction == GRT_DIR_BIDIRECTIONAL ? 2u : 1u;
+    unsigned dirs = GRT_HAS_BIDIR && L->direction == GRT_DIR_BIDIRECTIONAL ? 2u : 1u;
     for (unsigned dir = 0; dir < dirs; dir++) {
         grt_layer D;
         grt_layer_direction(m, l, dir, &D);
-        int backwards = L->direction == GRT_DIR_REVERSE || dir == 1;
+        int backwards = GRT_HAS_BIDIR && (L->direction == GRT_DIR_REVERSE || dir == 1);
         size_t H = D.output_size, rows = gate_rows(&D), S = L->kind == GRT_LAYER_LSTM ? 2 * H : H;
         grt_memset(h, 0, S * k->elem);
         k->project(&D, in, T, w);
         for (size_t s = 0; s < T; s++) {
             size_t t = backwards ? T - 1 - s : s;
-            if (w->masked == NULL || !w->masked[t])
+            if (!GRT_HAS_MASK || w->masked == NULL || !w->masked[t])
                 recur(&D, (uint8_t *)w->proj + t * rows * k->acc, rows, h, S, 1, w);
             merge_step(L, dir, H, out + t * out_bytes, (const uint8_t *)h, k->elem);
         }
@@ -1066,14 +1103,14 @@ static grt_status model_run(const grt_model *m, int q15_api, const void *xs, siz
     seq_io io = padded_io(xs, T, ys);
     int boundary = m->q15 && !q15_api;
     const void *in = model_chunk_in(m, &io, boundary, 1, 0, T, w.seq[1]);
-    if (w.masked != NULL)
+    if (GRT_HAS_MASK && w.masked != NULL)
         grt_mask_rows(m, in, T, w.masked);
     for (uint32_t l = 0; l < m->n_layers; l++) {
         const grt_layer *L = &m->layers[l];
         uint8_t *out = (uint8_t *)w.seq[l & 1];
         if (L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM)
             whole_recurrent(m, l, in, T, out, p + wl.h, &w);
-        else if (L->kind == GRT_LAYER_NORM)
+        else if (GRT_HAS_LAYERNORM && L->kind == GRT_LAYER_NORM)
             cells[L->precision]->norm(L, in, out, T);
         else
             cells[L->precision]->dense(L, in, out, T, &w);

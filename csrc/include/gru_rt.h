@@ -83,9 +83,18 @@ extern "C" {
  *                     remains. With GRT_NO_F32 and GRT_NO_Q8 as well, the library contains no
  *                     floating-point operation at all (an FPU-less core links no soft-float routine).
  * grt_model_load refuses a model with a layer of a dropped precision: GRT_E_PRECISION, diag.field
- * "layer.precision", diag.index the first such layer, diag.actual its precision code. Everything else
- * (file format, stream memory sizes, results for the precisions that remain) is the same in every
- * configuration. grt_build_features() tells what a compiled library contains.
+ * "layer.precision", diag.index the first such layer, diag.actual its precision code.
+ * Kinds and features (1.4 content a small firmware may not need; each drops its code from the layer
+ * loop, so that --gc-sections can leave it out):
+ *   GRT_NO_LSTM       no LSTM layers        refused: GRT_E_LAYER_KIND, field "layer.kind (GRT_NO_LSTM)"
+ *   GRT_NO_CONV1D     no Conv1D layers      refused: GRT_E_LAYER_KIND, field "layer.kind (GRT_NO_CONV1D)"
+ *   GRT_NO_LAYERNORM  no LayerNorm layers   refused: GRT_E_LAYER_KIND, field "layer.kind (GRT_NO_LAYERNORM)"
+ *   GRT_NO_MASK       no input mask         refused: GRT_E_HEADER, field "header.flags (GRT_NO_MASK)"
+ *   GRT_NO_BIDIR      no reverse or bidirectional GRU layers (and no direction or merge code in
+ *                     grt_model_run)    refused: GRT_E_LAYER_FIELD, field "layer.direction (GRT_NO_BIDIR)"
+ * (diag.index the layer, diag.actual the kind, flags or direction found). Everything else (file format,
+ * stream memory sizes, results for what remains) is the same in every configuration.
+ * grt_build_features() tells what a compiled library contains.
  */
 #if defined(GRT_NO_F32) && defined(GRT_NO_Q8) && defined(GRT_NO_Q15)
 #error "gru_rt: GRT_NO_F32, GRT_NO_Q8 and GRT_NO_Q15 together leave no precision"
@@ -110,6 +119,32 @@ extern "C" {
 #else
 #define GRT_HAS_FLOAT_BOUNDARY 1 /* the float API (and boundary functions) for q15 models */
 #endif
+#endif
+
+#ifdef GRT_NO_LSTM
+#define GRT_HAS_LSTM 0
+#else
+#define GRT_HAS_LSTM 1
+#endif
+#ifdef GRT_NO_CONV1D
+#define GRT_HAS_CONV1D 0
+#else
+#define GRT_HAS_CONV1D 1
+#endif
+#ifdef GRT_NO_LAYERNORM
+#define GRT_HAS_LAYERNORM 0
+#else
+#define GRT_HAS_LAYERNORM 1
+#endif
+#ifdef GRT_NO_MASK
+#define GRT_HAS_MASK 0
+#else
+#define GRT_HAS_MASK 1
+#endif
+#ifdef GRT_NO_BIDIR
+#define GRT_HAS_BIDIR 0
+#else
+#define GRT_HAS_BIDIR 1
 #endif
 
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
@@ -686,6 +721,11 @@ const char *grt_isa_name(grt_isa isa);
 #define GRT_FEATURE_NEON_DOT 64u      /* and the sdot ones of the neon_dot level (see grt_isa above) */
 #define GRT_FEATURE_AVXVNNI 128u      /* the avxvnni level's kernels compiled in */
 #define GRT_FEATURE_AVX512VNNI 256u   /* the avx512vnni level's kernels compiled in */
+#define GRT_FEATURE_LSTM 512u         /* LSTM layers (no GRT_NO_LSTM) */
+#define GRT_FEATURE_CONV1D 1024u      /* Conv1D layers (no GRT_NO_CONV1D) */
+#define GRT_FEATURE_LAYERNORM 2048u   /* LayerNorm layers (no GRT_NO_LAYERNORM) */
+#define GRT_FEATURE_MASK 4096u        /* the input mask (no GRT_NO_MASK) */
+#define GRT_FEATURE_BIDIR 8192u       /* reverse and bidirectional GRU layers (no GRT_NO_BIDIR) */
 unsigned grt_build_features(void);
 
 #ifdef __cplusplus

@@ -8,7 +8,7 @@
 #include "test_util.h"
 #include "test_writer.h"
 
-#if GRT_HAS_Q15
+#if GRT_HAS_Q15 && GRT_HAS_MASK
 
 static float from_bits(uint32_t u)
 {
@@ -82,7 +82,7 @@ static void test_quantize_bits(void)
 
 #endif
 
-#if GRT_HAS_F32
+#if GRT_HAS_F32 && GRT_HAS_MASK && GRT_HAS_LSTM
 /* A masked step through the C API on an LSTM → GRU → Dense f32 model (mask value 0): the state (the
  * LSTM's h and c, the GRU's h) is unchanged and the output repeats; a step one feature off is real. */
 static void test_masked_step_keeps_state(void)
@@ -114,12 +114,12 @@ static void test_masked_step_keeps_state(void)
 
 void test_mask(void)
 {
-#if GRT_HAS_Q15
+#if GRT_HAS_Q15 && GRT_HAS_MASK
     test_quantize_bits();
 #else
     SKIPPED("input mask quantization (q15)");
 #endif
-#if GRT_HAS_F32
+#if GRT_HAS_F32 && GRT_HAS_MASK && GRT_HAS_LSTM
     test_masked_step_keeps_state();
 #endif
 }

@@ -533,8 +533,12 @@ int tw_built(const tw_layer *layers, size_t n_layers)
 {
     for (size_t i = 0; i < n_layers; i++) {
         unsigned p = layers[i].prec;
+        unsigned k = layers[i].kind;
         if ((p == GRT_PREC_F32 && !GRT_HAS_F32) || (p == GRT_PREC_Q8 && !GRT_HAS_Q8) ||
             (p == GRT_PREC_Q15 && !GRT_HAS_Q15))
+            return 0;
+        if ((k == GRT_LAYER_LSTM && !GRT_HAS_LSTM) || (k == GRT_LAYER_CONV1D && !GRT_HAS_CONV1D) ||
+            (k == GRT_LAYER_NORM && !GRT_HAS_LAYERNORM))
             return 0;
     }
     return 1;

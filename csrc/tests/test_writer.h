@@ -59,7 +59,7 @@ size_t tw_tensor_field(const uint8_t *buf, uint32_t k, size_t field);
 /* Byte offset of tensor k's data in the file. */
 size_t tw_tensor_data(const uint8_t *buf, uint32_t k);
 
-/* 1 if every layer's precision is compiled into the library (gru_rt.h, "Build configuration"). */
+/* 1 if every layer's precision and kind is compiled into the library (gru_rt.h, "Build configuration"). */
 int tw_built(const tw_layer *layers, size_t n_layers);
 
 /* float32 <-> bits; the bf16 code of a positive float rounded up (the quantizer's rule). */

@@ -21,6 +21,8 @@
 #include "../../grt_kernels.h"
 #include "../../grt_q15.h"
 
+#if GRT_HAS_CONV1D /* the whole file (GRT_NO_CONV1D: empty) */
+
 /* dst[s·i] = src[i] for i < n, elements of es bytes (4: float, 2: int16). */
 static void copy_strided(uint8_t *dst, size_t stride, const uint8_t *src, size_t n, size_t es)
 {
@@ -132,4 +134,7 @@ void grt_conv_q15(const grt_layer *L, int16_t *win, size_t ldwin, const int16_t 
     for (size_t r = 0; r < n; r++)
         grt_q15_dense_out(L->activation, g + r * O, out + r * O, O);
 }
+#endif
+#else
+typedef int grt_no_conv_cells; /* ISO C forbids an empty translation unit */
 #endif

@@ -11,7 +11,7 @@
 #include "../../grt_kernels.h"
 #include "../../grt_math.h"
 
-#if GRT_HAS_F32 || GRT_HAS_Q8 /* the whole file */
+#if (GRT_HAS_F32 || GRT_HAS_Q8) && GRT_HAS_LSTM /* the whole file (GRT_NO_LSTM: empty) */
 
 /* One row: gx holds W_ih·x + b_ih (4H; overwritten with the gate values and φ(c')), gh holds
  * U·h + b_hh (4H), hc the row's h and c (updated). Each product is rounded before the sum (no

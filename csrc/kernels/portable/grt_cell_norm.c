@@ -7,7 +7,7 @@
 #include "../../grt_math.h"
 #include "../../grt_norm.h"
 
-#if GRT_HAS_F32 || GRT_HAS_Q8 /* the whole file */
+#if (GRT_HAS_F32 || GRT_HAS_Q8) && GRT_HAS_LAYERNORM /* the whole file (GRT_NO_LAYERNORM: empty) */
 
 /* 1/sqrt(v) for a positive normal v without libm: the classic bit estimate, then three Newton steps
  * y·(1.5 − (0.5·v)·y·y), which bring it within a few float32 ulps. v >= eps, a positive normal (the

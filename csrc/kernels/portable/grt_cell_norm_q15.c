@@ -13,7 +13,7 @@
 #include "../../grt_norm.h"
 #include "../../grt_q15.h"
 
-#if GRT_HAS_Q15 /* the whole file (GRT_NO_Q15: empty) */
+#if GRT_HAS_Q15 && GRT_HAS_LAYERNORM /* the whole file (GRT_NO_Q15, GRT_NO_LAYERNORM: empty) */
 
 /* floor(sqrt(w)), bit by bit (no division, no float) */
 static uint64_t isqrt_u64(uint64_t w)

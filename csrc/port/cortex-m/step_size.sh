@@ -6,9 +6,11 @@
 # MAP is the GNU ld map of port/cortex-m/step_path.c linked with -Wl,--gc-sections against a
 # libgru_rt.a compiled with -ffunction-sections -fdata-sections. Sums the sizes of the kept input
 # sections (.text*, .rodata*) of each libgru_rt.a member, then prints them in three groups: the q15
-# step path (grt_kernels_q15, grt_q15_tables, grt_stream, grt_dispatch: the products, activations,
-# gates and layer loop, the tables, the stream calls including grt_stream_init, the kernel choice), the
-# loader (grt_load: validation, status and field names) and the CRC-32 (grt_crc32, with its table).
+# step path (every other object: grt_kernels_q15, grt_cell_*, grt_q15_tables, grt_stream, grt_dispatch,
+# grt_mask: the products, activations, gates, cells and layer loop, the tables, the stream calls
+# including grt_stream_init, the kernel choice), the loader (grt_load: validation, status and field
+# names; grt_inputs: the check of the named-inputs record, which only the loader calls) and the CRC-32
+# (grt_crc32, with its table).
 set -eu
 name=$1 map=$2
 awk -v name="$name" '
@@ -21,7 +23,7 @@ function add(sec, size, file,    obj, kind, grp) {
     if (file !~ /libgru_rt\.a\(/ || sec !~ /^\.(text|rodata)/) return
     obj = file; sub(/.*libgru_rt\.a\(/, "", obj); sub(/\.o\).*/, "", obj)
     kind = sec ~ /^\.text/ ? "text" : "rodata"
-    grp = obj == "grt_load" ? "loader" : obj == "grt_crc32" ? "crc" : "step"
+    grp = obj == "grt_load" || obj == "grt_inputs" ? "loader" : obj == "grt_crc32" ? "crc" : "step"
     sz[grp, kind] += hex(size); per[obj, kind] += hex(size); objs[obj] = 1
 }
 /^Linker script and memory map/ { on = 1; next }
