@@ -335,10 +335,6 @@ def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
         if layer.activation != "tanh":
             raise ConversionError(f"{where}: q15 needs the tanh candidate activation (the state "
                                   f"must stay in [-1, 1]); this layer uses {layer.activation!r}")
-        if layer.merge == "sum":
-            raise ConversionError(f"{where}: q15 has no bidirectional merge 'sum' (its Q15 result "
-                                  f"could leave [-1, 1]; q15 takes concat, ave and mul); quantize "
-                                  f"this model to q8 or keep f32")
         back: GRULayer | None = None
         if layer.backward is not None:
             q = _q15_layer(layer.backward, in_scale, None, f"{where} backward")
@@ -382,6 +378,44 @@ def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
 
 def _where(k: int, layer: Layer) -> str:
     return f"layer {k} ({layer.kind}{' ' + layer.name if layer.name else ''})"
+
+
+def _twice_the_input(layer: Layer, where: str) -> Layer:
+    """The layer reading 2·x as it read x: input weights ×2 (both directions of a bidirectional
+    GRU), or a LayerNorm's eps/4 (LN of 2a with eps is LN of a with eps/4). Exact in float."""
+    if isinstance(layer, LayerNormLayer):
+        return replace(layer, eps=layer.eps / 4.0)
+    if isinstance(layer, (DenseLayer, Conv1DLayer)):
+        return replace(layer, w=np.asarray(layer.w, np.float64) * 2.0)
+    if isinstance(layer, (GRULayer, LSTMLayer)):
+        doubled = replace(layer, w_ih=np.asarray(layer.w_ih, np.float64) * 2.0)
+        if isinstance(doubled, GRULayer) and doubled.backward is not None:
+            back = _twice_the_input(doubled.backward, where)
+            assert isinstance(back, GRULayer)
+            doubled = replace(doubled, backward=back)
+        return doubled
+    raise ConversionError(f"{where} cannot read twice its input (a q15 bidirectional sum before "
+                          f"it is converted as ave)")
+
+
+def _sum_as_ave(spec: ModelSpec) -> ModelSpec:
+    """q15 has no bidirectional merge 'sum' (its Q15 result could leave [-1, 1]): the same float
+    model with each sum layer merging 'ave' (half the sum) and the next layer reading twice its
+    input (_twice_the_input); a sum as the last layer has no such reader (a GRU's Q15 output unit
+    is fixed at 2^-15), so it is refused."""
+    layers = list(spec.layers)
+    for k, layer in enumerate(layers):
+        if not isinstance(layer, GRULayer) or layer.merge != "sum":
+            continue
+        if k + 1 == len(layers):
+            raise ConversionError(f"{_where(k, layer)}: q15 has no bidirectional merge 'sum' on "
+                                  f"the last layer (its Q15 outputs could leave [-1, 1]; it is "
+                                  f"converted as 'ave' with the next layer reading twice its "
+                                  f"input, and there is none); add a layer after it, or "
+                                  f"quantize this model to q8 or keep f32")
+        layers[k] = replace(layer, merge="ave")
+        layers[k + 1] = _twice_the_input(layers[k + 1], _where(k + 1, layers[k + 1]))
+    return ModelSpec(layers, dict(spec.metadata), spec.input_mask)
 
 
 def _q15_layers(spec: ModelSpec, data: list[np.ndarray], calibrated: bool,
@@ -485,6 +519,8 @@ def quantize(spec: ModelSpec, precision: str, calibration: object | None = None,
                   f"{sum(len(x) for x in data)} in all")
         if dropped:
             source += f" ({dropped} masked steps left out)"
+    if precision == "q15":
+        checked = _sum_as_ave(checked)
     float_outputs = _outputs(checked, data, golden=False)
     if precision == "q8":
         layers = [_q8_layer(layer) for layer in checked.layers]

@@ -18,7 +18,7 @@ from gru_rt import format as fmt
 from gru_rt.golden import golden_run, golden_run_int16
 from gru_rt.quantize import quantize
 from gru_rt.reference import reference_run
-from gru_rt.spec import DenseLayer, GRULayer, ModelSpec, SpecError
+from gru_rt.spec import DenseLayer, GRULayer, LayerNormLayer, ModelSpec, SpecError
 from tests.grt_bytes import get, layer_field, put
 
 LENGTHS = [7, 1, 13, 0, 4, 13]
@@ -74,7 +74,7 @@ def test_f32_matches_reference_on_ragged_sequences(merge: str, each_isa: str) ->
 
 
 @pytest.mark.parametrize("precision,merge", [("q8", m) for m in MERGES] +
-                         [("q15", m) for m in ("concat", "ave", "mul")])
+                         [("q15", m) for m in MERGES])
 def test_quantized_bit_exact_with_golden(precision: str, merge: str, each_isa: str) -> None:
     seqs = _seqs(LENGTHS)
     qspec, report = quantize(_spec(merge, seed=2, reset_after=merge != "mul"), precision,
@@ -147,9 +147,12 @@ def test_hostile_direction_and_merge_fields() -> None:
         bad = put(bytearray(data), "B", layer_field(layer, offset), value)
         with pytest.raises(gru_rt.ModelFormatError, match=match):
             gru_rt.Model.from_buffer(bytes(bad))
-    # q15 has no sum: the quantizer says so, and the loader refuses a file that has one
-    with pytest.raises(gru_rt.ConversionError, match="no bidirectional merge 'sum'"):
-        quantize(_spec("sum"), "q15")
+    # a q15 file has no sum (the quantizer converts one as ave, below; as the last layer it
+    # refuses it), and the loader refuses a file that has one
+    last_sum = ModelSpec(_spec("sum").layers[:1])
+    with pytest.raises(gru_rt.ConversionError, match="layer 0 .*no bidirectional merge 'sum' on "
+                                                     "the last layer"):
+        quantize(last_sum, "q15")
     q15 = bytearray(quantize(_spec("ave"), "q15")[0].to_bytes())
     bad = put(q15, "B", layer_field(0, 7), fmt.MERGES["sum"])
     with pytest.raises(gru_rt.ModelFormatError, match="GRT_E_LAYER_FIELD.*layer.merge"):
@@ -213,8 +216,6 @@ def test_torch_bidirectional_against_packed_sequences(precision: str) -> None:
 @pytest.mark.parametrize("precision", ["f32", "q8", "q15"])
 def test_keras_bidirectional_against_keras(merge: str, precision: str) -> None:
     keras = pytest.importorskip("keras")
-    if precision == "q15" and merge == "sum":
-        pytest.skip("q15 has no sum (test_hostile_direction_and_merge_fields)")
     keras.utils.set_random_seed(1)
     layers = keras.layers
     model = keras.Sequential([
@@ -227,7 +228,9 @@ def test_keras_bidirectional_against_keras(merge: str, precision: str) -> None:
     spec = gru_rt.convert(model, precision=precision,
                           calibration=seqs if precision != "f32" else None)
     m = spec.load()
-    assert m.layers[0].merge == merge and m.layers[1].direction == "bidirectional"
+    q15_sum = precision == "q15" and merge == "sum"  # as ave, the next layer reading twice
+    assert m.layers[0].merge == ("ave" if q15_sum else merge)
+    assert m.layers[1].direction == "bidirectional"
     tol = {"f32": 2e-5, "q8": 0.05, "q15": 0.06}[precision]
     for x, y in zip(seqs, m.run(seqs)):  # Keras on each sequence alone: its own last step
         want = model.predict(x[None], verbose=0)[0]
@@ -377,3 +380,36 @@ def test_keras_go_backwards_with_masking_on_a_padded_batch(precision: str) -> No
     # the padded rows run through (masked steps keep the zero state): the same bits
     assert np.array_equal(m.run(padded, readout="first"),
                           m.run(padded, lengths=lengths, readout="first"))
+
+
+# ---- q15 sum merge: converted as ave, the factor 2 folded into the next layer -------------------
+
+
+def _sum_then(rng: np.random.Generator, after: str) -> ModelSpec:
+    """Bidirectional sum GRU (3 → 6) → `after` (a LayerNorm, a GRU or a bidirectional GRU) →
+    Dense (→ 2)."""
+    bi = _gru(rng, 3, 6, direction="bidirectional", merge="sum", backward=_gru(rng, 3, 6))
+    nxt: Any = {"norm": LayerNormLayer(rng.normal(1, 0.3, 6), rng.normal(0, 0.3, 6), eps=0.5),
+                "gru": _gru(rng, 6, 5),
+                "bidir": _gru(rng, 6, 5, direction="bidirectional", merge="sum",
+                              backward=_gru(rng, 6, 5))}[after]
+    return ModelSpec([bi, nxt, DenseLayer(rng.normal(0, 0.5, (2, nxt.output_size)),
+                                          rng.normal(0, 0.3, 2))])
+
+
+@pytest.mark.parametrize("after", ["norm", "gru", "bidir"])
+def test_q15_sum_is_ave_with_the_next_layer_reading_twice(after: str, each_isa: str) -> None:
+    spec = _sum_then(np.random.default_rng(4), after)
+    seqs = _seqs([11, 3, 16], seed=8)
+    qspec = quantize(spec, "q15", calibration=seqs)[0]
+    assert qspec.layers[0].merge == "ave"  # the file has no sum (the loader refuses one)
+    if after == "norm":  # LN(2a) with eps = LN(a) with eps / 4
+        assert qspec.layers[1].eps_q == round(0.5 / 4 / float(qspec.layers[1].in_scale[0]) ** 2)
+    m = qspec.load()
+    for x, y in zip(seqs, m.run(seqs)):
+        assert np.array_equal(y, golden_run(qspec, x).outputs)  # bit for bit
+        # and the original float model (sum, eps) within q15 rounding
+        assert np.max(np.abs(y - reference_run(spec, x)[0])) < 0.05
+    # the factor 2 matters: without it (the LayerNorm: with its eps, large here) the model is off
+    wrong = ModelSpec([replace(spec.layers[0], merge="ave"), *spec.layers[1:]])
+    assert np.max(np.abs(reference_run(wrong, seqs[2])[0] - reference_run(spec, seqs[2])[0])) > 0.1
