@@ -4,7 +4,8 @@
 Two streaming classifiers, each input → nn.GRU → nn.Linear, read out the way the runtime streams:
 the frames of a sequence go in one at a time from a zero state and the class is the argmax of the
 Linear output at the LAST frame. Training takes exactly that output (index len-1 of each padded
-sequence; the GRU is causal, so the padding after it cannot change it).
+sequence; the GRU is causal, so the padding after it cannot change it), with the training loop
+that every tools/train_*.py shares (tools/_training.py: Adam, OneCycleLR, input noise, clipping).
 
 * japanese_vowels: UEA JapaneseVowels (12 LPC cepstrum coefficients per frame, 7–29 frames,
   9 speakers; 270 train / 370 test) → GRU(48) → Linear(9). The model of `make demo`.
@@ -42,7 +43,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -50,28 +51,12 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))  # ts_datasets
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _training
+from _training import Config, fit, normalization, normalize, pad, predict  # noqa: E402
 from ts_datasets import AEON_VERSION, dataset_path, load_ts_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "examples" / "models"
-
-
-@dataclass(frozen=True)
-class Config:
-    """Everything that defines one trained model."""
-
-    name: str
-    dataset: str
-    hidden_size: int
-    num_layers: int
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    seed: int
-    grad_clip: float = 1.0
-    noise_std: float = 0.0  # Gaussian noise added to the normalized train inputs
-    selection: str = ""  # how the hyper-parameters were chosen (never on the test split)
 
 
 CONFIGS = {
@@ -107,35 +92,6 @@ class StreamingGRU(nn.Module):
         return self.fc(last)
 
 
-def pad(series: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = np.array([len(s) for s in series], dtype=np.int64)
-    batch = np.zeros((len(series), int(lengths.max()), series[0].shape[1]), dtype=np.float32)
-    for i, s in enumerate(series):
-        batch[i, : len(s)] = s
-    return torch.from_numpy(batch), torch.from_numpy(lengths)
-
-
-def normalization(series: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean/std over every frame of every sequence (float64 sums, float32 result)."""
-    frames = np.concatenate(series, axis=0).astype(np.float64)
-    mean = frames.mean(axis=0)
-    std = frames.std(axis=0)
-    std = np.where(std < 1e-6, 1.0, std)
-    return mean.astype(np.float32), std.astype(np.float32)
-
-
-def normalize(series: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> list[np.ndarray]:
-    # The same float32 expression as examples/stream_demo.py, so both see identical inputs.
-    return [np.ascontiguousarray((s - mean) / std, dtype=np.float32) for s in series]
-
-
-def predict(model: StreamingGRU, series: list[np.ndarray]) -> np.ndarray:
-    model.eval()
-    with torch.no_grad():
-        x, lengths = pad(series)
-        return model.last_frame_logits(x, lengths).argmax(dim=1).numpy()
-
-
 def streamed_max_diff(model: StreamingGRU, series: list[np.ndarray], count: int) -> float:
     """Largest |logit| difference between the padded batch readout and a frame-by-frame stream
     (one frame per GRU call, state carried) over the first `count` sequences."""
@@ -167,38 +123,8 @@ def stratified_split(labels: np.ndarray, fraction: float,
 
 def train(cfg: Config, series: list[np.ndarray], labels: np.ndarray,
           n_classes: int) -> StreamingGRU:
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = StreamingGRU(series[0].shape[1], cfg.hidden_size, cfg.num_layers, n_classes)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = -(-len(series) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=cfg.epochs,
-                                                steps_per_epoch=steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss()
-    y_all = torch.from_numpy(labels)
-    for epoch in range(cfg.epochs):
-        model.train()
-        order = rng.permutation(len(series))
-        total = 0.0
-        for b in range(steps_per_epoch):
-            idx = order[b * cfg.batch_size: (b + 1) * cfg.batch_size]
-            x, lengths = pad([series[i] for i in idx])
-            if cfg.noise_std > 0:
-                x = x + cfg.noise_std * torch.randn(x.shape, generator=gen)
-            loss = loss_fn(model.last_frame_logits(x, lengths), y_all[idx])
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        if (epoch + 1) % 25 == 0 or epoch == cfg.epochs - 1:
-            acc = float(np.mean(predict(model, series) == labels))
-            print(f"  epoch {epoch + 1:4d}  loss {total / len(series):.4f}  train acc {acc:.2%}",
-                  flush=True)
-    model.eval()
-    return model
+    return fit(lambda: StreamingGRU(series[0].shape[1], cfg.hidden_size, cfg.num_layers,
+                                    n_classes), cfg, series, labels, progress=True)
 
 
 def weights_as_arrays(state: dict[str, torch.Tensor], num_layers: int) -> dict[str, np.ndarray]:

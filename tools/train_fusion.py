@@ -38,8 +38,9 @@ from torch import nn
 import gru_rt
 from gru_rt.golden import golden_run
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_demo
-from train_demo import CONFIGS, normalization, normalize, train  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_demo, _training
+from _training import normalization, normalize  # noqa: E402
+from train_demo import CONFIGS, train  # noqa: E402
 from ts_datasets import load_ts_dataset  # noqa: E402 (examples/, added by train_demo)
 
 ROOT = Path(__file__).resolve().parent.parent

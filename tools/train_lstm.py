@@ -3,7 +3,7 @@
 
 The LSTM counterparts of tools/train_demo.py's GRU models, with the same data, normalization,
 readout (argmax of the Linear output at the last frame, streamed from a zero state), training
-loop settings and seeds: input → nn.LSTM(H) → nn.Linear.
+settings and seeds, trained by the shared loop (tools/_training.py): input → nn.LSTM(H) → nn.Linear.
 
 * JapaneseVowels: 12 → LSTM(48) → Linear(9) (270 train / 370 test sequences of 7–29 frames);
 * BasicMotions: 6 → LSTM(24) → Linear(4) (40 train / 40 test sequences of 100 frames).
@@ -33,8 +33,9 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))  # ts_datasets
-sys.path.insert(0, str(ROOT / "tools"))  # train_demo
-from train_demo import CONFIGS, Config, normalization, normalize, pad  # noqa: E402
+sys.path.insert(0, str(ROOT / "tools"))  # train_demo, _training
+from _training import Config, fit, last_frame_logits, normalization, normalize  # noqa: E402
+from train_demo import CONFIGS  # noqa: E402
 from ts_datasets import load_ts_dataset  # noqa: E402
 
 import gru_rt  # noqa: E402
@@ -60,33 +61,8 @@ class StreamingLSTM(nn.Module):
 
 def train(cfg: Config, series: list[np.ndarray], labels: np.ndarray,
           n_classes: int) -> StreamingLSTM:
-    """train_demo.train's loop (Adam, OneCycleLR, noise, clipping, seeds) for the LSTM."""
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = StreamingLSTM(series[0].shape[1], cfg.hidden_size, n_classes)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = -(-len(series) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=cfg.epochs,
-                                                steps_per_epoch=steps)
-    loss_fn = nn.CrossEntropyLoss()
-    y_all = torch.from_numpy(labels)
-    for _ in range(cfg.epochs):
-        model.train()
-        order = rng.permutation(len(series))
-        for b in range(steps):
-            idx = order[b * cfg.batch_size: (b + 1) * cfg.batch_size]
-            x, lengths = pad([series[i] for i in idx])
-            if cfg.noise_std > 0:
-                x = x + cfg.noise_std * torch.randn(x.shape, generator=gen)
-            loss = loss_fn(model.last_frame_logits(x, lengths), y_all[idx])
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-    model.eval()
-    return model
+    return fit(lambda: StreamingLSTM(series[0].shape[1], cfg.hidden_size, n_classes), cfg,
+               series, labels)
 
 
 def last_logits(model: gru_rt.Model, series: list[np.ndarray]) -> np.ndarray:
@@ -103,9 +79,7 @@ def run(name: str, out: Path | None) -> None:
     start = time.perf_counter()
     net = train(cfg, norm_train, train_y, len(classes))
     seconds = time.perf_counter() - start
-    with torch.no_grad():
-        x, lengths = pad(norm_test)
-        torch_logits = net.last_frame_logits(x, lengths).numpy()
+    torch_logits = last_frame_logits(net, norm_test)
     spec = gru_rt.convert(net)
     qspec, _ = quantize(spec, "q8", norm_train)
     f32 = last_logits(spec.load(), norm_test)
@@ -116,7 +90,7 @@ def run(name: str, out: Path | None) -> None:
         right = int(np.sum(np.argmax(logits, axis=1) == test_y))
         return f"{right / len(test_y):.2%} ({right}/{len(test_y)})"
 
-    print(f"{cfg.dataset}: {x.shape[-1]} → LSTM({cfg.hidden_size}) → Linear({len(classes)}), "
+    print(f"{cfg.dataset}: {len(mean)} → LSTM({cfg.hidden_size}) → Linear({len(classes)}), "
           f"trained in {seconds:.1f} s; {spec.metadata.get('source.verified', '?')}")
     print(f"  test accuracy: torch {acc(torch_logits)}, gru_rt f32 {acc(f32)}, q8 {acc(q8)}")
     print(f"  last-frame logits (max |f32| {np.max(np.abs(f32)):.2f}): max |f32 - torch| "
