@@ -42,6 +42,15 @@ def _input_width(text: str) -> tuple[str, int]:
     return name, int(width)
 
 
+def _causal_conv(text: str) -> tuple[str, int]:
+    """--causal PREFIX=DILATION."""
+    name, dilation = _key_value(text, "--causal")
+    if not (dilation.isascii() and dilation.isdigit()) or int(dilation) < 1:
+        raise UsageError(f"--causal {text!r}: the dilation {dilation!r} is not a whole number "
+                         f">= 1")
+    return name, int(dilation)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (b.exists() and a.samefile(b))
@@ -61,6 +70,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     metadata = dict(_key_value(t, "--meta") for t in args.meta)
     inputs = [_input_width(t) for t in args.input] or None
     order = [p.strip() for p in args.layers.split(",")] if args.layers is not None else None
+    causal = dict(_causal_conv(t) for t in args.causal) or None
     if args.calibration is not None and args.precision == "f32":
         raise UsageError("--calibration applies to --precision q8 or q15")
     if args.verify_input is not None and args.no_verify:
@@ -72,7 +82,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                        activations=activations or None, convention=args.convention,
                        metadata=metadata or None, architecture=args.architecture, layers=order,
                        precision=args.precision, calibration=args.calibration,
-                       verify=not args.no_verify, verify_input=verify_input, inputs=inputs)
+                       verify=not args.no_verify, verify_input=verify_input, inputs=inputs,
+                       causal=causal, layernorm_eps=args.layernorm_eps)
     for warning in caught:
         print(f"gru-rt: warning: {warning.message}", file=sys.stderr)
     path = spec.save(out, weight_layout=args.weight_layout)
@@ -296,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", metavar="A,B,…",
                    help="for .safetensors: the module prefixes in layer order, when the sizes "
                         "do not determine it")
+    p.add_argument("--causal", action="append", default=[], metavar="PREFIX=DILATION",
+                   help="for a PyTorch state dict: an nn.Conv1d (by module prefix) that is causal "
+                        "(left zero padding of (kernel_size - 1)·dilation, stride 1) with its "
+                        "dilation, which a state dict does not record; repeatable")
+    p.add_argument("--layernorm-eps", type=float, metavar="EPS",
+                   help="for a PyTorch state dict: the eps of its nn.LayerNorm layers, which a "
+                        "state dict does not record (nn.LayerNorm's default is 1e-5)")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="extra metadata stored in the file; repeatable")
     p.add_argument("--input", action="append", default=[], metavar="NAME=WIDTH",

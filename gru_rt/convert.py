@@ -78,7 +78,9 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
             calibration_lengths: object | None = None,
             verify: bool = True,
             verify_input: object | None = None,
-            inputs: Mapping[str, int] | Sequence[tuple[str, int]] | None = None) -> ModelSpec:
+            inputs: Mapping[str, int] | Sequence[tuple[str, int]] | None = None,
+            causal: Sequence[str] | Mapping[str, int] | None = None,
+            layernorm_eps: float | None = None) -> ModelSpec:
     """A validated ModelSpec from trained weights, in the chosen precision.
 
     source: a torch.nn.Module; a Keras model (Sequential or a Functional chain); an
@@ -116,6 +118,13 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
         torch.cat-s them on the last axis first (the check runs it so); a Keras model or ONNX graph
         with several inputs joined by a Concatenate/Concat names them itself (inputs= must then
         agree).
+    causal: the nn.Conv1d layers that are causal (left zero padding of (kernel_size - 1)·dilation,
+        stride 1) where the source does not show it: for a torch.nn.Module, the names of those
+        whose forward() pads them itself (as import_module's causal=); for a PyTorch state dict
+        (a mapping, .pt/.pth, .safetensors), {module prefix: dilation}, since a state dict
+        records neither padding nor dilation.
+    layernorm_eps: PyTorch state dicts only: the eps of their nn.LayerNorm layers, which a state
+        dict does not record (a LayerNorm is refused without it; a module gives its own).
     """
     if precision not in PRECISION_NAMES:
         raise ArgumentError(f"precision {precision!r}: expected one of "
@@ -125,7 +134,7 @@ def convert(source: str | os.PathLike[str] | Mapping[str, Any] | Any, *,
     try:
         spec = _import(source, activations=activations, head_activation=head_activation,
                        convention=convention, metadata=metadata, architecture=architecture,
-                       layers=layers)
+                       layers=layers, causal=causal, layernorm_eps=layernorm_eps)
     except RecursionError:  # a source nested deeper than any importer's checks foresaw
         raise ConversionError("the source is nested too deeply to convert (Python's recursion "
                               "limit was reached)") from None
@@ -208,12 +217,21 @@ def _verified(source: Any, spec: ModelSpec, verify: bool, verify_input: object,
 def _import(source: Any, *, activations: Mapping[Any, str] | None,
             head_activation: str | None, convention: None | str | Mapping[str, str] | Convention,
             metadata: Mapping[str, str] | None, architecture: object,
-            layers: Sequence[Any] | None) -> ModelSpec:
+            layers: Sequence[Any] | None, causal: Sequence[str] | Mapping[str, int] | None,
+            layernorm_eps: float | None) -> ModelSpec:
     if metadata is not None:
         check_metadata(metadata)
     options: dict[str, Any] = {"activations": activations, "head_activation": head_activation,
-                               "metadata": metadata}
+                               "metadata": metadata,
+                               _STATE_DICT_OPTIONS: {"causal": causal,
+                                                     "layernorm_eps": layernorm_eps}}
     kind = type(source).__name__
+    if _is_torch_module(source) and not _is_keras_model(source):
+        return _torch_module(source, layers, convention, architecture, causal, layernorm_eps,
+                             options)
+    if not isinstance(source, (str, os.PathLike, Mapping)):
+        for name, value in options.pop(_STATE_DICT_OPTIONS).items():
+            _refuse_option(name, value, f"a {kind}", "PyTorch sources")
     # Keras models on the torch backend are nn.Modules too: they are recognised first.
     keras_or_onnx = _is_keras_model(source) or _is_onnx_model(source)
     is_path = isinstance(source, (str, os.PathLike))
@@ -229,12 +247,6 @@ def _import(source: Any, *, activations: Mapping[Any, str] | None,
         from .importers import keras_importer
 
         return keras_importer.import_model(source, **options)
-    if _is_torch_module(source):
-        _refuse_convention(convention, "a PyTorch module")
-        _refuse_option("architecture", architecture, "a PyTorch module", "Keras weight files")
-        from .importers import torch_importer
-
-        return torch_importer.import_module(source, layers=layers, **options)
     if isinstance(source, (str, os.PathLike)):
         return _convert_path(Path(source), convention, architecture, layers, options)
     if isinstance(source, Mapping):
@@ -251,6 +263,49 @@ def _import(source: Any, *, activations: Mapping[Any, str] | None,
                                                  **options)
     _refuse_option("architecture", architecture, f"a {kind}", "Keras weights")
     raise TypeError(f"cannot convert a {kind}: expected {_ACCEPTED}")
+
+
+# The options that only a PyTorch state dict takes, kept apart in `options` until the source is
+# known to be one (state_dict_options passes them on, _without_state_dict_options refuses them).
+_STATE_DICT_OPTIONS = "state dict options"
+
+
+def _torch_module(source: Any, layers: Sequence[Any] | None, convention: object,
+                  architecture: object, causal: Sequence[str] | Mapping[str, int] | None,
+                  layernorm_eps: float | None, options: dict[str, Any]) -> ModelSpec:
+    _refuse_convention(convention, "a PyTorch module")
+    _refuse_option("architecture", architecture, "a PyTorch module", "Keras weight files")
+    _refuse_option("layernorm_eps", layernorm_eps, "a PyTorch module (its nn.LayerNorm layers "
+                   "give their own eps)", "PyTorch state dicts")
+    if isinstance(causal, (str, Mapping)) or (causal is not None and not all(
+            isinstance(name, str) for name in causal)):
+        raise ArgumentError(f"causal={causal!r}: for a torch.nn.Module, the names of its causal "
+                            f"nn.Conv1d modules (a list of str; the module gives the dilation)")
+    from .importers import torch_importer
+
+    options = {k: v for k, v in options.items() if k != _STATE_DICT_OPTIONS}
+    return torch_importer.import_module(source, layers=layers, causal=tuple(causal or ()),
+                                        **options)
+
+
+def _state_dict_options(options: dict[str, Any]) -> dict[str, Any]:
+    """options with the state-dict options checked and passed on (causal: {prefix: dilation})."""
+    extra = options[_STATE_DICT_OPTIONS]
+    causal = extra["causal"]
+    if causal is not None and not (isinstance(causal, Mapping) and all(
+            isinstance(k, str) for k in causal)):
+        raise ArgumentError(f"causal={causal!r}: a PyTorch state dict records neither the padding "
+                            f"nor the dilation of an nn.Conv1d; give {{module prefix: dilation}}, "
+                            f"e.g. causal={{'conv': 1}}")
+    rest = {k: v for k, v in options.items() if k != _STATE_DICT_OPTIONS}
+    return {**rest, **{k: v for k, v in extra.items() if v is not None}}
+
+
+def _without_state_dict_options(options: dict[str, Any], what: str) -> dict[str, Any]:
+    """options for a source that is not a PyTorch state dict: causal/layernorm_eps refused."""
+    for name, value in options[_STATE_DICT_OPTIONS].items():
+        _refuse_option(name, value, what, "PyTorch sources")
+    return {k: v for k, v in options.items() if k != _STATE_DICT_OPTIONS}
 
 
 def _checkpoint(source: Mapping[Any, Any], where: str, convention: object, architecture: object,
@@ -299,12 +354,13 @@ def _named_arrays(arrays: Mapping[Any, Any], where: str, convention: object,
         _refuse_option("architecture", architecture, "a PyTorch state dict", "Keras weights")
         from .importers import torch_importer
 
-        return torch_importer.import_state_dict(arrays, **options)
+        return torch_importer.import_state_dict(arrays, **_state_dict_options(options))
     kind = _key_kind([str(k) for k in arrays])
     if kind == "numpy":
         _refuse_option("architecture", architecture, "arrays named '0.W', '0.U', …",
                        "Keras weights (arrays named arr_0, arr_1, …)")
-        return import_arrays(arrays, convention=convention, **options)  # type: ignore[arg-type]
+        return import_arrays(arrays, convention=convention,  # type: ignore[arg-type]
+                             **_without_state_dict_options(options, "arrays named '0.W', …"))
     what = _KEY_KINDS[kind]
     _refuse_convention(convention, f"{where} (keys read as {what})")
     if kind != "list":
@@ -315,7 +371,9 @@ def _named_arrays(arrays: Mapping[Any, Any], where: str, convention: object,
     try:
         if kind == "torch":
             meta = {"source.keys": what, **(options["metadata"] or {})}
-            return torch_importer.import_state_dict(arrays, **{**options, "metadata": meta})
+            return torch_importer.import_state_dict(
+                arrays, **{**_state_dict_options(options), "metadata": meta})
+        options = _without_state_dict_options(options, f"{where} (keys read as {what})")
         if kind == "keras":
             return keras_importer.import_weight_paths(arrays, where=where, **options)
         if architecture is None:
@@ -344,23 +402,25 @@ def _convert_path(path: Path, convention: object, architecture: object,
     if suffix in _TORCH_SUFFIXES:
         from .importers import torch_importer
 
-        return torch_importer.import_file(path, **options)
+        return torch_importer.import_file(path, **_state_dict_options(options))
     if suffix == ".safetensors":
         from .importers import safetensors_reader, torch_importer
 
         arrays, how = safetensors_reader.order_state_dict(
             safetensors_reader.read_file(path), layers, str(path))
         meta = {"source.file": "safetensors", "source.layer_order": how,
-                **(options.pop("metadata") or {})}
-        return torch_importer.import_state_dict(arrays, metadata=meta, **options)
+                **(options["metadata"] or {})}
+        return torch_importer.import_state_dict(
+            arrays, **{**_state_dict_options(options), "metadata": meta})
     if suffix in _KERAS_SUFFIXES:
         from .importers import keras_importer
 
-        return keras_importer.import_file(path, architecture=architecture, **options)
+        return keras_importer.import_file(path, architecture=architecture,
+                                          **_without_state_dict_options(options, what))
     if suffix == ".onnx":
         from .importers import onnx_importer
 
-        return onnx_importer.import_file(path, **options)
+        return onnx_importer.import_file(path, **_without_state_dict_options(options, what))
     if suffix == ".npz":
         return _named_arrays(read_npz(path), str(path), convention, architecture, options)
     raise ConversionError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; accepted: "

@@ -287,8 +287,8 @@ def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray,
         elif isinstance(layer, Conv1DLayer):
             size = layer.window * layer.input_size
             window = state[..., offset:offset + size]
-            rows, nxt = window_step(layer, window.reshape(-1, size),
-                                    x.reshape(-1, layer.input_size))
+            frames = x.reshape(-1, layer.input_size)  # k = 1: an empty window, sized by x
+            rows, nxt = window_step(layer, window.reshape(len(frames), size), frames)
             new_state[..., offset:offset + size] = nxt.reshape(window.shape)
             offset += size
             x = _dense_step(layer, rows.reshape(*x.shape[:-1], -1))

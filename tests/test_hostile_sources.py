@@ -747,7 +747,7 @@ def test_onnx_values_are_assigned_once_in_order(tmp_path: Path) -> None:
         return path
 
     mm = helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")
-    with pytest.raises(ConversionError, match="no GRU operator"):  # past the check
+    with pytest.raises(ConversionError, match="no GRU or LSTM operator"):  # past the check
         convert(model([mm]), verify=False)
     with pytest.raises(ConversionError, match=r"node 'mm' \(MatMul\) writes 'x', which is "
                                               r"already defined"):

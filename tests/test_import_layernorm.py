@@ -81,7 +81,10 @@ def test_torch_layernorm_matches_torch(affine: bool, bias: bool, eps: float) -> 
 
 def test_torch_state_dict_layernorm_and_refusals() -> None:
     net = nn.Sequential(nn.GRU(3, 4), nn.LayerNorm(4))
-    spec = convert(net.state_dict())
+    with pytest.raises(ConversionError, match="1.weight: an nn.LayerNorm, whose eps a state dict "
+                                              "does not record"):
+        convert(net.state_dict())
+    spec = convert(net.state_dict(), layernorm_eps=1e-5)
     assert spec.layers[1].kind == "layernorm" and spec.layers[1].eps == pytest.approx(1e-5)
     with pytest.raises(ConversionError, match=r"normalized_shape=\(2, 4\).*last dimension"):
         convert(nn.Sequential(nn.Linear(3, 8), nn.LayerNorm((2, 4))))

@@ -148,7 +148,62 @@ def seed_onnx() -> bytes:
     return model.SerializeToString()
 
 
+def seed_onnx_lstm() -> bytes:
+    """x → LSTM (ONNX gate blocks i, o, f, c; zero P and initial states) → Squeeze → MatMul."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), n)
+             for n, s in (("W", (1, 4 * H, I)), ("R", (1, 4 * H, H)), ("B", (1, 8 * H)),
+                          ("Wd", (H, O)))]
+    inits += [numpy_helper.from_array(np.zeros((1, 3 * H), np.float32), "P"),
+              numpy_helper.from_array(np.zeros((1, 1, H), np.float32), "h0"),
+              numpy_helper.from_array(np.array([1], np.int64), "axes1")]
+    nodes = [helper.make_node("LSTM", ["X", "W", "R", "B", "", "h0", "h0", "P"], ["Y", "Y_h"],
+                              name="lstm", hidden_size=H),
+             helper.make_node("Squeeze", ["Y", "axes1"], ["Y2"], name="squeeze"),
+             helper.make_node("MatMul", ["Y2", "Wd"], ["out"], name="mm")]
+    return _onnx_bytes(nodes, inits, ["T", 1, I])
+
+
+def seed_onnx_conv() -> bytes:
+    """x [T, 1, I] → Transpose (N, C, T) → Pad (2, 0) on time → Conv k=2 d=2 → Relu → Transpose
+    → GRU → Squeeze: a causal Conv1D as torch.onnx.export writes ConstantPad1d + Conv1d."""
+    from onnx import helper, numpy_helper
+
+    w, rng = _weights(), np.random.default_rng(2)
+    inits = [numpy_helper.from_array(rng.normal(size=(I, I, 2)).astype(np.float32), "Wc"),
+             numpy_helper.from_array(rng.normal(size=I).astype(np.float32), "Bc"),
+             numpy_helper.from_array(np.array([0, 0, 2, 0, 0, 0], np.int64), "pads"),
+             numpy_helper.from_array(w["W"][None], "W"), numpy_helper.from_array(w["U"][None], "R"),
+             numpy_helper.from_array(np.array([1], np.int64), "axes1")]
+    nodes = [helper.make_node("Transpose", ["X"], ["Xt"], name="to_nct", perm=[1, 2, 0]),
+             helper.make_node("Pad", ["Xt", "pads"], ["Xp"], name="pad"),
+             helper.make_node("Conv", ["Xp", "Wc", "Bc"], ["C"], name="conv", kernel_shape=[2],
+                              dilations=[2]),
+             helper.make_node("Relu", ["C"], ["Cr"], name="relu"),
+             helper.make_node("Transpose", ["Cr"], ["Ct"], name="to_tnc", perm=[2, 0, 1]),
+             helper.make_node("GRU", ["Ct", "W", "R"], ["Y"], name="gru", hidden_size=H),
+             helper.make_node("Squeeze", ["Y", "axes1"], ["out"], name="squeeze")]
+    return _onnx_bytes(nodes, inits, ["T", 1, I])
+
+
+def _onnx_bytes(nodes: list, inits: list, shape: list) -> bytes:  # type: ignore[type-arg]
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT,
+                                                                         shape)],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
 SEEDS = (seed_npz, seed_safetensors, seed_keras, seed_h5, seed_onnx)
+# More seeds of one format: (file name, format suffix, maker).
+MORE_SEEDS = (("seed_lstm.onnx", ".onnx", seed_onnx_lstm), ("seed_conv.onnx", ".onnx",
+                                                           seed_onnx_conv))
 
 
 def make_seeds(directory: Path) -> None:
@@ -161,6 +216,12 @@ def make_seeds(directory: Path) -> None:
         assert spec is not None, f"seed {SUFFIXES[k]} did not convert"
         print(f"{directory / ('seed' + SUFFIXES[k])}: {len(data)} bytes, "
               f"{[layer.kind for layer in spec.layers]}")
+    for name, suffix, make in MORE_SEEDS:
+        data = bytes([SUFFIXES.index(suffix)]) + make()
+        (directory / name).write_bytes(data)
+        spec = convert_one(data)
+        assert spec is not None, f"seed {name} did not convert"
+        print(f"{directory / name}: {len(data)} bytes, {[layer.kind for layer in spec.layers]}")
 
 
 # GRU_RT_FUZZ_FORMATS=npz,safetensors,keras,h5 restricts the formats (inputs of others are skipped)

@@ -157,8 +157,9 @@ class Propagation:
             out = self._elems_op(node, a, ins)
             if out is not None:
                 return [out]
-        return [self._shape_op(node, a, ins)] + [Info()] * (len(node.output) - 1) \
-            if op != "GRU" else self._gru(a, ins)
+        if op in ("GRU", "LSTM"):
+            return self._recurrent(a, ins, 3 if op == "LSTM" else 2)
+        return [self._shape_op(node, a, ins)] + [Info()] * (len(node.output) - 1)
 
     # -- integer tensors holding sizes
     def _elems_op(self, node: Any, a: dict[str, Any], ins: list[Info | None]) -> Info | None:
@@ -277,6 +278,10 @@ class Propagation:
             return Info(dims=d[:axis] + list(idx.shape) + d[axis + 1:], fill=fill)
         if op == "Slice":
             return Info(dims=self._slice_dims(node, a, ins, d), fill=fill)
+        if op == "Pad":
+            return Info(dims=self._pad_dims(node, a, ins, d), fill=fill)
+        if op == "Conv":
+            return Info(dims=self._conv_dims(a, ins, d))
         if op == "MatMul" and len(ins) > 1 and ins[1] is not None and ins[1].dims is not None \
                 and len(ins[1].dims) == 2:
             return Info(dims=d[:-1] + [ins[1].dims[1]])
@@ -309,6 +314,50 @@ class Propagation:
             return Info(dims=d[:axis] + [total] + d[axis + 1:])
         return Info()
 
+    def pad_amounts(self, node: Any, a: dict[str, Any], ins: list[Info | None], rank: int
+                    ) -> list[tuple[int, int]] | None:
+        """(begin, end) per axis of a Pad node (pads as an attribute before opset 11, then an
+        input, with the axes input from opset 18), or None when they are not constants."""
+        if self.opset < 11:
+            pads = a.get("pads")
+            axes = None
+        else:
+            pads = self._const(ins, 1)
+            axes = self._const(ins, 3)
+        if pads is None or (len(node.input) > 3 and node.input[3] and axes is None) or any(
+                np.asarray(v).dtype.kind not in "iu" for v in (pads, axes) if v is not None):
+            return None
+        pads = [int(v) for v in np.ravel(pads)]
+        axes_list = list(range(rank)) if axes is None else [int(k) % rank
+                                                              for k in np.ravel(axes)]
+        if len(pads) != 2 * len(axes_list):
+            return None
+        out = [(0, 0)] * rank
+        for n, k in enumerate(axes_list):
+            out[k] = (pads[n], pads[n + len(axes_list)])
+        return out
+
+    def _pad_dims(self, node: Any, a: dict[str, Any], ins: list[Info | None], d: list[Dim]
+                  ) -> list[Dim] | None:
+        amounts = self.pad_amounts(node, a, ins, len(d))
+        if amounts is None:
+            return None
+        return [plus(v, begin + end) for v, (begin, end) in zip(d, amounts)]
+
+    def _conv_dims(self, a: dict[str, Any], ins: list[Info | None], d: list[Dim]
+                   ) -> list[Dim] | None:
+        """A 1-D Conv's output [N, O, T'] (stride 1): T' = T + pads - (k - 1)·dilation."""
+        w = self._const(ins, 1)
+        if w is None or w.ndim != 3 or len(d) != 3:
+            return None
+        k = int(w.shape[2])
+        dilation = int((a.get("dilations") or [1])[0])
+        pads = a.get("pads") or [0, 0]
+        if list(a.get("strides") or [1]) != [1] or a.get("auto_pad", "NOTSET") not in (
+                "NOTSET", "VALID") or len(pads) != 2:
+            return [d[0], int(w.shape[0]), f"conv({d[2]})"]
+        return [d[0], int(w.shape[0]), plus(d[2], int(pads[0]) + int(pads[1]) - (k - 1) * dilation)]
+
     def _slice_dims(self, node: Any, a: dict[str, Any], ins: list[Info | None],
                     d: list[Dim]) -> list[Dim] | None:
         starts, ends, axes, steps = self._slice_args(node, a, ins)
@@ -321,17 +370,29 @@ class Propagation:
             out[k] = slice_size(d[k], int(s), int(e), st, self.hints)
         return out
 
-    def _gru(self, a: dict[str, Any], ins: list[Info | None]) -> list[Info]:
+    def _recurrent(self, a: dict[str, Any], ins: list[Info | None], outputs: int) -> list[Info]:
+        """A GRU's Y and Y_h, an LSTM's Y, Y_h and Y_c (Y_c has Y_h's shape)."""
         x = ins[0]
         h = int(a.get("hidden_size", 0)) or None
         nd = 2 if a.get("direction", "forward") == "bidirectional" else 1
         if x is None or x.dims is None or len(x.dims) != 3 or h is None:
-            return [Info(), Info()]
+            return [Info() for _ in range(outputs)]
         if int(a.get("layout", 0)):
             b, t = x.dims[0], x.dims[1]
-            return [Info(dims=[b, t, nd, h]), Info(dims=[b, nd, h])]
+            return [Info(dims=[b, t, nd, h])] + [Info(dims=[b, nd, h])
+                                                  for _ in range(outputs - 1)]
         t, b = x.dims[0], x.dims[1]
-        return [Info(dims=[t, nd, b, h]), Info(dims=[nd, b, h])]
+        return [Info(dims=[t, nd, b, h])] + [Info(dims=[nd, b, h]) for _ in range(outputs - 1)]
+
+
+def plus(n: Dim, k: int) -> Dim:
+    """n + k for a size that may be a symbol: "T + 3" from ("T", 3), back to "T" with -3."""
+    if isinstance(n, int):
+        return n + k
+    base, sep, offset = n.rpartition(" + ")
+    if sep and offset.lstrip("-").isdigit():
+        n, k = base, k + int(offset)
+    return n if k == 0 else f"{n} + {k}"
 
 
 def slice_size(n: Dim, start: int, end: int, step: int, hints: dict[str, int]) -> Dim:
@@ -438,6 +499,8 @@ def _to_array(value: Any) -> np.ndarray:
 _ATTRIBUTE_TYPES = {
     "axis": "INT", "start": "INT", "end": "INT", "allowzero": "INT", "transA": "INT",
     "transB": "INT", "hidden_size": "INT", "layout": "INT", "linear_before_reset": "INT",
+    "input_forget": "INT", "group": "INT", "auto_pad": "STRING", "mode": "STRING",
+    "dilations": "INTS", "strides": "INTS", "pads": "INTS", "kernel_shape": "INTS",
     "alpha": "FLOAT", "beta": "FLOAT", "clip": "FLOAT",
     "axes": "INTS", "perm": "INTS", "starts": "INTS", "ends": "INTS",
     "direction": "STRING", "activations": "STRINGS",

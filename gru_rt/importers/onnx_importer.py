@@ -1,4 +1,5 @@
-"""ONNX importer: a graph whose core is one or more `GRU` operators, followed by a Dense-like head.
+"""ONNX importer: a graph whose core is one or more `GRU` or `LSTM` operators, optionally after
+causal 1-D `Conv`s, followed by a Dense-like head.
 
 Read with the `onnx` package (imported only here). The graph must be one chain from its single data
 input to an output:
@@ -12,6 +13,13 @@ input to an output:
   a HardSigmoid matching one of gru_rt's, Tanh or Relu). W [1, 3H, I], R [1, 3H, H] and B [1, 6H]
   (Wb then Rb) are constants (initializers or Constant nodes). The chain continues through Y, or
   through Y_h (then the graph's output is the last step's; a later GRU is refused);
+- `LSTM` (forward): gate blocks i, o, f, c reordered to the canonical i, f, g, o, B = Wb then Rb;
+  activations (f, g, h) with g = h; P absent or zero; initial_h/initial_c absent or zero;
+  input_forget 0, no clip or sequence_lens; readouts as a GRU's, Y_c unused;
+- `Conv` (1-D, W [O, C/group, k]) between a Transpose that moves the features to axis 1 of a
+  rank-3 tensor ((N, C, T)) and one that moves them back: a causal Conv1D layer when its left
+  padding (its pads, plus a `Pad` of zeros before the time axis before it) is (k - 1)·dilation
+  and nothing pads the right; stride 1, group 1 or depthwise; an activation node after it;
 - glue that keeps the features on the last axis: Squeeze, Unsqueeze, Reshape (to a constant
   shape ending in the feature size), Flatten (at the last axis), Transpose (last axis kept last),
   Identity, Dropout (inference);
@@ -49,7 +57,7 @@ from ..fileio import read_regular
 from ..format import DENSE_ACTIVATIONS, INPUTS_KEY
 from ..inputs import source_record
 from ..reference import ACTIVATION_FUNCTIONS
-from ..spec import DenseLayer, GRULayer, Layer, LayerNormLayer, ModelSpec
+from ..spec import Conv1DLayer, DenseLayer, GRULayer, Layer, LayerNormLayer, LSTMLayer, ModelSpec
 from ._lazy import require
 from .numpy_importer import Convention, import_gru
 from .onnx_graph import (
@@ -64,6 +72,7 @@ from .onnx_graph import (
 )
 from .onnx_inputs import merge_concat_inputs
 from .onnx_loop import lower_gru_loops
+from .torch_importer import _NOT_STREAMABLE
 
 __all__ = ["ONNX_CONVENTION", "import_file", "import_model"]
 
@@ -97,7 +106,9 @@ _LOOPS = {
              "converts the ONNX GRU operator only"),
     "If": "{label} is an If (a branch on a computed condition); a stream cannot run it",
 }
-_SUPPORTED = ("gru_rt converts GRU (forward), MatMul(+Add), Gemm, LayerNormalization (last axis; "
+_SUPPORTED = ("gru_rt converts GRU, LSTM (forward), a causal 1-D Conv (between Transposes to and "
+              "from (N, C, T), optionally after a Pad of the time axis on the left), "
+              "MatMul(+Add), Gemm, LayerNormalization (last axis; "
               "also as the ReduceMean/Sub/Pow/Sqrt/Div formula of opsets below 17), "
               "the activations Relu, Tanh, "
               "Sigmoid, Softmax and LogSoftmax (last axis), LeakyRelu, Elu, Gelu, Softplus, "
@@ -174,8 +185,18 @@ class _Graph:
         return info.fill == 0.0
 
     def next_nodes(self, name: str) -> list[Any]:
-        """The nodes consuming a tensor of the chain, except shape queries."""
-        return [node for node in self.consumers.get(name, []) if node.op_type not in _SHAPE_OPS]
+        """The nodes consuming a tensor of the chain, except shape queries (and nodes whose
+        outputs only shape queries read: torch.onnx.export's batch size of a GRU's zero state
+        taken from a Transpose of the input that feeds nothing else)."""
+        return [node for node in self.consumers.get(name, []) if not self.shape_only(node)]
+
+    def shape_only(self, node: Any) -> bool:
+        """A shape query, or a node whose outputs only shape queries read (at any depth)."""
+        if node.op_type in _SHAPE_OPS:
+            return True
+        outputs = {o.name for o in self.graph.output}
+        return all(o and o not in outputs and self.consumers.get(o) and all(
+            self.shape_only(n) for n in self.consumers[o]) for o in node.output)
 
 
 _GLUE_THROUGH = ("Slice", "Gather", "Squeeze", "Unsqueeze", "Reshape", "Identity", "Cast")
@@ -204,6 +225,14 @@ def _graph_inputs(g: _Graph, consts: Mapping[str, np.ndarray]) -> tuple[str, lis
             traced = _trace_to_input(g, node.input[5])
             if traced is not None and traced[0] not in state:
                 state.append(traced[0])
+        for k, what in ((5, "initial_h"), (6, "initial_c")):
+            traced = _trace_to_input(g, node.input[k]) if node.op_type == "LSTM" \
+                and len(node.input) > k and node.input[k] else None
+            if traced is not None and traced[0] not in consts:
+                raise ConversionError(f"{_label(node)}: {what} comes from the graph input "
+                                      f"{traced[0]!r}; gru_rt converts an LSTM whose initial "
+                                      f"states are zero (a stream starts from a zero state; set "
+                                      f"it with Stream.state if needed)")
     data = [name for name in inputs if name not in state]
     if len(data) != 1:
         names = ", ".join(repr(n) for n in inputs) or "none"
@@ -255,12 +284,14 @@ class _Walker:
         self.cur = g.x
         self.layers: list[Layer] = []
         self.labels: list[str] = []
-        self.grus: list[Any] = []  # the GRU nodes, in layer order
+        self.grus: list[Any] = []  # the GRU and LSTM nodes, in layer order
         # GRU node id -> (state input, initial_h tensor, the nodes cutting it from the input)
         self.state_from: dict[int, tuple[str, str, list[Any]]] = {}
         self.time: Dim | None = None  # the time axis' size symbol, from the first GRU's X
         self.readout = ""  # how the graph's output picks the last step, if it does
         self.directions_axis = False  # a bidirectional GRU's Y: its direction axis still apart
+        self.channels_first = False  # between the Transposes around Conv: (N, C, T)
+        self.left_pad: tuple[Any, int] | None = None  # a Pad node's left padding of the time axis
         self.dense_open = False  # the last layer is a Dense that may still take a bias/activation
         self.transforms = "none"
         self.notes: list[str] = []  # transformations of the Dense weights
@@ -278,7 +309,8 @@ class _Walker:
     @property
     def features(self) -> int | None:
         d = self.dims
-        return d[-1] if d and isinstance(d[-1], int) else None
+        f = d[1 if self.channels_first else -1] if d and len(d) > 1 else None
+        return f if isinstance(f, int) else None
 
     # -- helpers
     def _axis(self, node: Any, axis: int, rank: int | None) -> int:
@@ -318,47 +350,16 @@ class _Walker:
             raise ConversionError(f"{_label(node)}: direction={direction!r}, expected forward, "
                                   f"reverse or bidirectional")
         nd = 2 if direction == "bidirectional" else 1
-        if "clip" in a:
-            raise ConversionError(f"{_label(node)}: the clip attribute ({a['clip']}) is not "
-                                  f"supported")
-        layout = int(a.get("layout", 0))
-        if layout not in (0, 1):
-            raise ConversionError(f"{_label(node)}: layout={layout}, expected 0 or 1")
         lbr = int(a.get("linear_before_reset", 0))
         if lbr not in (0, 1):
             raise ConversionError(f"{_label(node)}: linear_before_reset={lbr}, expected 0 or 1")
-        gate, act = self._gru_activations(node, a)
+        gate, act = self._recurrent_activations(node, a, 2)
         inputs = list(node.input) + [""] * (6 - len(node.input))
-        if inputs[0] != self.cur:
-            raise ConversionError(f"{_label(node)} takes {self.cur!r} as an input other than X")
-        if self.rank is not None and self.rank != 3:
-            raise ConversionError(f"{_label(node)}: its input X {self.cur!r} has rank "
-                                  f"{self.rank}, expected 3")
-        self._time_axis(node, layout)
-        w = g.const(inputs[1], f"{_label(node)}: W")
-        r = g.const(inputs[2], f"{_label(node)}: R")
-        if r.ndim != 3 or r.shape[0] != nd or r.shape[1] != 3 * r.shape[2] or r.shape[2] == 0:
-            raise ConversionError(f"{_label(node)}: R has shape {r.shape}, expected "
-                                  f"({nd}, 3*hidden_size, hidden_size)")
-        h = int(r.shape[2])
-        if int(a.get("hidden_size", h)) != h:
-            raise ConversionError(f"{_label(node)}: hidden_size is {a['hidden_size']} but R has "
-                                  f"shape {r.shape}")
-        if w.ndim != 3 or w.shape[:2] != (nd, 3 * h):
-            raise ConversionError(f"{_label(node)}: W has shape {w.shape}, expected ({nd}, "
-                                  f"{3 * h}, input_size)")
-        self._feature_mismatch(node, int(w.shape[2]))
+        w, r, b = self._recurrent_tensors(node, a, inputs, 3, nd)
         sets: list[dict[str, np.ndarray]] = [{"W": w[k], "U": r[k]} for k in range(nd)]
-        if inputs[3]:
-            b = g.const(inputs[3], f"{_label(node)}: B")
-            if b.shape != (nd, 6 * h):
-                raise ConversionError(f"{_label(node)}: B has shape {b.shape}, expected "
-                                      f"({nd}, {6 * h})")
+        if b is not None:
             for k in range(nd):
                 sets[k]["b"] = b[k]
-        if inputs[4]:
-            raise ConversionError(f"{_label(node)}: sequence_lens {inputs[4]!r} is given; gru_rt "
-                                  f"streams every step, so sequence_lens must be absent")
         self._initial_state(node, inputs[5])
         conv = Convention(gate_order="zrn", layout="out_in", reset="after" if lbr else "before",
                           activation=act, gate_activation=gate)
@@ -390,6 +391,107 @@ class _Walker:
                                   f"state of its {direction} direction(s), which is no step's "
                                   f"output; feed Y on instead (Model.run(..., readout='last') "
                                   f"reads the last step's)")
+        self.readout = f"the final state Y_h of {_label(node)}"
+        return y_h
+
+    def _recurrent_tensors(self, node: Any, a: dict[str, Any], inputs: list[str], gates: int,
+                           nd: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The checks a GRU (gates 3) and an LSTM (gates 4) share: clip, layout, X the chain's
+        rank-3 tensor on the first GRU's time axis, no sequence_lens; W [nd, gates·H, I],
+        R [nd, gates·H, H] and B [nd, 2·gates·H] (or None) constants of matching shapes."""
+        g = self.g
+        if "clip" in a:
+            raise ConversionError(f"{_label(node)}: the clip attribute ({a['clip']}) is not "
+                                  f"supported")
+        layout = int(a.get("layout", 0))
+        if layout not in (0, 1):
+            raise ConversionError(f"{_label(node)}: layout={layout}, expected 0 or 1")
+        if inputs[0] != self.cur:
+            raise ConversionError(f"{_label(node)} takes {self.cur!r} as an input other than X")
+        if self.rank is not None and self.rank != 3:
+            raise ConversionError(f"{_label(node)}: its input X {self.cur!r} has rank "
+                                  f"{self.rank}, expected 3")
+        self._time_axis(node, layout)
+        w = g.const(inputs[1], f"{_label(node)}: W")
+        r = g.const(inputs[2], f"{_label(node)}: R")
+        if r.ndim != 3 or r.shape[0] != nd or r.shape[1] != gates * r.shape[2] \
+                or r.shape[2] == 0:
+            raise ConversionError(f"{_label(node)}: R has shape {r.shape}, expected "
+                                  f"({nd}, {gates}*hidden_size, hidden_size)")
+        h = int(r.shape[2])
+        if int(a.get("hidden_size", h)) != h:
+            raise ConversionError(f"{_label(node)}: hidden_size is {a['hidden_size']} but R has "
+                                  f"shape {r.shape}")
+        if w.ndim != 3 or w.shape[:2] != (nd, gates * h):
+            raise ConversionError(f"{_label(node)}: W has shape {w.shape}, expected ({nd}, "
+                                  f"{gates * h}, input_size)")
+        self._feature_mismatch(node, int(w.shape[2]))
+        b = None
+        if inputs[3]:
+            b = g.const(inputs[3], f"{_label(node)}: B")
+            if b.shape != (nd, 2 * gates * h):
+                raise ConversionError(f"{_label(node)}: B has shape {b.shape}, expected "
+                                      f"({nd}, {2 * gates * h})")
+        if inputs[4]:
+            raise ConversionError(f"{_label(node)}: sequence_lens {inputs[4]!r} is given; gru_rt "
+                                  f"streams every step, so sequence_lens must be absent")
+        return w, r, b
+
+    def lstm(self, node: Any) -> str | None:
+        """An ONNX LSTM (forward, no peepholes, zero initial states) as a canonical LSTM layer:
+        ONNX's gate blocks i, o, f, c become i, f, g, o; B holds Wb then Rb."""
+        g = self.g
+        a = node_attributes(node)
+        if self.readout:
+            raise ConversionError(
+                f"{_label(node)} reads {self.readout} (one vector per sequence), which a stream "
+                f"cannot run; feed it Y instead")
+        direction = a.get("direction", "forward")
+        if direction != "forward":
+            raise ConversionError(f"{_label(node)}: direction={direction!r}; gru_rt's LSTM layers "
+                                  f"run forward only")
+        if int(a.get("input_forget", 0)):
+            raise ConversionError(f"{_label(node)}: input_forget={a['input_forget']} (the forget "
+                                  f"gate coupled to the input gate) is not supported")
+        gate, act = self._recurrent_activations(node, a, 3)
+        inputs = list(node.input) + [""] * (8 - len(node.input))
+        w, r, b = self._recurrent_tensors(node, a, inputs, 4, 1)
+        h = r.shape[2]
+        for k, what in ((5, "initial_h"), (6, "initial_c")):
+            if inputs[k] and not g.is_zero(inputs[k]):
+                raise ConversionError(f"{_label(node)}: {what} {inputs[k]!r} is not a zero "
+                                      f"constant; a gru_rt stream starts from a zero state (set "
+                                      f"it with Stream.state if needed)")
+        if inputs[7]:
+            p = g.const(inputs[7], f"{_label(node)}: P")
+            if np.any(p != 0):
+                raise ConversionError(f"{_label(node)}: P {inputs[7]!r} holds peephole weights "
+                                      f"(non-zero); gru_rt's LSTM has no peepholes")
+        order = np.concatenate([np.arange(k * h, (k + 1) * h) for k in (0, 2, 3, 1)])  # i,f,c,o
+        b = np.zeros((1, 8 * h)) if b is None else b
+        layer = LSTMLayer(w_ih=np.asarray(w[0][order], np.float64),
+                          w_hh=np.asarray(r[0][order], np.float64),
+                          b_ih=np.asarray(b[0, :4 * h][order], np.float64),
+                          b_hh=np.asarray(b[0, 4 * h:][order], np.float64),
+                          activation=act, gate_activation=gate, name=node.name)
+        self.layers.append(layer)
+        self.grus.append(node)
+        self.labels.append(f"{node.name or 'LSTM'}(LSTM {gate},{act})")
+        self._note("LSTM gate blocks i,o,f,c reordered to i,f,g,o")
+        self.dense_open = False
+        outs = list(node.output) + [""] * (3 - len(node.output))
+        y, y_h, y_c = outs
+        if y_c and (g.next_nodes(y_c) or self._is_output(y_c)):
+            raise ConversionError(f"{_label(node)}: its final cell state Y_c {y_c!r} is used; "
+                                  f"gru_rt converts Y or Y_h (the hidden state)")
+        y_next = g.next_nodes(y) if y else []
+        yh_next = g.next_nodes(y_h) if y_h else []
+        stacked = all(n.op_type == "Concat" for n in yh_next)  # the layers' final states
+        if y_next and yh_next and not stacked:
+            raise ConversionError(f"{_label(node)}: both Y {y!r} and Y_h {y_h!r} feed other "
+                                  f"nodes; only a single chain can be converted")
+        if y_next or self._is_output(y) or not y_h:
+            return y
         self.readout = f"the final state Y_h of {_label(node)}"
         return y_h
 
@@ -440,22 +542,31 @@ class _Walker:
     def _is_output(self, name: str) -> bool:
         return bool(name) and any(o.name == name for o in self.g.graph.output)
 
-    def _gru_activations(self, node: Any, a: dict[str, Any]) -> tuple[str, str]:
-        acts = a.get("activations", ["Sigmoid", "Tanh"])
+    def _recurrent_activations(self, node: Any, a: dict[str, Any], n: int) -> tuple[str, str]:
+        """(gate activation, activation) from a GRU's (f, g) (n = 2) or an LSTM's (f, g, h)
+        (n = 3: g and h must be the same, gru_rt's LSTM applies one to the candidate and the
+        cell)."""
+        names = "(f, g)" if n == 2 else "(f, g, h)"
+        acts = a.get("activations", ["Sigmoid", "Tanh", "Tanh"][:n])
         acts = [x.decode() if isinstance(x, bytes) else x for x in acts]
-        if len(acts) == 4 and acts[:2] == acts[2:] and \
+        if len(acts) == 2 * n and acts[:n] == acts[n:] and \
                 a.get("direction") in ("bidirectional", b"bidirectional"):
-            acts = acts[:2]  # both directions' (f, g), the same
+            acts = acts[:n]  # both directions' (f, g), the same
             half = len(a.get("activation_alpha", [])) // 2
             a = {**a, "activation_alpha": list(a.get("activation_alpha", []))[:half],
                  "activation_beta": list(a.get("activation_beta", []))[:len(
                      a.get("activation_beta", [])) // 2]}
-        if len(acts) != 2:
+        if len(acts) != n:
             raise ConversionError(f"{_label(node)}: activations {acts} lists {len(acts)} "
-                                  f"functions, expected 2 (f, g) per direction, the same in both")
+                                  f"functions, expected {n} {names} per direction, the same in "
+                                  f"both")
+        if n == 3 and acts[1] != acts[2]:
+            raise ConversionError(f"{_label(node)}: activations g={acts[1]!r} and h={acts[2]!r} "
+                                  f"differ; gru_rt's LSTM applies one activation to the "
+                                  f"candidate and to the cell state (Tanh or Relu)")
         alphas = list(a.get("activation_alpha", []))
         betas = list(a.get("activation_beta", []))
-        f, g = acts
+        f, g = acts[:2]
         if f == "Sigmoid":
             gate = "sigmoid"
         elif f == "HardSigmoid":
@@ -489,11 +600,7 @@ class _Walker:
                 raise ConversionError(f"{_label(node)}: its mask output is used")
             return node.output[0]
         if op == "Transpose":
-            perm = a.get("perm")
-            if perm is None or perm[-1] != len(perm) - 1:
-                raise ConversionError(f"{_label(node)}: perm {perm} moves the feature axis "
-                                      f"(the last); only a transpose that keeps it last converts")
-            return node.output[0]
+            return self.transpose(node, a.get("perm"))
         if op in ("Squeeze", "Unsqueeze"):
             axes = a.get("axes")
             if axes is None and len(node.input) > 1 and node.input[1]:
@@ -544,6 +651,125 @@ class _Walker:
                 f"does not keep the batch and time axes apart (a size the exporter fixed to the "
                 f"example input's where the input's axis is {self.g.x!r}'s varying size, or "
                 f"axes regrouped); only reshapes that keep, merge or drop size-1 axes convert")
+        return node.output[0]
+
+    def transpose(self, node: Any, perm: list[int] | None) -> str:
+        """A Transpose that keeps the features last, or one into or out of the (N, C, T) layout
+        of ONNX's Conv (the features moved to axis 1 of a rank-3 tensor, and back last)."""
+        if perm is not None and self.channels_first and len(perm) == 3 and perm[2] == 1:
+            self.channels_first = False
+            return node.output[0]
+        if perm is not None and not self.channels_first and len(perm) == 3 and perm[1] == 2 \
+                and self.rank == 3 and not self.readout:
+            d = self.g.dims(node.output[0]) or []
+            t = d[2] if len(d) == 3 else None
+            if isinstance(t, str) and ("*" in t or "reshaped" in t or "[" in t):
+                raise ConversionError(f"{_label(node)}: moves {dims_text(self.dims)} to "
+                                      f"{dims_text(d)}, whose last axis does not follow one axis "
+                                      f"of the graph input {self.g.x!r} (a Conv's time axis)")
+            if self.time is None:
+                self.time = t
+            elif t != self.time:
+                raise ConversionError(f"{_label(node)}: puts {t} last for a Conv, but the time "
+                                      f"axis holds {self.time}")
+            self.channels_first = True
+            return node.output[0]
+        if perm is None or perm[-1] != len(perm) - 1 or self.channels_first:
+            raise ConversionError(f"{_label(node)}: perm {perm} moves the feature axis "
+                                  f"{'(1 of the Conv layout (N, C, T))' if self.channels_first else '(the last)'}; "  # noqa: E501
+                                  f"only a transpose that keeps it last, or moves a rank-3 "
+                                  f"tensor to a Conv's (N, C, T) and back, converts")
+        return node.output[0]
+
+    def pad(self, node: Any) -> str:
+        """Zeros before the time axis of a Conv's input (what torch.onnx.export writes for
+        ConstantPad1d((p, 0)) or F.pad(x, (p, 0))): the Conv that must follow is causal."""
+        a = node_attributes(node)
+        ins = [self.g.info(n) if n else None for n in node.input]
+        mode = a.get("mode", "constant")
+        value = self.g.info(node.input[2]).const if len(node.input) > 2 and node.input[2] \
+            else np.asarray(a.get("value", 0.0))
+        if node.input[0] != self.cur or not self.channels_first:
+            raise ConversionError(f"{_label(node)} pads {self.cur!r} outside a Conv's (N, C, T) "
+                                  f"input; gru_rt converts a Pad only right before a Conv")
+        if mode != "constant" or value is None or np.any(value != 0):
+            raise ConversionError(f"{_label(node)}: pads with mode={mode!r}, value "
+                                  f"{'?' if value is None else np.ravel(value).tolist()}; a "
+                                  f"causal Conv pads with zeros")
+        amounts = self.g.prop.pad_amounts(node, a, ins, 3)
+        if amounts is None:
+            raise ConversionError(f"{_label(node)}: its pads are not constants")
+        if amounts[0] != (0, 0) or amounts[1] != (0, 0) or amounts[2][1] != 0 \
+                or amounts[2][0] < 0:
+            raise ConversionError(f"{_label(node)}: pads (begin, end) {amounts} of (N, C, T); "
+                                  f"only zeros before the time axis make a Conv causal: "
+                                  f"{_NOT_STREAMABLE}")
+        nxt = self.g.next_nodes(node.output[0])
+        if len(nxt) != 1 or nxt[0].op_type != "Conv":
+            raise ConversionError(f"{_label(node)} pads the time axis, but "
+                                  f"{', '.join(_label(n) for n in nxt) or 'nothing'} follows "
+                                  f"it, not a Conv")
+        self.left_pad = (node, amounts[2][0])
+        return node.output[0]
+
+    def conv(self, node: Any) -> str:
+        """A 1-D Conv (W [O, C/group, k]) on the (N, C, T) tensor as a causal Conv1D layer: its
+        left padding (its pads, plus a Pad before it) must be (k - 1)·dilation and nothing on the
+        right, stride 1, group 1 or depthwise (group = C)."""
+        a = node_attributes(node)
+        left = self.left_pad[1] if self.left_pad is not None else 0
+        self.left_pad = None
+        if node.input[0] != self.cur:
+            raise ConversionError(f"{_label(node)} takes {self.cur!r} as its W or B input")
+        w = np.asarray(self.g.const(node.input[1], f"{_label(node)}: W"), np.float64)
+        if w.ndim == 3 and 0 in w.shape:
+            raise ConversionError(f"{_label(node)}: W has shape {w.shape}, with no weights")
+        if w.ndim != 3:
+            raise ConversionError(f"{_label(node)}: W has shape {w.shape}, a {w.ndim - 2}-D "
+                                  f"convolution; gru_rt converts 1-D convolutions over time "
+                                  f"(W [out, in/group, kernel])")
+        if not self.channels_first:
+            raise ConversionError(f"{_label(node)} convolves {self.cur!r} (shape "
+                                  f"{dims_text(self.dims)}), which is not the features moved to "
+                                  f"axis 1 by a Transpose; gru_rt converts a Conv between "
+                                  f"Transposes from and back to features-last")
+        o, per_group, k = (int(n) for n in w.shape)
+        dilation = int((a.get("dilations") or [1])[0])
+        strides = list(a.get("strides") or [1])
+        group = int(a.get("group", 1))
+        channels = self.features
+        if strides != [1]:
+            raise ConversionError(f"{_label(node)}: strides {strides}: {_NOT_STREAMABLE}")
+        if list(a.get("kernel_shape", [k])) != [k] or dilation < 1:
+            raise ConversionError(f"{_label(node)}: kernel_shape {a.get('kernel_shape')}, "
+                                  f"dilations {a.get('dilations')} do not fit W {w.shape}")
+        depthwise = group > 1
+        if channels is None or per_group * group != channels or (
+                depthwise and (group != channels or o % channels)):
+            raise ConversionError(f"{_label(node)}: group={group} with W {w.shape} on "
+                                  f"{channels} channels; gru_rt converts group 1 and depthwise "
+                                  f"(group = in channels, out channels a multiple of it)")
+        auto_pad = a.get("auto_pad", "NOTSET")
+        if auto_pad not in ("NOTSET", "VALID"):
+            raise ConversionError(f"{_label(node)}: auto_pad={auto_pad!r} pads both ends: "
+                                  f"{_NOT_STREAMABLE}")
+        pads = [int(v) for v in a.get("pads", [0, 0])] if auto_pad == "NOTSET" else [0, 0]
+        need = (k - 1) * dilation
+        if len(pads) != 2 or pads[1] != 0 or left + pads[0] != need:
+            raise ConversionError(
+                f"{_label(node)}: pads {pads}{f' after a Pad of {left}' if left else ''}: a "
+                f"causal Conv1D needs (kernel - 1)·dilation = {need} zeros on the left and none "
+                f"on the right; {_NOT_STREAMABLE}")
+        b = np.zeros(o)
+        if len(node.input) > 2 and node.input[2]:
+            b = self._bias(node, np.asarray(self.g.const(node.input[2], f"{_label(node)}: B"),
+                                            np.float64), o)
+        self.layers.append(Conv1DLayer(w=w.reshape(o, -1), b=b, in_channels=channels,
+                                       kernel_size=k, dilation=dilation, depthwise=depthwise,
+                                       name=node.name))
+        self.labels.append(f"{node.name or 'Conv'}(Conv k={k} d={dilation}"
+                           f"{' depthwise' if depthwise else ''})")
+        self.dense_open = True
         return node.output[0]
 
     def _merge_directions(self, node: Any) -> str:
@@ -619,7 +845,7 @@ class _Walker:
         mine = [id(n) for n in self.grus]
         sources = [self.g.producer.get(p) for p in parts]
         if not self.readout.startswith("the final state") or any(
-                src is None or src.op_type != "GRU" or id(src) not in mine
+                src is None or src.op_type not in ("GRU", "LSTM") or id(src) not in mine
                 or len(src.output) < 2 or src.output[1] != p for src, p in zip(sources, parts)):
             raise ConversionError(f"{_label(node)}: concatenates {', '.join(map(repr, parts))}; "
                                   f"only the final states Y_h of the chain's GRUs (torch's h_n) "
@@ -723,11 +949,11 @@ class _Walker:
         self.labels[-1] = self.labels[-1][:-1] + "+Add)"
         return node.output[0]
 
-    def _open_dense(self, what: str) -> DenseLayer:
-        """The Dense layer an activation applies to: the chain's last layer, with no activation
-        yet."""
+    def _open_dense(self, what: str) -> DenseLayer | Conv1DLayer:
+        """The Dense (or Conv) layer an activation applies to: the chain's last layer, with no
+        activation yet."""
         last = self.layers[-1] if self.layers else None
-        if not isinstance(last, DenseLayer) or not self.dense_open:
+        if not isinstance(last, (DenseLayer, Conv1DLayer)) or not self.dense_open:
             after = (f"a GRU ({self.labels[-1]})" if isinstance(last, GRULayer)
                      else "the graph input")
             raise ConversionError(f"{what} follows {after}, not a Dense layer (MatMul/Gemm); an "
@@ -745,7 +971,7 @@ class _Walker:
             r = self._need_rank(node)
             default = -1 if self.g.opset >= 13 else 1
             axis = self._axis(node, int(a.get("axis", default)), r)
-            if axis != r - 1:
+            if axis != (1 if self.channels_first else r - 1):
                 raise ConversionError(f"{_label(node)}: {act} over axis {axis} of a rank-{r} "
                                       f"tensor; only the feature (last) axis converts")
         elif op in ("LeakyRelu", "Elu"):
@@ -833,8 +1059,20 @@ class _Walker:
                                   f"{self.cur!r} (shape {dims_text(self.dims)}) with its "
                                   f"direction axis apart; gru_rt converts the exporters' "
                                   f"Transpose to [time, batch, 2, H] and Reshape to 2H")
+        if self.channels_first and op not in ("Pad", "Conv", "Transpose", "Identity", "Dropout",
+                                              *_ACTS):
+            raise ConversionError(f"{_label(node)} takes {self.cur!r} (shape "
+                                  f"{dims_text(self.dims)}), a Conv's (N, C, T) layout; gru_rt "
+                                  f"converts Pad, Conv and an activation there, then a Transpose "
+                                  f"back to features-last")
+        if op == "Pad":
+            return self.pad(node)
+        if op == "Conv":
+            return self.conv(node)
         if op == "GRU":
             return self.gru(node)
+        if op == "LSTM":
+            return self.lstm(node)
         if op == "LayerNormalization":
             return self.layernorm(node)
         if op in _GLUE:
@@ -888,6 +1126,10 @@ def _walk(g: _Graph) -> _Walker:
                               f"bidirectional GRU output with its direction axis apart; gru_rt "
                               f"converts the exporters' Transpose to [time, batch, 2, H] and "
                               f"Reshape to 2H (the concat of the two directions)")
+    if w.channels_first:
+        raise ConversionError(f"the chain ends at {w.cur!r} (shape {dims_text(w.dims)}), a Conv's "
+                              f"(N, C, T) output; gru_rt's outputs are features-last: the "
+                              f"graph must Transpose it back")
     if w.cur not in outputs:
         raise ConversionError(f"the chain ends at {w.cur!r}, which is not a graph output "
                               f"(outputs: {', '.join(repr(o) for o in outputs)})")
@@ -902,7 +1144,8 @@ def _walk(g: _Graph) -> _Walker:
             raise ConversionError(f"graph output {name!r} is not on the converted chain"
                                   + (f" (it is computed by {_label(node)})" if node else ""))
     for node in g.nodes:
-        if id(node) in g.used or not any(g.info(o).data for o in node.output if o):
+        if id(node) in g.used or not any(g.info(o).data for o in node.output if o) \
+                or g.shape_only(node):
             continue  # on the chain, or constants and shape bookkeeping
         raise ConversionError(f"{_label(node)} is not part of the converted chain; {_SUPPORTED}")
     w.state_text = _state_text(g, w, state_outputs)
@@ -1141,8 +1384,8 @@ def import_model(model: Any, *, activations: Mapping[str, str] | None = None,
     w = _walk(g)
     if not w.layers:
         raise ConversionError("the graph has no GRU or Dense layer")
-    if not any(isinstance(x_, GRULayer) for x_ in w.layers):
-        raise ConversionError("the graph has no GRU operator")
+    if not any(isinstance(x_, (GRULayer, LSTMLayer)) for x_ in w.layers):
+        raise ConversionError("the graph has no GRU or LSTM operator")
     by_name = {layer.name: layer for layer in w.layers if isinstance(layer, DenseLayer)}
     for name, act in (activations or {}).items():
         if name not in by_name:

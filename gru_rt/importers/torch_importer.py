@@ -11,9 +11,14 @@ the last dot of a key):
   or an nn.LSTM when `weight_hh_l0` has 4·H rows (3·H: a GRU);
 - `weight_ih`, `weight_hh` [, `bias_ih`, `bias_hh`]: an nn.GRUCell (nn.LSTMCell: 4·H rows);
 - a 2-D `weight` [+ `bias`]: an nn.Linear (activation "linear" unless told otherwise);
-- a 1-D `weight` [+ `bias`]: an nn.LayerNorm over the last dimension, with nn.LayerNorm's default
-  eps = 1e-5 (a state dict does not hold eps; a module gives its own, and a LayerNorm without
-  affine parameters, which has no keys, converts only from the module).
+- a 1-D `weight` [+ `bias`]: an nn.LayerNorm over the last dimension. A state dict does not hold
+  its eps: the caller states it (`layernorm_eps=`), else the LayerNorm is refused (a module gives
+  its own, and a LayerNorm without affine parameters, which has no keys, converts only from the
+  module);
+- a 3-D `weight` [+ `bias`]: an nn.Conv1d, only when the caller declares it causal with its
+  dilation (`causal={prefix: dilation}`: a state dict holds neither its padding nor its
+  dilation); weight (O, 1, k) after a layer of O/m outputs (m >= 1, more than one channel) is
+  depthwise, else groups 1.
 
 Anything else is refused with an error naming the key. A module is walked through its leaf modules
 in registration order (which must be the order `forward` applies them): nn.GRU, nn.GRUCell,
@@ -180,7 +185,7 @@ def _group(arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]
 
 
 def _classify(prefix: str, params: dict[str, np.ndarray],
-              convs: Mapping[str, tuple[int, int, int]]) -> _Block:
+              convs: Mapping[str, tuple[int, int, int]], eps: float | None) -> _Block:
     if prefix in convs:
         return _conv_block(prefix, params, *convs[prefix])
     for name in params:
@@ -191,7 +196,7 @@ def _classify(prefix: str, params: dict[str, np.ndarray],
     if any(name in _CELL_NAMES for name in params):
         return _cell_block(prefix, params)
     if "weight" in params and params["weight"].ndim == 1:
-        return _layernorm_block(prefix, params)
+        return _layernorm_block(prefix, params, eps)
     if "weight" in params:
         return _linear_block(prefix, params)
     name = next(iter(params))
@@ -314,7 +319,9 @@ def _linear_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
     if w.ndim == 3:
         raise ConversionError(f"{key} has shape {_shape(w.shape)}: an nn.Conv1d, whose kernel's "
                               f"dilation, stride and padding a state dict does not record; "
-                              f"convert the nn.Module itself (import_module)")
+                              f"convert the nn.Module itself (import_module), or declare it "
+                              f"causal with its dilation: causal={{{prefix!r}: 1}} (gru-rt "
+                              f"convert --causal {prefix}=1)")
     if w.ndim != 2:
         raise ConversionError(f"{key} has shape {_shape(w.shape)}, not the 2-D weight of an "
                               f"nn.Linear; {_SUPPORTED}")
@@ -324,16 +331,18 @@ def _linear_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
     return _Block(prefix, "linear", [layer], key, key)
 
 
-def _layernorm_block(prefix: str, params: dict[str, np.ndarray]) -> _Block:
+def _layernorm_block(prefix: str, params: dict[str, np.ndarray], eps: float | None) -> _Block:
     """An nn.LayerNorm over the last dimension: a 1-D weight [+ bias]. A state dict does not hold
-    eps: it is nn.LayerNorm's default, 1e-5 (import_module reads the module's own)."""
+    eps: the caller gives it (import_module reads the module's own); None: _blocks refuses the
+    layer once the chain is checked."""
     _refuse_extra(prefix, params, {"weight", "bias"}, "nn.LayerNorm")
     key = _key(prefix, "weight")
     gamma = params["weight"]
     beta = params.get("bias")
     beta = np.zeros_like(gamma) if beta is None else _expect(_key(prefix, "bias"), beta,
                                                              gamma.shape)
-    layer = LayerNormLayer(gamma=gamma, beta=beta, eps=1e-5, name=prefix or "layer_norm")
+    layer = LayerNormLayer(gamma=gamma, beta=beta, eps=1.0 if eps is None else eps,
+                           name=prefix or "layer_norm")  # None: refused by _blocks
     return _Block(prefix, "norm", [layer], key, key)
 def _conv_block(prefix: str, params: dict[str, np.ndarray], in_channels: int, dilation: int,
                 groups: int) -> _Block:
@@ -359,12 +368,60 @@ def _check_chain(blocks: list[_Block]) -> None:
 
 
 def _blocks(arrays: Mapping[str, np.ndarray],
-            convs: Mapping[str, tuple[int, int, int]] | None = None) -> list[_Block]:
+            convs: Mapping[str, tuple[int, int, int]] | None = None, *,
+            dilations: Mapping[str, int] | None = None,
+            eps: Mapping[str, float] | float | None = None) -> list[_Block]:
+    """The blocks in key order. convs: the nn.Conv1d prefixes a module walk found causal, with
+    (in_channels, dilation, groups); dilations: those a state dict's caller declared causal.
+    eps: each nn.LayerNorm's (a module's, by prefix) or the one the caller stated, or None."""
     if not arrays:
         raise ConversionError(f"the state dict is empty; {_SUPPORTED}")
-    blocks = [_classify(prefix, params, convs or {}) for prefix, params in _group(arrays).items()]
+    convs = dict(convs or {})
+    blocks: list[_Block] = []
+    for prefix, params in _group(arrays).items():
+        if dilations is not None and prefix in dilations:
+            convs[prefix] = _declared_conv(prefix, params, dilations[prefix],
+                                           blocks[-1] if blocks else None)
+        blocks.append(_classify(prefix, params, convs, _eps_of(eps, prefix)))
+    unknown = sorted(set(dilations or {}) - set(convs))
+    if unknown:
+        raise ConversionError(f"causal: {', '.join(repr(p) for p in unknown)} is not an "
+                              f"nn.Conv1d of the state dict (3-D weights: "
+                              f"{', '.join(repr(p) for p in convs) or 'none'})")
     _check_chain(blocks)
+    for block in blocks:  # after the structure: a wrong key or size is the first thing to fix
+        if block.kind == "norm" and _eps_of(eps, block.prefix) is None:
+            raise ConversionError(f"{block.in_key}: an nn.LayerNorm, whose eps a state dict "
+                                  f"does not record; state it: convert(..., layernorm_eps=1e-5) "
+                                  f"(nn.LayerNorm's default; gru-rt convert --layernorm-eps "
+                                  f"1e-5), or convert the nn.Module itself")
     return blocks
+
+
+def _eps_of(eps: Mapping[str, float] | float | None, prefix: str) -> float | None:
+    return eps.get(prefix) if isinstance(eps, Mapping) else eps
+
+
+def _declared_conv(prefix: str, params: dict[str, np.ndarray], dilation: object,
+                   before: _Block | None) -> tuple[int, int, int]:
+    """(in_channels, dilation, groups) of a state dict's nn.Conv1d declared causal: weight
+    (O, I/groups, k); (O, 1, k) after a layer of C > 1 outputs with O a multiple of C is
+    depthwise (groups = C), else groups 1."""
+    key = _key(prefix, "weight")
+    w = params.get("weight")
+    if w is None or w.ndim != 3:
+        shape = "none" if w is None else _shape(w.shape)
+        raise ConversionError(f"causal: {prefix!r} is declared an nn.Conv1d, but {key} has shape "
+                              f"{shape}, expected (out_channels, in_channels/groups, "
+                              f"kernel_size)")
+    if not isinstance(dilation, (int, np.integer)) or isinstance(dilation, bool) or dilation < 1:
+        raise ConversionError(f"causal[{prefix!r}]: the dilation is {dilation!r}, expected an "
+                              f"int >= 1")
+    o, per_group = int(w.shape[0]), int(w.shape[1])
+    channels = before.layers[-1].output_size if before is not None else 0
+    if per_group == 1 and channels > 1 and o % channels == 0:
+        return channels, int(dilation), channels
+    return per_group, int(dilation), 1
 
 
 # ---- activations -------------------------------------------------------------------------------
@@ -420,14 +477,23 @@ def _spec(blocks: list[_Block], metadata: Mapping[str, str] | None) -> ModelSpec
 def import_state_dict(state: Mapping[str, Any], *,
                       activations: Mapping[str, str] | None = None,
                       head_activation: str | None = None,
-                      metadata: Mapping[str, str] | None = None) -> ModelSpec:
+                      metadata: Mapping[str, str] | None = None,
+                      causal: Mapping[str, int] | None = None,
+                      layernorm_eps: float | None = None) -> ModelSpec:
     """A ModelSpec from a state dict (a mapping of key → tensor, in the model's layer order).
 
     activations: {Linear module prefix: activation} ("linear" by default); head_activation: the
     activation of the last layer, which must be a Linear.
+    causal: {nn.Conv1d prefix: dilation} of the convolutions that are causal in the model
+    (left zero padding of (kernel_size - 1)·dilation, stride 1): a state dict records neither.
+    layernorm_eps: the eps of the nn.LayerNorm layers (a state dict does not record it; the
+    default 1e-5 of nn.LayerNorm is not assumed).
     """
     arrays = {str(key): _to_numpy(str(key), value) for key, value in state.items()}
-    blocks = _blocks(arrays)
+    blocks = _blocks(arrays, dilations=causal, eps=layernorm_eps)
+    if layernorm_eps is not None and not any(b.kind == "norm" for b in blocks):
+        raise ConversionError(f"layernorm_eps={layernorm_eps!r} is given, but the state dict has "
+                              f"no nn.LayerNorm (a 1-D weight)")
     _check_dtypes(state)
     _apply_activations(blocks, activations, head_activation)
     return _spec(blocks, metadata)
@@ -436,8 +502,11 @@ def import_state_dict(state: Mapping[str, Any], *,
 def import_file(path: str | Path, *,
                 activations: Mapping[str, str] | None = None,
                 head_activation: str | None = None,
-                metadata: Mapping[str, str] | None = None) -> ModelSpec:
-    """A ModelSpec from a file written by torch.save(model.state_dict(), path).
+                metadata: Mapping[str, str] | None = None,
+                causal: Mapping[str, int] | None = None,
+                layernorm_eps: float | None = None) -> ModelSpec:
+    """A ModelSpec from a file written by torch.save(model.state_dict(), path) (causal and
+    layernorm_eps: as import_state_dict's).
 
     The file is read with torch.load(weights_only=True): no code in the file is ever run, so a whole
     pickled model is refused (save its state_dict() instead).
@@ -469,7 +538,8 @@ def import_file(path: str | Path, *,
     state, key = _state_dict_from(path, obj)
     meta = {"source.checkpoint_key": key} if key is not None else {}
     return import_state_dict(state, activations=activations, head_activation=head_activation,
-                             metadata={**meta, **(metadata or {})})
+                             metadata={**meta, **(metadata or {})}, causal=causal,
+                             layernorm_eps=layernorm_eps)
 
 
 def _check_declared_sizes(f: Any, where: str) -> None:
@@ -791,13 +861,10 @@ def import_module(module: Any, *,
                               f"nn.Conv1d of the model (its nn.Conv1d: "
                               f"{', '.join(repr(p) for p in convs) or 'none'})")
     _refuse_unconsumed(module, state)
-    blocks = _blocks({key: _to_numpy(key, value) for key, value in state.items()}, convs)
+    blocks = _blocks({key: _to_numpy(key, value) for key, value in state.items()}, convs,
+                     eps=norm_eps)
     _check_dtypes(state)
     by_prefix = {b.prefix: b for b in blocks}
-    for path, eps in norm_eps.items():
-        norm = by_prefix[path].layers[0]
-        assert isinstance(norm, LayerNormLayer)
-        norm.eps = eps
     for prefix, act, path in module_acts:
         _set_activation(by_prefix[prefix], act, f"module {path!r}")
     _apply_activations(blocks, activations, head_activation)
