@@ -25,7 +25,7 @@ precision: test accuracy, the largest |output − PyTorch| over every frame of e
 golden model, Stream.step frame by frame == Model.run bit for bit, and the quantizer's own
 per-layer error report on the calibration data.
 
-    PYTHONPATH=. python tools/train_crnn.py                     # both (~1 minute on 2 cores)
+    PYTHONPATH=. python tools/train_crnn.py                     # both (~2 minutes, shared 2 cores)
     PYTHONPATH=. python tools/train_crnn.py --only japanese_vowels
     PYTHONPATH=. python tools/train_crnn.py --validate          # 20% of train held out; no test
 
