@@ -81,7 +81,7 @@ static const char *const role_names[GRT_ROLE_MAX + 1] = {
     [GRT_ROLE_W_IH] = "w_ih",           [GRT_ROLE_W_HH] = "w_hh",           [GRT_ROLE_B_IH] = "b_ih",
     [GRT_ROLE_B_HH] = "b_hh",           [GRT_ROLE_W_IH_SCALE] = "w_ih_scale", [GRT_ROLE_W_HH_SCALE] = "w_hh_scale",
     [GRT_ROLE_IN_SCALE] = "in_scale",   [GRT_ROLE_OUT_SCALE] = "out_scale", [GRT_ROLE_GAMMA] = "gamma",
-    [GRT_ROLE_BETA] = "beta",
+    [GRT_ROLE_BETA] = "beta",           [GRT_ROLE_TABLE] = "table",
 };
 
 const char *grt_role_name(unsigned role)
@@ -100,7 +100,8 @@ enum dim_rule {
     DIM_ZERO, DIM_ONE, DIM_IN, DIM_OUT, DIM_3OUT, DIM_2OUT, DIM_4OUT,
     DIM_CONV_COLS,   /* Conv1D weight columns: k·I, or k when depthwise */
     DIM_CONV_WINDOW, /* Conv1D state: the last (k − 1)·d input frames, (k − 1)·d·I elements */
-    DIM_CONV_SCRATCH /* Conv1D scratch: a row of k·I window values and O products */
+    DIM_CONV_SCRATCH, /* Conv1D scratch: a row of k·I window values and O products */
+    DIM_VOCAB         /* Embedding (1.5): rows of the table, the entry's param */
 };
 
 typedef struct tensor_rule {
@@ -120,6 +121,7 @@ typedef struct layer_recipe {
 #define LSTM_(precision, n) GRT_LAYER_LSTM, GRT_PREC_##precision, n, DIM_2OUT, DIM_4OUT /* state h, c */
 #define NORM_(precision, n) GRT_LAYER_NORM, GRT_PREC_##precision, n, DIM_ZERO, DIM_ZERO
 #define CONV_(precision, n) GRT_LAYER_CONV1D, GRT_PREC_##precision, n, DIM_CONV_WINDOW, DIM_CONV_SCRATCH
+#define EMBED_(precision, n) GRT_LAYER_EMBEDDING, GRT_PREC_##precision, n, DIM_ZERO, DIM_ZERO
 
 /* Only the precisions this build keeps (gru_rt.h, "Build configuration"): a layer of a dropped one
  * finds no recipe and is refused with GRT_E_PRECISION, like an unknown precision code. */
@@ -137,6 +139,7 @@ static const layer_recipe recipes[] = {
 #endif
 #if GRT_HAS_CONV1D
     {CONV_(F32, 2), {T_(W_IH, F32, OUT, CONV_COLS), T_(B_IH, F32, OUT, ONE)}},
+    {EMBED_(F32, 1), {T_(TABLE, F32, VOCAB, OUT)}},
 #endif
 #endif
 #if GRT_HAS_Q8
@@ -154,6 +157,7 @@ static const layer_recipe recipes[] = {
 #endif
 #if GRT_HAS_CONV1D
     {CONV_(Q8, 3), {T_(W_IH, I8, OUT, CONV_COLS), T_(B_IH, F32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE)}},
+    {EMBED_(Q8, 2), {T_(W_IH_SCALE, BF16, VOCAB, ONE), T_(TABLE, I8, VOCAB, OUT)}}, /* a scale per row */
 #endif
 #endif
 #if GRT_HAS_Q15
@@ -172,6 +176,7 @@ static const layer_recipe recipes[] = {
     {CONV_(Q15, 5),
      {T_(W_IH, I8, OUT, CONV_COLS), T_(B_IH, I32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE),
       T_(IN_SCALE, F32, IN, ONE), T_(OUT_SCALE, F32, OUT, ONE)}},
+    {EMBED_(Q15, 3), {T_(IN_SCALE, F32, IN, ONE), T_(OUT_SCALE, F32, OUT, ONE), T_(TABLE, I16, VOCAB, OUT)}},
 #endif
 #endif
 };
@@ -182,6 +187,7 @@ static const layer_recipe recipes[] = {
 #undef LSTM_
 #undef NORM_
 #undef CONV_
+#undef EMBED_
 
 static const layer_recipe *find_recipe(unsigned kind, unsigned precision)
 {
@@ -208,7 +214,7 @@ static const char *dropped_kind(unsigned kind)
 static int known_kind(unsigned kind)
 {
     return (kind == GRT_LAYER_GRU || kind == GRT_LAYER_DENSE || kind == GRT_LAYER_LSTM || kind == GRT_LAYER_NORM ||
-            kind == GRT_LAYER_CONV1D) &&
+            kind == GRT_LAYER_CONV1D || kind == GRT_LAYER_EMBEDDING) &&
            dropped_kind(kind) == NULL;
 }
 
@@ -237,6 +243,7 @@ static uint64_t dim_value(unsigned rule, const grt_layer *L)
     case DIM_CONV_COLS: return L->depthwise ? L->kernel_size : (uint64_t)L->kernel_size * L->input_size;
     case DIM_CONV_WINDOW: return (uint64_t)(L->kernel_size - 1u) * L->dilation * L->input_size;
     case DIM_CONV_SCRATCH: return (uint64_t)L->kernel_size * L->input_size + L->output_size;
+    case DIM_VOCAB: return L->vocab_size;
     default: return 1;
     }
 }
@@ -470,7 +477,9 @@ static grt_status check_activations(loader *ld, const uint8_t *e, int64_t i)
             return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, act, GRT_ACT_TANH);
         if (!gate_activation_ok(gate))
             return fail_values(ld, GRT_E_ACTIVATION, "layer.gate_activation", i, gate, GRT_ACT_SIGMOID);
-    } else if (e[L_KIND] == GRT_LAYER_NORM ? act != GRT_ACT_LINEAR : !dense_activation_ok(act, e[L_PRECISION])) {
+    } else if (e[L_KIND] == GRT_LAYER_NORM || e[L_KIND] == GRT_LAYER_EMBEDDING
+                   ? act != GRT_ACT_LINEAR
+                   : !dense_activation_ok(act, e[L_PRECISION])) {
         /* Dense, and Conv1D (the same set) */
         return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, act, GRT_ACT_LINEAR);
     }
@@ -515,7 +524,7 @@ static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
     grt_status st;
     int conv = e[L_KIND] == GRT_LAYER_CONV1D;
     unsigned reset_after_max = e[L_KIND] == GRT_LAYER_GRU || conv ? 1u : 0u; /* Conv1D: depthwise 0 or 1 */
-    if ((e[L_KIND] == GRT_LAYER_DENSE || e[L_KIND] == GRT_LAYER_NORM || conv) && e[L_GATE] != 0)
+    if (e[L_KIND] != GRT_LAYER_GRU && e[L_KIND] != GRT_LAYER_LSTM && e[L_GATE] != 0)
         return fail_values(ld, GRT_E_LAYER_FIELD, "layer.gate_activation", i, e[L_GATE], 0);
     if (e[L_RESET_AFTER] > reset_after_max)
         return fail_values(ld, GRT_E_LAYER_FIELD, conv ? "layer.depthwise" : "layer.reset_after", i,
@@ -532,6 +541,11 @@ static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
         uint32_t exponent = (param >> 23) & 255u;
         if (e[L_PRECISION] != GRT_PREC_Q15 && ((param >> 31) != 0 || exponent == 0 || exponent == 255))
             return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, param, NORM_EPS_1E5_BITS);
+    } else if (e[L_KIND] == GRT_LAYER_EMBEDDING) {
+        /* the vocabulary: every id exact as a float32 input, or as an int16 input for q15 */
+        uint32_t max = e[L_PRECISION] == GRT_PREC_Q15 ? GRT_MAX_VOCAB_Q15 : GRT_MAX_VOCAB;
+        if (param == 0 || param > max)
+            return fail_values(ld, GRT_E_LAYER_FIELD, "layer.vocab_size", i, param, param == 0 ? 1 : max);
     } else if (has_act_param(e[L_KIND], e[L_ACTIVATION])) {
         if ((param & 0x7F800000u) == 0x7F800000u) /* alpha must be finite */
             return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, param, 0);
@@ -598,6 +612,12 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
         return st;
     if (e[L_KIND] == GRT_LAYER_NORM && out != in) /* a LayerNorm keeps the width */
         return fail_values(ld, GRT_E_DIMS, "layer.output_size", i, out, in);
+    if (e[L_KIND] == GRT_LAYER_EMBEDDING) { /* 1.5: the model's input, one token id per step */
+        if (i > 0)
+            return fail(ld, GRT_E_LAYER_KIND, "layer.kind (Embedding not the first layer)", i);
+        if (in != 1)
+            return fail_values(ld, GRT_E_DIMS, "layer.input_size", i, in, 1);
+    }
     if (i > 0 && in != m->layers[i - 1].output_size)
         return fail_values(ld, GRT_E_CHAIN, "layer.input_size", i, in, m->layers[i - 1].output_size);
     uint32_t first = grt_rd_u32(e + L_FIRST_TENSOR);
@@ -620,6 +640,7 @@ static grt_status check_layer(loader *ld, grt_model *m, uint32_t i, uint32_t *ne
     L->act_param = grt_rd_u32(e + L_PARAM);
     L->kernel_size = 1;
     L->dilation = 1;
+    L->vocab_size = L->kind == GRT_LAYER_EMBEDDING ? L->act_param : 0;
     if (L->kind == GRT_LAYER_CONV1D) {
         L->depthwise = e[L_DEPTHWISE];
         L->reset_after = 0;
@@ -819,11 +840,13 @@ static grt_status check_inputs(loader *ld, grt_model *m)
  *     2^-15 (0x38000000) for a GRU and for a Dense sigmoid/tanh/softmax/hard sigmoid output
  *     (GRT_E_TENSOR_VALUE, tensor.value);
  *   - q15 layer l > 0: in_scale equals layer l-1's out_scale bit for bit (GRT_E_CHAIN, tensor.in_scale).
+ *   - a q15 Embedding's in_scale is exactly 1 (0x3F800000; GRT_E_TENSOR_VALUE, tensor.value, 1.5).
  * A value failure reports the tensor index, actual = the offending code/bits and expected = the nearest
  * allowed one in the sense "sign cleared, exponent field clamped into its range, mantissa kept" (0 for
  * a q15 code whose magnitude bits are 0; 0x38000000 where 2^-15 is required). */
 
 #define Q15_UNIT_BITS 0x38000000u /* 2^-15 as float32 bits */
+#define Q15_ID_UNIT_BITS 0x3F800000u /* 1 as float32 bits: an Embedding's in_scale (1.5) */
 
 /* The nearest allowed bf16 code (see above); equal to the code iff it is allowed. */
 static uint16_t nearest_scale_code(unsigned precision, uint16_t code)
@@ -872,8 +895,11 @@ static grt_status check_tensor_values(loader *ld, const grt_layer *L, const tens
     } else if (L->precision == GRT_PREC_Q15 &&
                (rule->role == GRT_ROLE_IN_SCALE || rule->role == GRT_ROLE_OUT_SCALE)) {
         int unit = rule->role == GRT_ROLE_OUT_SCALE && q15_unit_output(L);
+        /* an Embedding's input is the token id itself: in_scale 1 (1.5) */
+        int id_unit = rule->role == GRT_ROLE_IN_SCALE && L->kind == GRT_LAYER_EMBEDDING;
         for (uint64_t e = 0; e < n; e++) {
-            uint32_t bits = grt_rd_u32(p + 4 * e), want = unit ? Q15_UNIT_BITS : nearest_q15_scale(bits);
+            uint32_t bits = grt_rd_u32(p + 4 * e);
+            uint32_t want = id_unit ? Q15_ID_UNIT_BITS : unit ? Q15_UNIT_BITS : nearest_q15_scale(bits);
             if (bits != want)
                 return fail_values(ld, GRT_E_TENSOR_VALUE, "tensor.value", k, bits, want);
         }
@@ -1178,6 +1204,7 @@ grt_status grt_kind_tensor(unsigned kind, unsigned precision, unsigned weight_la
     L.output_size = output_size;
     L.kernel_size = 1; /* a Conv1D described without a file: kernel 1, groups 1 */
     L.dilation = 1;
+    L.vocab_size = kind == GRT_LAYER_EMBEDDING ? 1u : 0u; /* an Embedding without a file: vocab 1 */
     grt_status st = find_tensor(&L, role, out);
     out->index = 0; /* no file */
     return st;

@@ -54,6 +54,7 @@
  * precision is left out: FLOAT_ACT below is the f32/q8 path (float activations), GRT_HAS_Q15 the
  * integer one, GRT_HAS_FLOAT_BOUNDARY the float API of q15 models. */
 #include "grt_conv.h"
+#include "grt_embed.h"
 #include "grt_internal.h"
 #include "grt_kernels.h"
 #include "grt_math.h"
@@ -344,6 +345,7 @@ typedef struct precision_cells {
     /* a Conv1D layer (grt_conv.h) over c steps of B streams; win: their B window states, ldwin apart */
     void (*conv)(const grt_layer *L, void *win, size_t ldwin, const void *in, void *out, size_t c, size_t B,
                  const chunk_mem *w);
+    void (*embed)(const grt_layer *L, const void *in, void *out, size_t n); /* Embedding rows (1.5) */
 } precision_cells;
 
 /* Rows of a recurrent layer's gate pre-activations: 3H (GRU r, z, n) or 4H (LSTM i, f, g, o). */
@@ -402,9 +404,15 @@ static void float_conv(const grt_layer *L, void *win, size_t ldwin, const void *
 }
 #endif
 
+static void float_embed(const grt_layer *L, const void *in, void *out, size_t n)
+{
+    grt_embed_float(L, (const float *)in, (float *)out, n);
+}
+
 /* f32 and q8 layers (which may mix in a model): each layer's precision picks its products. */
 static const precision_cells float_cells = {
     .elem = sizeof(float), .acc = sizeof(float), .project = float_project, .gru = float_gru, .dense = float_dense,
+    .embed = float_embed,
 #if GRT_HAS_LAYERNORM
     .norm = float_norm,
 #endif
@@ -459,8 +467,14 @@ static void q15_conv(const grt_layer *L, void *win, size_t ldwin, const void *in
 }
 #endif
 
+static void q15_embed(const grt_layer *L, const void *in, void *out, size_t n)
+{
+    grt_embed_q15(L, (const int16_t *)in, (int16_t *)out, n);
+}
+
 static const precision_cells q15_cells = {
     .elem = sizeof(int16_t), .acc = sizeof(int32_t), .project = q15_project, .gru = q15_gru, .dense = q15_dense,
+    .embed = q15_embed,
 #if GRT_HAS_LAYERNORM
     .norm = q15_norm,
 #endif
@@ -546,6 +560,8 @@ static const void *run_chunk(const grt_model *m, void *state, size_t B, const vo
             k->norm(L, in, out, n);
         } else if (GRT_HAS_CONV1D && L->kind == GRT_LAYER_CONV1D) {
             k->conv(L, (uint8_t *)state + L->state_offset * k->elem, S, in, out, c, B, w);
+        } else if (L->kind == GRT_LAYER_EMBEDDING) {
+            k->embed(L, in, out, n);
         } else {
             k->dense(L, in, out, n, w);
         }
@@ -685,6 +701,25 @@ static int api_ok(const grt_model *m, int q15_api)
     return m->q15 ? GRT_HAS_FLOAT_BOUNDARY : FLOAT_ACT; /* GRT_NO_FLOAT_BOUNDARY: no float API for q15 */
 }
 
+/* The token ids of n input rows (1.5: a model whose layer 0 is an Embedding has input_size 1, one id a
+ * row): all integers in [0, vocab)? Always 1 for other models. The float API's ids are floats, also
+ * for a q15 model (the boundary passes them unchanged: in_scale 1). */
+static int ids_ok(const grt_model *m, int q15_api, const void *xs, size_t n)
+{
+    const grt_layer *L = &m->layers[0];
+    if (L->kind != GRT_LAYER_EMBEDDING)
+        return 1;
+#if GRT_HAS_Q15
+    if (q15_api)
+        return grt_embed_ids_q15(L, (const int16_t *)xs, n);
+#endif
+#if FLOAT_ACT || GRT_HAS_FLOAT_BOUNDARY
+    if (!q15_api)
+        return grt_embed_ids_float(L, (const float *)xs, n);
+#endif
+    return 0;
+}
+
 /* ---- one stream ----------------------------------------------------------------------------------- */
 
 void grt_stream_step(grt_stream *stream, const float *x, float *y)
@@ -693,7 +728,7 @@ void grt_stream_step(grt_stream *stream, const float *x, float *y)
         return;
     /* GRT_NO_FLOAT_BOUNDARY: no float API for a q15 model, nothing changes. x is read completely (the
      * first projection, or the boundary) before y is written, so x and y may be the same array. */
-    if (api_ok(stream->model, 0)) {
+    if (api_ok(stream->model, 0) && ids_ok(stream->model, 0, x, 1)) {
         seq_io io = padded_io(x, 1, y);
         run_rows(stream->model, stream->state, 1, &io, 0, 1, 0, 1, stream_mem(stream, NULL));
     }
@@ -705,9 +740,46 @@ grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y)
         return GRT_E_ARG;
     if (!stream->model->q15)
         return GRT_E_PRECISION;
+    if (!ids_ok(stream->model, 1, x, 1))
+        return GRT_E_ARG;
     seq_io io = padded_io(x, 1, y);
     run_rows(stream->model, stream->state, 1, &io, 0, 1, 1, 1, stream_mem(stream, NULL));
     return GRT_OK;
+}
+
+/* One step on a token id (1.5): x = {id} through the float or the int16 API. */
+static grt_status step_token(grt_stream *stream, uint32_t id, int q15_api, void *y)
+{
+    if (!stream_ok(stream) || y == NULL)
+        return GRT_E_ARG;
+    const grt_model *m = stream->model;
+    if (m->layers[0].kind != GRT_LAYER_EMBEDDING)
+        return GRT_E_LAYER_KIND;
+    if (!api_ok(m, q15_api))
+        return GRT_E_PRECISION;
+    if (id >= m->layers[0].vocab_size) /* <= 2^24 (f32, q8) or 2^15 (q15): exact as a float, an int16 */
+        return GRT_E_ARG;
+#if GRT_HAS_Q15
+    if (q15_api) {
+        int16_t x = (int16_t)id;
+        return grt_stream_step_q15(stream, &x, (int16_t *)y);
+    }
+#endif
+#if FLOAT_ACT || GRT_HAS_FLOAT_BOUNDARY
+    float x = (float)id;
+    grt_stream_step(stream, &x, (float *)y);
+#endif
+    return GRT_OK;
+}
+
+grt_status grt_stream_step_token(grt_stream *stream, uint32_t id, float *y)
+{
+    return step_token(stream, id, 0, y);
+}
+
+grt_status grt_stream_step_token_q15(grt_stream *stream, uint32_t id, int16_t *y)
+{
+    return step_token(stream, id, 1, y);
 }
 
 /* The checks both run functions make, in this order: a usable stream (GRT_E_ARG), an API the model
@@ -727,6 +799,8 @@ static grt_status run_chunk_steps(const grt_stream *stream, int q15_api, const v
     size_t c = work_chunk(stream->model, work, work_size);
     if (c < 1)
         return GRT_E_BUFFER;
+    if (!ids_ok(stream->model, q15_api, xs, T))
+        return GRT_E_ARG;
     *chunk = c < T ? c : T;
     return GRT_OK;
 }
@@ -908,6 +982,8 @@ static grt_status streams_run(grt_stream *const *streams, size_t B, int q15_api,
     grt_status st = batch_checks(streams, B, q15_api, xs, T, ys, work, work_size, &chunk);
     if (st != GRT_OK || chunk == 0)
         return st;
+    if (!ids_ok(streams[0]->model, q15_api, xs, B * T))
+        return GRT_E_ARG;
     seq_io io = padded_io(xs, T, ys);
     run_batch(streams, B, NULL, NULL, &io, q15_api, chunk, work);
     return GRT_OK;
@@ -940,6 +1016,9 @@ static grt_status streams_run_ragged(grt_stream *const *streams, size_t B, int q
     grt_status st = batch_checks(streams, B, q15_api, xs, longest > 0 ? longest : 1, ys, work, work_size, &chunk);
     if (st != GRT_OK || longest == 0)
         return st;
+    for (size_t b = 0; b < B; b++)
+        if (lengths[b] > 0 && !ids_ok(m, q15_api, xs[b], lengths[b]))
+            return GRT_E_ARG;
     batch_layout bl;
     batch_layout_of(m, B, &bl);
     uint32_t *order = (uint32_t *)(void *)((uint8_t *)work + bl.order);
@@ -1092,6 +1171,8 @@ static grt_status model_run(const grt_model *m, int q15_api, const void *xs, siz
     if (!float_aligned(work) || work_size < grt_model_run_work_size(m, T) ||
         grt_model_run_work_size(m, T) == SATURATED_SIZE)
         return GRT_E_BUFFER;
+    if (!ids_ok(m, q15_api, xs, T))
+        return GRT_E_ARG;
     whole_layout wl = whole_layout_of(m, T);
     uint8_t *p = (uint8_t *)work;
     chunk_mem w;
@@ -1112,6 +1193,8 @@ static grt_status model_run(const grt_model *m, int q15_api, const void *xs, siz
             whole_recurrent(m, l, in, T, out, p + wl.h, &w);
         else if (GRT_HAS_LAYERNORM && L->kind == GRT_LAYER_NORM)
             cells[L->precision]->norm(L, in, out, T);
+        else if (L->kind == GRT_LAYER_EMBEDDING)
+            cells[L->precision]->embed(L, in, out, T);
         else
             cells[L->precision]->dense(L, in, out, T, &w);
         in = out;

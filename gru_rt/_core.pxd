@@ -15,6 +15,7 @@ cdef extern from "gru_rt.h" nogil:
         GRT_LAYER_DENSE
         GRT_LAYER_LSTM
         GRT_LAYER_NORM
+        GRT_LAYER_EMBEDDING
         GRT_PREC_Q15
         GRT_ROLE_W_IH
         GRT_ROLE_W_HH
@@ -60,6 +61,7 @@ cdef extern from "gru_rt.h" nogil:
         uint16_t kernel_size
         uint16_t dilation
         uint8_t depthwise
+        uint32_t vocab_size
 
     ctypedef struct grt_model:
         const uint8_t *blob

@@ -16,7 +16,7 @@ from .errors import (ArgumentError, CoreError, GruRtError, InputError, InputType
                      ModelFormatError)
 from .model_info import LayerInfo, format_summary
 from .inputs import infos as _input_infos, is_per_input, join_inputs
-from .format import (DIRECTIONS, MERGES, DTYPES, KIND_CONV1D, KIND_DENSE, KIND_GRU, KIND_LAYERNORM, KIND_LSTM,
+from .format import (DIRECTIONS, MERGES, DTYPES, KIND_CONV1D, KIND_DENSE, KIND_EMBEDDING, KIND_GRU, KIND_LAYERNORM, KIND_LSTM,
                      LAYER_TENSORS, PANEL_ROWS, PARAM_ACTIVATIONS,
                      PRECISIONS, ROLES, WEIGHT_LAYOUTS)
 
@@ -24,7 +24,7 @@ cnp.import_array()
 
 _BLOB_ALIGN = 64
 _KINDS = {KIND_GRU: "gru", KIND_DENSE: "dense", KIND_LSTM: "lstm", KIND_LAYERNORM: "layernorm",
-          KIND_CONV1D: "conv1d"}
+          KIND_CONV1D: "conv1d", KIND_EMBEDDING: "embedding"}
 _KIND_CODES = {name: code for code, name in _KINDS.items()}
 _DTYPES = {code: dtype for code, dtype in DTYPES.values()}  # grt_dtype -> NumPy dtype
 _DTYPE_NAMES = {code: name for name, (code, _) in DTYPES.items()}
@@ -275,6 +275,52 @@ cdef cnp.ndarray _as_i16(object x, tuple expected, str name):
     return arr
 
 
+cdef str _position(object arr, Py_ssize_t flat):
+    """'[i, j]' of element `flat` of arr ('' for a 0-d array)."""
+    if not arr.ndim:
+        return ""
+    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat, arr.shape)) + "]"
+
+
+cdef object _checked_ids(object x, uint32_t vocab, bint rows, str what):
+    """Integer token ids checked (0 <= id < vocab), or InputTypeError/InputError naming the first bad
+    one; as float32 input rows (shape + (1,)), or as they are with rows (the int16 API's rows)."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise InputTypeError(f"{what} has dtype {arr.dtype}, expected integer token ids")
+    bad = np.flatnonzero((arr < 0) | (arr >= vocab))
+    if bad.size:
+        raise InputError(f"{what}{_position(arr, int(bad[0]))} is {int(arr.flat[bad[0]])}, expected a "
+                         f"token id in 0 … {vocab - 1} (the Embedding's vocabulary)")
+    return arr if rows else np.ascontiguousarray(arr[..., None], dtype=np.float32)
+
+
+cdef object _token_rows(object x, uint32_t vocab, bint int16, str what):
+    """The inputs of a token model (layer 0 an Embedding, 1.5). Float API: integer ids shaped
+    without the feature axis — () a step, (T,) a sequence, (N, T) padded sequences or B streams'
+    steps, a list of (T_k,) ragged sequences — become float32 (..., 1) rows; float arrays are rows
+    already ((..., 1), the ids as values). int16 API: the int16 rows of any q15 model, (..., 1).
+    Every id is checked here (the C core checks again)."""
+    if int16:
+        if isinstance(x, (list, tuple)) and len(x) and all(np.ndim(e) == 2 for e in x):
+            return [_checked_ids(e, vocab, True, f"{what}[{k}]") for k, e in enumerate(x)]
+        return _checked_ids(x, vocab, True, what) if np.asarray(x).dtype.kind in "iu" else x
+    if isinstance(x, (list, tuple)) and len(x) and all(np.ndim(e) == 1 for e in x):
+        return [_checked_ids(e, vocab, False, f"{what}[{k}]") for k, e in enumerate(x)]
+    if isinstance(x, (list, tuple)) and len(x) and all(np.ndim(e) == 2 for e in x):
+        return [_token_rows(e, vocab, False, f"{what}[{k}]") for k, e in enumerate(x)]
+    arr = np.asarray(x)
+    if arr.dtype.kind in "iu":
+        return _checked_ids(arr, vocab, False, what)
+    if arr.dtype.kind == "f":
+        bad = np.flatnonzero(~((arr >= 0) & (arr < vocab) & (arr == np.floor(arr))))
+        if bad.size:
+            raise InputError(f"{what}{_position(arr, int(bad[0]))} is {float(arr.flat[bad[0]])!r}, "
+                             f"expected a token id in 0 … {vocab - 1} (the Embedding's vocabulary)")
+        return arr
+    raise InputTypeError(f"{what} has dtype {arr.dtype}, expected integer token ids")
+
+
 cdef _refuse_overlap(cnp.ndarray xa, cnp.ndarray ya):
     """The C run functions read inputs while they write outputs (gru_rt.h: no overlap): an out=
     sharing memory with xs would be read after it was overwritten. Both arrays are C-contiguous
@@ -488,6 +534,7 @@ cdef class Model:
     cdef cnp.ndarray _blob
     cdef readonly object source
     cdef tuple _inputs  # InputInfo per named input (format 1.4); () when the file names none
+    cdef readonly uint32_t vocab_size  # token models (layer 0 an Embedding, 1.5): ids 0 … vocab_size - 1; else 0
 
     def __cinit__(self, *args, **kwargs):
         # Only _from_owned makes models (with this private token), so no unloaded Model exists
@@ -547,6 +594,8 @@ cdef class Model:
         self._blob = blob
         self.source = source
         self._inputs = self._read_inputs()
+        self.vocab_size = (self.model.layers[0].vocab_size
+                           if self.model.layers[0].kind == GRT_LAYER_EMBEDDING else 0)
         return self
 
     cdef tuple _read_inputs(self):
@@ -560,7 +609,10 @@ cdef class Model:
         return _input_infos(pairs)
 
     cdef object _joined(self, x, tuple leads, bint int16, str what):
-        """x, or the one array its per-input form (a dict, or one array per input) joins into."""
+        """x, or the one array its per-input form (a dict, or one array per input) joins into; for a
+        token model, its ids as input rows (_token_rows)."""
+        if self.vocab_size:
+            return _token_rows(x, self.vocab_size, int16, what)
         # Arrays (the common case) go by without a Python call: this is on step()'s path.
         if type(x) is not dict and (len(self._inputs) < 2 or not isinstance(x, (list, tuple))):
             return x
@@ -642,7 +694,7 @@ cdef class Model:
         cdef const grt_layer *L = &self.model.layers[k]
         is_gru = L.kind == GRT_LAYER_GRU
         is_conv = L.kind == KIND_CONV1D
-        recurrent = L.kind != GRT_LAYER_DENSE and not is_conv
+        recurrent = L.kind != GRT_LAYER_DENSE and not is_conv and L.kind != GRT_LAYER_EMBEDDING
         kind, precision = _KINDS[L.kind], _PRECISIONS[L.precision]
         cdef grt_tensor_info t
         cdef size_t weights = 0
@@ -663,7 +715,8 @@ cdef class Model:
             dilation=int(L.dilation) if is_conv else None,
             depthwise=bool(L.depthwise) if is_conv else None,
             direction=_DIRECTION_NAMES[L.direction] if is_gru else None,
-            merge=_MERGE_NAMES.get(L.merge))
+            merge=_MERGE_NAMES.get(L.merge),
+            vocab_size=int(L.vocab_size) if L.kind == GRT_LAYER_EMBEDDING else None)
 
     @property
     def precision(self):
@@ -742,7 +795,8 @@ cdef class Model:
     def to_spec(self):
         """The canonical description (gru_rt.spec.ModelSpec) of this model, copied out of the file
         (quantized layers keep their stored integers and scales)."""
-        from .spec import Conv1DLayer, DenseLayer, GRULayer, LayerNormLayer, LSTMLayer, ModelSpec
+        from .spec import (Conv1DLayer, DenseLayer, EmbeddingLayer, GRULayer, LayerNormLayer, LSTMLayer,
+                           ModelSpec)
         layers = []
         for info in self.layers:
             k = info.index
@@ -765,6 +819,8 @@ cdef class Model:
                 layers.append(LSTMLayer(
                     activation=info.activation, gate_activation=info.gate_activation,
                     precision=info.precision, **arrays))
+            elif info.kind == "embedding":
+                layers.append(EmbeddingLayer(precision=info.precision, **arrays))
             elif info.kind == "conv1d":
                 layers.append(Conv1DLayer(
                     in_channels=info.input_size, kernel_size=info.kernel_size,
@@ -1045,7 +1101,7 @@ cdef class Stream(_Caller):
             _require_q15(self.model, "step_int16")
         cdef cnp.ndarray xa, ya
         # The common case (a float32 vector of the right length) without the general conversion.
-        if not int16 and _is_f32_vector(x, m.input_size):
+        if not int16 and not self.model.vocab_size and _is_f32_vector(x, m.input_size):
             xa = <cnp.ndarray>x
         else:
             xa = _as_input(self.model._joined(x, ((),), int16, "x"), self._x_shape, "x", int16)

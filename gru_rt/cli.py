@@ -121,7 +121,9 @@ def cmd_export_c(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_input(path: Path) -> np.ndarray:
+def _load_input(path: Path, tokens: bool = False) -> np.ndarray:
+    """The input .npy: (T, I) or (N, T, I) real numbers; with tokens (a model whose first layer
+    is an Embedding), also integer token ids (T,) or (N, T)."""
     from .importers._untrusted import read_npy_file
 
     try:
@@ -130,8 +132,13 @@ def _load_input(path: Path) -> np.ndarray:
         raise UsageError(f"cannot read {path} as a plain .npy array ({e})") from None
     if xs.dtype.kind not in "iuf":
         raise UsageError(f"{path}: dtype {xs.dtype} is not a real number type")
+    if tokens and xs.dtype.kind in "iu":
+        if xs.ndim not in (1, 2):
+            raise UsageError(f"{path}: token ids of shape {xs.shape}; expected (T,) or (N, T)")
+        return xs
     if xs.ndim not in (2, 3):
-        raise UsageError(f"{path}: shape {xs.shape} must be (T, I) or (N, T, I)")
+        raise UsageError(f"{path}: shape {xs.shape} must be (T, I) or (N, T, I)"
+                         + (", or integer token ids (T,) or (N, T)" if tokens else ""))
     return xs
 
 
@@ -250,15 +257,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError("--lengths goes with a padded (N, T, I) .npy input; the sequences "
                              "of a .npz have their own lengths")
         return _run_sequences(model, inp, out)
-    xs = _load_input(inp)
-    if xs.shape[-1] != model.input_size:
+    xs = _load_input(inp, tokens=model.vocab_size > 0)
+    ids = model.vocab_size > 0 and xs.dtype.kind in "iu"  # token ids: no feature axis (1.5)
+    if not ids and xs.shape[-1] != model.input_size:
         expected = f"(T, {model.input_size}) or (N, T, {model.input_size})"
         raise UsageError(f"{inp}: shape {xs.shape}, expected {expected} for this model")
     lengths = None
     if args.lengths is not None:
-        if xs.ndim != 3:
-            raise UsageError(f"--lengths goes with a padded (N, T, I) input; {inp} has shape "
-                             f"{xs.shape}")
+        if xs.ndim != (2 if ids else 3):
+            raise UsageError(f"--lengths goes with a padded (N, T, I) input (token ids: (N, T)); "
+                             f"{inp} has shape {xs.shape}")
         lengths = _load_lengths(Path(args.lengths))
     ys = model.run(xs, lengths=lengths)
     buf = io.BytesIO()
@@ -359,7 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="float array (T, I) or (N, T, I) in a .npy file, or sequences "
                                  "of different lengths (T_k, I) in a .npz (np.savez); for a "
                                  "model with named inputs also a .npz with one (T, w) or "
-                                 "(N, T, w) array per input name (outputs: a .npy)")
+                                 "(N, T, w) array per input name (outputs: a .npy); for a "
+                                 "model whose first layer is an Embedding also integer token "
+                                 "ids (T,) or (N, T) in a .npy")
     p.add_argument("-o", "--output", required=True,
                    help="file for the outputs, of the input's shapes: .npy (T, O) or (N, T, O), "
                         "or .npz of (T_k, O) under the input's names; each sequence starts "

@@ -81,6 +81,8 @@ def c_sources(model: Model, symbol: str, source_name: str,
         f"#define {upper}_SIZE {len(data)}u          /* bytes of the model blob */",
         f"#define {upper}_INPUT_SIZE {model.input_size}u",
         f"#define {upper}_OUTPUT_SIZE {model.output_size}u",
+        *([f"#define {upper}_VOCAB_SIZE {model.vocab_size}u /* token ids 0 … VOCAB_SIZE - 1 "
+           f"(layer 0 an Embedding) */"] if model.vocab_size else []),
         f"#define {upper}_STREAM_BYTES {model.stream_nbytes}u /* grt_stream_size(): one stream */",
         f"#define {upper}_RUN_WORK_BYTES {model.run_work_nbytes(RUN_CHUNK_STEPS)}u "
         f"/* grt_run_work_size(model, {RUN_CHUNK_STEPS}) */",

@@ -1,4 +1,4 @@
-"""Every code, limit and version of the .grt file format, version 1.4 (docs/FORMAT.md): the one
+"""Every code, limit and version of the .grt file format, version 1.5 (docs/FORMAT.md): the one
 Python place that states them. It imports nothing from the package (spec, writer, _core and the
 importers import from here), and tests/test_format_constants.py checks each value against the C
 header csrc/include/gru_rt.h, whose loader enforces them.
@@ -16,7 +16,7 @@ import numpy as np
 
 MAGIC = b"\x89GRT\r\n\x1a\n"
 VERSION_MAJOR = 1
-VERSION_MINOR = 4
+VERSION_MINOR = 5
 
 HEADER_SIZE = 64
 LAYER_ENTRY_SIZE = 32
@@ -43,6 +43,7 @@ KIND_DENSE = 2
 KIND_LSTM = 3  # 1.4
 KIND_LAYERNORM = 6  # 1.4
 KIND_CONV1D = 4  # 1.4: causal Conv1D (docs/FORMAT.md, "Conv1D layers")
+KIND_EMBEDDING = 5  # 1.5: token ids -> rows of a table, layer 0 only (docs/FORMAT.md, "Embedding")
 PRECISIONS = {"f32": 0, "q8": 1, "q15": 2}
 PRECISION_NAMES = tuple(PRECISIONS)  # ("f32", "q8", "q15")
 QUANTIZED_PRECISIONS = ("q8", "q15")
@@ -95,7 +96,7 @@ PANEL_ROWS = 8
 
 # Tensor roles and dtypes; numpy dtypes are little-endian.
 ROLES = {"w_ih": 1, "w_hh": 2, "b_ih": 3, "b_hh": 4, "w_ih_scale": 5, "w_hh_scale": 6,
-         "in_scale": 7, "out_scale": 8, "gamma": 9, "beta": 10}
+         "in_scale": 7, "out_scale": 8, "gamma": 9, "beta": 10, "table": 11}
 DTYPES: dict[str, tuple[int, np.dtype[Any]]] = {
     "f32": (0, np.dtype("<f4")), "i8": (1, np.dtype("i1")), "i16": (2, np.dtype("<i2")),
     "i32": (3, np.dtype("<i4")), "bf16": (4, np.dtype("<u2"))}
@@ -127,6 +128,15 @@ LAYER_TENSORS: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
     ("layernorm", "q15"): (("in_scale", "in_scale", "f32"), ("out_scale", "out_scale", "f32"),
                            ("gamma", "gamma", "i32"), ("beta", "beta", "i32")),
 }
+# 1.5: Embedding; the table has vocab rows (the entry's param), q8 one bf16 scale code per row, q15
+# int16 values in out_scale units and in_scale [1.0] (the input is the token id itself).
+LAYER_TENSORS[("embedding", "f32")] = (("table", "table", "f32"),)
+LAYER_TENSORS[("embedding", "q8")] = (("w_ih_scale", "table_scale", "bf16"),
+                                      ("table", "table", "i8"))
+LAYER_TENSORS[("embedding", "q15")] = (("in_scale", "in_scale", "f32"),
+                                       ("out_scale", "out_scale", "f32"), ("table", "table", "i16"))
+MAX_VOCAB = 2**24  # GRT_MAX_VOCAB: f32/q8 ids are exact float32 inputs
+MAX_VOCAB_Q15 = 2**15  # GRT_MAX_VOCAB_Q15: q15 ids are int16 inputs
 # A Conv1D layer stores what a Dense layer does (its w_ih has k·I columns, or k when depthwise).
 for _precision in PRECISION_NAMES:
     LAYER_TENSORS[("conv1d", _precision)] = LAYER_TENSORS[("dense", _precision)]

@@ -19,9 +19,11 @@ import numpy as np
 from . import _q15_tables as tables
 from .conv1d import column_groups, full_weights, window_step
 from .errors import ArgumentError, InputError, InputTypeError
+from .reference import token_ids
 from .spec import (
     Conv1DLayer,
     DenseLayer,
+    EmbeddingLayer,
     GRULayer,
     Layer,
     LayerNormLayer,
@@ -594,7 +596,20 @@ def _batched(xs: object, width: int) -> tuple[np.ndarray, bool]:
     return arr, single
 
 
+def _embedding(layer: EmbeddingLayer, precision: str, x: np.ndarray) -> np.ndarray:
+    """grt_cell_embed.c / grt_cell_embed_q15.c: row id of the table; q8 (float)q · scale(code),
+    one float32 product; q15 the int16 row as it is."""
+    ids = token_ids(layer, x)
+    if precision == "q15":
+        return np.asarray(layer.table)[ids].astype(I64)
+    assert layer.table_scale is not None
+    scale = _from_bits(np.asarray(layer.table_scale)[ids].astype(np.uint32) << 16)
+    return (np.asarray(layer.table)[ids].astype(F32) * scale[..., None]).astype(F32)
+
+
 def _layer_step(layer: Layer, precision: str, x: np.ndarray, h: np.ndarray | None) -> np.ndarray:
+    if isinstance(layer, EmbeddingLayer):
+        return _embedding(layer, precision, x)
     if isinstance(layer, LayerNormLayer):
         return _float_layernorm(layer, x) if precision == "q8" else _q15_layernorm(layer, x)
     if isinstance(layer, LSTMLayer):  # q8 only (no q15 LSTM)

@@ -16,7 +16,7 @@ class LayerInfo:
     """One layer of a loaded model, as the C loader validated it."""
 
     index: int
-    kind: str  # "gru", "lstm", "dense", "layernorm" or "conv1d"
+    kind: str  # "gru", "lstm", "dense", "layernorm", "conv1d" or "embedding"
     precision: str  # "f32", "q8" or "q15"
     weight_layout: str  # "row-major" or "panel8" (docs/FORMAT.md)
     input_size: int
@@ -34,6 +34,7 @@ class LayerInfo:
     depthwise: bool | None = None  # Conv1D only: groups = input channels
     direction: str | None = None  # GRU: "forward", "reverse" or "bidirectional" (1.4)
     merge: str | None = None  # bidirectional GRU: "concat", "sum", "ave" or "mul" (1.4)
+    vocab_size: int | None = None  # Embedding only: token ids 0 … vocab_size - 1 (1.5)
 
     def describe(self) -> str:
         if self.kind == "gru":
@@ -45,6 +46,9 @@ class LayerInfo:
             eps = f"eps={self.eps:g}" if self.eps is not None else f"eps_q={self.eps_q}"
             return (f"LayerNorm {self.input_size:>2} → {self.output_size:<5} {self.precision:<4} "
                     f"{eps}  {self.weight_bytes} B")
+        if self.kind == "embedding":
+            return (f"Embedding {self.vocab_size} tokens → {self.output_size:<5} "
+                    f"{self.precision:<4} {self.weight_bytes} B")
         if self.kind == "lstm":
             return (f"LSTM   {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
                     f"φ={self.activation} σ={self.gate_activation}  {self.weight_bytes} B "

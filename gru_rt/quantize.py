@@ -21,6 +21,7 @@ from .reference import reference_layer_outputs, reference_layer_run
 from .spec import (
     Conv1DLayer,
     DenseLayer,
+    EmbeddingLayer,
     GRULayer,
     Layer,
     LayerNormLayer,
@@ -72,10 +73,12 @@ class QuantReport:
 
 
 def load_calibration(source: object, input_size: int,
-                     lengths: object | None = None) -> list[np.ndarray]:
+                     lengths: object | None = None, vocab_size: int = 0) -> list[np.ndarray]:
     """Calibration sequences as float64 (T_k, I) arrays, from: an array-like (T, I) or (N, T, I),
     the latter zero-padded when `lengths` (N integers in [0, T]) is given; a list or tuple of
-    (T_k, I) sequences of different lengths; or a .npy path (an array, as above)."""
+    (T_k, I) sequences of different lengths; or a .npy path (an array, as above). A token model
+    (vocab_size > 0, 1.5) also takes integer ids shaped without the feature axis, (T,) or (N, T)
+    or a list of (T_k,), and every id must be in 0 … vocab_size - 1."""
     what = "calibration data"
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -93,8 +96,13 @@ def load_calibration(source: object, input_size: int,
             raise ConversionError(f"{what}: calibration lengths go with a padded (N, T, I) "
                                   f"array; the sequences of a list have their own lengths")
         arrays = [np.asarray(x) for x in source]
+    elif (vocab_size and isinstance(source, (list, tuple)) and len(source)
+          and all(np.ndim(x) == 1 for x in source)):
+        arrays = [np.asarray(x) for x in source]
     else:
         arrays = [np.asarray(source)]
+    if vocab_size:  # integer ids without the feature axis
+        arrays = [a[..., None] if a.dtype.kind in "iu" else a for a in arrays]
     for arr in arrays:
         if arr.dtype.kind not in "iuf":
             raise ConversionError(f"{what}: dtype {arr.dtype}, expected real numbers")
@@ -118,6 +126,11 @@ def load_calibration(source: object, input_size: int,
                               f"(N, T, {input_size}) with at least one step")
     if not all(np.all(np.isfinite(x)) for x in out):
         raise ConversionError(f"{what}: contains NaN or Inf")
+    for k, x in enumerate(out if vocab_size else []):
+        bad = np.flatnonzero((x < 0) | (x >= vocab_size) | (x != np.floor(x)))
+        if bad.size:
+            raise ConversionError(f"{what}: sequence {k} step {int(bad[0])} is {x.flat[bad[0]]!r}, "
+                                  f"expected a token id in 0 … {vocab_size - 1}")
     return out
 
 
@@ -141,9 +154,17 @@ def _unpadded(arr: np.ndarray, lengths: object | None, what: str,
     return [arr[k, :int(lens[k])] for k in range(n)]
 
 
-def _synthetic(input_size: int) -> list[np.ndarray]:
+def _synthetic(input_size: int, vocab_size: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
+    if vocab_size:  # a token model: uniform random ids
+        return list(rng.integers(0, vocab_size, (*SYNTHETIC_SHAPE, 1)).astype(np.float64))
     return list(rng.standard_normal((*SYNTHETIC_SHAPE, input_size)))
+
+
+def _vocab_size(spec: ModelSpec) -> int:
+    """The vocabulary of a token model (layer 0 an Embedding), else 0."""
+    first = spec.layers[0]
+    return first.vocab_size if isinstance(first, EmbeddingLayer) else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,6 +302,9 @@ def _q8_gru(layer: GRULayer) -> GRULayer:
 def _q8_layer(layer: Layer) -> Layer:
     if isinstance(layer, LayerNormLayer):  # no weight matrix: q8 runs its float math
         return replace(layer, precision="q8")
+    if isinstance(layer, EmbeddingLayer):  # int8 rows, a scale per row (token)
+        table, codes = _q8_matrix(layer.table.astype(np.float64))
+        return replace(layer, table=table, table_scale=codes, precision="q8")
     if isinstance(layer, (GRULayer, LSTMLayer)):
         w_ih, s_ih = _q8_matrix(layer.w_ih.astype(np.float64))
         w_hh, s_hh = _q8_matrix(layer.w_hh.astype(np.float64))
@@ -320,10 +344,25 @@ def _q15_layernorm(layer: LayerNormLayer, in_scale: np.ndarray, out_range: np.nd
                    in_scale=in_scale, out_scale=out_scale, precision="q15")
 
 
+def _q15_embedding(layer: EmbeddingLayer, uniform_out: bool) -> EmbeddingLayer:
+    """int16 rows in units of out_scale, each feature's unit its largest |value| / 32767 (the
+    table is the whole range: no calibration, no saturation); in_scale 1 (the id itself)."""
+    table = layer.table.astype(np.float64)
+    peak = np.max(np.abs(table), axis=0)
+    out_scale = (np.where(peak > 0, peak, 1.0) / 32767.0).astype(np.float32)
+    if uniform_out:  # a LayerNorm follows: one unit for every output
+        out_scale = np.full_like(out_scale, np.max(out_scale))
+    q = np.clip(np.rint(table / out_scale.astype(np.float64)), -32767, 32767).astype(np.int16)
+    return replace(layer, table=q, in_scale=np.ones(1, np.float32), out_scale=out_scale,
+                   precision="q15")
+
+
 def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
                where: str, uniform_out: bool = False) -> Layer:
     """in_scale: float32 real value of one input unit per feature; out_range: the calibrated |y|
     range of a Dense linear/relu layer's outputs (None for Q15-valued outputs)."""
+    if isinstance(layer, EmbeddingLayer):
+        return _q15_embedding(layer, uniform_out)
     cols = in_scale.astype(np.float64)
     if isinstance(layer, LSTMLayer):
         raise ConversionError(f"{where}: q15 LSTM layers are not implemented yet; quantize this "
@@ -504,13 +543,15 @@ def quantize(spec: ModelSpec, precision: str, calibration: object | None = None,
     if calibration is None and calibration_lengths is not None:
         raise ConversionError("calibration_lengths given without calibration data")
     if calibration is None:
-        data = _synthetic(checked.input_size)
+        data = _synthetic(checked.input_size, _vocab_size(checked))
         source = (f"synthetic: {SYNTHETIC_SHAPE[0]} sequences x {SYNTHETIC_SHAPE[1]} steps of "
-                  f"N(0, 1), seed 0 (no calibration data)")
-        if precision == "q15":
+                  f"{'uniform token ids' if _vocab_size(checked) else 'N(0, 1)'}, seed 0 (no "
+                  f"calibration data)")
+        if precision == "q15" and not _vocab_size(checked):
             source += f"; inputs assumed within +-{DEFAULT_INPUT_RANGE:g}"
     else:
-        data = load_calibration(calibration, checked.input_size, calibration_lengths)
+        data = load_calibration(calibration, checked.input_size, calibration_lengths,
+                                _vocab_size(checked))
         data, dropped = _unmasked(checked, data)
         name = str(calibration) if isinstance(calibration, (str, os.PathLike)) else "array"
         lens = {len(x) for x in data}

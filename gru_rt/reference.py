@@ -24,6 +24,7 @@ from .errors import InputError
 from .spec import (
     Conv1DLayer,
     DenseLayer,
+    EmbeddingLayer,
     GRULayer,
     Layer,
     LayerNormLayer,
@@ -181,6 +182,21 @@ def _layernorm_step(layer: LayerNormLayer, x: np.ndarray) -> np.ndarray:
     return (x - mean) / np.sqrt(var + layer.eps) * layer.gamma + layer.beta
 
 
+def token_ids(layer: EmbeddingLayer, x: np.ndarray) -> np.ndarray:
+    """The token ids of input rows x (..., 1) holding them (1.5), or InputError naming the first
+    that is not an integer in [0, vocab)."""
+    ids = np.asarray(x)[..., 0]
+    bad = np.flatnonzero(~((ids >= 0) & (ids < layer.vocab_size) & (ids == np.floor(ids))))
+    if bad.size:
+        raise InputError(f"input {np.unravel_index(int(bad[0]), ids.shape)} is "
+                         f"{ids.flat[bad[0]]!r}, expected a token id in 0 … {layer.vocab_size - 1}")
+    return ids.astype(np.int64)
+
+
+def _embedding_step(layer: EmbeddingLayer, x: np.ndarray) -> np.ndarray:
+    return np.asarray(layer.table)[token_ids(layer, x)]
+
+
 def _initial_state(spec: ModelSpec, state: object | None) -> np.ndarray:
     n = state_size(spec)
     if state is None:
@@ -202,6 +218,8 @@ def _prepared(spec: ModelSpec) -> ModelSpec:
                                   b_ih=_f64(layer.b_ih), b_hh=_f64(layer.b_hh)))
         elif isinstance(layer, LayerNormLayer):
             layers.append(replace(layer, gamma=_f64(layer.gamma), beta=_f64(layer.beta)))
+        elif isinstance(layer, EmbeddingLayer):
+            layers.append(replace(layer, table=_f64(layer.table)))
         else:  # Dense, Conv1D
             layers.append(replace(layer, w=_f64(layer.w), b=_f64(layer.b)))
     return ModelSpec(layers, dict(spec.metadata), spec.validated().input_mask)
@@ -255,6 +273,8 @@ def _whole_sequences(spec: ModelSpec, xv: np.ndarray) -> tuple[list[np.ndarray],
             x = y
         elif isinstance(layer, LayerNormLayer):
             x = _layernorm_step(layer, x)
+        elif isinstance(layer, EmbeddingLayer):
+            x = _embedding_step(layer, x)
         else:
             x = _dense_step(layer, x)
         outs.append(x)
@@ -284,6 +304,8 @@ def _step(spec: ModelSpec, x: np.ndarray, state: np.ndarray,
             offset += 2 * hs
         elif isinstance(layer, LayerNormLayer):
             x = _layernorm_step(layer, x)
+        elif isinstance(layer, EmbeddingLayer):
+            x = _embedding_step(layer, x)
         elif isinstance(layer, Conv1DLayer):
             size = layer.window * layer.input_size
             window = state[..., offset:offset + size]

@@ -34,6 +34,8 @@ from .format import (
     MAX_LAYERS,
     MAX_META_ENTRIES,
     MAX_VALUE_BYTES,
+    MAX_VOCAB,
+    MAX_VOCAB_Q15,
     MERGES,
     PARAM_ACTIVATIONS,
     PRECISIONS,
@@ -142,6 +144,8 @@ def _validated_tensors(layer: Layer, where: str) -> dict[str, np.ndarray]:
         dtype, shape = described[0], described[1]
         if isinstance(layer, Conv1DLayer) and role == "w_ih":  # the C table describes kernel 1
             shape = (layer.output_size, layer.weight_cols)
+        if isinstance(layer, EmbeddingLayer) and role in ("table", "w_ih_scale"):  # and vocab 1
+            shape = (layer.vocab_size, *shape[1:])
         if layer.precision == "f32":
             out[attr] = (_matrix(name, value, (shape[0], shape[1])) if len(shape) == 2
                          else _vector(name, value, shape[0]))
@@ -597,6 +601,58 @@ class Conv1DLayer:
                        **cast("dict[str, Any]", _validated_tensors(self, where)))
 
 
+@dataclass(repr=False)
+class EmbeddingLayer:
+    """Token ids to vectors (1.5, docs/FORMAT.md "Embedding"): step t's input is one token id,
+    0 <= id < vocab_size, and its output the table's row id, (D,). Only as the first layer: the
+    model's input is then one id per step (input_size 1).
+
+    f32: table (vocab, D) float32. q8: table int8 with one bf16 scale code per row (table_scale,
+    (vocab,)): row id is table[id] * scale. q15: table int16 in out_scale units (D,), in_scale
+    [1.0] (the id is its own unit)."""
+
+    table: np.ndarray
+    precision: str = "f32"
+    name: str = ""
+    table_scale: np.ndarray | None = None
+    in_scale: np.ndarray | None = None
+    out_scale: np.ndarray | None = None
+
+    kind = "embedding"
+
+    @property
+    def input_size(self) -> int:
+        return 1
+
+    @property
+    def output_size(self) -> int:
+        return int(np.shape(self.table)[1]) if np.ndim(self.table) == 2 else 0
+
+    @property
+    def vocab_size(self) -> int:
+        return int(np.shape(self.table)[0]) if np.ndim(self.table) == 2 else 0
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return f"EmbeddingLayer{name}({self.vocab_size} → {self.output_size}, {self.precision})"
+
+    def validated(self, where: str) -> EmbeddingLayer:
+        if np.ndim(self.table) != 2:
+            raise SpecError(f"{where}: table must be 2-D (vocab, D), got shape "
+                            f"{np.shape(self.table)}")
+        _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))
+        _check_dim(f"{where}: output size", self.output_size)
+        most = MAX_VOCAB_Q15 if self.precision == "q15" else MAX_VOCAB
+        if not 1 <= self.vocab_size <= most:
+            why = "ids are int16 inputs" if self.precision == "q15" else "ids are exact float32"
+            raise SpecError(f"{where}: the vocabulary has {self.vocab_size} tokens, expected 1 … "
+                            f"{most} ({why})")
+        out = _validated_tensors(self, where)
+        if self.precision == "q15" and np.any(out["in_scale"] != np.float32(1.0)):
+            raise SpecError(f"{where}: in_scale must be [1.0]: the input is the token id itself")
+        return replace(self, **cast("dict[str, Any]", out))
+
+
 def output_scale(layer: Layer) -> np.ndarray | None:
     """The real value of one unit of each of a q15 layer's outputs (output_size,): its out_scale,
     or for a bidirectional concat GRU both directions' in turn; None for other precisions."""
@@ -612,10 +668,11 @@ QUANT_ATTRS = {"gru": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
                "lstm": ("w_ih_scale", "w_hh_scale", "in_scale", "out_scale"),
                "dense": ("w_scale", "in_scale", "out_scale"),
                "layernorm": ("in_scale", "out_scale"),
-               "conv1d": ("w_scale", "in_scale", "out_scale")}
+               "conv1d": ("w_scale", "in_scale", "out_scale"),
+               "embedding": ("table_scale", "in_scale", "out_scale")}
 
 
-Layer = Union[GRULayer, LSTMLayer, DenseLayer, LayerNormLayer, Conv1DLayer]
+Layer = Union[GRULayer, LSTMLayer, DenseLayer, LayerNormLayer, Conv1DLayer, EmbeddingLayer]
 RecurrentLayer = Union[GRULayer, LSTMLayer]
 
 
@@ -736,6 +793,9 @@ class ModelSpec:
         for k, layer in enumerate(self.layers):
             where = f"layer {k} ({layer.kind}{' ' + layer.name if layer.name else ''})"
             checked = layer.validated(where)
+            if k > 0 and isinstance(checked, EmbeddingLayer):
+                raise SpecError(f"{where}: an Embedding can only be the first layer (its input is "
+                                f"the model's token ids)")
             if layers and checked.input_size != layers[-1].output_size:
                 raise SpecError(f"{where}: input size is {checked.input_size}, expected "
                                 f"{layers[-1].output_size} (the output size of layer {k - 1})")

@@ -1,4 +1,4 @@
-"""Serialise a ModelSpec into the .grt bytes of docs/FORMAT.md, version 1.4.
+"""Serialise a ModelSpec into the .grt bytes of docs/FORMAT.md, version 1.5.
 
 The writer is the only Python code that knows the byte layout (constants in gru_rt/format.py); files
 are read by the C loader only. The output is deterministic: the same model gives the same bytes
@@ -20,6 +20,7 @@ from .errors import ArgumentError
 from .spec import (
     Conv1DLayer,
     DenseLayer,
+    EmbeddingLayer,
     GRULayer,
     Layer,
     LayerNormLayer,
@@ -162,7 +163,10 @@ def _tensor_offsets(tensors: list[_Tensor]) -> list[int]:
 
 def _act_param(layer: Layer) -> int:
     """The layer entry's param: the float32 bits of a Dense/Conv1D leaky_relu/elu alpha or of a
-    f32/q8 LayerNorm's eps, a q15 LayerNorm's integer eps_q, else 0."""
+    f32/q8 LayerNorm's eps, a q15 LayerNorm's integer eps_q, an Embedding's vocabulary size (1.5),
+    else 0."""
+    if isinstance(layer, EmbeddingLayer):
+        return layer.vocab_size
     if isinstance(layer, LayerNormLayer):
         if layer.eps_q is not None:
             return layer.eps_q
@@ -176,6 +180,8 @@ def _layer_codes(layer: Layer) -> tuple[int, int, int, int, int, int]:
     """kind, activation, gate_activation, reset_after, direction, merge."""
     if isinstance(layer, LayerNormLayer):
         return fmt.KIND_LAYERNORM, fmt.ACTIVATIONS["linear"], 0, 0, 0, 0
+    if isinstance(layer, EmbeddingLayer):
+        return fmt.KIND_EMBEDDING, fmt.ACTIVATIONS["linear"], 0, 0, 0, 0
     if isinstance(layer, GRULayer):
         return (fmt.KIND_GRU, fmt.ACTIVATIONS[layer.activation],
                 fmt.ACTIVATIONS[layer.gate_activation], int(layer.reset_after),

@@ -118,7 +118,7 @@ def test_stream_refused_with_the_layer_and_the_way_out() -> None:
 def test_round_trip_and_file_fields() -> None:
     spec = _spec("ave")
     data = spec.to_bytes()
-    assert get(data, "H", 10) == 4  # version 1.4
+    assert get(data, "H", 10) == 5  # version 1.5
     assert get(data, "B", layer_field(0, 6)) == 2 and get(data, "B", layer_field(0, 7)) == 3
     assert get(data, "B", layer_field(1, 6)) == 1 and get(data, "B", layer_field(1, 7)) == 0
     assert get(data, "I", layer_field(0, 20)) == 8  # two tensor sets

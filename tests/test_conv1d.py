@@ -147,7 +147,7 @@ def test_round_trip_and_info() -> None:
             info.state_offset) == ("conv1d", 3, 2, True, pytest.approx(0.1), 0)
     assert model.state_size == 4 * 3
     assert "Conv1D" in model.summary() and "k=3 dilation=2 depthwise" in model.summary()
-    assert model.version == (1, 4)
+    assert model.version == (1, 5)
 
 
 @pytest.mark.parametrize("change,match", [

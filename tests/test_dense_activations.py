@@ -113,7 +113,7 @@ def test_alpha_round_trips_through_the_file() -> None:
     assert "leaky_relu(alpha=0.25)" in model.summary()
     back = model.to_spec().layers[0]
     assert isinstance(back, DenseLayer) and (back.activation, back.alpha) == ("leaky_relu", 0.25)
-    assert model.version == (1, 4)
+    assert model.version == (1, 5)
     elu = ModelSpec([DenseLayer(np.eye(2), np.zeros(2), activation="elu")]).load()
     assert elu.layers[0].alpha == 1.0, "elu's alpha defaults to 1"
 

@@ -58,12 +58,14 @@ def test_limits_agree() -> None:
     assert C["GRT_MAX_META_KEY"] == fmt.MAX_KEY_BYTES
     assert C["GRT_MAX_META_VALUE"] == fmt.MAX_VALUE_BYTES
     assert C["GRT_MAX_CONV_WINDOW"] == fmt.MAX_CONV_WINDOW
+    assert C["GRT_MAX_VOCAB"] == fmt.MAX_VOCAB
+    assert C["GRT_MAX_VOCAB_Q15"] == fmt.MAX_VOCAB_Q15
 
 
 def test_codes_agree() -> None:
     assert c_enum("GRT_LAYER_") == {"gru": fmt.KIND_GRU, "dense": fmt.KIND_DENSE,
                                     "lstm": fmt.KIND_LSTM, "norm": fmt.KIND_LAYERNORM,
-                                    "conv1d": fmt.KIND_CONV1D}
+                                    "conv1d": fmt.KIND_CONV1D, "embedding": fmt.KIND_EMBEDDING}
     assert c_enum("GRT_PREC_") == fmt.PRECISIONS
     assert c_enum("GRT_ACT_") == fmt.ACTIVATIONS
     assert c_enum("GRT_ROLE_") == fmt.ROLES

@@ -49,7 +49,7 @@ def test_golden_bytes() -> None:
 def test_golden_header_fields() -> None:
     data = write_model(tiny_spec(), "row-major")
     assert data[:8] == b"\x89GRT\r\n\x1a\n"
-    assert struct.unpack_from("<HH", data, 8) == (1, 4)
+    assert struct.unpack_from("<HH", data, 8) == (1, 5)
     # header_size, file_size, checksum (below), flags, n_layers, n_tensors
     assert (u32(data, 12), u32(data, 16), u32(data, 24), u32(data, 28), u32(data, 32)) == \
         (64, len(data), 0, 2, 6)

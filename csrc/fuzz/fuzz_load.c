@@ -71,8 +71,30 @@ static int same_float(float a, float b)
     return memcmp(&a, &b, sizeof a) == 0;
 }
 
+/* The vocabulary of the model being exercised when its layer 0 is an Embedding (1.5), else 0: its
+ * inputs are token ids, so the fill functions fold each value into 0 … vocab - 1 (ids out of range
+ * are tried in exercise_bad_ids). */
+static uint32_t g_vocab;
+
+static void fill_values(float *x, size_t n, const uint8_t *data, size_t size, unsigned mode);
+
+static uint32_t token_vocab(const grt_model *m)
+{
+    return m->layers[0].kind == GRT_LAYER_EMBEDDING ? m->layers[0].vocab_size : 0;
+}
+
 /* Fill n floats from the fuzz data (cycled), mixing in special values when selected. */
 static void fill_inputs(float *x, size_t n, const uint8_t *data, size_t size, unsigned mode)
+{
+    fill_values(x, n, data, size, mode);
+    for (size_t i = 0; g_vocab != 0 && i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        x[i] = (float)(u % g_vocab);
+    }
+}
+
+static void fill_values(float *x, size_t n, const uint8_t *data, size_t size, unsigned mode)
 {
     static const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e30f, -1e30f, 3.4e38f, 1e-40f, NAN, INFINITY,
                                     -INFINITY, 88.7f, -88.7f, 6.0f, -3.0f, 2.5f};
@@ -110,6 +132,8 @@ static void fill_int16(int16_t *x, size_t n, const uint8_t *data, size_t size, u
         } else {
             x[i] = special[(i + mode + (size ? data[i % size] : 0)) % (sizeof special / sizeof special[0])];
         }
+        if (g_vocab != 0)
+            x[i] = (int16_t)((uint16_t)x[i] % g_vocab);
     }
 }
 
@@ -232,6 +256,7 @@ static void exercise_batch(const grt_model *m, grt_stream *s1, grt_stream *s2, c
  * same bits, and refuses a work buffer too small for one step. */
 static void exercise_whole_run(const grt_model *m, const uint8_t *data, size_t size)
 {
+    g_vocab = token_vocab(m);
     grt_stream s;
     float probe[16];
     if (grt_stream_init(&s, m, probe, sizeof probe) == GRT_OK)
@@ -259,8 +284,30 @@ static void exercise_whole_run(const grt_model *m, const uint8_t *data, size_t s
     free(work), free(xs), free(y1), free(y2);
 }
 
+/* A token model refuses an id out of range (the vocabulary itself) and changes nothing: the step leaves
+ * y and the state alone, the run returns GRT_E_ARG. */
+static void exercise_bad_ids(const grt_model *m, grt_stream *s, void *work, size_t wsize)
+{
+    size_t out = m->output_size, bytes = m->state_size * (m->q15 ? sizeof(int16_t) : sizeof(float));
+    float x = (float)g_vocab, *y = malloc(out * sizeof(float)), *before = malloc(bytes + 1);
+    if (!y || !before)
+        abort();
+    memset(y, 0x5A, out * sizeof(float));
+    memcpy(before, s->state, bytes);
+    grt_stream_step(s, &x, y);
+    for (size_t i = 0; i < out * sizeof(float); i++)
+        if (((const uint8_t *)y)[i] != 0x5A)
+            FAIL("grt_stream_step wrote an output for token id %u of a vocabulary of %u", g_vocab, g_vocab);
+    if (memcmp(before, s->state, bytes) != 0)
+        FAIL("grt_stream_step changed the state on an id out of range");
+    if (grt_stream_run(s, &x, 1, y, work, wsize) != GRT_E_ARG)
+        FAIL("grt_stream_run accepted token id %u of a vocabulary of %u", g_vocab, g_vocab);
+    free(y), free(before);
+}
+
 static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
 {
+    g_vocab = token_vocab(m);
     const grt_model *mm = m;
     if (m->input_size == 0 || m->output_size == 0 || m->n_layers == 0 || m->n_layers > GRT_MAX_LAYERS)
         FAIL("loaded model has n_layers=%u input=%u output=%u", m->n_layers, m->input_size, m->output_size);
@@ -396,6 +443,8 @@ static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
 
     exercise_batch(m, &s1, &s2, data, size);
     exercise_q15(m, &s1, &s2, work, wsize, data, size);
+    if (g_vocab != 0)
+        exercise_bad_ids(m, &s1, work, wsize);
 
     free(mem1), free(mem2), free(work), free(xs), free(ys_step), free(ys_run);
 }

@@ -648,6 +648,73 @@ static void conv1d(void)
     bad_q("bad-gru-conv1d-field.grt", conv_file, p_gru_conv_field, GRT_E_LAYER_FIELD);
 }
 
+/* Embedding (1.5): valid files in every precision, then each rule broken once on an f32 Embedding
+ * (vocab 9, D 4) before a GRU, or on its q15 form. */
+#define EMBED_GRU(prec) {TW_EMBED(prec, 9, 4), {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 4, 3, prec}}
+static size_t embed_file(uint8_t *buf)
+{
+    static const tw_layer L[] = EMBED_GRU(GRT_PREC_F32);
+    return tw_build(buf, CAP, L, 2, META, 2, NULL, 12, 0.5f);
+}
+
+static size_t embed15_file(uint8_t *buf)
+{
+    static const tw_layer L[] = EMBED_GRU(GRT_PREC_Q15);
+    return tw_build(buf, CAP, L, 2, NULL, 0, NULL, 13, 0.5f);
+}
+
+static size_t p_embed_vocab0(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 24), 0); return n; }
+static size_t p_embed_vocab_rows(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 24), 8); return n; }
+static size_t p_embed_vocab_huge(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 24), 0x1000001u); return n; }
+static size_t p_embed15_vocab(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 24), 32769u); return n; }
+static size_t p_embed_input2(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 8), 2); return n; }
+static size_t p_embed_act(uint8_t *b, size_t n) { b[tw_layer_field(0, 2)] = GRT_ACT_TANH; return n; }
+static size_t p_embed_gate(uint8_t *b, size_t n) { b[tw_layer_field(0, 3)] = GRT_ACT_SIGMOID; return n; }
+static size_t p_embed_panel8(uint8_t *b, size_t n) { b[tw_layer_field(0, 5)] = GRT_LAYOUT_PANEL8; return n; }
+static size_t p_embed_dtype(uint8_t *b, size_t n) { b[tw_tensor_field(b, 0, 1)] = GRT_DTYPE_I8; return n; }
+static size_t p_embed_role(uint8_t *b, size_t n) { b[tw_tensor_field(b, 0, 0)] = GRT_ROLE_W_IH; return n; }
+static size_t p_embed15_in_scale(uint8_t *b, size_t n) { put32(b, 0, 0, 0x3F000000u); return n; }
+static size_t p_embed15_chain(uint8_t *b, size_t n) { put32(b, 1, 2, 0x3F000000u); return n; }
+
+static void embeddings(void)
+{
+    static uint8_t b[CAP];
+    static const tw_layer q8[] = EMBED_GRU(GRT_PREC_Q8), f32only[] = {TW_EMBED(GRT_PREC_F32, 200, 6)};
+    static const tw_layer x15[] = EMBED_GRU(GRT_PREC_Q15);
+    static const tw_layer second[] = {DENSE(GRT_ACT_LINEAR, 3, 1), TW_EMBED(GRT_PREC_F32, 5, 4)};
+    tw_options ext = {0, 0, 0, TW_FILL_EXTREME, 0};
+    size_t n = embed_file(b);
+    expect("valid-embedding-f32.grt", b, n, 0, GRT_OK);
+    write_file("valid-embedding-f32.grt", b, n);
+    n = tw_build(b, CAP, q8, 2, NULL, 0, NULL, 14, 0.5f);
+    expect("valid-embedding-q8.grt", b, n, 0, GRT_OK);
+    write_file("valid-embedding-q8.grt", b, n);
+    n = embed15_file(b);
+    expect("valid-embedding-q15.grt", b, n, 0, GRT_OK);
+    write_file("valid-embedding-q15.grt", b, n);
+    n = tw_build(b, CAP, x15, 2, NULL, 0, &ext, 15, 0.5f);
+    expect("valid-embedding-q15-extreme.grt", b, n, 0, GRT_OK);
+    write_file("valid-embedding-q15-extreme.grt", b, n);
+    n = tw_build(b, CAP, f32only, 1, NULL, 0, NULL, 16, 0.5f);
+    expect("valid-embedding-only.grt", b, n, 0, GRT_OK);
+    write_file("valid-embedding-only.grt", b, n);
+    n = tw_build(b, CAP, second, 2, NULL, 0, NULL, 17, 0.5f);
+    expect("bad-embedding-not-first.grt", b, n, 0, GRT_E_LAYER_KIND);
+    write_file("bad-embedding-not-first.grt", b, n);
+    bad_q("bad-embedding-vocab-0.grt", embed_file, p_embed_vocab0, GRT_E_LAYER_FIELD);
+    bad_q("bad-embedding-vocab-rows.grt", embed_file, p_embed_vocab_rows, GRT_E_TENSOR_SHAPE);
+    bad_q("bad-embedding-vocab-huge.grt", embed_file, p_embed_vocab_huge, GRT_E_LAYER_FIELD);
+    bad_q("bad-embedding-q15-vocab.grt", embed15_file, p_embed15_vocab, GRT_E_LAYER_FIELD);
+    bad_q("bad-embedding-input-size.grt", embed_file, p_embed_input2, GRT_E_DIMS);
+    bad_q("bad-embedding-activation.grt", embed_file, p_embed_act, GRT_E_ACTIVATION);
+    bad_q("bad-embedding-gate-set.grt", embed_file, p_embed_gate, GRT_E_LAYER_FIELD);
+    bad_q("bad-embedding-panel8.grt", embed_file, p_embed_panel8, GRT_E_LAYER_FIELD);
+    bad_q("bad-embedding-table-dtype.grt", embed_file, p_embed_dtype, GRT_E_TENSOR_DTYPE);
+    bad_q("bad-embedding-role.grt", embed_file, p_embed_role, GRT_E_TENSOR_ROLE);
+    bad_q("bad-embedding-q15-in-scale.grt", embed15_file, p_embed15_in_scale, GRT_E_TENSOR_VALUE);
+    bad_q("bad-embedding-q15-chain.grt", embed15_file, p_embed15_chain, GRT_E_CHAIN);
+}
+
 int main(int argc, char **argv)
 {
     static uint8_t buf[CAP];
@@ -686,6 +753,7 @@ int main(int argc, char **argv)
     norms();
     named_inputs();
     conv1d();
+    embeddings();
     printf("make_corpus: wrote %zu bytes to %s, %d problem(s)\n", g_total, g_dir, g_errors);
     return g_errors ? 1 : 0;
 }

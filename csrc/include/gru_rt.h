@@ -148,10 +148,11 @@ extern "C" {
 #endif
 
 #define GRT_VERSION_MAJOR 1 /* file format version this library reads (major) */
-#define GRT_VERSION_MINOR 4 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout,
+#define GRT_VERSION_MINOR 5 /* ... and writes (minor): 1.1 adds q8 and q15, 1.2 the panel8 layout,
                              * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax), 1.4 the LSTM,
                              * Conv1D and LayerNorm kinds, the input mask (GRT_FILE_INPUT_MASK) and named
-                             * inputs (GRT_FILE_NAMED_INPUTS), the GRU direction and merge */
+                             * inputs (GRT_FILE_NAMED_INPUTS), the GRU direction and merge; 1.5 the
+                             * Embedding kind (token inputs) */
 
 #define GRT_HEADER_SIZE 64
 #define GRT_LAYER_ENTRY_SIZE 32
@@ -211,6 +212,7 @@ typedef enum grt_layer_kind {
     GRT_LAYER_DENSE = 2,
     GRT_LAYER_LSTM = 3,   /* 1.4: gates i, f, g, o; state h then c (2H) */
     GRT_LAYER_CONV1D = 4, /* 1.4: causal Conv1D (docs/FORMAT.md, "Conv1D layers") */
+    GRT_LAYER_EMBEDDING = 5, /* 1.5: token id -> a row of the table; layer 0 only (docs/FORMAT.md, "Embedding") */
     GRT_LAYER_NORM = 6    /* 1.4: LayerNorm over the features (y = gamma·(x − mean)/sqrt(var + eps) + beta) */
 } grt_layer_kind;
 
@@ -218,6 +220,12 @@ typedef enum grt_layer_kind {
  * (kernel_size - 1) * dilation * input_size elements, is part of the stream state, at most this many;
  * and its product's columns, kernel_size * input_size (kernel_size when depthwise), at most GRT_MAX_DIM. */
 #define GRT_MAX_CONV_WINDOW 1048576u
+
+/* Embedding limits (1.5): the vocabulary (rows of the table, the entry's param) of an f32 or q8 layer
+ * is at most 2^24, so that every id is exact as a float32 input; of a q15 layer at most 32768, so that
+ * every id is an int16 input (docs/FORMAT.md, "Embedding"). */
+#define GRT_MAX_VOCAB 16777216u
+#define GRT_MAX_VOCAB_Q15 32768u
 
 typedef enum grt_precision { GRT_PREC_F32 = 0, GRT_PREC_Q8 = 1, GRT_PREC_Q15 = 2 } grt_precision;
 
@@ -251,7 +259,9 @@ typedef enum grt_role {
     GRT_ROLE_OUT_SCALE = 8,  /* q15: f32 real value of one output unit, per output */
     GRT_ROLE_GAMMA = 9,      /* LayerNorm (1.4): scale per feature (q15: int32, see QUANTIZATION.md) */
     GRT_ROLE_BETA = 10,      /* LayerNorm (1.4): offset per feature (q15: int32 in output units) */
-    GRT_ROLE_MAX = 10
+    GRT_ROLE_TABLE = 11,     /* Embedding (1.5): vocab x D rows (f32; q8 int8, row scales in w_ih_scale;
+                              * q15 int16 in out_scale units) */
+    GRT_ROLE_MAX = 11
 } grt_role;
 
 /* How a layer's weight matrices (w_ih, w_hh) are stored (docs/FORMAT.md, "Weight layouts"). */
@@ -323,6 +333,7 @@ typedef struct grt_layer {
     uint16_t kernel_size;    /* Conv1D (1.4): taps k >= 1; 1 for other kinds */
     uint16_t dilation;       /* Conv1D: frames between taps d >= 1; 1 for other kinds */
     uint8_t depthwise;       /* Conv1D: 1 = groups == input_size (output_size = m·input_size), 0 = groups 1 */
+    uint32_t vocab_size;     /* Embedding (1.5): rows of the table (the entry's param); 0 for other kinds */
 } grt_layer;
 
 /* A validated, read-only view of a model blob. Fill with grt_model_load(); never modify. */
@@ -534,6 +545,25 @@ grt_status grt_stream_run(grt_stream *stream, const float *xs, size_t T, float *
 grt_status grt_stream_step_q15(grt_stream *stream, const int16_t *x, int16_t *y);
 grt_status grt_stream_run_q15(grt_stream *stream, const int16_t *xs, size_t T, int16_t *ys, void *work,
                               size_t work_size);
+
+/*
+ * Token inputs (1.5): a model whose layer 0 is an Embedding (model->layers[0].kind ==
+ * GRT_LAYER_EMBEDDING) has input_size 1, one token id per step, and vocab =
+ * model->layers[0].vocab_size. Every step and run function takes the ids in its input rows: a float
+ * holding an integer 0 <= id < vocab in the float API, an int16 0 <= id < vocab in the int16 API (a
+ * q15 layer's in_scale is 1, so the float boundary passes the id unchanged). Before anything is
+ * touched, every function checks every id of the call: one that is out of range, not an integer or
+ * NaN is GRT_E_ARG (nothing changes; grt_stream_step, which returns no status, leaves the stream and y
+ * unchanged). Checked after the function's other errors.
+ *
+ * grt_stream_step_token: one step on token id (float API, any precision a float step runs);
+ * grt_stream_step_token_q15: the same through the int16 API (q15 models). Errors and results as
+ * grt_stream_step_q15 on x = {id}, plus GRT_E_LAYER_KIND if layer 0 is not an Embedding and GRT_E_ARG
+ * if id >= vocab; grt_stream_step_token returns GRT_E_PRECISION where grt_stream_step would change
+ * nothing (a q15 model in a GRT_NO_FLOAT_BOUNDARY build).
+ */
+grt_status grt_stream_step_token(grt_stream *stream, uint32_t id, float *y);
+grt_status grt_stream_step_token_q15(grt_stream *stream, uint32_t id, int16_t *y);
 
 /*
  * Batches: B streams of one model stepped together (a server with many live sessions). Each layer's

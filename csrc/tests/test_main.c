@@ -15,6 +15,7 @@ int main(void)
     test_q15();
     test_quant();
     test_mask();
+    test_embed();
     test_fuzz();
     printf("C tests: %ld passed, %ld failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;

@@ -130,6 +130,7 @@ static uint32_t w_cols(const tw_layer *L)
 static uint8_t layer_layout(const tw_layer *L, const tw_options *opt)
 {
     int eligible = L->prec == GRT_PREC_F32 && L->kind != GRT_LAYER_NORM && L->kind != GRT_LAYER_CONV1D &&
+                   L->kind != GRT_LAYER_EMBEDDING &&
                    (L->kind == GRT_LAYER_DENSE || L->out % 8 == 0);
     return opt->panel8 && eligible ? GRT_LAYOUT_PANEL8 : GRT_LAYOUT_ROW_MAJOR;
 }
@@ -141,6 +142,18 @@ static size_t list_tensors(const tw_layer *layers, size_t n_layers, const tw_opt
     for (size_t i = 0; i < n_layers; i++) {
         const tw_layer *L = &layers[i];
         uint32_t li = (uint32_t)i, I = L->in, R = gate_rows(L);
+        if (L->kind == GRT_LAYER_EMBEDDING) { /* 1.5: q8 [row scales], q15 [in_scale, out_scale], table */
+            uint8_t tt = L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I16 : L->prec == GRT_PREC_Q8 ? GRT_DTYPE_I8
+                                                                                           : GRT_DTYPE_F32;
+            if (L->prec == GRT_PREC_Q8)
+                t[k++] = (tw_tensor){GRT_ROLE_W_IH_SCALE, GRT_DTYPE_BF16, li, L->gate, 1, 0};
+            if (L->prec == GRT_PREC_Q15) {
+                t[k++] = (tw_tensor){GRT_ROLE_IN_SCALE, GRT_DTYPE_F32, li, 1, 1, 0};
+                t[k++] = (tw_tensor){GRT_ROLE_OUT_SCALE, GRT_DTYPE_F32, li, L->out, 1, 0};
+            }
+            t[k++] = (tw_tensor){GRT_ROLE_TABLE, tt, li, L->gate, L->out, 0};
+            continue;
+        }
         if (L->kind == GRT_LAYER_NORM) { /* 1.4: [in_scale, out_scale (q15)], gamma, beta */
             uint8_t gt = L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I32 : GRT_DTYPE_F32;
             if (L->prec == GRT_PREC_Q15) {
@@ -388,6 +401,28 @@ static void write_q15_norm(writer *w, const tw_layer *L, int first)
     }
 }
 
+/* An Embedding (1.5): q8 int8 rows with a scale each (q8_matrix); q15 in_scale 1, out_scale 10/32767
+ * (extreme fill: extreme scales) and random int16 rows over the whole range. */
+static void write_embed(writer *w, const tw_layer *L)
+{
+    size_t V = L->gate, D = L->out;
+    if (L->prec == GRT_PREC_Q8) {
+        float *Tf = random_floats(w, V * D);
+        uint8_t *pcodes = next_data(w), *ptable = next_data(w);
+        q8_matrix(w, Tf, V, D, ptable, pcodes);
+        free(Tf);
+        return;
+    }
+    uint8_t *pin = next_data(w), *pout = next_data(w), *ptable = next_data(w);
+    tw_put_u32(pin, 0, 0x3F800000u);
+    for (size_t j = 0; j < D; j++) {
+        w->chain[j] = w->fill == TW_FILL_EXTREME ? extreme_scale(w) : (float)(10.0 / 32767);
+        tw_put_u32(pout, 4 * j, tw_f32_bits(w->chain[j]));
+    }
+    for (size_t e = 0; e < V * D; e++)
+        tw_put_u16(ptable, 2 * e, (uint16_t)(int16_t)(rng_u32(&w->r) % 65535u - 32767));
+}
+
 /* The same random values in either layout: a panel8 matrix stores row i, column c at
  * (i / 8)·8·cols + 8c + i mod 8, the padding lanes stay zero. */
 static void write_f32_layer(writer *w, size_t n_tensors)
@@ -471,6 +506,10 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
         if (layers[i].kind == GRT_LAYER_NORM) /* eps: 1e-5 (f32/q8 bits), or eps_q (q15) */
             tw_put_u32(e, 24, layers[i].prec != GRT_PREC_Q15 ? 0x3727C5ACu
                               : opt->fill == TW_FILL_EXTREME ? 0xFFFFFFFFu : 1000u);
+        if (layers[i].kind == GRT_LAYER_EMBEDDING) {
+            e[3] = 0;
+            tw_put_u32(e, 24, layers[i].gate); /* the vocabulary */
+        }
         if (layers[i].kind == GRT_LAYER_CONV1D) {
             e[3] = 0;
             e[4] = (uint8_t)conv_dw(&layers[i]);
@@ -501,7 +540,9 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
     w.fill = opt->fill;
     w.chain = calloc(GRT_MAX_DIM, sizeof(float));
     for (size_t i = 0; i < n_layers; i++) {
-        if (layers[i].kind == GRT_LAYER_NORM && layers[i].prec == GRT_PREC_Q15)
+        if (layers[i].kind == GRT_LAYER_EMBEDDING && layers[i].prec != GRT_PREC_F32)
+            write_embed(&w, &layers[i]);
+        else if (layers[i].kind == GRT_LAYER_NORM && layers[i].prec == GRT_PREC_Q15)
             write_q15_norm(&w, &layers[i], i == 0);
         else if (layers[i].kind == GRT_LAYER_NORM) /* f32 and q8: float gamma, beta */
             write_f32_layer(&w, counts[i]);

@@ -20,6 +20,9 @@ typedef struct tw_layer {
 #define TW_CONV(prec, act, depthwise, in, out, k, d) \
     {GRT_LAYER_CONV1D, act, k, (uint8_t)((depthwise) | (d) << 1), in, out, prec}
 
+/* An Embedding layer (1.5): the vocabulary (1 … 255 here) rides in gate; the file gets it in param. */
+#define TW_EMBED(prec, vocab, dim) {GRT_LAYER_EMBEDDING, GRT_ACT_LINEAR, vocab, 0, 1, dim, prec}
+
 typedef struct tw_meta {
     const char *key, *value;
 } tw_meta;
