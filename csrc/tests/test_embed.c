@@ -73,6 +73,7 @@ static void table_rows(unsigned prec)
     CHECK_EQ_U(bad, 0);
 }
 
+#if GRT_HAS_FLOAT_BOUNDARY || !GRT_HAS_Q15 /* the float API (the int16 one of q15 models too) */
 /* ids 0..V-1 then the same as floats: step == token step == run == batch == model_run; bad ids refused. */
 static void token_paths(unsigned prec)
 {
@@ -161,6 +162,8 @@ static void token_paths(unsigned prec)
     free(work_base);
     free(mem_base);
 }
+
+#endif
 
 /* A model without an Embedding has no token steps. */
 static void not_a_token_model(void)

@@ -34,14 +34,16 @@ void grt_embed_float(const grt_layer *L, const float *ids, float *y, size_t n)
             continue;
         }
         size_t id = (size_t)ids[r];
-        if (L->precision == GRT_PREC_F32) {
-            grt_memcpy(row, (const float *)table + id * D, D * sizeof(float));
-        } else {
+#if GRT_HAS_Q8
+        if (L->precision == GRT_PREC_Q8) {
             const int8_t *q = (const int8_t *)table + id * D;
             float s = grt_q8_scale(((const uint16_t *)L->tensor[GRT_ROLE_W_IH_SCALE])[id]);
             for (size_t j = 0; j < D; j++)
                 row[j] = (float)q[j] * s;
+            continue;
         }
+#endif
+        grt_memcpy(row, (const float *)table + id * D, D * sizeof(float)); /* f32 */
     }
 }
 #endif
