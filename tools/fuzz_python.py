@@ -19,12 +19,37 @@ with atheris.instrument_imports():
     import numpy as np
 
     import gru_rt
-    from gru_rt.errors import ArgumentError, ModelFormatError
+    from gru_rt.errors import ArgumentError, InputError, ModelFormatError
+
+
+def exercise_tokens(model: gru_rt.Model, fdp: atheris.FuzzedDataProvider) -> None:
+    """A model whose first layer is an Embedding (format 1.5): its inputs are token ids; an id out
+    of range is an InputError that changes nothing."""
+    ids = np.full(5, fdp.ConsumeIntInRange(0, model.vocab_size - 1))
+    assert model.run(ids).shape == (5, model.output_size)
+    if model.precision == "q15":
+        assert model.run_int16(ids[:, None].astype(np.int16)).shape == (5, model.output_size)
+    try:
+        stream = model.stream()
+    except ArgumentError:  # a reverse or bidirectional layer: whole sequences only
+        return
+    for _ in range(3):
+        y = stream.step(fdp.ConsumeIntInRange(0, model.vocab_size - 1))
+        assert y.shape == (model.output_size,)
+    before = stream.state
+    try:
+        stream.step(model.vocab_size)
+        raise AssertionError("token id vocab_size was accepted")
+    except InputError:
+        assert np.array_equal(stream.state, before)
 
 
 def exercise(model: gru_rt.Model, fdp: atheris.FuzzedDataProvider) -> None:
     model.summary()
     model.to_spec()
+    if model.vocab_size:
+        exercise_tokens(model, fdp)
+        return
     xs = np.full((5, model.input_size), fdp.ConsumeFloat(), dtype=np.float32)
     ys = model.run(xs)
     assert ys.shape == (5, model.output_size)
