@@ -935,6 +935,18 @@ static grt_status check_q15_chain(loader *ld, const grt_model *m, uint32_t i, ui
     return GRT_OK;
 }
 
+/* The first layer's backward in_scale (tensor k; 1.4): the forward one's (tensor first) bit for bit,
+ * as both directions read the same quantized input (later layers' are checked by the chain). */
+static grt_status check_same_in_scale(loader *ld, const grt_layer *L, uint32_t first, uint32_t k)
+{
+    const uint8_t *in = tensor_data(ld->blob, k), *fwd = tensor_data(ld->blob, first);
+    for (uint32_t e = 0; e < L->input_size; e++)
+        if (grt_rd_u32(in + 4 * e) != grt_rd_u32(fwd + 4 * e))
+            return fail_values(ld, GRT_E_CHAIN, "tensor.in_scale", k, grt_rd_u32(in + 4 * e),
+                               grt_rd_u32(fwd + 4 * e));
+    return GRT_OK;
+}
+
 static grt_status check_values(loader *ld, grt_model *m)
 {
     grt_status st;
@@ -960,6 +972,9 @@ static grt_status check_values(loader *ld, grt_model *m)
                 return st;
             if (L->precision == GRT_PREC_Q15 && i > 0 && rule->role == GRT_ROLE_IN_SCALE &&
                 (st = check_q15_chain(ld, m, i, k)))
+                return st;
+            if (L->precision == GRT_PREC_Q15 && i == 0 && rule->role == GRT_ROLE_IN_SCALE &&
+                j >= recipe->n_tensors && (st = check_same_in_scale(ld, L, in_scale_index, k)))
                 return st;
         }
         if ((st = check_norm_in_scale(ld, L, in_scale_index)))
@@ -1152,28 +1167,30 @@ void grt_layer_direction(const grt_model *model, uint32_t layer, unsigned dir, g
     }
 }
 
-grt_status grt_layer_tensor(const grt_model *model, uint32_t layer, unsigned role, grt_tensor_info *out)
+/* The argument checks of grt_layer_tensor(_dir): *out zeroed (when not NULL) first, so that it is all
+ * zero bytes on any error. */
+static grt_status check_tensor_query(const grt_model *model, uint32_t layer, grt_tensor_info *out)
 {
     if (out == NULL)
         return GRT_E_ARG;
     grt_memset(out, 0, sizeof *out);
     if (model == NULL || model->n_layers == 0)
         return GRT_E_ARG;
-    if (layer >= model->n_layers)
-        return GRT_E_LAYER_COUNT;
-    return find_tensor(&model->layers[layer], role, out);
+    return layer < model->n_layers ? GRT_OK : GRT_E_LAYER_COUNT;
+}
+
+grt_status grt_layer_tensor(const grt_model *model, uint32_t layer, unsigned role, grt_tensor_info *out)
+{
+    grt_status status = check_tensor_query(model, layer, out);
+    return status != GRT_OK ? status : find_tensor(&model->layers[layer], role, out);
 }
 
 grt_status grt_layer_tensor_dir(const grt_model *model, uint32_t layer, unsigned dir, unsigned role,
                                grt_tensor_info *out)
 {
-    if (out == NULL)
-        return GRT_E_ARG;
-    grt_memset(out, 0, sizeof *out);
-    if (model == NULL || model->n_layers == 0)
-        return GRT_E_ARG;
-    if (layer >= model->n_layers)
-        return GRT_E_LAYER_COUNT;
+    grt_status status = check_tensor_query(model, layer, out);
+    if (status != GRT_OK)
+        return status;
     if (dir >= layer_directions(&model->layers[layer]))
         return GRT_E_ARG;
     grt_layer D;

@@ -19,7 +19,7 @@ from gru_rt.golden import golden_run, golden_run_int16
 from gru_rt.quantize import quantize
 from gru_rt.reference import reference_run
 from gru_rt.spec import DenseLayer, GRULayer, LayerNormLayer, ModelSpec, SpecError
-from tests.grt_bytes import get, layer_field, put
+from tests.grt_bytes import get, layer_field, put, tensor_field
 
 LENGTHS = [7, 1, 13, 0, 4, 13]
 MERGES = ["concat", "sum", "ave", "mul"]
@@ -154,8 +154,14 @@ def test_hostile_direction_and_merge_fields() -> None:
                                                      "the last layer"):
         quantize(last_sum, "q15")
     q15 = bytearray(quantize(_spec("ave"), "q15")[0].to_bytes())
-    bad = put(q15, "B", layer_field(0, 7), fmt.MERGES["sum"])
+    bad = put(bytearray(q15), "B", layer_field(0, 7), fmt.MERGES["sum"])
     with pytest.raises(gru_rt.ModelFormatError, match="GRT_E_LAYER_FIELD.*layer.merge"):
+        gru_rt.Model.from_buffer(bytes(bad))
+    # both directions of the first layer read the same quantized input: one in_scale
+    back_in = get(q15, "I", layer_field(0, 16)) + 8 + 6  # the backward set's in_scale (8 a set)
+    offset = get(q15, "I", 52) + get(q15, "I", tensor_field(q15, back_in, 16))
+    bad = put(bytearray(q15), "I", offset, get(q15, "I", offset) + 1)
+    with pytest.raises(gru_rt.ModelFormatError, match="GRT_E_CHAIN.*tensor.in_scale"):
         gru_rt.Model.from_buffer(bytes(bad))
 
 

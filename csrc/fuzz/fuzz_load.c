@@ -356,24 +356,33 @@ static void exercise_model(const grt_model *m, const uint8_t *data, size_t size)
             FAIL("grt_model_input(n_inputs) succeeded");
     }
 
-    /* the tensor table: every layer's tensors lie inside the blob, as many as it has */
+    /* the tensor table: every layer's tensors lie inside the blob, as many as it has (a bidirectional
+     * layer's two sets through grt_layer_tensor_dir; direction 0 is grt_layer_tensor) */
     for (uint32_t i = 0; i <= m->n_layers; i++) {
         uint32_t found = 0;
+        unsigned sets = i < m->n_layers && m->layers[i].direction == GRT_DIR_BIDIRECTIONAL ? 2u : 1u;
         for (unsigned role = 0; role <= GRT_ROLE_MAX + 1; role++) {
-            grt_tensor_info t;
-            grt_status st = grt_layer_tensor(m, i, role, &t);
-            if (i == m->n_layers ? st != GRT_E_LAYER_COUNT : st != GRT_OK && st != GRT_E_TENSOR_ROLE)
-                FAIL("grt_layer_tensor(layer %u, role %u) gave %s", i, role, grt_status_name(st));
-            if (st != GRT_OK)
-                continue;
-            const uint8_t *p = t.data;
-            if (p < m->blob || t.nbytes > m->size || p + t.nbytes > m->blob + m->size || t.role != role ||
-                t.index >= m->n_tensors || t.stored_rows < t.rows || t.rows == 0 || t.cols == 0)
-                FAIL("grt_layer_tensor(layer %u, role %u): tensor outside the blob or inconsistent", i, role);
-            found++;
+            for (unsigned dir = 0; dir < 2; dir++) {
+                grt_tensor_info t, t0;
+                grt_status st = grt_layer_tensor_dir(m, i, dir, role, &t);
+                if (dir == 0 && (grt_layer_tensor(m, i, role, &t0) != st || memcmp(&t, &t0, sizeof t) != 0))
+                    FAIL("grt_layer_tensor_dir(layer %u, 0, role %u) differs from grt_layer_tensor", i, role);
+                if (i == m->n_layers ? st != GRT_E_LAYER_COUNT
+                    : dir >= sets  ? st != GRT_E_ARG
+                                   : st != GRT_OK && st != GRT_E_TENSOR_ROLE)
+                    FAIL("grt_layer_tensor_dir(layer %u, %u, role %u) gave %s", i, dir, role, grt_status_name(st));
+                if (st != GRT_OK)
+                    continue;
+                const uint8_t *p = t.data;
+                if (p < m->blob || t.nbytes > m->size || p + t.nbytes > m->blob + m->size || t.role != role ||
+                    t.index >= m->n_tensors || t.stored_rows < t.rows || t.rows == 0 || t.cols == 0)
+                    FAIL("grt_layer_tensor_dir(layer %u, %u, role %u): tensor outside the blob or inconsistent",
+                         i, dir, role);
+                found++;
+            }
         }
         if (i < m->n_layers && found != m->layers[i].n_tensors)
-            FAIL("layer %u: grt_layer_tensor found %u tensors of %u", i, found, m->layers[i].n_tensors);
+            FAIL("layer %u: grt_layer_tensor_dir found %u tensors of %u", i, found, m->layers[i].n_tensors);
     }
 
     size_t ssize = grt_stream_size(m);

@@ -612,6 +612,103 @@ static void named_inputs(void)
     named_input_file("bad-inputs-width-sum.grt", GRT_FILE_NAMED_INPUTS, "a=3\nb=2", GRT_E_METADATA);
 }
 
+/* ---- reverse and bidirectional GRUs (1.4): layer bytes 6 (direction) and 7 (merge) ---------------- */
+
+#define BI(prec, in, out, merge) TW_GRU_DIR(prec, 1, in, out, GRT_DIR_BIDIRECTIONAL, merge)
+#define REV(prec, in, out) TW_GRU_DIR(prec, 0, in, out, GRT_DIR_REVERSE, GRT_MERGE_NONE)
+
+typedef struct dir_spec {
+    const char *name;
+    tw_layer layers[3];
+    size_t n_layers;
+} dir_spec;
+
+/* Every merge in every precision it has (q15: no sum), a reverse layer, bidirectional layers in a row
+ * and before a Dense (the q15 chain of a concat: out_scale once per half). */
+static const dir_spec DIR_VALID[] = {
+    {"valid-gru-reverse.grt", {REV(GRT_PREC_F32, 3, 4), DENSE(GRT_ACT_SOFTMAX, 4, 2)}, 2},
+    {"valid-bidir-concat.grt", {BI(GRT_PREC_F32, 3, 8, GRT_MERGE_CONCAT), REV(GRT_PREC_F32, 8, 3)}, 2},
+    {"valid-bidir-sum.grt", {BI(GRT_PREC_F32, 3, 4, GRT_MERGE_SUM), DENSE(GRT_ACT_LINEAR, 4, 2)}, 2},
+    {"valid-bidir-ave.grt", {BI(GRT_PREC_F32, 2, 5, GRT_MERGE_AVE)}, 1},
+    {"valid-bidir-mul.grt", {BI(GRT_PREC_F32, 3, 4, GRT_MERGE_MUL), BI(GRT_PREC_F32, 4, 6, GRT_MERGE_CONCAT)}, 2},
+    {"valid-q8-gru-reverse.grt", {REV(GRT_PREC_Q8, 3, 4), DENSE8(GRT_ACT_TANH, 4, 2)}, 2},
+    {"valid-q8-bidir-concat.grt", {BI(GRT_PREC_Q8, 3, 8, GRT_MERGE_CONCAT), DENSE8(GRT_ACT_LINEAR, 8, 2)}, 2},
+    {"valid-q8-bidir-sum.grt", {BI(GRT_PREC_Q8, 3, 4, GRT_MERGE_SUM)}, 1},
+    {"valid-q8-bidir-ave.grt", {BI(GRT_PREC_Q8, 3, 4, GRT_MERGE_AVE), REV(GRT_PREC_Q8, 4, 3)}, 2},
+    {"valid-q8-bidir-mul.grt", {BI(GRT_PREC_Q8, 3, 4, GRT_MERGE_MUL), DENSE(GRT_ACT_SOFTMAX, 4, 2)}, 2},
+    {"valid-q15-gru-reverse.grt", {REV(GRT_PREC_Q15, 3, 4), DENSE15(GRT_ACT_SOFTMAX, 4, 2)}, 2},
+    {"valid-q15-bidir-concat.grt",
+     {BI(GRT_PREC_Q15, 3, 8, GRT_MERGE_CONCAT), BI(GRT_PREC_Q15, 8, 4, GRT_MERGE_AVE), DENSE15(GRT_ACT_LINEAR, 4, 2)},
+     3},
+    {"valid-q15-bidir-ave.grt", {BI(GRT_PREC_Q15, 3, 4, GRT_MERGE_AVE), REV(GRT_PREC_Q15, 4, 3)}, 2},
+    {"valid-q15-bidir-mul.grt", {BI(GRT_PREC_Q15, 3, 4, GRT_MERGE_MUL), DENSE15(GRT_ACT_RELU, 4, 2)}, 2},
+};
+
+/* The base of the malformed ones: a bidirectional concat GRU 3 -> 2x4 then a reverse GRU 8 -> 3. */
+static size_t bidir_file(uint8_t *buf)
+{
+    static const tw_layer L[] = {BI(GRT_PREC_F32, 3, 8, GRT_MERGE_CONCAT), REV(GRT_PREC_F32, 8, 3)};
+    return tw_build(buf, CAP, L, 2, META, 2, NULL, 23, 0.5f);
+}
+
+static size_t bidir15_file(uint8_t *buf)
+{
+    static const tw_layer L[] = {BI(GRT_PREC_Q15, 3, 8, GRT_MERGE_CONCAT), DENSE15(GRT_ACT_LINEAR, 8, 2)};
+    return tw_build(buf, CAP, L, 2, NULL, 0, NULL, 24, 0.5f);
+}
+
+static size_t p_dir_3(uint8_t *b, size_t n) { b[tw_layer_field(1, 6)] = 3; return n; }
+static size_t p_dir_255(uint8_t *b, size_t n) { b[tw_layer_field(0, 6)] = 255; return n; }
+static size_t p_merge_0(uint8_t *b, size_t n) { b[tw_layer_field(0, 7)] = 0; return n; }
+static size_t p_merge_5(uint8_t *b, size_t n) { b[tw_layer_field(0, 7)] = 5; return n; }
+static size_t p_merge_on_reverse(uint8_t *b, size_t n) { b[tw_layer_field(1, 7)] = GRT_MERGE_CONCAT; return n; }
+static size_t p_merge_on_forward(uint8_t *b, size_t n) { b[tw_layer_field(1, 6)] = 0, b[tw_layer_field(1, 7)] = 3; return n; }
+static size_t p_concat_odd(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 12), 7); return n; }
+static size_t p_bidir_one_set(uint8_t *b, size_t n) { b[tw_layer_field(0, 6)] = GRT_DIR_FORWARD, b[tw_layer_field(0, 7)] = 0; return n; }
+static size_t p_reverse_to_bidir(uint8_t *b, size_t n) { b[tw_layer_field(1, 6)] = 2, b[tw_layer_field(1, 7)] = 3; return n; }
+static size_t p_bidir_n_tensors(uint8_t *b, size_t n) { tw_put_u32(b, tw_layer_field(0, 20), 4); return n; }
+static size_t p_dir_on_dense(uint8_t *b, size_t n) { b[tw_layer_field(1, 6)] = GRT_DIR_REVERSE; return n; }
+static size_t p_q15_sum(uint8_t *b, size_t n) { b[tw_layer_field(0, 7)] = GRT_MERGE_SUM; return n; }
+/* the backward set's in_scale (tensor 6 + 8 = 14 of the q15 file: w_ih … out_scale, 8 per set) */
+static size_t p_q15_backward_chain(uint8_t *b, size_t n) { put32(b, 14, 1, 0x38000000u); return n; }
+/* the Dense's in_scale, second half: the backward set's out_scale */
+static size_t p_q15_concat_chain(uint8_t *b, size_t n) { put32(b, 19, 6, 0x38800000u); return n; }
+
+static void directions(void)
+{
+    static uint8_t b[CAP];
+    for (size_t i = 0; i < sizeof DIR_VALID / sizeof DIR_VALID[0]; i++) {
+        const dir_spec *v = &DIR_VALID[i];
+        size_t n = tw_build(b, CAP, v->layers, v->n_layers, i % 2 ? META : NULL, i % 2 ? 2 : 0, NULL,
+                            (uint32_t)(30 + i), 0.7f);
+        expect(v->name, b, n, 0, GRT_OK);
+        write_file(v->name, b, n);
+    }
+    static const tw_layer x8[] = {BI(GRT_PREC_Q8, 3, 8, GRT_MERGE_CONCAT), REV(GRT_PREC_Q8, 8, 2)};
+    static const tw_layer x15[] = {BI(GRT_PREC_Q15, 3, 4, GRT_MERGE_MUL), BI(GRT_PREC_Q15, 4, 6, GRT_MERGE_CONCAT)};
+    tw_options ext = {0, 0, 0, TW_FILL_EXTREME, 0};
+    size_t n = tw_build(b, CAP, x8, 2, NULL, 0, &ext, 25, 0.5f);
+    expect("valid-q8-bidir-extreme.grt", b, n, 0, GRT_OK);
+    write_file("valid-q8-bidir-extreme.grt", b, n);
+    n = tw_build(b, CAP, x15, 2, NULL, 0, &ext, 26, 0.5f);
+    expect("valid-q15-bidir-extreme.grt", b, n, 0, GRT_OK);
+    write_file("valid-q15-bidir-extreme.grt", b, n);
+    bad_q("bad-direction-3.grt", bidir_file, p_dir_3, GRT_E_LAYER_FIELD);
+    bad_q("bad-direction-255.grt", bidir_file, p_dir_255, GRT_E_LAYER_FIELD);
+    bad_q("bad-bidir-merge-0.grt", bidir_file, p_merge_0, GRT_E_LAYER_FIELD);
+    bad_q("bad-bidir-merge-5.grt", bidir_file, p_merge_5, GRT_E_LAYER_FIELD);
+    bad_q("bad-reverse-merge-set.grt", bidir_file, p_merge_on_reverse, GRT_E_LAYER_FIELD);
+    bad_q("bad-forward-merge-set.grt", bidir_file, p_merge_on_forward, GRT_E_LAYER_FIELD);
+    bad_q("bad-bidir-concat-odd.grt", bidir_file, p_concat_odd, GRT_E_DIMS);
+    bad_q("bad-bidir-as-forward.grt", bidir_file, p_bidir_one_set, GRT_E_TENSOR_COUNT);
+    bad_q("bad-reverse-as-bidir.grt", bidir_file, p_reverse_to_bidir, GRT_E_TENSOR_COUNT);
+    bad_q("bad-bidir-n-tensors.grt", bidir_file, p_bidir_n_tensors, GRT_E_TENSOR_COUNT);
+    bad_q("bad-direction-on-dense.grt", bidir15_file, p_dir_on_dense, GRT_E_LAYER_FIELD);
+    bad_q("bad-q15-bidir-sum.grt", bidir15_file, p_q15_sum, GRT_E_LAYER_FIELD);
+    bad_q("bad-q15-bidir-backward-chain.grt", bidir15_file, p_q15_backward_chain, GRT_E_CHAIN);
+    bad_q("bad-q15-bidir-concat-chain.grt", bidir15_file, p_q15_concat_chain, GRT_E_CHAIN);
+}
+
 /* Conv1D (1.4): each field rule broken once, on an f32 Conv1D 3 -> 4 (k 3, d 2) before a GRU. */
 static size_t conv_file(uint8_t *buf)
 {
@@ -754,6 +851,7 @@ int main(int argc, char **argv)
     named_inputs();
     conv1d();
     embeddings();
+    directions();
     printf("make_corpus: wrote %zu bytes to %s, %d problem(s)\n", g_total, g_dir, g_errors);
     return g_errors ? 1 : 0;
 }

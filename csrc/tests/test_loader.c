@@ -1061,6 +1061,49 @@ static void test_quant_rules(void)
 
 #endif /* GRT_HAS_Q8 && GRT_HAS_Q15 */
 
+#if GRT_HAS_BIDIR && GRT_HAS_Q15
+/* A q15 bidirectional concat GRU 3 -> 2x4, then a Dense 8 -> 2 (the writer's TW_GRU_DIR):
+ * grt_layer_tensor_dir's direction 0 is grt_layer_tensor, direction 1 the backward set (its own
+ * tensors, one direction's shapes), each argument refused with its own status and *out zeroed; the
+ * first layer's backward in_scale must be the forward one's (both read the same input). */
+static void test_bidir_tensors(void)
+{
+    static const tw_layer L[] = {TW_GRU_DIR(GRT_PREC_Q15, 1, 3, 8, GRT_DIR_BIDIRECTIONAL, GRT_MERGE_CONCAT),
+                                 {GRT_LAYER_DENSE, GRT_ACT_LINEAR, 0, 0, 8, 2, GRT_PREC_Q15}};
+    size_t size = build(g_work, L, 2, NULL, 0, NULL);
+    grt_model m;
+    grt_tensor_info a, b, zero;
+    memset(&zero, 0, sizeof zero);
+    CHECK(size > 0 && grt_model_load(&m, g_work, size, 0, NULL) == GRT_OK);
+    CHECK(m.layers[0].n_tensors == 16 && m.layers[0].output_size == 8 && m.layers[1].first_tensor == 16);
+    int same = 1, back = 1;
+    for (unsigned role = 0; role <= GRT_ROLE_MAX; role++) {
+        grt_status st = grt_layer_tensor(&m, 0, role, &a);
+        same &= grt_layer_tensor_dir(&m, 0, 0, role, &b) == st && memcmp(&a, &b, sizeof a) == 0;
+        if (st != GRT_OK)
+            continue;
+        back &= grt_layer_tensor_dir(&m, 0, 1, role, &b) == GRT_OK && b.index == a.index + 8 &&
+                same_shape(&a, &b) && b.data == g_work + tw_tensor_data(g_work, b.index);
+    }
+    CHECK(same && back);
+    CHECK(grt_layer_tensor_dir(&m, 0, 1, GRT_ROLE_W_HH, &b) == GRT_OK && b.rows == 12 && b.cols == 4);
+    memset(&b, 0xA5, sizeof b);
+    CHECK(grt_layer_tensor_dir(&m, 1, 1, GRT_ROLE_W_IH, &b) == GRT_E_ARG && memcmp(&b, &zero, sizeof b) == 0);
+    memset(&b, 0xA5, sizeof b);
+    CHECK(grt_layer_tensor_dir(&m, 2, 0, GRT_ROLE_W_IH, &b) == GRT_E_LAYER_COUNT &&
+          memcmp(&b, &zero, sizeof b) == 0);
+    CHECK(grt_layer_tensor_dir(&m, 0, 2, GRT_ROLE_W_IH, &b) == GRT_E_ARG);
+    CHECK(grt_layer_tensor_dir(NULL, 0, 0, GRT_ROLE_W_IH, &b) == GRT_E_ARG);
+    CHECK(grt_layer_tensor_dir(&m, 0, 0, GRT_ROLE_W_IH, NULL) == GRT_E_ARG);
+    CHECK(grt_layer_tensor_dir(&m, 0, 1, GRT_ROLE_MAX + 1, &b) == GRT_E_TENSOR_ROLE);
+    /* the backward in_scale (tensor 14), its element 2 changed: GRT_E_CHAIN at that tensor */
+    uint32_t fwd = tw_get_u32(g_work, tw_tensor_data(g_work, 6) + 8);
+    tw_put_u32(g_work, tw_tensor_data(g_work, 14) + 8, fwd + 1);
+    tw_fix_crc(g_work, size);
+    EXPECT_V(g_work, size, GRT_E_CHAIN, "tensor.in_scale", 14, fwd + 1, fwd);
+}
+#endif
+
 void test_loader(void)
 {
     void *base_mem = alloc_shifted(CAP, 0, &g_base);
@@ -1079,6 +1122,11 @@ void test_loader(void)
     test_lstm_layer();
 #else
     SKIPPED("LSTM loader rules (GRT_NO_LSTM)");
+#endif
+#if GRT_HAS_BIDIR && GRT_HAS_Q15
+    test_bidir_tensors();
+#else
+    SKIPPED("bidirectional tensor sets (GRT_NO_BIDIR or GRT_NO_Q15)");
 #endif
 #if GRT_HAS_Q8 && GRT_HAS_Q15
     void *q_mem = alloc_shifted(QCAP, 0, &g_q);

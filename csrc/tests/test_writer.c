@@ -96,10 +96,33 @@ static size_t dtype_size(uint8_t dtype)
 
 #define MAX_TENSORS (8 * GRT_MAX_LAYERS)
 
+/* A GRU's direction and merge (packed as test_writer.h says). */
+static uint8_t gru_dir(const tw_layer *L)
+{
+    return L->kind == GRT_LAYER_GRU ? (uint8_t)(L->reset_after >> 1 & 3) : GRT_DIR_FORWARD;
+}
+
+static uint8_t gru_merge(const tw_layer *L)
+{
+    return L->kind == GRT_LAYER_GRU ? (uint8_t)(L->reset_after >> 3) : GRT_MERGE_NONE;
+}
+
+/* A layer's units: its outputs, one direction's hidden size H for a bidirectional concat GRU (2H). */
+static uint32_t units(const tw_layer *L)
+{
+    return gru_dir(L) == GRT_DIR_BIDIRECTIONAL && gru_merge(L) == GRT_MERGE_CONCAT ? L->out / 2 : L->out;
+}
+
+/* Tensor sets of a layer: two for a bidirectional GRU (forward, then backward), else one. */
+static uint32_t directions(const tw_layer *L)
+{
+    return gru_dir(L) == GRT_DIR_BIDIRECTIONAL ? 2u : 1u;
+}
+
 /* Rows of a layer's w_ih: the gate blocks of a recurrent layer (GRU 3, LSTM 4), the outputs of a Dense. */
 static uint32_t gate_rows(const tw_layer *L)
 {
-    return (L->kind == GRT_LAYER_LSTM ? 4u : L->kind == GRT_LAYER_GRU ? 3u : 1u) * L->out;
+    return (L->kind == GRT_LAYER_LSTM ? 4u : L->kind == GRT_LAYER_GRU ? 3u : 1u) * units(L);
 }
 
 /* The weight layout tw_build gives a layer. */
@@ -132,7 +155,7 @@ static uint8_t layer_layout(const tw_layer *L, const tw_options *opt)
     int eligible = L->prec == GRT_PREC_F32 && L->kind != GRT_LAYER_NORM && L->kind != GRT_LAYER_CONV1D &&
                    L->kind != GRT_LAYER_EMBEDDING &&
                    (L->kind == GRT_LAYER_DENSE || L->out % 8 == 0);
-    return opt->panel8 && eligible ? GRT_LAYOUT_PANEL8 : GRT_LAYOUT_ROW_MAJOR;
+    return opt->panel8 && eligible && gru_dir(L) == GRT_DIR_FORWARD ? GRT_LAYOUT_PANEL8 : GRT_LAYOUT_ROW_MAJOR;
 }
 
 /* The tensors of the layers, in file order (the loader's recipes); returns their count. */
@@ -167,20 +190,22 @@ static size_t list_tensors(const tw_layer *layers, size_t n_layers, const tw_opt
         int gru = L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM; /* w_hh and b_hh too */
         uint8_t wt = L->prec == GRT_PREC_Q8 || L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I8 : GRT_DTYPE_F32;
         uint8_t bt = L->prec == GRT_PREC_Q15 ? GRT_DTYPE_I32 : GRT_DTYPE_F32;
-        t[k++] = (tw_tensor){GRT_ROLE_W_IH, wt, li, R, w_cols(L), 0};
-        if (gru)
-            t[k++] = (tw_tensor){GRT_ROLE_W_HH, wt, li, R, L->out, 0};
-        t[k++] = (tw_tensor){GRT_ROLE_B_IH, bt, li, R, 1, 0};
-        if (gru)
-            t[k++] = (tw_tensor){GRT_ROLE_B_HH, bt, li, R, 1, 0};
-        if (wt == GRT_DTYPE_I8) {
-            t[k++] = (tw_tensor){GRT_ROLE_W_IH_SCALE, GRT_DTYPE_BF16, li, R, 1, 0};
+        for (uint32_t dir = 0; dir < directions(L); dir++) {
+            t[k++] = (tw_tensor){GRT_ROLE_W_IH, wt, li, R, w_cols(L), 0};
             if (gru)
-                t[k++] = (tw_tensor){GRT_ROLE_W_HH_SCALE, GRT_DTYPE_BF16, li, R, 1, 0};
-        }
-        if (L->prec == GRT_PREC_Q15) {
-            t[k++] = (tw_tensor){GRT_ROLE_IN_SCALE, GRT_DTYPE_F32, li, I, 1, 0};
-            t[k++] = (tw_tensor){GRT_ROLE_OUT_SCALE, GRT_DTYPE_F32, li, L->out, 1, 0};
+                t[k++] = (tw_tensor){GRT_ROLE_W_HH, wt, li, R, units(L), 0};
+            t[k++] = (tw_tensor){GRT_ROLE_B_IH, bt, li, R, 1, 0};
+            if (gru)
+                t[k++] = (tw_tensor){GRT_ROLE_B_HH, bt, li, R, 1, 0};
+            if (wt == GRT_DTYPE_I8) {
+                t[k++] = (tw_tensor){GRT_ROLE_W_IH_SCALE, GRT_DTYPE_BF16, li, R, 1, 0};
+                if (gru)
+                    t[k++] = (tw_tensor){GRT_ROLE_W_HH_SCALE, GRT_DTYPE_BF16, li, R, 1, 0};
+            }
+            if (L->prec == GRT_PREC_Q15) {
+                t[k++] = (tw_tensor){GRT_ROLE_IN_SCALE, GRT_DTYPE_F32, li, I, 1, 0};
+                t[k++] = (tw_tensor){GRT_ROLE_OUT_SCALE, GRT_DTYPE_F32, li, units(L), 1, 0};
+            }
         }
     }
     for (size_t j = 0; j < k; j++) {
@@ -201,7 +226,8 @@ typedef struct writer {
     rng r;
     float scale;
     uint32_t fill;
-    float *chain; /* q15: the previous layer's out_scale (GRT_MAX_DIM floats) */
+    float *chain;    /* q15: the previous layer's out_scale (GRT_MAX_DIM floats) */
+    float *chain_in; /* q15: the in_scale just written (a bidirectional backward set's too) */
 } writer;
 
 static uint8_t *next_data(writer *w)
@@ -267,7 +293,7 @@ static void q8_biases(writer *w, const float *b, size_t n, uint8_t *p)
 static void write_q8_layer(writer *w, const tw_layer *L)
 {
     int gru = L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM; /* recurrent */
-    size_t I = w_cols(L), H = L->out, R = gate_rows(L);
+    size_t I = w_cols(L), H = units(L), R = gate_rows(L);
     float *Wf = random_floats(w, R * I), *Uf = gru ? random_floats(w, R * H) : NULL;
     float *bi = random_floats(w, R), *bh = gru ? random_floats(w, R) : NULL;
     uint8_t *pw = next_data(w), *pu = gru ? next_data(w) : NULL;
@@ -341,11 +367,11 @@ static void write_q15_layer(writer *w, const tw_layer *L, int first)
 {
     int gru = L->kind == GRT_LAYER_GRU;
     int unit = gru || (L->act != GRT_ACT_LINEAR && L->act != GRT_ACT_RELU);
-    size_t I = L->in, H = L->out, R = gru ? 3 * H : H, C = w_cols(L);
+    size_t I = L->in, H = units(L), R = gru ? 3 * H : H, C = w_cols(L);
     float *Wf = random_floats(w, R * C), *Uf = gru ? random_floats(w, R * H) : NULL;
     float *bi = random_floats(w, R), *bh = gru ? random_floats(w, R) : NULL;
     float *in_scale = malloc(I * sizeof(float)), *out_scale = malloc(H * sizeof(float));
-    float *col_scale = malloc(C * sizeof(float));
+    float *col_scale = calloc(C ? C : 1, sizeof(float));
     float *u_scale = malloc(H * sizeof(float));
     double *target = malloc(R * sizeof(double));
     for (size_t k = 0; k < I; k++) {
@@ -378,8 +404,22 @@ static void write_q15_layer(writer *w, const tw_layer *L, int first)
     put_floats(pin, in_scale, I);
     put_floats(pout, out_scale, H);
     memcpy(w->chain, out_scale, H * sizeof(float));
+    memcpy(w->chain_in, in_scale, I * sizeof(float));
     free(Wf), free(Uf), free(bi), free(bh), free(in_scale), free(out_scale), free(u_scale), free(target);
     free(col_scale);
+}
+
+/* A q15 layer's tensor sets: a bidirectional GRU's backward set has the forward one's in_scale, and
+ * the next layer reads out_scale once per half after a concat (every GRU's out_scale is 2^-15). */
+static void write_q15_directions(writer *w, const tw_layer *L, int first)
+{
+    write_q15_layer(w, L, first);
+    if (gru_dir(L) != GRT_DIR_BIDIRECTIONAL)
+        return;
+    memcpy(w->chain, w->chain_in, L->in * sizeof(float));
+    write_q15_layer(w, L, 0);
+    for (size_t j = 0; j < L->out; j++)
+        w->chain[j] = 0x1p-15f;
 }
 
 /* A q15 LayerNorm: in_scale uniform (the chain's, or one value for the first layer), out_scale
@@ -499,6 +539,11 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
         e[3] = layers[i].gate;
         e[4] = layers[i].reset_after;
         e[5] = layer_layout(&layers[i], opt);
+        if (layers[i].kind == GRT_LAYER_GRU) {
+            e[4] = layers[i].reset_after & 1;
+            e[6] = gru_dir(&layers[i]);
+            e[7] = gru_merge(&layers[i]);
+        }
         tw_put_u32(e, 8, layers[i].in);
         tw_put_u32(e, 12, layers[i].out);
         tw_put_u32(e, 16, first);
@@ -539,6 +584,7 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
     w.scale = scale;
     w.fill = opt->fill;
     w.chain = calloc(GRT_MAX_DIM, sizeof(float));
+    w.chain_in = calloc(GRT_MAX_DIM, sizeof(float));
     for (size_t i = 0; i < n_layers; i++) {
         if (layers[i].kind == GRT_LAYER_EMBEDDING && layers[i].prec != GRT_PREC_F32)
             write_embed(&w, &layers[i]);
@@ -547,13 +593,15 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
         else if (layers[i].kind == GRT_LAYER_NORM) /* f32 and q8: float gamma, beta */
             write_f32_layer(&w, counts[i]);
         else if (layers[i].prec == GRT_PREC_Q8)
-            write_q8_layer(&w, &layers[i]);
+            for (uint32_t dir = 0; dir < directions(&layers[i]); dir++)
+                write_q8_layer(&w, &layers[i]);
         else if (layers[i].prec == GRT_PREC_Q15)
-            write_q15_layer(&w, &layers[i], i == 0);
+            write_q15_directions(&w, &layers[i], i == 0);
         else
             write_f32_layer(&w, counts[i]);
     }
     free(w.chain);
+    free(w.chain_in);
 
     uint8_t *m = buf + meta_offset;
     tw_put_u32(m, 0, (uint32_t)n_meta);

@@ -9,8 +9,9 @@
 #include <stdint.h>
 
 /* A Conv1D layer (1.4) packs its fields into the GRU ones: gate = kernel size (1 … 255), reset_after =
- * depthwise | dilation << 1 (dilation 1 … 127); TW_CONV makes one. The file gets them where
- * docs/FORMAT.md puts them. */
+ * depthwise | dilation << 1 (dilation 1 … 127); TW_CONV makes one. A GRU packs its direction and merge
+ * (1.4) into reset_after's high bits: reset_after | direction << 1 | merge << 3; TW_GRU_DIR makes one.
+ * The file gets them where docs/FORMAT.md puts them. */
 typedef struct tw_layer {
     uint8_t kind, act, gate, reset_after;
     uint32_t in, out;
@@ -22,6 +23,13 @@ typedef struct tw_layer {
 
 /* An Embedding layer (1.5): the vocabulary (1 … 255 here) rides in gate; the file gets it in param. */
 #define TW_EMBED(prec, vocab, dim) {GRT_LAYER_EMBEDDING, GRT_ACT_LINEAR, vocab, 0, 1, dim, prec}
+
+/* A reverse (merge GRT_MERGE_NONE) or bidirectional GRU (1.4): tanh candidate, sigmoid gates; out is
+ * the layer's output_size (2H for concat). A bidirectional layer gets two tensor sets, forward then
+ * backward (q15: both with the previous layer's out_scale as in_scale). */
+#define TW_GRU_DIR(prec, reset_after, in, out, dir, merge) \
+    {GRT_LAYER_GRU, GRT_ACT_TANH, GRT_ACT_SIGMOID, (uint8_t)((reset_after) | (dir) << 1 | (merge) << 3), in, \
+     out, prec}
 
 typedef struct tw_meta {
     const char *key, *value;
