@@ -1069,12 +1069,21 @@ grt_status grt_streams_run_ragged_q15(grt_stream *const *streams, size_t B, cons
  * steps: the run work of grt_stream_run for n = T rows (proj, seq0/seq1, with a q8 layer sx and xq,
  * with an input mask the masked flags), then, each on a 64-byte multiple, one row of recurrence
  * scratch: h 2·max_width elements (one direction's state: H <= max_width, an LSTM's h and c), gh max_gates int32/float, rh max_width elements, and with a q8
- * layer hq max_width int8 and hsx one float. Every step uses the cells of the streams, so a forward
- * layer gives the bits of grt_stream_run. */
+ * layer hq max_width int8 and hsx one float; with a Conv1D layer, a zeroed stream state (state_size
+ * elements) for its window of past frames: zeros before step 0, as in a new stream. Every step uses
+ * the cells of the streams, so a forward layer gives the bits of grt_stream_run. */
 
 typedef struct whole_layout {
-    size_t h, gh, rh, hq, hsx, total; /* byte offsets after the run work of T rows, and the total */
+    size_t h, gh, rh, hq, hsx, win, total; /* byte offsets after the run work of T rows, and the total */
 } whole_layout;
+
+static int has_conv(const grt_model *m)
+{
+    for (uint32_t i = 0; GRT_HAS_CONV1D && i < m->n_layers; i++)
+        if (m->layers[i].kind == GRT_LAYER_CONV1D)
+            return 1;
+    return 0;
+}
 
 static whole_layout whole_layout_of(const grt_model *m, size_t T)
 {
@@ -1087,7 +1096,8 @@ static whole_layout whole_layout_of(const grt_model *m, size_t T)
     wl.rh = add_sat(wl.gh, round_line(m->max_gates * sizeof(int32_t)));
     wl.hq = add_sat(wl.rh, round_line(m->max_width * act));
     wl.hsx = add_sat(wl.hq, q8 ? round_line(m->max_width) : 0);
-    wl.total = add_sat(wl.hsx, q8 ? round_line(sizeof(float)) : 0);
+    wl.win = add_sat(wl.hsx, q8 ? round_line(sizeof(float)) : 0);
+    wl.total = add_sat(wl.win, has_conv(m) ? round_line(m->state_size * act) : 0);
     return wl;
 }
 
@@ -1161,9 +1171,6 @@ static grt_status model_run(const grt_model *m, int q15_api, const void *xs, siz
         return GRT_E_ARG;
     if (!api_ok(m, q15_api))
         return GRT_E_PRECISION;
-    for (uint32_t l = 0; l < m->n_layers; l++)
-        if (m->layers[l].kind == GRT_LAYER_CONV1D) /* its window of past frames: streams only, for now */
-            return GRT_E_LAYER_KIND;
     if (T == 0)
         return GRT_OK;
     if (xs == NULL || ys == NULL || work == NULL)
@@ -1186,11 +1193,16 @@ static grt_status model_run(const grt_model *m, int q15_api, const void *xs, siz
     const void *in = model_chunk_in(m, &io, boundary, 1, 0, T, w.seq[1]);
     if (GRT_HAS_MASK && w.masked != NULL)
         grt_mask_rows(m, in, T, w.masked);
+    if (has_conv(m))
+        grt_memset(p + wl.win, 0, m->state_size * elem_of(m));
     for (uint32_t l = 0; l < m->n_layers; l++) {
         const grt_layer *L = &m->layers[l];
         uint8_t *out = (uint8_t *)w.seq[l & 1];
         if (L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM)
             whole_recurrent(m, l, in, T, out, p + wl.h, &w);
+        else if (GRT_HAS_CONV1D && L->kind == GRT_LAYER_CONV1D) /* the causal window over all T steps */
+            cells[L->precision]->conv(L, p + wl.win + L->state_offset * elem_of(m), m->state_size, in, out, T, 1,
+                                      &w);
         else if (GRT_HAS_LAYERNORM && L->kind == GRT_LAYER_NORM)
             cells[L->precision]->norm(L, in, out, T);
         else if (L->kind == GRT_LAYER_EMBEDDING)

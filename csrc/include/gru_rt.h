@@ -650,8 +650,8 @@ grt_status grt_streams_run_ragged_q15(grt_stream *const *streams, size_t B, cons
  * Whole sequences (1.4): a model with a reverse or bidirectional GRU layer (model->needs_future)
  * needs every step of the sequence before its first output, so it has no streams (grt_stream_size
  * is 0 for it and grt_stream_init returns GRT_E_LAYER_FIELD); it runs here, layer by layer over the
- * whole sequence. Any model may: for a forward-only model the outputs are bit-identical to
- * grt_stream_run from a zero state.
+ * whole sequence. Any model may: for a forward-only model (Conv1D layers too, their windows starting
+ * from zeros as in a new stream) the outputs are bit-identical to grt_stream_run from a zero state.
  *
  * grt_model_run: xs is T x input_size floats (row-major), ys receives T x output_size floats, from a
  * zero state; for a q15 model each step converts at the float boundary, as grt_stream_step does. A

@@ -391,6 +391,22 @@ static void check_run_equals_step(const grt_model *m, size_t T, int extreme)
         }
         free(wm);
     }
+    /* grt_model_run(_q15), the whole sequence from a zero state (Conv1D windows too): the first T steps */
+    size_t wsize = grt_model_run_work_size(m, T);
+    uint8_t *work;
+    void *wm = alloc_shifted(wsize, 0, &work);
+    memset(work, 0x5A, wsize);
+    if (float_api) {
+        memset(ys_run, 0xFF, T * O * sizeof(float));
+        CHECK(grt_model_run(m, xs, T, ys_run, work, wsize) == GRT_OK);
+        ok &= same_floats(ys_run, ys_step, T * O);
+    }
+    if (m->q15) {
+        memset(yq_run, 0x55, T * O * sizeof(int16_t));
+        CHECK(grt_model_run_q15(m, xq, T, yq_run, work, wsize) == GRT_OK);
+        ok &= memcmp(yq_run, yq_step, T * O * sizeof(int16_t)) == 0;
+    }
+    free(wm);
     CHECK(ok);
     free(ma), free(mb), free(xs), free(ys_step), free(ys_run), free(xq), free(yq_step), free(yq_run);
     free(state_float);
