@@ -159,8 +159,8 @@ def test_errors() -> None:
         m.run(seqs[0], lengths=[3])
     with pytest.raises(ValueError, match=r"xs\[1\] has shape \(2, 5\), expected \('T', 3\)"):
         m.run([seqs[0], np.zeros((2, 5))])
-    with pytest.raises(ValueError, match="readout='first'"):
-        m.run(seqs, readout="first")
+    with pytest.raises(ValueError, match="readout='middle'"):
+        m.run(seqs, readout="middle")
     with pytest.raises(ValueError, match="sequence 1 has length 0, so no last step"):
         m.run(pad, lengths=[3, 0], readout="last")
     with pytest.raises(ValueError, match="sequence 0 has length 0"):
