@@ -139,8 +139,8 @@ static const layer_recipe recipes[] = {
 #endif
 #if GRT_HAS_CONV1D
     {CONV_(F32, 2), {T_(W_IH, F32, OUT, CONV_COLS), T_(B_IH, F32, OUT, ONE)}},
-    {EMBED_(F32, 1), {T_(TABLE, F32, VOCAB, OUT)}},
 #endif
+    {EMBED_(F32, 1), {T_(TABLE, F32, VOCAB, OUT)}},
 #endif
 #if GRT_HAS_Q8
     {GRU_(Q8, 6),
@@ -157,8 +157,8 @@ static const layer_recipe recipes[] = {
 #endif
 #if GRT_HAS_CONV1D
     {CONV_(Q8, 3), {T_(W_IH, I8, OUT, CONV_COLS), T_(B_IH, F32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE)}},
-    {EMBED_(Q8, 2), {T_(W_IH_SCALE, BF16, VOCAB, ONE), T_(TABLE, I8, VOCAB, OUT)}}, /* a scale per row */
 #endif
+    {EMBED_(Q8, 2), {T_(W_IH_SCALE, BF16, VOCAB, ONE), T_(TABLE, I8, VOCAB, OUT)}}, /* a scale per row */
 #endif
 #if GRT_HAS_Q15
     {GRU_(Q15, 8),
@@ -176,8 +176,8 @@ static const layer_recipe recipes[] = {
     {CONV_(Q15, 5),
      {T_(W_IH, I8, OUT, CONV_COLS), T_(B_IH, I32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE),
       T_(IN_SCALE, F32, IN, ONE), T_(OUT_SCALE, F32, OUT, ONE)}},
-    {EMBED_(Q15, 3), {T_(IN_SCALE, F32, IN, ONE), T_(OUT_SCALE, F32, OUT, ONE), T_(TABLE, I16, VOCAB, OUT)}},
 #endif
+    {EMBED_(Q15, 3), {T_(IN_SCALE, F32, IN, ONE), T_(OUT_SCALE, F32, OUT, ONE), T_(TABLE, I16, VOCAB, OUT)}},
 #endif
 };
 
