@@ -130,7 +130,7 @@ static void check_feature(const char *what, const tw_layer *layers, size_t n, vo
                          d.has_values && d.actual == actual;
     CHECK(ok);
     if (!ok)
-        fprintf(stderr, "  %s: got %s field %s index %d\n", what, grt_status_name(st), d.field, d.index);
+        fprintf(stderr, "  %s: got %s field %s index %d\n", what, grt_status_name(st), d.field, (int)d.index);
     free(mem);
 }
 

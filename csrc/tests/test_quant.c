@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grt_kernels.h"
 #include "grt_math.h"
 #include "grt_q15.h"
 #include "test_util.h"
@@ -38,7 +39,7 @@ static int load(fixture *f, const tw_layer *layers, size_t n, uint32_t seed, flo
     }
     int ok = grt_model_load(&f->m, f->blob, size, 0, &d) == GRT_OK;
     if (!ok)
-        fprintf(stderr, "  fixture does not load: %s %s %d\n", grt_status_name(d.status), d.field, d.index);
+        fprintf(stderr, "  fixture does not load: %s %s %d\n", grt_status_name(d.status), d.field, (int)d.index);
     return ok;
 }
 
@@ -544,7 +545,7 @@ static void test_models(void)
                 check_boundary_composition(&f.m, 20, extreme);
 #endif
             if (g_failed != failed)
-                fprintf(stderr, "  (model %s, fill %u)\n", mc->name, fill);
+                fprintf(stderr, "  (model %s, fill %u)\n", mc->name, (unsigned)fill);
             free(f.mem);
         }
     }
@@ -717,8 +718,47 @@ static void test_api_errors(void)
 }
 #endif
 
+#if GRT_HAS_Q8
+/* The q8 products of the scalar level (on a Cortex-M with the DSP extension its smlad/sxtb16 path,
+ * grt_kernels_q8.c) against the plain sum in int64 and the same rescaling, bit for bit: 1 to 1,100
+ * columns (every tail length, any row alignment), weights and activations random or at their extremes
+ * (-128/127 against ±127). port/cortex-m/test_quant_main.c runs it on an emulated Cortex-M4F. */
+void test_q8_dot_exact(void)
+{
+    static const size_t cols_list[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 33, 63, 64, 65, 255, 256, 257, 1100};
+    enum { ROWS = 3, MAXC = 1100 };
+    static int8_t W[ROWS * MAXC], xq[MAXC];
+    static const uint16_t codes[ROWS] = {0x3c00u, 0x3b80u, 0x4000u}; /* bf16 codes of 2^-7, 2^-8, 2.0 */
+    static const float b[ROWS] = {0.25f, -1.5f, 0.0f};
+    rng r = {12345};
+    int same = 1;
+    for (size_t extreme = 0; extreme < 2; extreme++) {
+        for (size_t c = 0; c < sizeof cols_list / sizeof cols_list[0]; c++) {
+            size_t cols = cols_list[c];
+            for (size_t k = 0; k < ROWS * cols; k++)
+                W[k] = extreme ? (int8_t)(k % 3 == 0 ? -128 : 127) : (int8_t)(rng_u32(&r) & 255u);
+            for (size_t k = 0; k < cols; k++)
+                xq[k] = extreme ? (int8_t)(k % 5 == 0 ? 127 : -127) : (int8_t)((int32_t)(rng_u32(&r) % 255u) - 127);
+            float y[ROWS], sx = 0.0078125f;
+            grt_matvec_q8_scalar(y, W, codes, b, xq, sx, ROWS, cols);
+            for (size_t i = 0; i < ROWS; i++) {
+                int64_t acc = 0;
+                for (size_t k = 0; k < cols; k++)
+                    acc += (int64_t)W[i * cols + k] * xq[k];
+                float want = b[i] + ((float)acc * grt_q8_scale(codes[i])) * sx;
+                same &= memcmp(&want, &y[i], sizeof want) == 0;
+            }
+        }
+    }
+    CHECK(same);
+}
+#endif
+
 void test_quant(void)
 {
+#if GRT_HAS_Q8
+    test_q8_dot_exact();
+#endif
 #if GRT_HAS_FLOAT_BOUNDARY
     test_boundary();
 #else

@@ -39,6 +39,7 @@ void test_fuzz(void);
 void test_q15(void);
 void test_quant(void);
 void test_embed(void); /* Embedding layers (1.5): table rows, token ids through every entry point */
+void test_q8_dot_exact(void); /* part of test_quant; alone on an emulated Cortex-M4F */
 void test_mask(void); /* the input mask's integer quantization vs the float boundary */
 void test_run_equals_step(void); /* under the active instruction-set level */
 void test_panel_layout_stream(void); /* likewise */

@@ -9,6 +9,7 @@
 #include "../../grt_internal.h"
 
 #include "../../grt_q15.h"
+#include "grt_dsp.h"
 
 #if GRT_HAS_Q15 /* the whole file (GRT_NO_Q15: empty) */
 
@@ -215,12 +216,8 @@ static void rows4_q15(int32_t *restrict y, const int8_t *restrict w, const uint1
  * smlad's sum is exact while it stays within int32). */
 #define DSP_MAX_COLS GRT_Q15_BLOCK
 
-static inline uint32_t load_u32(const void *p)
-{
-    uint32_t v;
-    grt_memcpy(&v, p, sizeof v); /* an unaligned-capable ldr */
-    return v;
-}
+#define load_u32 grt_dsp_load_u32
+#define sxtb16_ror8 grt_dsp_sxtb16_ror8
 
 /* xp[2g], xp[2g+1] = (x[4g], x[4g+2]), (x[4g+1], x[4g+3]) as 16-bit halves (low first), g < n4: one
  * pkhbt and one pkhtb (pack halfword bottom-top / top-bottom, the second operand shifted). */
@@ -233,14 +230,6 @@ static void pairs_dsp(uint32_t *restrict xp, const int16_t *restrict x, size_t n
         xp[2 * g] = lo;
         xp[2 * g + 1] = hi;
     }
-}
-
-/* sxtb16 with its built-in rotation by 8 (gcc 12 does not fold a rotation into the ACLE intrinsic). */
-static inline int32_t sxtb16_ror8(uint32_t w)
-{
-    int32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
-    return r;
 }
 
 static inline int32_t smlad_w4(uint32_t w, uint32_t xa, uint32_t xb, int32_t s)
@@ -603,8 +592,14 @@ static void update_scalar(int16_t *restrict h, const int32_t *restrict n, const 
 }
 
 /* gcc's induction-variable pass would give each of the six blocks its own pointer, more than a 32-bit
- * Arm core has registers for (spills in the loop); without it the blocks are offsets of three pointers. */
-#if defined(__GNUC__) && !defined(__clang__)
+ * Arm core has registers for (spills in the loop); without it the blocks are offsets of three pointers.
+ * In a build for size (-Os) the loop is still compiled at -O2 (except on Armv6-M, whose Thumb-1 code
+ * grows by 900 bytes): there gcc would call the sigmoid and tanh and schedule the loop for size, about
+ * 27 instructions more per unit (7 % of a 24->24 step on a Cortex-M4), for 270 bytes less there
+ * (docs/EMBEDDING.md, "Instruction counts"). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE_SIZE__) && !defined(__ARM_ARCH_6M__)
+#define GRT_FEW_POINTERS __attribute__((optimize("O2", "no-ivopts")))
+#elif defined(__GNUC__) && !defined(__clang__)
 #define GRT_FEW_POINTERS __attribute__((optimize("no-ivopts")))
 #else
 #define GRT_FEW_POINTERS
