@@ -53,6 +53,10 @@ static inline size_t grt_round_floats(size_t n)
 /* Rows per panel of the panel8 weight layout, and a matrix's stored rows (a multiple of 8). */
 #define GRT_PANEL_ROWS 8u
 
+/* A q15 LSTM's cell state c has 15 − p fraction bits, p = its entry's param (1.5): at most 14, so that c
+ * in Q16 (c_q·2^(p+1), the tanh input) stays within ±2^30. */
+#define GRT_Q15_LSTM_MAX_CELL_BITS 14u
+
 static inline uint64_t grt_panel_rows(uint64_t rows)
 {
     return (rows + GRT_PANEL_ROWS - 1) / GRT_PANEL_ROWS * GRT_PANEL_ROWS;

@@ -165,6 +165,12 @@ static const layer_recipe recipes[] = {
      {T_(W_IH, I8, 3OUT, IN), T_(W_HH, I8, 3OUT, OUT), T_(B_IH, I32, 3OUT, ONE), T_(B_HH, I32, 3OUT, ONE),
       T_(W_IH_SCALE, BF16, 3OUT, ONE), T_(W_HH_SCALE, BF16, 3OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
       T_(OUT_SCALE, F32, OUT, ONE)}},
+#if GRT_HAS_LSTM
+    {LSTM_(Q15, 8), /* 1.5; param: the cell state's integer bits */
+     {T_(W_IH, I8, 4OUT, IN), T_(W_HH, I8, 4OUT, OUT), T_(B_IH, I32, 4OUT, ONE), T_(B_HH, I32, 4OUT, ONE),
+      T_(W_IH_SCALE, BF16, 4OUT, ONE), T_(W_HH_SCALE, BF16, 4OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
+      T_(OUT_SCALE, F32, OUT, ONE)}},
+#endif
     {DENSE_(Q15, 5),
      {T_(W_IH, I8, OUT, IN), T_(B_IH, I32, OUT, ONE), T_(W_IH_SCALE, BF16, OUT, ONE), T_(IN_SCALE, F32, IN, ONE),
       T_(OUT_SCALE, F32, OUT, ONE)}},
@@ -541,6 +547,10 @@ static grt_status check_layer_fields(loader *ld, const uint8_t *e, int64_t i)
         uint32_t exponent = (param >> 23) & 255u;
         if (e[L_PRECISION] != GRT_PREC_Q15 && ((param >> 31) != 0 || exponent == 0 || exponent == 255))
             return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, param, NORM_EPS_1E5_BITS);
+    } else if (e[L_KIND] == GRT_LAYER_LSTM && e[L_PRECISION] == GRT_PREC_Q15) {
+        /* 1.5: the cell state's integer bits p (c = c_q·2^(p−15)); p <= 14 keeps c in Q16 within ±2^30 */
+        if (param > GRT_Q15_LSTM_MAX_CELL_BITS)
+            return fail_values(ld, GRT_E_LAYER_FIELD, "layer.param", i, param, GRT_Q15_LSTM_MAX_CELL_BITS);
     } else if (e[L_KIND] == GRT_LAYER_EMBEDDING) {
         /* the vocabulary: every id exact as a float32 input, or as an int16 input for q15 */
         uint32_t max = e[L_PRECISION] == GRT_PREC_Q15 ? GRT_MAX_VOCAB_Q15 : GRT_MAX_VOCAB;
@@ -960,7 +970,8 @@ static grt_status check_values(loader *ld, grt_model *m)
     for (uint32_t i = 0; i < m->n_layers; i++) {
         const grt_layer *L = &m->layers[i];
         const layer_recipe *recipe = find_recipe(L->kind, L->precision);
-        if (L->precision == GRT_PREC_Q15 && L->kind == GRT_LAYER_GRU && L->activation != GRT_ACT_TANH)
+        if (L->precision == GRT_PREC_Q15 && (L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM) &&
+            L->activation != GRT_ACT_TANH)
             return fail_values(ld, GRT_E_ACTIVATION, "layer.activation", i, L->activation, GRT_ACT_TANH);
         uint32_t in_scale_index = 0;
         for (uint32_t j = 0; j < L->n_tensors; j++) { /* each direction's set (1.4) */

@@ -241,6 +241,13 @@ typedef struct grt_q15_gru_scratch {
 void grt_q15_gru_recur(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict h, size_t ldh,
                        size_t B, grt_q15_gru_scratch s);
 
+/* One q15 LSTM update (grt_cell_lstm_q15.c) of B independent rows: row b of hc (h then c, 2H int16 at
+ * hc + b*ldh, in place; c with 15 - L->act_param fraction bits) given its gi = g(W_ih, b_ih; x) (4H int32
+ * Q16 at gi + b*ldgi, overwritten with the gate values). gh: B x 4H int32 scratch. L must be a validated
+ * q15 LSTM layer. Each row's integers equal a B = 1 update of that row, at every level. */
+void grt_q15_lstm_recur(const grt_layer *L, int32_t *restrict gi, size_t ldgi, int16_t *restrict hc, size_t ldh,
+                        size_t B, int32_t *restrict gh);
+
 /* The output of a q15 Dense layer from g = g(W, b; x) (O int32): linear/relu sat16 (relu clamps at 0),
  * sigmoid/tanh/hard sigmoids min(act(g), 32767), softmax as in the contract. */
 void grt_q15_dense_out(unsigned act, const int32_t *restrict g, int16_t *restrict y, size_t O);

@@ -332,7 +332,7 @@ typedef struct chunk_mem {
 
 /* The cells of a precision on a chunk's memory: the GRU/LSTM input projections of n rows (gate_rows
  * each, into w->proj), one GRU or LSTM update of B rows (grt_gru_recur_float, grt_q15_gru_recur,
- * grt_lstm_recur_float; NULL: the precision has no such layer), a whole Dense layer for n rows. elem:
+ * grt_lstm_recur_float, grt_q15_lstm_recur), a whole Dense layer for n rows. elem:
  * bytes of a state or sequence element; acc: of a projection element. */
 typedef void (*recur_cell)(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t ldh, size_t B,
                            const chunk_mem *w);
@@ -439,6 +439,13 @@ static void q15_gru(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t l
     grt_q15_gru_recur(L, (int32_t *)gi, ldgi, (int16_t *)h, ldh, B, s);
 }
 
+#if GRT_HAS_LSTM
+static void q15_lstm(const grt_layer *L, void *gi, size_t ldgi, void *h, size_t ldh, size_t B, const chunk_mem *w)
+{
+    grt_q15_lstm_recur(L, (int32_t *)gi, ldgi, (int16_t *)h, ldh, B, (int32_t *)w->gh);
+}
+#endif
+
 /* The products (int32) go to w->proj, the outputs (int16) to out. */
 static void q15_dense(const grt_layer *L, const void *in, void *out, size_t n, const chunk_mem *w)
 {
@@ -477,6 +484,9 @@ static const precision_cells q15_cells = {
     .embed = q15_embed,
 #if GRT_HAS_LAYERNORM
     .norm = q15_norm,
+#endif
+#if GRT_HAS_LSTM
+    .lstm = q15_lstm,
 #endif
 #if GRT_HAS_CONV1D
     .conv = q15_conv,

@@ -65,6 +65,13 @@ cdef dict _norm_eps(const grt_layer *L):
     return {"eps": float(np.array(L.act_param, np.uint32).view(np.float32))}
 
 
+cdef dict _lstm_cell_bits(const grt_layer *L):
+    """A q15 LSTM's cell_bits (1.5: the entry's param); nothing for other layers."""
+    if L.kind != KIND_LSTM or L.precision != GRT_PREC_Q15:
+        return {}
+    return {"cell_bits": int(L.act_param)}
+
+
 def activation_name(unsigned code):
     """The C core's name of an activation code ("?" if unknown): tests check it against spec.py."""
     return _cstr(grt_activation_name(code))
@@ -710,7 +717,7 @@ cdef class Model:
             reset_after=bool(L.reset_after) if is_gru else None,
             state_offset=int(L.state_offset) if recurrent or is_conv else None,
             weight_bytes=int(weights) * (2 if L.direction == _BIDIRECTIONAL else 1),
-            alpha=_act_alpha(L), **_norm_eps(L),
+            alpha=_act_alpha(L), **_norm_eps(L), **_lstm_cell_bits(L),
             kernel_size=int(L.kernel_size) if is_conv else None,
             dilation=int(L.dilation) if is_conv else None,
             depthwise=bool(L.depthwise) if is_conv else None,
@@ -818,7 +825,7 @@ cdef class Model:
             elif info.kind == "lstm":
                 layers.append(LSTMLayer(
                     activation=info.activation, gate_activation=info.gate_activation,
-                    precision=info.precision, **arrays))
+                    precision=info.precision, cell_bits=info.cell_bits or 0, **arrays))
             elif info.kind == "embedding":
                 layers.append(EmbeddingLayer(precision=info.precision, **arrays))
             elif info.kind == "conv1d":

@@ -69,6 +69,9 @@ GRU_ACTIVATIONS = ("tanh", "relu")
 GRU_GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_k2")
 LSTM_ACTIVATIONS = GRU_ACTIVATIONS  # of g and of c
 LSTM_GATE_ACTIVATIONS = GRU_GATE_ACTIVATIONS  # of i, f and o
+# q15 LSTM (1.5): the cell state c is int16 with 15 - cell_bits fraction bits (|c| < 2^cell_bits);
+# the C loader's GRT_Q15_LSTM_MAX_CELL_BITS
+LSTM_MAX_CELL_BITS = 14
 DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax", "leaky_relu", "elu", "gelu",
                      "gelu_tanh", "silu", "softplus", "log_softmax")
 # Conv1D layers take the Dense activations (and q15 the Q15_DENSE_ACTIVATIONS); their kernel size
@@ -118,6 +121,11 @@ LAYER_TENSORS: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
     ("lstm", "q8"): (("w_ih", "w_ih", "i8"), ("w_hh", "w_hh", "i8"), ("b_ih", "b_ih", "f32"),
                      ("b_hh", "b_hh", "f32"), ("w_ih_scale", "w_ih_scale", "bf16"),
                      ("w_hh_scale", "w_hh_scale", "bf16")),
+    # 1.5: q15 LSTM (the entry's param: the cell state's integer bits, LSTM_MAX_CELL_BITS at most)
+    ("lstm", "q15"): (("w_ih", "w_ih", "i8"), ("w_hh", "w_hh", "i8"), ("b_ih", "b_ih", "i32"),
+                      ("b_hh", "b_hh", "i32"), ("w_ih_scale", "w_ih_scale", "bf16"),
+                      ("w_hh_scale", "w_hh_scale", "bf16"), ("in_scale", "in_scale", "f32"),
+                      ("out_scale", "out_scale", "f32")),
     ("dense", "f32"): (("w_ih", "w", "f32"), ("b_ih", "b", "f32")),
     ("dense", "q8"): (("w_ih", "w", "i8"), ("b_ih", "b", "f32"), ("w_ih_scale", "w_scale", "bf16")),
     ("dense", "q15"): (("w_ih", "w", "i8"), ("b_ih", "b", "i32"), ("w_ih_scale", "w_scale", "bf16"),

@@ -510,6 +510,21 @@ def _q15_gru(layer: GRULayer, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     return _sat16(n + _rshr(z * (h - n), 15))
 
 
+def _q15_lstm(layer: LSTMLayer, x: np.ndarray, hc: np.ndarray) -> np.ndarray:
+    """grt_cell_lstm_q15.c: the new (h, c) rows; h Q15, c with 15 - cell_bits fraction bits."""
+    hs, p = layer.hidden_size, layer.cell_bits
+    assert layer.w_ih_scale is not None and layer.w_hh_scale is not None
+    sigma = Q15_ACTIVATIONS[layer.gate_activation]
+    h, c = hc[:, :hs], hc[:, hs:]
+    a = _sat32(_q15_product(layer.w_ih, layer.w_ih_scale, layer.b_ih, x)
+               + _q15_product(layer.w_hh, layer.w_hh_scale, layer.b_hh, h))
+    i, f = sigma(a[:, :hs]), sigma(a[:, hs:2 * hs])
+    g, o = q15_tanh(a[:, 2 * hs:3 * hs]), sigma(a[:, 3 * hs:])
+    c_new = _sat16(_rshr(f * c * (1 << p) + i * g, 15 + p))
+    h_new = _sat16(_rshr(o * q15_tanh(c_new * (1 << (p + 1))), 15))
+    return np.concatenate([h_new, c_new], axis=1)
+
+
 def _q15_dense(layer: DenseLayer | Conv1DLayer, x: np.ndarray) -> np.ndarray:
     """A Dense layer, or a Conv1D layer on its window rows (the integer sums are exact, so the
     zeros full_weights fills in for a depthwise layer change nothing)."""
@@ -612,9 +627,9 @@ def _layer_step(layer: Layer, precision: str, x: np.ndarray, h: np.ndarray | Non
         return _embedding(layer, precision, x)
     if isinstance(layer, LayerNormLayer):
         return _float_layernorm(layer, x) if precision == "q8" else _q15_layernorm(layer, x)
-    if isinstance(layer, LSTMLayer):  # q8 only (no q15 LSTM)
+    if isinstance(layer, LSTMLayer):
         assert h is not None
-        return _q8_lstm(layer, x, h)
+        return _q8_lstm(layer, x, h) if precision == "q8" else _q15_lstm(layer, x, h)
     if isinstance(layer, Conv1DLayer):  # x: the window rows
         return _q8_conv(layer, x) if precision == "q8" else _q15_dense(layer, x)
     if precision == "q8":

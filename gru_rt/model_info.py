@@ -35,6 +35,7 @@ class LayerInfo:
     direction: str | None = None  # GRU: "forward", "reverse" or "bidirectional" (1.4)
     merge: str | None = None  # bidirectional GRU: "concat", "sum", "ave" or "mul" (1.4)
     vocab_size: int | None = None  # Embedding only: token ids 0 … vocab_size - 1 (1.5)
+    cell_bits: int | None = None  # q15 LSTM: integer bits of the int16 cell state (1.5)
 
     def describe(self) -> str:
         if self.kind == "gru":
@@ -51,8 +52,8 @@ class LayerInfo:
                     f"{self.precision:<4} {self.weight_bytes} B")
         if self.kind == "lstm":
             return (f"LSTM   {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
-                    f"φ={self.activation} σ={self.gate_activation}  {self.weight_bytes} B "
-                    f"{self.weight_layout}")
+                    f"φ={self.activation} σ={self.gate_activation}{self._cell()}  "
+                    f"{self.weight_bytes} B {self.weight_layout}")
         act = self.activation if self.alpha is None else f"{self.activation}(alpha={self.alpha:g})"
         if self.kind == "conv1d":
             return (f"Conv1D {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
@@ -61,6 +62,11 @@ class LayerInfo:
                     f"{self.weight_layout}")
         return (f"Dense  {self.input_size:>5} → {self.output_size:<5} {self.precision:<4} "
                 f"{act}  {self.weight_bytes} B {self.weight_layout}")
+
+    def _cell(self) -> str:
+        if self.cell_bits is None:
+            return ""
+        return f" cell Q{self.cell_bits}.{15 - self.cell_bits}"
 
     def _way(self) -> str:
         if self.direction in (None, "forward"):

@@ -15,9 +15,14 @@ import numpy as np
 
 from .conv1d import column_groups
 from .errors import ConversionError
-from .format import Q15_DENSE_ACTIVATIONS, Q15_FIXED_OUTPUT, QUANTIZED_PRECISIONS
+from .format import (
+    LSTM_MAX_CELL_BITS,
+    Q15_DENSE_ACTIVATIONS,
+    Q15_FIXED_OUTPUT,
+    QUANTIZED_PRECISIONS,
+)
 from .golden import golden_run
-from .reference import reference_layer_outputs, reference_layer_run
+from .reference import reference_layer_outputs, reference_layer_run, reference_lstm_cells
 from .spec import (
     Conv1DLayer,
     DenseLayer,
@@ -357,16 +362,47 @@ def _q15_embedding(layer: EmbeddingLayer, uniform_out: bool) -> EmbeddingLayer:
                    precision="q15")
 
 
+def _cell_bits(cell_range: float) -> int:
+    """The integer bits p of a q15 LSTM's int16 cell state (|c| < 2^p) for a calibrated |c| range
+    (headroom included): the fewest that hold it, at most LSTM_MAX_CELL_BITS (larger cells
+    saturate)."""
+    p = 0
+    while p < LSTM_MAX_CELL_BITS and 2.0 ** p < cell_range:
+        p += 1
+    return p
+
+
+def _q15_recurrent_tensors(layer: GRULayer | LSTMLayer, cols: np.ndarray, where: str) -> dict:
+    """A GRU's or LSTM's q15 weights: x's input scales folded into w_ih, Q15 h into w_hh, every
+    gate row's result in Q16 (biases too); the outputs h are Q15."""
+    unit = np.full(layer.w_ih.shape[0], 1.0 / Q16)
+    w_ih, s_ih = _q15_matrix(layer.w_ih * cols, unit, f"{where}: w_ih")
+    w_hh, s_hh = _q15_matrix(layer.w_hh * Q15_UNIT, unit, f"{where}: w_hh")
+    return dict(w_ih=w_ih, w_hh=w_hh, w_ih_scale=s_ih, w_hh_scale=s_hh,
+                b_ih=_bias_i32(layer.b_ih * Q16, f"{where}: b_ih"),
+                b_hh=_bias_i32(layer.b_hh * Q16, f"{where}: b_hh"),
+                out_scale=np.full(layer.hidden_size, Q15_UNIT, np.float32), precision="q15")
+
+
+def _q15_lstm(layer: LSTMLayer, in_scale: np.ndarray, cell_range: float, where: str) -> LSTMLayer:
+    if layer.activation != "tanh":
+        raise ConversionError(f"{where}: q15 needs the tanh activation (h must stay in [-1, 1]); "
+                              f"this layer uses {layer.activation!r}")
+    return replace(layer, in_scale=in_scale, cell_bits=_cell_bits(cell_range),
+                   **_q15_recurrent_tensors(layer, in_scale.astype(np.float64), where))
+
+
 def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
                where: str, uniform_out: bool = False) -> Layer:
     """in_scale: float32 real value of one input unit per feature; out_range: the calibrated |y|
-    range of a Dense linear/relu layer's outputs (None for Q15-valued outputs)."""
+    range of a Dense linear/relu layer's outputs, or of a LSTM's cell state (one value; None for
+    the other Q15-valued outputs)."""
     if isinstance(layer, EmbeddingLayer):
         return _q15_embedding(layer, uniform_out)
     cols = in_scale.astype(np.float64)
     if isinstance(layer, LSTMLayer):
-        raise ConversionError(f"{where}: q15 LSTM layers are not implemented yet; quantize this "
-                              f"model to q8 or keep f32")
+        assert out_range is not None
+        return _q15_lstm(layer, in_scale, float(np.max(out_range)), where)
     if isinstance(layer, LayerNormLayer):
         assert out_range is not None
         return _q15_layernorm(layer, in_scale, out_range, where, uniform_out)
@@ -379,14 +415,8 @@ def _q15_layer(layer: Layer, in_scale: np.ndarray, out_range: np.ndarray | None,
             q = _q15_layer(layer.backward, in_scale, None, f"{where} backward")
             assert isinstance(q, GRULayer)
             back = q
-        unit = np.full(3 * layer.hidden_size, 1.0 / Q16)
-        w_ih, s_ih = _q15_matrix(layer.w_ih * cols, unit, f"{where}: w_ih")
-        w_hh, s_hh = _q15_matrix(layer.w_hh * Q15_UNIT, unit, f"{where}: w_hh")
-        out_scale = np.full(layer.hidden_size, Q15_UNIT, np.float32)
-        return replace(layer, w_ih=w_ih, w_hh=w_hh, w_ih_scale=s_ih, w_hh_scale=s_hh,
-                       b_ih=_bias_i32(layer.b_ih * Q16, f"{where}: b_ih"),
-                       b_hh=_bias_i32(layer.b_hh * Q16, f"{where}: b_hh"),
-                       in_scale=in_scale, out_scale=out_scale, precision="q15", backward=back)
+        return replace(layer, in_scale=in_scale, backward=back,
+                       **_q15_recurrent_tensors(layer, cols, where))
     if layer.activation not in Q15_DENSE_ACTIVATIONS:
         raise ConversionError(f"{where}: q15 has no fixed-point {layer.activation!r} (q15 Dense "
                               f"layers take {', '.join(Q15_DENSE_ACTIVATIONS)}); quantize this "
@@ -457,6 +487,24 @@ def _sum_as_ave(spec: ModelSpec) -> ModelSpec:
     return ModelSpec(layers, dict(spec.metadata), spec.input_mask)
 
 
+def _cell_range(spec: ModelSpec, k: int, data: list[np.ndarray],
+                float_outputs: list[np.ndarray]) -> np.ndarray:
+    """The calibrated |c| range of LSTM layer k (one value, headroom included): the float64 layer
+    over its float inputs, each sequence from a zero state (the order _outputs gives them in)."""
+    layer = spec.layers[k]
+    assert isinstance(layer, LSTMLayer)
+    lens = [len(x) for x in data]
+    if not spec.needs_future:
+        lens.sort(reverse=True)
+    inputs = data if k == 0 else np.split(float_outputs[k - 1], np.cumsum(lens)[:-1])
+    seqs = [x for x in inputs if len(x)]
+
+    def run(x3: np.ndarray, states: np.ndarray | None) -> tuple[list[np.ndarray], np.ndarray]:
+        cells, last = reference_lstm_cells(layer, x3, states)
+        return [cells], last
+    return _ranges(_real_steps(run, seqs)[0], (0, 1))
+
+
 def _q15_layers(spec: ModelSpec, data: list[np.ndarray], calibrated: bool,
                 float_outputs: list[np.ndarray]) -> list[Layer]:
     if calibrated:
@@ -474,6 +522,8 @@ def _q15_layers(spec: ModelSpec, data: list[np.ndarray], calibrated: bool,
         if isinstance(layer, LayerNormLayer) or (isinstance(layer, (DenseLayer, Conv1DLayer))
                                                  and layer.activation not in Q15_FIXED_OUTPUT):
             out_range = _ranges(float_outputs[k], (0,))
+        elif isinstance(layer, LSTMLayer):
+            out_range = _cell_range(spec, k, data, float_outputs)
         q = _q15_layer(layer, in_scale, out_range, _where(k, layer), norm_next[k])
         out_scale = output_scale(q)
         assert out_scale is not None

@@ -35,7 +35,8 @@ from .spec import (
 )
 
 __all__ = ["ACTIVATION_FUNCTIONS", "PARAM_ACTIVATION_FUNCTIONS", "reference_layer_outputs",
-           "reference_layer_run", "reference_run", "reference_step", "state_size"]
+           "reference_layer_run", "reference_lstm_cells", "reference_run", "reference_step",
+           "state_size"]
 
 
 def _linear(a: np.ndarray) -> np.ndarray:
@@ -162,6 +163,20 @@ def _lstm_step(layer: LSTMLayer, x: np.ndarray, hc: np.ndarray) -> np.ndarray:
     g, o = phi(a[..., 2 * hs:3 * hs]), sigma(a[..., 3 * hs:])
     c_new = f * c + i * g
     return np.concatenate([o * phi(c_new), c_new], axis=-1)
+
+
+def reference_lstm_cells(layer: LSTMLayer, xs: np.ndarray,
+                         hc: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The cell states (N, T, H) of a float LSTM layer over its inputs xs (N, T, I) from the (h, c)
+    rows hc (N, 2H; None: zeros), and the last (h, c) rows: what the q15 quantizer calibrates the
+    cell state's format on."""
+    hs = layer.hidden_size
+    state = np.zeros((xs.shape[0], 2 * hs)) if hc is None else hc
+    cells = np.empty((xs.shape[0], xs.shape[1], hs))
+    for step in range(xs.shape[1]):
+        state = _lstm_step(layer, xs[:, step], state)
+        cells[:, step] = state[:, hs:]
+    return cells, state
 
 
 def _dense_step(layer: DenseLayer | Conv1DLayer, x: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from .format import (
     LAYER_TENSORS,
     LSTM_ACTIVATIONS,
     LSTM_GATE_ACTIVATIONS,
+    LSTM_MAX_CELL_BITS,
     MAX_CONV_FIELD,
     MAX_CONV_WINDOW,
     MAX_DIM,
@@ -152,7 +153,8 @@ def _validated_tensors(layer: Layer, where: str) -> dict[str, np.ndarray]:
         else:
             out[attr] = _quantized(name, value, shape, dtype, layer.precision)
     if layer.precision == "q15":
-        fixed_out = layer.kind == "gru" or getattr(layer, "activation", None) in Q15_FIXED_OUTPUT
+        fixed_out = layer.kind in ("gru", "lstm") \
+            or getattr(layer, "activation", None) in Q15_FIXED_OUTPUT
         _check_q15_scale(f"{where}: in_scale", out["in_scale"], False)
         _check_q15_scale(f"{where}: out_scale", out["out_scale"], fixed_out)
     return out
@@ -324,8 +326,9 @@ class LSTMLayer:
     (PyTorch's order). gate_activation σ is that of i, f and o; activation φ that of g and of the
     cell state in h' = o ⊙ φ(c'). Its part of the stream state is h then c (2H values).
 
-    f32 and q8 (the tensors of a q8 GRULayer); q15 is not available for LSTM layers yet, so
-    in_scale and out_scale stay None."""
+    The tensors of each precision are a GRULayer's. cell_bits (q15 only, format 1.5): the cell
+    state c is int16 with 15 - cell_bits fraction bits, so |c| < 2^cell_bits (0 to
+    LSTM_MAX_CELL_BITS; the quantizer picks it from the calibrated range of c); 0 in f32 and q8."""
 
     w_ih: np.ndarray
     w_hh: np.ndarray
@@ -339,6 +342,7 @@ class LSTMLayer:
     w_hh_scale: np.ndarray | None = None
     in_scale: np.ndarray | None = None
     out_scale: np.ndarray | None = None
+    cell_bits: int = 0
 
     kind = "lstm"
 
@@ -366,10 +370,17 @@ class LSTMLayer:
         _check_choice(f"{where}: activation", self.activation, LSTM_ACTIVATIONS)
         _check_choice(f"{where}: gate_activation", self.gate_activation, LSTM_GATE_ACTIVATIONS)
         _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))
-        if (self.kind, self.precision) not in LAYER_TENSORS:
-            raise SpecError(f"{where}: LSTM layers exist in f32 and q8 only, not {self.precision} "
-                            f"(q15 LSTM is not implemented)")
-        return replace(self, **cast("dict[str, Any]", _validated_tensors(self, where)))
+        if self.precision == "q15" and self.activation != "tanh":
+            raise SpecError(f"{where}: q15 needs the tanh activation (h must stay in [-1, 1]), "
+                            f"got {self.activation!r}")
+        bits = self.cell_bits
+        top = LSTM_MAX_CELL_BITS if self.precision == "q15" else 0
+        if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, (int, np.integer)) \
+                or not 0 <= bits <= top:
+            raise SpecError(f"{where}: cell_bits is {bits!r}, expected an integer from 0 to {top}"
+                            + (" (q15 only)" if top == 0 else ""))
+        return replace(self, cell_bits=int(bits),
+                       **cast("dict[str, Any]", _validated_tensors(self, where)))
 
 
 @dataclass(repr=False)

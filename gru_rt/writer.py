@@ -164,13 +164,15 @@ def _tensor_offsets(tensors: list[_Tensor]) -> list[int]:
 def _act_param(layer: Layer) -> int:
     """The layer entry's param: the float32 bits of a Dense/Conv1D leaky_relu/elu alpha or of a
     f32/q8 LayerNorm's eps, a q15 LayerNorm's integer eps_q, an Embedding's vocabulary size (1.5),
-    else 0."""
+    a q15 LSTM's cell_bits (1.5), else 0."""
     if isinstance(layer, EmbeddingLayer):
         return layer.vocab_size
     if isinstance(layer, LayerNormLayer):
         if layer.eps_q is not None:
             return layer.eps_q
         return int(np.array(layer.eps, np.float32).view(np.uint32))
+    if isinstance(layer, LSTMLayer):  # q15 (1.5): the cell state's integer bits; else 0
+        return layer.cell_bits
     if isinstance(layer, (DenseLayer, Conv1DLayer)) and layer.alpha is not None:
         return int(np.array(layer.alpha, np.float32).view(np.uint32))
     return 0

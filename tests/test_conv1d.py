@@ -10,6 +10,7 @@ import pytest
 
 import gru_rt
 from gru_rt.errors import ModelFormatError
+from gru_rt.format import VERSION_MINOR
 from gru_rt.golden import golden_run
 from gru_rt.quantize import quantize
 from gru_rt.reference import reference_run
@@ -147,7 +148,7 @@ def test_round_trip_and_info() -> None:
             info.state_offset) == ("conv1d", 3, 2, True, pytest.approx(0.1), 0)
     assert model.state_size == 4 * 3
     assert "Conv1D" in model.summary() and "k=3 dilation=2 depthwise" in model.summary()
-    assert model.version == (1, 5)
+    assert model.version == (1, VERSION_MINOR)
 
 
 @pytest.mark.parametrize("change,match", [

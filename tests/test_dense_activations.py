@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import gru_rt
+from gru_rt import format as fmt
 from gru_rt import golden
 from gru_rt.errors import ConversionError
 from gru_rt.quantize import quantize
@@ -113,7 +114,7 @@ def test_alpha_round_trips_through_the_file() -> None:
     assert "leaky_relu(alpha=0.25)" in model.summary()
     back = model.to_spec().layers[0]
     assert isinstance(back, DenseLayer) and (back.activation, back.alpha) == ("leaky_relu", 0.25)
-    assert model.version == (1, 5)
+    assert model.version == (1, fmt.VERSION_MINOR)
     elu = ModelSpec([DenseLayer(np.eye(2), np.zeros(2), activation="elu")]).load()
     assert elu.layers[0].alpha == 1.0, "elu's alpha defaults to 1"
 

@@ -38,7 +38,7 @@ def test_record_written_and_read_back() -> None:
     flags = fmt.U32.unpack_from(blob, fmt.OFF_FLAGS)[0]
     assert flags == fmt.FLAG_NAMED_INPUTS
     m = gru_rt.load(blob)
-    assert m.version == (1, 5)
+    assert m.version == (1, fmt.VERSION_MINOR)
     assert m.inputs == (InputInfo("acc", 3, 0), InputInfo("gyro", 2, 3), InputInfo("mag", 1, 5))
     assert m.metadata[fmt.INPUTS_KEY] == "acc=3\ngyro=2\nmag=1"
     assert m.to_spec().inputs == (("acc", 3), ("gyro", 2), ("mag", 1))

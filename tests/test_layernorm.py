@@ -196,8 +196,8 @@ def test_loader_refuses_a_q15_layernorm_with_mixed_input_units() -> None:
 
 
 def test_old_reader_view_kind_6_is_new() -> None:
-    """Files with a LayerNorm say 1.4; an unknown kind next to it (7) is GRT_E_LAYER_KIND."""
+    """Files with a LayerNorm say 1.4 or later; an unknown kind next to it is GRT_E_LAYER_KIND."""
     blob = ModelSpec([LayerNormLayer(np.ones(4), np.zeros(4))]).to_bytes()
-    assert struct.unpack_from("<HH", blob, 8) == (1, 4)
+    assert struct.unpack_from("<HH", blob, 8) == (1, 5)
     err = _load_error(_patched(blob, _entry_offset(0), "<B", 0xEE))
     assert (err.status, err.field) == ("GRT_E_LAYER_KIND", "layer.kind")

@@ -117,17 +117,6 @@ def test_q8_error_against_float() -> None:
     assert len(report.layers) == 4 and report.output[0] < 0.1 and report.output[1] < 0.01
 
 
-def test_q15_is_refused_precisely() -> None:
-    with pytest.raises(ConversionError, match=r"layer 0 \(lstm\): q15 LSTM layers are not "
-                                              r"implemented yet"):
-        quantize(_mixed(seed=16), "q15")
-    layer = random_spec([3, 4, 2], "q8", kinds="lstm").layers[0]
-    assert isinstance(layer, LSTMLayer)
-    layer.precision = "q15"
-    with pytest.raises(SpecError, match="LSTM layers exist in f32 and q8 only"):
-        ModelSpec([layer]).validated()
-
-
 # ---- spec, file, loader -----------------------------------------------------------------------
 
 
@@ -149,7 +138,7 @@ def test_file_round_trip_and_info() -> None:
     spec = _mixed("q8", seed=17)
     blob = spec.to_bytes()
     model = gru_rt.load(blob)
-    assert model.version == (fmt.VERSION_MAJOR, 4)
+    assert model.version == (fmt.VERSION_MAJOR, fmt.VERSION_MINOR)
     back = model.to_spec()
     assert [layer.kind for layer in back.layers] == ["lstm", "gru", "lstm", "dense"]
     assert back.to_bytes() == blob

@@ -182,7 +182,7 @@ def patched(data: bytes, offset: int, value: int) -> bytes:
 
 def test_the_file_holds_flag_and_value() -> None:
     data = spec_with("f32", -1.5).to_bytes()
-    assert header(data) == (5, 1, struct.unpack("<I", struct.pack("<f", -1.5))[0])
+    assert header(data) == (fmt.VERSION_MINOR, 1, struct.unpack("<I", struct.pack("<f", -1.5))[0])
     plain = random_spec(SIZES, seed=3).to_bytes()
     assert header(plain)[1:] == (0, 0)
     assert gru_rt.load(plain).input_mask is None

@@ -102,11 +102,12 @@ def test_kind_tensor_shapes() -> None:
     assert _kind_tensor("lstm", "f32", "w_hh", 3, 8, "panel8") == ("f32", (32, 8), 32, 1024)
     assert _kind_tensor("lstm", "q8", "w_ih_scale", 3, 5) == ("bf16", (20,), 20, 40)
     assert _kind_tensor("lstm", "q8", "in_scale", 3, 5) is None
+    assert _kind_tensor("lstm", "q15", "b_hh", 3, 5) == ("i32", (20,), 20, 80)  # 1.5
 
 
 @pytest.mark.parametrize("args,status", [
     (("rnn", "f32", "w_ih", 3, 8), "GRT_E_LAYER_KIND"),
-    (("lstm", "q15", "w_ih", 3, 8), "GRT_E_PRECISION"),  # no q15 LSTM
+    (("lstm", "q15", "w_ih", 3, 8, "panel8"), "GRT_E_LAYER_FIELD"),  # panel8 is f32 only
     (("lstm", "f32", "w_ih", 3, 6, "panel8"), "GRT_E_LAYER_FIELD"),
     (("gru", "f16", "w_ih", 3, 8), "GRT_E_PRECISION"),
     (("gru", "f32", "w_ih", 0, 8), "GRT_E_DIMS"),

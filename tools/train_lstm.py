@@ -9,12 +9,13 @@ settings and seeds, trained by the shared loop (tools/_training.py): input → n
 * BasicMotions: 6 → LSTM(24) → Linear(4) (40 train / 40 test sequences of 100 frames).
 
 Each trained module is converted (gru_rt.convert, which runs it against the conversion), then
-quantized to q8 with the training frames as calibration, and every test sequence is streamed
-through the f32 and q8 models (Model.run over the test sequences, each from a zero state: the same
-bits as Stream.step frame by frame). Printed: PyTorch's test accuracy, gru_rt's f32 and q8
-accuracies, the largest |logit| difference f32 − PyTorch and q8 − f32 at the last frames, and
-whether the q8 outputs equal the golden model's. Nothing is written unless --out is given (then
-<name>_lstm.pt, a torch.save state dict, per model). No q15 row: gru_rt has no q15 LSTM yet.
+quantized to q8 and q15 with the training frames as calibration, and every test sequence is
+streamed through the f32, q8 and q15 models (Model.run over the test sequences, each from a zero
+state: the same bits as Stream.step frame by frame). Printed: PyTorch's test accuracy, gru_rt's
+f32, q8 and q15 accuracies, the largest |logit| difference f32 − PyTorch and q8/q15 − f32 at the
+last frames, whether the q8/q15 outputs equal the golden model's, and the q15 LSTM's cell format
+(cell_bits). Nothing is written unless --out is given (then <name>_lstm.pt, a torch.save state
+dict, per model).
 
     PYTHONPATH=. python tools/train_lstm.py                  # both (~1-2 minutes on 2 cores)
     PYTHONPATH=. python tools/train_lstm.py --only basic_motions
@@ -82,9 +83,12 @@ def run(name: str, out: Path | None) -> None:
     torch_logits = last_frame_logits(net, norm_test)
     spec = gru_rt.convert(net)
     qspec, _ = quantize(spec, "q8", norm_train)
+    q15spec, _ = quantize(spec, "q15", norm_train)
     f32 = last_logits(spec.load(), norm_test)
     q8 = last_logits(qspec.load(), norm_test)
+    q15 = last_logits(q15spec.load(), norm_test)
     golden = np.stack([golden_run(qspec, s).outputs[-1] for s in norm_test])
+    golden15 = np.stack([golden_run(q15spec, s).outputs[-1] for s in norm_test])
 
     def acc(logits: np.ndarray) -> str:
         right = int(np.sum(np.argmax(logits, axis=1) == test_y))
@@ -92,12 +96,18 @@ def run(name: str, out: Path | None) -> None:
 
     print(f"{cfg.dataset}: {len(mean)} → LSTM({cfg.hidden_size}) → Linear({len(classes)}), "
           f"trained in {seconds:.1f} s; {spec.metadata.get('source.verified', '?')}")
-    print(f"  test accuracy: torch {acc(torch_logits)}, gru_rt f32 {acc(f32)}, q8 {acc(q8)}")
+    print(f"  test accuracy: torch {acc(torch_logits)}, gru_rt f32 {acc(f32)}, q8 {acc(q8)}, "
+          f"q15 {acc(q15)}")
     print(f"  last-frame logits (max |f32| {np.max(np.abs(f32)):.2f}): max |f32 - torch| "
           f"{np.max(np.abs(f32 - torch_logits)):.2e}, max |q8 - f32| "
           f"{np.max(np.abs(q8 - f32)):.2e} (mean {np.mean(np.abs(q8 - f32)):.2e}); q8 == golden: "
           f"{'yes' if np.array_equal(q8, golden) else 'NO'}")
-    print(f"  file bytes: f32 {len(spec.to_bytes())}, q8 {len(qspec.to_bytes())}")
+    print(f"  q15: max |q15 - f32| {np.max(np.abs(q15 - f32)):.2e} (mean "
+          f"{np.mean(np.abs(q15 - f32)):.2e}); q15 == golden: "
+          f"{'yes' if np.array_equal(q15, golden15) else 'NO'}; LSTM cell_bits "
+          f"{getattr(q15spec.layers[0], 'cell_bits', None)}")
+    print(f"  file bytes: f32 {len(spec.to_bytes())}, q8 {len(qspec.to_bytes())}, "
+          f"q15 {len(q15spec.to_bytes())}")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         torch.save(net.state_dict(), out / f"{name}_lstm.pt")

@@ -495,6 +495,7 @@ static void quantized(void)
 /* The LSTM kind (1.4): valid f32, q8 and mixed stacks, and one file per rule of its own. */
 #define LSTM(act, gate, i, o) {GRT_LAYER_LSTM, act, gate, 0, i, o, GRT_PREC_F32}
 #define LSTM8(act, gate, i, o) {GRT_LAYER_LSTM, act, gate, 0, i, o, GRT_PREC_Q8}
+#define LSTM15(gate, i, o) {GRT_LAYER_LSTM, GRT_ACT_TANH, gate, 0, i, o, GRT_PREC_Q15} /* 1.5 */
 
 /* The file of L with one patch (none for field < 0): byte `field` of layer 0's entry set to value, or
  * with tensor >= 0 the u32 at `field` of that tensor's entry. */
@@ -528,9 +529,24 @@ static void lstm_files(void)
     lstm_file(b, "valid-lstm-q8-mixed.grt", q8, 3, GRT_OK, -1, -1, 0);
     lstm_file(b, "bad-lstm-reset-after.grt", one, 1, GRT_E_LAYER_FIELD, -1, 4, 1);
     lstm_file(b, "bad-lstm-activation.grt", one, 1, GRT_E_ACTIVATION, -1, 2, GRT_ACT_SIGMOID);
-    lstm_file(b, "bad-lstm-q15.grt", one, 1, GRT_E_PRECISION, -1, 1, GRT_PREC_Q15);
+    /* a f32 LSTM's 4 tensors marked q15 (1.5: whose recipe has 8) */
+    lstm_file(b, "bad-lstm-q15.grt", one, 1, GRT_E_TENSOR_COUNT, -1, 1, GRT_PREC_Q15);
+    lstm_file(b, "bad-lstm-f32-param.grt", one, 1, GRT_E_LAYER_FIELD, -1, 24, 1); /* cell_bits: q15 only */
     lstm_file(b, "bad-lstm-reserved.grt", one, 1, GRT_E_LAYER_FIELD, -1, 6, 1);
     lstm_file(b, "bad-lstm-gru-rows.grt", one, 1, GRT_E_TENSOR_SHAPE, 1, 8, 12); /* w_hh 3H rows */
+
+    /* q15 (1.5): the writer's cell_bits is 2 (14 with extreme values) */
+    static const tw_layer q15[] = {LSTM15(GRT_ACT_SIGMOID, 3, 4), GRU15(GRT_ACT_SIGMOID, 1, 4, 5),
+                                   LSTM15(GRT_ACT_HARD_SIGMOID, 5, 3), DENSE15(GRT_ACT_SOFTMAX, 3, 2)};
+    lstm_file(b, "valid-lstm-q15-stack.grt", q15, 4, GRT_OK, -1, -1, 0);
+    lstm_file(b, "valid-lstm-q15-cell-bits-0.grt", q15, 4, GRT_OK, -1, 24, 0);
+    lstm_file(b, "bad-lstm-q15-cell-bits.grt", q15, 4, GRT_E_LAYER_FIELD, -1, 24, 15);
+    lstm_file(b, "bad-lstm-q15-relu.grt", q15, 4, GRT_E_ACTIVATION, -1, 2, GRT_ACT_RELU);
+    lstm_file(b, "bad-lstm-q15-reserved.grt", q15, 4, GRT_E_LAYER_FIELD, -1, 28, 1);
+    tw_options ext = {0, 0, 0, TW_FILL_EXTREME, 0};
+    size_t n = tw_build(b, CAP, q15, 4, NULL, 0, &ext, 22, 0.5f);
+    expect("valid-lstm-q15-extreme.grt", b, n, 0, GRT_OK);
+    write_file("valid-lstm-q15-extreme.grt", b, n);
 }
 
 /* ---- LayerNorm (1.4) ---------------------------------------------------------------------------------

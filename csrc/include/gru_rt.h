@@ -152,7 +152,7 @@ extern "C" {
                              * 1.3 the Dense activations 7-13 (leaky_relu ... log_softmax), 1.4 the LSTM,
                              * Conv1D and LayerNorm kinds, the input mask (GRT_FILE_INPUT_MASK) and named
                              * inputs (GRT_FILE_NAMED_INPUTS), the GRU direction and merge; 1.5 the
-                             * Embedding kind (token inputs) */
+                             * Embedding kind (token inputs) and the q15 LSTM */
 
 #define GRT_HEADER_SIZE 64
 #define GRT_LAYER_ENTRY_SIZE 32

@@ -1,6 +1,6 @@
 /* Batches of streams (grt_streams_step/run and their q15 variants): per stream bit-identical to
  * grt_stream_step/run on that stream, under every instruction-set level this CPU supports, for f32, q8,
- * f32+q8 and q15 models (both reset_after modes, several gate activations, Dense layers before and
+ * f32+q8 and q15 models (both reset_after modes, several gate activations, q15 LSTM layers, Dense layers before and
  * after, a q15 layer of 600 inputs, f32 layers in the panel8 weight layout), B in {1, 2, 3, 7, 16, 33}, from different random starting states,
  * with single steps and resets of members between batch steps, in every chunking of the run; the work
  * sizes; every error, each leaving the streams and outputs untouched. */
@@ -35,6 +35,11 @@ static const tw_layer m_q15[] = {GRU_L(Q15, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 12
                                  DENSE_L(Q15, GRT_ACT_SOFTMAX, 31, 6)};
 static const tw_layer m_q15_wide[] = {GRU_L(Q15, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 600, 9),
                                       DENSE_L(Q15, GRT_ACT_LINEAR, 9, 257)};
+/* q15 LSTM layers (1.5; the test writer's cell_bits 2) beside a GRU */
+static const tw_layer m_lstm_q15[] = {{GRT_LAYER_LSTM, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 12, 20, Q15},
+                                      GRU_L(Q15, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 20, 9),
+                                      {GRT_LAYER_LSTM, GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID, 0, 9, 33, Q15},
+                                      DENSE_L(Q15, GRT_ACT_SOFTMAX, 33, 5)};
 /* written with the panel8 layout (every f32 layer here may have it: H % 8 = 0) */
 static const tw_layer m_panel8[] = {GRU_L(F, GRT_ACT_TANH, GRT_ACT_SIGMOID, 1, 6, 16),
                                     GRU_L(F, GRT_ACT_TANH, GRT_ACT_HARD_SIGMOID, 0, 16, 40),
@@ -60,7 +65,8 @@ static const tw_layer m_conv_q15[] = {CONV_L(Q15, GRT_ACT_RELU, 0, 3, 8, 3, 2),
 static const model_case models[] = {{m_f32, 3, "f32", 0},   {m_mixed, 4, "f32+q8", 0}, {m_dense, 1, "dense", 0},
                                     {m_q8, 3, "q8", 0},     {m_q15, 3, "q15", 0},      {m_q15_wide, 2, "q15 wide", 0},
                                     {m_panel8, 3, "f32 panel8", 1}, {m_conv, 4, "f32 conv1d", 0},
-                                    {m_conv_q8, 4, "q8 conv1d", 0}, {m_conv_q15, 4, "q15 conv1d", 0}};
+                                    {m_conv_q8, 4, "q8 conv1d", 0}, {m_conv_q15, 4, "q15 conv1d", 0},
+                                    {m_lstm_q15, 4, "q15 lstm", 0}};
 #define N_MODELS (sizeof models / sizeof models[0])
 
 static const size_t batch_sizes[] = {1, 2, 3, 7, 16, 33};

@@ -761,7 +761,10 @@ static void test_lstm_layer(void)
           t.cols == 6 && t.nbytes == 576);
     CHECK(grt_kind_tensor(GRT_LAYER_LSTM, GRT_PREC_F32, GRT_LAYOUT_PANEL8, 5, 6, GRT_ROLE_W_IH, &t) ==
           GRT_E_LAYER_FIELD);
-    CHECK(grt_kind_tensor(GRT_LAYER_LSTM, GRT_PREC_Q15, 0, 5, 6, GRT_ROLE_W_IH, &t) == GRT_E_PRECISION);
+#if GRT_HAS_Q15
+    CHECK(grt_kind_tensor(GRT_LAYER_LSTM, GRT_PREC_Q15, 0, 5, 6, GRT_ROLE_W_IH, &t) == GRT_OK && t.rows == 24 &&
+          t.cols == 5 && t.dtype == GRT_DTYPE_I8); /* 1.5 */
+#endif
 
     /* each field rule of the kind */
     uint8_t *w = g_work;
@@ -778,9 +781,15 @@ static void test_lstm_layer(void)
     tw_fix_crc(w, size);
     EXPECT_V(w, size, GRT_E_ACTIVATION, "layer.gate_activation", 0, GRT_ACT_TANH, GRT_ACT_SIGMOID);
     memcpy(w, b, size);
-    tw_put_u8(w, tw_layer_field(2, 1), GRT_PREC_Q15);
+    tw_put_u8(w, tw_layer_field(2, 1), GRT_PREC_Q15); /* q15 (1.5) has 8 tensors */
     tw_fix_crc(w, size);
-    EXPECT_V(w, size, GRT_E_PRECISION, "layer.precision", 2, GRT_PREC_Q15, GRT_PREC_F32);
+    EXPECT_V(w, size, GRT_HAS_Q15 ? GRT_E_TENSOR_COUNT : GRT_E_PRECISION,
+             GRT_HAS_Q15 ? "layer.n_tensors" : "layer.precision", 2, GRT_HAS_Q15 ? 4 : GRT_PREC_Q15,
+             GRT_HAS_Q15 ? 8 : GRT_PREC_F32);
+    memcpy(w, b, size);
+    tw_put_u32(w, tw_layer_field(0, 24), 1); /* cell_bits: q15 only (1.5) */
+    tw_fix_crc(w, size);
+    EXPECT_V(w, size, GRT_E_LAYER_FIELD, "layer.param", 0, 1, 0);
     memcpy(w, b, size);
     tw_put_u8(w, tw_layer_field(0, 6), GRT_DIR_REVERSE); /* LSTMs run forward only (1.4) */
     tw_fix_crc(w, size);
@@ -794,6 +803,27 @@ static void test_lstm_layer(void)
     tw_put_u32(w, tw_tensor_field(w, 0, 8), 24);
     tw_fix_crc(w, size);
     EXPECT_V(w, size, GRT_E_TENSOR_SHAPE, "tensor.rows", 0, 24, 32);
+#if GRT_HAS_Q15
+    /* q15 (1.5): cell_bits in param, 0 ... 14; tanh only */
+    static const tw_layer q15[] = {
+        {GRT_LAYER_LSTM, GRT_ACT_TANH, GRT_ACT_SIGMOID, 0, 5, 8, GRT_PREC_Q15},
+        {GRT_LAYER_DENSE, GRT_ACT_SOFTMAX, 0, 0, 8, 3, GRT_PREC_Q15},
+    };
+    size = tw_build(b, CAP, q15, 2, NULL, 0, NULL, 4, 0.5f);
+    CHECK(size > 0 && grt_model_load(&m, b, size, 0, NULL) == GRT_OK);
+    CHECK(m.layers[0].act_param == 2 && m.state_size == 16 && m.max_gates == 32); /* the writer's 2 */
+    memcpy(w, b, size);
+    tw_put_u32(w, tw_layer_field(0, 24), 14);
+    tw_fix_crc(w, size);
+    CHECK(grt_model_load(&m, w, size, 0, NULL) == GRT_OK);
+    tw_put_u32(w, tw_layer_field(0, 24), 15);
+    tw_fix_crc(w, size);
+    EXPECT_V(w, size, GRT_E_LAYER_FIELD, "layer.param", 0, 15, 14);
+    memcpy(w, b, size);
+    tw_put_u8(w, tw_layer_field(0, 2), GRT_ACT_RELU);
+    tw_fix_crc(w, size);
+    EXPECT_V(w, size, GRT_E_ACTIVATION, "layer.activation", 0, GRT_ACT_RELU, GRT_ACT_TANH);
+#endif
     free(mem);
 }
 #endif

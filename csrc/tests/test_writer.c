@@ -365,9 +365,9 @@ static float extreme_scale(writer *w)
 
 static void write_q15_layer(writer *w, const tw_layer *L, int first)
 {
-    int gru = L->kind == GRT_LAYER_GRU;
+    int gru = L->kind == GRT_LAYER_GRU || L->kind == GRT_LAYER_LSTM; /* recurrent */
     int unit = gru || (L->act != GRT_ACT_LINEAR && L->act != GRT_ACT_RELU);
-    size_t I = L->in, H = units(L), R = gru ? 3 * H : H, C = w_cols(L);
+    size_t I = L->in, H = units(L), R = (L->kind == GRT_LAYER_LSTM ? 4 : gru ? 3 : 1) * H, C = w_cols(L);
     float *Wf = random_floats(w, R * C), *Uf = gru ? random_floats(w, R * H) : NULL;
     float *bi = random_floats(w, R), *bh = gru ? random_floats(w, R) : NULL;
     float *in_scale = malloc(I * sizeof(float)), *out_scale = malloc(H * sizeof(float));
@@ -555,6 +555,8 @@ size_t tw_build(uint8_t *buf, size_t cap, const tw_layer *layers, size_t n_layer
             e[3] = 0;
             tw_put_u32(e, 24, layers[i].gate); /* the vocabulary */
         }
+        if (layers[i].kind == GRT_LAYER_LSTM && layers[i].prec == GRT_PREC_Q15) /* 1.5: cell_bits */
+            tw_put_u32(e, 24, opt->fill == TW_FILL_EXTREME ? 14u : 2u);
         if (layers[i].kind == GRT_LAYER_CONV1D) {
             e[3] = 0;
             e[4] = (uint8_t)conv_dw(&layers[i]);
