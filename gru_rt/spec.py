@@ -207,8 +207,32 @@ def _layer_repr(layer: Layer, matrix: np.ndarray, activations: str) -> str:
     return f"{type(layer).__name__}{name}({sizes}, {activations}, {layer.precision})"
 
 
+class _Recurrent:
+    """What GRULayer and LSTMLayer share: the sizes read off w_ih (G·H, I) and w_hh (G·H, H), G
+    gate blocks, and their checks."""
+
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+
+    @property
+    def input_size(self) -> int:
+        return int(np.shape(self.w_ih)[1])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(np.shape(self.w_hh)[1])
+
+    def _check_sizes(self, where: str) -> None:
+        """Both matrices 2-D, the hidden and input sizes within the format's limits."""
+        if np.ndim(self.w_ih) != 2 or np.ndim(self.w_hh) != 2:
+            raise SpecError(f"{where}: w_ih and w_hh must be 2-D, got shapes "
+                            f"{np.shape(self.w_ih)} and {np.shape(self.w_hh)}")
+        _check_dim(f"{where}: hidden size", self.hidden_size)
+        _check_dim(f"{where}: input size", self.input_size)
+
+
 @dataclass(repr=False)
-class GRULayer:
+class GRULayer(_Recurrent):
     """Canonical GRU: w_ih (3H, I), w_hh (3H, H), b_ih (3H,), b_hh (3H,); gate blocks r, z, n.
 
     f32 layers hold float32 arrays. q8 and q15 layers (docs/QUANTIZATION.md) hold int8 weights,
@@ -242,14 +266,6 @@ class GRULayer:
     kind = "gru"
 
     @property
-    def input_size(self) -> int:
-        return int(np.shape(self.w_ih)[1])
-
-    @property
-    def hidden_size(self) -> int:
-        return int(np.shape(self.w_hh)[1])
-
-    @property
     def output_size(self) -> int:
         return 2 * self.hidden_size if self.merge == "concat" else self.hidden_size
 
@@ -274,12 +290,7 @@ class GRULayer:
     def validated(self, where: str) -> GRULayer:
         """A copy with contiguous arrays of the stored dtypes, or SpecError naming `where` and the
         field."""
-        if np.ndim(self.w_ih) != 2 or np.ndim(self.w_hh) != 2:
-            raise SpecError(f"{where}: w_ih and w_hh must be 2-D, got shapes "
-                            f"{np.shape(self.w_ih)} and {np.shape(self.w_hh)}")
-        h, i = self.hidden_size, self.input_size
-        _check_dim(f"{where}: hidden size", h)
-        _check_dim(f"{where}: input size", i)
+        self._check_sizes(where)
         _check_choice(f"{where}: activation", self.activation, GRU_ACTIVATIONS)
         _check_choice(f"{where}: gate_activation", self.gate_activation, GRU_GATE_ACTIVATIONS)
         _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))
@@ -321,7 +332,7 @@ class GRULayer:
 
 
 @dataclass(repr=False)
-class LSTMLayer:
+class LSTMLayer(_Recurrent):
     """Canonical LSTM: w_ih (4H, I), w_hh (4H, H), b_ih (4H,), b_hh (4H,); gate blocks i, f, g, o
     (PyTorch's order). gate_activation σ is that of i, f and o; activation φ that of g and of the
     cell state in h' = o ⊙ φ(c'). Its part of the stream state is h then c (2H values).
@@ -347,14 +358,6 @@ class LSTMLayer:
     kind = "lstm"
 
     @property
-    def input_size(self) -> int:
-        return int(np.shape(self.w_ih)[1])
-
-    @property
-    def hidden_size(self) -> int:
-        return int(np.shape(self.w_hh)[1])
-
-    @property
     def output_size(self) -> int:
         return self.hidden_size
 
@@ -362,11 +365,7 @@ class LSTMLayer:
         return _layer_repr(self, self.w_ih, f"{self.activation}/{self.gate_activation}")
 
     def validated(self, where: str) -> LSTMLayer:
-        if np.ndim(self.w_ih) != 2 or np.ndim(self.w_hh) != 2:
-            raise SpecError(f"{where}: w_ih and w_hh must be 2-D, got shapes "
-                            f"{np.shape(self.w_ih)} and {np.shape(self.w_hh)}")
-        _check_dim(f"{where}: hidden size", self.hidden_size)
-        _check_dim(f"{where}: input size", self.input_size)
+        self._check_sizes(where)
         _check_choice(f"{where}: activation", self.activation, LSTM_ACTIVATIONS)
         _check_choice(f"{where}: gate_activation", self.gate_activation, LSTM_GATE_ACTIVATIONS)
         _check_choice(f"{where}: precision", self.precision, tuple(PRECISIONS))

@@ -526,8 +526,10 @@ def _recurrent_options(layer: _KLayer, keras_major: int) -> tuple[str, str]:
     return activation, gate
 
 
-def _lstm(layer: _KLayer, keras_major: int) -> LSTMLayer:
-    activation, gate = _recurrent_options(layer, keras_major)
+def _recurrent_weights(layer: _KLayer, gates: int) -> tuple[np.ndarray, np.ndarray,
+                                                               np.ndarray | None]:
+    """A Keras GRU's (gates 3) or LSTM's (4) kernel (I, G·H) and recurrent_kernel (H, G·H),
+    checked against each other and `units`, and its bias array unchecked (None without use_bias)."""
     use_bias = bool(layer.config.get("use_bias", True))
     weights = layer.weights or []
     if len(weights) != (3 if use_bias else 2):
@@ -535,9 +537,9 @@ def _lstm(layer: _KLayer, keras_major: int) -> LSTMLayer:
         raise ConversionError(f"{layer.label}: has {len(weights)} weight arrays, expected "
                               f"{names}")
     kernel, rk = weights[0], weights[1]
-    if rk.ndim != 2 or rk.shape[1] != 4 * rk.shape[0] or rk.shape[0] == 0:
+    if rk.ndim != 2 or rk.shape[1] != gates * rk.shape[0] or rk.shape[0] == 0:
         raise ConversionError(f"{layer.label}: recurrent_kernel has shape {_shape(rk.shape)}, "
-                              f"expected (H, 4H)")
+                              f"expected (H, {gates}H)")
     h = rk.shape[0]
     units = layer.config.get("units")
     if units is not None and int(units) != h:
@@ -545,10 +547,17 @@ def _lstm(layer: _KLayer, keras_major: int) -> LSTMLayer:
                               f"{_shape(rk.shape)}")
     if kernel.ndim != 2:
         raise ConversionError(f"{layer.label}: kernel has shape {_shape(kernel.shape)}, "
-                              f"expected (input_size, {4 * h})")
-    _expect(layer, "kernel", kernel, (kernel.shape[0], 4 * h))
-    _expect(layer, "recurrent_kernel", rk, (h, 4 * h))
-    bias = _expect(layer, "bias", weights[2], (4 * h,)) if use_bias else np.zeros(4 * h)
+                              f"expected (input_size, {gates * h})")
+    _expect(layer, "kernel", kernel, (kernel.shape[0], gates * h))
+    _expect(layer, "recurrent_kernel", rk, (h, gates * h))
+    return kernel, rk, weights[2] if use_bias else None
+
+
+def _lstm(layer: _KLayer, keras_major: int) -> LSTMLayer:
+    activation, gate = _recurrent_options(layer, keras_major)
+    kernel, rk, raw_bias = _recurrent_weights(layer, 4)
+    h = rk.shape[0]
+    bias = np.zeros(4 * h) if raw_bias is None else _expect(layer, "bias", raw_bias, (4 * h,))
     return LSTMLayer(w_ih=np.asarray(kernel, np.float64).T, w_hh=np.asarray(rk, np.float64).T,
                      b_ih=np.asarray(bias, np.float64), b_hh=np.zeros(4 * h),
                      activation=activation, gate_activation=gate, name=layer.name)
@@ -558,30 +567,12 @@ def _gru(layer: _KLayer, keras_major: int) -> tuple[GRULayer, str]:
     cfg = layer.config
     activation, gate = _recurrent_options(layer, keras_major)
     reset_after = bool(cfg.get("reset_after", keras_major >= 3))
-    use_bias = bool(cfg.get("use_bias", True))
-    weights = layer.weights or []
-    if len(weights) != (3 if use_bias else 2):
-        names = "kernel, recurrent_kernel" + (", bias" if use_bias else "")
-        raise ConversionError(f"{layer.label}: has {len(weights)} weight arrays, expected "
-                              f"{names}")
-    kernel, rk = weights[0], weights[1]
-    if rk.ndim != 2 or rk.shape[1] != 3 * rk.shape[0] or rk.shape[0] == 0:
-        raise ConversionError(f"{layer.label}: recurrent_kernel has shape {_shape(rk.shape)}, "
-                              f"expected (H, 3H)")
+    kernel, rk, raw_bias = _recurrent_weights(layer, 3)
     h = rk.shape[0]
-    units = cfg.get("units")
-    if units is not None and int(units) != h:
-        raise ConversionError(f"{layer.label}: units is {units} but recurrent_kernel has shape "
-                              f"{_shape(rk.shape)}")
-    if kernel.ndim != 2:
-        raise ConversionError(f"{layer.label}: kernel has shape {_shape(kernel.shape)}, "
-                              f"expected (input_size, {3 * h})")
-    _expect(layer, "kernel", kernel, (kernel.shape[0], 3 * h))
-    _expect(layer, "recurrent_kernel", rk, (h, 3 * h))
     arrays = {"W": kernel, "U": rk}
-    if use_bias:
+    if raw_bias is not None:
         bias_shape = (2, 3 * h) if reset_after else (3 * h,)
-        arrays["b"] = _expect(layer, f"bias (reset_after={reset_after})", weights[2], bias_shape)
+        arrays["b"] = _expect(layer, f"bias (reset_after={reset_after})", raw_bias, bias_shape)
     conv = Convention(gate_order="zrn", layout="in_out", reset="after" if reset_after else "before",
                       activation=activation, gate_activation=gate)
     gru, transforms = import_gru(arrays, conv, layer.name)
