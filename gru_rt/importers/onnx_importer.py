@@ -377,22 +377,7 @@ class _Walker:
                            f"{way})")
         self.dense_open = False
         outs = list(node.output) + [""] * (2 - len(node.output))
-        y, y_h = outs[0], outs[1]
-        y_next = g.next_nodes(y) if y else []
-        yh_next = g.next_nodes(y_h) if y_h else []
-        stacked = all(n.op_type == "Concat" for n in yh_next)  # the layers' final states
-        if y_next and yh_next and not stacked:
-            raise ConversionError(f"{_label(node)}: both Y {y!r} and Y_h {y_h!r} feed other "
-                                  f"nodes; only a single chain can be converted")
-        if y_next or self._is_output(y) or not y_h:
-            return y
-        if direction != "forward":
-            raise ConversionError(f"{_label(node)}: the chain continues through Y_h, the final "
-                                  f"state of its {direction} direction(s), which is no step's "
-                                  f"output; feed Y on instead (Model.run(..., readout='last') "
-                                  f"reads the last step's)")
-        self.readout = f"the final state Y_h of {_label(node)}"
-        return y_h
+        return self._chain_output(g, node, outs[0], outs[1], direction)
 
     def _recurrent_tensors(self, node: Any, a: dict[str, Any], inputs: list[str], gates: int,
                            nd: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -484,6 +469,11 @@ class _Walker:
         if y_c and (g.next_nodes(y_c) or self._is_output(y_c)):
             raise ConversionError(f"{_label(node)}: its final cell state Y_c {y_c!r} is used; "
                                   f"gru_rt converts Y or Y_h (the hidden state)")
+        return self._chain_output(g, node, y, y_h, "forward")
+
+    def _chain_output(self, g: Any, node: Any, y: str, y_h: str, direction: str) -> str:
+        """The output of a GRU or LSTM node the chain continues with: Y (every step's output), or
+        Y_h (the final state, which is the last step's output only for a forward layer)."""
         y_next = g.next_nodes(y) if y else []
         yh_next = g.next_nodes(y_h) if y_h else []
         stacked = all(n.op_type == "Concat" for n in yh_next)  # the layers' final states
@@ -492,6 +482,11 @@ class _Walker:
                                   f"nodes; only a single chain can be converted")
         if y_next or self._is_output(y) or not y_h:
             return y
+        if direction != "forward":
+            raise ConversionError(f"{_label(node)}: the chain continues through Y_h, the final "
+                                  f"state of its {direction} direction(s), which is no step's "
+                                  f"output; feed Y on instead (Model.run(..., readout='last') "
+                                  f"reads the last step's)")
         self.readout = f"the final state Y_h of {_label(node)}"
         return y_h
 
