@@ -1445,6 +1445,9 @@ _READ_TYPES = ("FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "INT8", "INT16", "INT32
                "UINT8", "UINT16", "UINT32", "UINT64", "BOOL")
 
 
+_MAX_RANK = 8  # the importer reads tensors of rank 3 at most (GRU, LSTM and Conv weights)
+
+
 def _check_tensor_size(onnx: Any, t: Any, path: Path) -> None:
     name, dims = printable(t.name), list(t.dims)
     types = {getattr(onnx.TensorProto, n): n for n in _READ_TYPES}
@@ -1453,6 +1456,9 @@ def _check_tensor_size(onnx: Any, t: Any, path: Path) -> None:
             if t.data_type in onnx.TensorProto.DataType.values() else str(t.data_type)
         raise ConversionError(f"{path}: tensor {name} has data type {kind}, which gru_rt does "
                               f"not read (expected one of {', '.join(_READ_TYPES)})")
+    if len(dims) > _MAX_RANK:  # numpy cannot even hold more than 64 (a converter fuzz finding)
+        raise ConversionError(f"{path}: tensor {name} has {len(dims)} dimensions; gru_rt reads "
+                              f"tensors of at most {_MAX_RANK}")
     if any(n < 0 for n in dims):
         raise ConversionError(f"{path}: tensor {name} has negative dimensions {dims}")
     count = math.prod(dims)
